@@ -1,0 +1,44 @@
+"""mlstudio: versioned ML modules, a durable workflow orchestrator, governance in execution.
+
+The public SDK is imported lazily so that ``import mlstudio`` stays fast:
+``from mlstudio import task, workflow, use, Dataset, Model, current, errors``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "task": "mlstudio.workflows.sdk",
+    "workflow": "mlstudio.workflows.sdk",
+    "use": "mlstudio.workflows.sdk",
+    "sql_task": "mlstudio.workflows.sdk",
+    "when": "mlstudio.workflows.sdk",
+    "current": "mlstudio.workflows.sdk",
+    "Dataset": "mlstudio.data.dataset",
+    "Model": "mlstudio.data.model",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mlstudio import errors
+    from mlstudio.data.dataset import Dataset
+    from mlstudio.data.model import Model
+    from mlstudio.workflows.sdk import current, sql_task, task, use, when, workflow
+
+
+def __getattr__(name: str) -> Any:
+    if name == "errors":
+        import importlib
+
+        return importlib.import_module("mlstudio.errors")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mlstudio' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
+__all__ = ["Dataset", "Model", "current", "errors", "sql_task", "task", "use", "when", "workflow"]

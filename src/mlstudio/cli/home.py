@@ -1,0 +1,48 @@
+"""``mlstudio init`` and ``mlstudio whoami``."""
+
+from __future__ import annotations
+
+import typer
+
+from mlstudio.cli import context
+from mlstudio.cli.output import JsonFlag, console, emit
+
+init_app = typer.Typer(add_completion=False)
+whoami_app = typer.Typer(add_completion=False)
+
+
+@init_app.command("init")
+def init(json_output: JsonFlag = False) -> None:
+    """Create $MLSTUDIO_HOME with a SQLite metadata DB and an artifact store; you become admin."""
+    p = context.platform()
+    info = {
+        "home": str(p.settings.home),
+        "database": p.settings.resolved_database_url,
+        "artifacts": p.settings.resolved_artifact_url,
+        **p.identity.whoami(p.actor),
+    }
+    emit(
+        info,
+        json_output,
+        lambda d: console().print(
+            f"[green]✓[/] mlstudio home ready at [bold]{d['home']}[/]\n"
+            f"  database   {d['database']}\n  artifacts  {d['artifacts']}\n"
+            f"  you are    {d['user']} ({', '.join(g['role'] for g in d['grants']) or 'no roles'})"
+        ),
+    )
+
+
+@whoami_app.command("whoami")
+def whoami(json_output: JsonFlag = False) -> None:
+    """Show the identity mlstudio uses and its roles."""
+    p = context.platform()
+    info = p.identity.whoami(p.actor)
+
+    def human(d: dict) -> None:
+        roles = [
+            f"{g['role']}" + (f" on {g['scope_kind']} {g['scope']}" if g["scope"] else "")
+            for g in d["grants"]
+        ]
+        console().print(f"{d['user']}: {', '.join(roles) or 'no roles'}")
+
+    emit(info, json_output, human)

@@ -1,0 +1,112 @@
+"""The ``mlstudio`` command: a lazy root group (fast ``--help``) and the one error boundary."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+from typing import Any
+
+import click
+
+# name -> ("module:attribute" of a Typer app, one-line help). Loaded only when invoked.
+ENTRIES: dict[str, tuple[str, str]] = {
+    "init": (
+        "mlstudio.cli.home:init_app",
+        "Create the home (SQLite + artifact store); you become admin.",
+    ),
+    "quickstart": (
+        "mlstudio.cli.quickstart:app",
+        "Push the example modules and run the end-to-end demo.",
+    ),
+    "whoami": ("mlstudio.cli.home:whoami_app", "Show who you are and your roles."),
+    "module": (
+        "mlstudio.cli.module:app",
+        "Scaffold, push, test, tag, promote and roll back modules.",
+    ),
+    "namespace": ("mlstudio.cli.namespace:app", "Create team namespaces and grant their roles."),
+    "user": ("mlstudio.cli.user:app", "Add users and grant roles."),
+    "audit": ("mlstudio.cli.audit:app", "Read the append-only audit log."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(ENTRIES)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        spec = ENTRIES.get(cmd_name)
+        if spec is None:
+            return None
+        module_name, attr = spec[0].split(":")
+        import typer.main
+
+        app = getattr(importlib.import_module(module_name), attr)
+        command = typer.main.get_command(app)
+        command.name = cmd_name
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, text) for name, (_, text) in ENTRIES.items()])
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mlstudio", prog_name="mlstudio")
+def cli() -> None:
+    """mlstudio: versioned ML modules, durable workflows, governance in the execution layer.
+
+    Every command takes --json for machine-readable output. State lives in $MLSTUDIO_HOME
+    (default ~/.mlstudio), or on a server when MLSTUDIO_URL and MLSTUDIO_TOKEN are set.
+    """
+
+
+def _wants_json(argv: list[str]) -> bool:
+    return "--json" in argv
+
+
+def _fail(message: str, code: int, payload: dict[str, Any], as_json: bool) -> int:
+    if as_json:
+        sys.stdout.write(json.dumps({"error": payload}) + "\n")
+    sys.stderr.write(f"error: {message}\n")
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (errors become one line on stderr)."""
+    from mlstudio.errors import MlstudioError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    as_json = _wants_json(argv)
+    try:
+        result = cli.main(args=argv, prog_name="mlstudio", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except MlstudioError as exc:
+        return _fail(exc.one_line(), exc.exit_code, exc.to_dict(), as_json)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        text = exc.format_message()
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            text = f"{text} (see: {exc.ctx.command_path} --help)"
+        return _fail(text, exc.exit_code, {"code": "usage", "message": text}, as_json)
+    except click.exceptions.Abort:
+        return _fail("aborted", 130, {"code": "aborted", "message": "aborted"}, as_json)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130, {"code": "interrupted", "message": "interrupted"}, as_json)
+    except Exception as exc:  # a bug in mlstudio: show the traceback, it is not the user's fault
+        if os.environ.get("MLSTUDIO_DEBUG") or not as_json:
+            import traceback
+
+            traceback.print_exc()
+        return _fail(
+            f"internal error: {type(exc).__name__}: {exc}",
+            70,
+            {"code": "internal", "message": str(exc)},
+            as_json,
+        )
+
+
+def run() -> None:
+    raise SystemExit(main())

@@ -1,0 +1,277 @@
+"""``mlstudio module …``: the module registry from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mlstudio.cli import context
+from mlstudio.cli.output import JsonFlag, console, emit, progress_status, table
+
+app = typer.Typer(
+    help="Scaffold, push, test, tag, promote and roll back modules.",
+    add_completion=False,
+    no_args_is_help=True,
+)
+
+
+@app.command("new")
+def new(
+    name: Annotated[str, typer.Argument(help="NS/NAME, e.g. churn/features")],
+    directory: Annotated[
+        Path | None, typer.Argument(help="Folder to create (default: NAME)")
+    ] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Scaffold a module: module.toml, tasks.py with an example @task, and a passing test."""
+    from mlstudio.core.ids import ModuleName, os_user
+    from mlstudio.modules.scaffold import scaffold_module
+
+    parsed = ModuleName.parse(name)
+    target = directory or Path(parsed.name)
+    written = scaffold_module(parsed, target, owner=os_user())
+    data = {"module": parsed.full, "directory": str(target), "files": [str(p) for p in written]}
+    emit(
+        data,
+        json_output,
+        lambda d: console().print(
+            f"[green]✓[/] created {d['module']} in {d['directory']}/\n"
+            f"  next: mlstudio module push {d['directory']}"
+        ),
+    )
+
+
+def _print_push(d: dict[str, Any]) -> None:
+    c = console()
+    if d["unchanged"]:
+        c.print(
+            f"[yellow]=[/] {d['module']} is unchanged: same content as {d['ref']} (no new version)"
+        )
+        return
+    tests = d["tests"]
+    if tests.get("skipped"):
+        note = "tests skipped (--no-tests; this version cannot be promoted)"
+    elif tests.get("collected", 0) == 0:
+        note = "no tests found"
+    else:
+        note = f"{tests['passed']} tests passed in {tests['duration_s']:.2f}s"
+    c.print(
+        f"[green]✓[/] pushed [bold]{d['ref']}[/] ({d['digest'][:12]}), {note}; latestAlpha → {d['version']}"
+    )
+    c.print(f"  promote it: mlstudio module promote {d['module']} {d['version']}")
+
+
+@app.command("push")
+def push(
+    directory: Annotated[Path, typer.Argument(help="The module folder (with module.toml)")],
+    message: Annotated[str, typer.Option("--message", "-m", help="What changed")] = "",
+    no_tests: Annotated[
+        bool, typer.Option("--no-tests", help="Publish without running tests (cannot be promoted)")
+    ] = False,
+    json_output: JsonFlag = False,
+) -> None:
+    """Validate, build, test and publish a new immutable version; moves latestAlpha."""
+    from mlstudio.errors import ModuleTestsFailedError
+
+    p = context.platform()
+    with progress_status(json_output, "pushing") as update:
+        try:
+            result = p.modules.push(
+                p.actor, directory, message=message, run_tests=not no_tests, progress=update
+            )
+        except ModuleTestsFailedError as exc:
+            if not json_output and exc.details:
+                console(stderr=True).print(
+                    exc.details.get("output", ""), markup=False, highlight=False
+                )
+            raise
+    emit(result.to_dict(), json_output, _print_push)
+
+
+@app.command("test")
+def test(
+    directory: Annotated[Path, typer.Argument(help="The module folder")],
+    json_output: JsonFlag = False,
+) -> None:
+    """Run a module's own tests in isolation, exactly as a push would, without publishing."""
+    import sys
+
+    from mlstudio.errors import ModuleTestsFailedError
+    from mlstudio.modules.archive import build_module
+    from mlstudio.modules.introspect import package_root
+    from mlstudio.modules.manifest import load_manifest
+    from mlstudio.modules.testrunner import run_module_tests
+
+    p = context.platform()
+    manifest = load_manifest(directory)
+    with progress_status(json_output, "running tests") as update:
+        env = None
+        if manifest.requirements:
+            update("preparing the environment")
+            env = p.envs.ensure(manifest.requirements)
+        build = build_module(directory.resolve(), manifest.exclude)
+        update("running tests")
+        report = run_module_tests(
+            build,
+            manifest.tests,
+            env.python if env else sys.executable,
+            package_root(),
+            p.settings.test_timeout_s,
+        )
+    data = {"module": manifest.name.full, "digest": build.digest, "tests": report.to_dict()}
+    if not report.ok:
+        if not json_output:
+            console(stderr=True).print(report.output_tail, markup=False, highlight=False)
+        raise ModuleTestsFailedError(
+            f"{manifest.name.full}: {report.failed + report.errors} test(s) failed",
+            hint="fix them and run again",
+            details=data,
+        )
+    emit(
+        data,
+        json_output,
+        lambda d: console().print(
+            f"[green]✓[/] {d['module']}: {d['tests']['passed']} passed, {d['tests']['skipped']} skipped "
+            f"in {d['tests']['duration_s']:.2f}s"
+        ),
+    )
+
+
+def _print_move(d: dict[str, Any]) -> None:
+    if not d["moved"]:
+        console().print(f"= {d['module']}:{d['tag']} already points at {d['to']}")
+    else:
+        console().print(f"[green]✓[/] {d['module']}:{d['tag']} {d['from'] or '∅'} → {d['to']}")
+
+
+@app.command("promote")
+def promote(
+    name: Annotated[str, typer.Argument(help="NS/NAME")],
+    version: Annotated[int, typer.Argument(help="Version number to promote")],
+    json_output: JsonFlag = False,
+) -> None:
+    """Move the `latest` tag to VERSION (its tests must have passed)."""
+    p = context.platform()
+    emit(p.modules.promote(p.actor, name, version), json_output, _print_move)
+
+
+@app.command("tag")
+def tag(
+    name: Annotated[str, typer.Argument(help="NS/NAME")],
+    tag_name: Annotated[str, typer.Argument(metavar="TAG", help="Tag to move, e.g. stable")],
+    version: Annotated[int, typer.Argument(help="Version number")],
+    json_output: JsonFlag = False,
+) -> None:
+    """Point any tag at VERSION; the move is recorded."""
+    p = context.platform()
+    emit(p.modules.move_tag(p.actor, name, tag_name, version), json_output, _print_move)
+
+
+@app.command("rollback")
+def rollback(
+    name: Annotated[str, typer.Argument(help="NS/NAME")],
+    tag_name: Annotated[str, typer.Option("--tag", help="Tag to move back")] = "latest",
+    json_output: JsonFlag = False,
+) -> None:
+    """Move a tag back to the version it pointed at before. Nothing is rebuilt."""
+    p = context.platform()
+    emit(p.modules.rollback(p.actor, name, tag_name), json_output, _print_move)
+
+
+@app.command("list")
+def list_modules(
+    search: Annotated[
+        str | None, typer.Option("--search", "-s", help="Text in names, descriptions or task names")
+    ] = None,
+    namespace: Annotated[
+        str | None, typer.Option("--namespace", "-n", help="Only this namespace")
+    ] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """The catalog: every module with its tags."""
+    p = context.platform()
+    rows = p.modules.list_modules(search, namespace)
+
+    def human(data: list[dict[str, Any]]) -> None:
+        if not data:
+            console().print(
+                "no modules"
+                + (f" matching {search!r}" if search else "")
+                + "; push one with `mlstudio module push DIR`"
+            )
+            return
+        table(
+            None,
+            ["module", "versions", "tags", "description"],
+            [
+                [
+                    m["full_name"],
+                    m["latest_version"],
+                    ", ".join(f"{k}→{v}" for k, v in sorted(m["tags"].items())),
+                    m["description"],
+                ]
+                for m in data
+            ],
+        )
+
+    emit(rows, json_output, human)
+
+
+@app.command("show")
+def show(
+    ref: Annotated[str, typer.Argument(help="NS/NAME, NS/NAME:TAG or NS/NAME@VERSION")],
+    json_output: JsonFlag = False,
+) -> None:
+    """Versions, tags, tag history, and the tasks of one version with their signatures."""
+    p = context.platform()
+    data = p.modules.show(ref)
+
+    def human(d: dict[str, Any]) -> None:
+        c = console()
+        m, sel = d["module"], d["selected"]
+        c.print(f"[bold]{m['full_name']}[/]  {m['description']}")
+        c.print(
+            f"selected {sel['module']}@{sel['version']}  digest {sel['digest'][:12]}  pushed by {sel['pushed_by']} at {sel['pushed_at']}"
+        )
+        table(
+            "tasks and workflows",
+            ["name", "kind", "signature", "doc"],
+            [[t["name"], t["kind"], t["signature"]["text"], t["doc"]] for t in sel["tasks"]],
+        )
+        tags_by_version: dict[int, list[str]] = {}
+        for t in d["tags"]:
+            tags_by_version.setdefault(t["version"], []).append(t["name"])
+        table(
+            "versions",
+            ["version", "tags", "tests", "pushed by", "pushed at", "git", "message"],
+            [
+                [
+                    v["version"],
+                    ", ".join(tags_by_version.get(v["version"], [])),
+                    "passed" if v["tests_passed"] else "not passed",
+                    v["pushed_by"],
+                    v["pushed_at"],
+                    (v["git_commit"] or "")[:10],
+                    v["message"],
+                ]
+                for v in d["versions"]
+            ],
+        )
+        table(
+            "tag history",
+            ["at", "tag", "move", "action", "by"],
+            [
+                [
+                    e["at"],
+                    e["tag"],
+                    f"{e['from_version'] or '∅'} → {e['to_version']}",
+                    e["action"],
+                    e["actor"],
+                ]
+                for e in d["tag_history"]
+            ],
+        )
+
+    emit(data, json_output, human)

@@ -1,0 +1,48 @@
+"""How every command prints: JSON on stdout with ``--json``, Rich text otherwise, errors on stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+
+
+def console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def emit(data: Any, as_json: bool, human: Callable[[Any], None] | None = None) -> None:
+    if as_json or human is None:
+        sys.stdout.write(json.dumps(data, indent=2, default=str, sort_keys=False) + "\n")
+    else:
+        human(data)
+
+
+@contextmanager
+def progress_status(as_json: bool, initial: str) -> Iterator[Callable[[str], None]]:
+    """A spinner on stderr with the current step; silent under ``--json`` or without a TTY."""
+    if as_json or not sys.stderr.isatty():
+        yield lambda _msg: None
+        return
+    con = console(stderr=True)
+    with con.status(initial) as status:
+        yield lambda msg: status.update(msg)
+
+
+def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
+    from rich.table import Table
+
+    t = Table(title=title, show_lines=False, header_style="bold")
+    for col in columns:
+        t.add_column(col)
+    for row in rows:
+        t.add_row(*["" if v is None else str(v) for v in row])
+    console().print(t)

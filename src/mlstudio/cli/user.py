@@ -1,0 +1,99 @@
+"""``mlstudio user …``: users and their roles."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from mlstudio.cli import context
+from mlstudio.cli.output import JsonFlag, console, emit, table
+
+app = typer.Typer(help="Add users and grant roles.", add_completion=False, no_args_is_help=True)
+
+
+@app.command("add")
+def add(
+    name: Annotated[str, typer.Argument(help="User name")],
+    role: Annotated[
+        str | None, typer.Option("--role", help="Platform role: admin | steward")
+    ] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Register a user (admins only)."""
+    p = context.platform()
+    record = p.identity.add_user(p.actor, name, role)
+    data = {**record.to_dict(), "role": role}
+    emit(
+        data,
+        json_output,
+        lambda d: console().print(
+            f"[green]✓[/] user {d['name']} added" + (f" as {role}" if role else "")
+        ),
+    )
+
+
+@app.command("list")
+def list_users(json_output: JsonFlag = False) -> None:
+    """Every user with their grants."""
+    p = context.platform()
+    rows = [
+        {**u.to_dict(), "grants": [g.to_dict() for g in grants]}
+        for u, grants in p.identity.list_users()
+    ]
+
+    def human(data: list[dict[str, Any]]) -> None:
+        table(
+            None,
+            ["user", "roles", "added"],
+            [
+                [
+                    u["name"],
+                    ", ".join(
+                        g["role"] + (f"@{g['scope_kind']}:{g['scope']}" if g["scope"] else "")
+                        for g in u["grants"]
+                    ),
+                    u["created_at"],
+                ]
+                for u in data
+            ],
+        )
+
+    emit(rows, json_output, human)
+
+
+@app.command("grant")
+def grant(
+    user: Annotated[str, typer.Argument(help="User")],
+    role: Annotated[
+        str, typer.Argument(help="admin | steward | owner | maintainer | reader | runner | viewer")
+    ],
+    namespace: Annotated[
+        str | None, typer.Option("--namespace", help="Grant on this namespace")
+    ] = None,
+    domain: Annotated[str | None, typer.Option("--domain", help="Grant on this domain")] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Grant a platform role, or a role on a namespace or domain."""
+    from mlstudio.errors import InvalidInputError
+
+    if namespace and domain:
+        raise InvalidInputError("pass either --namespace or --domain, not both")
+    kind, scope = (
+        ("namespace", namespace)
+        if namespace
+        else ("domain", domain)
+        if domain
+        else ("platform", "")
+    )
+    p = context.platform()
+    added = p.identity.grant(p.actor, user, role, kind, scope or "")
+    data = {"user": user, "role": role, "scope_kind": kind, "scope": scope or "", "added": added}
+    emit(
+        data,
+        json_output,
+        lambda d: console().print(
+            f"[green]✓[/] {d['user']} has {d['role']}"
+            + (f" on {d['scope_kind']} {d['scope']}" if d["scope"] else "")
+        ),
+    )

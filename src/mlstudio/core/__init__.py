@@ -1,0 +1,1 @@
+"""Pure helpers (no I/O): identifiers, names, hashing, canonical JSON, time."""

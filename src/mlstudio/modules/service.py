@@ -1,0 +1,458 @@
+"""The module registry: namespaces, pushes, versions, tags, promotion, rollback, the catalog."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlstudio.core.clock import utcnow
+from mlstudio.core.hashing import sha256_bytes
+from mlstudio.core.ids import ModuleName, ModuleRef, validate_namespace, validate_tag, validate_user
+from mlstudio.errors import (
+    ConflictError,
+    ModuleTestsFailedError,
+    NotFoundError,
+    StateError,
+)
+from mlstudio.governance.rbac import Authorizer, validate_role
+from mlstudio.modules.archive import ModuleBuild, build_module
+from mlstudio.modules.envs import EnvironmentManager
+from mlstudio.modules.introspect import introspect, package_root
+from mlstudio.modules.manifest import load_manifest
+from mlstudio.modules.records import ModuleRecord, ModuleVersionRecord, NamespaceRecord
+from mlstudio.modules.testrunner import TestReport, run_module_tests
+from mlstudio.store.artifacts.cas import ContentStore
+from mlstudio.store.metadata.store import MetadataStore, UnitOfWork
+
+LATEST = "latest"
+LATEST_ALPHA = "latestAlpha"
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class PushResult:
+    version: ModuleVersionRecord
+    unchanged: bool
+    tests: dict[str, Any]
+    env_cached: bool | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "module": self.version.module,
+            "version": self.version.version,
+            "ref": self.version.ref,
+            "digest": self.version.digest,
+            "unchanged": self.unchanged,
+            "tests": self.tests,
+            "env_cached": self.env_cached,
+        }
+
+
+def git_info(path: Path) -> tuple[str | None, bool | None]:
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(path), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        if head.returncode != 0:
+            return None, None
+        status = subprocess.run(
+            ["git", "-C", str(path), "status", "--porcelain", "--", "."],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return head.stdout.strip(), bool(status.stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+
+
+class ModuleService:
+    def __init__(
+        self,
+        store: MetadataStore,
+        cas: ContentStore,
+        envs: EnvironmentManager,
+        test_timeout_s: float = 600.0,
+    ) -> None:
+        self.store = store
+        self.cas = cas
+        self.envs = envs
+        self.test_timeout_s = test_timeout_s
+
+    # --- namespaces ---------------------------------------------------------------------------
+    def create_namespace(
+        self, actor: str, name: str, owner: str | None = None, description: str = ""
+    ) -> NamespaceRecord:
+        validate_namespace(name)
+        owner = validate_user(owner or actor)
+
+        def work(uow: UnitOfWork) -> NamespaceRecord:
+            Authorizer(uow.identity).require_admin(actor, "create namespaces")
+            if uow.modules.get_namespace(name):
+                raise ConflictError(f"namespace {name} already exists", hint="pick another name")
+            if not uow.identity.get_user(owner):
+                raise NotFoundError(
+                    f"user {owner} does not exist", hint=f"add it first: mlstudio user add {owner}"
+                )
+            record = uow.modules.create_namespace(name, description, actor)
+            uow.identity.grant(owner, "owner", "namespace", name, granted_by=actor)
+            uow.audit.record(
+                actor, "namespace.create", f"namespace:{name}", details={"owner": owner}
+            )
+            return record
+
+        return self.store.retrying(work)
+
+    def grant_namespace(self, actor: str, namespace: str, user: str, role: str) -> bool:
+        validate_role(role, "namespace")
+        from mlstudio.governance.identity import IdentityService
+
+        return IdentityService(self.store).grant(actor, user, role, "namespace", namespace)
+
+    def list_namespaces(self) -> list[dict[str, Any]]:
+        with self.store.read() as uow:
+            out = []
+            for ns in uow.modules.list_namespaces():
+                members = [
+                    {"user": g.user, "role": g.role}
+                    for g in uow.identity.grants_on("namespace", ns.name)
+                ]
+                out.append({**ns.to_dict(), "members": members})
+            return out
+
+    # --- push ---------------------------------------------------------------------------------
+    def push(
+        self,
+        actor: str,
+        module_dir: Path,
+        *,
+        message: str = "",
+        run_tests: bool = True,
+        progress: Progress = _quiet,
+    ) -> PushResult:
+        module_dir = module_dir.resolve()
+        progress("reading module.toml")
+        manifest = load_manifest(module_dir)
+        name = manifest.name
+        with self.store.read() as uow:
+            if not uow.modules.get_namespace(name.namespace):
+                raise NotFoundError(
+                    f"namespace {name.namespace} does not exist",
+                    hint=f"an admin creates it: mlstudio namespace create {name.namespace}",
+                )
+            Authorizer(uow.identity).require_namespace(actor, name.namespace, "push modules")
+            module = uow.modules.get_module(name.full)
+            progress("building the archive")
+            build = build_module(module_dir, manifest.exclude)
+            existing = uow.modules.version_by_digest(module, build.digest) if module else None
+        if existing:
+            return PushResult(
+                existing, unchanged=True, tests=existing.test_summary, env_cached=None
+            )
+
+        env = None
+        if manifest.requirements:
+            progress(f"preparing the environment ({len(manifest.requirements)} requirements)")
+            env = self.envs.ensure(manifest.requirements)
+        python = env.python if env else sys.executable
+        with tempfile.TemporaryDirectory(prefix="mlstudio-push-") as tmp:
+            staged = Path(tmp)
+            for entry in build.files:
+                (staged / entry.path).parent.mkdir(parents=True, exist_ok=True)
+                (staged / entry.path).write_bytes(entry.data)
+            progress("importing tasks and workflows")
+            definitions = introspect(staged, manifest, python=python)
+        report = TestReport()
+        if run_tests:
+            progress("running the module's tests")
+            report = run_module_tests(
+                build, manifest.tests, python, package_root(), self.test_timeout_s
+            )
+            if not report.ok:
+                failing = ", ".join(f["test"] for f in report.failures[:5]) or "see output"
+                raise ModuleTestsFailedError(
+                    f"{name.full}: {report.failed + report.errors} test(s) failed ({failing}); nothing was published",
+                    hint="fix the tests and push again",
+                    details={"tests": report.to_dict(), "output": report.output_tail},
+                )
+        tests = report.to_dict() if run_tests else {"skipped": True, "ok": False}
+        git_commit, git_dirty = git_info(module_dir)
+        progress("publishing")
+        self.cas.put(build.archive)
+        record, unchanged = self.store.retrying(
+            lambda uow: self._publish(
+                uow,
+                actor,
+                name,
+                manifest.to_dict(),
+                build,
+                definitions,
+                env,
+                message,
+                git_commit,
+                git_dirty,
+                tests,
+            )
+        )
+        return PushResult(
+            record, unchanged=unchanged, tests=tests, env_cached=env.cached if env else None
+        )
+
+    def _publish(
+        self,
+        uow: UnitOfWork,
+        actor: str,
+        name: ModuleName,
+        manifest: dict[str, Any],
+        build: ModuleBuild,
+        definitions: list[dict[str, Any]],
+        env: Any,
+        message: str,
+        git_commit: str | None,
+        git_dirty: bool | None,
+        tests: dict[str, Any],
+    ) -> tuple[ModuleVersionRecord, bool]:
+        Authorizer(uow.identity).require_namespace(actor, name.namespace, "push modules")
+        module = uow.modules.get_module(name.full, for_update=True)
+        if module is None:
+            module = uow.modules.create_module(name.namespace, name.name, manifest["description"])
+            module = uow.modules.get_module(name.full, for_update=True)
+            assert module is not None
+        existing = uow.modules.version_by_digest(module, build.digest)
+        if existing:  # a concurrent push of the same content won
+            return existing, True
+        record = uow.modules.add_version(
+            module,
+            {
+                "digest": build.digest,
+                "archive_digest": sha256_bytes(build.archive),
+                "size_bytes": build.size_bytes,
+                "file_count": len(build.files),
+                "manifest": manifest,
+                "tasks": definitions,
+                "requirements": manifest["requirements"],
+                "env_digest": env.digest if env else None,
+                "env_lock": env.lock if env else None,
+                "pushed_by": actor,
+                "pushed_at": utcnow(),
+                "message": message,
+                "git_commit": git_commit,
+                "git_dirty": git_dirty,
+                "tests_passed": bool(tests.get("ok")),
+                "test_summary": tests,
+            },
+        )
+        uow.audit.record(
+            actor,
+            "module.push",
+            record.ref,
+            details={"digest": build.digest, "tests_passed": record.tests_passed},
+        )
+        uow.modules.move_tag(module, LATEST_ALPHA, record.version, actor, "push")
+        uow.audit.record(
+            actor,
+            "tag.move",
+            f"{name.full}:{LATEST_ALPHA}",
+            details={"to": record.version, "action": "push"},
+        )
+        return record, False
+
+    # --- resolution ---------------------------------------------------------------------------
+    def _module(
+        self, uow: UnitOfWork, name: ModuleName, *, for_update: bool = False
+    ) -> ModuleRecord:
+        module = uow.modules.get_module(name.full, for_update=for_update)
+        if module is None:
+            raise NotFoundError(
+                f"module {name.full} does not exist", hint="push it first: mlstudio module push DIR"
+            )
+        return module
+
+    def _resolve(self, uow: UnitOfWork, ref: ModuleRef) -> ModuleVersionRecord:
+        module = self._module(uow, ref.module)
+        if ref.version is not None:
+            found = uow.modules.get_version(module, ref.version)
+            if not found:
+                raise NotFoundError(
+                    f"{ref} does not exist ({ref.module} has versions 1..{module.latest_version})",
+                    hint=f"see: mlstudio module show {ref.module}",
+                )
+            return found
+        tag_name = ref.tag or LATEST
+        tag = uow.modules.get_tag(module, tag_name)
+        if tag is None:
+            hint = (
+                f"promote a version first: mlstudio module promote {ref.module} N"
+                if tag_name == LATEST
+                else f"see the tags: mlstudio module show {ref.module}"
+            )
+            raise NotFoundError(f"{ref.module} has no tag {tag_name!r}", hint=hint)
+        found = uow.modules.get_version(module, tag.version)
+        assert found is not None
+        return found
+
+    def resolve(self, ref: str | ModuleRef, default_tag: str = LATEST) -> ModuleVersionRecord:
+        parsed = (
+            ref if isinstance(ref, ModuleRef) else ModuleRef.parse(ref, default_tag=default_tag)
+        )
+        with self.store.read() as uow:
+            return self._resolve(uow, parsed)
+
+    def archive(self, version: ModuleVersionRecord) -> bytes:
+        with self.store.read() as uow:
+            module = self._module(uow, ModuleName.parse(version.module))
+            digest = uow.modules.archive_digest(module, version.version)
+        return self.cas.get(digest)
+
+    # --- tags ---------------------------------------------------------------------------------
+    def move_tag(
+        self, actor: str, module_name: str, tag: str, version: int, action: str = "tag"
+    ) -> dict[str, Any]:
+        name = ModuleName.parse(module_name)
+        validate_tag(tag)
+
+        def work(uow: UnitOfWork) -> dict[str, Any]:
+            Authorizer(uow.identity).require_namespace(actor, name.namespace, f"{action} modules")
+            module = self._module(uow, name, for_update=True)
+            target = uow.modules.get_version(module, version)
+            if target is None:
+                raise NotFoundError(
+                    f"{name.full}@{version} does not exist (versions 1..{module.latest_version})",
+                    hint=f"see: mlstudio module show {name.full}",
+                )
+            if tag == LATEST and not target.tests_passed:
+                raise StateError(
+                    f"{target.ref} cannot become {LATEST}: its tests did not pass",
+                    hint="push a version whose tests pass, then promote it",
+                )
+            current = uow.modules.get_tag(module, tag)
+            if current and current.version == version:
+                return {
+                    "module": name.full,
+                    "tag": tag,
+                    "from": version,
+                    "to": version,
+                    "moved": False,
+                }
+            event = uow.modules.move_tag(module, tag, version, actor, action)
+            audit_action = "module.promote" if action == "promote" else "tag.move"
+            uow.audit.record(
+                actor,
+                audit_action,
+                f"{name.full}:{tag}",
+                details={"from": event.from_version, "to": version, "action": action},
+            )
+            return {
+                "module": name.full,
+                "tag": tag,
+                "from": event.from_version,
+                "to": version,
+                "moved": True,
+            }
+
+        return self.store.retrying(work)
+
+    def promote(self, actor: str, module_name: str, version: int) -> dict[str, Any]:
+        return self.move_tag(actor, module_name, LATEST, version, action="promote")
+
+    def rollback(self, actor: str, module_name: str, tag: str = LATEST) -> dict[str, Any]:
+        name = ModuleName.parse(module_name)
+        validate_tag(tag)
+
+        def work(uow: UnitOfWork) -> dict[str, Any]:
+            Authorizer(uow.identity).require_namespace(actor, name.namespace, "roll back modules")
+            module = self._module(uow, name, for_update=True)
+            current = uow.modules.get_tag(module, tag)
+            if current is None:
+                raise NotFoundError(
+                    f"{name.full} has no tag {tag!r}", hint=f"see: mlstudio module show {name.full}"
+                )
+            target = previous_version(uow.modules.tag_history(module, tag))
+            if target is None:
+                raise StateError(
+                    f"{name.full}:{tag} has no earlier version to roll back to",
+                    hint=f"move it explicitly: mlstudio module tag {name.full} {tag} N",
+                )
+            event = uow.modules.move_tag(module, tag, target, actor, "rollback")
+            uow.audit.record(
+                actor,
+                "tag.move",
+                f"{name.full}:{tag}",
+                details={"from": event.from_version, "to": target, "action": "rollback"},
+            )
+            return {
+                "module": name.full,
+                "tag": tag,
+                "from": event.from_version,
+                "to": target,
+                "moved": True,
+            }
+
+        return self.store.retrying(work)
+
+    # --- catalog ------------------------------------------------------------------------------
+    def list_modules(
+        self, search: str | None = None, namespace: str | None = None
+    ) -> list[dict[str, Any]]:
+        with self.store.read() as uow:
+            out = []
+            for module in uow.modules.search_modules(search, namespace):
+                tags = {t.name: t.version for t in uow.modules.list_tags(module)}
+                out.append({**module.to_dict(), "tags": tags})
+            return out
+
+    def show(self, ref_text: str) -> dict[str, Any]:
+        ref = ModuleRef.parse(ref_text)
+        with self.store.read() as uow:
+            module = self._module(uow, ref.module)
+            versions = uow.modules.list_versions(module)
+            tags = uow.modules.list_tags(module)
+            if ref.version is not None or ref.tag is not None:
+                selected = self._resolve(uow, ref)
+            else:
+                by_name = {t.name: t.version for t in tags}
+                number = by_name.get(LATEST) or by_name.get(LATEST_ALPHA) or module.latest_version
+                selected = next(v for v in versions if v.version == number)
+            history = uow.modules.tag_history(module)
+        return {
+            "module": module.to_dict(),
+            "selected": selected.to_dict(),
+            "versions": [
+                {
+                    "version": v.version,
+                    "digest": v.digest,
+                    "pushed_by": v.pushed_by,
+                    "pushed_at": v.to_dict()["pushed_at"],
+                    "message": v.message,
+                    "tests_passed": v.tests_passed,
+                    "git_commit": v.git_commit,
+                }
+                for v in versions
+            ],
+            "tags": [t.to_dict() for t in tags],
+            "tag_history": [e.to_dict() for e in history],
+        }
+
+
+def previous_version(history: list[Any]) -> int | None:
+    """Where a rollback moves a tag: the version before the current one, skipping undone moves."""
+    stack: list[int] = []
+    for event in history:
+        if event.action == "rollback":
+            if stack:
+                stack.pop()
+        elif event.from_version is not None:
+            stack.append(event.from_version)
+    return stack[-1] if stack else None

@@ -1,0 +1,80 @@
+"""The composition root: settings in, wired stores and services out. No logic of its own."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from mlstudio.core.ids import os_user, validate_user
+from mlstudio.settings import Settings
+
+if TYPE_CHECKING:
+    from mlstudio.governance.identity import IdentityService
+    from mlstudio.modules.envs import EnvironmentManager
+    from mlstudio.modules.service import ModuleService
+    from mlstudio.store.artifacts.cas import ContentStore
+    from mlstudio.store.metadata.store import MetadataStore
+
+
+class Platform:
+    """Build with ``Platform.open(settings)``; every edge (CLI, API, tests) goes through it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @classmethod
+    def open(cls, settings: Settings | None = None, *, bootstrap: bool = True) -> Platform:
+        """Create the home if needed, migrate the schema, and make the first user admin."""
+        platform = cls(settings or Settings())
+        platform.settings.home.mkdir(parents=True, exist_ok=True)
+        from mlstudio.store.metadata import schema
+
+        schema.upgrade(platform.store.engine)
+        if bootstrap:
+            platform.identity.bootstrap(platform.actor)
+        return platform
+
+    @property
+    def actor(self) -> str:
+        """Embedded mode's trusted identity: MLSTUDIO_USER or the OS user."""
+        return validate_user(self.settings.user or os_user())
+
+    @cached_property
+    def store(self) -> MetadataStore:
+        from mlstudio.store.metadata.engine import make_engine
+        from mlstudio.store.metadata.store import MetadataStore
+
+        engine = make_engine(
+            self.settings.resolved_database_url,
+            busy_timeout_ms=self.settings.sqlite_busy_timeout_ms,
+        )
+        return MetadataStore(engine)
+
+    @cached_property
+    def cas(self) -> ContentStore:
+        from mlstudio.store.artifacts.cas import ContentStore
+        from mlstudio.store.artifacts.objectstore import open_object_store
+
+        return ContentStore(open_object_store(self.settings.resolved_artifact_url))
+
+    @cached_property
+    def envs(self) -> EnvironmentManager:
+        from mlstudio.modules.envs import EnvironmentManager
+
+        return EnvironmentManager(self.settings.cache_dir, self.settings.uv_path)
+
+    @cached_property
+    def modules(self) -> ModuleService:
+        from mlstudio.modules.service import ModuleService
+
+        return ModuleService(self.store, self.cas, self.envs, self.settings.test_timeout_s)
+
+    @cached_property
+    def identity(self) -> IdentityService:
+        from mlstudio.governance.identity import IdentityService
+
+        return IdentityService(self.store)
+
+    def close(self) -> None:
+        if "store" in self.__dict__:
+            self.store.engine.dispose()

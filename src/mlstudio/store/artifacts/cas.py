@@ -1,0 +1,69 @@
+"""Content-addressed storage: blobs keyed by their sha256, written once, verified on read."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from mlstudio.core.hashing import is_digest, sha256_bytes
+from mlstudio.errors import CorruptArtifactError, InvalidInputError, NotFoundError
+from mlstudio.store.artifacts.objectstore import ObjectStore
+
+
+class ArtifactMissingError(NotFoundError):
+    code = "artifact_missing"
+
+
+class ContentStore:
+    """Not meant to be subclassed: identity, dedup and integrity live here, bytes live below."""
+
+    def __init__(self, objects: ObjectStore) -> None:
+        self.objects = objects
+
+    @staticmethod
+    def key(digest: str) -> str:
+        if not is_digest(digest):
+            raise InvalidInputError(f"{digest!r} is not a sha256 digest")
+        return f"cas/{digest[:2]}/{digest[2:]}"
+
+    def put(self, data: bytes) -> str:
+        """Store ``data`` once; returns its digest."""
+        digest = sha256_bytes(data)
+        key = self.key(digest)
+        if not self.objects.exists(key):
+            self.objects.put(key, data)
+        return digest
+
+    def put_file(self, path: Path) -> str:
+        h = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                h.update(chunk)
+        digest = h.hexdigest()
+        key = self.key(digest)
+        if not self.objects.exists(key):
+            self.objects.put_file(key, path)
+        return digest
+
+    def exists(self, digest: str) -> bool:
+        return self.objects.exists(self.key(digest))
+
+    def get(self, digest: str) -> bytes:
+        """The blob's bytes, after checking they still hash to ``digest``."""
+        try:
+            data = self.objects.get(self.key(digest))
+        except NotFoundError as exc:
+            raise ArtifactMissingError(
+                f"artifact {digest[:12]} is missing from the artifact store",
+                hint="it was deleted or never written; re-run the step that produced it",
+            ) from exc
+        actual = sha256_bytes(data)
+        if actual != digest:
+            raise CorruptArtifactError(
+                f"artifact {digest[:12]} is corrupt (its content hashes to {actual[:12]})",
+                hint="delete the blob and re-run the step that produced it",
+            )
+        return data
+
+    def delete(self, digest: str) -> None:
+        self.objects.delete(self.key(digest))

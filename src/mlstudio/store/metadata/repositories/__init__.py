@@ -1,0 +1,1 @@
+"""SQL implementations of the repositories (SQLAlchemy Core; one query text for both databases)."""

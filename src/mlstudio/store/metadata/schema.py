@@ -1,0 +1,55 @@
+"""Bring a database to the current schema with the one Alembic history (SQLite and Postgres)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, inspect, text
+
+from mlstudio.errors import ConfigurationError, StoreUnavailableError
+
+# The newest revision in migrations/versions; a test checks that it matches Alembic's head.
+SCHEMA_HEAD = "0001"
+_MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def current_revision(engine: Engine) -> str | None:
+    try:
+        with engine.connect() as conn:
+            if not inspect(conn).has_table("alembic_version"):
+                return None
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except Exception as exc:  # driver-specific connection errors
+        raise StoreUnavailableError(
+            f"cannot reach the metadata database: {str(exc).splitlines()[0]}",
+            hint="check MLSTUDIO_DATABASE_URL and that the database is running",
+        ) from exc
+
+
+def upgrade(engine: Engine) -> None:
+    """Run every pending migration (cheap no-op when already at head)."""
+    if current_revision(engine) == SCHEMA_HEAD:
+        return
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", _MIGRATIONS.as_posix())
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+    found = current_revision(engine)
+    if found != SCHEMA_HEAD:
+        raise ConfigurationError(
+            f"database schema is at {found}, this mlstudio expects {SCHEMA_HEAD}",
+            hint="upgrade mlstudio to the version that wrote this database",
+        )
+
+
+def alembic_head() -> str | None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", _MIGRATIONS.as_posix())
+    return ScriptDirectory.from_config(cfg).get_current_head()

@@ -1,0 +1,69 @@
+"""The metadata store: an engine plus units of work that bind repositories to one transaction."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy import exc as sa_exc
+
+from mlstudio.errors import ConflictError
+from mlstudio.store.metadata.repositories.audit import AuditRepository
+from mlstudio.store.metadata.repositories.identity import IdentityRepository
+from mlstudio.store.metadata.repositories.modules import ModuleRepository
+
+T = TypeVar("T")
+
+
+class UnitOfWork:
+    """Repositories sharing one connection (and so one transaction)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.modules = ModuleRepository(conn)
+        self.identity = IdentityRepository(conn)
+        self.audit = AuditRepository(conn)
+
+
+class MetadataStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+
+    @contextmanager
+    def transaction(self) -> Iterator[UnitOfWork]:
+        """A write transaction: committed on success, rolled back on any error."""
+        with self.engine.begin() as conn:
+            yield UnitOfWork(conn)
+
+    @contextmanager
+    def read(self) -> Iterator[UnitOfWork]:
+        # Read-only units of work take a deferred BEGIN on SQLite, so they never wait on writers.
+        with self.engine.connect().execution_options(mlstudio_readonly=True) as conn:
+            yield UnitOfWork(conn)
+            conn.rollback()
+
+    def retrying(self, fn: Callable[[UnitOfWork], T], attempts: int = 8) -> T:
+        """Run ``fn`` in a transaction, retrying when a concurrent writer won a unique race."""
+        for attempt in range(attempts):
+            try:
+                with self.transaction() as uow:
+                    return fn(uow)
+            except (sa_exc.IntegrityError, sa_exc.OperationalError) as exc:
+                if attempt == attempts - 1 or not _is_race(exc):
+                    raise ConflictError(
+                        f"a concurrent change conflicted: {str(exc.orig).splitlines()[0]}",
+                        hint="retry the command",
+                    ) from exc
+                time.sleep(0.01 * (2**attempt))
+        raise AssertionError("unreachable")
+
+
+def _is_race(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return any(
+        s in text for s in ("unique", "duplicate key", "database is locked", "deadlock", "serializ")
+    )

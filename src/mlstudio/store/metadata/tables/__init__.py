@@ -1,0 +1,24 @@
+"""SQLAlchemy Core tables, one file per aggregate; ``metadata`` holds them all."""
+
+from mlstudio.store.metadata.tables._base import metadata
+from mlstudio.store.metadata.tables.audit import audit_events
+from mlstudio.store.metadata.tables.identity import role_grants, users
+from mlstudio.store.metadata.tables.modules import (
+    module_versions,
+    modules,
+    namespaces,
+    tag_events,
+    tags,
+)
+
+__all__ = [
+    "audit_events",
+    "metadata",
+    "module_versions",
+    "modules",
+    "namespaces",
+    "role_grants",
+    "tag_events",
+    "tags",
+    "users",
+]

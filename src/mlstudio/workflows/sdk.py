@@ -1,0 +1,119 @@
+"""The SDK users write modules with: ``@task``, ``@workflow``, ``use()``.
+
+Outside a run, calling a task or workflow just runs the Python function (so module tests are
+plain pytest). While the engine plans a run, a tracer is active and calls record a DAG instead.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
+
+from mlstudio.errors import InvalidInputError
+from mlstudio.workflows.definitions import CACHE_MODES, Definition, TaskOptions
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# The active tracer while a workflow is being planned (see workflows.tracing), else None.
+TRACER: contextvars.ContextVar[Any] = contextvars.ContextVar("mlstudio_tracer", default=None)
+
+
+class TaskDef(Definition):
+    kind = "task"
+
+    def __init__(self, fn: Callable[..., Any], name: str | None, options: TaskOptions) -> None:
+        super().__init__(fn, name)
+        self.options = options
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        tracer = TRACER.get()
+        if tracer is not None:
+            return tracer.call_task(self, args, kwargs)
+        return self.fn(*args, **kwargs)
+
+    def map(self, **kwargs: Any) -> Any:
+        """Fan out: call the task once per element of the one list-valued keyword argument
+        marked by passing it as ``over=NAME`` or, when only one argument is a list, that one."""
+        tracer = TRACER.get()
+        if tracer is not None:
+            return tracer.map_task(self, kwargs)
+        over = _mapped_argument(self, kwargs)
+        items = kwargs.pop(over)
+        return [self.fn(**{**kwargs, over: item}) for item in items]
+
+    def describe(self) -> dict[str, Any]:
+        out = super().describe()
+        out["options"] = self.options.to_dict()
+        return out
+
+
+def _mapped_argument(task_def: TaskDef, kwargs: dict[str, Any]) -> str:
+    over = kwargs.pop("over", None)
+    if over is not None:
+        if over not in kwargs:
+            raise InvalidInputError(
+                f"{task_def.name}.map(over={over!r}) but no argument {over!r} was given"
+            )
+        return over
+    lists = [k for k, v in kwargs.items() if isinstance(v, list | tuple)]
+    if len(lists) != 1:
+        raise InvalidInputError(
+            f"{task_def.name}.map() needs exactly one list argument to fan out over (found {len(lists)})",
+            hint="name it with over='ARG'",
+        )
+    return lists[0]
+
+
+class WorkflowDef(Definition):
+    kind = "workflow"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        tracer = TRACER.get()
+        if tracer is not None:
+            return tracer.call_workflow(self, args, kwargs)
+        return self.fn(*args, **kwargs)
+
+
+@overload
+def task(fn: F) -> TaskDef: ...
+@overload
+def task(
+    *,
+    name: str | None = None,
+    retries: int = 0,
+    retry_delay: float = 1.0,
+    timeout: float | None = None,
+    cache: str = "default",
+    cache_version: str = "",
+    resources: dict[str, Any] | None = None,
+    lineage: dict[str, list[str]] | None = None,
+) -> Callable[[F], TaskDef]: ...
+
+
+def task(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
+    """Declare a task. Options: retries, retry_delay (s, doubles per attempt), timeout (s),
+    cache ('default' | 'recompute' | 'off'), cache_version, resources, lineage."""
+    name = options.pop("name", None)
+    if options.get("cache", "default") not in CACHE_MODES:
+        raise InvalidInputError(
+            f"cache={options['cache']!r} is not a cache mode",
+            hint=f"use one of {', '.join(CACHE_MODES)}",
+        )
+    if options.get("retries", 0) < 0:
+        raise InvalidInputError("retries must be >= 0")
+    opts = TaskOptions(**{k: v for k, v in options.items() if v is not None or k == "timeout"})
+
+    def wrap(f: Callable[..., Any]) -> TaskDef:
+        return TaskDef(f, name, opts)
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def workflow(fn: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
+    """Declare a workflow: a function whose task calls form the DAG."""
+
+    def wrap(f: Callable[..., Any]) -> WorkflowDef:
+        return WorkflowDef(f, name)
+
+    return wrap(fn) if fn is not None else wrap
