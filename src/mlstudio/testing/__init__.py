@@ -1,0 +1,1 @@
+"""Helpers shipped for tests of mlstudio and of projects built on it."""
