@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlstudio.core.ids import os_user, validate_user
 from mlstudio.settings import Settings
@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from mlstudio.modules.service import ModuleService
     from mlstudio.store.artifacts.cas import ContentStore
     from mlstudio.store.metadata.store import MetadataStore
+    from mlstudio.workflows.service import RunService
 
 
 class Platform:
@@ -74,6 +75,23 @@ class Platform:
         from mlstudio.governance.identity import IdentityService
 
         return IdentityService(self.store)
+
+    @cached_property
+    def runs(self) -> RunService:
+        from mlstudio.workflows.service import RunService
+
+        return RunService(self)
+
+    def authorize_run(self, uow: Any, actor: str, domain: str, plan: Any) -> None:
+        """Who may start or control runs: a registered, enabled user (domain roles: governance)."""
+        from mlstudio.errors import PermissionDeniedError
+
+        user = uow.identity.get_user(actor)
+        if user is None or user.disabled:
+            raise PermissionDeniedError(
+                f"{actor} may not run workflows: not a registered user",
+                hint=f"ask an admin: mlstudio user add {actor}",
+            )
 
     def close(self) -> None:
         if "store" in self.__dict__:

@@ -21,6 +21,9 @@ ENTRIES: dict[str, tuple[str, str]] = {
         "Push the example modules and run the end-to-end demo.",
     ),
     "whoami": ("mlstudio.cli.home:whoami_app", "Show who you are and your roles."),
+    "run": ("mlstudio.cli.run:app", "Run a workflow (pushed module or PATH.py:FUNCTION)."),
+    "runs": ("mlstudio.cli.runs:app", "List, inspect, cancel, clone and resume runs."),
+    "cache": ("mlstudio.cli.cache:app", "Cache statistics and clearing."),
     "module": (
         "mlstudio.cli.module:app",
         "Scaffold, push, test, tag, promote and roll back modules.",
@@ -73,6 +76,39 @@ def _fail(message: str, code: int, payload: dict[str, Any], as_json: bool) -> in
     return code
 
 
+def _framework_exit(exc: Exception, as_json: bool) -> int | None:
+    """Exit code for click's own exceptions (help, usage errors, aborts), else None.
+
+    Typer >= 0.2x runs subcommands on its vendored copy of click (``typer._click``), whose
+    exceptions are not click's: both families are handled here.
+    """
+    exits: tuple[type, ...] = (click.exceptions.Exit,)
+    aborts: tuple[type, ...] = (click.exceptions.Abort,)
+    usage: tuple[type, ...] = (click.ClickException,)
+    typer = sys.modules.get("typer")  # never imported just for this
+    if typer is not None:
+        exits += (typer.Exit,)
+        aborts += (typer.Abort,)
+        usage += (typer.TyperException,)
+    if isinstance(exc, exits):
+        return int(getattr(exc, "exit_code", 0))
+    if isinstance(exc, aborts):
+        return _fail("aborted", 130, {"code": "aborted", "message": "aborted"}, as_json)
+    if not isinstance(exc, usage):
+        return None
+    exit_code = int(getattr(exc, "exit_code", 2))
+    ctx = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: its help is the answer
+        text = exc.format_message()  # type: ignore[attr-defined]
+        if text:
+            sys.stderr.write(text.rstrip() + "\n")
+        return exit_code
+    text = exc.format_message()  # type: ignore[attr-defined]
+    if ctx is not None:
+        text = f"{text} (see: {ctx.command_path} --help)"
+    return _fail(text, exit_code, {"code": "usage", "message": text}, as_json)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (errors become one line on stderr)."""
     from mlstudio.errors import MlstudioError
@@ -84,18 +120,13 @@ def main(argv: list[str] | None = None) -> int:
         return result if isinstance(result, int) else 0
     except MlstudioError as exc:
         return _fail(exc.one_line(), exc.exit_code, exc.to_dict(), as_json)
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.ClickException as exc:
-        text = exc.format_message()
-        if isinstance(exc, click.UsageError) and exc.ctx is not None:
-            text = f"{text} (see: {exc.ctx.command_path} --help)"
-        return _fail(text, exc.exit_code, {"code": "usage", "message": text}, as_json)
-    except click.exceptions.Abort:
-        return _fail("aborted", 130, {"code": "aborted", "message": "aborted"}, as_json)
     except KeyboardInterrupt:
         return _fail("interrupted", 130, {"code": "interrupted", "message": "interrupted"}, as_json)
-    except Exception as exc:  # a bug in mlstudio: show the traceback, it is not the user's fault
+    except Exception as exc:
+        code = _framework_exit(exc, as_json)
+        if code is not None:
+            return code
+        # a bug in mlstudio: show the traceback, it is not the user's fault
         if os.environ.get("MLSTUDIO_DEBUG") or not as_json:
             import traceback
 

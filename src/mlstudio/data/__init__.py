@@ -1,0 +1,1 @@
+"""Datasets (Arrow tables, Parquet at rest), models, and how task values are stored."""

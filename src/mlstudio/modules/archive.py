@@ -68,6 +68,16 @@ def collect_files(root: Path, exclude: tuple[str, ...] = ()) -> list[FileEntry]:
         dirnames[:] = sorted(
             d for d in dirnames if d not in ALWAYS_EXCLUDED_DIRS and not d.endswith(".egg-info")
         )
+        for d in dirnames:  # os.walk lists linked folders but never enters them: refuse them
+            rel_dir = (Path(dirpath) / d).relative_to(root).as_posix()
+            excluded = any(
+                fnmatch.fnmatch(rel_dir, p) or fnmatch.fnmatch(f"{rel_dir}/", p) for p in exclude
+            )
+            if (Path(dirpath) / d).is_symlink() and not excluded:
+                raise InvalidInputError(
+                    f"{rel_dir} is a symbolic link; modules may only contain regular files",
+                    hint="copy the folder in or add it to [module].exclude",
+                )
         for filename in sorted(filenames):
             full = Path(dirpath) / filename
             rel = full.relative_to(root).as_posix()

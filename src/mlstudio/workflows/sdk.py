@@ -117,3 +117,89 @@ def workflow(fn: Callable[..., Any] | None = None, *, name: str | None = None) -
         return WorkflowDef(f, name)
 
     return wrap(fn) if fn is not None else wrap
+
+
+class SqlTaskDef(TaskDef):
+    """A task that is one DuckDB SQL statement over its input datasets (named by argument)."""
+
+    def __init__(self, query: str, fn: Callable[..., Any], name: str, options: TaskOptions) -> None:
+        super().__init__(fn, name, options)
+        self.query = query
+
+    def describe(self) -> dict[str, Any]:
+        out = super().describe()
+        out["sql"] = self.query
+        out["signature"] = {
+            "params": [{"name": "**tables", "type": "Dataset"}],
+            "returns": "Dataset",
+            "text": "(**tables: Dataset) -> Dataset",
+        }
+        return out
+
+
+def sql_task(name: str, query: str, **options: Any) -> SqlTaskDef:
+    """Declare a SQL task: ``features = sql_task("features", "SELECT … FROM events …")``;
+    call it with the input datasets as keyword arguments named like the SQL's tables."""
+    import sys
+
+    def run(**tables: Any) -> Any:
+        from mlstudio.data.sql import run_sql
+
+        return run_sql(query, tables)
+
+    run.__name__ = name
+    run.__qualname__ = name
+    run.__module__ = sys._getframe(1).f_globals.get("__name__", __name__)
+    run.__annotations__ = {"return": "Dataset"}
+    run.__doc__ = f"SQL task {name}."
+    base = task(**options)(run)
+    return SqlTaskDef(query, run, name, base.options)
+
+
+def when(cond: Any, then: Callable[[], Any], otherwise: Callable[[], Any] | None = None) -> Any:
+    """Conditional branch: ``when(is_good, then=lambda: deploy(m), otherwise=lambda: alert(m))``.
+    Only the chosen branch's tasks run; the other branch's tasks are marked skipped."""
+    tracer = TRACER.get()
+    if tracer is not None:
+        return tracer.when(cond, then, otherwise)
+    return then() if cond else (otherwise() if otherwise else None)
+
+
+def use(ref: str) -> Any:
+    """Tasks and workflows of another module: ``use("churn/features:latest").build(...)``.
+    The tag is resolved once when the run starts and pinned in the run's lock."""
+    tracer = TRACER.get()
+    if tracer is not None:
+        return tracer.use(ref)
+    from mlstudio.workflows.code import eager_use
+
+    return eager_use(ref)
+
+
+class TaskContext:
+    """What a running task can know about itself: ``mlstudio.current()``."""
+
+    def __init__(
+        self,
+        run_id: str | None = None,
+        node_id: str | None = None,
+        task: str | None = None,
+        attempt: int = 0,
+    ) -> None:
+        self.run_id = run_id
+        self.node_id = node_id
+        self.task = task
+        self.attempt = attempt
+
+    def log(self, *parts: Any) -> None:
+        print(*parts, flush=True)
+
+
+CURRENT: contextvars.ContextVar[TaskContext | None] = contextvars.ContextVar(
+    "mlstudio_current", default=None
+)
+
+
+def current() -> TaskContext:
+    """The running task's context (an empty one outside a run)."""
+    return CURRENT.get() or TaskContext()

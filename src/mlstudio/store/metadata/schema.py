@@ -9,7 +9,7 @@ from sqlalchemy import Engine, inspect, text
 from mlstudio.errors import ConfigurationError, StoreUnavailableError
 
 # The newest revision in migrations/versions; a test checks that it matches Alembic's head.
-SCHEMA_HEAD = "0001"
+SCHEMA_HEAD = "0002"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 

@@ -14,6 +14,7 @@ from mlstudio.errors import ConflictError
 from mlstudio.store.metadata.repositories.audit import AuditRepository
 from mlstudio.store.metadata.repositories.identity import IdentityRepository
 from mlstudio.store.metadata.repositories.modules import ModuleRepository
+from mlstudio.store.metadata.repositories.runs import RunRepository
 
 T = TypeVar("T")
 
@@ -26,6 +27,7 @@ class UnitOfWork:
         self.modules = ModuleRepository(conn)
         self.identity = IdentityRepository(conn)
         self.audit = AuditRepository(conn)
+        self.runs = RunRepository(conn)
 
 
 class MetadataStore:

@@ -10,9 +10,13 @@ from mlstudio.store.metadata.tables.modules import (
     tag_events,
     tags,
 )
+from mlstudio.store.metadata.tables.runs import cache_entries, runs, task_runs
 
 __all__ = [
     "audit_events",
+    "cache_entries",
+    "runs",
+    "task_runs",
     "metadata",
     "module_versions",
     "modules",

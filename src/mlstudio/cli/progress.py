@@ -1,0 +1,106 @@
+"""Live run progress on stderr and the end-of-run summary."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from mlstudio.cli.output import console, table
+
+_ORDER = (
+    "succeeded",
+    "cached",
+    "running",
+    "pending",
+    "failed",
+    "upstream_failed",
+    "skipped",
+    "cancelled",
+)
+
+
+def describe_counts(counts: dict[str, int]) -> str:
+    done = counts.get("succeeded", 0)
+    parts = [
+        f"{done} done",
+        f"{counts.get('cached', 0)} cached",
+        f"{counts.get('running', 0)} running",
+    ]
+    for state in ("failed", "upstream_failed", "skipped", "cancelled"):
+        if counts.get(state):
+            parts.append(f"{counts[state]} {state.replace('_', ' ')}")
+    return ", ".join(parts)
+
+
+@contextmanager
+def live_progress(enabled: bool, label: str) -> Iterator[Callable[[dict[str, Any]], None]]:
+    if not enabled or not sys.stderr.isatty():
+        yield lambda _snapshot: None
+        return
+    from rich.live import Live
+    from rich.text import Text
+
+    with Live(
+        Text(f"{label}: planning…"),
+        console=console(stderr=True),
+        refresh_per_second=8,
+        transient=True,
+    ) as live:
+
+        def update(snapshot: dict[str, Any]) -> None:
+            counts = snapshot["counts"]
+            total = snapshot["total"] or 1
+            finished = sum(
+                counts.get(s, 0)
+                for s in (
+                    "succeeded",
+                    "cached",
+                    "failed",
+                    "upstream_failed",
+                    "skipped",
+                    "cancelled",
+                )
+            )
+            bar = int(30 * finished / total)
+            live.update(
+                Text(
+                    f"{label} [{'█' * bar}{'·' * (30 - bar)}] {finished}/{total}  {describe_counts(counts)}  {snapshot['elapsed_s']:.1f}s"
+                )
+            )
+
+        yield update
+
+
+def print_run(data: dict[str, Any]) -> None:
+    c = console()
+    tasks = data.get("tasks", [])
+    counts: dict[str, int] = {}
+    for t in tasks:
+        counts[t["state"]] = counts.get(t["state"], 0) + 1
+    color = {"succeeded": "green", "failed": "red", "cancelled": "yellow"}.get(
+        data["state"], "cyan"
+    )
+    duration = f" in {data['duration_s']:.2f}s" if data.get("duration_s") is not None else ""
+    c.print(
+        f"[{color}]{data['state']}[/] run [bold]{data['id']}[/] {data['workflow']}{duration} — {describe_counts(counts)}"
+    )
+    if len(tasks) <= 40:
+        rows = []
+        for t in tasks:
+            if t["task"] == "" and t["node"].endswith("[*]"):
+                continue
+            note = "cache hit" if t["cache_hit"] else (t["error"] or "")
+            dur = f"{t['duration_s']:.3f}s" if t.get("duration_s") is not None else ""
+            rows.append([t["node"], t["state"], t["attempt"], dur, note[:100]])
+            if t.get("explain"):
+                rows.append(["", "", "", "", "↳ " + "; ".join(t["explain"]["reasons"])[:160]])
+        table(None, ["task", "state", "attempt", "time", "note"], rows)
+    if data.get("error"):
+        c.print(f"[red]error:[/] {data['error']}")
+    if data.get("output_value") is not None:
+        import json
+
+        text = json.dumps(data["output_value"], default=str)
+        c.print(f"output: {text if len(text) < 2000 else text[:2000] + '…'}")

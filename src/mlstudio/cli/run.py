@@ -1,0 +1,73 @@
+"""``mlstudio run WORKFLOW``: plan, record and drive a run (or detach)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mlstudio.cli import context
+from mlstudio.cli.output import JsonFlag, console, emit
+from mlstudio.cli.progress import live_progress, print_run
+
+app = typer.Typer(add_completion=False)
+
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option("--param", "-p", help="Workflow parameter NAME=VALUE (repeatable)"),
+]
+
+
+def finish(run_id: str, json_output: bool, detach: bool) -> None:
+    """Drive (or detach) a queued run and print the result; non-zero exit if it did not succeed."""
+    p = context.platform()
+    if detach:
+        pid = p.runs.detach(run_id)
+        data = {"id": run_id, "state": "queued", "detached_pid": pid}
+        emit(
+            data,
+            json_output,
+            lambda d: console().print(
+                f"run [bold]{d['id']}[/] started in the background\n  follow it: mlstudio runs show {d['id']}"
+            ),
+        )
+        return
+    with live_progress(not json_output, run_id) as observe:
+        p.runs.execute(run_id, observe)
+    data = p.runs.show(run_id)
+    emit(data, json_output, print_run)
+    if data["state"] != "succeeded":
+        raise typer.Exit(1)
+
+
+@app.command("run")
+def run(
+    workflow: Annotated[
+        str, typer.Argument(help="NS/MODULE/WORKFLOW[:TAG|@N] or PATH.py:FUNCTION")
+    ],
+    param: ParamOpt = None,
+    domain: Annotated[str, typer.Option("--domain", help="Execution domain")] = "experimentation",
+    executor: Annotated[str, typer.Option("--executor", help="local | ray")] = "local",
+    detach: Annotated[
+        bool, typer.Option("--detach", help="Return the run id at once; run in the background")
+    ] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute every task")] = False,
+    fail_fast: Annotated[
+        bool, typer.Option("--fail-fast", help="Cancel the rest when a task fails")
+    ] = False,
+    json_output: JsonFlag = False,
+) -> None:
+    """Run a workflow; tasks run in parallel on worker processes, results are cached."""
+    from mlstudio.workflows.service import parse_params
+
+    p = context.platform()
+    record = p.runs.submit(
+        p.actor,
+        workflow,
+        parse_params(param or []),
+        domain=domain,
+        executor=executor,
+        no_cache=no_cache,
+        fail_fast=fail_fast,
+    )
+    finish(record.id, json_output, detach)

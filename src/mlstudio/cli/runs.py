@@ -1,0 +1,134 @@
+"""``mlstudio runs …``: inspect and control runs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from mlstudio.cli import context
+from mlstudio.cli.output import JsonFlag, console, emit, table
+from mlstudio.cli.progress import describe_counts, print_run
+from mlstudio.cli.run import ParamOpt, finish
+
+app = typer.Typer(
+    help="List, inspect, cancel, clone and resume runs.", add_completion=False, no_args_is_help=True
+)
+
+
+@app.command("list")
+def list_runs(
+    state: Annotated[str | None, typer.Option("--state")] = None,
+    workflow: Annotated[str | None, typer.Option("--workflow", help="Workflow name prefix")] = None,
+    user: Annotated[str | None, typer.Option("--user")] = None,
+    domain: Annotated[str | None, typer.Option("--domain")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 20,
+    offset: Annotated[int, typer.Option("--offset", min=0)] = 0,
+    json_output: JsonFlag = False,
+) -> None:
+    """Recent runs, newest first."""
+    p = context.platform()
+    rows = p.runs.list(
+        state=state, workflow=workflow, user=user, domain=domain, limit=limit, offset=offset
+    )
+
+    def human(data: list[dict[str, Any]]) -> None:
+        if not data:
+            console().print("no runs yet; start one with `mlstudio run WORKFLOW`")
+            return
+        table(
+            None,
+            ["run", "workflow", "state", "tasks", "by", "created", "time"],
+            [
+                [
+                    r["id"],
+                    r["workflow"],
+                    r["state"],
+                    describe_counts(r["tasks"]),
+                    r["created_by"],
+                    r["created_at"],
+                    f"{r['duration_s']:.2f}s" if r.get("duration_s") is not None else "",
+                ]
+                for r in data
+            ],
+        )
+
+    emit(rows, json_output, human)
+
+
+@app.command("show")
+def show(
+    run_id: Annotated[str, typer.Argument(metavar="RUN")],
+    explain: Annotated[
+        bool, typer.Option("--explain", help="For cache misses, say which part of the key changed")
+    ] = False,
+    json_output: JsonFlag = False,
+) -> None:
+    """A run's state, lock, tasks and output."""
+    p = context.platform()
+    emit(p.runs.show(run_id, explain=explain), json_output, print_run)
+
+
+@app.command("logs")
+def logs(
+    run_id: Annotated[str, typer.Argument(metavar="RUN")],
+    task: Annotated[
+        str | None, typer.Option("--task", help="Only this task (node id or task name)")
+    ] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Captured output of every task attempt (stdout, stderr, logging, tracebacks)."""
+    p = context.platform()
+    entries = p.runs.logs(run_id, task)
+
+    def human(data: list[dict[str, Any]]) -> None:
+        c = console()
+        if not any(e["text"] for e in data):
+            c.print("no output captured")
+        for e in data:
+            if e["text"]:
+                c.print(f"[bold]── {e['node']} (attempt {e['attempt']})[/]")
+                c.print(e["text"].rstrip(), markup=False, highlight=False)
+
+    emit(entries, json_output, human)
+
+
+@app.command("cancel")
+def cancel(
+    run_id: Annotated[str, typer.Argument(metavar="RUN")], json_output: JsonFlag = False
+) -> None:
+    """Cancel a queued or running run (running tasks are killed)."""
+    p = context.platform()
+    run = p.runs.cancel(p.actor, run_id)
+    emit(run.summary(), json_output, lambda d: console().print(f"run {d['id']}: {d['state']}"))
+
+
+@app.command("clone")
+def clone(
+    run_id: Annotated[str, typer.Argument(metavar="RUN")],
+    param: ParamOpt = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache")] = False,
+    detach: Annotated[bool, typer.Option("--detach")] = False,
+    json_output: JsonFlag = False,
+) -> None:
+    """Start a new run with RUN's resolved module versions (and changed parameters)."""
+    from mlstudio.workflows.service import parse_params
+
+    p = context.platform()
+    record = p.runs.clone(p.actor, run_id, parse_params(param or []), no_cache=no_cache)
+    finish(record.id, json_output, detach)
+
+
+@app.command("resume")
+def resume(
+    run_id: Annotated[str, typer.Argument(metavar="RUN")],
+    detach: Annotated[bool, typer.Option("--detach")] = False,
+    json_output: JsonFlag = False,
+) -> None:
+    """Finish a run whose engine died, without redoing completed tasks."""
+    p = context.platform()
+    run = p.runs.prepare_resume(p.actor, run_id)
+    finish(run.id, json_output, detach)
+
+
+__all__ = ["app", "print_run"]

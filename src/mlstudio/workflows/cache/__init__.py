@@ -1,0 +1,1 @@
+"""Deterministic task caching: keys, explanation, and the cache store."""

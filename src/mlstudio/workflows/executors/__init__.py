@@ -1,0 +1,1 @@
+"""Executors run task dispatches; the engine talks only to ``executors.base.Executor``."""

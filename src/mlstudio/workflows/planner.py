@@ -1,0 +1,337 @@
+"""From ``WORKFLOW`` + parameters to a validated ``Plan``, before anything runs.
+
+WORKFLOW is ``NS/MODULE/WORKFLOW[:TAG|@N]`` (a pushed module, default tag ``latest``) or
+``PATH.py:FUNCTION`` (a working copy: built and stored like a push, but not published).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlstudio.core.ids import ModuleRef
+from mlstudio.errors import (
+    InvalidInputError,
+    ManifestError,
+    NotFoundError,
+    ParameterError,
+    WorkflowValidationError,
+)
+from mlstudio.workflows.code import CodeLoader, LoadedModule, code_ref_for_version
+from mlstudio.workflows.definitions import Definition, type_name
+from mlstudio.workflows.plan import Plan, validate_plan
+from mlstudio.workflows.sdk import WorkflowDef
+from mlstudio.workflows.tracing import Tracer
+
+DEFAULT_TAG = "latest"
+
+
+@dataclass(frozen=True)
+class WorkflowTarget:
+    display: str
+    workflow: str  # function name of the workflow
+    module_ref: ModuleRef | None = None
+    path: Path | None = None
+
+
+def parse_workflow_ref(text: str) -> WorkflowTarget:
+    text = text.strip()
+    if ".py:" in text:
+        file_part, _, function = text.rpartition(":")
+        path = Path(file_part).expanduser()
+        if not function.isidentifier():
+            raise InvalidInputError(
+                f"{function!r} is not a function name", hint="use PATH.py:FUNCTION"
+            )
+        if not path.is_file():
+            raise NotFoundError(
+                f"{path} does not exist", hint="use PATH.py:FUNCTION with an existing file"
+            )
+        return WorkflowTarget(display=f"{path}:{function}", workflow=function, path=path.resolve())
+    head, sep, suffix = text.partition("@")
+    if not sep:
+        head, sep, suffix = text.partition(":")
+    parts = head.split("/")
+    if len(parts) != 3 or not all(parts):
+        raise InvalidInputError(
+            f"invalid workflow {text!r}",
+            hint="use NS/MODULE/WORKFLOW[:TAG|@N] or PATH.py:FUNCTION",
+        )
+    module_text = f"{parts[0]}/{parts[1]}{sep}{suffix}" if sep else f"{parts[0]}/{parts[1]}"
+    ref = ModuleRef.parse(module_text, default_tag=DEFAULT_TAG)
+    return WorkflowTarget(display=text, workflow=parts[2], module_ref=ref)
+
+
+def coerce_param(name: str, raw: Any, annotation: Any) -> Any:
+    """Turn a CLI string into the type the workflow declares; raises ValueError on mismatch."""
+    expected = type_name(annotation)
+    if not isinstance(raw, str):
+        value = raw
+    elif expected == "str":
+        return raw
+    elif expected == "bool":
+        lowered = raw.lower()
+        if lowered in ("true", "1", "yes", "on"):
+            return True
+        if lowered in ("false", "0", "no", "off"):
+            return False
+        raise ValueError(f"{name}={raw!r} is not a bool (use true or false)")
+    elif expected == "int":
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"{name}={raw!r} is not an int") from None
+    elif expected == "float":
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError(f"{name}={raw!r} is not a float") from None
+    else:
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            if expected.split("[")[0] in ("list", "dict"):
+                raise ValueError(f"{name}={raw!r} is not JSON ({expected})") from None
+            return raw
+    base = expected.split("[")[0]
+    checks: dict[str, tuple[type, ...]] = {
+        "int": (int,),
+        "float": (int, float),
+        "bool": (bool,),
+        "str": (str,),
+        "list": (list,),
+        "dict": (dict,),
+    }
+    if (base in checks and not isinstance(value, checks[base])) or (
+        base in ("int", "float") and isinstance(value, bool)
+    ):
+        raise ValueError(f"{name}={value!r} is not a {expected}")
+    return float(value) if base == "float" else value
+
+
+def bind_params(wf: WorkflowDef, given: dict[str, Any]) -> dict[str, Any]:
+    """Check names and types of every parameter; report all problems at once."""
+    sig = inspect.signature(wf.fn)
+    try:
+        hints = typing.get_type_hints(wf.fn)
+    except Exception:
+        hints = {}
+    problems: list[str] = []
+    unknown = sorted(set(given) - set(sig.parameters))
+    if unknown:
+        problems.append(
+            f"unknown parameter(s) {', '.join(unknown)}; {wf.name} takes: {', '.join(sig.parameters) or 'none'}"
+        )
+    values: dict[str, Any] = {}
+    for name, param in sig.parameters.items():
+        if name in given:
+            try:
+                values[name] = coerce_param(name, given[name], hints.get(name, param.annotation))
+            except ValueError as exc:
+                problems.append(str(exc))
+        elif param.default is inspect.Parameter.empty:
+            problems.append(
+                f"missing parameter {name} ({type_name(hints.get(name, param.annotation))})"
+            )
+        else:
+            values[name] = param.default
+    if problems:
+        raise ParameterError(
+            f"{wf.name}: {'; '.join(problems)}",
+            hint="pass parameters as -p NAME=VALUE",
+            details=problems,
+        )
+    return values
+
+
+class Planner:
+    def __init__(self, modules: Any, cas: Any, loader: CodeLoader, envs: Any = None) -> None:
+        self.modules = modules  # ModuleService
+        self.cas = cas
+        self.loader = loader
+        self.envs = envs  # EnvironmentManager: modules with requirements are traced with them
+
+    # --- the root module ----------------------------------------------------------------------
+    def root_code(self, target: WorkflowTarget) -> dict[str, Any]:
+        if target.module_ref is not None:
+            version = self.modules.resolve(target.module_ref)
+            return code_ref_for_version(version, tag=target.module_ref.tag)
+        assert target.path is not None
+        return self.working_copy(target.path)
+
+    def working_copy(self, file: Path) -> dict[str, Any]:
+        from mlstudio.modules.archive import build_module
+        from mlstudio.modules.introspect import default_entrypoints
+        from mlstudio.modules.manifest import load_manifest
+
+        folder = file.parent
+        name = None
+        requirements: tuple[str, ...] = ()
+        if (folder / "module.toml").is_file():
+            manifest = load_manifest(folder)
+            name = manifest.name.full
+            requirements = manifest.requirements
+            entrypoints = set(manifest.entrypoints or default_entrypoints(folder))
+            build = build_module(folder, manifest.exclude)
+        else:
+            entrypoints = set()
+            top_level = tuple(f"{p.name}" for p in folder.iterdir() if p.is_dir())
+            build = build_module(folder, exclude=tuple(f"{d}/*" for d in top_level))
+        entrypoints.add(file.name)
+        if build.size_bytes > 50 * 2**20:
+            raise ManifestError(
+                f"{folder} holds {build.size_bytes // 2**20} MiB; a working copy is built whole",
+                hint="add a module.toml with exclude patterns, or move the workflow file",
+            )
+        archive = self.cas.put(build.archive)
+        return {
+            "module": name,
+            "version": None,
+            "tag": None,
+            "path": str(folder),
+            "digest": build.digest,
+            "archive": archive,
+            "entrypoints": sorted(entrypoints),
+            "requirements": list(requirements),
+            "env_digest": None,
+        }
+
+    # --- planning -----------------------------------------------------------------------------
+    def plan(
+        self,
+        root: dict[str, Any],
+        workflow: str,
+        params: dict[str, Any],
+        pinned_uses: dict[str, dict[str, Any]] | None = None,
+    ) -> Plan:
+        """Trace ``workflow`` of ``root`` with ``params``; raise listing every problem."""
+        code: dict[str, dict[str, Any]] = {}
+        aliases: dict[int, str] = {}
+        uses: dict[str, str] = {}
+
+        def register(ref: dict[str, Any]) -> LoadedModule:
+            alias = alias_of(ref)
+            if ref.get("requirements") and self.envs is not None:
+                env = self.envs.ensure(tuple(ref["requirements"]))
+                if env is not None:
+                    self.loader.add_site(env.python)
+            loaded = self.loader.load(ref)
+            code[alias] = ref
+            for definition in loaded.definitions.values():
+                aliases[id(definition)] = alias
+            return loaded
+
+        root_loaded = register(root)
+        wf = root_loaded.definitions.get(workflow)
+        if not isinstance(wf, WorkflowDef):
+            available = sorted(
+                n for n, d in root_loaded.definitions.items() if isinstance(d, WorkflowDef)
+            )
+            raise NotFoundError(
+                f"{alias_of(root)} has no workflow {workflow!r}",
+                hint=f"workflows there: {', '.join(available) or 'none'}",
+            )
+        values = bind_params(wf, params)
+
+        def resolve_use(ref_text: str) -> Any:
+            if pinned_uses and ref_text in pinned_uses:
+                ref = pinned_uses[ref_text]
+            else:
+                version = self.modules.resolve(ModuleRef.parse(ref_text, default_tag=DEFAULT_TAG))
+                ref = code_ref_for_version(version, tag=ModuleRef.parse(ref_text, DEFAULT_TAG).tag)
+            loaded = register(ref)
+            uses[ref_text] = alias_of(ref)
+            return _ModuleProxy(ref_text, loaded, tracer)
+
+        def code_alias(definition: Definition) -> str | None:
+            return aliases.get(id(definition))
+
+        tracer = Tracer(code_alias, resolve_use)
+        with self.loader.activate(root_loaded):
+            try:
+                output = tracer.run(wf.fn, values)
+            except WorkflowValidationError:
+                raise
+            except InvalidInputError as exc:
+                tracer.problems.append(exc.one_line())
+                output = None
+            except Exception as exc:
+                tracer.problems.append(f"{workflow}: planning raised {type(exc).__name__}: {exc}")
+                output = None
+        plan = Plan(
+            workflow=workflow,
+            params=values,
+            nodes=tracer.nodes,
+            output=tracer.binding(output) if not tracer.problems else {"c": None},
+            code=code,
+            root=alias_of(root),
+            uses=uses,
+        )
+        problems = tracer.problems + validate_plan(plan)
+        if not plan.nodes and not problems:
+            problems.append(f"{workflow} calls no tasks")
+        if problems:
+            raise WorkflowValidationError(
+                f"workflow {workflow} is invalid: {len(problems)} problem(s): "
+                + "; ".join(problems),
+                hint="fix them; nothing was run",
+                details=problems,
+            )
+        self._store_objects(plan, tracer.objects)
+        return plan
+
+    def _store_objects(self, plan: Plan, objects: list[Any]) -> None:
+        if not objects:
+            return
+        from mlstudio.data.values import encode
+
+        refs = []
+        for index, obj in enumerate(objects):
+            ref, data = encode(obj, f"constant #{index}")
+            if data is not None:
+                self.cas.put(data)
+            refs.append(ref.to_json())
+
+        def swap(binding: dict[str, Any]) -> dict[str, Any]:
+            if "o" in binding:
+                return {"a": refs[binding["o"]]}
+            if "l" in binding:
+                return {"l": [swap(b) for b in binding["l"]]}
+            if "d" in binding:
+                return {"d": {k: swap(b) for k, b in binding["d"].items()}}
+            return binding
+
+        for node in plan.nodes.values():
+            node.inputs = {k: swap(b) for k, b in node.inputs.items()}
+        plan.output = swap(plan.output)
+
+
+def alias_of(ref: dict[str, Any]) -> str:
+    if ref.get("version") is not None:
+        return f"{ref['module']}@{ref['version']}"
+    return f"{ref.get('module') or 'local'}#{ref['digest'][:12]}"
+
+
+class _ModuleProxy:
+    """What ``use()`` returns while planning: the module's tasks and workflows by name."""
+
+    def __init__(self, ref: str, loaded: LoadedModule, tracer: Tracer) -> None:
+        self._ref = ref
+        self._loaded = loaded
+        self._tracer = tracer
+
+    def __getattr__(self, name: str) -> Any:
+        definition = self._loaded.definitions.get(name)
+        if definition is None:
+            self._tracer.problems.append(
+                f"use({self._ref!r}) has no task or workflow {name!r} "
+                f"(it has: {', '.join(sorted(self._loaded.definitions)) or 'none'})"
+            )
+            from mlstudio.workflows.tracing import _Missing
+
+            return getattr(_Missing(self._tracer, self._ref), name)
+        return definition

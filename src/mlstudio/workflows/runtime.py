@@ -1,0 +1,240 @@
+"""Worker side: execute one ``TaskDispatch`` — load code by digest, read inputs from the artifact
+store, call the task with its output captured, write the output back. Used by every executor."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import sys
+import time
+import traceback
+import typing
+from pathlib import Path
+from typing import Any
+
+from mlstudio.data.values import ValueRef, decode, encode
+from mlstudio.errors import MlstudioError
+from mlstudio.workflows.executors.base import TaskDispatch, TaskResult
+
+
+class _LazyLog(io.TextIOBase):
+    """A text stream that creates its file on the first write (most tasks print nothing)."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.handle: Any = None
+        self.buffer_text: list[str] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if not text:
+            return 0
+        if self.path is None:
+            self.buffer_text.append(text)
+            return len(text)
+        if self.handle is None:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self.handle = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+        return self.handle.write(text)
+
+    def flush(self) -> None:
+        if self.handle is not None:
+            self.handle.flush()
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+
+
+class Runtime:
+    """Caches content stores and loaded module code for the life of a worker process."""
+
+    def __init__(self) -> None:
+        self._stores: dict[str, Any] = {}
+        self._loaders: dict[str, Any] = {}
+
+    def store(self, url: str) -> Any:
+        store = self._stores.get(url)
+        if store is None:
+            from mlstudio.store.artifacts.cas import ContentStore
+            from mlstudio.store.artifacts.objectstore import open_object_store
+
+            store = self._stores[url] = ContentStore(open_object_store(url))
+        return store
+
+    def loader(self, cache_dir: str, url: str) -> Any:
+        key = f"{cache_dir}|{url}"
+        loader = self._loaders.get(key)
+        if loader is None:
+            from mlstudio.workflows.code import CodeLoader
+
+            loader = self._loaders[key] = CodeLoader(Path(cache_dir), self.store(url).get)
+        return loader
+
+    def resolve(self, spec: dict[str, Any], fetch: Any) -> Any:
+        if "c" in spec:
+            return spec["c"]
+        if "v" in spec:
+            value = decode(ValueRef.from_json(spec["v"]), fetch)
+            for key in spec.get("p", []):
+                value = value[key]
+            return value
+        if "l" in spec:
+            return [self.resolve(s, fetch) for s in spec["l"]]
+        if "d" in spec:
+            return {k: self.resolve(s, fetch) for k, s in spec["d"].items()}
+        raise MlstudioError(f"unknown input spec {list(spec)}")
+
+    def execute(self, d: TaskDispatch) -> TaskResult:
+        started = time.time()
+        store = self.store(d.artifact_url)
+        try:
+            loader = self.loader(d.cache_dir, d.artifact_url)
+            loaded = loader.load(d.code)
+            definition = loaded.definitions.get(d.task)
+            if definition is None:
+                raise MlstudioError(
+                    f"task {d.task} is not in module {d.code.get('module') or d.code['digest'][:12]}"
+                )
+            kwargs = {name: self.resolve(spec, store.get) for name, spec in d.inputs.items()}
+            kwargs = _convert(definition.fn, kwargs)
+        except MlstudioError as exc:
+            return TaskResult(
+                d.task_run_id,
+                d.attempt,
+                "error",
+                error=exc.one_line(),
+                started_at=started,
+                finished_at=time.time(),
+                retryable=False,
+            )
+        except Exception as exc:
+            return TaskResult(
+                d.task_run_id,
+                d.attempt,
+                "error",
+                error=f"loading inputs failed: {type(exc).__name__}: {exc}",
+                traceback=traceback.format_exc(),
+                started_at=started,
+                finished_at=time.time(),
+            )
+
+        from mlstudio.workflows.sdk import CURRENT, TaskContext
+
+        log = _LazyLog(d.log_path)
+        handler = logging.StreamHandler(log)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root_logger = logging.getLogger()
+        root_logger.addHandler(handler)
+        token = CURRENT.set(TaskContext(d.run_id, d.node_id, d.task, d.attempt))
+        status, output, error, tb = "ok", None, None, None
+        try:
+            with (
+                loader.activate(loaded),
+                contextlib.redirect_stdout(log),
+                contextlib.redirect_stderr(log),
+            ):
+                value = definition.fn(**kwargs)
+            ref, data = encode(value, f"output of {d.task}")
+            if data is not None:
+                store.put(data)
+            output = ref.to_json()
+        except MlstudioError as exc:
+            status, error = "error", exc.one_line()
+            tb = _user_traceback(exc)
+        except BaseException as exc:  # user code: anything it raises is its failure
+            if isinstance(exc, KeyboardInterrupt | SystemExit) and not isinstance(exc, SystemExit):
+                raise
+            status, error = "error", f"{type(exc).__name__}: {exc}"
+            tb = _user_traceback(exc)
+        finally:
+            CURRENT.reset(token)
+            root_logger.removeHandler(handler)
+            if tb:
+                log.write(tb)
+            log.close()
+        return TaskResult(
+            d.task_run_id,
+            d.attempt,
+            status,
+            output=output,
+            error=error,
+            traceback=tb,
+            started_at=started,
+            finished_at=time.time(),
+            extra={"log": "".join(log.buffer_text)} if log.buffer_text else {},
+        )
+
+
+def _convert(fn: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Hand tables over as the type the task asks for (Dataset, pandas, Arrow)."""
+    from mlstudio.data.dataset import Dataset
+
+    if not any(isinstance(v, Dataset) for v in kwargs.values()):
+        return kwargs
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:
+        hints = getattr(fn, "__annotations__", {})
+    out = dict(kwargs)
+    for name, value in kwargs.items():
+        if not isinstance(value, Dataset):
+            continue
+        hint = hints.get(name)
+        label = hint if isinstance(hint, str) else getattr(hint, "__name__", "")
+        module = getattr(hint, "__module__", "") or ""
+        if label == "DataFrame" or module.startswith("pandas"):
+            out[name] = value.to_pandas()
+        elif label == "Table" or module.startswith("pyarrow"):
+            out[name] = value.to_arrow()
+    return out
+
+
+def _user_traceback(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    keep = [f for f in frames if "/mlstudio/workflows/runtime.py" not in f.filename]
+    lines = ["Traceback (most recent call last):\n", *traceback.format_list(keep)]
+    lines.extend(traceback.format_exception_only(type(exc), exc))
+    return "".join(lines)
+
+
+def main_loop(task_queue: Any, result_queue: Any, parent_pid: int) -> None:
+    """The body of a local worker process: take dispatches until told to stop."""
+    import os
+    import queue
+
+    runtime = Runtime()
+    pid = os.getpid()
+    while True:
+        try:
+            item = task_queue.get(timeout=1.0)
+        except queue.Empty:
+            if os.getppid() != parent_pid:
+                return  # the engine died; do not linger
+            continue
+        if item is None:
+            return
+        dispatch = TaskDispatch(**item)
+        result_queue.put(("started", dispatch.task_run_id, dispatch.attempt, pid, time.time()))
+        result = runtime.execute(dispatch)
+        result.worker = str(pid)
+        try:
+            result_queue.put(("done", result))
+        except Exception as exc:  # an unpicklable result: report instead of dying
+            result_queue.put(
+                (
+                    "done",
+                    TaskResult(
+                        dispatch.task_run_id,
+                        dispatch.attempt,
+                        "error",
+                        error=f"result could not be sent: {exc}",
+                        worker=str(pid),
+                    ),
+                )
+            )
+        sys.stdout.flush()

@@ -1,0 +1,436 @@
+"""Runs: start (plan, record, drive), inspect, logs, cancel, clone, resume; cache stats."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from mlstudio.core.clock import utcnow
+from mlstudio.core.ids import new_id
+from mlstudio.errors import ConfigurationError, InvalidInputError, NotFoundError, StateError
+from mlstudio.workflows.cache import keys as cache_keys
+from mlstudio.workflows.engine import Engine, EngineConfig, engine_identity, initial_rows
+from mlstudio.workflows.plan import Plan
+from mlstudio.workflows.planner import Planner, parse_workflow_ref
+from mlstudio.workflows.records import RUN_TERMINAL, RunRecord
+
+EXECUTORS = ("local", "ray")
+STALE_ENGINE = timedelta(seconds=15)
+
+
+def parse_params(pairs: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise InvalidInputError(f"invalid parameter {pair!r}", hint="use -p NAME=VALUE")
+        out[key.strip()] = value
+    return out
+
+
+class RunService:
+    def __init__(self, platform: Any) -> None:
+        self.platform = platform
+        self.store = platform.store
+        self._loader = None
+
+    # --- planning -----------------------------------------------------------------------------
+    @property
+    def loader(self) -> Any:
+        if self._loader is None:
+            from mlstudio.workflows.code import CodeLoader
+
+            self._loader = CodeLoader(self.platform.settings.cache_dir, self.platform.cas.get)
+        return self._loader
+
+    def planner(self) -> Planner:
+        return Planner(self.platform.modules, self.platform.cas, self.loader, self.platform.envs)
+
+    def submit(
+        self,
+        actor: str,
+        workflow: str,
+        params: dict[str, Any],
+        *,
+        domain: str = "experimentation",
+        executor: str = "local",
+        no_cache: bool = False,
+        fail_fast: bool = False,
+        trigger: str = "cli",
+        parent: RunRecord | None = None,
+    ) -> RunRecord:
+        """Plan (rejecting invalid workflows before anything runs) and record a queued run."""
+        if executor not in EXECUTORS:
+            raise InvalidInputError(
+                f"unknown executor {executor!r}", hint=f"use one of: {', '.join(EXECUTORS)}"
+            )
+        planner = self.planner()
+        if parent is not None:
+            old = Plan.from_json(parent.plan)
+            root = old.code[old.root]
+            pinned = {ref: old.code[alias] for ref, alias in old.uses.items()}
+            plan = planner.plan(root, old.workflow, {**old.params, **params}, pinned_uses=pinned)
+            display = parent.workflow
+        else:
+            target = parse_workflow_ref(workflow)
+            root = planner.root_code(target)
+            plan = planner.plan(root, target.workflow, params)
+            display = _display(target, root)
+        run_id = new_id("run")
+        namespace = (root.get("module") or "").split("/")[0] or None
+
+        def work(uow: Any) -> RunRecord:
+            self.platform.authorize_run(uow, actor, domain, plan)
+            uow.runs.create_run(
+                {
+                    "id": run_id,
+                    "workflow": display,
+                    "namespace": namespace,
+                    "state": "queued",
+                    "params": plan.params,
+                    "plan": plan.to_json(),
+                    "lock": plan.code,
+                    "domain": domain,
+                    "trigger": trigger,
+                    "executor": executor,
+                    "no_cache": no_cache,
+                    "fail_fast": fail_fast,
+                    "created_by": actor,
+                    "created_at": utcnow(),
+                    "cancel_requested": False,
+                    "parent_run_id": parent.id if parent else None,
+                    "priority": 0,
+                }
+            )
+            uow.runs.insert_task_runs(initial_rows(run_id, plan))
+            uow.audit.record(
+                actor,
+                "run.start",
+                f"run:{run_id}",
+                details={
+                    "workflow": display,
+                    "domain": domain,
+                    "trigger": trigger,
+                    "lock": sorted(plan.code),
+                },
+            )
+            run = uow.runs.get_run(run_id)
+            assert run is not None
+            return run
+
+        return self.store.retrying(work)
+
+    # --- execution ----------------------------------------------------------------------------
+    def make_executor(self, name: str) -> Any:
+        if name == "local":
+            from mlstudio.workflows.executors.local import LocalExecutor
+
+            return LocalExecutor(self.platform.settings.max_workers)
+        raise ConfigurationError(
+            f"the {name} executor is not available in this build",
+            hint="run with --executor local",
+        )
+
+    def engine(self, executor: Any) -> Engine:
+        settings = self.platform.settings
+        envs = self.platform.envs
+
+        def env_python(code: dict[str, Any]) -> str | None:
+            if not code.get("requirements"):
+                return None
+            env = envs.ensure(tuple(code["requirements"]))
+            return env.python if env else None
+
+        config = EngineConfig(
+            artifact_url=settings.resolved_artifact_url,
+            cache_dir=settings.cache_dir,
+            logs_dir=settings.home / "logs",
+            host_env=cache_keys.host_environment(settings.cache_dir),
+            env_python=env_python,
+        )
+        return Engine(self.store, self.platform.cas, executor, config)
+
+    def execute(
+        self,
+        run_id: str,
+        observe: Callable[[dict[str, Any]], None] | None = None,
+        executor: Any = None,
+    ) -> RunRecord:
+        """Drive a run in this process until it is terminal."""
+        run = self.get(run_id)
+        own = executor is None
+        executor = executor or self.make_executor(run.executor)
+        try:
+            self.engine(executor).drive(run.id, observe)
+        finally:
+            if own:
+                executor.shutdown()
+        return self.get(run.id)
+
+    def detach(self, run_id: str) -> int:
+        """Drive the run in a background process; returns its pid."""
+        settings = self.platform.settings
+        log_dir = settings.home / "logs" / run_id
+        log_dir.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        env.update(
+            {
+                "MLSTUDIO_HOME": str(settings.home),
+                "MLSTUDIO_DATABASE_URL": settings.resolved_database_url,
+                "MLSTUDIO_ARTIFACT_URL": settings.resolved_artifact_url,
+                "MLSTUDIO_USER": self.platform.actor,
+            }
+        )
+        with open(log_dir / "engine.log", "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "mlstudio.workflows.runner", run_id],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+        return proc.pid
+
+    # --- inspection ---------------------------------------------------------------------------
+    def get(self, run_id: str) -> RunRecord:
+        with self.store.read() as uow:
+            run = uow.runs.get_run(run_id)
+            if run is None and len(run_id) >= 6:
+                matches = uow.runs.find_runs(run_id)
+                if len(matches) == 1:
+                    run = uow.runs.get_run(matches[0])
+                elif len(matches) > 1:
+                    raise InvalidInputError(
+                        f"{run_id!r} matches {len(matches)} runs", hint="give more of the id"
+                    )
+        if run is None:
+            raise NotFoundError(f"run {run_id} does not exist", hint="see: mlstudio runs list")
+        return run
+
+    def list(self, **filters: Any) -> list[dict[str, Any]]:
+        with self.store.read() as uow:
+            runs = uow.runs.list_runs(**filters)
+            counts = uow.runs.task_counts([r.id for r in runs])
+        return [{**r.summary(), "tasks": counts.get(r.id, {})} for r in runs]
+
+    def show(self, run_id: str, explain: bool = False) -> dict[str, Any]:
+        run = self.get(run_id)
+        with self.store.read() as uow:
+            tasks = uow.runs.task_runs_of(run.id)
+            explanations: dict[str, Any] = {}
+            if explain:
+                for t in tasks:
+                    if t.cache_components is None or t.cache_hit:
+                        continue
+                    previous = uow.runs.last_components(run.workflow, t.node_id, run.created_at)
+                    explanations[t.node_id] = {
+                        "compared_with_run": previous[0] if previous else None,
+                        "reasons": cache_keys.explain(
+                            previous[1] if previous else None, t.cache_components
+                        ),
+                    }
+        out = run.summary()
+        out["lock"] = run.lock
+        out["output_value"] = self.output_value(run)
+        out["tasks"] = []
+        for t in tasks:
+            item = {
+                "node": t.node_id,
+                "task": t.task,
+                "state": t.state,
+                "attempt": t.attempt,
+                "cache_hit": t.cache_hit,
+                "cache_key": t.cache_key,
+                "duration_s": t.duration_s,
+                "error": t.error,
+            }
+            if t.node_id in explanations:
+                item["explain"] = explanations[t.node_id]
+            out["tasks"].append(item)
+        return out
+
+    def output_value(self, run: RunRecord) -> Any:
+        """The workflow's return value when it is small and inline (else a description)."""
+        if not run.output:
+            return None
+        return _inline_view(run.output)
+
+    def logs(self, run_id: str, task: str | None = None) -> list[dict[str, Any]]:
+        run = self.get(run_id)
+        with self.store.read() as uow:
+            tasks = uow.runs.task_runs_of(run.id)
+        if task and not any(t.node_id == task or t.task == task for t in tasks):
+            raise NotFoundError(
+                f"run {run.id} has no task {task!r}", hint="see: mlstudio runs show RUN"
+            )
+        out = []
+        for t in tasks:
+            if task and task not in (t.node_id, t.task):
+                continue
+            for entry in t.logs or []:
+                text = entry.get("text")
+                path = entry.get("path")
+                if text is None and path and Path(path).is_file():
+                    text = Path(path).read_text(errors="replace")
+                out.append({"node": t.node_id, "attempt": entry["attempt"], "text": text or ""})
+            if t.traceback and not t.logs:
+                out.append({"node": t.node_id, "attempt": t.attempt, "text": t.traceback})
+        return out
+
+    # --- control ------------------------------------------------------------------------------
+    def cancel(self, actor: str, run_id: str) -> RunRecord:
+        run = self.get(run_id)
+        if run.state in RUN_TERMINAL:
+            raise StateError(
+                f"run {run.id} is already {run.state}",
+                hint="only queued or running runs can be cancelled",
+            )
+
+        def work(uow: Any) -> None:
+            self.platform.authorize_run(uow, actor, run.domain, None)
+            current = uow.runs.get_run(run.id)
+            if current.engine_id is None or self._engine_gone(current):
+                uow.runs.update_run(
+                    run.id, cancel_requested=True, state="cancelled", finished_at=utcnow()
+                )
+                rows = uow.runs.task_runs_of(run.id)
+                uow.runs.update_task_runs(
+                    [
+                        {"id": r.id, "state": "cancelled"}
+                        for r in rows
+                        if r.state in ("pending", "running")
+                    ]
+                )
+            else:
+                uow.runs.update_run(run.id, cancel_requested=True, state="cancelling")
+            uow.audit.record(actor, "run.cancel", f"run:{run.id}")
+
+        self.store.retrying(work)
+        return self.get(run.id)
+
+    def _engine_gone(self, run: RunRecord) -> bool:
+        if run.engine_id is None:
+            return True
+        host, _, pid = run.engine_id.rpartition(":")
+        if host == engine_identity().rpartition(":")[0] and pid.isdigit():
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                return True
+            except PermissionError:
+                return False
+            return False
+        return run.heartbeat_at is None or utcnow() - run.heartbeat_at > STALE_ENGINE
+
+    def prepare_resume(self, actor: str, run_id: str) -> RunRecord:
+        run = self.get(run_id)
+        if run.state in RUN_TERMINAL:
+            raise StateError(
+                f"run {run.id} already {run.state}",
+                hint=f"start a new one with: mlstudio runs clone {run.id}",
+            )
+        if not self._engine_gone(run):
+            raise StateError(
+                f"run {run.id} is still being driven by {run.engine_id}",
+                hint="wait for it, or cancel it with: mlstudio runs cancel RUN",
+            )
+        with self.store.transaction() as uow:
+            self.platform.authorize_run(uow, actor, run.domain, None)
+            uow.audit.record(actor, "run.resume", f"run:{run.id}")
+        return run
+
+    def clone(self, actor: str, run_id: str, params: dict[str, Any], **options: Any) -> RunRecord:
+        parent = self.get(run_id)
+        return self.submit(
+            actor,
+            parent.workflow,
+            params,
+            domain=options.get("domain") or parent.domain,
+            executor=options.get("executor") or parent.executor,
+            no_cache=options.get("no_cache", False),
+            trigger="clone",
+            parent=parent,
+        )
+
+    # --- cache --------------------------------------------------------------------------------
+    def cache_stats(self) -> dict[str, Any]:
+        with self.store.read() as uow:
+            raw = uow.runs.cache_stats()
+        per = raw["per_workflow"]
+        hits = sum(v["hits"] for v in per.values())
+        misses = sum(v["misses"] for v in per.values())
+        saved = sum(v["saved_s"] for v in per.values())
+        return {
+            "hits": hits,
+            "misses": misses,
+            "hit_ratio": hits / (hits + misses) if hits + misses else 0.0,
+            "saved_s": round(saved, 3),
+            "entries": raw["entries"],
+            "per_workflow": {
+                wf: {
+                    **v,
+                    "saved_s": round(v["saved_s"], 3),
+                    "computed_s": round(v["computed_s"], 3),
+                    "hit_ratio": v["hits"] / (v["hits"] + v["misses"])
+                    if v["hits"] + v["misses"]
+                    else 0.0,
+                }
+                for wf, v in sorted(per.items())
+            },
+        }
+
+    def cache_clear(
+        self,
+        actor: str,
+        workflow: str | None = None,
+        task: str | None = None,
+        older_than_days: float | None = None,
+    ) -> int:
+        older = utcnow() - timedelta(days=older_than_days) if older_than_days is not None else None
+
+        def work(uow: Any) -> int:
+            removed = uow.runs.cache_clear(workflow=workflow, task=task, older_than=older)
+            uow.audit.record(
+                actor, "cache.clear", workflow or "*", details={"task": task, "removed": removed}
+            )
+            return removed
+
+        return self.store.retrying(work)
+
+
+def _display(target: Any, root: dict[str, Any]) -> str:
+    if target.module_ref is not None:
+        return f"{root['module']}/{target.workflow}"
+    return target.display
+
+
+def _inline_view(spec: dict[str, Any]) -> Any:
+    if "c" in spec:
+        return spec["c"]
+    if "v" in spec:
+        ref = spec["v"]
+        if "inline" in ref:
+            value = ref["inline"]
+            try:
+                for key in spec.get("p", []):
+                    value = value[key]
+            except (KeyError, IndexError, TypeError):
+                return None
+            return value
+        return {
+            "artifact": ref["digest"],
+            "type": ref.get("type"),
+            "format": ref.get("format"),
+            "size": ref.get("size"),
+        }
+    if "l" in spec:
+        return [_inline_view(s) for s in spec["l"]]
+    if "d" in spec:
+        return {k: _inline_view(s) for k, s in spec["d"].items()}
+    return None
