@@ -450,9 +450,9 @@ class Engine:
         self, run: Any, plan: Plan, states: dict[str, _State]
     ) -> tuple[list[TaskDispatch], list[dict[str, Any]], list[str]]:
         """Compute cache keys once, take hits, and mark what fits the executor running."""
-        fresh = [s for s in self._ready if s.components is None or not s.looked_up]
+        fresh = [s for s in self._ready if s.inputs is None or not s.looked_up]
         for s in fresh:
-            if s.components is None:
+            if s.inputs is None:
                 code = plan.code[s.node.code]
                 s.inputs = {k: self._resolve(b, states) for k, b in s.node.inputs.items()}
                 env = code.get("env_digest") or self.config.host_env
