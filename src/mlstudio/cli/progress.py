@@ -78,7 +78,8 @@ def print_run(data: dict[str, Any]) -> None:
     tasks = data.get("tasks", [])
     counts: dict[str, int] = {}
     for t in tasks:
-        counts[t["state"]] = counts.get(t["state"], 0) + 1
+        if t.get("kind", "task") == "task":
+            counts[t["state"]] = counts.get(t["state"], 0) + 1
     color = {"succeeded": "green", "failed": "red", "cancelled": "yellow"}.get(
         data["state"], "cyan"
     )
@@ -89,7 +90,7 @@ def print_run(data: dict[str, Any]) -> None:
     if len(tasks) <= 40:
         rows = []
         for t in tasks:
-            if t["task"] == "" and t["node"].endswith("[*]"):
+            if t.get("kind", "task") != "task":
                 continue
             note = "cache hit" if t["cache_hit"] else (t["error"] or "")
             dur = f"{t['duration_s']:.3f}s" if t.get("duration_s") is not None else ""

@@ -20,7 +20,10 @@ def run_sql(query: str, tables: Mapping[str, Any]) -> Any:
             table = value.to_arrow() if isinstance(value, Dataset) else value
             con.register(name, table)
         try:
-            result = con.execute(query).fetch_arrow_table()
+            cursor = con.execute(query)
+            # duckdb >= 1.4 names it to_arrow_table; 2.0 dropped fetch_arrow_table
+            fetch = getattr(cursor, "to_arrow_table", None) or cursor.fetch_arrow_table
+            result = fetch()
         except duckdb.Error as exc:
             raise InvalidInputError(
                 f"SQL failed: {str(exc).splitlines()[0]}", hint="fix the query"

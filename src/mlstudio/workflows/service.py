@@ -240,8 +240,10 @@ class RunService:
         out["output_value"] = self.output_value(run)
         out["tasks"] = []
         for t in tasks:
+            kind = "map" if t.node_id.endswith("[*]") else "when" if t.task == "(when)" else "task"
             item = {
                 "node": t.node_id,
+                "kind": kind,
                 "task": t.task,
                 "state": t.state,
                 "attempt": t.attempt,

@@ -15,7 +15,7 @@ from typing import Any
 from mlstudio.errors import InvalidInputError, MlstudioError
 from mlstudio.workflows.definitions import Definition, type_name
 from mlstudio.workflows.plan import CHOOSE, MAP, TASK, Node
-from mlstudio.workflows.sdk import TRACER, TaskDef, WorkflowDef, _mapped_argument
+from mlstudio.workflows.sdk import TRACER, TaskDef, WorkflowDef
 
 _TABLE_TYPES = {"Dataset", "DataFrame", "Table"}
 _SCALARS = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
@@ -147,13 +147,29 @@ class Tracer:
     def _bind(
         self, name: str, definition: Definition, args: tuple, kwargs: dict
     ) -> dict[str, Any] | None:
+        signature = inspect.signature(definition.fn)
         try:
-            bound = inspect.signature(definition.fn).bind(*args, **kwargs)
+            bound = signature.bind(*args, **kwargs)
         except TypeError as exc:
             self.problems.append(f"{name}: {exc}")
             return None
-        self._check_types(name, definition, bound.arguments)
-        return dict(bound.arguments)
+        arguments: dict[str, Any] = {}
+        for arg, value in bound.arguments.items():
+            kind = signature.parameters[arg].kind
+            if kind is inspect.Parameter.VAR_KEYWORD:
+                # ``**tables`` (e.g. a SQL task): each keyword is an input of its own, so the
+                # task is later called as fn(src=…) and not fn(tables={"src": …})
+                arguments.update(value)
+            elif kind is inspect.Parameter.VAR_POSITIONAL:
+                if value:
+                    self.problems.append(
+                        f"{name}: positional arguments for *{arg} are not supported; "
+                        "pass keyword arguments"
+                    )
+            else:
+                arguments[arg] = value
+        self._check_types(name, definition, arguments)
+        return arguments
 
     def _alias(self, definition: Definition, name: str) -> str:
         alias = self._code_alias(definition)
@@ -184,14 +200,23 @@ class Tracer:
 
     def map_task(self, task_def: TaskDef, kwargs: dict[str, Any]) -> Any:
         kwargs = dict(kwargs)
-        try:
-            over = (
-                _mapped_argument(task_def, kwargs)
-                if "over" in kwargs or not any(isinstance(v, Promise) for v in kwargs.values())
-                else self._promise_argument(task_def, kwargs)
+        over = kwargs.pop("over", None)
+        if over is None:
+            lists = [k for k, v in kwargs.items() if isinstance(v, list | tuple)]
+            promised = [k for k, v in kwargs.items() if isinstance(v, Promise)]
+            if len(lists) == 1:
+                over = lists[0]
+            elif not lists and len(promised) == 1:
+                over = promised[0]
+            else:
+                self.problems.append(
+                    f"{task_def.name}.map(): cannot tell which argument to fan out over; pass over='ARG'"
+                )
+                return Promise(self._new_id(task_def.name))
+        elif over not in kwargs:
+            self.problems.append(
+                f"{task_def.name}.map(over={over!r}) but no argument {over!r} was given"
             )
-        except MlstudioError as exc:
-            self.problems.append(exc.one_line())
             return Promise(self._new_id(task_def.name))
         items = kwargs[over]
         if not isinstance(items, Promise):
@@ -221,15 +246,6 @@ class Tracer:
         )
         self.nodes[node_id] = node
         return Promise(node_id, returns=node.returns)
-
-    def _promise_argument(self, task_def: TaskDef, kwargs: dict[str, Any]) -> str:
-        promised = [k for k, v in kwargs.items() if isinstance(v, Promise)]
-        if len(promised) != 1:
-            raise InvalidInputError(
-                f"{task_def.name}.map() got {len(promised)} task results; say which to fan out over",
-                hint="pass over='ARG'",
-            )
-        return promised[0]
 
     def _call_indexed(self, task_def: TaskDef, node_id: str, kwargs: dict[str, Any]) -> Promise:
         arguments = self._bind(node_id, task_def, (), kwargs)

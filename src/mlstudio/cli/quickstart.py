@@ -1,0 +1,121 @@
+"""``mlstudio quickstart``: push the bundled example modules and run the end-to-end demo twice."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import typer
+
+from mlstudio.cli import context
+from mlstudio.cli.output import JsonFlag, console, emit
+from mlstudio.cli.progress import describe_counts, live_progress
+
+app = typer.Typer(add_completion=False)
+
+WORKFLOW = "churn/propensity/train"
+
+
+def _counts(show: dict[str, Any]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for t in show["tasks"]:
+        if t["kind"] == "task":
+            counts[t["state"]] = counts.get(t["state"], 0) + 1
+    return counts
+
+
+@app.command("quickstart")
+def quickstart(
+    customers: Annotated[
+        int, typer.Option("--customers", min=100, max=200_000, help="Synthetic customers")
+    ] = 4000,
+    json_output: JsonFlag = False,
+) -> None:
+    """Push churn/data, churn/features and churn/propensity, run the propensity workflow, then
+    run it again to show the cache at work."""
+    from mlstudio.errors import RunFailedError
+    from mlstudio.examples import EXAMPLES_DIR, QUICKSTART_MODULES
+
+    p = context.platform()
+    out = console(stderr=True)
+    started = time.perf_counter()
+    with p.store.read() as uow:
+        has_namespace = uow.modules.get_namespace("churn") is not None
+    if not has_namespace:
+        p.modules.create_namespace(
+            p.actor, "churn", description="Churn and upgrade propensity (quickstart)"
+        )
+    pushed = []
+    for folder in QUICKSTART_MODULES:
+        if not json_output:
+            out.print(f"pushing {folder} …")
+        result = p.modules.push(p.actor, EXAMPLES_DIR / folder, message="quickstart")
+        p.modules.promote(p.actor, result.version.module, result.version.version)
+        pushed.append({**result.to_dict(), "promoted": True})
+        if not json_output:
+            note = (
+                "unchanged" if result.unchanged else f"{result.tests.get('passed', 0)} tests passed"
+            )
+            out.print(
+                f"  [green]✓[/] {result.version.ref} ({note}); latest → {result.version.version}"
+            )
+    runs = []
+    for attempt in ("first run", "re-run (cached)"):
+        record = p.runs.submit(p.actor, WORKFLOW, {"n_customers": customers}, trigger="quickstart")
+        t0 = time.perf_counter()
+        with live_progress(not json_output, f"{attempt} {record.id}") as observe:
+            p.runs.execute(record.id, observe)
+        show = p.runs.show(record.id)
+        elapsed = time.perf_counter() - t0
+        runs.append(
+            {
+                "run": record.id,
+                "label": attempt,
+                "state": show["state"],
+                "seconds": round(elapsed, 2),
+                "tasks": _counts(show),
+            }
+        )
+        if not json_output:
+            out.print(
+                f"  {attempt}: {show['state']} in {elapsed:.2f}s — {describe_counts(_counts(show))}"
+            )
+        if show["state"] != "succeeded":
+            raise RunFailedError(
+                f"quickstart run {record.id} {show['state']}: {show.get('error')}",
+                hint=f"see: mlstudio runs logs {record.id}",
+            )
+    output = show["output_value"] or {}
+    stats = p.runs.cache_stats()
+    data = {
+        "modules": pushed,
+        "runs": runs,
+        "best": output.get("best"),
+        "report": output.get("report"),
+        "cache": {k: stats[k] for k in ("hits", "misses", "hit_ratio", "saved_s")},
+        "seconds": round(time.perf_counter() - started, 2),
+        "next": [
+            f"mlstudio runs show {runs[0]['run']}",
+            f"mlstudio runs logs {runs[0]['run']} --task fit[0]",
+            f"mlstudio runs clone {runs[0]['run']} -p seed=11",
+            f"mlstudio run {WORKFLOW} -p n_customers=8000",
+            "mlstudio module show churn/propensity",
+            "mlstudio cache stats",
+        ],
+    }
+
+    def human(d: dict[str, Any]) -> None:
+        c = console()
+        c.print()
+        c.print(d["report"] or "(no report)", markup=False, highlight=False)
+        c.print()
+        first, second = d["runs"]
+        c.print(
+            f"first run {first['seconds']:.2f}s, cached re-run {second['seconds']:.2f}s; "
+            f"cache: {d['cache']['hits']} hits, {d['cache']['saved_s']:.2f}s of compute saved"
+        )
+        c.print("\n[bold]Try next:[/]")
+        for line in d["next"]:
+            c.print(f"  {line}")
+
+    emit(data, json_output, human)
