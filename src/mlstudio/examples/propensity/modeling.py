@@ -80,6 +80,7 @@ def evaluate(model: Model, data: dict[str, Any], top_fraction: float = 0.1) -> d
         "lift_over_random": round(precision / base_rate, 3) if base_rate else None,
         "baseline_auc": round(float(roc_auc_score(labels, baseline)), 4),
         "baseline_precision_at_top": round(base_precision, 4),
+        "baseline_recall_at_top": round(base_recall, 4),
         "lift_over_baseline": round(precision / base_precision, 3) if base_precision else None,
         "test_rows": len(test),
         "churn_rate": round(base_rate, 4),
