@@ -16,6 +16,9 @@ class IdentityService:
     def bootstrap(self, user: str) -> bool:
         """Make ``user`` the first admin of an empty installation; False if users exist."""
         validate_user(user)
+        with self.store.read() as uow:
+            if uow.identity.list_users(limit=1):
+                return False  # the common case: no write transaction at all
 
         def work(uow) -> bool:
             if uow.identity.list_users(limit=1):

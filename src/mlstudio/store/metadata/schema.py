@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Engine, text
 
 from mlstudio.errors import ConfigurationError, StoreUnavailableError
 
@@ -14,11 +14,16 @@ _MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 def current_revision(engine: Engine) -> str | None:
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
     try:
-        with engine.connect() as conn:
-            if not inspect(conn).has_table("alembic_version"):
-                return None
-            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        with engine.connect().execution_options(mlstudio_readonly=True) as conn:
+            try:
+                return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            except (OperationalError, ProgrammingError) as exc:
+                if "alembic_version" not in str(exc):
+                    raise
+                return None  # an empty database
     except Exception as exc:  # driver-specific connection errors
         raise StoreUnavailableError(
             f"cannot reach the metadata database: {str(exc).splitlines()[0]}",

@@ -12,7 +12,7 @@ audit_events = Table(
     Column("action", String(64), nullable=False),
     Column("resource", Text, nullable=False, default=""),
     Column("decision", String(16), nullable=False, default="allow"),
-    Column("details", Json, nullable=False),
+    Column("details", Json(), nullable=False),
     Index("ix_audit_events_at", "at"),
     Index("ix_audit_events_actor_action", "actor", "action"),
 )
