@@ -37,6 +37,7 @@ def portable(code: str) -> str:
     code = code.replace(
         "sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql')", "JSON_TYPE"
     )
+    code = code.replace("mlstudio.store.metadata.tables._base.Json()", "JSON_TYPE")
     lines = [ln for ln in code.splitlines() if "### " not in ln]
     return "\n".join(lines)
 

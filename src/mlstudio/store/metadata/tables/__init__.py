@@ -2,6 +2,7 @@
 
 from mlstudio.store.metadata.tables._base import metadata
 from mlstudio.store.metadata.tables.audit import audit_events
+from mlstudio.store.metadata.tables.governance import api_tokens, datasets, declassifiers, domains
 from mlstudio.store.metadata.tables.identity import role_grants, users
 from mlstudio.store.metadata.tables.modules import (
     module_versions,
@@ -13,7 +14,11 @@ from mlstudio.store.metadata.tables.modules import (
 from mlstudio.store.metadata.tables.runs import cache_entries, runs, task_runs
 
 __all__ = [
+    "api_tokens",
     "audit_events",
+    "datasets",
+    "declassifiers",
+    "domains",
     "cache_entries",
     "runs",
     "task_runs",
