@@ -12,6 +12,12 @@ from sqlalchemy import exc as sa_exc
 
 from mlstudio.errors import ConflictError
 from mlstudio.store.metadata.repositories.audit import AuditRepository
+from mlstudio.store.metadata.repositories.governance import (
+    DatasetRepository,
+    DeclassifierRepository,
+    DomainRepository,
+    TokenRepository,
+)
 from mlstudio.store.metadata.repositories.identity import IdentityRepository
 from mlstudio.store.metadata.repositories.modules import ModuleRepository
 from mlstudio.store.metadata.repositories.runs import RunRepository
@@ -28,6 +34,10 @@ class UnitOfWork:
         self.identity = IdentityRepository(conn)
         self.audit = AuditRepository(conn)
         self.runs = RunRepository(conn)
+        self.tokens = TokenRepository(conn)
+        self.domains = DomainRepository(conn)
+        self.datasets = DatasetRepository(conn)
+        self.declassifiers = DeclassifierRepository(conn)
 
 
 class MetadataStore:
