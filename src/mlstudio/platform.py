@@ -14,6 +14,10 @@ if TYPE_CHECKING:
     from mlstudio.modules.service import ModuleService
     from mlstudio.store.artifacts.cas import ContentStore
     from mlstudio.store.metadata.store import MetadataStore
+    from mlstudio.data.catalog import DatasetService
+    from mlstudio.governance.declassify import DeclassifierService
+    from mlstudio.governance.domains import DomainService
+    from mlstudio.governance.tokens import TokenService
     from mlstudio.workflows.service import RunService
 
 
@@ -78,9 +82,37 @@ class Platform:
 
     @cached_property
     def runs(self) -> RunService:
-        from mlstudio.workflows.service import RunService
+        from mlstudio.data.catalog import DatasetService
+    from mlstudio.governance.declassify import DeclassifierService
+    from mlstudio.governance.domains import DomainService
+    from mlstudio.governance.tokens import TokenService
+    from mlstudio.workflows.service import RunService
 
         return RunService(self)
+
+    @cached_property
+    def tokens(self) -> TokenService:
+        from mlstudio.governance.tokens import TokenService
+
+        return TokenService(self.store)
+
+    @cached_property
+    def domains(self) -> DomainService:
+        from mlstudio.governance.domains import DomainService
+
+        return DomainService(self.store)
+
+    @cached_property
+    def datasets(self) -> DatasetService:
+        from mlstudio.data.catalog import DatasetService
+
+        return DatasetService(self)
+
+    @cached_property
+    def declassifiers(self) -> DeclassifierService:
+        from mlstudio.governance.declassify import DeclassifierService
+
+        return DeclassifierService(self)
 
     def authorize_run(self, uow: Any, actor: str, domain: str, plan: Any) -> None:
         """Who may start or control runs: a registered, enabled user (domain roles: governance)."""
