@@ -17,6 +17,7 @@ _LAZY = {
     "sql_task": "mlstudio.workflows.sdk",
     "when": "mlstudio.workflows.sdk",
     "current": "mlstudio.workflows.sdk",
+    "dataset": "mlstudio.workflows.sdk",
     "Dataset": "mlstudio.data.dataset",
     "Model": "mlstudio.data.model",
 }
@@ -25,7 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from mlstudio import errors
     from mlstudio.data.dataset import Dataset
     from mlstudio.data.model import Model
-    from mlstudio.workflows.sdk import current, sql_task, task, use, when, workflow
+    from mlstudio.workflows.sdk import current, dataset, sql_task, task, use, when, workflow
 
 
 def __getattr__(name: str) -> Any:
@@ -41,4 +42,15 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-__all__ = ["Dataset", "Model", "current", "errors", "sql_task", "task", "use", "when", "workflow"]
+__all__ = [
+    "Dataset",
+    "Model",
+    "current",
+    "dataset",
+    "errors",
+    "sql_task",
+    "task",
+    "use",
+    "when",
+    "workflow",
+]

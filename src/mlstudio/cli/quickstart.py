@@ -14,6 +14,27 @@ from mlstudio.cli.progress import describe_counts, live_progress
 app = typer.Typer(add_completion=False)
 
 WORKFLOW = "churn/propensity/train"
+GENERATE = "churn/data/generate"
+
+
+def _governance(p: Any, run_id: str) -> dict[str, Any]:
+    """The classification of the feature table and of the models, from the run's records."""
+    with p.store.read() as uow:
+        tasks = uow.runs.task_runs_of(run_id)
+    features: dict[str, str] = {}
+    models: dict[str, str] = {}
+    from mlstudio.governance.classification import Classification
+
+    for t in tasks:
+        ref = (t.output or {}).get("v") or {}
+        if t.node_id.endswith("assemble") and ref.get("schema"):
+            features = {
+                c["name"]: Classification.from_dict(c["classification"]).spec()
+                for c in ref["schema"]
+            }
+        if t.task == "fit" and ref.get("classification"):
+            models[t.node_id] = Classification.from_dict(ref["classification"]).spec()
+    return {"features": features, "models": models}
 
 
 def _counts(show: dict[str, Any]) -> dict[str, int]:
@@ -59,9 +80,26 @@ def quickstart(
             out.print(
                 f"  [green]✓[/] {result.version.ref} ({note}); latest → {result.version.version}"
             )
+    record = p.runs.submit(
+        p.actor, GENERATE, {"n_customers": customers}, domain="production", trigger="quickstart"
+    )
+    with live_progress(not json_output, f"generating data {record.id}") as observe:
+        p.runs.execute(record.id, observe)
+    generated = p.runs.show(record.id)
+    if generated["state"] != "succeeded":
+        raise RunFailedError(
+            f"quickstart data run {record.id} {generated['state']}: {generated.get('error')}",
+            hint=f"see: mlstudio runs logs {record.id}",
+        )
+    if not json_output:
+        out.print(
+            f"  data: {GENERATE} wrote churn/customers, churn/usage, churn/outcomes (domain production)"
+        )
     runs = []
     for attempt in ("first run", "re-run (cached)"):
-        record = p.runs.submit(p.actor, WORKFLOW, {"n_customers": customers}, trigger="quickstart")
+        record = p.runs.submit(
+            p.actor, WORKFLOW, {}, domain="experimentation", trigger="quickstart"
+        )
         t0 = time.perf_counter()
         with live_progress(not json_output, f"{attempt} {record.id}") as observe:
             p.runs.execute(record.id, observe)
@@ -86,19 +124,24 @@ def quickstart(
                 hint=f"see: mlstudio runs logs {record.id}",
             )
     output = show["output_value"] or {}
+    governance = _governance(p, runs[0]["run"])
     stats = p.runs.cache_stats()
     data = {
         "modules": pushed,
         "runs": runs,
         "best": output.get("best"),
         "report": output.get("report"),
+        "classification": governance,
         "cache": {k: stats[k] for k in ("hits", "misses", "hit_ratio", "saved_s")},
         "seconds": round(time.perf_counter() - started, 2),
         "next": [
             f"mlstudio runs show {runs[0]['run']}",
             f"mlstudio runs logs {runs[0]['run']} --task fit[0]",
             f"mlstudio runs clone {runs[0]['run']} -p seed=11",
-            f"mlstudio run {WORKFLOW} -p n_customers=8000",
+            f"mlstudio run {WORKFLOW} --domain adhoc        # refused: adhoc may not read confidential data",
+            "mlstudio data show churn/customers",
+            "mlstudio data lineage churn/customers --column contact_email",
+            "mlstudio audit --action data",
             "mlstudio module show churn/propensity",
             "mlstudio cache stats",
         ],
@@ -109,6 +152,16 @@ def quickstart(
         c.print()
         c.print(d["report"] or "(no report)", markup=False, highlight=False)
         c.print()
+        gov = d["classification"]
+        if gov["features"]:
+            c.print(
+                "[bold]Classification[/] (propagated by the execution layer; unclassified = restricted)"
+            )
+            for column, spec in gov["features"].items():
+                c.print(f"  feature {column:<24} {spec}")
+            for node, spec in gov["models"].items():
+                c.print(f"  model   {node:<24} {spec}")
+            c.print()
         first, second = d["runs"]
         c.print(
             f"first run {first['seconds']:.2f}s, cached re-run {second['seconds']:.2f}s; "

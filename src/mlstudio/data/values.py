@@ -27,6 +27,9 @@ class ValueRef:
     size: int
     inline: Any = None
     is_inline: bool = False
+    schema: list[dict[str, Any]] | None = None  # tables: per column name, type, classification
+    rows: int | None = None
+    classification: dict[str, Any] | None = None  # non-tables derived from tables (e.g. models)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -37,6 +40,9 @@ class ValueRef:
         }
         if self.is_inline:
             out["inline"] = self.inline
+        for key in ("schema", "rows", "classification"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
         return out
 
     @classmethod
@@ -48,6 +54,9 @@ class ValueRef:
             size=data.get("size", 0),
             inline=data.get("inline"),
             is_inline="inline" in data,
+            schema=data.get("schema"),
+            rows=data.get("rows"),
+            classification=data.get("classification"),
         )
 
 
@@ -88,12 +97,26 @@ def parquet_bytes(table: Any) -> bytes:
     return buf.getvalue()
 
 
-def encode(value: Any, what: str = "value") -> tuple[ValueRef, bytes | None]:
-    """Serialize ``value``; returns its ref and the bytes to store (None when inline)."""
+def encode(
+    value: Any,
+    what: str = "value",
+    table_hook: Any = None,
+    classification: dict[str, Any] | None = None,
+) -> tuple[ValueRef, bytes | None]:
+    """Serialize ``value``; returns its ref and the bytes to store (None when inline).
+
+    ``table_hook(table) -> (table, schema)`` classifies and checks a table before it is
+    serialized (the governance write check); ``classification`` is recorded for non-tables.
+    """
     table = _table_of(value)
     if table is not None:
+        schema = None
+        if table_hook is not None:
+            table, schema = table_hook(table)
         data = parquet_bytes(table)
-        return ValueRef(sha256_bytes(data), "parquet", "Dataset", len(data)), data
+        return ValueRef(
+            sha256_bytes(data), "parquet", "Dataset", len(data), schema=schema, rows=table.num_rows
+        ), data
     if _is_json(value):
         data = canonical_bytes(value)
         type_name = type(value).__name__
@@ -111,7 +134,9 @@ def encode(value: Any, what: str = "value") -> tuple[ValueRef, bytes | None]:
             f"{what} of type {type(value).__name__} cannot be serialized: {exc}",
             hint="return JSON-able values, a table (Dataset/pandas/Arrow), or a picklable object",
         ) from exc
-    return ValueRef(sha256_bytes(data), "pickle", type(value).__name__, len(data)), data
+    return ValueRef(
+        sha256_bytes(data), "pickle", type(value).__name__, len(data), classification=classification
+    ), data
 
 
 def decode(ref: ValueRef, fetch: Any) -> Any:

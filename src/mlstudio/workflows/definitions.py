@@ -24,6 +24,9 @@ class TaskOptions:
     cache_version: str = ""
     resources: dict[str, Any] = field(default_factory=dict)
     lineage: dict[str, list[str]] | None = None  # output column -> ["input.column", …]
+    columns: dict[str, list[str]] | None = None  # input argument -> the only columns it reads
+    classify: dict[str, str] | None = None  # output column (or "*") -> "level+label" declared
+    persist: str | None = None  # NS/NAME: store the output table as a version of this dataset
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -34,6 +37,9 @@ class TaskOptions:
             "cache_version": self.cache_version,
             "resources": dict(self.resources),
             "lineage": self.lineage,
+            "columns": self.columns,
+            "classify": self.classify,
+            "persist": self.persist,
         }
 
 

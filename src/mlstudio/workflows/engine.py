@@ -55,6 +55,7 @@ class _State:
     duration_s: float | None = None
     inputs: dict[str, Any] | None = None
     looked_up: bool = False
+    reads: dict[str, list[str]] | None = None
 
 
 @dataclass
@@ -87,7 +88,26 @@ class Engine:
                 started_at=run.started_at or utcnow(),
             )
             rows = uow.runs.task_runs_of(run_id)
-        plan = Plan.from_json(run.plan)
+            policy = uow.domains.get(run.domain)
+            plan = Plan.from_json(run.plan)
+            pairs = sorted(
+                {
+                    (plan.code[n.code].get("module") or "", n.task)
+                    for n in plan.nodes.values()
+                    if n.code in plan.code
+                }
+            )
+            declassifiers = [
+                d.to_dict() for d in uow.declassifiers.applicable([p for p in pairs if p[0]])
+            ]
+        from mlstudio.governance.policy import DomainPolicy
+
+        # A domain deleted after the run was planned reads nothing (fail closed).
+        self._policy = DomainPolicy.from_dict(policy) if policy else _closed_policy(run.domain)
+        self._declassifiers = declassifiers
+        self._plan = plan
+        self._audits: list[tuple[str, str, str, str, dict[str, Any]]] = []
+        self._persist: list[dict[str, Any]] = []
         states: dict[str, _State] = {}
         by_node = {r.node_id: r for r in rows}
         for node in plan.nodes.values():
@@ -146,6 +166,18 @@ class Engine:
             return {"l": [self._resolve(b, states) for b in binding["l"]]}
         if "d" in binding:
             return {"d": {k: self._resolve(b, states) for k, b in binding["d"].items()}}
+        if "ds" in binding:
+            key = f"{binding['ds']['name']}@{binding['ds']['version']}"
+            record = self._plan.datasets[key]
+            ref = {
+                "digest": record["digest"],
+                "format": "parquet",
+                "type": "Dataset",
+                "size": record.get("size", 0),
+                "schema": record["columns"],
+                "rows": record.get("rows"),
+            }
+            return {"v": ref, "dataset": key, "domain": record["domain"]}
         spec = states[binding["r"]].output or {"c": None}
         for index, key in enumerate(binding.get("p", [])):
             if "l" in spec and isinstance(key, int):
@@ -278,11 +310,27 @@ class Engine:
         cache_rows: list[dict[str, Any]] | None = None,
         hits: list[str] | None = None,
     ) -> None:
-        if not changes and not cache_rows and not hits:
+        audits, self._audits = self._audits, []
+        persist, self._persist = self._persist, []
+        if not changes and not cache_rows and not hits and not audits and not persist:
             return
         with self.store.transaction() as uow:
             if changes:
                 uow.runs.update_task_runs(changes)
+            for actor, action, resource, decision, details in audits:
+                uow.audit.record(actor, action, resource, decision=decision, details=details)
+            for values in persist or []:
+                record = uow.datasets.create_version(values)
+                uow.audit.record(
+                    values["created_by"],
+                    "data.write",
+                    record.ref,
+                    details={
+                        "run": values["source"]["run_id"],
+                        "node": values["source"]["node"],
+                        "domain": record.domain,
+                    },
+                )
             if cache_rows:
                 uow.runs.cache_put(cache_rows)
             if hits:
@@ -464,6 +512,17 @@ class Engine:
                     s.node.options.get("cache_version", ""),
                 )
                 s.cache_key = cache_keys.cache_key(s.components)
+        denied: list[dict[str, Any]] = []
+        for s in fresh:
+            if s.looked_up:
+                continue
+            problem = self._check_reads(run, s)
+            if problem:
+                denied.append(self._set(s, "failed", error=problem, finished_at=utcnow()))
+                self._terminal(s.node.id)
+        if denied:
+            self._ready = [s for s in self._ready if s.state == "pending"]
+            fresh = [s for s in fresh if s.state == "pending"]
         lookup = [s.cache_key for s in fresh if not s.looked_up and self._cacheable(run, s)]
         found: dict[str, Any] = {}
         if lookup:
@@ -471,7 +530,7 @@ class Engine:
                 found = uow.runs.cache_lookup(lookup)
         for s in fresh:
             s.looked_up = True
-        changes: list[dict[str, Any]] = []
+        changes: list[dict[str, Any]] = list(denied)
         hits: list[str] = []
         stale: list[str] = []
         remaining: list[_State] = []
@@ -481,6 +540,12 @@ class Engine:
                 stale.append(entry.key)
                 entry = None
             if entry is not None:
+                problem = self._check_cached(run, s, entry.output)
+                if problem:
+                    changes.append(self._set(s, "failed", error=problem, finished_at=utcnow()))
+                    self._terminal(s.node.id)
+                    continue
+                self._persist_later(run, s, entry.output)
                 s.output = entry.output
                 hits.append(entry.key)
                 now = utcnow()
@@ -538,12 +603,176 @@ class Engine:
                     cache_dir=str(self.config.cache_dir),
                     log_path=str(log_path),
                     python=self.config.env_python(code),
+                    governance=self._governance(run, s, code),
                 )
             )
         if stale:
             with self.store.transaction() as uow:
                 uow.runs.cache_delete(stale)
         return dispatches, changes, hits
+
+    # --- governance (the checks live in data.io; this is where the engine applies them) -------
+    def _reads(self, run: Any, s: _State) -> list[Any]:
+        from mlstudio.data import io
+
+        tables = io.table_inputs(s.inputs or {})
+        derived = io.derived_inputs(s.inputs or {})
+        if not tables and not derived:
+            return []
+        sql = s.node.options.get("sql")
+        used = None
+        if sql:
+            schemas = {
+                arg: [c["name"] for c in specs[0]["v"].get("schema") or []]
+                for arg, specs in tables.items()
+            }
+            used = io.sql_columns_used(sql, schemas)
+        reads = []
+        for arg, specs in tables.items():
+            for index, spec in enumerate(specs):
+                columns = io.schema_columns(spec["v"].get("schema"))
+                if not spec["v"].get("schema"):
+                    # a table without classification metadata is unclassified: restricted
+                    from mlstudio.governance.classification import UNCLASSIFIED
+
+                    columns = {"*": UNCLASSIFIED}
+                label = spec.get("dataset") or f"the output {s.node.id} reads as {arg}"
+                domain = spec.get("domain") or run.domain
+                name = arg if len(specs) == 1 else f"{arg}[{index}]"
+                reads.append(
+                    io.Read(name, label, domain, io.projected(arg, columns, s.node.options, used))
+                )
+        return reads
+
+    def _check_reads(self, run: Any, s: _State) -> str | None:
+        """Deny the task before user code runs if its domain may not read what it is handed."""
+        from mlstudio.data import io
+
+        reads = self._reads(run, s)
+        if not reads:
+            return None
+        s.reads = {r.arg: sorted(r.columns) for r in reads}
+        violations = io.check_reads(self._policy, reads)
+        resource = f"run:{run.id}/{s.node.id}"
+        if violations:
+            self._audits.append(
+                (
+                    run.created_by,
+                    "data.read",
+                    resource,
+                    "deny",
+                    {"domain": run.domain, "violations": [v.to_dict() for v in violations]},
+                )
+            )
+            more = f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""
+            return f"denied: {violations[0].message}{more}"
+        for read in reads:
+            sensitive = io.sensitive(read.columns)
+            if sensitive:
+                self._audits.append(
+                    (
+                        run.created_by,
+                        "data.read",
+                        resource,
+                        "allow",
+                        {"domain": run.domain, "dataset": read.label, "columns": sensitive},
+                    )
+                )
+        return None
+
+    def _check_cached(self, run: Any, s: _State, output: dict[str, Any]) -> str | None:
+        """A cached result is checked like a fresh write: may this domain hold it?"""
+        from mlstudio.data import io
+
+        schema = output.get("v", {}).get("schema") if "v" in output else None
+        if not schema:
+            return None
+        persist = s.node.options.get("persist")
+        violations = io.check_write(
+            self._policy,
+            f"the cached output of {s.node.id}",
+            io.schema_columns(schema),
+            bool(persist),
+        )
+        if not violations:
+            return None
+        self._audits.append(
+            (
+                run.created_by,
+                "cache.read",
+                f"run:{run.id}/{s.node.id}",
+                "deny",
+                {"domain": run.domain, "violations": [v.to_dict() for v in violations]},
+            )
+        )
+        return f"denied: {violations[0].message}"
+
+    def _governance(self, run: Any, s: _State, code: dict[str, Any]) -> dict[str, Any]:
+        """What the worker needs to classify and check the output before it stores it."""
+        from mlstudio.data import io
+
+        tables = io.table_inputs(s.inputs or {})
+        inputs: dict[str, Any] = {}
+        for arg, specs in tables.items():
+            for index, spec in enumerate(specs):
+                name = arg if len(specs) == 1 else f"{arg}[{index}]"
+                schema = spec["v"].get("schema") or []
+                wanted = set((s.reads or {}).get(name, [c["name"] for c in schema]))
+                inputs[name] = [c for c in schema if c["name"] in wanted]
+        for arg, classification in io.derived_inputs(s.inputs or {}).items():
+            inputs[arg] = [{"name": "*", "classification": classification.to_dict()}]
+        module = code.get("module") or ""
+        return {
+            "policy": self._policy.to_dict(),
+            "domain": run.domain,
+            "label": s.node.options.get("persist") or f"the output of {s.node.id}",
+            "inputs": inputs,
+            "projection": {k: v for k, v in (s.reads or {}).items() if k in tables},
+            "declassifiers": [
+                d for d in self._declassifiers if d["module"] == module and d["task"] == s.node.task
+            ],
+        }
+
+    def _audit_output(self, run: Any, s: _State, output: dict[str, Any]) -> None:
+        schema = output.get("schema")
+        if schema:
+            tags = {c["name"]: _spec(c["classification"]) for c in schema}
+            details: dict[str, Any] = {"domain": run.domain, "columns": tags}
+            if output.get("declassified"):
+                details["declassifiers"] = output["declassified"]
+            self._audits.append(
+                (run.created_by, "data.propagate", f"run:{run.id}/{s.node.id}", "allow", details)
+            )
+
+    def _persist_later(self, run: Any, s: _State, output: dict[str, Any]) -> None:
+        name = s.node.options.get("persist")
+        ref = output.get("v") if "v" in output else None
+        if not name or not ref or not ref.get("schema"):
+            return
+        columns = [
+            {**c, "provenance": {**c.get("provenance", {}), "run_id": run.id, "node": s.node.id}}
+            for c in ref["schema"]
+        ]
+        code = self._plan.code.get(s.node.code, {})
+        self._persist.append(
+            {
+                "namespace": name.split("/")[0],
+                "full_name": name,
+                "digest": ref["digest"],
+                "domain": run.domain,
+                "num_rows": ref.get("rows") or 0,
+                "size_bytes": ref.get("size") or 0,
+                "columns": columns,
+                "source": {
+                    "kind": "run",
+                    "run_id": run.id,
+                    "node": s.node.id,
+                    "task": s.node.task,
+                    "module": code.get("module"),
+                },
+                "created_by": run.created_by,
+            }
+        )
 
     @staticmethod
     def _cacheable(run: Any, s: _State) -> bool:
@@ -580,6 +809,8 @@ class Engine:
             if result.ok:
                 s.output = {"v": result.output}
                 s.duration_s = duration
+                self._audit_output(run, s, result.output)
+                self._persist_later(run, s, s.output)
                 changes.append(
                     self._set(
                         s,
@@ -608,8 +839,20 @@ class Engine:
                 self._terminal(s.node.id)
                 continue
             message = result.error or result.status
+            if result.status == "denied":
+                self._audits.append(
+                    (
+                        run.created_by,
+                        "data.write",
+                        f"run:{run.id}/{s.node.id}",
+                        "deny",
+                        {"error": message, "domain": run.domain},
+                    )
+                )
             retries_left = (
-                s.attempt < s.max_attempts and result.retryable and result.status != "cancelled"
+                s.attempt < s.max_attempts
+                and result.retryable
+                and result.status not in ("cancelled", "denied")
             )
             if retries_left:
                 delay = float(s.node.options.get("retry_delay", 1.0)) * (2 ** (s.attempt - 1))
@@ -699,6 +942,27 @@ class Engine:
                 engine_id=None,
             )
         return state
+
+
+def _spec(classification: dict[str, Any]) -> str:
+    from mlstudio.governance.classification import Classification
+
+    return Classification.from_dict(classification).spec()
+
+
+def _closed_policy(name: str) -> Any:
+    from mlstudio.governance.classification import Level
+    from mlstudio.governance.policy import DomainPolicy
+
+    return DomainPolicy(
+        name=name,
+        clearance=Level.PUBLIC,
+        readable_labels=frozenset(),
+        readable_domains=frozenset(),
+        may_persist=False,
+        promoted_only=True,
+        description="unknown domain: reads and persists nothing",
+    )
 
 
 def _deps(binding: dict[str, Any]) -> set[str]:

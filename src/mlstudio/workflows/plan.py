@@ -80,6 +80,7 @@ class Plan:
     code: dict[str, dict[str, Any]]  # the lock: alias -> resolved module version / working copy
     root: str = ""  # alias of the module holding the workflow
     uses: dict[str, str] = field(default_factory=dict)  # use() reference -> alias it resolved to
+    datasets: dict[str, dict[str, Any]] = field(default_factory=dict)  # "ns/name@v" -> its record
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -90,6 +91,7 @@ class Plan:
             "code": self.code,
             "root": self.root,
             "uses": self.uses,
+            "datasets": self.datasets,
         }
 
     @classmethod
@@ -103,6 +105,7 @@ class Plan:
             code=data["code"],
             root=data.get("root", ""),
             uses=data.get("uses", {}),
+            datasets=data.get("datasets", {}),
         )
 
 

@@ -24,7 +24,7 @@ from mlstudio.errors import (
 from mlstudio.workflows.code import CodeLoader, LoadedModule, code_ref_for_version
 from mlstudio.workflows.definitions import Definition, type_name
 from mlstudio.workflows.plan import Plan, validate_plan
-from mlstudio.workflows.sdk import WorkflowDef
+from mlstudio.workflows.sdk import DatasetRef, WorkflowDef
 from mlstudio.workflows.tracing import Tracer
 
 DEFAULT_TAG = "latest"
@@ -207,6 +207,7 @@ class Planner:
         workflow: str,
         params: dict[str, Any],
         pinned_uses: dict[str, dict[str, Any]] | None = None,
+        pinned_datasets: dict[str, dict[str, Any]] | None = None,
     ) -> Plan:
         """Trace ``workflow`` of ``root`` with ``params``; raise listing every problem."""
         code: dict[str, dict[str, Any]] = {}
@@ -250,7 +251,35 @@ class Planner:
         def code_alias(definition: Definition) -> str | None:
             return aliases.get(id(definition))
 
-        tracer = Tracer(code_alias, resolve_use)
+        datasets: dict[str, dict[str, Any]] = {}
+
+        def resolve_dataset(ref: DatasetRef) -> DatasetRef:
+            requested = ref.name if ref.version is None else f"{ref.name}@{ref.version}"
+            record = (pinned_datasets or {}).get(requested)
+            if record is None:
+                with self.modules.store.read() as uow:
+                    found = uow.datasets.get(ref.name, ref.version)
+                if found is None:
+                    raise NotFoundError(
+                        f"dataset {requested} does not exist",
+                        hint="import it: mlstudio data import FILE --name NS/NAME",
+                    )
+                record = {
+                    "name": found.full_name,
+                    "version": found.version,
+                    "digest": found.digest,
+                    "domain": found.domain,
+                    "columns": found.columns,
+                    "rows": found.num_rows,
+                    "size": found.size_bytes,
+                }
+            key = f"{record['name']}@{record['version']}"
+            entry = datasets.setdefault(key, {**record, "requested": []})
+            if requested not in entry["requested"]:
+                entry["requested"].append(requested)
+            return DatasetRef(record["name"], record["version"])
+
+        tracer = Tracer(code_alias, resolve_use, resolve_dataset)
         with self.loader.activate(root_loaded):
             try:
                 output = tracer.run(wf.fn, values)
@@ -270,6 +299,7 @@ class Planner:
             code=code,
             root=alias_of(root),
             uses=uses,
+            datasets=datasets,
         )
         problems = tracer.problems + validate_plan(plan)
         if not plan.nodes and not problems:

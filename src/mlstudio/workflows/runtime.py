@@ -100,7 +100,11 @@ class Runtime:
                 raise MlstudioError(
                     f"task {d.task} is not in module {d.code.get('module') or d.code['digest'][:12]}"
                 )
-            kwargs = {name: self.resolve(spec, store.get) for name, spec in d.inputs.items()}
+            # inputs may be pickles of classes defined in the module: unpickle with it importable
+            with loader.activate(loaded):
+                kwargs = {name: self.resolve(spec, store.get) for name, spec in d.inputs.items()}
+            if d.governance:
+                kwargs = _project(kwargs, d.governance.get("projection") or {})
             kwargs = _convert(definition.fn, kwargs)
         except MlstudioError as exc:
             return TaskResult(
@@ -139,10 +143,13 @@ class Runtime:
                 contextlib.redirect_stderr(log),
             ):
                 value = definition.fn(**kwargs)
-            ref, data = encode(value, f"output of {d.task}")
+                # pickling finds the classes of the value by importing their module
+                ref, data = _encode_output(d, definition, value)
             if data is not None:
                 store.put(data)
             output = ref.to_json()
+        except _Denied as exc:
+            status, error = "denied", str(exc)
         except MlstudioError as exc:
             status, error = "error", exc.one_line()
             tb = _user_traceback(exc)
@@ -166,8 +173,101 @@ class Runtime:
             traceback=tb,
             started_at=started,
             finished_at=time.time(),
+            retryable=status != "denied",
             extra={"log": "".join(log.buffer_text)} if log.buffer_text else {},
         )
+
+
+class _Denied(Exception):
+    """The output may not be written in the run's domain (nothing was stored)."""
+
+
+def _project(kwargs: dict[str, Any], projection: dict[str, list[str]]) -> dict[str, Any]:
+    """Hand each table over with only the columns the task may and will read."""
+    from mlstudio.data.dataset import Dataset
+
+    def cut(value: Any, columns: list[str]) -> Any:
+        if isinstance(value, Dataset):
+            table = value.to_arrow()
+            missing = [c for c in columns if c not in table.column_names]
+            if missing:
+                raise MlstudioError(f"declared input columns {missing} are not in the table")
+            return Dataset(table.select(columns), digest=value.digest, name=value.name)
+        return value
+
+    out = dict(kwargs)
+    for name, columns in projection.items():
+        arg, _, index = name.partition("[")
+        if arg not in out:
+            continue
+        if index:
+            items = list(out[arg])
+            items[int(index.rstrip("]"))] = cut(items[int(index.rstrip("]"))], columns)
+            out[arg] = items
+        else:
+            out[arg] = cut(out[arg], columns)
+    return out
+
+
+def _encode_output(d: TaskDispatch, definition: Any, value: Any) -> tuple[Any, bytes | None]:
+    """Serialize a task's output; tables are classified and checked against the domain first."""
+    what = f"output of {d.task}"
+    gov = d.governance
+    if not gov:
+        return encode(value, what)
+    from mlstudio.data import io
+    from mlstudio.governance.classification import Classification
+    from mlstudio.governance.policy import DomainPolicy
+
+    inputs = {arg: io.schema_columns(schema) for arg, schema in gov.get("inputs", {}).items()}
+    options = definition.options.to_dict() if hasattr(definition, "options") else {}
+
+    def classify(table: Any) -> tuple[Any, list[dict[str, Any]]]:
+        propagated = io.classify_output(
+            sql=getattr(definition, "query", None),
+            inputs=inputs,
+            output_columns=table.column_names,
+            options=options,
+        )
+        columns = {c.name: c.classification for c in propagated}
+        applied: list[str] = []
+        if gov.get("declassifiers"):
+            from mlstudio.data.records import DeclassifierRecord
+            from mlstudio.governance.declassify import apply_declassifiers
+
+            records = [DeclassifierRecord(**r) for r in gov["declassifiers"]]
+            columns, applied = apply_declassifiers(
+                d.code.get("module") or "", d.task, d.code["digest"], columns, records
+            )
+        policy = DomainPolicy.from_dict(gov["policy"])
+        violations = io.check_write(
+            policy, gov.get("label", what), columns, bool(options.get("persist"))
+        )
+        if violations:
+            more = f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""
+            fix = ""
+            if any("unclassified" in v.message for v in violations):
+                fix = " — declare the output's tags, e.g. @task(classify={'*': 'internal'}), or its lineage"
+            raise _Denied(f"denied before writing: {violations[0].message}{more}{fix}")
+        schema = []
+        for column in propagated:
+            entry = io.schema_entry(column.name, str(table.schema.field(column.name).type), column)
+            entry["classification"] = columns[column.name].to_dict()
+            if applied and columns[column.name] != column.classification:
+                entry["provenance"] = {
+                    **entry["provenance"],
+                    "rule": "declassified",
+                    "declassifiers": applied,
+                }
+            schema.append(entry)
+        return io.with_field_metadata(table, schema), schema
+
+    derived = None
+    if inputs:
+        derived = Classification.join_all(
+            c for cols in inputs.values() for c in cols.values()
+        ).to_dict()
+    return encode(value, what, table_hook=classify, classification=derived)
 
 
 def _convert(fn: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -202,8 +302,12 @@ def _user_traceback(exc: BaseException) -> str:
     return "".join(lines)
 
 
-def main_loop(task_queue: Any, result_queue: Any, parent_pid: int) -> None:
-    """The body of a local worker process: take dispatches until told to stop."""
+def main_loop(task_queue: Any, result_queue: Any, parent_pid: int, slot: Any = None) -> None:
+    """The body of a local worker process: take dispatches until told to stop.
+
+    ``slot`` (shared memory: task run id, attempt) names the dispatch this process is executing.
+    It is written synchronously, unlike the "started" message (a queue's feeder thread sends
+    that one), so the executor knows which task a worker that dies at once was running."""
     import os
     import queue
 
@@ -219,6 +323,9 @@ def main_loop(task_queue: Any, result_queue: Any, parent_pid: int) -> None:
         if item is None:
             return
         dispatch = TaskDispatch(**item)
+        if slot is not None:
+            slot[1] = dispatch.attempt
+            slot[0] = dispatch.task_run_id
         result_queue.put(("started", dispatch.task_run_id, dispatch.attempt, pid, time.time()))
         result = runtime.execute(dispatch)
         result.worker = str(pid)

@@ -88,12 +88,18 @@ def task(
     cache_version: str = "",
     resources: dict[str, Any] | None = None,
     lineage: dict[str, list[str]] | None = None,
+    columns: dict[str, list[str]] | None = None,
+    classify: dict[str, str] | None = None,
+    persist: str | None = None,
 ) -> Callable[[F], TaskDef]: ...
 
 
 def task(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
     """Declare a task. Options: retries, retry_delay (s, doubles per attempt), timeout (s),
-    cache ('default' | 'recompute' | 'off'), cache_version, resources, lineage."""
+    cache ('default' | 'recompute' | 'off'), cache_version, resources; governance:
+    ``columns={"arg": [...]}`` (the only columns it reads), ``lineage={"out": ["arg.col"]}``,
+    ``classify={"col": "confidential+pii", "*": "internal"}`` (declared output tags) and
+    ``persist="ns/name"`` (store the output table as a named dataset version)."""
     name = options.pop("name", None)
     if options.get("cache", "default") not in CACHE_MODES:
         raise InvalidInputError(
@@ -102,6 +108,15 @@ def task(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
         )
     if options.get("retries", 0) < 0:
         raise InvalidInputError("retries must be >= 0")
+    if options.get("persist"):
+        from mlstudio.core.ids import ModuleName
+
+        ModuleName.parse(options["persist"])  # same NS/NAME rules as modules
+    if options.get("classify"):
+        from mlstudio.governance.classification import Classification
+
+        for spec in options["classify"].values():
+            Classification.parse(spec)
     opts = TaskOptions(**{k: v for k, v in options.items() if v is not None or k == "timeout"})
 
     def wrap(f: Callable[..., Any]) -> TaskDef:
@@ -203,3 +218,35 @@ CURRENT: contextvars.ContextVar[TaskContext | None] = contextvars.ContextVar(
 def current() -> TaskContext:
     """The running task's context (an empty one outside a run)."""
     return CURRENT.get() or TaskContext()
+
+
+class DatasetRef:
+    """A named dataset as a workflow input: ``dataset("churn/customers")`` (newest version,
+    pinned when the run starts) or ``dataset("churn/customers@3")``."""
+
+    def __init__(self, name: str, version: int | None = None) -> None:
+        self.name = name
+        self.version = version
+
+    def __repr__(self) -> str:
+        return f"dataset({self.name}{'@' + str(self.version) if self.version else ''})"
+
+
+def dataset(ref: str) -> Any:
+    """A named dataset. In a workflow it is a pinned input that the execution layer checks
+    against the run's domain before a task sees it; outside a run it is read (with the same
+    check, as domain ``experimentation``) from the local home."""
+    name, _, version = ref.partition("@")
+    from mlstudio.core.ids import ModuleName
+
+    ModuleName.parse(name)
+    if version and not version.isdigit():
+        raise InvalidInputError(f"invalid dataset version in {ref!r}", hint="use NS/NAME@N")
+    parsed = DatasetRef(name, int(version) if version else None)
+    tracer = TRACER.get()
+    if tracer is not None:
+        return tracer.dataset(parsed)
+    from mlstudio.platform import Platform
+
+    platform = Platform.open()
+    return platform.datasets.read(platform.actor, ref, domain="experimentation")

@@ -74,7 +74,18 @@ class RunService:
             old = Plan.from_json(parent.plan)
             root = old.code[old.root]
             pinned = {ref: old.code[alias] for ref, alias in old.uses.items()}
-            plan = planner.plan(root, old.workflow, {**old.params, **params}, pinned_uses=pinned)
+            pinned_data = {
+                req: record
+                for record in old.datasets.values()
+                for req in record.get("requested", [])
+            }
+            plan = planner.plan(
+                root,
+                old.workflow,
+                {**old.params, **params},
+                pinned_uses=pinned,
+                pinned_datasets=pinned_data,
+            )
             display = parent.workflow
         else:
             target = parse_workflow_ref(workflow)

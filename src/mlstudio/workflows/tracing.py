@@ -15,10 +15,18 @@ from typing import Any
 from mlstudio.errors import InvalidInputError, MlstudioError
 from mlstudio.workflows.definitions import Definition, type_name
 from mlstudio.workflows.plan import CHOOSE, MAP, TASK, Node
-from mlstudio.workflows.sdk import TRACER, TaskDef, WorkflowDef
+from mlstudio.workflows.sdk import TRACER, DatasetRef, TaskDef, WorkflowDef
 
 _TABLE_TYPES = {"Dataset", "DataFrame", "Table"}
 _SCALARS = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+
+
+def _options(task_def: TaskDef) -> dict[str, Any]:
+    options = task_def.options.to_dict()
+    query = getattr(task_def, "query", None)
+    if query is not None:
+        options["sql"] = query
+    return options
 
 
 class Promise:
@@ -77,12 +85,14 @@ class Tracer:
         self,
         code_alias: Callable[[Definition], str | None],
         resolve_use: Callable[[str], Any],
+        resolve_dataset: Callable[[DatasetRef], DatasetRef] | None = None,
     ) -> None:
         self.nodes: dict[str, Node] = {}
         self.problems: list[str] = []
         self.objects: list[Any] = []  # non-JSON constants, stored as artifacts by the planner
         self._code_alias = code_alias
         self._resolve_use = resolve_use
+        self._resolve_dataset = resolve_dataset or (lambda ref: ref)
         self._scope: list[str] = []
         self._guards: list[list[Any]] = []
         self._counts: dict[str, int] = {}
@@ -119,6 +129,8 @@ class Tracer:
             return {"d": entries}
         if value is None or isinstance(value, bool | int | float | str):
             return {"c": value}
+        if isinstance(value, DatasetRef):
+            return {"ds": {"name": value.name, "version": value.version}}
         self.objects.append(value)
         return {"o": len(self.objects) - 1}
 
@@ -191,7 +203,7 @@ class Tracer:
             task=task_def.name,
             code=self._alias(task_def, node_id),
             inputs={k: self.binding(v) for k, v in (arguments or {}).items()},
-            options=task_def.options.to_dict(),
+            options=_options(task_def),
             guards=[list(g) for g in self._guards],
             returns=returns,
         )
@@ -239,7 +251,7 @@ class Tracer:
             inputs={
                 k: self.binding(kwargs[k] if k == over else v) for k, v in (arguments or {}).items()
             },
-            options=task_def.options.to_dict(),
+            options=_options(task_def),
             guards=[list(g) for g in self._guards],
             mapped=over,
             returns=f"list[{returns}]",
@@ -256,7 +268,7 @@ class Tracer:
             task=task_def.name,
             code=self._alias(task_def, node_id),
             inputs={k: self.binding(v) for k, v in (arguments or {}).items()},
-            options=task_def.options.to_dict(),
+            options=_options(task_def),
             guards=[list(g) for g in self._guards],
             returns=returns,
         )
@@ -300,6 +312,13 @@ class Tracer:
             guards=[list(g) for g in self._guards],
         )
         return Promise(node_id)
+
+    def dataset(self, ref: DatasetRef) -> DatasetRef:
+        try:
+            return self._resolve_dataset(ref)
+        except MlstudioError as exc:
+            self.problems.append(f"dataset({ref.name!r}): {exc.one_line()}")
+            return ref
 
     def use(self, ref: str) -> Any:
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from mlstudio import Dataset, task
+from mlstudio import Dataset, task, workflow
 
 PLANS = np.array(["starter", "growth", "enterprise"])
 INDUSTRIES = np.array(["software", "retail", "finance", "health", "manufacturing", "media"])
@@ -24,7 +24,15 @@ def _latent(n: int, seed: int) -> dict[str, np.ndarray]:
     return {"engagement": engagement, "trend": trend}
 
 
-@task
+@task(
+    persist="churn/customers",
+    classify={
+        "contact_email": "confidential+pii",
+        "company": "internal",
+        "monthly_revenue": "confidential+financial",
+        "*": "internal",
+    },
+)
 def customers(n_customers: int = 4000, seed: int = 7) -> Dataset:
     """Accounts with plan, seats, revenue and a contact email."""
     rng = np.random.default_rng(seed)
@@ -50,7 +58,11 @@ def customers(n_customers: int = 4000, seed: int = 7) -> Dataset:
     return Dataset.from_arrow(table, name="customers")
 
 
-@task
+@task(
+    persist="churn/usage",
+    columns={"customers": ["customer_id", "seats"]},
+    classify={"*": "internal"},
+)
 def usage(customers: Dataset, weeks: int = 12, seed: int = 7) -> Dataset:
     """Weekly active seats, feature events and support tickets per customer."""
     c = customers.to_arrow()
@@ -83,7 +95,11 @@ def usage(customers: Dataset, weeks: int = 12, seed: int = 7) -> Dataset:
     return Dataset.from_arrow(table, name="usage")
 
 
-@task
+@task(
+    persist="churn/outcomes",
+    columns={"customers": ["customer_id", "tenure_days"]},
+    classify={"*": "confidential"},
+)
 def outcomes(customers: Dataset, seed: int = 7) -> Dataset:
     """Whether each customer churned or upgraded in the following quarter."""
     c = customers.to_arrow()
@@ -111,3 +127,14 @@ def outcomes(customers: Dataset, seed: int = 7) -> Dataset:
         ),
         name="outcomes",
     )
+
+
+@workflow
+def generate(n_customers: int = 4000, weeks: int = 12, seed: int = 7) -> dict:
+    """Write churn/customers, churn/usage and churn/outcomes as classified, versioned datasets."""
+    accounts = customers(n_customers=n_customers, seed=seed)
+    return {
+        "customers": accounts,
+        "usage": usage(accounts, weeks=weeks, seed=seed),
+        "outcomes": outcomes(accounts, seed=seed),
+    }

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import pandas as pd
 
 from mlstudio import Dataset, sql_task, task, workflow
@@ -35,19 +33,25 @@ usage_features = sql_task(
 )
 
 
-@task
+@task(
+    # Governance: the only columns this task is handed (contact_email never reaches it), and
+    # exact lineage for the columns it creates (otherwise each gets the union of all inputs).
+    columns={"customers": ["customer_id", "plan", "seats", "tenure_days", "monthly_revenue"]},
+    lineage={
+        "revenue_per_seat": ["customers.monthly_revenue", "customers.seats"],
+        "plan_starter": ["customers.plan"],
+        "plan_growth": ["customers.plan"],
+        "plan_enterprise": ["customers.plan"],
+    },
+)
 def account_features(customers: pd.DataFrame) -> pd.DataFrame:
-    """Plan, size and revenue features; the email domain only as a pseudonymous hash."""
+    """Plan, size and revenue features."""
     out = pd.DataFrame({"customer_id": customers["customer_id"]})
     out["seats"] = customers["seats"]
     out["tenure_days"] = customers["tenure_days"]
     out["revenue_per_seat"] = customers["monthly_revenue"] / customers["seats"]
     for plan in ("starter", "growth", "enterprise"):
         out[f"plan_{plan}"] = (customers["plan"] == plan).astype("int8")
-    out["email_domain_hash"] = [
-        hashlib.sha256(e.split("@")[-1].encode()).hexdigest()[:16]
-        for e in customers["contact_email"]
-    ]
     return out
 
 

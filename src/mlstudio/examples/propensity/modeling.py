@@ -9,7 +9,7 @@ import pandas as pd
 
 from mlstudio import Model, task
 
-NON_FEATURES = ("customer_id", "email_domain_hash", "churned", "upgraded")
+NON_FEATURES = ("customer_id", "churned", "upgraded")
 
 
 def feature_columns(frame: pd.DataFrame) -> list[str]:

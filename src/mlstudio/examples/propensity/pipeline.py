@@ -6,7 +6,7 @@ from typing import Any
 
 from modeling import evaluate, fit, pick_best, split
 
-from mlstudio import task, use, workflow
+from mlstudio import dataset, task, use, workflow
 
 
 @task
@@ -33,18 +33,23 @@ def report(best: dict[str, Any], candidates: list[dict[str, Any]], n_customers: 
 
 
 @workflow
-def train(
-    n_customers: int = 4000, weeks: int = 12, seed: int = 7, kinds: list[str] | None = None
-) -> dict[str, Any]:
-    """Synthetic data → features (SQL + Python) → candidate models → evaluation → report."""
-    data = use("churn/data:latest")
+def train(seed: int = 7, kinds: list[str] | None = None) -> dict[str, Any]:
+    """Classified datasets → features (SQL + Python) → candidate models → evaluation → report.
+
+    Reads churn/customers, churn/usage and churn/outcomes (written by churn/data/generate);
+    the execution layer checks every column a task is handed against the run's domain.
+    """
     feats = use("churn/features:latest")
-    customers = data.customers(n_customers=n_customers, seed=seed)
-    usage = data.usage(customers, weeks=weeks, seed=seed)
-    labels = data.outcomes(customers, seed=seed)
-    table = feats.build(customers, usage)
-    sets = split(table, labels, seed=seed)
+    customers = dataset("churn/customers")
+    table = feats.build(customers, dataset("churn/usage"))
+    sets = split(table, dataset("churn/outcomes"), seed=seed)
     models = fit.map(kind=kinds or ["logreg", "gbm"], data=sets, seed=seed)
     evaluations = [evaluate(m, sets) for m in models]
     best = pick_best(evaluations)
-    return {"best": best, "report": report(best, evaluations, n_customers)}
+    return {"best": best, "report": report(best, evaluations, count_rows(customers))}
+
+
+@task(columns={"customers": ["customer_id"]})
+def count_rows(customers: Any) -> int:
+    """How many customers the model was built on."""
+    return customers.num_rows

@@ -106,10 +106,9 @@ def explain(previous: dict[str, Any] | None, current: dict[str, Any]) -> list[st
         )
     old_p, new_p = previous.get("params", {}), current.get("params", {})
     for name in sorted(set(old_p) | set(new_p)):
-        if old_p.get(name, "∅") != new_p.get(name, "∅"):
-            reasons.append(
-                f"parameter {name} changed ({_short(old_p.get(name, '∅'))} → {_short(new_p.get(name, '∅'))})"
-            )
+        before, after = old_p.get(name, _ABSENT), new_p.get(name, _ABSENT)
+        if before != after:
+            reasons.append(f"parameter {name} changed ({_short(before)} → {_short(after)})")
     old_i, new_i = previous.get("inputs", {}), current.get("inputs", {})
     for name in sorted(set(old_i) | set(new_i)):
         if old_i.get(name) != new_i.get(name):
@@ -121,6 +120,11 @@ def explain(previous: dict[str, Any] | None, current: dict[str, Any]) -> list[st
     ]
 
 
+_ABSENT = object()  # a parameter the task did not have in one of the two runs
+
+
 def _short(value: Any) -> str:
-    text = json.dumps(value, default=str)
+    if value is _ABSENT:
+        return "∅"
+    text = json.dumps(value, default=str, ensure_ascii=False)
     return text if len(text) <= 40 else text[:37] + "…"

@@ -21,6 +21,7 @@ class TaskDispatch:
     cache_dir: str
     log_path: str | None = None
     python: str | None = None  # module environment interpreter; None = the host's
+    governance: dict[str, Any] | None = None  # domain policy, input tags, projection (data.io)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -30,7 +31,7 @@ class TaskDispatch:
 class TaskResult:
     task_run_id: int
     attempt: int
-    status: str  # ok | error | timeout | crashed | cancelled
+    status: str  # ok | error | denied | timeout | crashed | cancelled
     output: dict[str, Any] | None = None
     error: str | None = None
     traceback: str | None = None

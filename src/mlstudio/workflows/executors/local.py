@@ -33,16 +33,18 @@ class _Pool:
         self.results = results
         self.tasks = ctx.Queue()
         self.procs: dict[int, Any] = {}
+        self.slots: dict[int, Any] = {}  # pid -> shared [task_run_id, attempt] it executes
 
     def spawn(self) -> None:
         from mlstudio.workflows.runtime import main_loop
 
+        slot = self.ctx.Array("q", 2, lock=False)
         if self.python:
             self.ctx.set_executable(self.python)
         try:
             proc = self.ctx.Process(
                 target=main_loop,
-                args=(self.tasks, self.results, os.getpid()),
+                args=(self.tasks, self.results, os.getpid(), slot),
                 daemon=True,
                 name="mlstudio-worker",
             )
@@ -51,6 +53,20 @@ class _Pool:
             if self.python:
                 self.ctx.set_executable(sys.executable)
         self.procs[proc.pid] = proc
+        self.slots[proc.pid] = slot
+
+    def executing(self, pid: int) -> tuple[int, int] | None:
+        """(task run id, attempt) the worker ``pid`` took last, or None."""
+        slot = self.slots.get(pid)
+        if slot is None or not slot[0]:
+            return None
+        return int(slot[0]), int(slot[1])
+
+    def pid_of(self, task_run_id: int, attempt: int) -> int | None:
+        for pid in self.procs:
+            if self.executing(pid) == (task_run_id, attempt):
+                return pid
+        return None
 
     def fill(self) -> None:
         while len(self.procs) < self.size:
@@ -58,6 +74,7 @@ class _Pool:
 
     def kill(self, pid: int) -> None:
         proc = self.procs.pop(pid, None)
+        self.slots.pop(pid, None)
         if proc is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
@@ -74,6 +91,7 @@ class _Pool:
                 proc.kill()
                 proc.join(timeout=1)
         self.procs.clear()
+        self.slots.clear()
         self.tasks.close()
         self.tasks.cancel_join_thread()
 
@@ -169,9 +187,12 @@ class LocalExecutor:
                 if proc.is_alive():
                     continue
                 pool.procs.pop(pid, None)
+                took = pool.executing(pid)
+                pool.slots.pop(pid, None)
                 code = proc.exitcode
                 for trid, state in list(self.running.items()):
-                    if state.pid == pid:
+                    # a worker that dies at once may never have sent its "started" message
+                    if state.pid == pid or took == (trid, state.dispatch.attempt):
                         del self.running[trid]
                         out.append(
                             self._failed(
@@ -195,6 +216,8 @@ class LocalExecutor:
     def _kill_task(self, trid: int, state: _Running) -> None:
         self.running.pop(trid, None)
         pool = self.pools.get(state.dispatch.python)
+        if pool is not None and state.pid is None:
+            state.pid = pool.pid_of(trid, state.dispatch.attempt)
         if pool is not None and state.pid is not None:
             pool.kill(state.pid)
             # tasks queued behind it on that process were not started; others will take them
@@ -206,6 +229,9 @@ class LocalExecutor:
             state = self.running.get(trid)
             if state is None:
                 continue
+            pool = self.pools.get(state.dispatch.python)
+            if state.pid is None and pool is not None:
+                state.pid = pool.pid_of(trid, state.dispatch.attempt)
             if state.pid is not None:
                 self._kill_task(trid, state)
             else:

@@ -1,0 +1,213 @@
+"""The governance enforcement point of the execution layer.
+
+Before a task is dispatched (or a cached result reused), the engine asks ``check_reads``
+whether the run's domain may read every column the task will be handed; the worker hands over
+only the declared columns. After the task returns a table, the worker asks
+``classify_output`` for each output column's classification (propagated through SQL lineage or
+the Python rules, declared, declassified) and ``check_write`` whether the domain may hold it,
+*before* anything is stored. Tasks get data no other way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mlstudio.governance.classification import UNCLASSIFIED, Classification, Level
+from mlstudio.governance.policy import DomainPolicy, Violation, evaluate_read, evaluate_write
+from mlstudio.governance.propagation import PropagatedColumn, propagate_python, propagate_sql
+
+FIELD_KEY = b"mlstudio.classification"
+AUDITED_LEVEL = Level.CONFIDENTIAL
+
+
+@dataclass(frozen=True)
+class Read:
+    """One table a task is about to be handed."""
+
+    arg: str
+    label: str  # "churn/customers@2" or "output of features"
+    domain: str | None
+    columns: dict[str, Classification]  # only the columns the task will get
+
+
+def schema_columns(schema: Sequence[Mapping[str, Any]] | None) -> dict[str, Classification]:
+    if not schema:
+        return {}
+    return {c["name"]: Classification.from_dict(c["classification"]) for c in schema}
+
+
+def table_inputs(inputs: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """arg -> every table spec it carries (a table, or a list/dict of tables)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+
+    def walk(arg: str, spec: Any) -> None:
+        if not isinstance(spec, dict):
+            return
+        if "v" in spec:
+            if spec["v"].get("format") == "parquet" and not spec.get("p"):
+                found.setdefault(arg, []).append(spec)
+        elif "l" in spec:
+            for item in spec["l"]:
+                walk(arg, item)
+        elif "d" in spec:
+            for item in spec["d"].values():
+                walk(arg, item)
+
+    for arg, spec in inputs.items():
+        walk(arg, spec)
+    return found
+
+
+def derived_inputs(inputs: Mapping[str, Any]) -> dict[str, Classification]:
+    """arg -> the classification of non-table values derived from tables (split sets, models)."""
+    found: dict[str, list[Classification]] = {}
+
+    def walk(arg: str, spec: Any) -> None:
+        if not isinstance(spec, dict):
+            return
+        if "v" in spec:
+            ref = spec["v"]
+            if ref.get("classification") and not (
+                ref.get("format") == "parquet" and not spec.get("p")
+            ):
+                found.setdefault(arg, []).append(Classification.from_dict(ref["classification"]))
+        elif "l" in spec:
+            for item in spec["l"]:
+                walk(arg, item)
+        elif "d" in spec:
+            for item in spec["d"].values():
+                walk(arg, item)
+
+    for arg, spec in inputs.items():
+        walk(arg, spec)
+    return {arg: Classification.join_all(items) for arg, items in found.items()}
+
+
+def sql_columns_used(sql: str, schemas: Mapping[str, Sequence[str]]) -> dict[str, set[str]] | None:
+    """Columns each table contributes anywhere in the query (SELECT, WHERE, JOIN, GROUP BY);
+    None when the SQL cannot be analysed (then every column counts as read)."""
+    try:
+        import sqlglot
+        from sqlglot import exp
+        from sqlglot.optimizer.qualify import qualify
+
+        tree = sqlglot.parse_one(sql, read="duckdb")
+        mapping = {t: {c: "VARCHAR" for c in cols} for t, cols in schemas.items()}
+        tree = qualify(tree, schema=mapping, dialect="duckdb", validate_qualify_columns=False)
+    except Exception:
+        return None
+    aliases: dict[str, str] = {}
+    for table in tree.find_all(exp.Table):
+        if table.name in schemas:
+            aliases[table.alias_or_name] = table.name
+    used: dict[str, set[str]] = {t: set() for t in schemas}
+    for column in tree.find_all(exp.Column):
+        source = aliases.get(column.table)
+        if source is not None and column.name in schemas[source]:
+            used[source].add(column.name)
+    if any(not isinstance(star.parent, exp.Count) for star in tree.find_all(exp.Star)):
+        return None  # a star the schema could not expand: count every column as read
+    return used
+
+
+def projected(
+    arg: str,
+    columns: dict[str, Classification],
+    options: Mapping[str, Any],
+    used: dict[str, set[str]] | None,
+) -> dict[str, Classification]:
+    declared = (options.get("columns") or {}).get(arg)
+    if declared:
+        return {c: columns.get(c, UNCLASSIFIED) for c in declared}
+    if used is not None and arg in used:
+        return {c: columns[c] for c in sorted(used[arg]) if c in columns}
+    return columns
+
+
+def check_reads(policy: DomainPolicy, reads: Iterable[Read]) -> list[Violation]:
+    out: list[Violation] = []
+    for read in reads:
+        out.extend(evaluate_read(policy, read.label, read.domain, read.columns))
+    return out
+
+
+def sensitive(columns: Mapping[str, Classification]) -> dict[str, str]:
+    """Columns worth an audit event on read: confidential or above (unclassified included)."""
+    return {c: k.spec() for c, k in columns.items() if k.effective_level >= AUDITED_LEVEL}
+
+
+def classify_output(
+    *,
+    sql: str | None,
+    inputs: Mapping[str, Mapping[str, Classification]],
+    output_columns: Sequence[str],
+    options: Mapping[str, Any],
+) -> list[PropagatedColumn]:
+    """Each output column's classification and where it came from (DESIGN.md §3 rules)."""
+    from mlstudio.governance.propagation import ColumnProvenance
+
+    declared = {k: Classification.parse(v) for k, v in (options.get("classify") or {}).items()}
+    if sql is not None:
+        propagated = propagate_sql(sql, inputs, output_columns=list(output_columns))
+    elif inputs:
+        propagated = propagate_python(inputs, list(output_columns), options.get("lineage"))
+    else:
+        # A table made from nothing but code and parameters: its columns are unclassified
+        # (enforced as restricted) unless the task declares their classification.
+        propagated = [
+            PropagatedColumn(c, UNCLASSIFIED, ColumnProvenance("unclassified", ()))
+            for c in output_columns
+        ]
+    out = []
+    default = declared.get("*")
+    for column in propagated:
+        chosen = declared.get(column.name) or (
+            default if column.provenance.rule == "unclassified" else None
+        )
+        if chosen is not None:
+            # A declaration may raise a propagated tag, never lower it (that is a declassifier).
+            value = (
+                chosen if column.classification.unclassified else column.classification.join(chosen)
+            )
+            out.append(
+                PropagatedColumn(
+                    column.name, value, ColumnProvenance("declared", column.provenance.sources)
+                )
+            )
+        else:
+            out.append(column)
+    return out
+
+
+def check_write(
+    policy: DomainPolicy, label: str, columns: Mapping[str, Classification], persist_named: bool
+) -> list[Violation]:
+    return evaluate_write(policy, label, columns, persist_named)
+
+
+def schema_entry(name: str, arrow_type: str, column: PropagatedColumn) -> dict[str, Any]:
+    return {
+        "name": name,
+        "type": arrow_type,
+        "classification": column.classification.to_dict(),
+        "provenance": {"rule": column.provenance.rule, "sources": list(column.provenance.sources)},
+    }
+
+
+def with_field_metadata(table: Any, schema: Sequence[Mapping[str, Any]]) -> Any:
+    """The table with each column's classification in its Arrow field metadata."""
+    import pyarrow as pa
+
+    by_name = {c["name"]: c for c in schema}
+    fields = []
+    for field in table.schema:
+        meta = dict(field.metadata or {})
+        if field.name in by_name:
+            meta[FIELD_KEY] = json.dumps(
+                by_name[field.name]["classification"], sort_keys=True
+            ).encode()
+        fields.append(field.with_metadata(meta))
+    return table.cast(pa.schema(fields, metadata=table.schema.metadata))
