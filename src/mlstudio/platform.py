@@ -9,15 +9,15 @@ from mlstudio.core.ids import os_user, validate_user
 from mlstudio.settings import Settings
 
 if TYPE_CHECKING:
+    from mlstudio.data.catalog import DatasetService
+    from mlstudio.governance.declassify import DeclassifierService
+    from mlstudio.governance.domains import DomainService
     from mlstudio.governance.identity import IdentityService
+    from mlstudio.governance.tokens import TokenService
     from mlstudio.modules.envs import EnvironmentManager
     from mlstudio.modules.service import ModuleService
     from mlstudio.store.artifacts.cas import ContentStore
     from mlstudio.store.metadata.store import MetadataStore
-    from mlstudio.data.catalog import DatasetService
-    from mlstudio.governance.declassify import DeclassifierService
-    from mlstudio.governance.domains import DomainService
-    from mlstudio.governance.tokens import TokenService
     from mlstudio.workflows.service import RunService
 
 
@@ -82,11 +82,7 @@ class Platform:
 
     @cached_property
     def runs(self) -> RunService:
-        from mlstudio.data.catalog import DatasetService
-    from mlstudio.governance.declassify import DeclassifierService
-    from mlstudio.governance.domains import DomainService
-    from mlstudio.governance.tokens import TokenService
-    from mlstudio.workflows.service import RunService
+        from mlstudio.workflows.service import RunService
 
         return RunService(self)
 
