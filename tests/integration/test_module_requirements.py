@@ -35,7 +35,10 @@ from tasks import shout
 
 
 def test_runs_in_the_module_environment():
-    envs = (Path(os.environ["MLSTUDIO_HOME"]) / "cache" / "envs").resolve()
+    # the studio's environment cache, written in by the test that pushes this module (the
+    # tests themselves run with MLSTUDIO_HOME pointing at a throwaway folder)
+    envs = Path(Path(__file__).with_name("envs.txt").read_text().strip()).resolve()
+    assert not (Path(os.environ["MLSTUDIO_HOME"]) / "cache" / "envs").exists()
     prefix = Path(sys.prefix).resolve()
     assert prefix.is_relative_to(envs), f"{prefix} is not a module environment under {envs}"
     assert sys.prefix != sys.base_prefix
@@ -46,17 +49,19 @@ def test_runs_in_the_module_environment():
 """
 
 
-def write_module(root: Path) -> Path:
+def write_module(root: Path, envs: Path) -> Path:
+    """The module; ``envs`` is where its environment must be (the studio's env cache)."""
     (root / "tests").mkdir(parents=True)
     (root / "module.toml").write_text(MANIFEST)
     (root / "tasks.py").write_text(TASKS)
     (root / "tests" / "test_env.py").write_text(TEST)
+    (root / "tests" / "envs.txt").write_text(f"{envs}\n")
     return root
 
 
 def test_tests_run_in_the_module_environment_which_is_then_reused(studio, tmp_path):
     studio.ok("namespace", "create", "churn")
-    folder = write_module(tmp_path / "legacy")
+    folder = write_module(tmp_path / "legacy", studio.home / "cache" / "envs")
 
     first = studio.ok("module", "push", folder)
     assert first["version"] == 1
@@ -87,10 +92,11 @@ def test_tests_run_in_the_module_environment_which_is_then_reused(studio, tmp_pa
 
 def test_modules_with_the_same_requirements_share_one_environment(studio, tmp_path):
     studio.ok("namespace", "create", "churn")
-    first = studio.ok("module", "push", write_module(tmp_path / "legacy"), "--no-tests")
+    envs = studio.home / "cache" / "envs"
+    first = studio.ok("module", "push", write_module(tmp_path / "legacy", envs), "--no-tests")
     assert first["env_cached"] is False
 
-    other = write_module(tmp_path / "other")
+    other = write_module(tmp_path / "other", envs)
     (other / "module.toml").write_text(
         MANIFEST.replace("churn/legacy", "churn/other").replace(
             '"six==1.16.0"',

@@ -11,13 +11,27 @@ init_app = typer.Typer(add_completion=False)
 whoami_app = typer.Typer(add_completion=False)
 
 
+def safe_url(url: str) -> str:
+    """A database URL fit to print: its password, if any, masked."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        import re
+
+        # not a URL SQLAlchemy reads (the platform would have refused it); mask user:pass@
+        return re.sub(r"(://[^/:@]*:)[^@/]*@", r"\1***@", url)
+
+
 @init_app.command("init")
 def init(json_output: JsonFlag = False) -> None:
     """Create $MLSTUDIO_HOME with a SQLite metadata DB and an artifact store; you become admin."""
     p = context.platform()
     info = {
         "home": str(p.settings.home),
-        "database": p.settings.resolved_database_url,
+        "database": safe_url(p.settings.resolved_database_url),
         "artifacts": p.settings.resolved_artifact_url,
         **p.identity.whoami(p.actor),
     }

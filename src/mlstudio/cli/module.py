@@ -43,24 +43,44 @@ def new(
     )
 
 
+def _tests_note(tests: dict[str, Any]) -> str:
+    # "skipped" is True for a push with --no-tests, and the count of skipped tests otherwise
+    if tests.get("skipped") is True:
+        return "tests skipped (--no-tests; this version cannot be promoted)"
+    if not tests.get("ok"):
+        return f"tests failed ({tests.get('failed', 0) + tests.get('errors', 0)} failing)"
+    if tests.get("collected", 0) == 0:
+        return "no tests (nothing was collected; add some under tests/)"
+    note = f"{tests['passed']} tests passed"
+    if tests.get("skipped"):
+        note += f", {tests['skipped']} skipped"
+    return f"{note} in {tests.get('duration_s', 0):.2f}s"
+
+
 def _print_push(d: dict[str, Any]) -> None:
     c = console()
     if d["unchanged"]:
         c.print(
             f"[yellow]=[/] {d['module']} is unchanged: same content as {d['ref']} (no new version)"
         )
+        if d.get("repaired"):
+            c.print(f"  [green]✓[/] repaired the stored archive of {d['ref']}")
+        if d.get("tests_rerun"):
+            c.print(
+                f"  [green]✓[/] ran its tests: {_tests_note(d['tests'])}; it can be promoted now"
+            )
+            c.print(f"  promote it: mlstudio module promote {d['module']} {d['version']}")
+        elif d["tests"].get("skipped") is True:
+            c.print("  its tests were skipped; push without --no-tests to run them")
         return
-    tests = d["tests"]
-    if tests.get("skipped"):
-        note = "tests skipped (--no-tests; this version cannot be promoted)"
-    elif tests.get("collected", 0) == 0:
-        note = "no tests found"
-    else:
-        note = f"{tests['passed']} tests passed in {tests['duration_s']:.2f}s"
     c.print(
-        f"[green]✓[/] pushed [bold]{d['ref']}[/] ({d['digest'][:12]}), {note}; latestAlpha → {d['version']}"
+        f"[green]✓[/] pushed [bold]{d['ref']}[/] ({d['digest'][:12]}), {_tests_note(d['tests'])}; "
+        f"latestAlpha → {d['version']}"
     )
-    c.print(f"  promote it: mlstudio module promote {d['module']} {d['version']}")
+    if d["tests"].get("skipped") is True:
+        c.print("  to make it promotable, push the same folder again without --no-tests")
+    else:
+        c.print(f"  promote it: mlstudio module promote {d['module']} {d['version']}")
 
 
 @app.command("push")
@@ -132,10 +152,7 @@ def test(
     emit(
         data,
         json_output,
-        lambda d: console().print(
-            f"[green]✓[/] {d['module']}: {d['tests']['passed']} passed, {d['tests']['skipped']} skipped "
-            f"in {d['tests']['duration_s']:.2f}s"
-        ),
+        lambda d: console().print(f"[green]✓[/] {d['module']}: {_tests_note(d['tests'])}"),
     )
 
 
@@ -154,7 +171,10 @@ def promote(
 ) -> None:
     """Move the `latest` tag to VERSION (its tests must have passed)."""
     p = context.platform()
-    emit(p.modules.promote(p.actor, name, version), json_output, _print_move)
+    result = p.modules.promote(p.actor, name, version)
+    if result.get("warning") and not json_output:
+        console(stderr=True).print(f"warning: {result['warning']}", markup=False)
+    emit(result, json_output, _print_move)
 
 
 @app.command("tag")
@@ -188,11 +208,15 @@ def list_modules(
     namespace: Annotated[
         str | None, typer.Option("--namespace", "-n", help="Only this namespace")
     ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, help="At most this many modules (by name)")
+    ] = 100,
+    offset: Annotated[int, typer.Option("--offset", min=0, help="Skip this many first")] = 0,
     json_output: JsonFlag = False,
 ) -> None:
     """The catalog: every module with its tags."""
     p = context.platform()
-    rows = p.modules.list_modules(search, namespace)
+    rows = p.modules.list_modules(search, namespace, limit=limit, offset=offset)
 
     def human(data: list[dict[str, Any]]) -> None:
         if not data:
@@ -215,6 +239,8 @@ def list_modules(
                 for m in data
             ],
         )
+        if len(data) == limit:
+            console().print(f"(first {limit}; more with --offset {offset + limit})")
 
     emit(rows, json_output, human)
 
@@ -235,6 +261,7 @@ def show(
         c.print(
             f"selected {sel['module']}@{sel['version']}  digest {sel['digest'][:12]}  pushed by {sel['pushed_by']} at {sel['pushed_at']}"
         )
+        c.print(f"tests    {_tests_note(sel['test_summary'] or {'skipped': True})}")
         table(
             "tasks and workflows",
             ["name", "kind", "signature", "doc"],
@@ -250,7 +277,7 @@ def show(
                 [
                     v["version"],
                     ", ".join(tags_by_version.get(v["version"], [])),
-                    "passed" if v["tests_passed"] else "not passed",
+                    v["tests"],
                     v["pushed_by"],
                     v["pushed_at"],
                     (v["git_commit"] or "")[:10],

@@ -45,6 +45,40 @@ def find_uv(explicit: str | None = None) -> str:
     )
 
 
+_CROSS = "\N{MULTIPLICATION SIGN}"  # uv's marker of an error in its fancy output
+_DETAIL_MARKERS = ("error", _CROSS, "no solution", "cause", "failed", "╰─▶")
+_DETAIL_PREFIXES = ("error:", "caused by:", "cause:", _CROSS, "╰─▶", "├─▶", "│", "help:")
+
+
+def uv_error_detail(output: str, limit: int = 300) -> str:
+    """The informative part of uv's error output, on one line of at most ``limit`` characters.
+
+    uv ends its errors with context such as the offending requirement and a caret line
+    (``   ^^^``), so the last line is often useless. Keep the lines that say what went wrong
+    ("error: …", "No solution found …", "cause: …"); failing that, the last line with words.
+    """
+    lines = [" ".join(ln.split()) for ln in output.splitlines()]
+    lines = [ln for ln in lines if any(ch.isalpha() for ch in ln)]
+    if not lines:
+        return "no output"
+    picked = [ln for ln in lines if any(m in ln.lower() for m in _DETAIL_MARKERS)] or lines[-1:]
+    parts = []
+    for line in picked:
+        stripped = line
+        changed = True
+        while changed:
+            changed = False
+            for prefix in _DETAIL_PREFIXES:
+                if stripped.lower().startswith(prefix):
+                    stripped = stripped[len(prefix) :].strip()
+                    changed = True
+        stripped = stripped.rstrip(":").strip()
+        if stripped and stripped not in parts:
+            parts.append(stripped)
+    detail = ": ".join(parts) or lines[-1]
+    return detail if len(detail) <= limit else detail[: limit - 1].rstrip() + "…"
+
+
 def _host_site_packages() -> list[str]:
     paths = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
     from mlstudio.modules.introspect import package_root
@@ -68,8 +102,7 @@ class EnvironmentManager:
         env.setdefault("UV_NO_PROGRESS", "1")
         proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=1800)
         if proc.returncode != 0:
-            lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
-            detail = lines[-1] if lines else "no output"
+            detail = uv_error_detail(proc.stderr or proc.stdout)
             raise EnvironmentBuildError(
                 f"{what} failed: {detail}", hint="check the requirements in module.toml"
             )

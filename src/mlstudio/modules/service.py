@@ -15,6 +15,7 @@ from mlstudio.core.hashing import sha256_bytes
 from mlstudio.core.ids import ModuleName, ModuleRef, validate_namespace, validate_tag, validate_user
 from mlstudio.errors import (
     ConflictError,
+    InvalidInputError,
     ModuleTestsFailedError,
     NotFoundError,
     StateError,
@@ -44,6 +45,8 @@ class PushResult:
     unchanged: bool
     tests: dict[str, Any]
     env_cached: bool | None
+    tests_rerun: bool = False  # unchanged content whose tests had not passed: run them now
+    repaired: bool = False  # the stored archive was missing or corrupt and was rewritten
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -53,6 +56,9 @@ class PushResult:
             "digest": self.version.digest,
             "unchanged": self.unchanged,
             "tests": self.tests,
+            "tests_passed": self.version.tests_passed,
+            "tests_rerun": self.tests_rerun,
+            "repaired": self.repaired,
             "env_cached": self.env_cached,
         }
 
@@ -158,14 +164,9 @@ class ModuleService:
             build = build_module(module_dir, manifest.exclude)
             existing = uow.modules.version_by_digest(module, build.digest) if module else None
         if existing:
-            return PushResult(
-                existing, unchanged=True, tests=existing.test_summary, env_cached=None
-            )
+            return self._push_unchanged(actor, manifest, build, existing, run_tests, progress)
 
-        env = None
-        if manifest.requirements:
-            progress(f"preparing the environment ({len(manifest.requirements)} requirements)")
-            env = self.envs.ensure(manifest.requirements)
+        env = self._environment(manifest, progress)
         python = env.python if env else sys.executable
         with tempfile.TemporaryDirectory(prefix="mlstudio-push-") as tmp:
             staged = Path(tmp)
@@ -177,20 +178,13 @@ class ModuleService:
         report = TestReport()
         if run_tests:
             progress("running the module's tests")
-            report = run_module_tests(
-                build, manifest.tests, python, package_root(), self.test_timeout_s
-            )
+            report = self._run_tests(build, manifest, python)
             if not report.ok:
-                failing = ", ".join(f["test"] for f in report.failures[:5]) or "see output"
-                raise ModuleTestsFailedError(
-                    f"{name.full}: {report.failed + report.errors} test(s) failed ({failing}); nothing was published",
-                    hint="fix the tests and push again",
-                    details={"tests": report.to_dict(), "output": report.output_tail},
-                )
+                raise _tests_failed(name.full, report, "nothing was published")
         tests = report.to_dict() if run_tests else {"skipped": True, "ok": False}
         git_commit, git_dirty = git_info(module_dir)
         progress("publishing")
-        self.cas.put(build.archive)
+        self.cas.repair(build.archive)  # like put, and heals a damaged copy of the same bytes
         record, unchanged = self.store.retrying(
             lambda uow: self._publish(
                 uow,
@@ -209,6 +203,105 @@ class ModuleService:
         return PushResult(
             record, unchanged=unchanged, tests=tests, env_cached=env.cached if env else None
         )
+
+    def _environment(self, manifest: Any, progress: Progress) -> Any:
+        if not manifest.requirements:
+            return None
+        progress(f"preparing the environment ({len(manifest.requirements)} requirements)")
+        return self.envs.ensure(manifest.requirements)
+
+    def _run_tests(self, build: ModuleBuild, manifest: Any, python: str) -> TestReport:
+        return run_module_tests(build, manifest.tests, python, package_root(), self.test_timeout_s)
+
+    def _push_unchanged(
+        self,
+        actor: str,
+        manifest: Any,
+        build: ModuleBuild,
+        existing: ModuleVersionRecord,
+        run_tests: bool,
+        progress: Progress,
+    ) -> PushResult:
+        """The same content as ``existing``: no new version, but heal what a push can heal.
+
+        The archive is rebuilt from the same content, so a missing or corrupt stored archive is
+        rewritten; and a version whose tests did not pass (pushed with ``--no-tests``) gets them
+        run now, becoming promotable when they pass.
+        """
+        name = manifest.name
+        progress("checking the stored archive")
+        repaired = self._repair_archive(actor, name, existing, build)
+        if not run_tests or existing.tests_passed:
+            return PushResult(
+                existing,
+                unchanged=True,
+                tests=existing.test_summary,
+                env_cached=None,
+                repaired=repaired,
+            )
+        env = self._environment(manifest, progress)
+        progress(f"running the tests of {existing.ref} (they have not passed yet)")
+        report = self._run_tests(build, manifest, env.python if env else sys.executable)
+        if not report.ok:
+            raise _tests_failed(name.full, report, f"{existing.ref} was not changed")
+        tests = report.to_dict()
+
+        def work(uow: UnitOfWork) -> ModuleVersionRecord:
+            Authorizer(uow.identity).require_namespace(actor, name.namespace, "push modules")
+            module = self._module(uow, name, for_update=True)
+            record = uow.modules.record_tests(module, existing.version, tests)
+            uow.audit.record(
+                actor,
+                "module.tests",
+                record.ref,
+                details={
+                    "version": record.version,
+                    "digest": record.digest,
+                    "tests_passed": record.tests_passed,
+                    "passed": tests["passed"],
+                    "collected": tests["collected"],
+                },
+            )
+            return record
+
+        record = self.store.retrying(work)
+        return PushResult(
+            record,
+            unchanged=True,
+            tests=tests,
+            env_cached=env.cached if env else None,
+            tests_rerun=True,
+            repaired=repaired,
+        )
+
+    def _repair_archive(
+        self, actor: str, name: ModuleName, existing: ModuleVersionRecord, build: ModuleBuild
+    ) -> bool:
+        """Rewrite ``existing``'s archive blob when it is missing or corrupt; True if it was."""
+        rebuilt = sha256_bytes(build.archive)
+        if rebuilt == existing.archive_digest:
+            if not self.cas.repair(build.archive):
+                return False
+        else:
+            # Same content, different archive bytes (another zlib build compresses differently):
+            # keep the stored archive while it is intact, else store and point at the rebuilt one.
+            if self.cas.intact(existing.archive_digest):
+                return False
+            self.cas.repair(build.archive)
+
+        def work(uow: UnitOfWork) -> None:
+            module = self._module(uow, name, for_update=True)
+            if rebuilt != existing.archive_digest:
+                uow.modules.set_archive_digest(module, existing.version, rebuilt)
+            uow.audit.record(
+                actor,
+                "module.repair",
+                existing.ref,
+                details={"archive": rebuilt, "was": existing.archive_digest},
+            )
+
+        self.store.retrying(work)
+        return True
 
     def _publish(
         self,
@@ -337,6 +430,9 @@ class ModuleService:
                     f"{target.ref} cannot become {LATEST}: its tests did not pass",
                     hint="push a version whose tests pass, then promote it",
                 )
+            warning: dict[str, str] = {}
+            if tag == LATEST and target.test_summary.get("collected") == 0:
+                warning = {"warning": f"{target.ref} has no tests; it is {LATEST} all the same"}
             current = uow.modules.get_tag(module, tag)
             if current and current.version == version:
                 return {
@@ -345,6 +441,7 @@ class ModuleService:
                     "from": version,
                     "to": version,
                     "moved": False,
+                    **warning,
                 }
             event = uow.modules.move_tag(module, tag, version, actor, action)
             audit_action = "module.promote" if action == "promote" else "tag.move"
@@ -360,6 +457,7 @@ class ModuleService:
                 "from": event.from_version,
                 "to": version,
                 "moved": True,
+                **warning,
             }
 
         return self.store.retrying(work)
@@ -404,11 +502,22 @@ class ModuleService:
 
     # --- catalog ------------------------------------------------------------------------------
     def list_modules(
-        self, search: str | None = None, namespace: str | None = None
+        self,
+        search: str | None = None,
+        namespace: str | None = None,
+        *,
+        limit: int = 1000,
+        offset: int = 0,
     ) -> list[dict[str, Any]]:
+        """The catalog, by name; ``search`` matches names, descriptions and task names."""
+        if limit < 1 or offset < 0:
+            raise InvalidInputError(
+                f"invalid page (limit {limit}, offset {offset})",
+                hint="use a limit of at least 1 and an offset of at least 0",
+            )
         with self.store.read() as uow:
             out = []
-            for module in uow.modules.search_modules(search, namespace):
+            for module in uow.modules.search_modules(search, namespace, limit=limit, offset=offset):
                 tags = {t.name: t.version for t in uow.modules.list_tags(module)}
                 out.append({**module.to_dict(), "tags": tags})
             return out
@@ -437,6 +546,7 @@ class ModuleService:
                     "pushed_at": v.to_dict()["pushed_at"],
                     "message": v.message,
                     "tests_passed": v.tests_passed,
+                    "tests": tests_status(v.tests_passed, v.test_summary),
                     "git_commit": v.git_commit,
                 }
                 for v in versions
@@ -444,6 +554,27 @@ class ModuleService:
             "tags": [t.to_dict() for t in tags],
             "tag_history": [e.to_dict() for e in history],
         }
+
+
+def tests_status(passed: bool, summary: dict[str, Any]) -> str:
+    """One word for a version's tests: passed, "no tests", skipped or failed."""
+    if summary.get("skipped") is True:  # pushed with --no-tests (else: a count of skipped tests)
+        return "skipped"
+    if not passed:
+        return "failed"
+    return "no tests" if summary.get("collected") == 0 else "passed"
+
+
+def _tests_failed(module: str, report: TestReport, outcome: str) -> ModuleTestsFailedError:
+    failing = ", ".join(f["test"] for f in report.failures[:5]) or "see output"
+    problem = f"{report.failed + report.errors} test(s) failed ({failing})"
+    if report.timed_out:
+        problem = f"its tests timed out after {report.duration_s:.0f}s"
+    return ModuleTestsFailedError(
+        f"{module}: {problem}; {outcome}",
+        hint="fix the tests and push again",
+        details={"tests": report.to_dict(), "output": report.output_tail},
+    )
 
 
 def previous_version(history: list[Any]) -> int | None:

@@ -76,6 +76,28 @@ def _parse_junit(path: Path, report: TestReport) -> None:
             report.errors += int(suite.get("errors", 0)) or 1
 
 
+# The user's connection to their platform: a module's tests must never reach it.
+PLATFORM_VARIABLES = (
+    "MLSTUDIO_DATABASE_URL",
+    "MLSTUDIO_URL",
+    "MLSTUDIO_TOKEN",
+    "MLSTUDIO_ARTIFACT_URL",
+)
+
+
+def test_environment(home: Path) -> dict[str, str]:
+    """The variables a module's tests run with: the caller's, minus pytest's own and the
+    platform connection, with ``MLSTUDIO_HOME`` pointing at a throwaway folder (``home``)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYTEST_", "COV_")) and k not in PLATFORM_VARIABLES
+    }
+    home.mkdir(parents=True, exist_ok=True)
+    env["MLSTUDIO_HOME"] = str(home)
+    return env
+
+
 def run_module_tests(
     build: ModuleBuild, tests_dir: str, python: str, package_root: str, timeout_s: float
 ) -> TestReport:
@@ -90,7 +112,7 @@ def run_module_tests(
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(entry.data)
         junit = Path(tmp) / "junit.xml"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
+        env = test_environment(Path(tmp) / "home")
         env["PYTHONPATH"] = os.pathsep.join([str(work), package_root])
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         cmd = [

@@ -34,6 +34,26 @@ class ContentStore:
             self.objects.put(key, data)
         return digest
 
+    def intact(self, digest: str) -> bool:
+        """Whether the blob exists and still hashes to ``digest``."""
+        try:
+            self.get(digest)
+        except (ArtifactMissingError, CorruptArtifactError):
+            return False
+        return True
+
+    def repair(self, data: bytes) -> bool:
+        """Store ``data`` like ``put``, but also rewrite a stored copy that is missing or corrupt.
+
+        The only way a blob is ever rewritten: with bytes that hash to its key. Returns whether
+        anything was written (False when the stored copy was already intact).
+        """
+        digest = sha256_bytes(data)
+        if self.intact(digest):
+            return False
+        self.objects.put(self.key(digest), data)
+        return True
+
     def put_file(self, path: Path) -> str:
         h = hashlib.sha256()
         with open(path, "rb") as handle:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, or_, select, update
+from sqlalchemy import Connection, Text, cast, func, insert, or_, select, update
 
 from mlstudio.core.clock import utcnow
 from mlstudio.modules.records import (
@@ -108,29 +108,42 @@ class ModuleRepository:
         limit: int = 1000,
         offset: int = 0,
     ) -> list[ModuleRecord]:
-        q = select(modules).order_by(modules.c.full_name).limit(limit).offset(offset)
+        """Modules ordered by name whose name, description or newest task/workflow names
+        contain ``text`` (case-insensitive; ``%`` and ``_`` are plain characters).
+
+        Task names live in the newest version's task list (JSON). JSON functions differ between
+        SQLite and Postgres, so SQL only narrows the candidates (a superset: the names appear in
+        the JSON text) and the match itself is decided here, the same way on every backend.
+        """
+        limit, offset = max(0, limit), max(0, offset)
+        q = select(modules).order_by(modules.c.full_name)
         if namespace:
             q = q.where(modules.c.namespace == namespace)
-        if text:
-            pattern = f"%{text.lower()}%"
-            # Task names live in the newest version's task list (JSON); search its text form.
-            latest = (
-                select(module_versions.c.module_id)
-                .where(
-                    module_versions.c.module_id == modules.c.id,
-                    module_versions.c.version == modules.c.latest_version,
-                    func.lower(func.cast(module_versions.c.tasks, _text_type())).like(pattern),
-                )
-                .exists()
-            )
+        if not text:
+            return [_module(r) for r in self.conn.execute(q.limit(limit).offset(offset))]
+        needle = _fold(text, text)
+        newest = module_versions.c.tasks
+        q = q.add_columns(newest.label("newest_tasks")).outerjoin(
+            module_versions,
+            (module_versions.c.module_id == modules.c.id)
+            & (module_versions.c.version == modules.c.latest_version),
+        )
+        if text.isascii():
+            # An ASCII needle found by Python's matching below is also found by SQL's lower()
+            # (ASCII case folding is the same everywhere), so this only drops non-matches.
             q = q.where(
                 or_(
-                    func.lower(modules.c.full_name).like(pattern),
-                    func.lower(modules.c.description).like(pattern),
-                    latest,
+                    func.lower(modules.c.full_name).contains(needle, autoescape=True),
+                    func.lower(modules.c.description).contains(needle, autoescape=True),
+                    func.lower(cast(newest, Text())).contains(needle, autoescape=True),
                 )
             )
-        return [_module(r) for r in self.conn.execute(q)]
+        found: list[ModuleRecord] = []
+        for r in self.conn.execute(q):
+            names = [t.get("name", "") for t in (r.newest_tasks or []) if isinstance(t, dict)]
+            if any(needle in _fold(text, value) for value in (r.full_name, r.description, *names)):
+                found.append(_module(r))
+        return found[offset : offset + limit]
 
     # --- versions -----------------------------------------------------------------------------
     def version_by_digest(self, module: ModuleRecord, digest: str) -> ModuleVersionRecord | None:
@@ -186,6 +199,27 @@ class ModuleRepository:
         record = self.get_version(module, number)
         assert record is not None
         return record
+
+    def record_tests(
+        self, module: ModuleRecord, version: int, summary: dict[str, Any]
+    ) -> ModuleVersionRecord:
+        """Record a (re-)run of a version's tests; its content and number never change."""
+        self.conn.execute(
+            update(module_versions)
+            .where(module_versions.c.module_id == module.id, module_versions.c.version == version)
+            .values(tests_passed=bool(summary.get("ok")), test_summary=summary)
+        )
+        record = self.get_version(module, version)
+        assert record is not None
+        return record
+
+    def set_archive_digest(self, module: ModuleRecord, version: int, digest: str) -> None:
+        """Point a version at a re-stored archive of the same content (repair only)."""
+        self.conn.execute(
+            update(module_versions)
+            .where(module_versions.c.module_id == module.id, module_versions.c.version == version)
+            .values(archive_digest=digest)
+        )
 
     # --- tags ---------------------------------------------------------------------------------
     def get_tag(self, module: ModuleRecord, tag: str) -> TagRecord | None:
@@ -249,7 +283,11 @@ class ModuleRepository:
         ]
 
 
-def _text_type():
-    from sqlalchemy import Text
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
-    return Text()
+
+def _fold(needle: str, value: str) -> str:
+    """Case folding for search: ASCII-only for an ASCII needle (what SQL's lower() does on every
+    backend, so the SQL pre-filter never drops a match), full Unicode otherwise."""
+    value = value or ""
+    return value.translate(_ASCII_LOWER) if needle.isascii() else value.lower()
