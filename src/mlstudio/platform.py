@@ -111,15 +111,21 @@ class Platform:
         return DeclassifierService(self)
 
     def authorize_run(self, uow: Any, actor: str, domain: str, plan: Any) -> None:
-        """Who may start or control runs: a registered, enabled user (domain roles: governance)."""
-        from mlstudio.errors import PermissionDeniedError
+        """Who may start or control runs in ``domain`` (and run ``plan``'s code there).
 
-        user = uow.identity.get_user(actor)
-        if user is None or user.disabled:
-            raise PermissionDeniedError(
-                f"{actor} may not run workflows: not a registered user",
-                hint=f"ask an admin: mlstudio user add {actor}",
-            )
+        The domain exists; the actor is registered, enabled and holds ``runner`` on it (admins
+        bypass roles); a promoted-only domain runs only ``latest``-tagged versions whose tests
+        passed (admins included). ``plan`` is None for cancel/resume.
+        """
+        from mlstudio.governance.domains import check_run
+
+        check_run(uow, actor, domain, plan)
+
+    def authorize_view(self, uow: Any, actor: str, domain: str) -> None:
+        """Who may read a run's outputs and logs in ``domain``: viewer or runner there, or admin."""
+        from mlstudio.governance.domains import check_view
+
+        check_view(uow, actor, domain)
 
     def close(self) -> None:
         if "store" in self.__dict__:

@@ -29,7 +29,16 @@ ENTRIES: dict[str, tuple[str, str]] = {
         "Scaffold, push, test, tag, promote and roll back modules.",
     ),
     "namespace": ("mlstudio.cli.namespace:app", "Create team namespaces and grant their roles."),
-    "user": ("mlstudio.cli.user:app", "Add users and grant roles."),
+    "data": (
+        "mlstudio.cli.data:app",
+        "Import, classify, trace and export datasets; declassifiers.",
+    ),
+    "user": ("mlstudio.cli.user:app", "Add, disable and enable users; grant and revoke roles."),
+    "token": ("mlstudio.cli.token:app", "Create, list and revoke API tokens."),
+    "domain": (
+        "mlstudio.cli.domain:app",
+        "List, show and change execution domains and their policies.",
+    ),
     "audit": ("mlstudio.cli.audit:app", "Read the append-only audit log."),
 }
 

@@ -9,7 +9,11 @@ import typer
 from mlstudio.cli import context
 from mlstudio.cli.output import JsonFlag, console, emit, table
 
-app = typer.Typer(help="Add users and grant roles.", add_completion=False, no_args_is_help=True)
+app = typer.Typer(
+    help="Add, disable and enable users; grant and revoke roles.",
+    add_completion=False,
+    no_args_is_help=True,
+)
 
 
 @app.command("add")
@@ -45,10 +49,11 @@ def list_users(json_output: JsonFlag = False) -> None:
     def human(data: list[dict[str, Any]]) -> None:
         table(
             None,
-            ["user", "roles", "added"],
+            ["user", "state", "roles", "added"],
             [
                 [
                     u["name"],
+                    "disabled" if u["disabled"] else "active",
                     ", ".join(
                         g["role"] + (f"@{g['scope_kind']}:{g['scope']}" if g["scope"] else "")
                         for g in u["grants"]
@@ -75,20 +80,10 @@ def grant(
     json_output: JsonFlag = False,
 ) -> None:
     """Grant a platform role, or a role on a namespace or domain."""
-    from mlstudio.errors import InvalidInputError
-
-    if namespace and domain:
-        raise InvalidInputError("pass either --namespace or --domain, not both")
-    kind, scope = (
-        ("namespace", namespace)
-        if namespace
-        else ("domain", domain)
-        if domain
-        else ("platform", "")
-    )
+    kind, scope = _scope(namespace, domain)
     p = context.platform()
-    added = p.identity.grant(p.actor, user, role, kind, scope or "")
-    data = {"user": user, "role": role, "scope_kind": kind, "scope": scope or "", "added": added}
+    added = p.identity.grant(p.actor, user, role, kind, scope)
+    data = {"user": user, "role": role, "scope_kind": kind, "scope": scope, "added": added}
     emit(
         data,
         json_output,
@@ -96,4 +91,78 @@ def grant(
             f"[green]✓[/] {d['user']} has {d['role']}"
             + (f" on {d['scope_kind']} {d['scope']}" if d["scope"] else "")
         ),
+    )
+
+
+def _scope(namespace: str | None, domain: str | None) -> tuple[str, str]:
+    from mlstudio.errors import InvalidInputError
+
+    if namespace and domain:
+        raise InvalidInputError("pass either --namespace or --domain, not both")
+    if namespace:
+        return "namespace", namespace
+    if domain:
+        return "domain", domain
+    return "platform", ""
+
+
+@app.command("revoke")
+def revoke(
+    user: Annotated[str, typer.Argument(help="User")],
+    role: Annotated[
+        str, typer.Argument(help="admin | steward | owner | maintainer | reader | runner | viewer")
+    ],
+    namespace: Annotated[
+        str | None, typer.Option("--namespace", help="Revoke on this namespace")
+    ] = None,
+    domain: Annotated[str | None, typer.Option("--domain", help="Revoke on this domain")] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Remove a platform role, or a role on a namespace or domain."""
+    kind, scope = _scope(namespace, domain)
+    p = context.platform()
+    removed = p.identity.revoke(p.actor, user, role, kind, scope)
+    data = {"user": user, "role": role, "scope_kind": kind, "scope": scope, "removed": removed}
+    emit(
+        data,
+        json_output,
+        lambda d: console().print(
+            (
+                f"[green]✓[/] {d['user']} no longer has"
+                if d["removed"]
+                else f"{d['user']} did not have"
+            )
+            + f" {d['role']}"
+            + (f" on {d['scope_kind']} {d['scope']}" if d["scope"] else "")
+        ),
+    )
+
+
+@app.command("disable")
+def disable(
+    name: Annotated[str, typer.Argument(help="User to disable")],
+    json_output: JsonFlag = False,
+) -> None:
+    """Disable a user (admins only): their tokens stop working and they may not act."""
+    p = context.platform()
+    record = p.identity.disable(p.actor, name)
+    emit(
+        record.to_dict(),
+        json_output,
+        lambda d: console().print(f"[green]✓[/] user {d['name']} disabled"),
+    )
+
+
+@app.command("enable")
+def enable(
+    name: Annotated[str, typer.Argument(help="User to enable")],
+    json_output: JsonFlag = False,
+) -> None:
+    """Enable a disabled user again (admins only); their grants are kept."""
+    p = context.platform()
+    record = p.identity.enable(p.actor, name)
+    emit(
+        record.to_dict(),
+        json_output,
+        lambda d: console().print(f"[green]✓[/] user {d['name']} enabled"),
     )

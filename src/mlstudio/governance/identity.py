@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from mlstudio.core.ids import validate_user
-from mlstudio.errors import ConflictError, NotFoundError
+from mlstudio.core.ids import validate_namespace, validate_user
+from mlstudio.errors import ConflictError, InvalidInputError, NotFoundError, StateError
+from mlstudio.governance.policy import validate_domain
 from mlstudio.governance.rbac import Authorizer, validate_role
 from mlstudio.governance.records import GrantRecord, UserRecord
 from mlstudio.store.metadata.store import MetadataStore
@@ -63,11 +64,13 @@ class IdentityService:
         return {
             "user": user,
             "registered": record is not None,
+            "disabled": bool(record and record.disabled),
             "grants": [g.to_dict() for g in grants],
         }
 
     def grant(self, actor: str, user: str, role: str, scope_kind: str, scope: str = "") -> bool:
-        validate_role(role, scope_kind)
+        """Grant ``role`` on a platform, namespace or (existing) domain scope."""
+        _validate_scope(role, scope_kind, scope)
 
         def work(uow) -> bool:
             auth = Authorizer(uow.identity)
@@ -80,6 +83,8 @@ class IdentityService:
                 auth.require_namespace(actor, scope, "grant roles", ("owner",))
             else:
                 auth.require_admin(actor, f"grant {scope_kind} roles")
+                if scope_kind == "domain":
+                    _require_domain_exists(uow, scope)
             if not uow.identity.get_user(user):
                 raise NotFoundError(
                     f"user {user} does not exist", hint=f"add it first: mlstudio user add {user}"
@@ -94,3 +99,87 @@ class IdentityService:
             return added
 
         return self.store.retrying(work)
+
+    def revoke(self, actor: str, user: str, role: str, scope_kind: str, scope: str = "") -> bool:
+        """Remove a grant (same rights as granting it); False when there was none.
+
+        An admin may not remove their own admin role, so a home always keeps one admin.
+        """
+        _validate_scope(role, scope_kind, scope)
+
+        def work(uow) -> bool:
+            auth = Authorizer(uow.identity)
+            if scope_kind == "namespace":
+                auth.require_namespace(actor, scope, "revoke roles", ("owner",))
+            else:
+                auth.require_admin(actor, f"revoke {scope_kind} roles")
+            if scope_kind == "platform" and role == "admin" and user == actor:
+                raise StateError(
+                    f"{actor} may not remove their own admin role",
+                    hint="ask another admin to do it",
+                )
+            removed = uow.identity.revoke(user, role, scope_kind, scope)
+            if removed:
+                uow.audit.record(
+                    actor,
+                    "grant.revoke",
+                    f"user:{user}",
+                    details={"role": role, "scope_kind": scope_kind, "scope": scope},
+                )
+            return removed
+
+        return self.store.retrying(work)
+
+    def set_disabled(self, actor: str, name: str, disabled: bool) -> UserRecord:
+        """Disable (or enable) a user (admins only): a disabled user can neither
+        authenticate nor act, and keeps their grants for when they are enabled again."""
+        validate_user(name)
+        verb = "disable" if disabled else "enable"
+
+        def work(uow) -> UserRecord:
+            Authorizer(uow.identity).require_admin(actor, f"{verb} users")
+            record = uow.identity.get_user(name)
+            if record is None:
+                raise NotFoundError(
+                    f"user {name} does not exist", hint="see the users: mlstudio user list"
+                )
+            if disabled and name == actor:
+                raise StateError(
+                    f"{actor} may not disable themselves",
+                    hint="ask another admin to do it",
+                )
+            if record.disabled != disabled:
+                uow.identity.set_disabled(name, disabled)
+                uow.audit.record(actor, f"user.{verb}", f"user:{name}")
+            found = uow.identity.get_user(name)
+            assert found is not None
+            return found
+
+        return self.store.retrying(work)
+
+    def disable(self, actor: str, name: str) -> UserRecord:
+        return self.set_disabled(actor, name, True)
+
+    def enable(self, actor: str, name: str) -> UserRecord:
+        return self.set_disabled(actor, name, False)
+
+
+def _validate_scope(role: str, scope_kind: str, scope: str) -> None:
+    if scope_kind not in ("platform", "namespace", "domain"):
+        raise InvalidInputError(
+            f"unknown scope kind {scope_kind!r}", hint="use platform, namespace or domain"
+        )
+    validate_role(role, scope_kind)
+    if scope_kind == "platform":
+        if scope:
+            raise InvalidInputError("platform roles take no scope")
+    elif scope_kind == "namespace":
+        validate_namespace(scope)
+    else:
+        validate_domain(scope)
+
+
+def _require_domain_exists(uow, name: str) -> None:
+    from mlstudio.governance.domains import load_policy
+
+    load_policy(uow, name)

@@ -1,13 +1,19 @@
 """Role checks shared by every edge (CLI, API): default deny, allowed only by an explicit grant.
 
 Roles: platform ``admin`` and ``steward``; per namespace ``owner | maintainer | reader``;
-per domain ``runner | viewer``. Admins may do everything.
+per domain ``runner | viewer``. Admins may do everything; unregistered or disabled users nothing.
 """
 
 from __future__ import annotations
 
-from mlstudio.errors import InvalidInputError, PermissionDeniedError
+from typing import TYPE_CHECKING, Any
+
+from mlstudio.errors import InvalidInputError, MlstudioError, PermissionDeniedError
+from mlstudio.governance.records import UserRecord
 from mlstudio.store.metadata.repositories.identity import IdentityRepository
+
+if TYPE_CHECKING:
+    from mlstudio.store.metadata.store import MetadataStore
 
 PLATFORM_ROLES = ("admin", "steward")
 NAMESPACE_ROLES = ("owner", "maintainer", "reader")
@@ -28,21 +34,63 @@ def validate_role(role: str, scope_kind: str) -> str:
 
 
 class Authorizer:
-    """Answers and enforces "may USER do ACTION on SCOPE" from the grants in one transaction."""
+    """Answers and enforces "may USER do ACTION on SCOPE" from the grants in one transaction.
+
+    Default deny: only an explicit grant allows, admins may do everything, and a user who is
+    not registered or is disabled holds no role at all (a disabled admin is not an admin).
+    """
 
     def __init__(self, identity: IdentityRepository) -> None:
         self.identity = identity
+        self._users: dict[str, UserRecord | None] = {}
 
+    # --- who is active ------------------------------------------------------------------------
+    def user(self, name: str) -> UserRecord | None:
+        """The user's record (looked up once per authorizer, i.e. per transaction)."""
+        if name not in self._users:
+            self._users[name] = self.identity.get_user(name)
+        return self._users[name]
+
+    def is_active(self, user: str) -> bool:
+        record = self.user(user)
+        return record is not None and not record.disabled
+
+    def require_active(self, user: str, action: str) -> None:
+        """Refuse unregistered and disabled users, naming which of the two it is."""
+        record = self.user(user)
+        if record is None:
+            raise PermissionDeniedError(
+                f"{user} may not {action}: {user} is not a registered user",
+                hint=f"ask an admin: mlstudio user add {user}",
+            )
+        if record.disabled:
+            raise PermissionDeniedError(
+                f"{user} may not {action}: user {user} is disabled",
+                hint=f"ask an admin: mlstudio user enable {user}",
+            )
+
+    # --- questions ----------------------------------------------------------------------------
     def is_admin(self, user: str) -> bool:
-        return self.identity.has_grant(user, ("admin",), "platform", "")
+        return self.is_active(user) and self.identity.has_grant(user, ("admin",), "platform", "")
 
     def is_steward(self, user: str) -> bool:
-        return self.identity.has_grant(user, ("admin", "steward"), "platform", "")
+        return self.is_active(user) and self.identity.has_grant(
+            user, ("admin", "steward"), "platform", ""
+        )
 
     def has_namespace_role(self, user: str, namespace: str, roles: tuple[str, ...]) -> bool:
-        return self.is_admin(user) or self.identity.has_grant(user, roles, "namespace", namespace)
+        return self.is_admin(user) or (
+            self.is_active(user) and self.identity.has_grant(user, roles, "namespace", namespace)
+        )
 
+    def has_domain_role(self, user: str, domain: str, roles: tuple[str, ...]) -> bool:
+        return self.is_admin(user) or (
+            self.is_active(user) and self.identity.has_grant(user, roles, "domain", domain)
+        )
+
+    # --- enforcement --------------------------------------------------------------------------
     def require_admin(self, user: str, action: str) -> None:
+        self._require_known(user, action)
         if not self.is_admin(user):
             raise PermissionDeniedError(
                 f"{user} may not {action}: it needs the platform admin role",
@@ -50,6 +98,7 @@ class Authorizer:
             )
 
     def require_steward(self, user: str, action: str) -> None:
+        self._require_known(user, action)
         if not self.is_steward(user):
             raise PermissionDeniedError(
                 f"{user} may not {action}: it needs the steward role",
@@ -59,8 +108,54 @@ class Authorizer:
     def require_namespace(
         self, user: str, namespace: str, action: str, roles: tuple[str, ...] = NAMESPACE_WRITE
     ) -> None:
+        self._require_known(user, action)
         if not self.has_namespace_role(user, namespace, roles):
             raise PermissionDeniedError(
                 f"{user} may not {action} in namespace {namespace}: it needs {' or '.join(roles)}",
                 hint=f"ask an owner: mlstudio namespace grant {namespace} {user} maintainer",
             )
+
+    def require_domain(self, user: str, domain: str, roles: tuple[str, ...], action: str) -> None:
+        """Allow ``action`` in ``domain`` only to an active holder of one of ``roles`` (or admin).
+
+        The caller checks that the domain exists (the authorizer sees grants only).
+        """
+        self.require_active(user, f"{action} in domain {domain}")
+        if not self.has_domain_role(user, domain, roles):
+            raise PermissionDeniedError(
+                f"{user} may not {action} in domain {domain}: it needs the "
+                f"{' or '.join(roles)} role on domain {domain}",
+                hint=f"ask an admin: mlstudio user grant {user} {roles[0]} --domain {domain}",
+            )
+
+    def _require_known(self, user: str, action: str) -> None:
+        # unregistered users keep the role message (it names what is needed); disabled ones
+        # are told so, since no grant would help them
+        record = self.user(user)
+        if record is not None and record.disabled:
+            self.require_active(user, action)
+
+
+DOMAIN_RUN = ("runner",)
+DOMAIN_VIEW = ("viewer", "runner")
+
+
+def record_denial(
+    store: MetadataStore, actor: str, action: str, resource: str, error: MlstudioError
+) -> None:
+    """Audit a refusal in its own transaction (the refused one was rolled back).
+
+    For callers whose check ran inside a write transaction that the error aborted, e.g.
+    ``RunService.submit``: ``except PermissionDeniedError as exc: record_denial(...); raise``.
+    """
+
+    def work(uow: Any) -> None:
+        uow.audit.record(
+            actor,
+            action,
+            resource,
+            decision="deny",
+            details={"code": error.code, "message": error.message},
+        )
+
+    store.retrying(work)

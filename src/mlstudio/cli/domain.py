@@ -1,0 +1,186 @@
+"""``mlstudio domain …``: execution domains and their data policies."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from mlstudio.cli import context
+from mlstudio.cli.output import JsonFlag, console, emit, table
+
+app = typer.Typer(
+    help="List, show and change execution domains and their policies.",
+    add_completion=False,
+    no_args_is_help=True,
+)
+
+
+def parse_names(text: str | None, option: str, *, allow_all: bool = True) -> Any:
+    """``a,b`` -> ["a", "b"]; ``all`` -> None; ``none`` or empty -> []; unset -> unchanged."""
+    from mlstudio.errors import InvalidInputError
+    from mlstudio.governance.domains import UNCHANGED
+
+    if text is None:
+        return UNCHANGED
+    words = [w.strip() for w in text.split(",") if w.strip()]
+    lowered = [w.lower() for w in words]
+    if lowered == ["all"]:
+        if not allow_all:
+            raise InvalidInputError(
+                f"{option} does not take 'all'", hint=f"list names, or pass {option} none"
+            )
+        return None
+    if lowered in ([], ["none"]):
+        return []
+    if "all" in lowered or "none" in lowered:
+        raise InvalidInputError(
+            f"{option} {text!r} mixes all/none with names",
+            hint=f"pass names (a,b), or {option} all, or {option} none",
+        )
+    return words
+
+
+def _names(value: list[str] | None) -> str:
+    return "all" if value is None else ", ".join(value) or "none"
+
+
+def _domains(policy: dict[str, Any]) -> str:
+    readable = policy["readable_domains"]
+    if readable is None:
+        return "all"
+    return ", ".join(sorted({*readable, policy["name"]})) + " (always its own)"
+
+
+def _describe(policy: dict[str, Any], members: list[dict[str, Any]] | None = None) -> None:
+    out = console()
+    out.print(f"[bold]{policy['name']}[/]  {policy['description']}".rstrip())
+    rows = [
+        ("clearance", policy["clearance"]),
+        ("readable labels", _names(policy["readable_labels"])),
+        ("denied labels", _names(policy["denied_labels"])),
+        ("hashed labels readable", "yes" if policy["pseudonymous_readable"] else "no"),
+        ("readable domains", _domains(policy)),
+        ("may persist datasets", "yes" if policy["may_persist"] else "no"),
+        ("promoted code only", "yes" if policy["promoted_only"] else "no"),
+    ]
+    if members is not None:
+        rows.append(
+            ("members", ", ".join(f"{m['user']} ({m['role']})" for m in members) or "admins only")
+        )
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        out.print(f"  {key:<{width}}  {value}", markup=False)
+
+
+@app.command("list")
+def list_domains(json_output: JsonFlag = False) -> None:
+    """Every domain with its policy."""
+    p = context.platform()
+    rows = [d.to_dict() for d in p.domains.list()]
+
+    def human(data: list[dict[str, Any]]) -> None:
+        table(
+            None,
+            ["domain", "clearance", "labels", "denied", "reads domains", "persist", "promoted"],
+            [
+                [
+                    d["name"],
+                    d["clearance"],
+                    _names(d["readable_labels"]),
+                    _names(d["denied_labels"]),
+                    _names(d["readable_domains"]),
+                    "yes" if d["may_persist"] else "no",
+                    "only" if d["promoted_only"] else "any",
+                ]
+                for d in data
+            ],
+        )
+
+    emit(rows, json_output, human)
+
+
+@app.command("show")
+def show(
+    name: Annotated[str, typer.Argument(help="Domain, e.g. production")],
+    json_output: JsonFlag = False,
+) -> None:
+    """A domain's policy and members."""
+    p = context.platform()
+    policy = p.domains.get(name).to_dict()
+    members = [
+        {"user": g.user, "role": g.role, "granted_by": g.granted_by}
+        for g in p.domains.members(name)
+    ]
+    emit({**policy, "members": members}, json_output, lambda d: _describe(d, d["members"]))
+
+
+@app.command("set")
+def set_domain(
+    name: Annotated[str, typer.Argument(help="Domain to change (created if new)")],
+    clearance: Annotated[
+        str | None,
+        typer.Option(
+            "--clearance",
+            help="Highest level its runs may read: public | internal | confidential | restricted",
+        ),
+    ] = None,
+    readable_labels: Annotated[
+        str | None,
+        typer.Option("--readable-labels", help="Labels it may read: a,b | all | none"),
+    ] = None,
+    denied_labels: Annotated[
+        str | None,
+        typer.Option("--denied-labels", help="Labels it may never read: a,b | none"),
+    ] = None,
+    readable_domains: Annotated[
+        str | None,
+        typer.Option(
+            "--readable-domains", help="Domains whose datasets it may read: a,b | all | none"
+        ),
+    ] = None,
+    persist: Annotated[
+        bool | None,
+        typer.Option("--persist/--no-persist", help="May its outputs be named datasets"),
+    ] = None,
+    promoted_only: Annotated[
+        bool | None,
+        typer.Option(
+            "--promoted-only/--no-promoted-only",
+            help="Run only latest-tagged module versions whose tests passed",
+        ),
+    ] = None,
+    hashed_labels: Annotated[
+        bool | None,
+        typer.Option(
+            "--hashed-labels/--no-hashed-labels",
+            help="May it read labels that survive only hashed (pseudonymous)",
+        ),
+    ] = None,
+    description: Annotated[str | None, typer.Option("--description", "-d")] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Change a domain's policy, or create a domain (admins only).
+
+    A new domain starts closed: clearance public, no labels, only its own datasets, no
+    persisting, promoted code only; open what it needs with the options above.
+    """
+    p = context.platform()
+    policy = p.domains.set(
+        p.actor,
+        name,
+        clearance=clearance,
+        readable_labels=parse_names(readable_labels, "--readable-labels"),
+        denied_labels=parse_names(denied_labels, "--denied-labels", allow_all=False),
+        readable_domains=parse_names(readable_domains, "--readable-domains"),
+        may_persist=persist,
+        promoted_only=promoted_only,
+        pseudonymous_readable=hashed_labels,
+        description=description,
+    )
+
+    def human(d: dict[str, Any]) -> None:
+        console().print(f"[green]✓[/] domain {d['name']} set")
+        _describe(d)
+
+    emit(policy.to_dict(), json_output, human)

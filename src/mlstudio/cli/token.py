@@ -1,0 +1,102 @@
+"""``mlstudio token …``: API tokens for talking to a server (shown once, stored hashed)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from mlstudio.cli import context
+from mlstudio.cli.output import JsonFlag, console, emit, table
+
+app = typer.Typer(
+    help="Create, list and revoke API tokens.", add_completion=False, no_args_is_help=True
+)
+
+
+@app.command("create")
+def create(
+    user: Annotated[
+        str | None, typer.Option("--user", help="Token owner (default: you; others: admins)")
+    ] = None,
+    ttl_days: Annotated[
+        float, typer.Option("--ttl-days", help="Days until the token expires", min=0.0)
+    ] = 90.0,
+    description: Annotated[
+        str, typer.Option("--description", "-d", help="What the token is for")
+    ] = "",
+    json_output: JsonFlag = False,
+) -> None:
+    """Create a token; its secret is printed once and never shown again."""
+    p = context.platform()
+    record, secret = p.tokens.create(p.actor, user, ttl_days=ttl_days, description=description)
+    data = {**record.to_dict(), "token": secret, "warning": "the token is not shown again"}
+
+    def human(d: dict[str, Any]) -> None:
+        out = console()
+        out.print(f"[green]✓[/] token {d['id']} for {d['user']}, expires {d['expires_at']}")
+        out.print(d["token"], markup=False)
+        out.print("[yellow]![/] copy it now: it is not shown again (use it as MLSTUDIO_TOKEN)")
+
+    emit(data, json_output, human)
+
+
+@app.command("list")
+def list_tokens(
+    user: Annotated[
+        str | None, typer.Option("--user", help="Only this user's tokens (admins)")
+    ] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Your tokens (admins: everyone's); secrets and hashes are never shown."""
+    p = context.platform()
+    rows = [_with_state(t.to_dict()) for t in p.tokens.list(p.actor, user)]
+
+    def human(data: list[dict[str, Any]]) -> None:
+        table(
+            None,
+            ["id", "user", "state", "expires", "last used", "description"],
+            [
+                [
+                    t["id"],
+                    t["user"],
+                    t["state"],
+                    t["expires_at"],
+                    t["last_used_at"] or "never",
+                    t["description"],
+                ]
+                for t in data
+            ],
+        )
+
+    emit(rows, json_output, human)
+
+
+@app.command("revoke")
+def revoke(
+    token_id: Annotated[str, typer.Argument(help="Token id, e.g. tok_0190f3a2b4c5d6e7f8a9b0")],
+    json_output: JsonFlag = False,
+) -> None:
+    """Revoke a token now (your own; admins: anyone's)."""
+    p = context.platform()
+    record = p.tokens.revoke(p.actor, token_id)
+    emit(
+        _with_state(record.to_dict()),
+        json_output,
+        lambda d: console().print(f"[green]✓[/] token {d['id']} of {d['user']} revoked"),
+    )
+
+
+def _with_state(token: dict[str, Any]) -> dict[str, Any]:
+    from datetime import datetime
+
+    from mlstudio.core.clock import utcnow
+
+    state = "active"
+    if token.get("revoked_at"):
+        state = "revoked"
+    elif token.get("expires_at"):
+        expires = datetime.fromisoformat(token["expires_at"].replace("Z", "+00:00"))
+        if expires <= utcnow():
+            state = "expired"
+    return {**token, "state": state}
