@@ -73,7 +73,7 @@ def timed_run(p, workflow: str, params: dict) -> tuple[float, dict]:
     record = p.runs.submit("bench", workflow, params)
     p.runs.execute(record.id, executor=EXECUTOR)
     elapsed = time.perf_counter() - t0
-    show = p.runs.show(record.id)
+    show = p.runs.show(record.id, actor="bench")
     assert show["state"] == "succeeded", show.get("error")
     return elapsed, show
 

@@ -85,7 +85,7 @@ def quickstart(
     )
     with live_progress(not json_output, f"generating data {record.id}") as observe:
         p.runs.execute(record.id, observe)
-    generated = p.runs.show(record.id)
+    generated = p.runs.show(record.id, actor=p.actor)
     if generated["state"] != "succeeded":
         raise RunFailedError(
             f"quickstart data run {record.id} {generated['state']}: {generated.get('error')}",
@@ -103,7 +103,7 @@ def quickstart(
         t0 = time.perf_counter()
         with live_progress(not json_output, f"{attempt} {record.id}") as observe:
             p.runs.execute(record.id, observe)
-        show = p.runs.show(record.id)
+        show = p.runs.show(record.id, actor=p.actor)
         elapsed = time.perf_counter() - t0
         runs.append(
             {

@@ -34,7 +34,7 @@ def finish(run_id: str, json_output: bool, detach: bool) -> None:
         return
     with live_progress(not json_output, run_id) as observe:
         p.runs.execute(run_id, observe)
-    data = p.runs.show(run_id)
+    data = p.runs.show(run_id, actor=p.actor)
     emit(data, json_output, print_run)
     if data["state"] != "succeeded":
         raise typer.Exit(1)

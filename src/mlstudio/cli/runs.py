@@ -29,7 +29,13 @@ def list_runs(
     """Recent runs, newest first."""
     p = context.platform()
     rows = p.runs.list(
-        state=state, workflow=workflow, user=user, domain=domain, limit=limit, offset=offset
+        p.actor,
+        state=state,
+        workflow=workflow,
+        user=user,
+        domain=domain,
+        limit=limit,
+        offset=offset,
     )
 
     def human(data: list[dict[str, Any]]) -> None:
@@ -66,7 +72,7 @@ def show(
 ) -> None:
     """A run's state, lock, tasks and output."""
     p = context.platform()
-    emit(p.runs.show(run_id, explain=explain), json_output, print_run)
+    emit(p.runs.show(run_id, actor=p.actor, explain=explain), json_output, print_run)
 
 
 @app.command("logs")
@@ -79,7 +85,7 @@ def logs(
 ) -> None:
     """Captured output of every task attempt (stdout, stderr, logging, tracebacks)."""
     p = context.platform()
-    entries = p.runs.logs(run_id, task)
+    entries = p.runs.logs(run_id, actor=p.actor, task=task)
 
     def human(data: list[dict[str, Any]]) -> None:
         c = console()

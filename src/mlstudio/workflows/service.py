@@ -134,7 +134,14 @@ class RunService:
             assert run is not None
             return run
 
-        return self.store.retrying(work)
+        from mlstudio.errors import PermissionDeniedError
+        from mlstudio.governance.rbac import record_denial
+
+        try:
+            return self.store.retrying(work)
+        except PermissionDeniedError as exc:
+            record_denial(self.store, actor, "run.start", f"workflow:{display}", exc)
+            raise
 
     # --- execution ----------------------------------------------------------------------------
     def make_executor(self, name: str) -> Any:
@@ -224,14 +231,32 @@ class RunService:
             raise NotFoundError(f"run {run_id} does not exist", hint="see: mlstudio runs list")
         return run
 
-    def list(self, **filters: Any) -> list[dict[str, Any]]:
+    def list(self, actor: str, **filters: Any) -> list[dict[str, Any]]:
+        """Runs the actor may view (viewer or runner on their domain; admins see all)."""
+        from mlstudio.governance.rbac import Authorizer
+
         with self.store.read() as uow:
+            auth = Authorizer(uow.identity)
+            if not auth.is_admin(actor):
+                visible = [
+                    d["name"]
+                    for d in uow.domains.list()
+                    if auth.has_domain_role(actor, d["name"], ("viewer", "runner"))
+                ]
+                filters["domains"] = visible
             runs = uow.runs.list_runs(**filters)
             counts = uow.runs.task_counts([r.id for r in runs])
         return [{**r.summary(), "tasks": counts.get(r.id, {})} for r in runs]
 
-    def show(self, run_id: str, explain: bool = False) -> dict[str, Any]:
+    def _viewable(self, actor: str, run_id: str) -> RunRecord:
         run = self.get(run_id)
+        with self.store.read() as uow:
+            self.platform.authorize_view(uow, actor, run.domain)
+        return run
+
+    def show(self, run_id: str, *, actor: str, explain: bool = False) -> dict[str, Any]:
+        """A run with its tasks and output (needs viewer or runner on the run's domain)."""
+        run = self._viewable(actor, run_id)
         with self.store.read() as uow:
             tasks = uow.runs.task_runs_of(run.id)
             explanations: dict[str, Any] = {}
@@ -274,8 +299,8 @@ class RunService:
             return None
         return _inline_view(run.output)
 
-    def logs(self, run_id: str, task: str | None = None) -> list[dict[str, Any]]:
-        run = self.get(run_id)
+    def logs(self, run_id: str, *, actor: str, task: str | None = None) -> list[dict[str, Any]]:
+        run = self._viewable(actor, run_id)
         with self.store.read() as uow:
             tasks = uow.runs.task_runs_of(run.id)
         if task and not any(t.node_id == task or t.task == task for t in tasks):

@@ -48,6 +48,7 @@ class RunRepository:
         workflow: str | None = None,
         user: str | None = None,
         domain: str | None = None,
+        domains: Sequence[str] | None = None,
         namespace: str | None = None,
         since: datetime | None = None,
         limit: int = 50,
@@ -68,6 +69,8 @@ class RunRepository:
             q = q.where(runs.c.created_by == user)
         if domain:
             q = q.where(runs.c.domain == domain)
+        if domains is not None:
+            q = q.where(runs.c.domain.in_(list(domains)))
         if namespace:
             q = q.where(runs.c.namespace == namespace)
         if since:
