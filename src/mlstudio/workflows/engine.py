@@ -738,8 +738,12 @@ class Engine:
         if schema:
             tags = {c["name"]: _spec(c["classification"]) for c in schema}
             details: dict[str, Any] = {"domain": run.domain, "columns": tags}
-            if output.get("declassified"):
-                details["declassifiers"] = output["declassified"]
+            # the worker records the declassifiers it applied in each lowered column's provenance
+            applied = sorted(
+                {d for c in schema for d in (c.get("provenance") or {}).get("declassifiers", [])}
+            )
+            if applied:
+                details["declassifiers"] = applied
             self._audits.append(
                 (run.created_by, "data.propagate", f"run:{run.id}/{s.node.id}", "allow", details)
             )

@@ -302,17 +302,18 @@ def _user_traceback(exc: BaseException) -> str:
     return "".join(lines)
 
 
-def main_loop(task_queue: Any, result_queue: Any, parent_pid: int, slot: Any = None) -> None:
+def main_loop(task_queue: Any, results: Any, parent_pid: int) -> None:
     """The body of a local worker process: take dispatches until told to stop.
 
-    ``slot`` (shared memory: task run id, attempt) names the dispatch this process is executing.
-    It is written synchronously, unlike the "started" message (a queue's feeder thread sends
-    that one), so the executor knows which task a worker that dies at once was running."""
+    ``results`` is this worker's own pipe to the executor. Messages are sent synchronously, so
+    "started" is on its way before user code runs, and a worker that dies (``os._exit``, a
+    kill) can never leave a half-sent message or a held lock behind for the others."""
     import os
     import queue
 
     runtime = Runtime()
     pid = os.getpid()
+    send = results.send if hasattr(results, "send") else results.put
     while True:
         try:
             item = task_queue.get(timeout=1.0)
@@ -323,16 +324,13 @@ def main_loop(task_queue: Any, result_queue: Any, parent_pid: int, slot: Any = N
         if item is None:
             return
         dispatch = TaskDispatch(**item)
-        if slot is not None:
-            slot[1] = dispatch.attempt
-            slot[0] = dispatch.task_run_id
-        result_queue.put(("started", dispatch.task_run_id, dispatch.attempt, pid, time.time()))
+        send(("started", dispatch.task_run_id, dispatch.attempt, pid, time.time()))
         result = runtime.execute(dispatch)
         result.worker = str(pid)
         try:
-            result_queue.put(("done", result))
+            send(("done", result))
         except Exception as exc:  # an unpicklable result: report instead of dying
-            result_queue.put(
+            send(
                 (
                     "done",
                     TaskResult(

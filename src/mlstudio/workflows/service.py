@@ -149,6 +149,10 @@ class RunService:
             from mlstudio.workflows.executors.local import LocalExecutor
 
             return LocalExecutor(self.platform.settings.max_workers)
+        if name == "ray":
+            from mlstudio.workflows.executors.ray import RayExecutor
+
+            return RayExecutor()
         raise ConfigurationError(
             f"the {name} executor is not available in this build",
             hint="run with --executor local",

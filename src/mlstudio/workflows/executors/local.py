@@ -1,13 +1,18 @@
 """The local executor: a pool of worker processes per interpreter (the host's, or a module's
 uv environment). A crashing or hanging task cannot take the engine down: a timeout or a cancel
-kills its process and a fresh one takes its place."""
+kills its process and a fresh one takes its place.
+
+Each worker reports on a pipe of its own, written synchronously by its main thread. A shared
+``multiprocessing.Queue`` would not do: its writers share a lock, taken by a background feeder
+thread, and a worker killed (or calling ``os._exit``) while that thread holds it would block
+every other worker's results forever.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
 import os
-import queue
 import signal
 import sys
 import time
@@ -26,25 +31,24 @@ class _Running:
 
 
 class _Pool:
-    def __init__(self, ctx: Any, python: str | None, size: int, results: Any) -> None:
+    def __init__(self, ctx: Any, python: str | None, size: int) -> None:
         self.ctx = ctx
         self.python = python
         self.size = size
-        self.results = results
         self.tasks = ctx.Queue()
         self.procs: dict[int, Any] = {}
-        self.slots: dict[int, Any] = {}  # pid -> shared [task_run_id, attempt] it executes
+        self.readers: dict[int, Any] = {}  # pid -> receiving end of that worker's result pipe
 
     def spawn(self) -> None:
         from mlstudio.workflows.runtime import main_loop
 
-        slot = self.ctx.Array("q", 2, lock=False)
+        reader, writer = self.ctx.Pipe(duplex=False)
         if self.python:
             self.ctx.set_executable(self.python)
         try:
             proc = self.ctx.Process(
                 target=main_loop,
-                args=(self.tasks, self.results, os.getpid(), slot),
+                args=(self.tasks, writer, os.getpid()),
                 daemon=True,
                 name="mlstudio-worker",
             )
@@ -52,29 +56,22 @@ class _Pool:
         finally:
             if self.python:
                 self.ctx.set_executable(sys.executable)
+            writer.close()  # the worker holds the only writing end: EOF once it is gone
         self.procs[proc.pid] = proc
-        self.slots[proc.pid] = slot
-
-    def executing(self, pid: int) -> tuple[int, int] | None:
-        """(task run id, attempt) the worker ``pid`` took last, or None."""
-        slot = self.slots.get(pid)
-        if slot is None or not slot[0]:
-            return None
-        return int(slot[0]), int(slot[1])
-
-    def pid_of(self, task_run_id: int, attempt: int) -> int | None:
-        for pid in self.procs:
-            if self.executing(pid) == (task_run_id, attempt):
-                return pid
-        return None
+        self.readers[proc.pid] = reader
 
     def fill(self) -> None:
         while len(self.procs) < self.size:
             self.spawn()
 
+    def drop_reader(self, pid: int) -> None:
+        reader = self.readers.pop(pid, None)
+        if reader is not None:
+            reader.close()
+
     def kill(self, pid: int) -> None:
         proc = self.procs.pop(pid, None)
-        self.slots.pop(pid, None)
+        self.drop_reader(pid)
         if proc is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
@@ -91,7 +88,8 @@ class _Pool:
                 proc.kill()
                 proc.join(timeout=1)
         self.procs.clear()
-        self.slots.clear()
+        for pid in list(self.readers):
+            self.drop_reader(pid)
         self.tasks.close()
         self.tasks.cancel_join_thread()
 
@@ -104,19 +102,20 @@ class LocalExecutor:
         self.size = max(1, max_workers or os.cpu_count() or 2)
         self.queue_depth = queue_depth
         self.ctx = mp.get_context("spawn")
-        self.results: Any = None
+        self.started = False
         self.pools: dict[str | None, _Pool] = {}
         self.running: dict[int, _Running] = {}  # task_run_id -> state
+        self.pending: list[TaskResult] = []  # results read early (by cancel), returned by poll
 
     def start(self) -> None:
-        if self.results is None:
-            self.results = self.ctx.Queue()
+        if not self.started:
+            self.started = True
             self._pool(None)
 
     def _pool(self, python: str | None) -> _Pool:
         pool = self.pools.get(python)
         if pool is None:
-            pool = self.pools[python] = _Pool(self.ctx, python, self.size, self.results)
+            pool = self.pools[python] = _Pool(self.ctx, python, self.size)
             pool.fill()
         return pool
 
@@ -130,29 +129,35 @@ class LocalExecutor:
         pool.tasks.put(dispatch.to_dict())
 
     def poll(self, timeout: float) -> list[TaskResult]:
-        out: list[TaskResult] = []
-        if self.results is None:
-            return out
-        deadline = time.monotonic() + timeout
-        block = True
-        while True:
-            try:
-                wait = max(0.0, deadline - time.monotonic()) if block else 0
-                message = (
-                    self.results.get(timeout=wait)
-                    if block and wait > 0
-                    else self.results.get_nowait()
-                )
-            except queue.Empty:
-                break
-            except (EOFError, OSError):
-                break
-            block = False  # after the first message, drain without waiting
-            self._handle(message, out)
-            if len(out) >= 512:
-                break
+        from multiprocessing.connection import wait
+
+        out, self.pending = self.pending, []
+        owners = {
+            reader: (pool, pid)
+            for pool in self.pools.values()
+            for pid, reader in pool.readers.items()
+        }
+        if owners:
+            for reader in wait(list(owners), timeout):
+                pool, pid = owners[reader]
+                self._drain(pool, pid, out)
+        elif self.running:
+            time.sleep(min(timeout, 0.05))  # every worker is gone: the health check respawns
         out.extend(self._check_health())
         return out
+
+    def _drain(self, pool: _Pool, pid: int, out: list[TaskResult]) -> None:
+        """Handle every message waiting on one worker's pipe (without blocking)."""
+        reader = pool.readers.get(pid)
+        if reader is None:
+            return
+        try:
+            while reader.poll():
+                self._handle(reader.recv(), out)
+        except (EOFError, OSError):
+            # the worker is gone (its death is settled by _check_health) or wrote half a
+            # message as it died: nothing more will come from this pipe
+            pool.drop_reader(pid)
 
     def _handle(self, message: tuple, out: list[TaskResult]) -> None:
         if message[0] == "started":
@@ -174,6 +179,11 @@ class LocalExecutor:
         for trid, state in list(self.running.items()):
             timeout = state.dispatch.timeout
             if state.started is not None and timeout and now - state.started > timeout:
+                pool = self.pools.get(state.dispatch.python)
+                if pool is not None and state.pid is not None:
+                    self._drain(pool, state.pid, out)  # it may have finished just now
+                    if trid not in self.running:
+                        continue
                 self._kill_task(trid, state)
                 out.append(
                     self._failed(
@@ -187,12 +197,12 @@ class LocalExecutor:
                 if proc.is_alive():
                     continue
                 pool.procs.pop(pid, None)
-                took = pool.executing(pid)
-                pool.slots.pop(pid, None)
+                # what it sent before dying counts ("started" is sent before user code runs)
+                self._drain(pool, pid, out)
+                pool.drop_reader(pid)
                 code = proc.exitcode
                 for trid, state in list(self.running.items()):
-                    # a worker that dies at once may never have sent its "started" message
-                    if state.pid == pid or took == (trid, state.dispatch.attempt):
+                    if state.pid == pid:
                         del self.running[trid]
                         out.append(
                             self._failed(
@@ -216,8 +226,6 @@ class LocalExecutor:
     def _kill_task(self, trid: int, state: _Running) -> None:
         self.running.pop(trid, None)
         pool = self.pools.get(state.dispatch.python)
-        if pool is not None and state.pid is None:
-            state.pid = pool.pid_of(trid, state.dispatch.attempt)
         if pool is not None and state.pid is not None:
             pool.kill(state.pid)
             # tasks queued behind it on that process were not started; others will take them
@@ -229,9 +237,12 @@ class LocalExecutor:
             state = self.running.get(trid)
             if state is None:
                 continue
-            pool = self.pools.get(state.dispatch.python)
-            if state.pid is None and pool is not None:
-                state.pid = pool.pid_of(trid, state.dispatch.attempt)
+            if state.pid is None:  # it may have started without our having read that yet
+                pool = self.pools.get(state.dispatch.python)
+                for pid in list(pool.readers) if pool is not None else []:
+                    self._drain(pool, pid, self.pending)
+            if trid not in self.running:
+                continue  # finished meanwhile
             if state.pid is not None:
                 self._kill_task(trid, state)
             else:
@@ -243,7 +254,4 @@ class LocalExecutor:
         for pool in self.pools.values():
             pool.stop()
         self.pools.clear()
-        if self.results is not None:
-            self.results.close()
-            self.results.cancel_join_thread()
-            self.results = None
+        self.started = False
