@@ -9,7 +9,7 @@ from sqlalchemy import Engine, text
 from mlstudio.errors import ConfigurationError, StoreUnavailableError
 
 # The newest revision in migrations/versions; a test checks that it matches Alembic's head.
-SCHEMA_HEAD = "0003"
+SCHEMA_HEAD = "0004"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 

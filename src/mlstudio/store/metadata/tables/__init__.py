@@ -12,6 +12,14 @@ from mlstudio.store.metadata.tables.modules import (
     tags,
 )
 from mlstudio.store.metadata.tables.runs import cache_entries, runs, task_runs
+from mlstudio.store.metadata.tables.service import (
+    schedule_fires,
+    schedules,
+    task_queue,
+    webhook_deliveries,
+    webhooks,
+    workers,
+)
 
 __all__ = [
     "api_tokens",
@@ -21,6 +29,12 @@ __all__ = [
     "domains",
     "cache_entries",
     "runs",
+    "schedule_fires",
+    "schedules",
+    "task_queue",
+    "webhook_deliveries",
+    "webhooks",
+    "workers",
     "task_runs",
     "metadata",
     "module_versions",

@@ -17,7 +17,6 @@ metadata = MetaData(
 )
 
 
-
 class Json(TypeDecorator):
     """JSON everywhere, JSONB on Postgres (its dialect is imported only when used)."""
 

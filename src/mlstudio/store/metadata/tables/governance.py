@@ -50,7 +50,9 @@ datasets = Table(
     Column("num_rows", BigInteger, nullable=False),
     Column("size_bytes", BigInteger, nullable=False),
     Column("columns", Json(), nullable=False),
-    Column("source", Json(), nullable=False),  # {"kind": "import", "file": …} or {"kind": "run", "run_id", "node"}
+    Column(
+        "source", Json(), nullable=False
+    ),  # {"kind": "import", "file": …} or {"kind": "run", "run_id", "node"}
     Column("created_by", String(128), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     UniqueConstraint("full_name", "version"),
