@@ -104,6 +104,7 @@ class Engine:
 
         # A domain deleted after the run was planned reads nothing (fail closed).
         self._policy = DomainPolicy.from_dict(policy) if policy else _closed_policy(run.domain)
+        self._policy_dict = self._policy.to_dict()
         self._declassifiers = declassifiers
         self._plan = plan
         self._audits: list[tuple[str, str, str, str, dict[str, Any]]] = []
@@ -723,7 +724,7 @@ class Engine:
             inputs[arg] = [{"name": "*", "classification": classification.to_dict()}]
         module = code.get("module") or ""
         return {
-            "policy": self._policy.to_dict(),
+            "policy": self._policy_dict,
             "domain": run.domain,
             "label": s.node.options.get("persist") or f"the output of {s.node.id}",
             "inputs": inputs,

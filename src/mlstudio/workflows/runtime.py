@@ -192,7 +192,9 @@ def _project(kwargs: dict[str, Any], projection: dict[str, list[str]]) -> dict[s
             missing = [c for c in columns if c not in table.column_names]
             if missing:
                 raise MlstudioError(f"declared input columns {missing} are not in the table")
-            return Dataset(table.select(columns), digest=value.digest, name=value.name)
+            keep = set(columns)  # in the table's own column order, not the policy's
+            ordered = [c for c in table.column_names if c in keep]
+            return Dataset(table.select(ordered), digest=value.digest, name=value.name)
         return value
 
     out = dict(kwargs)
