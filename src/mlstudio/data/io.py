@@ -39,16 +39,14 @@ def schema_columns(schema: Sequence[Mapping[str, Any]] | None) -> dict[str, Clas
     return {c["name"]: Classification.from_dict(c["classification"]) for c in schema}
 
 
-def table_inputs(inputs: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """arg -> every table spec it carries (a table, or a list/dict of tables)."""
-    found: dict[str, list[dict[str, Any]]] = {}
+def _walk_refs(inputs: Mapping[str, Any], visit: Any) -> None:
+    """Call ``visit(arg, spec)`` for every stored value an input carries (through lists/dicts)."""
 
     def walk(arg: str, spec: Any) -> None:
         if not isinstance(spec, dict):
             return
         if "v" in spec:
-            if spec["v"].get("format") == "parquet" and not spec.get("p"):
-                found.setdefault(arg, []).append(spec)
+            visit(arg, spec)
         elif "l" in spec:
             for item in spec["l"]:
                 walk(arg, item)
@@ -58,6 +56,19 @@ def table_inputs(inputs: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
 
     for arg, spec in inputs.items():
         walk(arg, spec)
+
+
+def _is_table(spec: Mapping[str, Any]) -> bool:
+    return spec["v"].get("format") == "parquet" and not spec.get("p")
+
+
+def table_inputs(inputs: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """arg -> every table spec it carries (a table, or a list/dict of tables)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    _walk_refs(
+        inputs,
+        lambda arg, spec: found.setdefault(arg, []).append(spec) if _is_table(spec) else None,
+    )
     return found
 
 
@@ -65,24 +76,11 @@ def derived_inputs(inputs: Mapping[str, Any]) -> dict[str, Classification]:
     """arg -> the classification of non-table values derived from tables (split sets, models)."""
     found: dict[str, list[Classification]] = {}
 
-    def walk(arg: str, spec: Any) -> None:
-        if not isinstance(spec, dict):
-            return
-        if "v" in spec:
-            ref = spec["v"]
-            if ref.get("classification") and not (
-                ref.get("format") == "parquet" and not spec.get("p")
-            ):
-                found.setdefault(arg, []).append(Classification.from_dict(ref["classification"]))
-        elif "l" in spec:
-            for item in spec["l"]:
-                walk(arg, item)
-        elif "d" in spec:
-            for item in spec["d"].values():
-                walk(arg, item)
+    def visit(arg: str, spec: dict[str, Any]) -> None:
+        if spec["v"].get("classification") and not _is_table(spec):
+            found.setdefault(arg, []).append(Classification.from_dict(spec["v"]["classification"]))
 
-    for arg, spec in inputs.items():
-        walk(arg, spec)
+    _walk_refs(inputs, visit)
     return {arg: Classification.join_all(items) for arg, items in found.items()}
 
 

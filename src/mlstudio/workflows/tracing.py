@@ -194,10 +194,13 @@ class Tracer:
 
     # --- what the SDK calls -------------------------------------------------------------------
     def call_task(self, task_def: TaskDef, args: tuple, kwargs: dict) -> Promise:
-        node_id = self._new_id(task_def.name)
+        return self._add_task(task_def, self._new_id(task_def.name), args, kwargs)
+
+    def _add_task(self, task_def: TaskDef, node_id: str, args: tuple, kwargs: dict) -> Promise:
+        """Record one call of ``task_def`` as node ``node_id``."""
         arguments = self._bind(node_id, task_def, args, kwargs)
         returns = task_def.describe()["signature"]["returns"]
-        node = Node(
+        self.nodes[node_id] = Node(
             id=node_id,
             kind=TASK,
             task=task_def.name,
@@ -207,7 +210,6 @@ class Tracer:
             guards=[list(g) for g in self._guards],
             returns=returns,
         )
-        self.nodes[node_id] = node
         return Promise(node_id, returns=returns)
 
     def map_task(self, task_def: TaskDef, kwargs: dict[str, Any]) -> Any:
@@ -236,7 +238,7 @@ class Tracer:
             promises = []
             for index, item in enumerate(items):
                 promises.append(
-                    self._call_indexed(task_def, f"{base}[{index}]", {**kwargs, over: item})
+                    self._add_task(task_def, f"{base}[{index}]", (), {**kwargs, over: item})
                 )
             return promises
         node_id = self._new_id(task_def.name) + "[*]"
@@ -258,21 +260,6 @@ class Tracer:
         )
         self.nodes[node_id] = node
         return Promise(node_id, returns=node.returns)
-
-    def _call_indexed(self, task_def: TaskDef, node_id: str, kwargs: dict[str, Any]) -> Promise:
-        arguments = self._bind(node_id, task_def, (), kwargs)
-        returns = task_def.describe()["signature"]["returns"]
-        self.nodes[node_id] = Node(
-            id=node_id,
-            kind=TASK,
-            task=task_def.name,
-            code=self._alias(task_def, node_id),
-            inputs={k: self.binding(v) for k, v in (arguments or {}).items()},
-            options=_options(task_def),
-            guards=[list(g) for g in self._guards],
-            returns=returns,
-        )
-        return Promise(node_id, returns=returns)
 
     def call_workflow(self, wf: WorkflowDef, args: tuple, kwargs: dict) -> Any:
         scope = self._new_id(wf.name)
