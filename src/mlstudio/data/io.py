@@ -148,7 +148,7 @@ def classify_output(
     from mlstudio.governance.propagation import ColumnProvenance
 
     declared = {k: Classification.parse(v) for k, v in (options.get("classify") or {}).items()}
-    if sql is not None:
+    if sql is not None and inputs:
         propagated = propagate_sql(sql, inputs, output_columns=list(output_columns))
     elif inputs:
         propagated = propagate_python(inputs, list(output_columns), options.get("lineage"))
@@ -162,14 +162,12 @@ def classify_output(
     out = []
     default = declared.get("*")
     for column in propagated:
-        chosen = declared.get(column.name) or (
-            default if column.provenance.rule == "unclassified" else None
-        )
+        chosen = declared.get(column.name) or default
         if chosen is not None:
-            # A declaration may raise a propagated tag, never lower it (that is a declassifier).
-            value = (
-                chosen if column.classification.unclassified else column.classification.join(chosen)
-            )
+            # A declaration names a generated column's tags; on a propagated column it may only
+            # raise (an unclassified or labelled source is lowered only by a declassifier).
+            generated = column.provenance.rule == "unclassified"
+            value = chosen if generated else column.classification.join(chosen)
             out.append(
                 PropagatedColumn(
                     column.name, value, ColumnProvenance("declared", column.provenance.sources)

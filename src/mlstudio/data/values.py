@@ -122,11 +122,19 @@ def encode(
         type_name = type(value).__name__
         if len(data) <= INLINE_LIMIT:
             return ValueRef(
-                sha256_bytes(data), "json", type_name, len(data), inline=value, is_inline=True
+                sha256_bytes(data),
+                "json",
+                type_name,
+                len(data),
+                inline=value,
+                is_inline=True,
+                classification=classification,
             ), None
-        return ValueRef(sha256_bytes(data), "json", type_name, len(data)), data
+        return ValueRef(
+            sha256_bytes(data), "json", type_name, len(data), classification=classification
+        ), data
     if isinstance(value, tuple) and _is_json(list(value)):
-        return encode(list(value), what)
+        return encode(list(value), what, classification=classification)
     try:
         data = pickle.dumps(value, protocol=5)
     except Exception as exc:

@@ -21,6 +21,7 @@ from typing import Any
 
 from mlstudio.core.clock import utcnow
 from mlstudio.data.values import ValueRef, decode
+from mlstudio.integrations.webhooks import emit_run_event
 from mlstudio.workflows.cache import keys as cache_keys
 from mlstudio.workflows.executors.base import Executor, TaskDispatch, TaskResult
 from mlstudio.workflows.plan import CHOOSE, MAP, TASK, Node, Plan
@@ -87,6 +88,8 @@ class Engine:
                 heartbeat_at=utcnow(),
                 started_at=run.started_at or utcnow(),
             )
+            if run.started_at is None:  # the first start, not a resume
+                emit_run_event(uow, "run.started", run_id)
             rows = uow.runs.task_runs_of(run_id)
             policy = uow.domains.get(run.domain)
             plan = Plan.from_json(run.plan)
@@ -187,8 +190,14 @@ class Engine:
                 spec = spec["d"][key]
             elif "c" in spec:
                 spec = {"c": spec["c"][key]}
-            elif "v" in spec and "inline" in spec["v"] and not spec.get("p"):
-                # small JSON outputs are indexed here, so an element's key is its own value
+            elif (
+                "v" in spec
+                and "inline" in spec["v"]
+                and not spec.get("p")
+                and not spec["v"].get("classification")
+            ):
+                # small unclassified JSON outputs are indexed here, so an element's cache key is
+                # its own value (classified ones keep their reference, and so their tags)
                 spec = {"c": spec["v"]["inline"][key]}
             elif "v" in spec:
                 return {"v": spec["v"], "p": [*spec.get("p", []), *binding["p"][index:]]}
@@ -512,6 +521,10 @@ class Engine:
                     env,
                     s.node.options.get("cache_version", ""),
                 )
+                lowering = self._declassifiers_for(code, s.node.task)
+                if lowering:
+                    # a result lowered by a declassifier is only reused while it stays approved
+                    s.components["declassifiers"] = sorted(d["id"] for d in lowering)
                 s.cache_key = cache_keys.cache_key(s.components)
         denied: list[dict[str, Any]] = []
         for s in fresh:
@@ -722,17 +735,22 @@ class Engine:
                 inputs[name] = [c for c in schema if c["name"] in wanted]
         for arg, classification in io.derived_inputs(s.inputs or {}).items():
             inputs[arg] = [{"name": "*", "classification": classification.to_dict()}]
-        module = code.get("module") or ""
         return {
             "policy": self._policy_dict,
             "domain": run.domain,
             "label": s.node.options.get("persist") or f"the output of {s.node.id}",
             "inputs": inputs,
             "projection": {k: v for k, v in (s.reads or {}).items() if k in tables},
-            "declassifiers": [
-                d for d in self._declassifiers if d["module"] == module and d["task"] == s.node.task
-            ],
+            "declassifiers": self._declassifiers_for(code, s.node.task),
         }
+
+    def _declassifiers_for(self, code: dict[str, Any], task: str) -> list[dict[str, Any]]:
+        module = code.get("module") or ""
+        return [
+            d
+            for d in self._declassifiers
+            if d["module"] == module and d["task"] == task and d["code_digest"] == code["digest"]
+        ]
 
     def _audit_output(self, run: Any, s: _State, output: dict[str, Any]) -> None:
         schema = output.get("schema")
@@ -917,6 +935,7 @@ class Engine:
             run = uow.runs.get_run(run_id)
             final = "failed" if run and run.error and "fail-fast" in run.error else "cancelled"
             uow.runs.update_run(run_id, state=final, finished_at=utcnow(), engine_id=None)
+            emit_run_event(uow, f"run.{final}", run_id)
         return final
 
     def _finish(self, run_id: str, plan: Plan, states: dict[str, _State]) -> str:
@@ -946,6 +965,7 @@ class Engine:
                 error=error,
                 engine_id=None,
             )
+            emit_run_event(uow, f"run.{state}", run_id)
         return state
 
 

@@ -19,7 +19,7 @@ from mlstudio.workflows.plan import Plan
 from mlstudio.workflows.planner import Planner, parse_workflow_ref
 from mlstudio.workflows.records import RUN_TERMINAL, RunRecord
 
-EXECUTORS = ("local", "ray")
+EXECUTORS = ("local", "ray", "queue")  # queue: tasks run on `mlstudio worker` processes
 STALE_ENGINE = timedelta(seconds=15)
 
 
@@ -63,11 +63,28 @@ class RunService:
         fail_fast: bool = False,
         trigger: str = "cli",
         parent: RunRecord | None = None,
+        pool: str | None = None,
+        priority: int = 0,
+        preemptible: bool = False,
     ) -> RunRecord:
-        """Plan (rejecting invalid workflows before anything runs) and record a queued run."""
+        """Plan (rejecting invalid workflows before anything runs) and record a queued run.
+
+        ``pool`` (or executor ``queue``) sends its tasks to the workers of that pool; a higher
+        ``priority`` is served first; a ``preemptible`` run's tasks give way to higher-priority
+        work when a pool is full."""
+        if pool is not None or preemptible:
+            executor = "queue" if executor == "local" else executor
         if executor not in EXECUTORS:
             raise InvalidInputError(
                 f"unknown executor {executor!r}", hint=f"use one of: {', '.join(EXECUTORS)}"
+            )
+        if pool is not None and executor != "queue":
+            raise InvalidInputError(
+                f"--pool needs the queue executor, not {executor}", hint="leave out --executor"
+            )
+        if pool is not None and not pool.replace("-", "").replace("_", "").isalnum():
+            raise InvalidInputError(
+                f"invalid pool name {pool!r}", hint="use letters, digits, - and _"
             )
         planner = self.planner()
         if parent is not None:
@@ -97,6 +114,7 @@ class RunService:
 
         def work(uow: Any) -> RunRecord:
             self.platform.authorize_run(uow, actor, domain, plan)
+            self._authorize_persist(uow, actor, plan)
             uow.runs.create_run(
                 {
                     "id": run_id,
@@ -104,7 +122,7 @@ class RunService:
                     "namespace": namespace,
                     "state": "queued",
                     "params": plan.params,
-                    "plan": plan.to_json(),
+                    "plan": _with_queue(plan.to_json(), executor, pool, preemptible),
                     "lock": plan.code,
                     "domain": domain,
                     "trigger": trigger,
@@ -115,7 +133,7 @@ class RunService:
                     "created_at": utcnow(),
                     "cancel_requested": False,
                     "parent_run_id": parent.id if parent else None,
-                    "priority": 0,
+                    "priority": int(priority),
                 }
             )
             uow.runs.insert_task_runs(initial_rows(run_id, plan))
@@ -142,6 +160,24 @@ class RunService:
         except PermissionDeniedError as exc:
             record_denial(self.store, actor, "run.start", f"workflow:{display}", exc)
             raise
+
+    @staticmethod
+    def _authorize_persist(uow: Any, actor: str, plan: Plan) -> None:
+        """Tasks that persist named datasets need owner/maintainer on the target namespace."""
+        from mlstudio.governance.rbac import Authorizer
+
+        targets = sorted(
+            {n.options["persist"] for n in plan.nodes.values() if n.options.get("persist")}
+        )
+        auth = Authorizer(uow.identity)
+        for name in targets:
+            namespace = name.split("/")[0]
+            if uow.modules.get_namespace(namespace) is None:
+                raise NotFoundError(
+                    f"namespace {namespace} does not exist (a task persists {name})",
+                    hint=f"an admin creates it: mlstudio namespace create {namespace}",
+                )
+            auth.require_namespace(actor, namespace, f"persist dataset {name}")
 
     # --- execution ----------------------------------------------------------------------------
     def make_executor(self, name: str) -> Any:
@@ -183,16 +219,62 @@ class RunService:
         observe: Callable[[dict[str, Any]], None] | None = None,
         executor: Any = None,
     ) -> RunRecord:
-        """Drive a run in this process until it is terminal."""
+        """Drive a run in this process until it is terminal (or, when a driver got to it
+        first, follow it until it is)."""
         run = self.get(run_id)
+        if not self._take(run):
+            return self._follow(run.id, observe)
         own = executor is None
-        executor = executor or self.make_executor(run.executor)
+        executor = executor or self._executor_for(run)
         try:
             self.engine(executor).drive(run.id, observe)
         finally:
             if own:
                 executor.shutdown()
         return self.get(run.id)
+
+    def _executor_for(self, run: RunRecord) -> Any:
+        if run.executor != "queue":
+            return self.make_executor(run.executor)
+        from mlstudio.scheduling.queue import queue_options
+        from mlstudio.workflows.executors.queue import QueueExecutor
+
+        options = queue_options(run.plan)
+        return QueueExecutor(
+            self.store,
+            pool=options["pool"],
+            namespace=run.namespace,
+            priority=run.priority,
+            preemptible=bool(options["preemptible"]),
+        )
+
+    def _take(self, run: RunRecord) -> bool:
+        """Claim the run for this process's engine (compare-and-set, so a run driver and this
+        process never both drive it); False when another live engine has it."""
+        if run.engine_id is not None and not self._engine_gone(run):
+            return False
+        with self.store.transaction() as uow:
+            return uow.queue.claim_run(run.id, engine_identity(), run.engine_id, run.heartbeat_at)
+
+    def _follow(self, run_id: str, observe: Callable[[dict[str, Any]], None] | None) -> RunRecord:
+        import time
+
+        started = time.monotonic()
+        while True:
+            run = self.get(run_id)
+            if observe:
+                with self.store.read() as uow:
+                    counts = uow.runs.task_counts([run_id]).get(run_id, {})
+                observe(
+                    {
+                        "counts": counts,
+                        "elapsed_s": time.monotonic() - started,
+                        "total": sum(counts.values()),
+                    }
+                )
+            if run.state in RUN_TERMINAL:
+                return run
+            time.sleep(0.2)
 
     def detach(self, run_id: str) -> int:
         """Drive the run in a background process; returns its pid."""
@@ -250,7 +332,16 @@ class RunService:
                 filters["domains"] = visible
             runs = uow.runs.list_runs(**filters)
             counts = uow.runs.task_counts([r.id for r in runs])
-        return [{**r.summary(), "tasks": counts.get(r.id, {})} for r in runs]
+            from mlstudio.scheduling.queue import waiting_reasons
+
+            waiting = waiting_reasons(uow, runs)
+        out = []
+        for r in runs:
+            item = {**r.summary(), "tasks": counts.get(r.id, {})}
+            if r.id in waiting:
+                item["waiting"] = waiting[r.id]
+            out.append(item)
+        return out
 
     def _viewable(self, actor: str, run_id: str) -> RunRecord:
         run = self.get(run_id)
@@ -398,6 +489,8 @@ class RunService:
             no_cache=options.get("no_cache", False),
             trigger="clone",
             parent=parent,
+            pool=options.get("pool") or (parent.plan.get("queue") or {}).get("pool"),
+            priority=options.get("priority", parent.priority),
         )
 
     # --- cache --------------------------------------------------------------------------------
@@ -444,6 +537,15 @@ class RunService:
             return removed
 
         return self.store.retrying(work)
+
+
+def _with_queue(
+    plan: dict[str, Any], executor: str, pool: str | None, preemptible: bool
+) -> dict[str, Any]:
+    """A queue run keeps where its tasks go in its plan (read by the drivers)."""
+    if executor == "queue":
+        plan["queue"] = {"pool": pool or "default", "preemptible": bool(preemptible)}
+    return plan
 
 
 def _display(target: Any, root: dict[str, Any]) -> str:

@@ -42,7 +42,9 @@ class RayExecutor:
     supports_cancel = True
 
     def __init__(self, address: str | None = None, max_in_flight: int | None = None) -> None:
-        self.address = address or os.environ.get("MLSTUDIO_RAY_ADDRESS") or os.environ.get("RAY_ADDRESS")
+        self.address = (
+            address or os.environ.get("MLSTUDIO_RAY_ADDRESS") or os.environ.get("RAY_ADDRESS")
+        )
         self.max_in_flight = max_in_flight
         self.ray: Any = None
         self.remote: Any = None
@@ -55,7 +57,8 @@ class RayExecutor:
             import ray
         except ImportError as exc:
             raise ConfigurationError(
-                "the Ray executor needs Ray", hint="pip install 'mlstudio[ray]', or run with --executor local"
+                "the Ray executor needs Ray",
+                hint="pip install 'mlstudio[ray]', or run with --executor local",
             ) from exc
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"ignore_reinit_error": True, "log_to_driver": False}
@@ -84,21 +87,31 @@ class RayExecutor:
     def poll(self, timeout: float) -> list[TaskResult]:
         if not self.in_flight:
             return []
-        ready, _ = self.ray.wait(list(self.in_flight), num_returns=len(self.in_flight), timeout=timeout)
+        ready, _ = self.ray.wait(
+            list(self.in_flight), num_returns=len(self.in_flight), timeout=timeout
+        )
         out: list[TaskResult] = []
         for ref in ready:
             state = self.in_flight.pop(ref)
             try:
                 out.append(self.ray.get(ref))
             except Exception as exc:  # the Ray worker died or the task was cancelled
-                out.append(self._failed(state, "crashed", f"the Ray worker failed: {type(exc).__name__}: {exc}"))
+                out.append(
+                    self._failed(
+                        state, "crashed", f"the Ray worker failed: {type(exc).__name__}: {exc}"
+                    )
+                )
         now = time.monotonic()
         for ref, state in list(self.in_flight.items()):
             limit = state.dispatch.timeout
             if limit and now - state.submitted > limit:
                 self.ray.cancel(ref, force=True)
                 del self.in_flight[ref]
-                out.append(self._failed(state, "timeout", f"timed out after {limit:g}s (the Ray task was killed)"))
+                out.append(
+                    self._failed(
+                        state, "timeout", f"timed out after {limit:g}s (the Ray task was killed)"
+                    )
+                )
         return out
 
     @staticmethod

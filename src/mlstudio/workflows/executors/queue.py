@@ -1,0 +1,182 @@
+"""The queue executor: the engine's dispatches go to the ``task_queue`` table, where
+``mlstudio worker`` processes claim them (under leases) and write their results back.
+
+- ``submit`` buffers; the next ``poll`` (or ``cancel``) enqueues the buffer in one transaction,
+  so a 1,000-task fan-out is one insert.
+- ``poll`` reads the rows of its in-flight attempts every ``poll_s`` (no busy loop) until one
+  settles or the timeout passes. An attempt whose lease ran out (its worker was killed, or lost
+  the database for longer than the lease) comes back as ``crashed``: the engine retries it per
+  the task's policy, as a new attempt.
+- ``cancel`` marks the rows cancelled; a worker holding one kills the task at its next check.
+- ``capacity`` is large: the queue is the buffer (namespace task quotas are applied by the
+  workers' claims, across every engine).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import fields
+from typing import Any
+
+from mlstudio.workflows.executors.base import TaskDispatch, TaskResult
+
+_RESULT_FIELDS = {f.name for f in fields(TaskResult)}
+
+
+class ExecutorStopped(Exception):
+    """The process driving this run is stopping; the run stays resumable."""
+
+
+class QueueExecutor:
+    name = "queue"
+    supports_cancel = True
+
+    def __init__(
+        self,
+        store: Any,
+        *,
+        pool: str = "default",
+        namespace: str | None = None,
+        priority: int = 0,
+        preemptible: bool = False,
+        poll_s: float = 0.05,
+        expiry_check_s: float = 1.0,
+        max_in_flight: int = 100_000,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.store = store
+        self.pool = pool
+        self.namespace = namespace
+        self.priority = priority
+        self.preemptible = preemptible
+        self.poll_s = poll_s
+        self.expiry_check_s = expiry_check_s
+        self.max_in_flight = max_in_flight
+        self.stop = stop
+        self.buffer: list[TaskDispatch] = []
+        self.inflight: dict[int, tuple[int, int]] = {}  # queue id -> (task_run_id, attempt)
+        self.by_task: dict[int, int] = {}  # task_run_id -> queue id
+        self._last_expiry = time.monotonic()
+        self.lost = 0  # leases that expired under this executor (for reporting)
+
+    def start(self) -> None:
+        pass
+
+    def capacity(self) -> int:
+        return max(0, self.max_in_flight - len(self.inflight) - len(self.buffer))
+
+    def submit(self, dispatch: TaskDispatch) -> None:
+        self.buffer.append(dispatch)
+
+    def _flush(self) -> None:
+        if not self.buffer:
+            return
+        batch = self.buffer
+        rows = []
+        for d in batch:
+            payload = d.to_dict()
+            if self.preemptible:
+                payload["_preemptible"] = True
+            rows.append(
+                {
+                    "run_id": d.run_id,
+                    "task_run_id": d.task_run_id,
+                    "attempt": d.attempt,
+                    "pool": self.pool,
+                    "namespace": self.namespace,
+                    "priority": self.priority,
+                    "dispatch": payload,
+                }
+            )
+        with self.store.transaction() as uow:
+            ids = uow.queue.enqueue(rows)
+        self.buffer = []
+        for d in batch:
+            qid = ids[(d.task_run_id, d.attempt)]
+            self.inflight[qid] = (d.task_run_id, d.attempt)
+            self.by_task[d.task_run_id] = qid
+
+    def _check_stop(self) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise ExecutorStopped("the driver is stopping")
+
+    def poll(self, timeout: float) -> list[TaskResult]:
+        self._check_stop()
+        self._flush()
+        deadline = time.monotonic() + timeout
+        while True:
+            out = self._collect()
+            now = time.monotonic()
+            if out or now >= deadline or not self.inflight:
+                if not out and not self.inflight and now < deadline:
+                    time.sleep(deadline - now)
+                return out
+            time.sleep(min(self.poll_s, deadline - now))
+            self._check_stop()
+
+    def _collect(self) -> list[TaskResult]:
+        if not self.inflight:
+            return []
+        with self.store.read() as uow:
+            rows = uow.queue.settled(list(self.inflight))
+        out = [r for r in (self._result(row) for row in rows) if r is not None]
+        if self.inflight and time.monotonic() - self._last_expiry >= self.expiry_check_s:
+            self._last_expiry = time.monotonic()
+            with self.store.transaction() as uow:
+                expired = uow.queue.expire(list(self.inflight))
+            for row in expired:
+                self.lost += 1
+                result = self._result(row, state="lost")
+                if result is not None:
+                    out.append(result)
+        return out
+
+    def _result(self, row: Any, state: str | None = None) -> TaskResult | None:
+        key = self.inflight.pop(row.id, None)
+        if key is None:
+            return None
+        task_run_id, attempt = key
+        if self.by_task.get(task_run_id) == row.id:
+            del self.by_task[task_run_id]
+        state = state or row.state
+        if state == "done":
+            data = {k: v for k, v in (row.result or {}).items() if k in _RESULT_FIELDS}
+            data.update(task_run_id=task_run_id, attempt=attempt)
+            data.setdefault("status", "error")
+            data.setdefault("worker", row.worker_id or "")
+            return TaskResult(**data)
+        if state == "lost":
+            return TaskResult(
+                task_run_id,
+                attempt,
+                "crashed",
+                error=f"worker {row.worker_id} lost its lease (killed?)",
+                finished_at=time.time(),
+                worker=row.worker_id or "",
+            )
+        return TaskResult(task_run_id, attempt, "cancelled", error="cancelled")
+
+    def cancel(self, task_run_ids: set[int]) -> list[TaskResult]:
+        out: list[TaskResult] = []
+        keep = []
+        for d in self.buffer:
+            if d.task_run_id in task_run_ids:
+                out.append(TaskResult(d.task_run_id, d.attempt, "cancelled", error="cancelled"))
+            else:
+                keep.append(d)
+        self.buffer = keep
+        qids = [self.by_task[t] for t in task_run_ids if t in self.by_task]
+        if qids:
+            with self.store.transaction() as uow:
+                uow.queue.cancel(qids)
+            for qid in qids:
+                task_run_id, attempt = self.inflight.pop(qid)
+                self.by_task.pop(task_run_id, None)
+                out.append(TaskResult(task_run_id, attempt, "cancelled", error="cancelled"))
+        return out
+
+    def shutdown(self) -> None:
+        # Rows in flight stay in the queue: workers finish them, and an engine resuming this run
+        # re-dispatches the attempts (superseding these).
+        self.buffer = []
