@@ -20,7 +20,10 @@ from mlstudio.store.metadata.repositories.governance import (
 )
 from mlstudio.store.metadata.repositories.identity import IdentityRepository
 from mlstudio.store.metadata.repositories.modules import ModuleRepository
+from mlstudio.store.metadata.repositories.queue import QueueRepository
 from mlstudio.store.metadata.repositories.runs import RunRepository
+from mlstudio.store.metadata.repositories.schedules import ScheduleRepository
+from mlstudio.store.metadata.repositories.webhooks import WebhookRepository
 
 T = TypeVar("T")
 
@@ -38,6 +41,9 @@ class UnitOfWork:
         self.domains = DomainRepository(conn)
         self.datasets = DatasetRepository(conn)
         self.declassifiers = DeclassifierRepository(conn)
+        self.schedules = ScheduleRepository(conn)
+        self.webhooks = WebhookRepository(conn)
+        self.queue = QueueRepository(conn)
 
 
 class MetadataStore:

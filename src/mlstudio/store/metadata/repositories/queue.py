@@ -1,0 +1,499 @@
+"""The task queue and its workers (tables ``task_queue`` and ``workers``), and run claims.
+
+A row is one dispatched task attempt. Its life: ``queued`` → ``claimed`` (by one worker, under a
+lease the worker renews by heartbeat) → ``done`` (the worker wrote the result). Besides:
+``cancelled`` (the engine cancelled it, or a newer attempt of the same task superseded it; a
+worker holding it kills the task at its next check) and ``lost`` (its lease ran out: the worker
+died or lost the database; the engine is told the attempt crashed and retries per its policy).
+
+Workers claim with ``SELECT … FOR UPDATE SKIP LOCKED`` on Postgres, so concurrent claimers never
+wait for or take each other's rows; SQLite transactions begin IMMEDIATE, so claims serialize.
+Leases are measured on the database's clock on Postgres (hosts' clocks may differ), on this
+host's clock with SQLite (one machine).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, insert, literal, or_, select, text, update
+
+from mlstudio.core.clock import utcnow
+from mlstudio.store.metadata.tables import runs
+from mlstudio.store.metadata.tables._base import UtcDateTime
+from mlstudio.store.metadata.tables.service import task_queue as tq
+from mlstudio.store.metadata.tables.service import workers
+
+QUEUED, CLAIMED, DONE, CANCELLED, LOST = "queued", "claimed", "done", "cancelled", "lost"
+OPEN = (QUEUED, CLAIMED)
+SETTLED = (DONE, CANCELLED, LOST)
+RUN_ACTIVE = ("queued", "running", "cancelling")
+# runs started by these are driven by the process that started them (``mlstudio run``, the
+# Python API); a driver takes them over only if they target the queue (executor ``queue``)
+IN_PROCESS_TRIGGERS = ("cli", "clone", "quickstart")
+# serializes claims that count against quotas (Postgres advisory lock keys)
+_TASK_QUOTA_LOCK = 0x6D6C7101
+_RUN_CLAIM_LOCK = 0x6D6C7102
+
+_ROW = [
+    tq.c.id,
+    tq.c.run_id,
+    tq.c.task_run_id,
+    tq.c.attempt,
+    tq.c.pool,
+    tq.c.namespace,
+    tq.c.priority,
+    tq.c.dispatch,
+]
+
+
+def _chunks(items: Sequence[Any], size: int = 900) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class QueueRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.pg = conn.dialect.name == "postgresql"
+
+    # --- clock --------------------------------------------------------------------------------
+    def _now(self) -> Any:
+        """'Now' as a SQL expression: the database's clock on Postgres, ours on SQLite."""
+        return func.now() if self.pg else literal(utcnow(), UtcDateTime())
+
+    def _later(self, seconds: float) -> Any:
+        if self.pg:
+            return func.now() + literal(timedelta(seconds=seconds))
+        return literal(utcnow() + timedelta(seconds=seconds), UtcDateTime())
+
+    def now(self) -> datetime:
+        if self.pg:
+            return self.conn.execute(select(func.now())).scalar_one()
+        return utcnow()
+
+    def _lock(self, key: int) -> None:
+        if self.pg:
+            self.conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+    # --- the engine's side --------------------------------------------------------------------
+    def enqueue(self, rows: list[dict[str, Any]], adopt: bool = True) -> dict[tuple[int, int], int]:
+        """Queue task attempts (run_id, task_run_id, attempt, pool, namespace, priority,
+        dispatch); returns (task_run_id, attempt) -> the queue row that will answer it.
+
+        An engine resuming a run re-dispatches what its dead predecessor had in flight, as new
+        attempts. With ``adopt``, an older attempt of the same task that is still queued, held
+        by a live worker, or done with a good result answers for the new one: the work is not
+        redone. Other older open attempts are superseded (cancelled; their worker kills them)."""
+        if not rows:
+            return {}
+        now = utcnow()
+        trids = [r["task_run_id"] for r in rows]
+        latest: dict[int, Any] = {}
+        for chunk in _chunks(trids):
+            q = select(tq.c.id, tq.c.task_run_id, tq.c.attempt, tq.c.state, tq.c.result).where(
+                tq.c.task_run_id.in_(list(chunk)), tq.c.state.in_((*OPEN, DONE))
+            )
+            for r in self.conn.execute(q):
+                if r.task_run_id not in latest or r.attempt > latest[r.task_run_id].attempt:
+                    latest[r.task_run_id] = r
+        out: dict[tuple[int, int], int] = {}
+        fresh: list[dict[str, Any]] = []
+        superseded: list[int] = []
+        for r in rows:
+            old = latest.get(r["task_run_id"])
+            if old is not None and old.attempt < r["attempt"]:
+                good = old.state in OPEN or (old.result or {}).get("status") == "ok"
+                if adopt and good:
+                    out[(r["task_run_id"], r["attempt"])] = old.id
+                    continue
+                if old.state in OPEN:
+                    superseded.append(old.id)
+            fresh.append(r)
+        for chunk in _chunks(superseded):
+            self.conn.execute(
+                update(tq)
+                .where(tq.c.id.in_(list(chunk)), tq.c.state.in_(OPEN))
+                .values(state=CANCELLED, finished_at=now, result={"superseded": True})
+            )
+        if not fresh:
+            return out
+        values = [
+            {
+                "run_id": r["run_id"],
+                "task_run_id": r["task_run_id"],
+                "attempt": r["attempt"],
+                "pool": r.get("pool") or "default",
+                "namespace": r.get("namespace"),
+                "priority": int(r.get("priority") or 0),
+                "dispatch": r["dispatch"],
+                "state": QUEUED,
+                "enqueued_at": now,
+            }
+            for r in fresh
+        ]
+        self.conn.execute(insert(tq), values)
+        wanted = {(r["task_run_id"], r["attempt"]) for r in fresh}
+        for chunk in _chunks([r["task_run_id"] for r in fresh]):
+            q = select(tq.c.id, tq.c.task_run_id, tq.c.attempt).where(
+                tq.c.task_run_id.in_(list(chunk)), tq.c.state == QUEUED
+            )
+            for r in self.conn.execute(q):
+                if (r.task_run_id, r.attempt) in wanted:
+                    out[(r.task_run_id, r.attempt)] = r.id
+        return out
+
+    def settled(self, ids: Sequence[int]) -> list[Any]:
+        """Rows among ``ids`` that are done, cancelled or lost."""
+        out: list[Any] = []
+        for chunk in _chunks(list(ids)):
+            q = select(
+                tq.c.id,
+                tq.c.task_run_id,
+                tq.c.attempt,
+                tq.c.state,
+                tq.c.result,
+                tq.c.worker_id,
+            ).where(tq.c.id.in_(list(chunk)), tq.c.state.in_(SETTLED))
+            out.extend(self.conn.execute(q))
+        return out
+
+    def expire(self, ids: Sequence[int] | None = None) -> list[Any]:
+        """Mark claimed rows whose lease ran out as lost (among ``ids``, or all); returns them."""
+        found: list[Any] = []
+        now = self._now()
+        chunks = _chunks(list(ids)) if ids is not None else [None]
+        for chunk in chunks:
+            q = select(tq.c.id, tq.c.task_run_id, tq.c.attempt, tq.c.worker_id).where(
+                tq.c.state == CLAIMED, tq.c.lease_until < now
+            )
+            if chunk is not None:
+                q = q.where(tq.c.id.in_(list(chunk)))
+            rows = list(self.conn.execute(q))
+            if not rows:
+                continue
+            done = self.conn.execute(
+                update(tq)
+                .where(
+                    tq.c.id.in_([r.id for r in rows]),
+                    tq.c.state == CLAIMED,
+                    tq.c.lease_until < now,
+                )
+                .values(state=LOST, finished_at=utcnow())
+                .returning(tq.c.id)
+            )
+            kept = {r.id for r in done}
+            found.extend(r for r in rows if r.id in kept)
+        return found
+
+    def cancel(self, ids: Sequence[int]) -> list[int]:
+        """Cancel open rows; a worker holding one kills its task at its next check."""
+        out: list[int] = []
+        for chunk in _chunks(list(ids)):
+            result = self.conn.execute(
+                update(tq)
+                .where(tq.c.id.in_(list(chunk)), tq.c.state.in_(OPEN))
+                .values(state=CANCELLED, finished_at=utcnow())
+                .returning(tq.c.id)
+            )
+            out.extend(r.id for r in result)
+        return out
+
+    def cancel_finished_runs(self) -> int:
+        """Cancel open rows of runs that are over (their engine is gone; nobody wants them)."""
+        over = select(runs.c.id).where(runs.c.state.not_in(RUN_ACTIVE))
+        result = self.conn.execute(
+            update(tq)
+            .where(tq.c.state.in_(OPEN), tq.c.run_id.in_(over))
+            .values(state=CANCELLED, finished_at=utcnow())
+        )
+        return result.rowcount or 0
+
+    # --- the workers' side --------------------------------------------------------------------
+    def claim(
+        self,
+        pool: str,
+        worker_id: str,
+        limit: int,
+        lease_s: float,
+        quotas: dict[str, int] | None = None,
+    ) -> list[Any]:
+        """Claim up to ``limit`` queued rows of ``pool``: highest priority first; within a
+        priority, round-robin across namespaces, the one with the fewest claimed tasks first
+        (fair between teams); namespaces at their task quota are skipped."""
+        if limit <= 0:
+            return []
+        groups = list(
+            self.conn.execute(
+                select(tq.c.priority, tq.c.namespace)
+                .where(tq.c.state == QUEUED, tq.c.pool == pool)
+                .group_by(tq.c.priority, tq.c.namespace)
+            )
+        )
+        if not groups:
+            return []
+        if quotas:
+            self._lock(_TASK_QUOTA_LOCK)
+        inflight = self.inflight_by_namespace()
+        taken: dict[str | None, int] = {}
+        chosen: list[Any] = []
+        remaining = limit
+        for priority in sorted({g.priority for g in groups}, reverse=True):
+            fetched: dict[str | None, list[Any]] = {}
+            for ns in sorted({g.namespace for g in groups if g.priority == priority}, key=str):
+                cap = remaining
+                if quotas and ns in quotas:
+                    cap = min(cap, quotas[ns] - inflight.get(ns, 0) - taken.get(ns, 0))
+                if cap <= 0:
+                    continue
+                q = (
+                    select(*_ROW)
+                    .where(
+                        tq.c.state == QUEUED,
+                        tq.c.pool == pool,
+                        tq.c.priority == priority,
+                        tq.c.namespace == ns,
+                    )
+                    .order_by(tq.c.id)
+                    .limit(cap)
+                )
+                if self.pg:
+                    q = q.with_for_update(skip_locked=True)
+                rows = list(self.conn.execute(q))
+                if rows:
+                    fetched[ns] = rows
+            order = sorted(fetched, key=lambda n: (inflight.get(n, 0) + taken.get(n, 0), str(n)))
+            while remaining > 0 and any(fetched.values()):
+                for ns in order:
+                    if remaining > 0 and fetched[ns]:
+                        chosen.append(fetched[ns].pop(0))
+                        taken[ns] = taken.get(ns, 0) + 1
+                        remaining -= 1
+            if remaining <= 0:
+                break
+        if not chosen:
+            return []
+        self.conn.execute(
+            update(tq)
+            .where(tq.c.id.in_([r.id for r in chosen]), tq.c.state == QUEUED)
+            .values(
+                state=CLAIMED,
+                worker_id=worker_id,
+                lease_until=self._later(lease_s),
+                claimed_at=utcnow(),
+            )
+        )
+        return chosen
+
+    def held(self, worker_id: str, ids: Sequence[int]) -> set[int]:
+        """Which of ``ids`` this worker still holds (not cancelled, lost or taken back)."""
+        out: set[int] = set()
+        for chunk in _chunks(list(ids)):
+            q = select(tq.c.id).where(
+                tq.c.id.in_(list(chunk)), tq.c.state == CLAIMED, tq.c.worker_id == worker_id
+            )
+            out.update(r.id for r in self.conn.execute(q))
+        return out
+
+    def heartbeat(self, worker_id: str, ids: Sequence[int], lease_s: float) -> set[int]:
+        """Renew this worker's leases on ``ids``; returns the ones it still holds."""
+        out: set[int] = set()
+        for chunk in _chunks(list(ids)):
+            result = self.conn.execute(
+                update(tq)
+                .where(tq.c.id.in_(list(chunk)), tq.c.state == CLAIMED, tq.c.worker_id == worker_id)
+                .values(lease_until=self._later(lease_s))
+                .returning(tq.c.id)
+            )
+            out.update(r.id for r in result)
+        return out
+
+    def complete(self, worker_id: str, results: dict[int, dict[str, Any]]) -> set[int]:
+        """Write results of rows this worker holds; returns the ids accepted (a row cancelled or
+        lost meanwhile is not overwritten)."""
+        accepted: set[int] = set()
+        now = utcnow()
+        for row_id, result in results.items():
+            done = self.conn.execute(
+                update(tq)
+                .where(tq.c.id == row_id, tq.c.state == CLAIMED, tq.c.worker_id == worker_id)
+                .values(state=DONE, result=result, finished_at=now, lease_until=None)
+            )
+            if done.rowcount:
+                accepted.add(row_id)
+        return accepted
+
+    def release(self, worker_id: str, ids: Sequence[int]) -> set[int]:
+        """Give claimed rows back to the queue unfinished (a worker stopping, or preempted)."""
+        out: set[int] = set()
+        for chunk in _chunks(list(ids)):
+            result = self.conn.execute(
+                update(tq)
+                .where(tq.c.id.in_(list(chunk)), tq.c.state == CLAIMED, tq.c.worker_id == worker_id)
+                .values(state=QUEUED, worker_id=None, lease_until=None, claimed_at=None)
+                .returning(tq.c.id)
+            )
+            out.update(r.id for r in result)
+        return out
+
+    def waiting_above(self, pool: str, priority: int) -> int:
+        """Queued rows of ``pool`` with a priority above ``priority`` (preemption check)."""
+        q = select(func.count()).where(
+            tq.c.state == QUEUED, tq.c.pool == pool, tq.c.priority > priority
+        )
+        return int(self.conn.execute(q).scalar_one())
+
+    # --- views --------------------------------------------------------------------------------
+    def inflight_by_namespace(self) -> dict[str | None, int]:
+        q = (
+            select(tq.c.namespace, func.count())
+            .where(tq.c.state == CLAIMED)
+            .group_by(tq.c.namespace)
+        )
+        return {ns: n for ns, n in self.conn.execute(q)}
+
+    def depth(self) -> dict[tuple[str, str], int]:
+        """Open rows by (pool, state)."""
+        q = (
+            select(tq.c.pool, tq.c.state, func.count())
+            .where(tq.c.state.in_(OPEN))
+            .group_by(tq.c.pool, tq.c.state)
+        )
+        return {(pool, state): n for pool, state, n in self.conn.execute(q)}
+
+    def rows_of_run(self, run_id: str) -> list[Any]:
+        q = (
+            select(
+                tq.c.id,
+                tq.c.task_run_id,
+                tq.c.attempt,
+                tq.c.state,
+                tq.c.worker_id,
+                tq.c.pool,
+                tq.c.result,
+            )
+            .where(tq.c.run_id == run_id)
+            .order_by(tq.c.id)
+        )
+        return list(self.conn.execute(q))
+
+    # --- workers ------------------------------------------------------------------------------
+    def register_worker(self, values: dict[str, Any]) -> None:
+        now = utcnow()
+        row = {"started_at": now, "heartbeat_at": now, "stopped_at": None, "stats": {}, **values}
+        exists = self.conn.execute(select(workers.c.id).where(workers.c.id == row["id"])).first()
+        if exists:
+            self.conn.execute(update(workers).where(workers.c.id == row["id"]).values(**row))
+        else:
+            self.conn.execute(insert(workers).values(**row))
+
+    def worker_heartbeat(self, worker_id: str, stats: dict[str, Any] | None = None) -> None:
+        values: dict[str, Any] = {"heartbeat_at": self._now()}
+        if stats is not None:
+            values["stats"] = stats
+        self.conn.execute(update(workers).where(workers.c.id == worker_id).values(**values))
+
+    def worker_stopped(self, worker_id: str) -> None:
+        self.conn.execute(
+            update(workers).where(workers.c.id == worker_id).values(stopped_at=utcnow())
+        )
+
+    def live_workers(self, within_s: float, pool: str | None = None) -> list[Any]:
+        since = (
+            func.now() - literal(timedelta(seconds=within_s))
+            if self.pg
+            else literal(utcnow() - timedelta(seconds=within_s), UtcDateTime())
+        )
+        q = select(workers).where(workers.c.stopped_at.is_(None), workers.c.heartbeat_at >= since)
+        if pool is not None:
+            q = q.where(workers.c.pool == pool)
+        return list(self.conn.execute(q.order_by(workers.c.id)))
+
+    # --- runs: who drives which ---------------------------------------------------------------
+    def drivable_runs(self, executor: str = "queue") -> list[Any]:
+        """Active runs for drivers, with what a driver needs to pick among them: queue runs,
+        and queued runs that a service (API, schedule) started, whatever their executor."""
+        q = select(
+            runs.c.id,
+            runs.c.state,
+            runs.c.namespace,
+            runs.c.priority,
+            runs.c.engine_id,
+            runs.c.heartbeat_at,
+            runs.c.created_at,
+        ).where(
+            runs.c.state.in_(RUN_ACTIVE),
+            or_(
+                runs.c.executor == executor,
+                and_(runs.c.state == "queued", runs.c.trigger.not_in(IN_PROCESS_TRIGGERS)),
+            ),
+        )
+        return list(self.conn.execute(q.order_by(runs.c.created_at, runs.c.id)))
+
+    def lock_run_claims(self) -> None:
+        """Serialize run claims between drivers (Postgres), so quotas are counted exactly."""
+        self._lock(_RUN_CLAIM_LOCK)
+
+    def claim_run(
+        self,
+        run_id: str,
+        engine_id: str,
+        seen_engine: str | None,
+        seen_heartbeat: Any,
+        executor: str | None = None,
+    ) -> bool:
+        """Take a run over, if it is still as it was seen (compare-and-set on its engine and
+        heartbeat): of two drivers racing for one run, exactly one wins. A run a driver takes
+        becomes a queue run (its tasks go to the workers; any driver may resume it)."""
+        cond = [
+            runs.c.id == run_id,
+            runs.c.state.in_(RUN_ACTIVE),
+            runs.c.engine_id.is_(None) if seen_engine is None else runs.c.engine_id == seen_engine,
+            runs.c.heartbeat_at.is_(None)
+            if seen_heartbeat is None
+            else runs.c.heartbeat_at == seen_heartbeat,
+        ]
+        result = self.conn.execute(
+            update(runs)
+            .where(and_(*cond))
+            .values(
+                engine_id=engine_id,
+                heartbeat_at=utcnow(),
+                **({"executor": executor} if executor else {}),
+            )
+        )
+        return bool(result.rowcount)
+
+    def release_run(self, run_id: str, engine_id: str) -> bool:
+        """Let go of a run this engine drives (any driver may take it at once)."""
+        result = self.conn.execute(
+            update(runs)
+            .where(runs.c.id == run_id, runs.c.engine_id == engine_id)
+            .values(engine_id=None, heartbeat_at=None)
+        )
+        return bool(result.rowcount)
+
+    def running_by_namespace(self, executor: str = "queue") -> dict[str | None, int]:
+        q = (
+            select(runs.c.namespace, func.count())
+            .where(
+                runs.c.executor == executor,
+                or_(
+                    runs.c.state.in_(("running", "cancelling")),
+                    and_(runs.c.state == "queued", runs.c.engine_id.is_not(None)),
+                ),
+            )
+            .group_by(runs.c.namespace)
+        )
+        return {ns: n for ns, n in self.conn.execute(q)}
+
+    def pools_of(self, run_ids: Sequence[str]) -> dict[str, str]:
+        """The pool each queue run targets (kept in its plan)."""
+        if not run_ids:
+            return {}
+        q = select(runs.c.id, runs.c.plan[("queue", "pool")].as_string()).where(
+            runs.c.id.in_(list(run_ids))
+        )
+        return {run_id: pool or "default" for run_id, pool in self.conn.execute(q)}
