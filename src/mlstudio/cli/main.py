@@ -24,6 +24,14 @@ ENTRIES: dict[str, tuple[str, str]] = {
     "run": ("mlstudio.cli.run:app", "Run a workflow (pushed module or PATH.py:FUNCTION)."),
     "runs": ("mlstudio.cli.runs:app", "List, inspect, cancel, clone and resume runs."),
     "cache": ("mlstudio.cli.cache:app", "Cache statistics and clearing."),
+    "schedule": (
+        "mlstudio.cli.schedule:app",
+        "Start runs on a cron schedule: add, list, pause, resume, remove.",
+    ),
+    "webhook": (
+        "mlstudio.cli.webhook:app",
+        "Signed webhooks on run and tag events: add, list, deliveries, replay.",
+    ),
     "module": (
         "mlstudio.cli.module:app",
         "Scaffold, push, test, tag, promote and roll back modules.",

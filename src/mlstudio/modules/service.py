@@ -21,6 +21,7 @@ from mlstudio.errors import (
     StateError,
 )
 from mlstudio.governance.rbac import Authorizer, validate_role
+from mlstudio.integrations.webhooks import emit_tag_moved
 from mlstudio.modules.archive import ModuleBuild, build_module
 from mlstudio.modules.envs import EnvironmentManager
 from mlstudio.modules.introspect import introspect, package_root
@@ -353,7 +354,8 @@ class ModuleService:
             record.ref,
             details={"digest": build.digest, "tests_passed": record.tests_passed},
         )
-        uow.modules.move_tag(module, LATEST_ALPHA, record.version, actor, "push")
+        moved = uow.modules.move_tag(module, LATEST_ALPHA, record.version, actor, "push")
+        emit_tag_moved(uow, moved)
         uow.audit.record(
             actor,
             "tag.move",
@@ -444,6 +446,7 @@ class ModuleService:
                     **warning,
                 }
             event = uow.modules.move_tag(module, tag, version, actor, action)
+            emit_tag_moved(uow, event)
             audit_action = "module.promote" if action == "promote" else "tag.move"
             uow.audit.record(
                 actor,
@@ -484,6 +487,7 @@ class ModuleService:
                     hint=f"move it explicitly: mlstudio module tag {name.full} {tag} N",
                 )
             event = uow.modules.move_tag(module, tag, target, actor, "rollback")
+            emit_tag_moved(uow, event)
             uow.audit.record(
                 actor,
                 "tag.move",
