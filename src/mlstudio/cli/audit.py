@@ -47,14 +47,20 @@ def audit(
     json_output: JsonFlag = False,
 ) -> None:
     """Show audit events, newest first (admins see all)."""
-    p = context.platform()
-    with p.store.read() as uow:
-        from mlstudio.governance.rbac import Authorizer
+    client = context.remote()
+    if client is not None:  # the server applies the same rule
+        rows = client.audit(since=parse_since(since), actor=actor, action=action, limit=limit)
+    else:
+        p = context.platform()
+        with p.store.read() as uow:
+            from mlstudio.governance.rbac import Authorizer
 
-        if not Authorizer(uow.identity).is_steward(p.actor):
-            actor = p.actor  # everyone else sees their own events only
-        events = uow.audit.list(since=parse_since(since), actor=actor, action=action, limit=limit)
-    rows = [e.to_dict() for e in events]
+            if not Authorizer(uow.identity).is_steward(p.actor):
+                actor = p.actor  # everyone else sees their own events only
+            events = uow.audit.list(
+                since=parse_since(since), actor=actor, action=action, limit=limit
+            )
+        rows = [e.to_dict() for e in events]
 
     def human(data: list[dict[str, Any]]) -> None:
         table(

@@ -78,9 +78,14 @@ def import_(
     json_output: JsonFlag = False,
 ) -> None:
     """Import a file as the next version of a dataset; unclassified columns count as restricted."""
-    p = context.platform()
-    record = p.datasets.import_file(p.actor, file, name, domain=domain, classify=classify or [])
-    emit(p.datasets.show(record.ref), json_output, _print_dataset)
+    client = context.remote()
+    if client is not None:
+        data = client.import_dataset(file, name, domain=domain, classify=classify or [])
+    else:
+        p = context.platform()
+        record = p.datasets.import_file(p.actor, file, name, domain=domain, classify=classify or [])
+        data = p.datasets.show(record.ref)
+    emit(data, json_output, _print_dataset)
 
 
 @app.command("list")
@@ -92,7 +97,6 @@ def list_datasets(
     json_output: JsonFlag = False,
 ) -> None:
     """The newest version of every dataset."""
-    p = context.platform()
 
     def human(rows: list[dict[str, Any]]) -> None:
         table(
@@ -112,14 +116,20 @@ def list_datasets(
             ],
         )
 
-    emit(p.datasets.list(namespace=namespace, search=search), json_output, human)
+    client = context.remote()
+    if client is not None:
+        rows = client.list_datasets(namespace=namespace, search=search)
+    else:
+        rows = context.platform().datasets.list(namespace=namespace, search=search)
+    emit(rows, json_output, human)
 
 
 @app.command("show")
 def show(ref: Ref, json_output: JsonFlag = False) -> None:
     """A dataset version's columns with level, labels and where each tag came from."""
-    p = context.platform()
-    emit(p.datasets.show(ref), json_output, _print_dataset)
+    client = context.remote()
+    data = client.show_dataset(ref) if client is not None else context.platform().datasets.show(ref)
+    emit(data, json_output, _print_dataset)
 
 
 @app.command("classify")
@@ -129,8 +139,12 @@ def classify(
     json_output: JsonFlag = False,
 ) -> None:
     """Raise columns' classification (stewards only; lowering needs a declassifier)."""
-    p = context.platform()
-    data = p.datasets.classify(p.actor, ref, specs)
+    client = context.remote()
+    if client is not None:
+        data = client.classify_dataset(ref, specs)
+    else:
+        p = context.platform()
+        data = p.datasets.classify(p.actor, ref, specs)
 
     def human(d: dict[str, Any]) -> None:
         for change in d["changes"]:
@@ -151,7 +165,6 @@ def lineage(
     json_output: JsonFlag = False,
 ) -> None:
     """Upstream columns, tasks, runs and imports of each column."""
-    p = context.platform()
 
     def label(node: dict[str, Any]) -> str:
         kind = node["kind"]
@@ -193,7 +206,12 @@ def lineage(
                         stack.append((up, child, path | {up}))
             console().print(tree)
 
-    emit(p.datasets.lineage(ref, column), json_output, human)
+    client = context.remote()
+    if client is not None:
+        graphs = client.dataset_lineage(ref, column)
+    else:
+        graphs = context.platform().datasets.lineage(ref, column)
+    emit(graphs, json_output, human)
 
 
 @app.command("export")
@@ -206,8 +224,12 @@ def export(
     json_output: JsonFlag = False,
 ) -> None:
     """Write a dataset version to a file, if the domain may read every column."""
-    p = context.platform()
-    data = p.datasets.export(p.actor, ref, file, domain=domain)
+    client = context.remote()
+    if client is not None:
+        data = client.export_dataset(ref, file, domain=domain)
+    else:
+        p = context.platform()
+        data = p.datasets.export(p.actor, ref, file, domain=domain)
     emit(
         data,
         json_output,

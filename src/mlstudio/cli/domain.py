@@ -76,8 +76,11 @@ def _describe(policy: dict[str, Any], members: list[dict[str, Any]] | None = Non
 @app.command("list")
 def list_domains(json_output: JsonFlag = False) -> None:
     """Every domain with its policy."""
-    p = context.platform()
-    rows = [d.to_dict() for d in p.domains.list()]
+    client = context.remote()
+    if client is not None:
+        rows = client.list_domains()
+    else:
+        rows = [d.to_dict() for d in context.platform().domains.list()]
 
     def human(data: list[dict[str, Any]]) -> None:
         table(
@@ -106,13 +109,18 @@ def show(
     json_output: JsonFlag = False,
 ) -> None:
     """A domain's policy and members."""
-    p = context.platform()
-    policy = p.domains.get(name).to_dict()
-    members = [
-        {"user": g.user, "role": g.role, "granted_by": g.granted_by}
-        for g in p.domains.members(name)
-    ]
-    emit({**policy, "members": members}, json_output, lambda d: _describe(d, d["members"]))
+    client = context.remote()
+    if client is not None:
+        data = client.show_domain(name)
+    else:
+        p = context.platform()
+        policy = p.domains.get(name).to_dict()
+        members = [
+            {"user": g.user, "role": g.role, "granted_by": g.granted_by}
+            for g in p.domains.members(name)
+        ]
+        data = {**policy, "members": members}
+    emit(data, json_output, lambda d: _describe(d, d["members"]))
 
 
 @app.command("set")
@@ -165,22 +173,35 @@ def set_domain(
     A new domain starts closed: clearance public, no labels, only its own datasets, no
     persisting, promoted code only; open what it needs with the options above.
     """
-    p = context.platform()
-    policy = p.domains.set(
-        p.actor,
-        name,
-        clearance=clearance,
-        readable_labels=parse_names(readable_labels, "--readable-labels"),
-        denied_labels=parse_names(denied_labels, "--denied-labels", allow_all=False),
-        readable_domains=parse_names(readable_domains, "--readable-domains"),
-        may_persist=persist,
-        promoted_only=promoted_only,
-        pseudonymous_readable=hashed_labels,
-        description=description,
-    )
+    from mlstudio.governance.domains import UNCHANGED
+
+    changes = {
+        "clearance": clearance,
+        "readable_labels": parse_names(readable_labels, "--readable-labels"),
+        "denied_labels": parse_names(denied_labels, "--denied-labels", allow_all=False),
+        "readable_domains": parse_names(readable_domains, "--readable-domains"),
+        "may_persist": persist,
+        "promoted_only": promoted_only,
+        "pseudonymous_readable": hashed_labels,
+        "description": description,
+    }
+    client = context.remote()
+    if client is not None:  # left out: unchanged (lists: null is all, [] is none)
+        lists = ("readable_labels", "denied_labels", "readable_domains")
+        data = client.set_domain(
+            name,
+            **{
+                k: v
+                for k, v in changes.items()
+                if (v is not UNCHANGED if k in lists else v is not None)
+            },
+        )
+    else:
+        p = context.platform()
+        data = p.domains.set(p.actor, name, **changes).to_dict()
 
     def human(d: dict[str, Any]) -> None:
         console().print(f"[green]✓[/] domain {d['name']} set")
         _describe(d)
 
-    emit(policy.to_dict(), json_output, human)
+    emit(data, json_output, human)

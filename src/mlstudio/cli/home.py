@@ -49,8 +49,12 @@ def init(json_output: JsonFlag = False) -> None:
 @whoami_app.command("whoami")
 def whoami(json_output: JsonFlag = False) -> None:
     """Show the identity mlstudio uses and its roles."""
-    p = context.platform()
-    info = p.identity.whoami(p.actor)
+    client = context.remote()
+    if client is not None:
+        info = client.whoami()
+    else:
+        p = context.platform()
+        info = p.identity.whoami(p.actor)
 
     def human(d: dict) -> None:
         roles = [

@@ -24,14 +24,6 @@ ENTRIES: dict[str, tuple[str, str]] = {
     "run": ("mlstudio.cli.run:app", "Run a workflow (pushed module or PATH.py:FUNCTION)."),
     "runs": ("mlstudio.cli.runs:app", "List, inspect, cancel, clone and resume runs."),
     "cache": ("mlstudio.cli.cache:app", "Cache statistics and clearing."),
-    "schedule": (
-        "mlstudio.cli.schedule:app",
-        "Start runs on a cron schedule: add, list, pause, resume, remove.",
-    ),
-    "webhook": (
-        "mlstudio.cli.webhook:app",
-        "Signed webhooks on run and tag events: add, list, deliveries, replay.",
-    ),
     "module": (
         "mlstudio.cli.module:app",
         "Scaffold, push, test, tag, promote and roll back modules.",
@@ -48,6 +40,22 @@ ENTRIES: dict[str, tuple[str, str]] = {
         "List, show and change execution domains and their policies.",
     ),
     "audit": ("mlstudio.cli.audit:app", "Read the append-only audit log."),
+    "server": (
+        "mlstudio.cli.server:app",
+        "Serve the REST API (and run the run driver, schedules and webhooks).",
+    ),
+    "schedule": (
+        "mlstudio.cli.schedule:app",
+        "Start runs on a cron schedule: add, list, pause, resume, remove.",
+    ),
+    "webhook": (
+        "mlstudio.cli.webhook:app",
+        "Signed webhooks on run and tag events: add, list, deliveries, replay.",
+    ),
+    "worker": (
+        "mlstudio.cli.worker:app",
+        "Run queued tasks of a pool on warm processes (--drive: drive runs too).",
+    ),
 }
 
 

@@ -95,19 +95,25 @@ def push(
     """Validate, build, test and publish a new immutable version; moves latestAlpha."""
     from mlstudio.errors import ModuleTestsFailedError
 
-    p = context.platform()
+    client = context.remote()
     with progress_status(json_output, "pushing") as update:
         try:
-            result = p.modules.push(
-                p.actor, directory, message=message, run_tests=not no_tests, progress=update
-            )
+            if client is not None:
+                data = client.push_module(
+                    directory, message=message, run_tests=not no_tests, progress=update
+                )
+            else:
+                p = context.platform()
+                data = p.modules.push(
+                    p.actor, directory, message=message, run_tests=not no_tests, progress=update
+                ).to_dict()
         except ModuleTestsFailedError as exc:
             if not json_output and exc.details:
                 console(stderr=True).print(
                     exc.details.get("output", ""), markup=False, highlight=False
                 )
             raise
-    emit(result.to_dict(), json_output, _print_push)
+    emit(data, json_output, _print_push)
 
 
 @app.command("test")
@@ -124,7 +130,7 @@ def test(
     from mlstudio.modules.manifest import load_manifest
     from mlstudio.modules.testrunner import run_module_tests
 
-    p = context.platform()
+    p = context.local_platform()  # tests run here, also in remote mode
     manifest = load_manifest(directory)
     with progress_status(json_output, "running tests") as update:
         env = None
@@ -170,8 +176,12 @@ def promote(
     json_output: JsonFlag = False,
 ) -> None:
     """Move the `latest` tag to VERSION (its tests must have passed)."""
-    p = context.platform()
-    result = p.modules.promote(p.actor, name, version)
+    client = context.remote()
+    if client is not None:
+        result = client.promote(name, version)
+    else:
+        p = context.platform()
+        result = p.modules.promote(p.actor, name, version)
     if result.get("warning") and not json_output:
         console(stderr=True).print(f"warning: {result['warning']}", markup=False)
     emit(result, json_output, _print_move)
@@ -185,8 +195,13 @@ def tag(
     json_output: JsonFlag = False,
 ) -> None:
     """Point any tag at VERSION; the move is recorded."""
-    p = context.platform()
-    emit(p.modules.move_tag(p.actor, name, tag_name, version), json_output, _print_move)
+    client = context.remote()
+    if client is not None:
+        result = client.move_tag(name, tag_name, version)
+    else:
+        p = context.platform()
+        result = p.modules.move_tag(p.actor, name, tag_name, version)
+    emit(result, json_output, _print_move)
 
 
 @app.command("rollback")
@@ -196,8 +211,13 @@ def rollback(
     json_output: JsonFlag = False,
 ) -> None:
     """Move a tag back to the version it pointed at before. Nothing is rebuilt."""
-    p = context.platform()
-    emit(p.modules.rollback(p.actor, name, tag_name), json_output, _print_move)
+    client = context.remote()
+    if client is not None:
+        result = client.rollback(name, tag_name)
+    else:
+        p = context.platform()
+        result = p.modules.rollback(p.actor, name, tag_name)
+    emit(result, json_output, _print_move)
 
 
 @app.command("list")
@@ -215,8 +235,12 @@ def list_modules(
     json_output: JsonFlag = False,
 ) -> None:
     """The catalog: every module with its tags."""
-    p = context.platform()
-    rows = p.modules.list_modules(search, namespace, limit=limit, offset=offset)
+    client = context.remote()
+    if client is not None:
+        rows = client.list_modules(search, namespace, limit=limit, offset=offset)
+    else:
+        p = context.platform()
+        rows = p.modules.list_modules(search, namespace, limit=limit, offset=offset)
 
     def human(data: list[dict[str, Any]]) -> None:
         if not data:
@@ -251,8 +275,8 @@ def show(
     json_output: JsonFlag = False,
 ) -> None:
     """Versions, tags, tag history, and the tasks of one version with their signatures."""
-    p = context.platform()
-    data = p.modules.show(ref)
+    client = context.remote()
+    data = client.show_module(ref) if client is not None else context.platform().modules.show(ref)
 
     def human(d: dict[str, Any]) -> None:
         c = console()

@@ -22,9 +22,13 @@ def create(
     json_output: JsonFlag = False,
 ) -> None:
     """Create a namespace (admins only); OWNER gets the owner role."""
-    p = context.platform()
-    record = p.modules.create_namespace(p.actor, name, owner, description)
-    data = {**record.to_dict(), "owner": owner or p.actor}
+    client = context.remote()
+    if client is not None:
+        data = client.create_namespace(name, owner, description)
+    else:
+        p = context.platform()
+        record = p.modules.create_namespace(p.actor, name, owner, description)
+        data = {**record.to_dict(), "owner": owner or p.actor}
     emit(
         data,
         json_output,
@@ -40,9 +44,13 @@ def grant(
     json_output: JsonFlag = False,
 ) -> None:
     """Grant a namespace role (owners and admins only)."""
-    p = context.platform()
-    added = p.modules.grant_namespace(p.actor, name, user, role)
-    data = {"namespace": name, "user": user, "role": role, "added": added}
+    client = context.remote()
+    if client is not None:
+        data = client.grant_namespace(name, user, role)
+    else:
+        p = context.platform()
+        added = p.modules.grant_namespace(p.actor, name, user, role)
+        data = {"namespace": name, "user": user, "role": role, "added": added}
     emit(
         data,
         json_output,
@@ -56,7 +64,6 @@ def grant(
 @app.command("list")
 def list_namespaces(json_output: JsonFlag = False) -> None:
     """Every namespace with its members."""
-    p = context.platform()
 
     def human(rows: list[dict[str, Any]]) -> None:
         table(
@@ -72,4 +79,9 @@ def list_namespaces(json_output: JsonFlag = False) -> None:
             ],
         )
 
-    emit(p.modules.list_namespaces(), json_output, human)
+    client = context.remote()
+    if client is not None:
+        rows = client.list_namespaces()
+    else:
+        rows = context.platform().modules.list_namespaces()
+    emit(rows, json_output, human)

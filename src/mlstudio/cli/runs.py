@@ -9,7 +9,7 @@ import typer
 from mlstudio.cli import context
 from mlstudio.cli.output import JsonFlag, console, emit, table
 from mlstudio.cli.progress import describe_counts, print_run
-from mlstudio.cli.run import ParamOpt, finish
+from mlstudio.cli.run import ParamOpt, finish, finish_remote
 
 app = typer.Typer(
     help="List, inspect, cancel, clone and resume runs.", add_completion=False, no_args_is_help=True
@@ -27,16 +27,13 @@ def list_runs(
     json_output: JsonFlag = False,
 ) -> None:
     """Recent runs, newest first."""
-    p = context.platform()
-    rows = p.runs.list(
-        p.actor,
-        state=state,
-        workflow=workflow,
-        user=user,
-        domain=domain,
-        limit=limit,
-        offset=offset,
-    )
+    filters: dict[str, Any] = {"state": state, "workflow": workflow, "user": user, "domain": domain}
+    client = context.remote()
+    if client is not None:
+        rows = client.list_runs(**filters, limit=limit, offset=offset)
+    else:
+        p = context.platform()
+        rows = p.runs.list(p.actor, **filters, limit=limit, offset=offset)
 
     def human(data: list[dict[str, Any]]) -> None:
         if not data:
@@ -49,7 +46,7 @@ def list_runs(
                 [
                     r["id"],
                     r["workflow"],
-                    r["state"],
+                    f"{r['state']} ({r['waiting']})" if r.get("waiting") else r["state"],
                     describe_counts(r["tasks"]),
                     r["created_by"],
                     r["created_at"],
@@ -71,8 +68,13 @@ def show(
     json_output: JsonFlag = False,
 ) -> None:
     """A run's state, lock, tasks and output."""
-    p = context.platform()
-    emit(p.runs.show(run_id, actor=p.actor, explain=explain), json_output, print_run)
+    client = context.remote()
+    if client is not None:
+        data = client.show_run(run_id, explain=explain)
+    else:
+        p = context.platform()
+        data = p.runs.show(run_id, actor=p.actor, explain=explain)
+    emit(data, json_output, print_run)
 
 
 @app.command("logs")
@@ -84,8 +86,12 @@ def logs(
     json_output: JsonFlag = False,
 ) -> None:
     """Captured output of every task attempt (stdout, stderr, logging, tracebacks)."""
-    p = context.platform()
-    entries = p.runs.logs(run_id, actor=p.actor, task=task)
+    client = context.remote()
+    if client is not None:
+        entries = client.run_logs(run_id, task=task)
+    else:
+        p = context.platform()
+        entries = p.runs.logs(run_id, actor=p.actor, task=task)
 
     def human(data: list[dict[str, Any]]) -> None:
         c = console()
@@ -104,9 +110,13 @@ def cancel(
     run_id: Annotated[str, typer.Argument(metavar="RUN")], json_output: JsonFlag = False
 ) -> None:
     """Cancel a queued or running run (running tasks are killed)."""
-    p = context.platform()
-    run = p.runs.cancel(p.actor, run_id)
-    emit(run.summary(), json_output, lambda d: console().print(f"run {d['id']}: {d['state']}"))
+    client = context.remote()
+    if client is not None:
+        data = client.cancel_run(run_id)
+    else:
+        p = context.platform()
+        data = p.runs.cancel(p.actor, run_id).summary()
+    emit(data, json_output, lambda d: console().print(f"run {d['id']}: {d['state']}"))
 
 
 @app.command("clone")
@@ -120,6 +130,11 @@ def clone(
     """Start a new run with RUN's resolved module versions (and changed parameters)."""
     from mlstudio.workflows.service import parse_params
 
+    client = context.remote()
+    if client is not None:
+        cloned = client.clone_run(run_id, parse_params(param or []), no_cache=no_cache)
+        finish_remote(cloned["id"], json_output, detach)
+        return
     p = context.platform()
     record = p.runs.clone(p.actor, run_id, parse_params(param or []), no_cache=no_cache)
     finish(record.id, json_output, detach)
@@ -132,6 +147,10 @@ def resume(
     json_output: JsonFlag = False,
 ) -> None:
     """Finish a run whose engine died, without redoing completed tasks."""
+    client = context.remote()
+    if client is not None:
+        finish_remote(client.resume_run(run_id)["id"], json_output, detach)
+        return
     p = context.platform()
     run = p.runs.prepare_resume(p.actor, run_id)
     finish(run.id, json_output, detach)

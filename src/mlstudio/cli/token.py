@@ -28,9 +28,13 @@ def create(
     json_output: JsonFlag = False,
 ) -> None:
     """Create a token; its secret is printed once and never shown again."""
-    p = context.platform()
-    record, secret = p.tokens.create(p.actor, user, ttl_days=ttl_days, description=description)
-    data = {**record.to_dict(), "token": secret, "warning": "the token is not shown again"}
+    client = context.remote()
+    if client is not None:
+        data = client.create_token(user, ttl_days=ttl_days, description=description)
+    else:
+        p = context.platform()
+        record, secret = p.tokens.create(p.actor, user, ttl_days=ttl_days, description=description)
+        data = {**record.to_dict(), "token": secret, "warning": "the token is not shown again"}
 
     def human(d: dict[str, Any]) -> None:
         out = console()
@@ -49,8 +53,12 @@ def list_tokens(
     json_output: JsonFlag = False,
 ) -> None:
     """Your tokens (admins: everyone's); secrets and hashes are never shown."""
-    p = context.platform()
-    rows = [_with_state(t.to_dict()) for t in p.tokens.list(p.actor, user)]
+    client = context.remote()
+    if client is not None:
+        rows = [_with_state(t) for t in client.list_tokens(user)]
+    else:
+        p = context.platform()
+        rows = [_with_state(t.to_dict()) for t in p.tokens.list(p.actor, user)]
 
     def human(data: list[dict[str, Any]]) -> None:
         table(
@@ -78,10 +86,14 @@ def revoke(
     json_output: JsonFlag = False,
 ) -> None:
     """Revoke a token now (your own; admins: anyone's)."""
-    p = context.platform()
-    record = p.tokens.revoke(p.actor, token_id)
+    client = context.remote()
+    if client is not None:
+        data = client.revoke_token(token_id)
+    else:
+        p = context.platform()
+        data = p.tokens.revoke(p.actor, token_id).to_dict()
     emit(
-        _with_state(record.to_dict()),
+        _with_state(data),
         json_output,
         lambda d: console().print(f"[green]✓[/] token {d['id']} of {d['user']} revoked"),
     )

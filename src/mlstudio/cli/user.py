@@ -25,9 +25,12 @@ def add(
     json_output: JsonFlag = False,
 ) -> None:
     """Register a user (admins only)."""
-    p = context.platform()
-    record = p.identity.add_user(p.actor, name, role)
-    data = {**record.to_dict(), "role": role}
+    client = context.remote()
+    if client is not None:
+        data = client.add_user(name, role)
+    else:
+        p = context.platform()
+        data = {**p.identity.add_user(p.actor, name, role).to_dict(), "role": role}
     emit(
         data,
         json_output,
@@ -40,11 +43,14 @@ def add(
 @app.command("list")
 def list_users(json_output: JsonFlag = False) -> None:
     """Every user with their grants."""
-    p = context.platform()
-    rows = [
-        {**u.to_dict(), "grants": [g.to_dict() for g in grants]}
-        for u, grants in p.identity.list_users()
-    ]
+    client = context.remote()
+    if client is not None:
+        rows = client.list_users()
+    else:
+        rows = [
+            {**u.to_dict(), "grants": [g.to_dict() for g in grants]}
+            for u, grants in context.platform().identity.list_users()
+        ]
 
     def human(data: list[dict[str, Any]]) -> None:
         table(
@@ -81,9 +87,13 @@ def grant(
 ) -> None:
     """Grant a platform role, or a role on a namespace or domain."""
     kind, scope = _scope(namespace, domain)
-    p = context.platform()
-    added = p.identity.grant(p.actor, user, role, kind, scope)
-    data = {"user": user, "role": role, "scope_kind": kind, "scope": scope, "added": added}
+    client = context.remote()
+    if client is not None:
+        data = client.grant(user, role, namespace=namespace, domain=domain)
+    else:
+        p = context.platform()
+        added = p.identity.grant(p.actor, user, role, kind, scope)
+        data = {"user": user, "role": role, "scope_kind": kind, "scope": scope, "added": added}
     emit(
         data,
         json_output,
@@ -120,9 +130,13 @@ def revoke(
 ) -> None:
     """Remove a platform role, or a role on a namespace or domain."""
     kind, scope = _scope(namespace, domain)
-    p = context.platform()
-    removed = p.identity.revoke(p.actor, user, role, kind, scope)
-    data = {"user": user, "role": role, "scope_kind": kind, "scope": scope, "removed": removed}
+    client = context.remote()
+    if client is not None:
+        data = client.revoke(user, role, namespace=namespace, domain=domain)
+    else:
+        p = context.platform()
+        removed = p.identity.revoke(p.actor, user, role, kind, scope)
+        data = {"user": user, "role": role, "scope_kind": kind, "scope": scope, "removed": removed}
     emit(
         data,
         json_output,
@@ -144,10 +158,14 @@ def disable(
     json_output: JsonFlag = False,
 ) -> None:
     """Disable a user (admins only): their tokens stop working and they may not act."""
-    p = context.platform()
-    record = p.identity.disable(p.actor, name)
+    client = context.remote()
+    if client is not None:
+        data = client.disable_user(name)
+    else:
+        p = context.platform()
+        data = p.identity.disable(p.actor, name).to_dict()
     emit(
-        record.to_dict(),
+        data,
         json_output,
         lambda d: console().print(f"[green]✓[/] user {d['name']} disabled"),
     )
@@ -159,10 +177,14 @@ def enable(
     json_output: JsonFlag = False,
 ) -> None:
     """Enable a disabled user again (admins only); their grants are kept."""
-    p = context.platform()
-    record = p.identity.enable(p.actor, name)
+    client = context.remote()
+    if client is not None:
+        data = client.enable_user(name)
+    else:
+        p = context.platform()
+        data = p.identity.enable(p.actor, name).to_dict()
     emit(
-        record.to_dict(),
+        data,
         json_output,
         lambda d: console().print(f"[green]✓[/] user {d['name']} enabled"),
     )

@@ -10,7 +10,9 @@ Quotas come from the environment, so every server and worker of a deployment rea
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -101,3 +103,49 @@ def waiting_reasons(uow: Any, runs: Sequence[Any], lease_s: float = LEASE_S) -> 
 
 def _get(record: Any, key: str) -> Any:
     return record.get(key) if isinstance(record, dict) else getattr(record, key, None)
+
+
+class Waker:
+    """Waits until another process notifies ``channel`` or ``timeout`` passes.
+
+    On Postgres it LISTENs on a connection of its own, so a worker or a driver wakes the moment
+    work is queued instead of polling; elsewhere (SQLite, or while that connection is down) it
+    just sleeps. A notification that arrives while nobody waits wakes the next wait."""
+
+    def __init__(self, store: Any, channel: str) -> None:
+        self.channel = channel
+        self.url = store.engine.url if store.dialect == "postgresql" else None
+        self.conn: Any = None
+        self.retry_at = 0.0
+
+    def _connect(self) -> Any:
+        if self.conn is None and self.url is not None and time.monotonic() >= self.retry_at:
+            import psycopg
+
+            dsn = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            try:
+                self.conn = psycopg.connect(dsn, autocommit=True, connect_timeout=5)
+                self.conn.execute(f"LISTEN {self.channel}")
+            except Exception:
+                self.close()
+                self.retry_at = time.monotonic() + 5.0
+        return self.conn
+
+    def wait(self, timeout: float) -> bool:
+        """True when woken by a notification."""
+        conn = self._connect()
+        if conn is None:
+            time.sleep(timeout)
+            return False
+        try:
+            return any(True for _ in conn.notifies(timeout=timeout, stop_after=1))
+        except Exception:
+            self.close()
+            self.retry_at = time.monotonic() + 1.0
+            return False
+
+    def close(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(Exception):
+                self.conn.close()
+        self.conn = None

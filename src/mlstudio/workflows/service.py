@@ -137,6 +137,7 @@ class RunService:
                 }
             )
             uow.runs.insert_task_runs(initial_rows(run_id, plan))
+            uow.queue.notify("mlstudio_runs")  # wakes the run drivers (Postgres)
             uow.audit.record(
                 actor,
                 "run.start",
@@ -226,8 +227,12 @@ class RunService:
             return self._follow(run.id, observe)
         own = executor is None
         executor = executor or self._executor_for(run)
+        from mlstudio.workflows.executors.queue import ExecutorStopped
+
         try:
             self.engine(executor).drive(run.id, observe)
+        except ExecutorStopped:  # a run driver took the run over (this process stalled)
+            return self._follow(run.id, observe)
         finally:
             if own:
                 executor.shutdown()
@@ -246,6 +251,7 @@ class RunService:
             namespace=run.namespace,
             priority=run.priority,
             preemptible=bool(options["preemptible"]),
+            owner=(run.id, engine_identity()),
         )
 
     def _take(self, run: RunRecord) -> bool:

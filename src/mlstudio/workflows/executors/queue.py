@@ -10,6 +10,10 @@
 - ``cancel`` marks the rows cancelled; a worker holding one kills the task at its next check.
 - ``capacity`` is large: the queue is the buffer (namespace task quotas are applied by the
   workers' claims, across every engine).
+- An engine resuming a run adopts the attempts its dead predecessor left in the queue (still
+  running on a worker, or done): a driver's restart does not redo the work in flight.
+- With ``owner``, it checks every ``owner_check_s`` that its engine still owns the run and stops
+  (``ExecutorStopped``) if an engine that stalled past its heartbeat was taken over.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ class QueueExecutor:
         expiry_check_s: float = 1.0,
         max_in_flight: int = 100_000,
         stop: threading.Event | None = None,
+        owner: tuple[str, str] | None = None,
+        owner_check_s: float = 1.0,
     ) -> None:
         self.store = store
         self.pool = pool
@@ -54,6 +60,9 @@ class QueueExecutor:
         self.expiry_check_s = expiry_check_s
         self.max_in_flight = max_in_flight
         self.stop = stop
+        self.owner = owner  # (run id, engine id): stop if another engine took the run over
+        self.owner_check_s = owner_check_s
+        self._last_owner_check = time.monotonic()
         self.buffer: list[TaskDispatch] = []
         self.inflight: dict[int, tuple[int, int]] = {}  # queue id -> (task_run_id, attempt)
         self.by_task: dict[int, int] = {}  # task_run_id -> queue id
@@ -100,6 +109,15 @@ class QueueExecutor:
     def _check_stop(self) -> None:
         if self.stop is not None and self.stop.is_set():
             raise ExecutorStopped("the driver is stopping")
+        now = time.monotonic()
+        if self.owner is not None and now - self._last_owner_check >= self.owner_check_s:
+            self._last_owner_check = now
+            run_id, engine_id = self.owner
+            with self.store.read() as uow:
+                run = uow.runs.get_run(run_id)
+            if run is not None and run.engine_id not in (engine_id, None):
+                # this engine stalled past its heartbeat and a driver took the run over
+                raise ExecutorStopped(f"run {run_id} was taken over by {run.engine_id}")
 
     def poll(self, timeout: float) -> list[TaskResult]:
         self._check_stop()

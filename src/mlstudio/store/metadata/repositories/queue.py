@@ -14,11 +14,12 @@ host's clock with SQLite (one machine).
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, literal, or_, select, text, update
+from sqlalchemy import Connection, and_, delete, func, insert, literal, or_, select, text, update
 
 from mlstudio.core.clock import utcnow
 from mlstudio.store.metadata.tables import runs
@@ -33,6 +34,8 @@ RUN_ACTIVE = ("queued", "running", "cancelling")
 # runs started by these are driven by the process that started them (``mlstudio run``, the
 # Python API); a driver takes them over only if they target the queue (executor ``queue``)
 IN_PROCESS_TRIGGERS = ("cli", "clone", "quickstart")
+# Postgres NOTIFY channels: tasks were queued (workers wake), runs were queued (drivers wake)
+QUEUE_CHANNEL, RUNS_CHANNEL = "mlstudio_queue", "mlstudio_runs"
 # serializes claims that count against quotas (Postgres advisory lock keys)
 _TASK_QUOTA_LOCK = 0x6D6C7101
 _RUN_CLAIM_LOCK = 0x6D6C7102
@@ -135,6 +138,7 @@ class QueueRepository:
             for r in fresh
         ]
         self.conn.execute(insert(tq), values)
+        self.notify(QUEUE_CHANNEL)
         wanted = {(r["task_run_id"], r["attempt"]) for r in fresh}
         for chunk in _chunks([r["task_run_id"] for r in fresh]):
             q = select(tq.c.id, tq.c.task_run_id, tq.c.attempt).where(
@@ -144,6 +148,11 @@ class QueueRepository:
                 if (r.task_run_id, r.attempt) in wanted:
                     out[(r.task_run_id, r.attempt)] = r.id
         return out
+
+    def notify(self, channel: str) -> None:
+        """Wake the listeners of ``channel`` when this transaction commits (Postgres)."""
+        if self.pg:
+            self.conn.execute(select(func.pg_notify(channel, "")))
 
     def settled(self, ids: Sequence[int]) -> list[Any]:
         """Rows among ``ids`` that are done, cancelled or lost."""
@@ -211,6 +220,16 @@ class QueueRepository:
         )
         return result.rowcount or 0
 
+    def purge(self, older_than: timedelta) -> int:
+        """Delete done and cancelled rows finished longer ago than ``older_than`` (the queue
+        stays small; the task runs keep the history). Lost rows stay: they are the lease-expiry
+        count the metrics report."""
+        cutoff = utcnow() - older_than
+        result = self.conn.execute(
+            delete(tq).where(tq.c.state.in_((DONE, CANCELLED)), tq.c.finished_at < cutoff)
+        )
+        return result.rowcount or 0
+
     # --- the workers' side --------------------------------------------------------------------
     def claim(
         self,
@@ -221,71 +240,100 @@ class QueueRepository:
         quotas: dict[str, int] | None = None,
     ) -> list[Any]:
         """Claim up to ``limit`` queued rows of ``pool``: highest priority first; within a
-        priority, round-robin across namespaces, the one with the fewest claimed tasks first
-        (fair between teams); namespaces at their task quota are skipped."""
+        priority, each next row goes to the namespace with the fewest claimed tasks (fair
+        between teams, whoever queued first), oldest row first within a namespace; namespaces
+        at their task quota are skipped.
+
+        One query counts what is queued and claimed; then one ``UPDATE … WHERE id IN (SELECT …
+        FOR UPDATE SKIP LOCKED) RETURNING`` per namespace served takes the rows. Rows another
+        worker is taking at the same moment are skipped, so a claim may return fewer."""
         if limit <= 0:
             return []
-        groups = list(
-            self.conn.execute(
-                select(tq.c.priority, tq.c.namespace)
-                .where(tq.c.state == QUEUED, tq.c.pool == pool)
-                .group_by(tq.c.priority, tq.c.namespace)
-            )
-        )
-        if not groups:
+        counts = self.conn.execute(
+            select(tq.c.state, tq.c.priority, tq.c.namespace, func.count())
+            .where(or_(and_(tq.c.state == QUEUED, tq.c.pool == pool), tq.c.state == CLAIMED))
+            .group_by(tq.c.state, tq.c.priority, tq.c.namespace)
+        ).all()
+        queued = {(p, ns): n for state, p, ns, n in counts if state == QUEUED}
+        if not queued:
             return []
         if quotas:
             self._lock(_TASK_QUOTA_LOCK)
-        inflight = self.inflight_by_namespace()
-        taken: dict[str | None, int] = {}
-        chosen: list[Any] = []
+        load: dict[str | None, int] = {}
+        for state, _p, ns, n in counts:
+            if state == CLAIMED:
+                load[ns] = load.get(ns, 0) + n
+        # ties (as often as not every load is 0: tasks finish quickly) are broken at random, so
+        # a namespace that queued a thousand tasks first cannot starve one that queued later
+        luck = {ns: random.random() for _p, ns in queued}
+        taken: list[Any] = []
         remaining = limit
-        for priority in sorted({g.priority for g in groups}, reverse=True):
-            fetched: dict[str | None, list[Any]] = {}
-            for ns in sorted({g.namespace for g in groups if g.priority == priority}, key=str):
-                cap = remaining
-                if quotas and ns in quotas:
-                    cap = min(cap, quotas[ns] - inflight.get(ns, 0) - taken.get(ns, 0))
-                if cap <= 0:
-                    continue
-                q = (
-                    select(*_ROW)
-                    .where(
-                        tq.c.state == QUEUED,
-                        tq.c.pool == pool,
-                        tq.c.priority == priority,
-                        tq.c.namespace == ns,
-                    )
-                    .order_by(tq.c.id)
-                    .limit(cap)
-                )
-                if self.pg:
-                    q = q.with_for_update(skip_locked=True)
-                rows = list(self.conn.execute(q))
-                if rows:
-                    fetched[ns] = rows
-            order = sorted(fetched, key=lambda n: (inflight.get(n, 0) + taken.get(n, 0), str(n)))
-            while remaining > 0 and any(fetched.values()):
-                for ns in order:
-                    if remaining > 0 and fetched[ns]:
-                        chosen.append(fetched[ns].pop(0))
-                        taken[ns] = taken.get(ns, 0) + 1
-                        remaining -= 1
+        for priority in sorted({p for p, _ in queued}, reverse=True):
+            avail = {ns: n for (p, ns), n in queued.items() if p == priority}
+            if quotas:
+                for ns in avail:
+                    if ns in quotas:
+                        avail[ns] = min(avail[ns], max(0, quotas[ns] - load.get(ns, 0)))
+            share: dict[str | None, int] = {}
+            picks: list[str | None] = []  # the namespace of each row to take, in order
+            while remaining > 0:
+                open_ns = [ns for ns, n in avail.items() if n > 0]
+                if not open_ns:
+                    break
+                ns = min(open_ns, key=lambda n: (load.get(n, 0), luck[n]))
+                avail[ns] -= 1
+                load[ns] = load.get(ns, 0) + 1
+                share[ns] = share.get(ns, 0) + 1
+                picks.append(ns)
+                remaining -= 1
+            rows = {
+                ns: self._take(pool, priority, ns, n, worker_id, lease_s) for ns, n in share.items()
+            }
+            for ns in picks:
+                if rows[ns]:
+                    taken.append(rows[ns].pop(0))
             if remaining <= 0:
                 break
-        if not chosen:
-            return []
-        self.conn.execute(
+        return taken
+
+    def _take(
+        self,
+        pool: str,
+        priority: int,
+        ns: str | None,
+        count: int,
+        worker_id: str,
+        lease_s: float,
+    ) -> list[Any]:
+        """Claim the ``count`` oldest queued rows of one (pool, priority, namespace)."""
+        pick = (
+            select(tq.c.id)
+            .where(
+                tq.c.state == QUEUED,
+                tq.c.pool == pool,
+                tq.c.priority == priority,
+                tq.c.namespace == ns,
+            )
+            .order_by(tq.c.id)
+            .limit(count)
+        )
+        if self.pg:
+            pick = pick.with_for_update(skip_locked=True)
+        # a CTE is evaluated once; ``id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)`` may be
+        # evaluated again per row and take more than n
+        picked = pick.cte("picked")
+        rows = self.conn.execute(
             update(tq)
-            .where(tq.c.id.in_([r.id for r in chosen]), tq.c.state == QUEUED)
+            .where(tq.c.id == picked.c.id, tq.c.state == QUEUED)
             .values(
                 state=CLAIMED,
                 worker_id=worker_id,
                 lease_until=self._later(lease_s),
                 claimed_at=utcnow(),
             )
-        )
-        return chosen
+            .returning(*_ROW)
+        ).all()
+        return sorted(rows, key=lambda r: r.id)
 
     def held(self, worker_id: str, ids: Sequence[int]) -> set[int]:
         """Which of ``ids`` this worker still holds (not cancelled, lost or taken back)."""
@@ -336,6 +384,8 @@ class QueueRepository:
                 .returning(tq.c.id)
             )
             out.update(r.id for r in result)
+        if out:
+            self.notify(QUEUE_CHANNEL)
         return out
 
     def waiting_above(self, pool: str, priority: int) -> int:
@@ -414,10 +464,12 @@ class QueueRepository:
     # --- runs: who drives which ---------------------------------------------------------------
     def drivable_runs(self, executor: str = "queue") -> list[Any]:
         """Active runs for drivers, with what a driver needs to pick among them: queue runs,
-        and queued runs that a service (API, schedule) started, whatever their executor."""
+        and runs that a service (API, schedule) started, whatever their executor (a driver
+        turns ``local`` ones into queue runs; ``ray`` ones it drives on Ray)."""
         q = select(
             runs.c.id,
             runs.c.state,
+            runs.c.executor,
             runs.c.namespace,
             runs.c.priority,
             runs.c.engine_id,
@@ -427,7 +479,10 @@ class QueueRepository:
             runs.c.state.in_(RUN_ACTIVE),
             or_(
                 runs.c.executor == executor,
-                and_(runs.c.state == "queued", runs.c.trigger.not_in(IN_PROCESS_TRIGGERS)),
+                and_(
+                    runs.c.trigger.not_in(IN_PROCESS_TRIGGERS),
+                    or_(runs.c.state == "queued", runs.c.executor == "ray"),
+                ),
             ),
         )
         return list(self.conn.execute(q.order_by(runs.c.created_at, runs.c.id)))
@@ -473,6 +528,7 @@ class QueueRepository:
             .where(runs.c.id == run_id, runs.c.engine_id == engine_id)
             .values(engine_id=None, heartbeat_at=None)
         )
+        self.notify(RUNS_CHANNEL)
         return bool(result.rowcount)
 
     def running_by_namespace(self, executor: str = "queue") -> dict[str | None, int]:

@@ -159,7 +159,13 @@ class RunRepository:
         existing = set(self.cache_lookup([r["key"] for r in rows]))
         fresh = [r for r in rows if r["key"] not in existing]
         if fresh:
-            self.conn.execute(insert(cache_entries), fresh)
+            # two engines may compute the same key at once: the first entry stays
+            dialect = self.conn.dialect.name
+            if dialect == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert as upsert
+            else:
+                from sqlalchemy.dialects.sqlite import insert as upsert
+            self.conn.execute(upsert(cache_entries).on_conflict_do_nothing(), fresh)
 
     def cache_hits(self, keys: Sequence[str]) -> None:
         if keys:

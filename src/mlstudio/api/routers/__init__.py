@@ -1,0 +1,1 @@
+"""One router per domain; each is a thin edge over a platform service."""

@@ -1,0 +1,25 @@
+"""``/api/v1/cache``: what the task cache saved, and clearing it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from mlstudio.api.deps import Actor, PlatformDep
+from mlstudio.api.schemas.runs import CacheClearIn, CacheClearOut, CacheStatsOut
+
+router = APIRouter(prefix="/cache", tags=["cache"])
+
+
+@router.get("/stats", response_model=CacheStatsOut)
+def cache_stats(platform: PlatformDep) -> dict[str, Any]:
+    """Hits, misses and compute time saved, overall and per workflow."""
+    return platform.runs.cache_stats()
+
+
+@router.post("/clear", response_model=CacheClearOut)
+def cache_clear(body: CacheClearIn, platform: PlatformDep, actor: Actor) -> dict[str, Any]:
+    """Forget cache entries (the next runs recompute them)."""
+    removed = platform.runs.cache_clear(actor, body.workflow, body.task, body.older_than_days)
+    return {"removed": removed}

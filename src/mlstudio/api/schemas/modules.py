@@ -1,0 +1,82 @@
+"""Modules, namespaces and their tags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from mlstudio.api.schemas.common import In, Out
+
+
+class ModuleOut(Out):
+    full_name: str
+    namespace: str
+    name: str
+    description: str
+    latest_version: int
+    created_at: str
+    updated_at: str
+    tags: dict[str, int] = Field(description="tag name -> version")
+
+
+class ModuleShowOut(Out):
+    module: dict[str, Any]
+    selected: dict[str, Any] = Field(description="The selected version with its tasks")
+    versions: list[dict[str, Any]]
+    tags: list[dict[str, Any]]
+    tag_history: list[dict[str, Any]]
+
+
+class PushOut(Out):
+    module: str
+    version: int
+    ref: str
+    digest: str
+    unchanged: bool = Field(description="Same content as an existing version: nothing new")
+    tests: dict[str, Any]
+    tests_passed: bool
+
+
+class TagMoveOut(Out):
+    module: str
+    tag: str
+    moved: bool
+    to: int
+
+
+class PromoteIn(In):
+    version: int = Field(ge=1, description="Version to point `latest` at")
+
+
+class TagIn(In):
+    version: int = Field(ge=1, description="Version to point the tag at")
+
+
+class RollbackIn(In):
+    tag: str = Field("latest", description="Tag to move back to its previous version")
+
+
+class NamespaceOut(Out):
+    name: str
+    description: str
+    created_by: str
+    created_at: str
+
+
+class NamespaceCreateIn(In):
+    name: str
+    owner: str | None = Field(None, description="Owning user (default: you)")
+    description: str = ""
+
+
+class NamespaceGrantIn(In):
+    user: str
+    role: str = Field(description="owner | maintainer | reader")
+
+
+class NamespaceGrantOut(Out):
+    namespace: str
+    user: str
+    role: str
+    added: bool

@@ -1,0 +1,80 @@
+"""Runs, run triggers and the cache."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from mlstudio.api.schemas.common import In, Out
+
+
+class RunOut(Out):
+    id: str
+    workflow: str
+    namespace: str | None
+    state: str
+    params: dict[str, Any]
+    domain: str
+    trigger: str
+    executor: str
+    created_by: str
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    error: str | None
+    priority: int
+    duration_s: float | int | None  # int | float: a number passes through as it came
+
+
+class RunListItem(RunOut):
+    tasks: dict[str, int] = Field(description="Task runs by state")
+
+
+class RunShowOut(RunOut):
+    lock: dict[str, Any] = Field(description="Resolved module versions")
+    output_value: Any = None
+    tasks: list[dict[str, Any]]
+
+
+class LogEntry(Out):
+    node: str
+    attempt: int
+    text: str
+
+
+class RunRequest(In):
+    """Start a run of a pushed workflow (``NS/MODULE/WORKFLOW[:TAG|@N]``) on the server's
+    workers (the ``queue`` executor)."""
+
+    params: dict[str, Any] = Field(default_factory=dict, description="Workflow parameters")
+    domain: str = "experimentation"
+    priority: int = Field(0, ge=-1000, le=1000, description="Higher is served first")
+    pool: str | None = Field(None, description="Worker pool of its tasks (default: default)")
+    preemptible: bool = Field(False, description="Its tasks give way to higher priorities")
+    no_cache: bool = False
+    fail_fast: bool = False
+
+
+class CloneRequest(In):
+    params: dict[str, Any] = Field(default_factory=dict, description="Changed parameters")
+    no_cache: bool = False
+
+
+class CacheStatsOut(Out):
+    hits: int
+    misses: int
+    hit_ratio: float | int
+    saved_s: float | int
+    entries: int
+    per_workflow: dict[str, dict[str, Any]]
+
+
+class CacheClearIn(In):
+    workflow: str | None = Field(None, description="Only entries of this workflow (prefix)")
+    task: str | None = None
+    older_than_days: float | None = Field(None, ge=0)
+
+
+class CacheClearOut(Out):
+    removed: int

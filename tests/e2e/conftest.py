@@ -1,0 +1,250 @@
+"""Real ``mlstudio server`` processes for end-to-end tests: a free port, a temp home, a deadline.
+
+``start_server(home, database_url, *options)`` runs the installed ``mlstudio server`` in its own
+process and waits for ``/health``; ``Server`` then makes tokens (through the platform, on the
+same database), raw HTTP calls and CLI calls in either mode (embedded or remote).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from mlstudio.testing.databases import database_url
+
+HEALTH_DEADLINE_S = 60.0
+
+
+def executable() -> str:
+    beside = Path(sys.executable).with_name("mlstudio")
+    found = str(beside) if beside.is_file() else shutil.which("mlstudio")
+    assert found, "the mlstudio command is not installed (pip install -e .)"
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def clean_env(home: Path, db_url: str, user: str = "alice") -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("MLSTUDIO_") and not k.startswith("PYTEST_")
+    }
+    env.update(MLSTUDIO_HOME=str(home), MLSTUDIO_DATABASE_URL=db_url, MLSTUDIO_USER=user)
+    env.setdefault("UV_CACHE_DIR", str(Path.home() / ".cache" / "uv"))
+    return env
+
+
+@dataclass
+class Cli:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+@dataclass
+class Server:
+    url: str
+    home: Path
+    database_url: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+    _platform: Any = field(default=None, repr=False)
+
+    # --- in-process access to the same database (setup and checks) -------------------------
+    def platform(self) -> Any:
+        if self._platform is None:
+            from mlstudio.platform import Platform
+            from mlstudio.settings import Settings
+
+            self._platform = Platform.open(
+                Settings(home=self.home, database_url=self.database_url, user="alice"),
+                bootstrap=False,
+            )
+        return self._platform
+
+    def token(self, user: str = "alice", ttl_days: float = 1.0) -> str:
+        _record, secret = self.platform().tokens.create("alice", user, ttl_days=ttl_days)
+        return secret
+
+    def add_user(self, name: str, role: str | None = None) -> None:
+        self.platform().identity.add_user("alice", name, role)
+
+    # --- HTTP ---------------------------------------------------------------------------------
+    def http(self, token: str | None = None, **kwargs: Any) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=120, **kwargs)
+
+    # --- the CLI, as a user runs it -------------------------------------------------------------
+    def cli(
+        self,
+        *args: str,
+        token: str | None = None,
+        user: str = "alice",
+        env: dict[str, str] | None = None,
+    ) -> Cli:
+        """``mlstudio ARGS``: against this server with ``token``, else embedded on its home."""
+        base = clean_env(self.home, self.database_url, user)
+        if token is not None:
+            base.update(MLSTUDIO_URL=self.url, MLSTUDIO_TOKEN=token)
+        env = {**base, **(env or {})}
+        proc = subprocess.run(
+            [executable(), *map(str, args)],
+            cwd=self.home.parent,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        return Cli(proc.returncode, proc.stdout, proc.stderr)
+
+    def spawn(self, *args: str) -> subprocess.Popen[bytes]:
+        """``mlstudio ARGS`` in the background on this server's home (e.g. a worker)."""
+        return subprocess.Popen(
+            [executable(), *map(str, args)],
+            env=clean_env(self.home, self.database_url),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        if self._platform is not None:
+            self._platform.close()
+            self._platform = None
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+def start_server(home: Path, db_url: str, *options: str) -> Server:
+    """``mlstudio server`` on a free port; returns once ``/health`` answers (or fails)."""
+    home.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log = home.parent / f"server-{port}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [executable(), "server", "--port", str(port), *options],
+            env=clean_env(home, db_url),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    server = Server(f"http://127.0.0.1:{port}", home, db_url, proc, log)
+    deadline = time.monotonic() + HEALTH_DEADLINE_S
+    while True:
+        if proc.poll() is not None:
+            raise AssertionError(
+                f"mlstudio server exited ({proc.returncode}):\n{server.log_text()}"
+            )
+        try:
+            if httpx.get(f"{server.url}/health", timeout=2).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            server.stop()
+            raise AssertionError(f"no /health within {HEALTH_DEADLINE_S}s:\n{server.log_text()}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path) -> Iterator[Any]:
+    """``server_factory(backend="sqlite", *options)``: servers stopped at the end of the test."""
+    started: list[Server] = []
+    stack: list[Any] = []
+
+    def make(backend: str = "sqlite", *options: str) -> Server:
+        home = tmp_path / f"home-{len(started)}"
+        home.mkdir()
+        context = database_url(backend, home)
+        url = context.__enter__()
+        stack.append(context)
+        server = start_server(home, url, *options)
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
+    for context in reversed(stack):
+        context.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="module")
+def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One SQLite server per test module: API only (no background loops), 64 KiB uploads."""
+    home = tmp_path_factory.mktemp("api") / "home"
+    server = start_server(
+        home,
+        f"sqlite:///{(home / 'studio.db').as_posix()}",
+        "--no-workers",
+        "--max-upload-mb",
+        "0.0625",
+    )
+    yield server
+    server.stop()
+
+
+# --- modules to push ----------------------------------------------------------------------------
+TASKS = """
+from mlstudio import task, workflow
+
+
+@task
+def double(x: int) -> int:
+    return 2 * x
+
+
+@workflow
+def flow(x: int = 1) -> int:
+    return double(x)
+"""
+
+
+def write_module(root: Path, name: str) -> Path:
+    """A minimal module folder ``NS/NAME`` with one task and one workflow ``flow``."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "module.toml").write_text(
+        f'[module]\nname = "{name}"\ndescription = "e2e {name}"\nrequirements = []\n'
+    )
+    (root / "tasks.py").write_text(TASKS)
+    return root
+
+
+@pytest.fixture
+def new_module(tmp_path: Path) -> Any:
+    """``new_module("NS/NAME")``: a module folder to push (workflow ``flow``, task ``double``)."""
+
+    def make(name: str) -> Path:
+        return write_module(tmp_path / "modules" / name.replace("/", "-"), name)
+
+    return make
