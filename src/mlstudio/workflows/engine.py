@@ -28,6 +28,7 @@ from mlstudio.workflows.plan import CHOOSE, MAP, TASK, Node, Plan
 from mlstudio.workflows.records import TASK_BAD, TASK_TERMINAL, TaskRunRecord
 
 HEARTBEAT_S = 2.0
+LOST_ATTEMPTS = 3  # re-dispatches after lost worker leases, on top of the task's own retries
 CANCEL_CHECK_S = 0.3
 
 
@@ -872,13 +873,16 @@ class Engine:
                         {"error": message, "domain": run.domain},
                     )
                 )
-            retries_left = (
+            # A worker that vanished (lease lost) did not fail the task: run it again without
+            # spending its retry budget (the attempt number still goes up), a few times at most.
+            lost = result.status == "lost" and s.attempt < s.max_attempts + LOST_ATTEMPTS
+            retries_left = lost or (
                 s.attempt < s.max_attempts
                 and result.retryable
-                and result.status not in ("cancelled", "denied")
+                and result.status not in ("cancelled", "denied", "lost")
             )
             if retries_left:
-                delay = float(s.node.options.get("retry_delay", 1.0)) * (2 ** (s.attempt - 1))
+                delay = 0.0 if lost else float(s.node.options.get("retry_delay", 1.0)) * (2 ** (s.attempt - 1))
                 s.not_before = time.time() + delay
                 self._delayed.append(s)
                 changes.append(

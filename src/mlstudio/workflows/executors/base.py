@@ -31,7 +31,7 @@ class TaskDispatch:
 class TaskResult:
     task_run_id: int
     attempt: int
-    status: str  # ok | error | denied | timeout | crashed | cancelled
+    status: str  # ok | error | denied | timeout | crashed | lost | cancelled
     output: dict[str, Any] | None = None
     error: str | None = None
     traceback: str | None = None

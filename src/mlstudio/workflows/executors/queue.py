@@ -168,7 +168,7 @@ class QueueExecutor:
             return TaskResult(
                 task_run_id,
                 attempt,
-                "crashed",
+                "lost",
                 error=f"worker {row.worker_id} lost its lease (killed?)",
                 finished_at=time.time(),
                 worker=row.worker_id or "",
