@@ -97,7 +97,9 @@ def bench_backend(name: str, database_url: str | None, tasks: int, chain: int) -
             cached_s, show2 = timed_run(p, f"{flow}:fan", {"n": str(tasks)})
             hits = sum(1 for t in show2["tasks"] if t["state"] == "cached")
             chain_s, show3 = timed_run(p, f"{flow}:chain", {"m": str(chain)})
-            fresh_chain = sum(1 for t in show3["tasks"] if t["state"] == "succeeded" and t["kind"] == "task")
+            fresh_chain = sum(
+                1 for t in show3["tasks"] if t["state"] == "succeeded" and t["kind"] == "task"
+            )
             assert fresh_chain == chain, f"{fresh_chain} of {chain} chain tasks ran"
         finally:
             EXECUTOR.shutdown()
@@ -128,7 +130,12 @@ def bench_cli_one(repeats: int = 5) -> float:
         subprocess.run([str(exe), "init"], env=env, capture_output=True, check=True)
         for i in range(repeats):
             t0 = time.perf_counter()
-            subprocess.run([str(exe), "run", f"{flow}:one", "--no-cache", "--json"], env=env, capture_output=True, check=True)
+            subprocess.run(
+                [str(exe), "run", f"{flow}:one", "--no-cache", "--json"],
+                env=env,
+                capture_output=True,
+                check=True,
+            )
             times.append(time.perf_counter() - t0)
             del i
     return statistics.median(times)
@@ -151,7 +158,9 @@ def main() -> None:
     if args.json:
         print(json.dumps({"backends": results, "cli_one_task_run_s": round(cli_s, 3)}, indent=2))
         return
-    print(f"{'backend':10} {'fan-out':>10} {'tasks/s':>9} {'ms/task':>8} {'cached':>8} {'chain ms/task':>14}")
+    print(
+        f"{'backend':10} {'fan-out':>10} {'tasks/s':>9} {'ms/task':>8} {'cached':>8} {'chain ms/task':>14}"
+    )
     for r in results:
         print(
             f"{r['backend']:10} {r['fanout_s']:>9.3f}s {r['fanout_tasks_per_s']:>9.1f} {r['overhead_ms_per_task']:>8.3f}"

@@ -63,7 +63,9 @@ class Studio:
     def ok(self, *args: str, user: str | None = None) -> Any:
         """Run with --json, assert success, return the parsed output."""
         result = self.cli(*args, "--json", user=user)
-        assert result.code == 0, f"mlstudio {' '.join(args)} failed ({result.code}): {result.stderr}"
+        assert result.code == 0, (
+            f"mlstudio {' '.join(args)} failed ({result.code}): {result.stderr}"
+        )
         return result.json
 
     def fails(self, *args: str, user: str | None = None, code: int | None = None) -> CliResult:
@@ -95,6 +97,8 @@ def studio(
     monkeypatch.delenv("MLSTUDIO_TOKEN", raising=False)
     monkeypatch.delenv("MLSTUDIO_ARTIFACT_URL", raising=False)
     # module environments are slow to build: share their cache across tests
-    monkeypatch.setenv("UV_CACHE_DIR", os.environ.get("UV_CACHE_DIR", str(Path.home() / ".cache" / "uv")))
+    monkeypatch.setenv(
+        "UV_CACHE_DIR", os.environ.get("UV_CACHE_DIR", str(Path.home() / ".cache" / "uv"))
+    )
     with database_url(request.param, home) as url:
         yield Studio(home, url, request.param, monkeypatch, capsys)

@@ -56,7 +56,11 @@ class Settings:
                 value = overrides[f.name]
             else:
                 raw = os.environ.get(f"MLSTUDIO_{f.name.upper()}")
-                value = _coerce(f.name, raw, hints[f.name]) if raw not in (None, "") else self._default(f.name)
+                value = (
+                    _coerce(f.name, raw, hints[f.name])
+                    if raw not in (None, "")
+                    else self._default(f.name)
+                )
             if f.name == "home" and value is not None:
                 value = Path(value).expanduser()
             object.__setattr__(self, f.name, value)

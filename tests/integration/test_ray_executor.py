@@ -45,7 +45,9 @@ def ray_session():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("studio", ["sqlite"], indirect=True)
-def test_fan_out_runs_on_ray_and_the_cache_is_shared_with_local(studio, tmp_path: Path, ray_session) -> None:
+def test_fan_out_runs_on_ray_and_the_cache_is_shared_with_local(
+    studio, tmp_path: Path, ray_session
+) -> None:
     flow = tmp_path / "wf" / "flow.py"
     flow.parent.mkdir()
     flow.write_text(FLOW)

@@ -78,3 +78,36 @@ def test_migrations_match_the_table_definitions(engine):
         context = MigrationContext.configure(conn, opts={"compare_type": False})
         diff = compare_metadata(context, metadata)
     assert diff == []
+
+
+def test_concurrent_first_upgrades_of_one_postgres_database_all_succeed():
+    """A server, its workers and a CLI may open a fresh database at the same moment."""
+    import threading
+
+    from mlstudio.store.metadata import schema
+    from mlstudio.store.metadata.engine import make_engine
+    from mlstudio.testing.databases import fresh_postgres_database
+
+    with fresh_postgres_database() as url:
+        engines = [make_engine(url) for _ in range(4)]
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(len(engines))
+
+        def upgrade(engine) -> None:
+            try:
+                barrier.wait(timeout=30)
+                schema.upgrade(engine)
+            except BaseException as exc:  # collected and asserted below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=upgrade, args=(e,)) for e in engines]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        try:
+            assert errors == []
+            assert {schema.current_revision(e) for e in engines} == {schema.SCHEMA_HEAD}
+        finally:
+            for e in engines:
+                e.dispose()

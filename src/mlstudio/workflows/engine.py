@@ -882,7 +882,11 @@ class Engine:
                 and result.status not in ("cancelled", "denied", "lost")
             )
             if retries_left:
-                delay = 0.0 if lost else float(s.node.options.get("retry_delay", 1.0)) * (2 ** (s.attempt - 1))
+                delay = (
+                    0.0
+                    if lost
+                    else float(s.node.options.get("retry_delay", 1.0)) * (2 ** (s.attempt - 1))
+                )
                 s.not_before = time.time() + delay
                 self._delayed.append(s)
                 changes.append(

@@ -11,6 +11,7 @@ from mlstudio.errors import ConfigurationError, StoreUnavailableError
 # The newest revision in migrations/versions; a test checks that it matches Alembic's head.
 SCHEMA_HEAD = "0004"
 _MIGRATIONS = Path(__file__).with_name("migrations")
+_UPGRADE_LOCK = 0x6D6C7374  # "mlst": the advisory lock key of schema upgrades
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -41,6 +42,11 @@ def upgrade(engine: Engine) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", _MIGRATIONS.as_posix())
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Processes that open a fresh database at once (a server, its workers, a CLI) take
+            # turns; the later ones then find the schema current and change nothing. SQLite
+            # transactions already begin IMMEDIATE, which serializes them the same way.
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_UPGRADE_LOCK})")
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
     found = current_revision(engine)
