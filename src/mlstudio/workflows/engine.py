@@ -23,6 +23,7 @@ from mlstudio.core.clock import utcnow
 from mlstudio.data.values import ValueRef, decode
 from mlstudio.integrations.webhooks import emit_run_event
 from mlstudio.workflows.cache import keys as cache_keys
+from mlstudio.workflows.engine_governance import EngineGovernance, closed_policy
 from mlstudio.workflows.executors.base import Executor, TaskDispatch, TaskResult
 from mlstudio.workflows.plan import CHOOSE, MAP, TASK, Node, Plan
 from mlstudio.workflows.records import TASK_BAD, TASK_TERMINAL, TaskRunRecord
@@ -69,7 +70,7 @@ class EngineConfig:
     env_python: Callable[[dict[str, Any]], str | None] = lambda code: None
 
 
-class Engine:
+class Engine(EngineGovernance):
     def __init__(self, store: Any, cas: Any, executor: Executor, config: EngineConfig) -> None:
         self.store = store
         self.cas = cas
@@ -107,7 +108,7 @@ class Engine:
         from mlstudio.governance.policy import DomainPolicy
 
         # A domain deleted after the run was planned reads nothing (fail closed).
-        self._policy = DomainPolicy.from_dict(policy) if policy else _closed_policy(run.domain)
+        self._policy = DomainPolicy.from_dict(policy) if policy else closed_policy(run.domain)
         self._policy_dict = self._policy.to_dict()
         self._declassifiers = declassifiers
         self._plan = plan
@@ -626,178 +627,6 @@ class Engine:
                 uow.runs.cache_delete(stale)
         return dispatches, changes, hits
 
-    # --- governance (the checks live in data.io; this is where the engine applies them) -------
-    def _reads(self, run: Any, s: _State) -> list[Any]:
-        from mlstudio.data import io
-
-        tables = io.table_inputs(s.inputs or {})
-        derived = io.derived_inputs(s.inputs or {})
-        if not tables and not derived:
-            return []
-        sql = s.node.options.get("sql")
-        used = None
-        if sql:
-            schemas = {
-                arg: [c["name"] for c in specs[0]["v"].get("schema") or []]
-                for arg, specs in tables.items()
-            }
-            used = io.sql_columns_used(sql, schemas)
-        reads = []
-        for arg, specs in tables.items():
-            for index, spec in enumerate(specs):
-                columns = io.schema_columns(spec["v"].get("schema"))
-                if not spec["v"].get("schema"):
-                    # a table without classification metadata is unclassified: restricted
-                    from mlstudio.governance.classification import UNCLASSIFIED
-
-                    columns = {"*": UNCLASSIFIED}
-                label = spec.get("dataset") or f"the output {s.node.id} reads as {arg}"
-                domain = spec.get("domain") or run.domain
-                name = arg if len(specs) == 1 else f"{arg}[{index}]"
-                reads.append(
-                    io.Read(name, label, domain, io.projected(arg, columns, s.node.options, used))
-                )
-        return reads
-
-    def _check_reads(self, run: Any, s: _State) -> str | None:
-        """Deny the task before user code runs if its domain may not read what it is handed."""
-        from mlstudio.data import io
-
-        reads = self._reads(run, s)
-        if not reads:
-            return None
-        s.reads = {r.arg: sorted(r.columns) for r in reads}
-        violations = io.check_reads(self._policy, reads)
-        resource = f"run:{run.id}/{s.node.id}"
-        if violations:
-            self._audits.append(
-                (
-                    run.created_by,
-                    "data.read",
-                    resource,
-                    "deny",
-                    {"domain": run.domain, "violations": [v.to_dict() for v in violations]},
-                )
-            )
-            more = f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""
-            return f"denied: {violations[0].message}{more}"
-        for read in reads:
-            sensitive = io.sensitive(read.columns)
-            if sensitive:
-                self._audits.append(
-                    (
-                        run.created_by,
-                        "data.read",
-                        resource,
-                        "allow",
-                        {"domain": run.domain, "dataset": read.label, "columns": sensitive},
-                    )
-                )
-        return None
-
-    def _check_cached(self, run: Any, s: _State, output: dict[str, Any]) -> str | None:
-        """A cached result is checked like a fresh write: may this domain hold it?"""
-        from mlstudio.data import io
-
-        schema = output.get("v", {}).get("schema") if "v" in output else None
-        if not schema:
-            return None
-        persist = s.node.options.get("persist")
-        violations = io.check_write(
-            self._policy,
-            f"the cached output of {s.node.id}",
-            io.schema_columns(schema),
-            bool(persist),
-        )
-        if not violations:
-            return None
-        self._audits.append(
-            (
-                run.created_by,
-                "cache.read",
-                f"run:{run.id}/{s.node.id}",
-                "deny",
-                {"domain": run.domain, "violations": [v.to_dict() for v in violations]},
-            )
-        )
-        return f"denied: {violations[0].message}"
-
-    def _governance(self, run: Any, s: _State, code: dict[str, Any]) -> dict[str, Any]:
-        """What the worker needs to classify and check the output before it stores it."""
-        from mlstudio.data import io
-
-        tables = io.table_inputs(s.inputs or {})
-        inputs: dict[str, Any] = {}
-        for arg, specs in tables.items():
-            for index, spec in enumerate(specs):
-                name = arg if len(specs) == 1 else f"{arg}[{index}]"
-                schema = spec["v"].get("schema") or []
-                wanted = set((s.reads or {}).get(name, [c["name"] for c in schema]))
-                inputs[name] = [c for c in schema if c["name"] in wanted]
-        for arg, classification in io.derived_inputs(s.inputs or {}).items():
-            inputs[arg] = [{"name": "*", "classification": classification.to_dict()}]
-        return {
-            "policy": self._policy_dict,
-            "domain": run.domain,
-            "label": s.node.options.get("persist") or f"the output of {s.node.id}",
-            "inputs": inputs,
-            "projection": {k: v for k, v in (s.reads or {}).items() if k in tables},
-            "declassifiers": self._declassifiers_for(code, s.node.task),
-        }
-
-    def _declassifiers_for(self, code: dict[str, Any], task: str) -> list[dict[str, Any]]:
-        module = code.get("module") or ""
-        return [
-            d
-            for d in self._declassifiers
-            if d["module"] == module and d["task"] == task and d["code_digest"] == code["digest"]
-        ]
-
-    def _audit_output(self, run: Any, s: _State, output: dict[str, Any]) -> None:
-        schema = output.get("schema")
-        if schema:
-            tags = {c["name"]: _spec(c["classification"]) for c in schema}
-            details: dict[str, Any] = {"domain": run.domain, "columns": tags}
-            # the worker records the declassifiers it applied in each lowered column's provenance
-            applied = sorted(
-                {d for c in schema for d in (c.get("provenance") or {}).get("declassifiers", [])}
-            )
-            if applied:
-                details["declassifiers"] = applied
-            self._audits.append(
-                (run.created_by, "data.propagate", f"run:{run.id}/{s.node.id}", "allow", details)
-            )
-
-    def _persist_later(self, run: Any, s: _State, output: dict[str, Any]) -> None:
-        name = s.node.options.get("persist")
-        ref = output.get("v") if "v" in output else None
-        if not name or not ref or not ref.get("schema"):
-            return
-        columns = [
-            {**c, "provenance": {**c.get("provenance", {}), "run_id": run.id, "node": s.node.id}}
-            for c in ref["schema"]
-        ]
-        code = self._plan.code.get(s.node.code, {})
-        self._persist.append(
-            {
-                "namespace": name.split("/")[0],
-                "full_name": name,
-                "digest": ref["digest"],
-                "domain": run.domain,
-                "num_rows": ref.get("rows") or 0,
-                "size_bytes": ref.get("size") or 0,
-                "columns": columns,
-                "source": {
-                    "kind": "run",
-                    "run_id": run.id,
-                    "node": s.node.id,
-                    "task": s.node.task,
-                    "module": code.get("module"),
-                },
-                "created_by": run.created_by,
-            }
-        )
-
     @staticmethod
     def _cacheable(run: Any, s: _State) -> bool:
         return not run.no_cache and s.node.options.get("cache", "default") == "default"
@@ -975,27 +804,6 @@ class Engine:
             )
             emit_run_event(uow, f"run.{state}", run_id)
         return state
-
-
-def _spec(classification: dict[str, Any]) -> str:
-    from mlstudio.governance.classification import Classification
-
-    return Classification.from_dict(classification).spec()
-
-
-def _closed_policy(name: str) -> Any:
-    from mlstudio.governance.classification import Level
-    from mlstudio.governance.policy import DomainPolicy
-
-    return DomainPolicy(
-        name=name,
-        clearance=Level.PUBLIC,
-        readable_labels=frozenset(),
-        readable_domains=frozenset(),
-        may_persist=False,
-        promoted_only=True,
-        description="unknown domain: reads and persists nothing",
-    )
 
 
 def _deps(binding: dict[str, Any]) -> set[str]:
