@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from mlstudio.workflows.engine import _State
+    from mlstudio.workflows.engine_state import _State
 
 
 class EngineGovernance:
