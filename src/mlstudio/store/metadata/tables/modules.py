@@ -20,6 +20,9 @@ namespaces = Table(
     Column("description", Text, nullable=False, default=""),
     Column("created_by", String(128), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    # workload quotas (None: unlimited): runs driven at once, tasks claimed by workers at once
+    Column("max_running_runs", Integer, nullable=True),
+    Column("max_running_tasks", Integer, nullable=True),
 )
 
 modules = Table(

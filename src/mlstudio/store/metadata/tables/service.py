@@ -122,3 +122,21 @@ webhook_deliveries = Table(
     Column("delivered_at", UtcDateTime, nullable=True),
     Index("ix_webhook_deliveries_pending", "state", "webhook_id", "id"),
 )
+
+# The delivery log: one row per attempt to POST a delivery (status, error, latency, who sent it).
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("delivery_id", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
+    Column("webhook_id", String(40), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("status", Integer, nullable=True),  # the HTTP status; None when none came back
+    Column("error", Text, nullable=True),
+    Column("latency_ms", Float, nullable=True),
+    Column("sent_by", String(128), nullable=False),
+    Index("ix_webhook_attempts_delivery", "delivery_id", "attempt"),
+)
