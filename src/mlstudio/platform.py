@@ -14,8 +14,10 @@ if TYPE_CHECKING:
     from mlstudio.governance.domains import DomainService
     from mlstudio.governance.identity import IdentityService
     from mlstudio.governance.tokens import TokenService
+    from mlstudio.integrations.webhooks import WebhookService
     from mlstudio.modules.envs import EnvironmentManager
     from mlstudio.modules.service import ModuleService
+    from mlstudio.scheduling.schedules import ScheduleService
     from mlstudio.store.artifacts.cas import ContentStore
     from mlstudio.store.metadata.store import MetadataStore
     from mlstudio.workflows.service import RunService
@@ -109,6 +111,18 @@ class Platform:
         from mlstudio.governance.declassify import DeclassifierService
 
         return DeclassifierService(self)
+
+    @cached_property
+    def schedules(self) -> ScheduleService:
+        from mlstudio.scheduling.schedules import ScheduleService
+
+        return ScheduleService(self)
+
+    @cached_property
+    def webhooks(self) -> WebhookService:
+        from mlstudio.integrations.webhooks import WebhookService
+
+        return WebhookService(self)
 
     def authorize_run(self, uow: Any, actor: str, domain: str, plan: Any) -> None:
         """Who may start or control runs in ``domain`` (and run ``plan``'s code there).

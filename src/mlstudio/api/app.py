@@ -71,8 +71,10 @@ def create_app(
         modules,
         namespaces,
         runs,
+        schedules,
         tokens,
         users,
+        webhooks,
         workflows,
     )
     from mlstudio.api.schemas.common import ErrorOut
@@ -119,7 +121,20 @@ def create_app(
         )
     }
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(current_actor)], responses=failures)
-    by_domain = (modules, namespaces, workflows, runs, cache, data, domains, users, tokens, audit)
+    by_domain = (
+        modules,
+        namespaces,
+        workflows,
+        runs,
+        cache,
+        schedules,
+        webhooks,
+        data,
+        domains,
+        users,
+        tokens,
+        audit,
+    )
     for module in by_domain:
         api.include_router(module.router)
 

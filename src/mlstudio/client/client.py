@@ -336,6 +336,10 @@ class Client:
         body = {"workflow": workflow, "task": task, "older_than_days": older_than_days}
         return self._json("POST", "/cache/clear", json=body)["removed"]
 
+    # --- schedules ---------------------------------------------------------------------------
+
+    # --- webhooks ----------------------------------------------------------------------------
+
     # --- data ---------------------------------------------------------------------------------
     def list_datasets(
         self, namespace: str | None = None, search: str | None = None
