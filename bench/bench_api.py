@@ -1,12 +1,21 @@
 """REST API benchmark (issue 5): latency of ``GET /api/v1/runs`` with 100,000 runs on Postgres.
 
-    python bench/bench_api.py [--runs 100000] [--active 100] [--requests 300] [--json]
+    python bench/bench_api.py [--runs 100000] [--active 100] [--requests 300]
+                              [--scenario TEXT]... [--json]
+
+The active case (the waiting reasons of queue runs, computed on every page):
+
+    python bench/bench_api.py --active 10000 --scenario newest --scenario queued
 
 Creates a throwaway Postgres database (MLSTUDIO_TEST_POSTGRES_URL, default the local server),
 inserts the runs (and two task runs each) in bulk straight through SQL, starts a real
 ``mlstudio server --no-workers`` process, and times sequential requests from one keep-alive
 client — token authentication, the query, task counts and JSON included. Prints p50/p95/p99 per
 scenario; the target is p95 < 50 ms for the default page.
+
+The active runs (``--active``) are queue runs spread over priorities 0-2, half queued and half
+running, in 50 namespaces of which every fifth has a stored quota of 5 running runs: each page
+says why its queued runs wait (quota, higher priority, no worker).
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ import httpx
 
 FINISHED = ["succeeded"] * 18 + ["failed", "cancelled"]
 DOMAINS = ["experimentation"] * 7 + ["production"] * 2 + ["adhoc"]
+NAMESPACES = 50
 TARGET_P95_MS = 50.0
 
 
@@ -39,7 +49,7 @@ def fill(database_url: str, home: Path, count: int, active: int) -> float:
 
     from mlstudio.platform import Platform
     from mlstudio.settings import Settings
-    from mlstudio.store.metadata.tables import runs, task_runs
+    from mlstudio.store.metadata.tables import namespaces, runs, task_runs
 
     platform = Platform.open(Settings(home=home, database_url=database_url, user="alice"))
     platform.identity.add_user("alice", "vera")
@@ -47,13 +57,29 @@ def fill(database_url: str, home: Path, count: int, active: int) -> float:
     rng = random.Random(5)
     start = time.perf_counter()
     now = datetime.now(UTC)
+    with platform.store.transaction() as uow:  # every fifth team has a run quota
+        uow.conn.execute(
+            insert(namespaces),
+            [
+                {
+                    "name": f"team{n}",
+                    "description": "",
+                    "created_by": "alice",
+                    "created_at": now,
+                    "max_running_runs": 5 if n % 5 == 0 else None,
+                    "max_running_tasks": None,
+                }
+                for n in range(NAMESPACES)
+            ],
+        )
     batch = 5000
     for first in range(0, count, batch):
         run_rows, task_rows = [], []
         for i in range(first, min(first + batch, count)):
-            ns = f"team{i % 50}"
-            if i >= count - active:
-                state = "queued" if i % 2 else "running"
+            ns = f"team{i % NAMESPACES}"
+            is_active = i >= count - active
+            if is_active:
+                state = "queued" if (i // NAMESPACES) % 2 else "running"
             else:
                 state = rng.choice(FINISHED)
             created = now - timedelta(seconds=(count - i) * 60)
@@ -82,7 +108,7 @@ def fill(database_url: str, home: Path, count: int, active: int) -> float:
                     "engine_id": None,
                     "heartbeat_at": None,
                     "parent_run_id": None,
-                    "priority": 0,
+                    "priority": (i // 7) % 3 if is_active else 0,
                 }
             )
             for node in ("scale", "total"):
@@ -173,6 +199,13 @@ def main() -> None:
     parser.add_argument(
         "--active", type=int, default=100, help="How many of the runs are queued or running"
     )
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="Run only the scenarios whose label contains TEXT (repeatable; default: all)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -202,6 +235,12 @@ def main() -> None:
                 "admin, offset 50,000": ("alice", {"offset": 50_000}),
                 "admin, limit 1000": ("alice", {"limit": 1000}),
             }
+            if args.scenario:
+                scenarios = {
+                    label: spec
+                    for label, spec in scenarios.items()
+                    if any(text in label for text in args.scenario)
+                }
             figures = {}
             for label, (user, params) in scenarios.items():
                 headers = {"Authorization": f"Bearer {secrets[user]}"}
@@ -226,9 +265,11 @@ def main() -> None:
             f"  {label:<40} {f['items']:>5} {f['p50_ms']:>6.1f}ms {f['p95_ms']:>6.1f}ms "
             f"{f['p99_ms']:>6.1f}ms {f['mean_ms']:>6.1f}ms"
         )
-    p95 = results["scenarios"]["admin, newest 50"]["p95_ms"]  # type: ignore[index]
-    verdict = "meets" if p95 < TARGET_P95_MS else "MISSES"
-    print(f"  default page p95 {p95:.1f} ms {verdict} the {TARGET_P95_MS:.0f} ms target")
+    default = results["scenarios"].get("admin, newest 50")  # type: ignore[union-attr]
+    if default is not None:
+        p95 = default["p95_ms"]
+        verdict = "meets" if p95 < TARGET_P95_MS else "MISSES"
+        print(f"  default page p95 {p95:.1f} ms {verdict} the {TARGET_P95_MS:.0f} ms target")
 
 
 if __name__ == "__main__":

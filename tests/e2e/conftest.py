@@ -120,13 +120,23 @@ class Server:
         return Cli(proc.returncode, proc.stdout, proc.stderr)
 
     def spawn(self, *args: str) -> subprocess.Popen[bytes]:
-        """``mlstudio ARGS`` in the background on this server's home (e.g. a worker)."""
-        return subprocess.Popen(
-            [executable(), *map(str, args)],
-            env=clean_env(self.home, self.database_url),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL,
+        """``mlstudio ARGS`` in the background on this server's home (e.g. a worker); its output
+        goes to ``spawned-<pid>.log`` beside the server's log (see :meth:`spawned_logs`)."""
+        log = self.home.parent / f"spawned-{time.monotonic_ns()}.log"
+        with log.open("wb") as out:
+            return subprocess.Popen(
+                [executable(), *map(str, args)],
+                env=clean_env(self.home, self.database_url),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+
+    def spawned_logs(self) -> str:
+        """The output of every process :meth:`spawn` started beside this server (for failures)."""
+        return "\n".join(
+            f"--- {path.name}\n{path.read_text(errors='replace')}"
+            for path in sorted(self.home.parent.glob("spawned-*.log"))
         )
 
     def stop(self) -> None:
@@ -178,11 +188,18 @@ def start_server(home: Path, db_url: str, *options: str) -> Server:
 
 @pytest.fixture
 def server_factory(tmp_path: Path) -> Iterator[Any]:
-    """``server_factory(backend="sqlite", *options)``: servers stopped at the end of the test."""
+    """``server_factory(backend="sqlite", *options)``: servers stopped at the end of the test.
+
+    ``server_factory(like=server)`` starts another server on ``server``'s database and home
+    (a restart after ``server`` was killed, or a second server beside it)."""
     started: list[Server] = []
     stack: list[Any] = []
 
-    def make(backend: str = "sqlite", *options: str) -> Server:
+    def make(backend: str = "sqlite", *options: str, like: Server | None = None) -> Server:
+        if like is not None:
+            server = start_server(like.home, like.database_url, *options)
+            started.append(server)
+            return server
         home = tmp_path / f"home-{len(started)}"
         home.mkdir()
         context = database_url(backend, home)

@@ -29,6 +29,9 @@ PATH_VALUES = {
     "token_id": "tok_0123456789abcdef012345",
     "declassifier_id": "dcl_0123",
     "role": "reader",
+    "webhook_id": "whk_0123456789",
+    "schedule_id": "sch_0123456789",
+    "delivery_id": "1",
 }
 
 

@@ -26,7 +26,6 @@ from sqlalchemy import create_engine, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
-from mlstudio.scheduling.queue import parse_quotas
 from mlstudio.workflows.executors.base import TaskDispatch, TaskResult
 
 POSTGRES = pytest.mark.parametrize("studio", ["postgres"], indirect=True)
@@ -252,21 +251,57 @@ def test_a_team_that_queued_later_is_not_starved_by_one_that_flooded_the_queue(p
     assert 3 <= served.count("late") <= 17, served  # ~half each (p of failing < 1e-3)
 
 
+def set_quota(platform, ns: str, **quotas: int | None) -> None:
+    """Create namespace ``ns`` if needed and store its quotas (as an admin does)."""
+    if not any(n["name"] == ns for n in platform.modules.list_namespaces()):
+        platform.modules.create_namespace("alice", ns)
+    platform.modules.set_namespace_quota("alice", ns, **quotas)
+
+
 def test_a_namespace_task_quota_caps_what_workers_claim(platform):
     with platform.store.transaction() as uow:
         uow.queue.enqueue([_row(i, "capped") for i in range(1, 6)] + [_row(9, "free")])
-    quotas = parse_quotas("capped=2")
+    set_quota(platform, "capped", max_running_tasks=2)
+    set_quota(platform, "free", max_running_runs=0)  # a run quota does not cap tasks
     with platform.store.transaction() as uow:
-        got = uow.queue.claim("p", "w1", 10, 30, quotas)
+        got = uow.queue.claim("p", "w1", 10, 30)
     assert sorted(r.task_run_id for r in got) == [1, 2, 9]
     with platform.store.transaction() as uow:
-        assert uow.queue.claim("p", "w2", 10, 30, quotas) == []
+        assert uow.queue.claim("p", "w2", 10, 30) == []
         done = next(r for r in got if r.namespace == "capped")
         uow.queue.complete("w1", {done.id: {"status": "ok"}})
     with platform.store.transaction() as uow:
-        assert [r.task_run_id for r in uow.queue.claim("p", "w2", 10, 30, quotas)] == [3]
-    with pytest.raises(Exception, match="invalid MLSTUDIO_RUN_QUOTAS entry 'x'"):
-        parse_quotas("a=1,x", "MLSTUDIO_RUN_QUOTAS")
+        assert [r.task_run_id for r in uow.queue.claim("p", "w2", 10, 30)] == [3]
+    assert platform.modules.namespace_quota("capped")["running_tasks"] == 2
+    set_quota(platform, "capped", max_running_tasks=None)  # cleared: the next claim takes all
+    with platform.store.transaction() as uow:
+        assert [r.task_run_id for r in uow.queue.claim("p", "w2", 10, 30)] == [4, 5]
+
+
+def test_a_task_quota_change_reaches_a_running_worker_at_its_next_claim(platform):
+    from mlstudio.scheduling.worker import Worker, WorkerConfig
+
+    rows = [{**_row(t, "team"), "dispatch": _dispatch(t).to_dict()} for t in range(1, 7)]
+    with platform.store.transaction() as uow:
+        uow.queue.enqueue(rows)
+    set_quota(platform, "team", max_running_tasks=1)
+    local = FakeLocal()
+    worker = Worker(platform, WorkerConfig(pool="p", concurrency=4, poll_s=0.01), local)
+    worker.start()
+    worker.step()
+    worker.step()
+    assert [d.task_run_id for d in local.running] == [1]  # 3 slots free, held back by the quota
+    set_quota(platform, "team", max_running_tasks=3)  # no restart: read at every claim
+    worker.step()
+    assert [d.task_run_id for d in local.running] == [1, 2, 3]
+    set_quota(platform, "team", max_running_tasks=0)
+    local.finish.set()  # all three finish; with quota 0 nothing more is claimed
+    wait_until(lambda: worker.step() or worker.stats["completed"] == 3, "three to finish")
+    worker.step()
+    worker.step()
+    assert worker.stats["claimed"] == 3 and local.running == []
+    set_quota(platform, "team", max_running_tasks=None)
+    wait_until(lambda: worker.step() or worker.stats["completed"] == 6, "the rest to run")
 
 
 def _dispatch(trid: int, attempt: int = 1) -> TaskDispatch:
@@ -374,24 +409,107 @@ def test_drivers_take_runs_by_priority_within_quotas_and_never_the_same_one(
     local = platform.runs.submit("alice", f"{flow}:wf", {})  # an in-process run: not theirs
     assert platform.runs.get(made[0]).executor == "queue"
     assert platform.runs.get(made[0]).plan["queue"] == {"pool": "gpu", "preemptible": False}
-    os.environ["MLSTUDIO_RUN_QUOTAS"] = "a=1"
-    try:
-        assert waiting_of(platform, made[0]) == "behind 1 queued run(s) of higher priority"
-        assert waiting_of(platform, made[4]) == "waiting for a worker in pool gpu"
-        d1 = RunDriver(platform, DriverConfig(run_quotas={"a": 1}))
-        d2 = RunDriver(platform, DriverConfig(run_quotas={"a": 1}))
-        d2.engine_id = "elsewhere:1"  # as if on another host
-        got1, got2 = d1.claim(2), d2.claim(5)
-        # priority 9 first; then fair: b has one going, a none -> a; then a is at its quota
-        assert got1 == [made[4], made[0]]
-        assert got2 == [made[3]]
-        assert set(got1).isdisjoint(got2)
-        assert d1.claim(5) == [] and d2.claim(5) == []
-        assert waiting_of(platform, made[1]) == "namespace quota 1/1"
-        assert waiting_of(platform, local.id) is None
-        assert platform.runs.get(local.id).engine_id is None
-    finally:
-        del os.environ["MLSTUDIO_RUN_QUOTAS"]
+    set_quota(platform, "a", max_running_runs=1)
+    set_quota(platform, "b", max_running_tasks=1)  # a task quota does not cap runs
+    assert waiting_of(platform, made[0]) == "behind 1 queued run(s) of higher priority"
+    assert waiting_of(platform, made[4]) == "waiting for a worker in pool gpu"
+    d1 = RunDriver(platform, DriverConfig())
+    d2 = RunDriver(platform, DriverConfig())
+    d2.engine_id = "elsewhere:1"  # as if on another host
+    got1, got2 = d1.claim(2), d2.claim(5)
+    # priority 9 first; then fair: b has one going, a none -> a; then a is at its quota
+    assert got1 == [made[4], made[0]]
+    assert got2 == [made[3]]
+    assert set(got1).isdisjoint(got2)
+    assert d1.claim(5) == [] and d2.claim(5) == []
+    assert waiting_of(platform, made[1]) == "namespace quota 1/1"
+    assert waiting_of(platform, local.id) is None
+    assert platform.runs.get(local.id).engine_id is None
+    # raised while both drivers are up: the next pass takes one more run of a, no more
+    set_quota(platform, "a", max_running_runs=2)
+    assert waiting_of(platform, made[1]) == "behind 1 queued run(s) of higher priority"
+    assert d2.claim(5) == [made[1]] and d1.claim(5) == []
+    assert waiting_of(platform, made[2]) == "namespace quota 2/2"
+    assert platform.modules.namespace_quota("a")["running_runs"] == 2
+    set_quota(platform, "a", max_running_runs=None)  # cleared: unlimited
+    assert d1.claim(5) == [made[2]]
+
+
+
+def _insert_runs(platform, specs: list[tuple[str, str | None, int, str, str, bool]]) -> list[str]:
+    """Runs straight into the table: (state, namespace, priority, executor, trigger, taken)."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+
+    from mlstudio.store.metadata.tables import runs
+
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "id": f"run_sql{i:08d}",
+            "workflow": "x/m/wf",
+            "namespace": ns,
+            "state": state,
+            "params": {},
+            "plan": {},
+            "lock": {},
+            "domain": "experimentation",
+            "trigger": trigger,
+            "executor": executor,
+            "no_cache": False,
+            "fail_fast": False,
+            "created_by": "alice",
+            "created_at": now + timedelta(seconds=i),
+            "engine_id": "elsewhere:1" if taken else None,
+            "heartbeat_at": now if taken else None,
+            "priority": priority,
+        }
+        for i, (state, ns, priority, executor, trigger, taken) in enumerate(specs)
+    ]
+    with platform.store.transaction() as uow:
+        uow.conn.execute(insert(runs), rows)
+    return [r["id"] for r in rows]
+
+
+def test_waiting_reasons_are_counted_in_sql_without_loading_every_active_run(
+    platform, monkeypatch
+):
+    from mlstudio.store.metadata.repositories.queue import QueueRepository
+
+    q = ("queued", "x", 0, "queue", "api", False)
+    ids = _insert_runs(
+        platform,
+        [q] * 30
+        + [("queued", "y", 5, "queue", "api", False)] * 5
+        + [("queued", None, 7, "local", "cli", False)] * 3  # in-process: no driver takes them
+        + [("queued", "z", 3, "local", "schedule", False)] * 2  # a service's: drivers take them
+        + [("running", "x", 0, "queue", "api", False)] * 4
+        + [("queued", "x", 0, "queue", "api", True)]  # taken by a driver: counts as going
+        + [("succeeded", "y", 9, "queue", "api", False)] * 10,
+    )
+    queued_x, queued_y, in_process, service = ids[:30], ids[30:35], ids[35:38], ids[38:40]
+    running_x, taken_x = ids[40:44], ids[44]
+    set_quota(platform, "x", max_running_runs=5)
+
+    def refuse(*_args: Any, **_kwargs: Any) -> Any:
+        raise AssertionError("runs list loaded every active run")
+
+    monkeypatch.setattr(QueueRepository, "drivable_runs", refuse)
+    listed = {r["id"]: r.get("waiting") for r in platform.runs.list("alice", limit=1000)}
+    assert {listed[i] for i in [*queued_x, taken_x]} == {"namespace quota 5/5"}
+    assert {listed[i] for i in queued_y} == {"waiting for a worker in pool default"}
+    assert {listed[i] for i in in_process} == {None}
+    assert {listed[i] for i in service} == {"behind 5 queued run(s) of higher priority"}
+    assert {listed[i] for i in running_x} == {"waiting for a worker in pool default"}
+    assert all(listed[i] is None for i in ids[45:])
+    set_quota(platform, "x", max_running_runs=None)
+    page = platform.runs.list("alice", limit=3, state="queued")  # newest: x (taken), z, z
+    assert [r.get("waiting") for r in page] == [
+        "behind 7 queued run(s) of higher priority",
+        "behind 5 queued run(s) of higher priority",
+        "behind 5 queued run(s) of higher priority",
+    ]
 
 
 class FakeLocal:
@@ -597,6 +715,52 @@ def test_a_worker_killed_mid_task_loses_nothing(studio, platform, procs, tmp_pat
     assert len(lost) == 1 and lost[0].worker_id.endswith(f":{doomed.pid}:p")
     [retry] = [r for r in rows if r.attempt == 2]
     assert retry.state == "done" and retry.worker_id.endswith(f":{spare.pid}:p")
+
+
+@POSTGRES
+def test_the_task_of_a_worker_killed_alone_dies_with_it_and_never_runs_beside_its_retry(
+    studio, platform, procs, tmp_path
+):
+    """kill -9 of the worker's pid only (not its process group): its task process notices and
+    exits, so the retry on another worker never runs alongside the first copy."""
+    flow = write_flow(
+        tmp_path,
+        """
+        from mlstudio import current, task, workflow
+
+        @task
+        def slow() -> int:
+            attempt = current().attempt
+            mark("slow", f"{attempt} {os.getpid()}")
+            if attempt == 1:
+                wait_for("slow.retry")  # an orphan would wake when its retry starts...
+            mark("slow.finished", str(attempt))  # ...and finish beside it
+            return attempt
+
+        @workflow
+        def orphan() -> int:
+            return slow()
+        """,
+    )
+    run = platform.runs.submit("alice", f"{flow}:orphan", {}, pool="p")
+    doomed = procs.worker("doomed", pool="p", lease=2.0)
+    procs.driver("d1")
+    wait_until(lambda: lines(tmp_path, "slow"), "the first attempt to start")
+    task_pid = int(lines(tmp_path, "slow")[0].split()[1])
+    assert task_pid != doomed.pid and pid_alive(task_pid)
+    os.kill(doomed.pid, signal.SIGKILL)  # the worker alone: nobody signals its task process
+    doomed.wait(timeout=10)
+    wait_until(lambda: not pid_alive(task_pid), "the orphaned task process to exit", 10.0)
+    spare = procs.worker("spare", pool="p", lease=2.0)
+    wait_until(lambda: len(lines(tmp_path, "slow")) == 2, "the retry to start")
+    touch(tmp_path, "slow.retry")
+    shown = wait_for_run(platform, run.id)
+    assert shown["state"] == "succeeded" and shown["output_value"] == 2
+    assert [line.split()[0] for line in lines(tmp_path, "slow")] == ["1", "2"]
+    assert lines(tmp_path, "slow.finished") == ["2"]  # the first copy never finished
+    rows = queue_rows(platform, run.id)
+    assert [(r.attempt, r.state) for r in rows] == [(1, "lost"), (2, "done")]
+    assert rows[1].worker_id.endswith(f":{spare.pid}:p")
 
 
 @POSTGRES

@@ -376,6 +376,10 @@ def test_the_creator_losing_the_runner_role_stops_runs_not_the_scheduler(studio,
     (result,) = svc.tick(utc(2024, 1, 1, 10, 0, 1))
     assert result["run_id"] is None and "runner" in result["error"]
     assert scheduled_runs(p) == []
+    denied = studio.ok("audit", "--actor", "bob", "--action", "run.start")
+    assert [(e["decision"], e["resource"]) for e in denied] == [
+        ("deny", f"workflow:{working_copy(tmp_path)}")
+    ]
 
 
 def test_only_runners_of_the_domain_may_schedule_or_control(studio, tmp_path):

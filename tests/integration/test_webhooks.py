@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from mlstudio.core.clock import utcnow
+from mlstudio.errors import StateError
 from mlstudio.integrations.webhooks import (
     EVENTS,
     WebhookService,
@@ -426,3 +427,230 @@ def test_cli_bad_input_and_non_admins(studio, receiver):
     studio.fails("webhook", "add", receiver.url, "--event", "run.failed", user="bob", code=4)
     studio.fails("webhook", "list", user="bob", code=4)
     assert studio.ok("webhook", "list") == []
+
+
+# --- the attempt log --------------------------------------------------------------------------
+def test_every_attempt_is_logged_with_its_outcome(studio):
+    """Refused, then 503, then 200: three attempt rows, the delivery's last_* summarize the
+    last one, and a purge of settled deliveries takes their attempts along."""
+    import os
+
+    p = studio.platform()
+    svc = WebhookService(p, backoff_base_s=10, backoff_cap_s=40)
+    down = Receiver(port=free_port())
+    hook = svc.subscribe("alice", down.url, ["run.failed"])
+    emit_now(p, "run.failed", {"run_id": "run_1"})
+    t0 = utcnow()
+    assert svc.deliver_once(t0)[0]["state"] == "pending"  # connection refused
+    (delivery,) = svc.deliveries("alice", hook["id"])
+    assert [a["attempt"] for a in svc.attempts("alice", delivery["id"])] == [1]
+    down.status = 503
+    down.start()
+    try:
+        assert svc.deliver_once(t0 + timedelta(seconds=10))[0]["status"] == 503
+        down.status = 200
+        assert svc.deliver_once(t0 + timedelta(seconds=30))[0]["state"] == "delivered"
+    finally:
+        down.stop()
+
+    attempts = svc.attempts("alice", str(delivery["id"]))
+    assert [a["attempt"] for a in attempts] == [1, 2, 3]
+    assert [a["status"] for a in attempts] == [None, 503, 200]
+    assert "ConnectError" in attempts[0]["error"]
+    assert attempts[1]["error"].startswith("HTTP 503") and attempts[2]["error"] is None
+    me = f"{socket.gethostname()}:{os.getpid()}"
+    for a in attempts:
+        assert a["delivery_id"] == delivery["id"] and a["webhook_id"] == hook["id"]
+        assert a["latency_ms"] is not None and a["latency_ms"] >= 0
+        assert a["sent_by"] == me and a["started_at"].endswith("Z")
+    assert attempts[0]["started_at"] <= attempts[1]["started_at"] <= attempts[2]["started_at"]
+    (summary,) = svc.deliveries("alice", hook["id"])
+    assert (summary["attempts"], summary["last_status"], summary["last_error"]) == (3, 200, None)
+    assert summary["last_latency_ms"] == attempts[2]["latency_ms"]
+
+    emit_now(p, "run.failed", {"run_id": "run_2"})  # pending: a purge keeps it
+    with p.store.transaction() as uow:
+        assert uow.webhooks.purge(timedelta(0)) == 1
+    (left,) = svc.deliveries("alice", hook["id"])
+    assert left["state"] == "pending"
+    with p.store.read() as uow:
+        assert uow.webhooks.attempts(delivery["id"]) == []
+
+
+def test_the_attempt_log_commits_with_the_outcome(studio, receiver, monkeypatch):
+    """An attempt whose outcome fails to commit leaves neither its summary nor its log row."""
+    p = studio.platform()
+    svc = WebhookService(p)
+    hook = svc.subscribe("alice", receiver.url, ["run.failed"])
+    emit_now(p, "run.failed", {"run_id": "run_1"})
+    from mlstudio.store.metadata.repositories.webhooks import WebhookRepository
+
+    def broken(self: Any, values: dict[str, Any]) -> None:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(WebhookRepository, "log_attempt", broken)
+    with pytest.raises(RuntimeError):
+        svc.deliver_once()
+    monkeypatch.undo()
+    (delivery,) = svc.deliveries("alice", hook["id"])
+    assert (delivery["state"], delivery["attempts"]) == ("pending", 0)
+    assert svc.attempts("alice", delivery["id"]) == []
+
+
+def test_cli_attempts(studio, receiver):
+    hook = studio.ok("webhook", "add", receiver.url, "--event", "run.succeeded")
+    p = studio.platform()
+    emit_now(p, "run.succeeded", {"run_id": "run_x"})
+    (log,) = studio.ok("webhook", "deliveries", hook["id"])
+    assert studio.ok("webhook", "attempts", str(log["id"])) == []
+    assert "no attempts yet" in studio.cli("webhook", "attempts", str(log["id"])).stdout
+    WebhookService(p).deliver_once()
+    (attempt,) = studio.ok("webhook", "attempts", str(log["id"]))
+    assert (attempt["attempt"], attempt["status"], attempt["error"]) == (1, 200, None)
+    human = studio.cli("webhook", "attempts", str(log["id"]))
+    assert human.code == 0
+    for column in ("attempt", "started", "status", "latency", "error", "200", " ms"):
+        assert column in human.stdout
+    assert "no deliveries" not in human.stdout
+    studio.fails("webhook", "attempts", "987654", code=3)
+    assert "invalid delivery id" in studio.fails("webhook", "attempts", "abc", code=2).stderr
+    studio.ok("user", "add", "bob")
+    studio.fails("webhook", "attempts", str(log["id"]), user="bob", code=4)
+
+
+# --- run.cancelled, whoever ends the run ------------------------------------------------------
+SLOW_FLOW = """
+import time
+from pathlib import Path
+
+from mlstudio import task, workflow
+
+@task
+def slow(marker: str) -> int:
+    Path(marker).write_text("started")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # until cancelled (killed)
+        time.sleep(0.05)
+    return 1
+
+@workflow
+def wait(marker: str) -> int:
+    return slow(marker)
+"""
+
+
+def run_events(svc: WebhookService, actor: str, hook_id: str) -> list[tuple[str, str, str]]:
+    rows = svc.deliveries(actor, hook_id, limit=1000)[::-1]
+    data = [(d["event"], d["payload"]["data"]) for d in rows]
+    return [(event, d["run_id"], d["state"]) for event, d in data]
+
+
+def wait_for(check: Any, what: str, timeout_s: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_queued_run_cancelled_before_anyone_drives_it_emits_once(studio, tmp_path):
+    folder = tmp_path / "wf"
+    folder.mkdir()
+    (folder / "flow.py").write_text(textwrap.dedent(FLOW))
+    p = studio.platform()
+    svc = WebhookService(p)
+    hook = svc.subscribe("alice", "http://127.0.0.1:9/hooks", list(EVENTS))
+    run = p.runs.submit("alice", f"{folder / 'flow.py'}:greet", {"name": "x"})
+    assert p.runs.get(run.id).state == "queued"
+    cancelled = p.runs.cancel("alice", run.id)
+    assert (cancelled.state, cancelled.engine_id) == ("cancelled", None)
+    assert cancelled.finished_at is not None
+    assert run_events(svc, "alice", hook["id"]) == [("run.cancelled", run.id, "cancelled")]
+    # nobody can drive it any more, and asking again changes nothing
+    assert p.runs.execute(run.id).state == "cancelled"
+    with pytest.raises(StateError, match="already cancelled"):
+        p.runs.cancel("alice", run.id)
+    assert run_events(svc, "alice", hook["id"]) == [("run.cancelled", run.id, "cancelled")]
+
+
+def test_a_run_whose_engine_died_is_cancelled_with_its_event(studio, tmp_path):
+    import subprocess
+    import sys
+
+    folder = tmp_path / "wf"
+    folder.mkdir()
+    (folder / "flow.py").write_text(textwrap.dedent(FLOW))
+    p = studio.platform()
+    svc = WebhookService(p)
+    hook = svc.subscribe("alice", "http://127.0.0.1:9/hooks", ["run.cancelled"])
+    run = p.runs.submit("alice", f"{folder / 'flow.py'}:greet", {"name": "x"})
+    script = "import os; print(os.getpid())"
+    dead = subprocess.run(
+        [sys.executable, "-c", script], check=True, capture_output=True, text=True
+    )
+    with p.store.transaction() as uow:  # as if an engine on this host started it and died
+        uow.runs.update_run(
+            run.id,
+            state="running",
+            engine_id=f"{socket.gethostname()}:{dead.stdout.strip()}",
+            heartbeat_at=utcnow(),
+            started_at=utcnow(),
+        )
+    assert p.runs.cancel("alice", run.id).state == "cancelled"
+    assert run_events(svc, "alice", hook["id"]) == [("run.cancelled", run.id, "cancelled")]
+
+
+def test_a_running_run_cancelled_through_its_engine_emits_once(studio, tmp_path):
+    folder = tmp_path / "wf"
+    folder.mkdir()
+    (folder / "flow.py").write_text(textwrap.dedent(SLOW_FLOW))
+    marker = tmp_path / "started"
+    p = studio.platform()
+    svc = WebhookService(p)
+    hook = svc.subscribe("alice", "http://127.0.0.1:9/hooks", list(EVENTS))
+    run = p.runs.submit("alice", f"{folder / 'flow.py'}:wait", {"marker": str(marker)})
+    final: dict[str, Any] = {}
+    engine = threading.Thread(target=lambda: final.update(run=p.runs.execute(run.id)))
+    engine.start()
+    try:
+        wait_for(marker.exists, "the task to start")
+        driven = p.runs.get(run.id)
+        assert driven.state == "running" and driven.engine_id is not None
+        requested = studio.platform().runs.cancel("alice", run.id)
+        assert requested.cancel_requested and requested.state in ("cancelling", "cancelled")
+    finally:
+        engine.join(timeout=120)
+    assert not engine.is_alive()
+    assert final["run"].state == "cancelled"
+    assert run_events(svc, "alice", hook["id"]) == [
+        ("run.started", run.id, "running"),
+        ("run.cancelled", run.id, "cancelled"),
+    ]
+
+
+def test_an_engine_presumed_dead_does_not_emit_a_second_cancel(studio, tmp_path, monkeypatch):
+    """`runs cancel` ends a run whose engine looks dead; when that engine turns out alive and
+    sees the cancel, it leaves the run as it was ended and emits nothing more."""
+    from mlstudio.workflows.service import RunService
+
+    folder = tmp_path / "wf"
+    folder.mkdir()
+    (folder / "flow.py").write_text(textwrap.dedent(SLOW_FLOW))
+    marker = tmp_path / "started"
+    p = studio.platform()
+    svc = WebhookService(p)
+    hook = svc.subscribe("alice", "http://127.0.0.1:9/hooks", ["run.cancelled"])
+    run = p.runs.submit("alice", f"{folder / 'flow.py'}:wait", {"marker": str(marker)})
+    final: dict[str, Any] = {}
+    engine = threading.Thread(target=lambda: final.update(run=p.runs.execute(run.id)))
+    engine.start()
+    try:
+        wait_for(marker.exists, "the task to start")
+        monkeypatch.setattr(RunService, "_engine_gone", lambda self, run: True)
+        assert studio.platform().runs.cancel("alice", run.id).cancel_requested
+    finally:
+        engine.join(timeout=120)
+    assert not engine.is_alive() and final["run"].state == "cancelled"
+    assert run_events(svc, "alice", hook["id"]) == [("run.cancelled", run.id, "cancelled")]

@@ -1,7 +1,8 @@
-"""``mlstudio namespace …``: team spaces and their roles."""
+"""``mlstudio namespace …``: team spaces, their roles and their quotas."""
 
 from __future__ import annotations
 
+from types import EllipsisType
 from typing import Annotated, Any
 
 import typer
@@ -10,7 +11,9 @@ from mlstudio.cli import context
 from mlstudio.cli.output import JsonFlag, console, emit, table
 
 app = typer.Typer(
-    help="Create team namespaces and grant their roles.", add_completion=False, no_args_is_help=True
+    help="Create team namespaces, grant their roles, set their quotas.",
+    add_completion=False,
+    no_args_is_help=True,
 )
 
 
@@ -68,12 +71,14 @@ def list_namespaces(json_output: JsonFlag = False) -> None:
     def human(rows: list[dict[str, Any]]) -> None:
         table(
             None,
-            ["namespace", "members", "created by"],
+            ["namespace", "members", "created by", "max runs", "max tasks"],
             [
                 [
                     r["name"],
                     ", ".join(f"{m['user']} ({m['role']})" for m in r["members"]),
                     r["created_by"],
+                    _limit(r.get("max_running_runs")),
+                    _limit(r.get("max_running_tasks")),
                 ]
                 for r in rows
             ],
@@ -85,3 +90,71 @@ def list_namespaces(json_output: JsonFlag = False) -> None:
     else:
         rows = context.platform().modules.list_namespaces()
     emit(rows, json_output, human)
+
+
+@app.command("quota")
+def quota(
+    name: Annotated[str, typer.Argument(help="Namespace")],
+    runs: Annotated[
+        str | None,
+        typer.Option("--runs", metavar="N|none", help="Runs driven at once (none: unlimited)"),
+    ] = None,
+    tasks: Annotated[
+        str | None,
+        typer.Option(
+            "--tasks", metavar="N|none", help="Tasks claimed by workers at once (none: unlimited)"
+        ),
+    ] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Show a namespace's quotas, or set them (admins); every server and worker applies a
+    change at its next claim."""
+    changes = {
+        key: value
+        for key, value in (
+            ("max_running_runs", _parse_limit(runs, "--runs")),
+            ("max_running_tasks", _parse_limit(tasks, "--tasks")),
+        )
+        if value is not ...
+    }
+    client = context.remote()
+    if client is not None and changes:
+        data = client.set_namespace_quota(name, **changes)
+    elif client is not None:
+        data = client.namespace_quota(name)
+    elif changes:
+        p = context.platform()
+        data = p.modules.set_namespace_quota(p.actor, name, **changes)
+    else:
+        data = context.platform().modules.namespace_quota(name)
+
+    def human(d: dict[str, Any]) -> None:
+        mark = "[green]✓[/] " if changes else ""
+        console().print(
+            f"{mark}namespace {d['namespace']}: "
+            f"runs {d['running_runs']}/{_limit(d['max_running_runs'])} running, "
+            f"tasks {d['running_tasks']}/{_limit(d['max_running_tasks'])} claimed"
+        )
+
+    emit(data, json_output, human)
+
+
+def _limit(value: int | None) -> str:
+    return "unlimited" if value is None else str(value)
+
+
+def _parse_limit(text: str | None, option: str) -> int | EllipsisType | None:
+    """``--runs N|none``: a number, None for none (unlimited), ``...`` when not given."""
+    if text is None:
+        return ...
+    if text.strip().lower() in ("none", "unlimited"):
+        return None
+    try:
+        return int(text.strip())  # a negative number is refused by the service, as over HTTP
+    except ValueError:
+        from mlstudio.errors import InvalidInputError
+
+        raise InvalidInputError(
+            f"{option} takes a whole number or none, got {text!r}",
+            hint=f"e.g. {option} 4, or {option} none for unlimited",
+        ) from None

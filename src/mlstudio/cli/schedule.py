@@ -1,4 +1,6 @@
-"""``mlstudio schedule …``: cron schedules that start runs (fired by the server's scheduler)."""
+"""``mlstudio schedule …``: cron schedules that start runs (fired by the server's scheduler).
+
+Every command works embedded and against a server (``MLSTUDIO_URL``), with the same output."""
 
 from __future__ import annotations
 
@@ -16,12 +18,6 @@ app = typer.Typer(
 )
 
 IdArg = Annotated[str, typer.Argument(metavar="ID", help="Schedule id (or a unique prefix)")]
-
-
-def _service() -> Any:
-    from mlstudio.scheduling.schedules import ScheduleService
-
-    return ScheduleService(context.platform())
 
 
 def _recent(fires: list[dict[str, Any]]) -> str:
@@ -68,16 +64,17 @@ def add(
     """Start WORKFLOW on every cron tick, as you (you need the runner role in the domain)."""
     from mlstudio.workflows.service import parse_params
 
-    p = context.platform()
-    data = _service().add(
-        p.actor,
-        workflow,
-        cron,
-        tz=tz,
-        catchup=catchup,
-        params=parse_params(param or []),
-        domain=domain,
-    )
+    params = parse_params(param or [])
+    client = context.remote()
+    if client is not None:  # the server refuses working copies: it runs pushed workflows
+        data = client.add_schedule(
+            workflow, cron, tz=tz, catchup=catchup, params=params, domain=domain
+        )
+    else:
+        p = context.platform()
+        data = p.schedules.add(
+            p.actor, workflow, cron, tz=tz, catchup=catchup, params=params, domain=domain
+        )
     emit(data, json_output, lambda d: _print_one(d, "added"))
 
 
@@ -89,8 +86,12 @@ def list_schedules(
     json_output: JsonFlag = False,
 ) -> None:
     """Schedules with their next and last fire and the runs they created."""
-    p = context.platform()
-    rows = _service().list(p.actor, workflow=workflow, limit=limit, offset=offset)
+    client = context.remote()
+    if client is not None:
+        rows = client.list_schedules(workflow=workflow, limit=limit, offset=offset)
+    else:
+        p = context.platform()
+        rows = p.schedules.list(p.actor, workflow=workflow, limit=limit, offset=offset)
 
     def human(data: list[dict[str, Any]]) -> None:
         if not data:
@@ -121,8 +122,12 @@ def list_schedules(
 @app.command("show")
 def show(schedule_id: IdArg, json_output: JsonFlag = False) -> None:
     """One schedule with its recent fires and their runs."""
-    p = context.platform()
-    data = _service().get(p.actor, schedule_id)
+    client = context.remote()
+    if client is not None:
+        data = client.show_schedule(schedule_id)
+    else:
+        p = context.platform()
+        data = p.schedules.get(p.actor, schedule_id)
 
     def human(d: dict[str, Any]) -> None:
         _print_one(d, d["state"])
@@ -137,8 +142,12 @@ def show(schedule_id: IdArg, json_output: JsonFlag = False) -> None:
 
 
 def _control(action: str, schedule_id: str, json_output: bool) -> None:
-    p = context.platform()
-    data = getattr(_service(), action)(p.actor, schedule_id)
+    client = context.remote()
+    if client is not None:
+        data = getattr(client, f"{action}_schedule")(schedule_id)
+    else:
+        p = context.platform()
+        data = getattr(p.schedules, action)(p.actor, schedule_id)
     verb = {"pause": "paused", "resume": "resumed", "remove": "removed"}[action]
     suffix = "" if data.get("changed", True) else " (already)"
 

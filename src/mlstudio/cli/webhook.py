@@ -1,4 +1,6 @@
-"""``mlstudio webhook …``: signed outbound webhooks on run and tag events (admins)."""
+"""``mlstudio webhook …``: signed outbound webhooks on run and tag events (admins).
+
+Every command works embedded and against a server (``MLSTUDIO_URL``), printing the same."""
 
 from __future__ import annotations
 
@@ -10,16 +12,11 @@ from mlstudio.cli import context
 from mlstudio.cli.output import JsonFlag, console, emit, table
 
 app = typer.Typer(
-    help="Send run and tag events to other services: add, list, remove, deliveries, replay.",
+    help="Send run and tag events to other services: add, list, remove, deliveries, attempts, "
+    "replay.",
     add_completion=False,
     no_args_is_help=True,
 )
-
-
-def _service() -> Any:
-    from mlstudio.integrations.webhooks import WebhookService
-
-    return WebhookService(context.platform())
 
 
 @app.command("add")
@@ -41,8 +38,12 @@ def add(
     json_output: JsonFlag = False,
 ) -> None:
     """Subscribe URL to events; deliveries are signed with the secret printed here."""
-    p = context.platform()
-    data = _service().subscribe(p.actor, url, event, secret=secret)
+    client = context.remote()
+    if client is not None:
+        data = client.add_webhook(url, event, secret=secret)
+    else:
+        p = context.platform()
+        data = p.webhooks.subscribe(p.actor, url, event, secret=secret)
 
     def human(d: dict[str, Any]) -> None:
         out = console()
@@ -61,8 +62,12 @@ def list_webhooks(
     json_output: JsonFlag = False,
 ) -> None:
     """Webhooks and their deliveries by state."""
-    p = context.platform()
-    rows = _service().list(p.actor, include_removed=include_removed)
+    client = context.remote()
+    if client is not None:
+        rows = client.list_webhooks(include_removed=include_removed)
+    else:
+        p = context.platform()
+        rows = p.webhooks.list(p.actor, include_removed=include_removed)
 
     def human(data: list[dict[str, Any]]) -> None:
         if not data:
@@ -94,8 +99,12 @@ def remove(
     json_output: JsonFlag = False,
 ) -> None:
     """Stop a webhook: nothing more is sent; its delivery log stays."""
-    p = context.platform()
-    data = _service().remove(p.actor, webhook_id)
+    client = context.remote()
+    if client is not None:
+        data = client.remove_webhook(webhook_id)
+    else:
+        p = context.platform()
+        data = p.webhooks.remove(p.actor, webhook_id)
     suffix = "" if data["changed"] else " (already)"
     emit(
         data,
@@ -115,8 +124,12 @@ def deliveries(
     json_output: JsonFlag = False,
 ) -> None:
     """The delivery log, newest first: attempts, last status, error and latency."""
-    p = context.platform()
-    rows = _service().deliveries(p.actor, webhook_id, state=state, limit=limit, offset=offset)
+    client = context.remote()
+    if client is not None:
+        rows = client.webhook_deliveries(webhook_id, state=state, limit=limit, offset=offset)
+    else:
+        p = context.platform()
+        rows = p.webhooks.deliveries(p.actor, webhook_id, state=state, limit=limit, offset=offset)
 
     def human(data: list[dict[str, Any]]) -> None:
         if not data:
@@ -144,14 +157,53 @@ def deliveries(
     emit(rows, json_output, human)
 
 
+@app.command("attempts")
+def attempts(
+    delivery_id: Annotated[str, typer.Argument(metavar="DELIVERY", help="Delivery id")],
+    json_output: JsonFlag = False,
+) -> None:
+    """Every attempt to post a delivery, first to last: status, latency, error."""
+    client = context.remote()
+    if client is not None:
+        rows = client.webhook_attempts(delivery_id)
+    else:
+        p = context.platform()
+        rows = p.webhooks.attempts(p.actor, delivery_id)
+
+    def human(data: list[dict[str, Any]]) -> None:
+        if not data:
+            console().print("no attempts yet")
+            return
+        table(
+            None,
+            ["attempt", "started", "status", "latency", "error"],
+            [
+                [
+                    d["attempt"],
+                    d["started_at"],
+                    d["status"] if d["status"] is not None else "",
+                    f"{d['latency_ms']} ms" if d["latency_ms"] is not None else "",
+                    d["error"] or "",
+                ]
+                for d in data
+            ],
+        )
+
+    emit(rows, json_output, human)
+
+
 @app.command("replay")
 def replay(
     delivery_id: Annotated[str, typer.Argument(metavar="DELIVERY", help="Delivery id")],
     json_output: JsonFlag = False,
 ) -> None:
     """Send a delivery again (a copy, queued behind the webhook's pending deliveries)."""
-    p = context.platform()
-    data = _service().replay(p.actor, delivery_id)
+    client = context.remote()
+    if client is not None:
+        data = client.replay_delivery(delivery_id)
+    else:
+        p = context.platform()
+        data = p.webhooks.replay(p.actor, delivery_id)
     emit(
         data,
         json_output,

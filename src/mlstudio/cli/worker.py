@@ -66,7 +66,6 @@ def worker(
 ) -> None:
     """Run queued tasks of a pool on warm worker processes; stop with Ctrl-C or SIGTERM."""
     from mlstudio.platform import Platform
-    from mlstudio.scheduling.queue import task_quotas
     from mlstudio.scheduling.worker import Worker, WorkerConfig
 
     logging.basicConfig(
@@ -85,13 +84,7 @@ def worker(
         driver_thread = start(platform, stop, DriverConfig(max_runs=max_runs, stale_s=stale))
     try:
         if slots > 0:
-            config = WorkerConfig(
-                pool=pool,
-                concurrency=slots,
-                lease_s=lease,
-                grace_s=grace,
-                task_quotas=task_quotas(),
-            )
+            config = WorkerConfig(pool=pool, concurrency=slots, lease_s=lease, grace_s=grace)
             stats = Worker(platform, config).run(stop, force)
             typer.echo(f"worker stopped: {stats}", err=True)
         else:

@@ -182,6 +182,14 @@ class Client:
         body = {"user": user, "role": role}
         return self._json("POST", f"/namespaces/{quote(namespace, safe='')}/grants", json=body)
 
+    def namespace_quota(self, namespace: str) -> dict[str, Any]:
+        """The namespace's quotas (None: unlimited) and their current use."""
+        return self._json("GET", f"/namespaces/{quote(namespace, safe='')}/quota")
+
+    def set_namespace_quota(self, namespace: str, **changes: int | None) -> dict[str, Any]:
+        """Set ``max_running_runs`` / ``max_running_tasks`` (None: unlimited); others stay."""
+        return self._json("PUT", f"/namespaces/{quote(namespace, safe='')}/quota", json=changes)
+
     def list_modules(
         self,
         search: str | None = None,
@@ -337,8 +345,81 @@ class Client:
         return self._json("POST", "/cache/clear", json=body)["removed"]
 
     # --- schedules ---------------------------------------------------------------------------
+    def list_schedules(
+        self, *, workflow: str | None = None, limit: int | None = 100, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        """Schedules you may view, with their recent fires (``workflow``: a prefix)."""
+        return self._list("/schedules", {"workflow": workflow}, limit, offset)
+
+    def add_schedule(
+        self,
+        workflow: str,
+        cron: str,
+        *,
+        tz: str = "UTC",
+        catchup: str = "none",
+        params: dict[str, Any] | None = None,
+        domain: str = "experimentation",
+    ) -> dict[str, Any]:
+        """Schedule a pushed workflow (``NS/MODULE/WORKFLOW[:TAG|@N]``); runs start as you."""
+        body = {
+            "workflow": workflow,
+            "cron": cron,
+            "tz": tz,
+            "catchup": catchup,
+            "params": params or {},
+            "domain": domain,
+        }
+        return self._json("POST", "/schedules", json=body)
+
+    def show_schedule(self, schedule_id: str) -> dict[str, Any]:
+        return self._json("GET", f"/schedules/{quote(schedule_id, safe='')}")
+
+    def pause_schedule(self, schedule_id: str) -> dict[str, Any]:
+        return self._json("POST", f"/schedules/{quote(schedule_id, safe='')}/pause")
+
+    def resume_schedule(self, schedule_id: str) -> dict[str, Any]:
+        return self._json("POST", f"/schedules/{quote(schedule_id, safe='')}/resume")
+
+    def remove_schedule(self, schedule_id: str) -> dict[str, Any]:
+        return self._json("DELETE", f"/schedules/{quote(schedule_id, safe='')}")
 
     # --- webhooks ----------------------------------------------------------------------------
+    def list_webhooks(self, *, include_removed: bool = False) -> list[dict[str, Any]]:
+        """Webhooks with their deliveries by state (admins); secrets are never listed."""
+        return self._list("/webhooks", {"include_removed": include_removed}, None)
+
+    def add_webhook(
+        self, url: str, events: list[str], *, secret: str | None = None
+    ) -> dict[str, Any]:
+        """Subscribe ``url`` to ``events`` (admins); the result has the secret, shown once."""
+        body = {"url": url, "events": list(events), "secret": secret}
+        return self._json("POST", "/webhooks", json=body)
+
+    def remove_webhook(self, webhook_id: str) -> dict[str, Any]:
+        return self._json("DELETE", f"/webhooks/{quote(webhook_id, safe='')}")
+
+    def webhook_deliveries(
+        self,
+        webhook_id: str,
+        *,
+        state: str | None = None,
+        limit: int | None = 50,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """A webhook's delivery log, newest first."""
+        path = f"/webhooks/{quote(webhook_id, safe='')}/deliveries"
+        return self._list(path, {"state": state}, limit, offset)
+
+    def webhook_attempts(self, delivery_id: int | str) -> list[dict[str, Any]]:
+        """Every attempt to post a delivery, first to last."""
+        path = f"/webhooks/deliveries/{quote(str(delivery_id), safe='')}/attempts"
+        return self._list(path, {}, None)
+
+    def replay_delivery(self, delivery_id: int | str) -> dict[str, Any]:
+        """Queue a copy of a delivery (same event id) behind the webhook's pending ones."""
+        path = f"/webhooks/deliveries/{quote(str(delivery_id), safe='')}/replay"
+        return self._json("POST", path)
 
     # --- data ---------------------------------------------------------------------------------
     def list_datasets(

@@ -25,6 +25,10 @@ until the receiver answers (at-least-once). Only an explicit policy, ``give_up_a
 delivery ``failed`` after N attempts (which unblocks the webhook's later deliveries); a failed or
 delivered delivery can be sent again with ``replay``, which queues a copy (same ``event_id``,
 new delivery id, ``replay_of`` in the body) behind the webhook's pending deliveries.
+
+**Delivery log**: every attempt adds one ``webhook_attempts`` row (attempt number, start time,
+status, error, latency and the sender's ``host:pid``) in the transaction that records its outcome
+on the delivery, whose ``last_*`` fields summarize the latest attempt; ``attempts`` lists them.
 """
 
 from __future__ import annotations
@@ -33,7 +37,9 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import secrets
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -299,24 +305,32 @@ class WebhookService:
             rows = uow.webhooks.deliveries(hook.id, state=state, limit=limit, offset=offset)
         return [r.to_dict() for r in rows]
 
+    def attempts(
+        self,
+        actor: str,
+        delivery_id: int | str,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """Every attempt to post a delivery, first to last: status, error, latency, sender."""
+        did = _delivery_id(delivery_id)
+        with self.store.read() as uow:
+            self._require_admin(uow, actor, "read webhook deliveries")
+            if uow.webhooks.get_delivery(did) is None:
+                raise _no_delivery(did)
+            rows = uow.webhooks.attempts(did, limit=limit, offset=offset)
+        return [r.to_dict() for r in rows]
+
     def replay(self, actor: str, delivery_id: int | str) -> dict[str, Any]:
         """Send a delivery again: a copy is queued behind the webhook's pending deliveries."""
-        try:
-            did = int(str(delivery_id).strip())
-        except ValueError:
-            raise InvalidInputError(
-                f"invalid delivery id {delivery_id!r}",
-                hint="see the ids with: mlstudio webhook deliveries WEBHOOK",
-            ) from None
+        did = _delivery_id(delivery_id)
 
         def work(uow: Any) -> dict[str, Any]:
             self._require_admin(uow, actor, "replay webhook deliveries")
             original = uow.webhooks.get_delivery(did)
             if original is None:
-                raise NotFoundError(
-                    f"delivery {did} does not exist",
-                    hint="see the ids with: mlstudio webhook deliveries WEBHOOK",
-                )
+                raise _no_delivery(did)
             hook = uow.webhooks.get(original.webhook_id)
             if hook is None or not hook.active:
                 raise StateError(
@@ -405,10 +419,12 @@ class WebhookService:
                 results = list(pool.map(lambda pair: self._send(*pair), claimed))
         outcomes = []
         with self.store.transaction() as uow:
-            for (delivery, _hook), (status, error, latency_ms) in zip(
+            for (delivery, _hook), (started_at, status, error, latency_ms) in zip(
                 claimed, results, strict=True
             ):
-                outcomes.append(self._record(uow, delivery, now, status, error, latency_ms))
+                outcomes.append(
+                    self._record(uow, delivery, now, started_at, status, error, latency_ms)
+                )
         return outcomes
 
     def _record(
@@ -416,10 +432,12 @@ class WebhookService:
         uow: Any,
         delivery: Any,
         now: datetime,
+        started_at: datetime,
         status: int | None,
         error: str | None,
         latency_ms: float,
     ) -> dict[str, Any]:
+        """The attempt's outcome on the delivery (its summary) and one row of its log."""
         attempts = delivery.attempts + 1
         values: dict[str, Any] = {
             "last_status": status,
@@ -432,7 +450,19 @@ class WebhookService:
             values.update(state="failed")
         else:
             values["next_attempt_at"] = now + timedelta(seconds=self.backoff(attempts))
-        uow.webhooks.record_attempt(delivery.id, **values)
+        counted = uow.webhooks.record_attempt(delivery.id, **values)
+        uow.webhooks.log_attempt(
+            {
+                "delivery_id": delivery.id,
+                "webhook_id": delivery.webhook_id,
+                "attempt": counted or attempts,
+                "started_at": started_at,
+                "status": status,
+                "error": error,
+                "latency_ms": latency_ms,
+                "sent_by": sender_identity(),
+            }
+        )
         return {
             "delivery_id": delivery.id,
             "webhook_id": delivery.webhook_id,
@@ -463,8 +493,8 @@ class WebhookService:
                 self._client.close()
                 self._client = None
 
-    def _send(self, delivery: Any, hook: Any) -> tuple[int | None, str | None, float]:
-        """POST one delivery: (status or None, error or None, latency in ms)."""
+    def _send(self, delivery: Any, hook: Any) -> tuple[datetime, int | None, str | None, float]:
+        """POST one delivery: (start time, status or None, error or None, latency in ms)."""
         import httpx
 
         body = body_of(delivery).encode("utf-8")
@@ -476,25 +506,52 @@ class WebhookService:
             TIMESTAMP_HEADER: stamp,
             SIGNATURE_HEADER: sign(hook.secret, stamp, body),
         }
+        started_at = utcnow()
         started = time.perf_counter()
         try:
             response = self.client.post(hook.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             latency = (time.perf_counter() - started) * 1000
             text = str(exc).splitlines()[0] if str(exc) else ""
-            return None, f"{type(exc).__name__}: {text}"[:500], latency
+            return started_at, None, f"{type(exc).__name__}: {text}"[:500], latency
         latency = (time.perf_counter() - started) * 1000
         status = response.status_code
         if 200 <= status < 300:
-            return status, None, latency
+            return started_at, status, None, latency
         if 300 <= status < 400:
             return (
+                started_at,
                 status,
                 f"HTTP {status}: redirects are not followed; subscribe the final URL",
                 latency,
             )
         snippet = " ".join(response.text.split())[:200]
-        return status, f"HTTP {status}" + (f": {snippet}" if snippet else ""), latency
+        return started_at, status, f"HTTP {status}" + (f": {snippet}" if snippet else ""), latency
+
+
+def sender_identity() -> str:
+    """Who sends deliveries from this process: ``host:pid`` (the attempt log's ``sent_by``)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _delivery_id(value: int | str) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        number = 0
+    if not 0 < number < 2**63:
+        raise InvalidInputError(
+            f"invalid delivery id {value!r}",
+            hint="see the ids with: mlstudio webhook deliveries WEBHOOK",
+        )
+    return number
+
+
+def _no_delivery(delivery_id: int) -> NotFoundError:
+    return NotFoundError(
+        f"delivery {delivery_id} does not exist",
+        hint="see the ids with: mlstudio webhook deliveries WEBHOOK",
+    )
 
 
 def _validate_url(url: str) -> str:

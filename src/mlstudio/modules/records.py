@@ -23,6 +23,8 @@ class NamespaceRecord:
     description: str
     created_by: str
     created_at: datetime
+    max_running_runs: int | None = None  # quotas; None: unlimited
+    max_running_tasks: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return _jsonable(self)

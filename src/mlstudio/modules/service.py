@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import EllipsisType
 from typing import Any
 
 from mlstudio.core.clock import utcnow
@@ -138,6 +139,59 @@ class ModuleService:
                 ]
                 out.append({**ns.to_dict(), "members": members})
             return out
+
+    def namespace_quota(self, name: str) -> dict[str, Any]:
+        """A namespace's quotas (None: unlimited) and what counts against them now."""
+        with self.store.read() as uow:
+            return _quota_view(uow, _namespace_or_404(uow, name))
+
+    def set_namespace_quota(
+        self,
+        actor: str,
+        name: str,
+        *,
+        max_running_runs: int | EllipsisType | None = ...,
+        max_running_tasks: int | EllipsisType | None = ...,
+    ) -> dict[str, Any]:
+        """Set or clear (None) a namespace's quotas; ``...`` keeps one. Admins only: quotas
+        share the platform's capacity between teams. Audited as ``namespace.quota``."""
+        changes: dict[str, int | None] = {}
+        for key, value in (
+            ("max_running_runs", max_running_runs),
+            ("max_running_tasks", max_running_tasks),
+        ):
+            if value is ...:
+                continue
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 0
+            ):
+                raise InvalidInputError(
+                    f"invalid {key} {value!r}: a quota is a whole number, 0 or more",
+                    hint="give a number >= 0, or none (JSON null) for unlimited",
+                )
+            changes[key] = value
+
+        def work(uow: UnitOfWork) -> dict[str, Any]:
+            Authorizer(uow.identity).require_admin(actor, f"set the quotas of namespace {name}")
+            before = _namespace_or_404(uow, name)
+            uow.modules.set_namespace_quota(name, changes)
+            after = _namespace_or_404(uow, name)
+            uow.audit.record(
+                actor,
+                "namespace.quota",
+                f"namespace:{name}",
+                details={"before": _quotas_of(before), "after": _quotas_of(after)},
+            )
+            return _quota_view(uow, after)
+
+        from mlstudio.errors import PermissionDeniedError
+        from mlstudio.governance.rbac import record_denial
+
+        try:
+            return self.store.retrying(work)
+        except PermissionDeniedError as exc:
+            record_denial(self.store, actor, "namespace.quota", f"namespace:{name}", exc)
+            raise
 
     # --- push ---------------------------------------------------------------------------------
     def push(
@@ -591,3 +645,27 @@ def previous_version(history: list[Any]) -> int | None:
         elif event.from_version is not None:
             stack.append(event.from_version)
     return stack[-1] if stack else None
+
+
+def _namespace_or_404(uow: UnitOfWork, name: str) -> NamespaceRecord:
+    record = uow.modules.get_namespace(name)
+    if record is None:
+        raise NotFoundError(f"namespace {name} does not exist", hint="see: mlstudio namespace list")
+    return record
+
+
+def _quotas_of(record: NamespaceRecord) -> dict[str, int | None]:
+    return {
+        "max_running_runs": record.max_running_runs,
+        "max_running_tasks": record.max_running_tasks,
+    }
+
+
+def _quota_view(uow: UnitOfWork, record: NamespaceRecord) -> dict[str, Any]:
+    """A namespace's quotas and their use: runs driven (or about to be), tasks claimed."""
+    return {
+        "namespace": record.name,
+        **_quotas_of(record),
+        "running_runs": uow.queue.going_by_namespace([record.name]).get(record.name, 0),
+        "running_tasks": uow.queue.inflight_by_namespace().get(record.name, 0),
+    }

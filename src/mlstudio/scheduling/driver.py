@@ -7,6 +7,8 @@ database and never redoes a finished task. Taking a run is a compare-and-set on 
 and heartbeat, so of two drivers racing for one run exactly one wins; on Postgres the choice is
 also serialized by an advisory lock so namespace quotas are counted exactly. Higher priority
 first; within a priority, the namespace with the fewest runs going first, then the oldest run.
+Run quotas (``max_running_runs`` of each namespace) are read from the database at every claim,
+so a change applies at the next pass without a restart.
 
 ``start(platform, stop)`` is what the server calls; ``mlstudio worker --drive`` runs one too.
 """
@@ -23,7 +25,7 @@ from datetime import timedelta
 from typing import Any
 
 from mlstudio.core.clock import utcnow
-from mlstudio.scheduling.queue import STALE_DRIVER_S, queue_options, run_quotas
+from mlstudio.scheduling.queue import STALE_DRIVER_S, queue_options
 from mlstudio.scheduling.worker import Backoff, is_transient
 from mlstudio.workflows.engine import HEARTBEAT_S, engine_identity
 from mlstudio.workflows.executors.queue import ExecutorStopped, QueueExecutor
@@ -39,7 +41,6 @@ class DriverConfig:
     poll_s: float = 0.05  # how often it looks for runs to take (SQLite)
     idle_s: float = 0.5  # on Postgres: how long it waits for a NOTIFY of a queued run
     stale_s: float = STALE_DRIVER_S  # an engine silent this long is taken over
-    run_quotas: dict[str, int] | None = None  # None: MLSTUDIO_RUN_QUOTAS
     housekeeping_s: float = 5.0
     executor_poll_s: float = 0.05
     max_engine_failures: int = 3  # a run whose engine keeps failing (not the DB) is failed
@@ -51,7 +52,6 @@ class RunDriver:
         self.platform = platform
         self.store = platform.store
         self.config = config or DriverConfig()
-        self.quotas = self.config.run_quotas if self.config.run_quotas is not None else run_quotas()
         self.engine_id = engine_identity()
         self.host = socket.gethostname()
         self.active: dict[str, threading.Thread] = {}
@@ -67,11 +67,12 @@ class RunDriver:
         stop = stop or self.stop
         self.stop = stop
         last_house = 0.0
-        from mlstudio.scheduling.queue import Waker
+        from mlstudio.scheduling.queue import Waker, warn_retired_quota_variables
         from mlstudio.store.metadata.repositories.queue import RUNS_CHANNEL
 
         waker = Waker(self.store, RUNS_CHANNEL)
         log.info("driver %s: up (%d runs at once)", self.engine_id, self.config.max_runs)
+        warn_retired_quota_variables(log)
         while not stop.is_set():
             free = self.config.max_runs - len(self.active)
             if free > 0 and self.backoff.ok:
@@ -133,10 +134,10 @@ class RunDriver:
 
     def claim(self, limit: int) -> list[str]:
         """Take up to ``limit`` runs to drive; returns their ids."""
-        quotas = self.quotas
 
         def pick(uow: Any) -> list[str]:
             uow.queue.lock_run_claims()
+            quotas = uow.queue.run_quotas()
             now = utcnow()
             candidates = uow.queue.drivable_runs()
             going: dict[str | None, int] = {}

@@ -1,55 +1,44 @@
-"""Shared pieces of the work queue: defaults, namespace quotas, and why a queued run waits.
+"""Shared pieces of the work queue: defaults, and why a queued run waits.
 
-Quotas come from the environment, so every server and worker of a deployment reads the same:
+Per-namespace quotas are stored on the namespace (``mlstudio namespace quota NS --runs N
+--tasks N``; admins) and read from the database at every claim, so every server and worker
+applies the same ones and a change takes effect at once, without a restart:
 
-- ``MLSTUDIO_RUN_QUOTAS="team-a=2,team-b=4"``: at most that many runs of a namespace are driven
-  at once (the others stay queued: ``runs list`` says "namespace quota 2/2").
-- ``MLSTUDIO_TASK_QUOTAS="team-a=8"``: at most that many tasks of a namespace are claimed by
-  workers at once, across every pool.
+- ``max_running_runs``: at most that many runs of the namespace are driven at once (the others
+  stay queued: ``runs list`` says "namespace quota 2/2").
+- ``max_running_tasks``: at most that many tasks of the namespace are claimed by workers at
+  once, across every pool.
+
+The environment variables that used to carry quotas are no longer read; a driver or worker
+started with one set logs a warning saying so.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from mlstudio.errors import ConfigurationError
-
 DEFAULT_POOL = "default"
 LEASE_S = 15.0  # a worker's lease on a claimed task; renewed every third of it
 QUEUE_EXECUTOR = "queue"
 STALE_DRIVER_S = 15.0  # a run whose engine has not beaten for this long is taken over
+RETIRED_QUOTA_VARIABLES = ("MLSTUDIO_RUN_QUOTAS", "MLSTUDIO_TASK_QUOTAS")
 
 
-def parse_quotas(text: str | None, variable: str = "quota") -> dict[str, int]:
-    """``"a=2,b=4"`` -> {"a": 2, "b": 4}."""
-    out: dict[str, int] = {}
-    for part in (text or "").split(","):
-        part = part.strip()
-        if not part:
-            continue
-        name, sep, value = part.partition("=")
-        try:
-            number = int(value)
-        except ValueError:
-            number = -1
-        if not sep or not name.strip() or number < 0:
-            raise ConfigurationError(
-                f"invalid {variable} entry {part!r}", hint="use NAMESPACE=N[,NAMESPACE=N…]"
-            )
-        out[name.strip()] = number
-    return out
-
-
-def run_quotas() -> dict[str, int]:
-    return parse_quotas(os.environ.get("MLSTUDIO_RUN_QUOTAS"), "MLSTUDIO_RUN_QUOTAS")
-
-
-def task_quotas() -> dict[str, int]:
-    return parse_quotas(os.environ.get("MLSTUDIO_TASK_QUOTAS"), "MLSTUDIO_TASK_QUOTAS")
+def warn_retired_quota_variables(log: logging.Logger) -> list[str]:
+    """Warn about quota variables still set (ignored: quotas live in the database)."""
+    found = [name for name in RETIRED_QUOTA_VARIABLES if os.environ.get(name)]
+    for name in found:
+        log.warning(
+            "%s is no longer read and has no effect: quotas are stored per namespace; "
+            "set them with: mlstudio namespace quota NS --runs N --tasks N",
+            name,
+        )
+    return found
 
 
 def queue_options(plan: dict[str, Any]) -> dict[str, Any]:
@@ -63,7 +52,10 @@ def queue_options(plan: dict[str, Any]) -> dict[str, Any]:
 def waiting_reasons(uow: Any, runs: Sequence[Any], lease_s: float = LEASE_S) -> dict[str, str]:
     """Why each queue run among ``runs`` (records or summaries: id, state, namespace, priority,
     executor) is not making progress: a queued run waits for a driver, its namespace's quota,
-    higher-priority runs or a worker; a running run may wait for a worker of its pool."""
+    higher-priority runs or a worker; a running run may wait for a worker of its pool.
+
+    A few small queries whatever the number of active runs: queued runs of higher priority
+    counted by priority, run quotas and their use for the page's namespaces only."""
     from mlstudio.store.metadata.repositories.queue import IN_PROCESS_TRIGGERS
 
     mine = [
@@ -76,9 +68,11 @@ def waiting_reasons(uow: Any, runs: Sequence[Any], lease_s: float = LEASE_S) -> 
         return {}
     pools = uow.queue.pools_of([_get(r, "id") for r in mine])
     live = {w.pool for w in uow.queue.live_workers(within_s=3 * lease_s)}
-    quotas = run_quotas()
-    running = uow.queue.running_by_namespace() if quotas else {}
-    queued = [r for r in uow.queue.drivable_runs() if r.state == "queued"]
+    queued = [r for r in mine if _get(r, "state") == "queued"]
+    quotas = uow.queue.run_quotas(_get(r, "namespace") for r in queued) if queued else {}
+    going = uow.queue.going_by_namespace(quotas) if quotas else {}
+    lowest = min((_get(r, "priority") or 0 for r in queued), default=0)
+    above = uow.queue.queued_by_priority(lowest) if queued else {}
     out: dict[str, str] = {}
     for r in mine:
         run_id, pool = _get(r, "id"), pools.get(_get(r, "id"), DEFAULT_POOL)
@@ -88,10 +82,11 @@ def waiting_reasons(uow: Any, runs: Sequence[Any], lease_s: float = LEASE_S) -> 
                 out[run_id] = f"waiting for a worker in pool {pool}"
             continue
         ns = _get(r, "namespace")
-        if ns in quotas and running.get(ns, 0) >= quotas[ns]:
-            out[run_id] = f"namespace quota {running.get(ns, 0)}/{quotas[ns]}"
+        if ns in quotas and going.get(ns, 0) >= quotas[ns]:
+            out[run_id] = f"namespace quota {going.get(ns, 0)}/{quotas[ns]}"
             continue
-        ahead = sum(1 for q in queued if q.priority > (_get(r, "priority") or 0))
+        priority = _get(r, "priority") or 0
+        ahead = sum(n for p, n in above.items() if p > priority)
         if ahead:
             out[run_id] = f"behind {ahead} queued run(s) of higher priority"
         elif no_worker:
@@ -106,17 +101,21 @@ def _get(record: Any, key: str) -> Any:
 
 
 class Waker:
-    """Waits until another process notifies ``channel`` or ``timeout`` passes.
+    """Waits until another process notifies one of its channels or ``timeout`` passes.
 
     On Postgres it LISTENs on a connection of its own, so a worker or a driver wakes the moment
     work is queued instead of polling; elsewhere (SQLite, or while that connection is down) it
-    just sleeps. A notification that arrives while nobody waits wakes the next wait."""
+    just sleeps. A notification that arrives while nobody waits wakes the next wait.
+    Notifications are hints, never the record: one sent while the connection was down is lost
+    (``connects`` counts connections made, so a caller can re-read what it may have missed)."""
 
-    def __init__(self, store: Any, channel: str) -> None:
+    def __init__(self, store: Any, channel: str, *more: str) -> None:
         self.channel = channel
+        self.channels = [channel, *more]
         self.url = store.engine.url if store.dialect == "postgresql" else None
         self.conn: Any = None
         self.retry_at = 0.0
+        self.connects = 0
 
     def _connect(self) -> Any:
         if self.conn is None and self.url is not None and time.monotonic() >= self.retry_at:
@@ -125,24 +124,46 @@ class Waker:
             dsn = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
             try:
                 self.conn = psycopg.connect(dsn, autocommit=True, connect_timeout=5)
-                self.conn.execute(f"LISTEN {self.channel}")
+                for channel in self.channels:
+                    self.conn.execute(f'LISTEN "{channel}"')
+                self.connects += 1
             except Exception:
                 self.close()
                 self.retry_at = time.monotonic() + 5.0
         return self.conn
 
+    def listen(self, channel: str) -> bool:
+        """Also wake on ``channel`` (from now on); False when not listening (no connection)."""
+        if channel not in self.channels:
+            self.channels.append(channel)
+            if self.conn is not None:
+                try:
+                    self.conn.execute(f'LISTEN "{channel}"')
+                except Exception:
+                    self.close()
+                    self.retry_at = time.monotonic() + 1.0
+        return self._connect() is not None
+
     def wait(self, timeout: float) -> bool:
         """True when woken by a notification."""
+        return bool(self.receive(timeout))
+
+    def receive(self, timeout: float) -> list[str] | None:
+        """The payloads of the notifications that arrive within ``timeout`` (all those waiting
+        once the first has come); None when not listening (it slept instead)."""
         conn = self._connect()
         if conn is None:
             time.sleep(timeout)
-            return False
+            return None
         try:
-            return any(True for _ in conn.notifies(timeout=timeout, stop_after=1))
+            got = [n.payload for n in conn.notifies(timeout=timeout, stop_after=1)]
+            if got:  # and whatever else has arrived, without waiting
+                got.extend(n.payload for n in conn.notifies(timeout=0))
+            return got
         except Exception:
             self.close()
             self.retry_at = time.monotonic() + 1.0
-            return False
+            return None
 
     def close(self) -> None:
         if self.conn is not None:

@@ -12,12 +12,14 @@ each wall time to UTC with ``zoneinfo``; stored times are UTC. Across DST change
   UTC hour, as an hourly job should.
 
 **Exactly once.** A fire row's unique key ``(schedule_id, tick)`` claims a tick. The scheduler plans
-the run first (outside any transaction), then in one transaction: locks the schedule (``FOR
-UPDATE SKIP LOCKED`` on Postgres) if its ``next_fire_at`` is still the one it read, inserts the
-fire, records the queued run, and advances ``next_fire_at``. Two schedulers, or one restarted
-mid-fire, therefore never fire a tick twice and never leave a fire without its run (or a run
-without its fire). A tick whose run cannot be started (the workflow vanished, the creator lost the
-runner role, bad parameters) still fires once: the fire records the error.
+the run first (``RunService.prepare``, outside any transaction), then in one transaction: locks the
+schedule (``FOR UPDATE SKIP LOCKED`` on Postgres) if its ``next_fire_at`` is still the one it read,
+inserts the fire, records the queued run (``RunService.record``), and advances ``next_fire_at``.
+Two schedulers, or one restarted mid-fire, therefore never fire a tick twice and never leave a
+fire without its run (or a run without its fire). Scheduled runs are queued like API runs: the
+server's run driver takes them to the workers. A tick whose run cannot be started (the workflow
+vanished, the creator lost the runner role, bad parameters) still fires once: the fire records
+the error.
 
 **Catch-up.** Ticks that passed while no scheduler ran (server down, restart, paused schedule) are
 handled per the schedule's policy when the scheduler next runs:
@@ -192,30 +194,6 @@ def scheduler_identity() -> str:
 
 class _Lost(Exception):
     """Another scheduler fired or advanced this schedule first."""
-
-
-class _FireTransaction:
-    """Stands in for the metadata store inside ``RunService.submit``.
-
-    ``submit`` plans the run (outside any transaction) and then records it with one
-    ``store.retrying(work)`` call; here that call runs ``work`` inside the fire's transaction, so
-    the run, its fire and the schedule's advance commit together. Later calls (the audit of a
-    refusal, in its own transaction) go to the real store.
-    """
-
-    def __init__(self, store: Any, body: Any) -> None:
-        self._store = store
-        self._body = body
-        self._used = False
-
-    def retrying(self, fn: Any, attempts: int = 8) -> Any:
-        if self._used:
-            return self._store.retrying(fn, attempts)
-        self._used = True
-        return self._body(fn)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
 
 
 class ScheduleService:
@@ -507,36 +485,35 @@ class ScheduleService:
     ) -> dict[str, Any] | None:
         from sqlalchemy import exc as sa_exc
 
+        from mlstudio.errors import PermissionDeniedError
+
         outcome: dict[str, Any] = {"schedule_id": record.id, "tick": iso(tick)}
-
-        def body(create_run: Any) -> Any:
-            with self.store.transaction() as uow:
-                if uow.schedules.claim(record.id, expected) is None:
-                    raise _Lost
-                fire_id = uow.schedules.insert_fire(record.id, tick, utcnow(), fired_by)
-                run = None
-                if fire_id is not None:
-                    run = create_run(uow)
-                    uow.schedules.set_fire_run(fire_id, run.id)
-                    uow.schedules.update(record.id, next_fire_at=new_next, last_fire_at=tick)
-                else:  # fired before (a resume moved next_fire_at back over it)
-                    outcome["duplicate"] = True
-                    uow.schedules.update(record.id, next_fire_at=new_next)
-                return run
-
-        from mlstudio.workflows.service import RunService
-
-        runs = RunService(self.platform)
-        runs.store = _FireTransaction(self.store, body)
-        runs._loader = self.platform.runs.loader  # share loaded module code across fires
+        runs = self.platform.runs
         try:
-            run = runs.submit(
+            prepared = runs.prepare(  # planned outside the transaction
                 record.created_by,
                 record.workflow,
                 dict(record.params),
                 domain=record.domain,
                 trigger="schedule",
             )
+            try:
+                # the run, its fire and the schedule's advance commit together, or not at all
+                with self.store.transaction() as uow:
+                    if uow.schedules.claim(record.id, expected) is None:
+                        raise _Lost
+                    fire_id = uow.schedules.insert_fire(record.id, tick, utcnow(), fired_by)
+                    run = None
+                    if fire_id is not None:
+                        run = runs.record(uow, prepared)
+                        uow.schedules.set_fire_run(fire_id, run.id)
+                        uow.schedules.update(record.id, next_fire_at=new_next, last_fire_at=tick)
+                    else:  # fired before (a resume moved next_fire_at back over it)
+                        outcome["duplicate"] = True
+                        uow.schedules.update(record.id, next_fire_at=new_next)
+            except PermissionDeniedError as exc:
+                runs.record_denial(prepared, exc)  # after the fire's transaction rolled back
+                raise
         except _Lost:
             return None
         except sa_exc.DBAPIError:

@@ -4,7 +4,8 @@ A worker registers in ``workers`` and loops: claim up to its free slots, run the
 attempts on a :class:`LocalExecutor` (its processes stay up between tasks and runs and keep the
 module code they imported: the hot pool), write results back, renew its leases by heartbeat
 (every third of the lease), and kill what was cancelled (or superseded, or lost) in the
-meantime. When the database goes away it keeps running what it has, keeps the results, and
+meantime. While its tasks are short (a few ms), it claims some ahead of its free slots and
+writes results in batches, so a transaction serves many tasks (see ``WorkerConfig.prefetch``). When the database goes away it keeps running what it has, keeps the results, and
 reconnects with backoff. On stop it finishes what it runs within a grace period and gives the
 rest back to the queue. A worker killed outright loses nothing: its leases run out and the
 engines re-dispatch.
@@ -38,10 +39,16 @@ class WorkerConfig:
     concurrency: int = 2
     lease_s: float = LEASE_S
     poll_s: float = 0.05  # claim and result polling while busy (and idle, on SQLite)
+    # Claiming ahead: while the tasks' mean run time is under ``prefetch_s``, hold up to
+    # ``prefetch`` more rows per slot (as many as run in about ``prefetch_s``), so claims and
+    # results go in batches; leased like the others, they wait here at most ~``prefetch_s``.
+    # Results wait at most ``flush_s`` for a batch (never while the worker is idle).
+    prefetch: int = 8
+    prefetch_s: float = 0.05
+    flush_s: float = 0.02
     idle_s: float = 0.5  # on Postgres an idle worker waits this long for a NOTIFY of new work
     check_s: float = 0.5  # how often held tasks are checked for cancellation
     grace_s: float = 30.0  # on stop: how long running tasks may take to finish
-    task_quotas: dict[str, int] = field(default_factory=dict)
     preempt: bool = True  # release preemptible tasks when higher-priority work waits
     worker_id: str | None = None
 
@@ -101,6 +108,8 @@ class Worker:
         self._executor = executor
         self.held: dict[int, _Held] = {}  # queue row id -> what runs locally
         self.results: dict[int, dict[str, Any]] = {}  # finished, not yet written
+        self._results_since = 0.0  # when the oldest of them finished (monotonic)
+        self.mean_s: float | None = None  # moving mean of the tasks' run time (claiming ahead)
         self.backoff = Backoff()
         self.stats = {
             "claimed": 0,
@@ -149,7 +158,8 @@ class Worker:
         if self._executor is None:
             from mlstudio.workflows.executors.local import LocalExecutor
 
-            self._executor = LocalExecutor(self.config.concurrency, queue_depth=1)
+            depth = 1 + self.config.prefetch
+            self._executor = LocalExecutor(self.config.concurrency, queue_depth=depth)
         return self._executor
 
     def start(self) -> None:
@@ -169,10 +179,13 @@ class Worker:
 
     def run(self, stop: threading.Event, force: threading.Event | None = None) -> dict[str, int]:
         """Work until ``stop`` is set; then finish (within the grace period) or give back."""
+        from mlstudio.scheduling.queue import warn_retired_quota_variables
+
         self.start()
         log.info(
             "worker %s: pool %s, %d slot(s)", self.id, self.config.pool, self.config.concurrency
         )
+        warn_retired_quota_variables(log)
         try:
             while not stop.is_set():
                 self.step()
@@ -203,18 +216,37 @@ class Worker:
         if now - self._last_beat >= self.config.lease_s / 3:
             self._heartbeat()
 
+    def ahead(self) -> int:
+        """How many rows to hold beyond the free slots: none until tasks are known to be short,
+        then as many as the slots run in about ``prefetch_s`` (at most ``prefetch`` each)."""
+        cfg = self.config
+        if not cfg.prefetch or self.mean_s is None or self.mean_s >= cfg.prefetch_s:
+            return 0
+        fits = int(cfg.prefetch_s * cfg.concurrency / max(self.mean_s, 1e-4))
+        return min(cfg.prefetch * cfg.concurrency, fits)
+
+    def _wanted(self) -> int:
+        """Rows to claim now: free slots, topped up ahead once half of what is ahead ran."""
+        cfg = self.config
+        ahead, held = self.ahead(), len(self.held)
+        if held > cfg.concurrency + ahead // 2:
+            return 0
+        return max(0, cfg.concurrency + ahead - held)
+
     def _exchange(self, claim: bool) -> None:
         """Hand in finished results and take new work, in one transaction."""
         cfg = self.config
-        free = cfg.concurrency - len(self.held) if claim else 0
+        free = self._wanted() if claim else 0
         batch = dict(self.results)
-        if not batch and free <= 0:
-            return
+        if free <= 0 and (
+            not batch
+            or (claim and self.held and time.monotonic() - self._results_since < cfg.flush_s)
+        ):
+            return  # nothing to claim, and the results can wait for a batch
 
         def work(uow: Any) -> tuple[set[int], list[Any]]:
             accepted = uow.queue.complete(self.id, batch) if batch else set()
-            quotas = cfg.task_quotas or None
-            rows = uow.queue.claim(cfg.pool, self.id, free, cfg.lease_s, quotas) if free else []
+            rows = uow.queue.claim(cfg.pool, self.id, free, cfg.lease_s) if free else []
             return accepted, rows
 
         out = self._db(work)
@@ -268,7 +300,12 @@ class Worker:
             del self.held[held.row_id]
             result.worker = self.id
             _attach_log(result, held.dispatch.log_path)
+            if not self.results:
+                self._results_since = time.monotonic()
             self.results[held.row_id] = asdict(result)
+            if result.started_at is not None and result.finished_at is not None:
+                took = max(0.0, result.finished_at - result.started_at)
+                self.mean_s = took if self.mean_s is None else 0.8 * self.mean_s + 0.2 * took
             self.stats["completed" if result.ok else "failed"] += 1
 
     def _write_results(self) -> None:

@@ -33,7 +33,7 @@ from mlstudio.workflows.engine_state import (  # noqa: F401  (initial_rows is re
 )
 from mlstudio.workflows.executors.base import Executor, TaskDispatch, TaskResult
 from mlstudio.workflows.plan import CHOOSE, MAP, TASK, Node, Plan
-from mlstudio.workflows.records import TASK_BAD, TASK_TERMINAL, TaskRunRecord
+from mlstudio.workflows.records import RUN_TERMINAL, TASK_BAD, TASK_TERMINAL, TaskRunRecord
 
 HEARTBEAT_S = 2.0
 LOST_ATTEMPTS = 3  # re-dispatches after lost worker leases, on top of the task's own retries
@@ -753,6 +753,10 @@ class Engine(EngineGovernance):
         self._commit(changes)
         with self.store.transaction() as uow:
             run = uow.runs.get_run(run_id)
+            if run is not None and run.state in RUN_TERMINAL:
+                # `runs cancel` took it while this engine looked dead and ended it (and emitted
+                # its event) there: the run stays as it was ended, with one event.
+                return run.state
             final = "failed" if run and run.error and "fail-fast" in run.error else "cancelled"
             uow.runs.update_run(run_id, state=final, finished_at=utcnow(), engine_id=None)
             emit_run_event(uow, f"run.{final}", run_id)

@@ -304,25 +304,72 @@ def _user_traceback(exc: BaseException) -> str:
     return "".join(lines)
 
 
-def main_loop(task_queue: Any, results: Any, parent_pid: int) -> None:
+_ORPHANED = 70  # the exit code of a worker whose parent died (nobody is left to read it)
+
+
+def watch_parent(parent_pid: int, deathsig: bool = False) -> None:
+    """Exit this process, and so end the task it runs, as soon as ``parent_pid`` (the process
+    that started it: an engine, a queue worker) is gone. Its retry may already be running
+    elsewhere; a task must not run on, unobserved, alongside it.
+
+    A daemon thread waits for the parent's exit (a pidfd on Linux; elsewhere it checks
+    ``os.getppid()`` ten times a second) and calls ``os._exit``. With ``deathsig`` (only when
+    the parent started us from its main thread: the kernel ties it to that thread), Linux also
+    sends SIGKILL at once, which ends even a task stuck in C code that holds the GIL."""
+    import os
+    import threading
+
+    if deathsig and sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            import ctypes
+            import signal
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PDEATHSIG
+    if os.getppid() != parent_pid:
+        os._exit(_ORPHANED)  # it died before we started watching
+    threading.Thread(
+        target=_wait_for_parent, args=(parent_pid,), name="mlstudio-parent-watch", daemon=True
+    ).start()
+
+
+def _wait_for_parent(parent_pid: int) -> None:
+    import os
+    import select
+
+    fd = None
+    with contextlib.suppress(AttributeError, OSError):
+        fd = os.pidfd_open(parent_pid)
+    # still our parent once the pidfd is open: it names that process, not a reused pid
+    if fd is not None and os.getppid() == parent_pid:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)  # readable when the process exits
+        while not poller.poll():
+            pass
+    else:
+        while os.getppid() == parent_pid:
+            time.sleep(0.1)
+    os._exit(_ORPHANED)
+
+
+def main_loop(tasks: Any, results: Any, parent_pid: int, deathsig: bool = False) -> None:
     """The body of a local worker process: take dispatches until told to stop.
 
-    ``results`` is this worker's own pipe to the executor. Messages are sent synchronously, so
-    "started" is on its way before user code runs, and a worker that dies (``os._exit``, a
-    kill) can never leave a half-sent message or a held lock behind for the others."""
+    ``tasks`` and ``results`` are this worker's own pipes from and to the executor (a dispatch
+    comes only when it is idle). Messages are sent synchronously, so "started" is on its way
+    before user code runs, and a worker that dies (``os._exit``, a kill) leaves no half-sent
+    message or held lock behind for the others. It exits when its parent dies, even mid-task
+    (:func:`watch_parent`)."""
     import os
-    import queue
 
+    watch_parent(parent_pid, deathsig)
     runtime = Runtime()
     pid = os.getpid()
-    send = results.send if hasattr(results, "send") else results.put
+    send = results.send
     while True:
         try:
-            item = task_queue.get(timeout=1.0)
-        except queue.Empty:
-            if os.getppid() != parent_pid:
-                return  # the engine died; do not linger
-            continue
+            item = tasks.recv()
+        except (EOFError, OSError):
+            return  # the executor closed our pipe, or is gone
         if item is None:
             return
         dispatch = TaskDispatch(**item)

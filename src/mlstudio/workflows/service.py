@@ -6,13 +6,20 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from mlstudio.core.clock import utcnow
 from mlstudio.core.ids import new_id
-from mlstudio.errors import ConfigurationError, InvalidInputError, NotFoundError, StateError
+from mlstudio.errors import (
+    ConfigurationError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+    StateError,
+)
 from mlstudio.workflows.cache import keys as cache_keys
 from mlstudio.workflows.engine import Engine, EngineConfig, engine_identity, initial_rows
 from mlstudio.workflows.plan import Plan
@@ -31,6 +38,27 @@ def parse_params(pairs: list[str]) -> dict[str, str]:
             raise InvalidInputError(f"invalid parameter {pair!r}", hint="use -p NAME=VALUE")
         out[key.strip()] = value
     return out
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """A validated, planned run not recorded yet: :meth:`RunService.prepare` makes it,
+    :meth:`RunService.record` writes it (once) inside a caller's unit of work."""
+
+    id: str
+    actor: str
+    workflow: str  # as displayed and stored
+    namespace: str | None
+    plan: Plan
+    domain: str
+    trigger: str
+    executor: str
+    no_cache: bool
+    fail_fast: bool
+    parent_id: str | None
+    pool: str | None
+    priority: int
+    preemptible: bool
 
 
 class RunService:
@@ -71,7 +99,50 @@ class RunService:
 
         ``pool`` (or executor ``queue``) sends its tasks to the workers of that pool; a higher
         ``priority`` is served first; a ``preemptible`` run's tasks give way to higher-priority
-        work when a pool is full."""
+        work when a pool is full. This is :meth:`prepare` then :meth:`record` in a transaction
+        of its own; a refusal is audited (:meth:`record_denial`)."""
+        prepared = self.prepare(
+            actor,
+            workflow,
+            params,
+            domain=domain,
+            executor=executor,
+            no_cache=no_cache,
+            fail_fast=fail_fast,
+            trigger=trigger,
+            parent=parent,
+            pool=pool,
+            priority=priority,
+            preemptible=preemptible,
+        )
+        try:
+            return self.store.retrying(lambda uow: self.record(uow, prepared))
+        except PermissionDeniedError as exc:
+            self.record_denial(prepared, exc)
+            raise
+
+    def prepare(
+        self,
+        actor: str,
+        workflow: str,
+        params: dict[str, Any],
+        *,
+        domain: str = "experimentation",
+        executor: str = "local",
+        no_cache: bool = False,
+        fail_fast: bool = False,
+        trigger: str = "cli",
+        parent: RunRecord | None = None,
+        pool: str | None = None,
+        priority: int = 0,
+        preemptible: bool = False,
+    ) -> PreparedRun:
+        """The first half of :meth:`submit`: validate and plan the run, writing nothing.
+
+        For callers that record the run inside a transaction of their own (the scheduler
+        commits a run with its fire): ``run = runs.record(uow, prepared)`` in that transaction;
+        on ``PermissionDeniedError``, once it has rolled back, ``runs.record_denial(prepared,
+        exc)``."""
         if pool is not None or preemptible:
             executor = "queue" if executor == "local" else executor
         if executor not in EXECUTORS:
@@ -109,58 +180,77 @@ class RunService:
             root = planner.root_code(target)
             plan = planner.plan(root, target.workflow, params)
             display = _display(target, root)
-        run_id = new_id("run")
-        namespace = (root.get("module") or "").split("/")[0] or None
+        return PreparedRun(
+            id=new_id("run"),
+            actor=actor,
+            workflow=display,
+            namespace=(root.get("module") or "").split("/")[0] or None,
+            plan=plan,
+            domain=domain,
+            trigger=trigger,
+            executor=executor,
+            no_cache=no_cache,
+            fail_fast=fail_fast,
+            parent_id=parent.id if parent else None,
+            pool=pool,
+            priority=int(priority),
+            preemptible=preemptible,
+        )
 
-        def work(uow: Any) -> RunRecord:
-            self.platform.authorize_run(uow, actor, domain, plan)
-            self._authorize_persist(uow, actor, plan)
-            uow.runs.create_run(
-                {
-                    "id": run_id,
-                    "workflow": display,
-                    "namespace": namespace,
-                    "state": "queued",
-                    "params": plan.params,
-                    "plan": _with_queue(plan.to_json(), executor, pool, preemptible),
-                    "lock": plan.code,
-                    "domain": domain,
-                    "trigger": trigger,
-                    "executor": executor,
-                    "no_cache": no_cache,
-                    "fail_fast": fail_fast,
-                    "created_by": actor,
-                    "created_at": utcnow(),
-                    "cancel_requested": False,
-                    "parent_run_id": parent.id if parent else None,
-                    "priority": int(priority),
-                }
-            )
-            uow.runs.insert_task_runs(initial_rows(run_id, plan))
-            uow.queue.notify("mlstudio_runs")  # wakes the run drivers (Postgres)
-            uow.audit.record(
-                actor,
-                "run.start",
-                f"run:{run_id}",
-                details={
-                    "workflow": display,
-                    "domain": domain,
-                    "trigger": trigger,
-                    "lock": sorted(plan.code),
-                },
-            )
-            run = uow.runs.get_run(run_id)
-            assert run is not None
-            return run
+    def record(self, uow: Any, prepared: PreparedRun) -> RunRecord:
+        """The second half of :meth:`submit`: authorize ``prepared`` and record it as a queued
+        run inside the caller's unit of work (it commits with whatever else the caller writes
+        there). Raises ``PermissionDeniedError`` when the actor may not run it."""
+        plan, run_id, actor = prepared.plan, prepared.id, prepared.actor
+        self.platform.authorize_run(uow, actor, prepared.domain, plan)
+        self._authorize_persist(uow, actor, plan)
+        uow.runs.create_run(
+            {
+                "id": run_id,
+                "workflow": prepared.workflow,
+                "namespace": prepared.namespace,
+                "state": "queued",
+                "params": plan.params,
+                "plan": _with_queue(
+                    plan.to_json(), prepared.executor, prepared.pool, prepared.preemptible
+                ),
+                "lock": plan.code,
+                "domain": prepared.domain,
+                "trigger": prepared.trigger,
+                "executor": prepared.executor,
+                "no_cache": prepared.no_cache,
+                "fail_fast": prepared.fail_fast,
+                "created_by": actor,
+                "created_at": utcnow(),
+                "cancel_requested": False,
+                "parent_run_id": prepared.parent_id,
+                "priority": prepared.priority,
+            }
+        )
+        uow.runs.insert_task_runs(initial_rows(run_id, plan))
+        uow.queue.notify("mlstudio_runs")  # wakes the run drivers (Postgres)
+        uow.audit.record(
+            actor,
+            "run.start",
+            f"run:{run_id}",
+            details={
+                "workflow": prepared.workflow,
+                "domain": prepared.domain,
+                "trigger": prepared.trigger,
+                "lock": sorted(plan.code),
+            },
+        )
+        run = uow.runs.get_run(run_id)
+        assert run is not None
+        return run
 
-        from mlstudio.errors import PermissionDeniedError
+    def record_denial(self, prepared: PreparedRun, error: PermissionDeniedError) -> None:
+        """Audit that :meth:`record` refused ``prepared``, in a transaction of its own (call it
+        after the refused one rolled back)."""
         from mlstudio.governance.rbac import record_denial
 
-        try:
-            return self.store.retrying(work)
-        except PermissionDeniedError as exc:
-            record_denial(self.store, actor, "run.start", f"workflow:{display}", exc)
-            raise
+        resource = f"workflow:{prepared.workflow}"
+        record_denial(self.store, prepared.actor, "run.start", resource, error)
 
     @staticmethod
     def _authorize_persist(uow: Any, actor: str, plan: Plan) -> None:
@@ -424,30 +514,29 @@ class RunService:
 
     # --- control ------------------------------------------------------------------------------
     def cancel(self, actor: str, run_id: str) -> RunRecord:
+        """Cancel a queued or running run.
+
+        A run no live engine drives (queued and not picked up, or its engine died) is taken
+        (compare-and-set, so no engine can start driving it meanwhile) and cancelled here, with
+        its ``run.cancelled`` event in the same transaction. A run an engine drives is flagged;
+        that engine cancels its tasks and emits the event when it stops.
+        """
         run = self.get(run_id)
         if run.state in RUN_TERMINAL:
-            raise StateError(
-                f"run {run.id} is already {run.state}",
-                hint="only queued or running runs can be cancelled",
-            )
+            raise _already(run)
 
         def work(uow: Any) -> None:
             self.platform.authorize_run(uow, actor, run.domain, None)
             current = uow.runs.get_run(run.id)
-            if current.engine_id is None or self._engine_gone(current):
-                uow.runs.update_run(
-                    run.id, cancel_requested=True, state="cancelled", finished_at=utcnow()
-                )
-                rows = uow.runs.task_runs_of(run.id)
-                uow.runs.update_task_runs(
-                    [
-                        {"id": r.id, "state": "cancelled"}
-                        for r in rows
-                        if r.state in ("pending", "running")
-                    ]
-                )
-            else:
-                uow.runs.update_run(run.id, cancel_requested=True, state="cancelling")
+            if current.state in RUN_TERMINAL:  # it finished meanwhile
+                raise _already(current)
+            undriven = current.engine_id is None or self._engine_gone(current)
+            if undriven and uow.queue.claim_run(
+                current.id, engine_identity(), current.engine_id, current.heartbeat_at
+            ):
+                _cancel_undriven(uow, current.id)
+            elif not _flag_cancel(uow, current.id):
+                raise _already(uow.runs.get_run(current.id))
             uow.audit.record(actor, "run.cancel", f"run:{run.id}")
 
         self.store.retrying(work)
@@ -543,6 +632,48 @@ class RunService:
             return removed
 
         return self.store.retrying(work)
+
+
+def _already(run: RunRecord) -> StateError:
+    return StateError(
+        f"run {run.id} is already {run.state}",
+        hint="only queued or running runs can be cancelled",
+    )
+
+
+def _cancel_undriven(uow: Any, run_id: str) -> None:
+    """End a run that this process has just taken (no engine drives it): the run and its
+    unfinished task runs become cancelled, and ``run.cancelled`` is queued, in ``uow``."""
+    from mlstudio.integrations.webhooks import emit_run_event
+
+    now = utcnow()
+    uow.runs.update_run(
+        run_id, cancel_requested=True, state="cancelled", finished_at=now, engine_id=None
+    )
+    uow.runs.update_task_runs(
+        [
+            {"id": r.id, "state": "cancelled", "finished_at": r.finished_at or now}
+            for r in uow.runs.task_runs_of(run_id)
+            if r.state in ("pending", "running")
+        ]
+    )
+    emit_run_event(uow, "run.cancelled", run_id)
+
+
+def _flag_cancel(uow: Any, run_id: str) -> bool:
+    """Ask the engine driving a run to cancel it: compare-and-set on the run being active, so a
+    run that finished meanwhile stays as it ended. False when it had finished."""
+    from sqlalchemy import update
+
+    from mlstudio.store.metadata.tables import runs
+    from mlstudio.workflows.records import RUN_ACTIVE
+
+    result = uow.conn.execute(
+        update(runs)
+        .where(runs.c.id == run_id, runs.c.state.in_(RUN_ACTIVE))
+        .values(cancel_requested=True, state="cancelling")
+    )
+    return bool(result.rowcount)
 
 
 def _with_queue(

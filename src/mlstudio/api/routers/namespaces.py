@@ -1,4 +1,4 @@
-"""``/api/v1/namespaces``: team spaces and their roles."""
+"""``/api/v1/namespaces``: team spaces, their roles and their quotas."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from mlstudio.api.schemas.modules import (
     NamespaceGrantIn,
     NamespaceGrantOut,
     NamespaceOut,
+    NamespaceQuotaIn,
+    NamespaceQuotaOut,
 )
 
 router = APIRouter(prefix="/namespaces", tags=["namespaces"])
@@ -38,3 +40,18 @@ def grant_namespace(
     """Grant a namespace role (owners and admins)."""
     added = platform.modules.grant_namespace(actor, name, body.user, body.role)
     return {"namespace": name, "user": body.user, "role": body.role, "added": added}
+
+
+@router.get("/{name}/quota", response_model=NamespaceQuotaOut)
+def namespace_quota(name: str, platform: PlatformDep) -> dict[str, Any]:
+    """A namespace's quotas (null: unlimited) and what counts against them now."""
+    return platform.modules.namespace_quota(name)
+
+
+@router.put("/{name}/quota", response_model=NamespaceQuotaOut)
+def set_namespace_quota(
+    name: str, body: NamespaceQuotaIn, platform: PlatformDep, actor: Actor
+) -> dict[str, Any]:
+    """Set or clear (null) a namespace's quotas (admins); omitted fields stay as they are."""
+    changes = {key: getattr(body, key) for key in body.model_fields_set}
+    return platform.modules.set_namespace_quota(actor, name, **changes)

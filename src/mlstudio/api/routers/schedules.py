@@ -2,6 +2,68 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from mlstudio.api.deps import Actor, Paging, PlatformDep
+from mlstudio.api.schemas.common import Page
+from mlstudio.api.schemas.schedules import ScheduleAddIn, ScheduleControlOut, ScheduleShowOut
+from mlstudio.errors import InvalidInputError
 
 router = APIRouter(prefix="/schedules", tags=["schedules"])
+
+
+@router.get("", response_model=Page[ScheduleShowOut])
+def list_schedules(
+    platform: PlatformDep,
+    actor: Actor,
+    page: Paging,
+    workflow: Annotated[str | None, Query(description="Workflow prefix")] = None,
+) -> dict[str, Any]:
+    """Schedules in domains the token's user may view, with their recent fires and runs."""
+    rows = platform.schedules.list(actor, workflow=workflow, limit=page.limit, offset=page.offset)
+    return page.page(rows)
+
+
+@router.post("", status_code=201, response_model=ScheduleShowOut)
+def add_schedule(body: ScheduleAddIn, platform: PlatformDep, actor: Actor) -> dict[str, Any]:
+    """Schedule a pushed workflow; its runs start as the token's user on the server's workers."""
+    if ".py:" in body.workflow or body.workflow.strip().endswith(".py"):
+        raise InvalidInputError(
+            f"{body.workflow!r} is a working copy: a server runs pushed workflows only",
+            hint="push the module, then schedule NS/MODULE/WORKFLOW[:TAG|@N]",
+        )
+    return platform.schedules.add(
+        actor,
+        body.workflow,
+        body.cron,
+        tz=body.tz,
+        catchup=body.catchup,
+        params=body.params,
+        domain=body.domain,
+    )
+
+
+@router.get("/{schedule_id}", response_model=ScheduleShowOut)
+def show_schedule(schedule_id: str, platform: PlatformDep, actor: Actor) -> dict[str, Any]:
+    """One schedule with its recent fires (a unique id prefix of 6+ characters works)."""
+    return platform.schedules.get(actor, schedule_id)
+
+
+@router.post("/{schedule_id}/pause", response_model=ScheduleControlOut)
+def pause_schedule(schedule_id: str, platform: PlatformDep, actor: Actor) -> dict[str, Any]:
+    """Stop firing until resumed (runners of its domain); ``changed`` is false if it was."""
+    return platform.schedules.pause(actor, schedule_id)
+
+
+@router.post("/{schedule_id}/resume", response_model=ScheduleControlOut)
+def resume_schedule(schedule_id: str, platform: PlatformDep, actor: Actor) -> dict[str, Any]:
+    """Fire again; ticks missed while paused follow the catch-up policy."""
+    return platform.schedules.resume(actor, schedule_id)
+
+
+@router.delete("/{schedule_id}", response_model=ScheduleControlOut)
+def remove_schedule(schedule_id: str, platform: PlatformDep, actor: Actor) -> dict[str, Any]:
+    """Delete the schedule; the runs it started stay."""
+    return platform.schedules.remove(actor, schedule_id)

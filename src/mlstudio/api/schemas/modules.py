@@ -62,6 +62,8 @@ class NamespaceOut(Out):
     description: str
     created_by: str
     created_at: str
+    max_running_runs: int | None = Field(None, description="Run quota; null: unlimited")
+    max_running_tasks: int | None = Field(None, description="Task quota; null: unlimited")
 
 
 class NamespaceCreateIn(In):
@@ -80,3 +82,22 @@ class NamespaceGrantOut(Out):
     user: str
     role: str
     added: bool
+
+
+class NamespaceQuotaIn(In):
+    """Fields left out stay unchanged; ``null`` clears a quota (unlimited)."""
+
+    max_running_runs: int | None = Field(
+        None, strict=True, description="Runs of the namespace driven at once"
+    )
+    max_running_tasks: int | None = Field(
+        None, strict=True, description="Tasks of the namespace claimed by workers at once"
+    )
+
+
+class NamespaceQuotaOut(Out):
+    namespace: str
+    max_running_runs: int | None = Field(description="null: unlimited")
+    max_running_tasks: int | None = Field(description="null: unlimited")
+    running_runs: int = Field(description="Runs driven now (or taken by a driver)")
+    running_tasks: int = Field(description="Tasks claimed by workers now")

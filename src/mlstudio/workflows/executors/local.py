@@ -2,10 +2,17 @@
 uv environment). A crashing or hanging task cannot take the engine down: a timeout or a cancel
 kills its process and a fresh one takes its place.
 
-Each worker reports on a pipe of its own, written synchronously by its main thread. A shared
-``multiprocessing.Queue`` would not do: its writers share a lock, taken by a background feeder
-thread, and a worker killed (or calling ``os._exit``) while that thread holds it would block
-every other worker's results forever.
+Each worker has two pipes of its own: one on which the executor hands it a task (only when it
+is idle: the executor keeps the backlog and chooses the worker), one on which it reports,
+written synchronously by its main thread. Shared ``multiprocessing.Queue`` objects would not
+do: their readers share a lock, and so do their writers (taken by a background feeder thread);
+a worker killed (by a timeout, a cancel, or ``os._exit``) while holding one would block every
+other worker forever. With a pipe per worker, a killed worker takes nothing with it but its
+own pipes; a task it had been handed but not started goes to another worker.
+
+A worker process watches the process that started it and exits, killing its task, when that
+process dies (see :func:`mlstudio.workflows.runtime.watch_parent`): a task never outlives its
+engine (or queue worker) to run on unobserved, or alongside its retry.
 """
 
 from __future__ import annotations
@@ -15,7 +22,9 @@ import multiprocessing as mp
 import os
 import signal
 import sys
+import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,30 +34,43 @@ from mlstudio.workflows.executors.base import TaskDispatch, TaskResult
 @dataclass
 class _Running:
     dispatch: TaskDispatch
-    pid: int | None = None
-    started: float | None = None
+    pid: int | None = None  # the worker it was handed to (None: in the backlog)
+    started: float | None = None  # when that worker said it started it (monotonic)
     submitted: float = field(default_factory=time.monotonic)
 
 
+@dataclass
+class _Worker:
+    proc: Any
+    tasks: Any  # sending end of its task pipe
+    results: Any | None  # receiving end of its result pipe (None once it hit EOF)
+    task: int | None = None  # the task_run_id it was handed and has not answered
+
+
 class _Pool:
+    """The worker processes of one interpreter, and the tasks waiting for one of them."""
+
     def __init__(self, ctx: Any, python: str | None, size: int) -> None:
         self.ctx = ctx
         self.python = python
         self.size = size
-        self.tasks = ctx.Queue()
-        self.procs: dict[int, Any] = {}
-        self.readers: dict[int, Any] = {}  # pid -> receiving end of that worker's result pipe
+        self.workers: dict[int, _Worker] = {}
+        self.backlog: deque[int] = deque()  # task_run_ids not yet handed to a worker
 
     def spawn(self) -> None:
         from mlstudio.workflows.runtime import main_loop
 
-        reader, writer = self.ctx.Pipe(duplex=False)
+        task_reader, task_writer = self.ctx.Pipe(duplex=False)
+        result_reader, result_writer = self.ctx.Pipe(duplex=False)
+        # PR_SET_PDEATHSIG fires when the *thread* that started the child ends: ask for it only
+        # when that is the main thread (which lives as long as this process)
+        deathsig = threading.current_thread() is threading.main_thread()
         if self.python:
             self.ctx.set_executable(self.python)
         try:
             proc = self.ctx.Process(
                 target=main_loop,
-                args=(self.tasks, writer, os.getpid()),
+                args=(task_reader, result_writer, os.getpid(), deathsig),
                 daemon=True,
                 name="mlstudio-worker",
             )
@@ -56,42 +78,55 @@ class _Pool:
         finally:
             if self.python:
                 self.ctx.set_executable(sys.executable)
-            writer.close()  # the worker holds the only writing end: EOF once it is gone
-        self.procs[proc.pid] = proc
-        self.readers[proc.pid] = reader
+            # the worker holds the only other ends: EOF on either side once one of us is gone
+            task_reader.close()
+            result_writer.close()
+        self.workers[proc.pid] = _Worker(proc, task_writer, result_reader)
 
     def fill(self) -> None:
-        while len(self.procs) < self.size:
+        while len(self.workers) < self.size:
             self.spawn()
 
+    def idle(self) -> list[_Worker]:
+        return [w for w in self.workers.values() if w.task is None and w.results is not None]
+
     def drop_reader(self, pid: int) -> None:
-        reader = self.readers.pop(pid, None)
-        if reader is not None:
-            reader.close()
+        worker = self.workers.get(pid)
+        if worker is not None and worker.results is not None:
+            worker.results.close()
+            worker.results = None
+
+    def forget(self, pid: int) -> _Worker | None:
+        """Stop tracking a worker (dead, or being killed); closes its pipes."""
+        worker = self.workers.pop(pid, None)
+        if worker is not None:
+            with contextlib.suppress(OSError):
+                worker.tasks.close()
+            if worker.results is not None:
+                worker.results.close()
+                worker.results = None
+        return worker
 
     def kill(self, pid: int) -> None:
-        proc = self.procs.pop(pid, None)
-        self.drop_reader(pid)
-        if proc is not None:
+        worker = self.forget(pid)
+        if worker is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            proc.join(timeout=5)
+            worker.proc.join(timeout=5)
 
     def stop(self) -> None:
-        for _ in self.procs:
+        for worker in self.workers.values():
             with contextlib.suppress(Exception):
-                self.tasks.put(None)
+                worker.tasks.send(None)
         deadline = time.monotonic() + 2
-        for proc in self.procs.values():
-            proc.join(timeout=max(0.0, deadline - time.monotonic()))
-            if proc.is_alive():
-                proc.kill()
-                proc.join(timeout=1)
-        self.procs.clear()
-        for pid in list(self.readers):
-            self.drop_reader(pid)
-        self.tasks.close()
-        self.tasks.cancel_join_thread()
+        for worker in self.workers.values():
+            worker.proc.join(timeout=max(0.0, deadline - time.monotonic()))
+            if worker.proc.is_alive():
+                worker.proc.kill()
+                worker.proc.join(timeout=1)
+        for pid in list(self.workers):
+            self.forget(pid)
+        self.backlog.clear()
 
 
 class LocalExecutor:
@@ -100,7 +135,7 @@ class LocalExecutor:
 
     def __init__(self, max_workers: int | None = None, queue_depth: int = 2) -> None:
         self.size = max(1, max_workers or os.cpu_count() or 2)
-        self.queue_depth = queue_depth
+        self.queue_depth = queue_depth  # dispatches accepted per worker (the rest wait here)
         self.ctx = mp.get_context("spawn")
         self.started = False
         self.pools: dict[str | None, _Pool] = {}
@@ -119,6 +154,10 @@ class LocalExecutor:
             pool.fill()
         return pool
 
+    def worker_pids(self) -> set[int]:
+        """The process ids of every worker of every pool."""
+        return {pid for pool in self.pools.values() for pid in pool.workers}
+
     def capacity(self) -> int:
         return max(0, self.size * self.queue_depth - len(self.running))
 
@@ -126,47 +165,71 @@ class LocalExecutor:
         self.start()
         pool = self._pool(dispatch.python)
         self.running[dispatch.task_run_id] = _Running(dispatch)
-        pool.tasks.put(dispatch.to_dict())
+        pool.backlog.append(dispatch.task_run_id)
+        self._assign(pool)
+
+    def _assign(self, pool: _Pool) -> None:
+        """Hand backlog tasks to idle workers of ``pool``, one each."""
+        idle = pool.idle()
+        while pool.backlog and idle:
+            trid = pool.backlog.popleft()
+            state = self.running.get(trid)
+            if state is None or state.pid is not None:
+                continue  # cancelled while it waited
+            worker = idle.pop()
+            try:
+                worker.tasks.send(state.dispatch.to_dict())
+            except OSError:  # it died just now (its death is settled by _check_health)
+                pool.backlog.appendleft(trid)
+                pool.drop_reader(worker.proc.pid)
+                continue
+            worker.task, state.pid = trid, worker.proc.pid
 
     def poll(self, timeout: float) -> list[TaskResult]:
         from multiprocessing.connection import wait
 
         out, self.pending = self.pending, []
-        owners = {
-            reader: (pool, pid)
-            for pool in self.pools.values()
-            for pid, reader in pool.readers.items()
-        }
+        owners: dict[Any, tuple[_Pool, int]] = {}
+        for pool in self.pools.values():
+            for pid, worker in pool.workers.items():
+                # a worker's death wakes us too (its sentinel), not only its messages
+                owners[worker.proc.sentinel] = (pool, pid)
+                if worker.results is not None:
+                    owners[worker.results] = (pool, pid)
         if owners:
-            for reader in wait(list(owners), timeout):
-                pool, pid = owners[reader]
+            ready = wait(list(owners), 0 if out else timeout)
+            for pool, pid in {owners[r] for r in ready}:
                 self._drain(pool, pid, out)
         elif self.running:
-            time.sleep(min(timeout, 0.05))  # every worker is gone: the health check respawns
+            time.sleep(min(timeout, 0.05))
         out.extend(self._check_health())
+        for pool in self.pools.values():
+            self._assign(pool)
         return out
 
     def _drain(self, pool: _Pool, pid: int, out: list[TaskResult]) -> None:
         """Handle every message waiting on one worker's pipe (without blocking)."""
-        reader = pool.readers.get(pid)
-        if reader is None:
+        worker = pool.workers.get(pid)
+        if worker is None or worker.results is None:
             return
         try:
-            while reader.poll():
-                self._handle(reader.recv(), out)
+            while worker.results.poll():
+                self._handle(worker, worker.results.recv(), out)
         except (EOFError, OSError):
             # the worker is gone (its death is settled by _check_health) or wrote half a
             # message as it died: nothing more will come from this pipe
             pool.drop_reader(pid)
 
-    def _handle(self, message: tuple, out: list[TaskResult]) -> None:
+    def _handle(self, worker: _Worker, message: tuple, out: list[TaskResult]) -> None:
         if message[0] == "started":
-            _, trid, attempt, pid, _at = message
+            _, trid, attempt, _pid, _at = message
             state = self.running.get(trid)
             if state is not None and state.dispatch.attempt == attempt:
-                state.pid, state.started = pid, time.monotonic()
+                state.started = time.monotonic()
             return
         result: TaskResult = message[1]
+        if worker.task == result.task_run_id:
+            worker.task = None  # idle again
         state = self.running.get(result.task_run_id)
         if state is None or state.dispatch.attempt != result.attempt:
             return  # a late result of a task we already gave up on
@@ -193,22 +256,22 @@ class LocalExecutor:
                     )
                 )
         for pool in self.pools.values():
-            for pid, proc in list(pool.procs.items()):
-                if proc.is_alive():
+            for pid, worker in list(pool.workers.items()):
+                if worker.proc.is_alive():
                     continue
-                pool.procs.pop(pid, None)
                 # what it sent before dying counts ("started" is sent before user code runs)
                 self._drain(pool, pid, out)
-                pool.drop_reader(pid)
-                code = proc.exitcode
-                for trid, state in list(self.running.items()):
-                    if state.pid == pid:
-                        del self.running[trid]
-                        out.append(
-                            self._failed(
-                                state, "crashed", f"the worker process died (exit code {code})"
-                            )
-                        )
+                pool.forget(pid)
+                state = self.running.get(worker.task) if worker.task is not None else None
+                if state is not None and state.pid == pid:
+                    if state.started is None:  # handed over but never begun: try elsewhere
+                        state.pid = None
+                        pool.backlog.appendleft(state.dispatch.task_run_id)
+                    else:
+                        del self.running[state.dispatch.task_run_id]
+                        code = worker.proc.exitcode
+                        message = f"the worker process died (exit code {code})"
+                        out.append(self._failed(state, "crashed", message))
                 pool.fill()
         return out
 
@@ -228,7 +291,6 @@ class LocalExecutor:
         pool = self.pools.get(state.dispatch.python)
         if pool is not None and state.pid is not None:
             pool.kill(state.pid)
-            # tasks queued behind it on that process were not started; others will take them
             pool.fill()
 
     def cancel(self, task_run_ids: set[int]) -> list[TaskResult]:
@@ -237,17 +299,16 @@ class LocalExecutor:
             state = self.running.get(trid)
             if state is None:
                 continue
-            if state.pid is None:  # it may have started without our having read that yet
-                pool = self.pools.get(state.dispatch.python)
-                for pid in list(pool.readers) if pool is not None else []:
-                    self._drain(pool, pid, self.pending)
+            pool = self.pools.get(state.dispatch.python)
+            if pool is not None and state.pid is not None:
+                self._drain(pool, state.pid, self.pending)  # it may have finished meanwhile
             if trid not in self.running:
-                continue  # finished meanwhile
-            if state.pid is not None:
-                self._kill_task(trid, state)
-            else:
-                self.running.pop(trid, None)
+                continue
+            # handed to a worker (started or about to start): kill it; else it never left here
+            self._kill_task(trid, state)
             out.append(self._failed(state, "cancelled", "cancelled"))
+        for pool in self.pools.values():
+            self._assign(pool)
         return out
 
     def shutdown(self) -> None:

@@ -3,10 +3,14 @@
 
 - ``submit`` buffers; the next ``poll`` (or ``cancel``) enqueues the buffer in one transaction,
   so a 1,000-task fan-out is one insert.
-- ``poll`` reads the rows of its in-flight attempts every ``poll_s`` (no busy loop) until one
-  settles or the timeout passes. An attempt whose lease ran out (its worker was killed, or lost
-  the database for longer than the lease) comes back as ``crashed``: the engine retries it per
-  the task's policy, as a new attempt.
+- ``poll`` waits for its in-flight attempts to settle. On Postgres, workers NOTIFY the run's
+  results channel with the ids of the rows they completed (in the transaction that writes
+  them), so ``poll`` sleeps until woken and then reads exactly those rows; every ``sweep_s``
+  (and after the listening connection was re-made) it reads every in-flight row, so a lost
+  notification costs latency, never a result. Elsewhere (SQLite, or while the listening
+  connection is down) it reads them every ``poll_s``. An attempt whose lease ran out (its
+  worker was killed, or lost the database for longer than the lease) comes back as ``lost``:
+  the engine re-dispatches it, as a new attempt.
 - ``cancel`` marks the rows cancelled; a worker holding one kills the task at its next check.
 - ``capacity`` is large: the queue is the buffer (namespace task quotas are applied by the
   workers' claims, across every engine).
@@ -45,6 +49,7 @@ class QueueExecutor:
         priority: int = 0,
         preemptible: bool = False,
         poll_s: float = 0.05,
+        sweep_s: float = 1.0,
         expiry_check_s: float = 1.0,
         max_in_flight: int = 100_000,
         stop: threading.Event | None = None,
@@ -57,6 +62,7 @@ class QueueExecutor:
         self.priority = priority
         self.preemptible = preemptible
         self.poll_s = poll_s
+        self.sweep_s = sweep_s
         self.expiry_check_s = expiry_check_s
         self.max_in_flight = max_in_flight
         self.stop = stop
@@ -68,6 +74,10 @@ class QueueExecutor:
         self.by_task: dict[int, int] = {}  # task_run_id -> queue id
         self._last_expiry = time.monotonic()
         self.lost = 0  # leases that expired under this executor (for reporting)
+        self.waker: Any = None  # LISTENs on the results channels of its runs (Postgres)
+        self.woken: set[int] = set()  # queue ids announced as completed, not yet read
+        self._swept_at = 0.0  # when every in-flight row was last read
+        self._connects = 0  # the waker's connection count at that time
 
     def start(self) -> None:
         pass
@@ -98,6 +108,7 @@ class QueueExecutor:
                     "dispatch": payload,
                 }
             )
+        self._listen({d.run_id for d in batch})  # before a worker can complete one
         with self.store.transaction() as uow:
             ids = uow.queue.enqueue(rows)
         self.buffer = []
@@ -119,6 +130,24 @@ class QueueExecutor:
                 # this engine stalled past its heartbeat and a driver took the run over
                 raise ExecutorStopped(f"run {run_id} was taken over by {run.engine_id}")
 
+    def _listen(self, run_ids: set[str]) -> None:
+        if getattr(self.store, "dialect", None) != "postgresql":
+            return
+        from mlstudio.scheduling.queue import Waker
+        from mlstudio.store.metadata.repositories.queue import results_channel
+
+        channels = sorted(results_channel(r) for r in run_ids)
+        if self.waker is None:
+            self.waker = Waker(self.store, *channels)
+        for channel in channels:
+            self.waker.listen(channel)
+
+    def _listening(self) -> bool:
+        """Woken by notifications right now (and none can have been missed since the last
+        full read)."""
+        waker = self.waker
+        return waker is not None and waker.conn is not None and waker.connects == self._connects
+
     def poll(self, timeout: float) -> list[TaskResult]:
         self._check_stop()
         self._flush()
@@ -130,14 +159,35 @@ class QueueExecutor:
                 if not out and not self.inflight and now < deadline:
                     time.sleep(deadline - now)
                 return out
-            time.sleep(min(self.poll_s, deadline - now))
+            wait = deadline - now
+            if self._listening():
+                wait = min(wait, max(0.0, self._swept_at + self.sweep_s - now))
+                payloads = self.waker.receive(wait)
+                for payload in payloads or ():
+                    self.woken.update(int(i) for i in payload.split(",") if i.isdigit())
+            elif self.waker is not None:
+                self.waker.receive(min(self.poll_s, wait))  # reconnects (or sleeps)
+            else:
+                time.sleep(min(self.poll_s, wait))
             self._check_stop()
 
     def _collect(self) -> list[TaskResult]:
         if not self.inflight:
+            self.woken.clear()
             return []
-        with self.store.read() as uow:
-            rows = uow.queue.settled(list(self.inflight))
+        now = time.monotonic()
+        if self._listening() and now - self._swept_at < self.sweep_s:
+            ids = [i for i in self.woken if i in self.inflight]  # just what was announced
+        else:
+            ids = list(self.inflight)  # everything: a sweep, or no notifications to go by
+            self._swept_at = now
+            if self.waker is not None:
+                self._connects = self.waker.connects
+        self.woken.clear()
+        rows: list[Any] = []
+        if ids:
+            with self.store.read() as uow:
+                rows = uow.queue.settled(ids)
         out = [r for r in (self._result(row) for row in rows) if r is not None]
         if self.inflight and time.monotonic() - self._last_expiry >= self.expiry_check_s:
             self._last_expiry = time.monotonic()
@@ -198,3 +248,6 @@ class QueueExecutor:
         # Rows in flight stay in the queue: workers finish them, and an engine resuming this run
         # re-dispatches the attempts (superseding these).
         self.buffer = []
+        if self.waker is not None:
+            self.waker.close()
+            self.waker = None

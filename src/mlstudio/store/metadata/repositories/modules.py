@@ -15,6 +15,17 @@ from mlstudio.modules.records import (
 from mlstudio.store.metadata.tables import module_versions, modules, namespaces, tag_events, tags
 
 
+def _namespace(r) -> NamespaceRecord:
+    return NamespaceRecord(
+        r.name,
+        r.description,
+        r.created_by,
+        r.created_at,
+        max_running_runs=r.max_running_runs,
+        max_running_tasks=r.max_running_tasks,
+    )
+
+
 def _module(r) -> ModuleRecord:
     return ModuleRecord(
         id=r.id,
@@ -57,9 +68,7 @@ class ModuleRepository:
     # --- namespaces ---------------------------------------------------------------------------
     def get_namespace(self, name: str) -> NamespaceRecord | None:
         r = self.conn.execute(select(namespaces).where(namespaces.c.name == name)).first()
-        if not r:
-            return None
-        return NamespaceRecord(r.name, r.description, r.created_by, r.created_at)
+        return _namespace(r) if r else None
 
     def create_namespace(self, name: str, description: str, created_by: str) -> NamespaceRecord:
         self.conn.execute(
@@ -73,7 +82,12 @@ class ModuleRepository:
 
     def list_namespaces(self) -> list[NamespaceRecord]:
         rows = self.conn.execute(select(namespaces).order_by(namespaces.c.name))
-        return [NamespaceRecord(r.name, r.description, r.created_by, r.created_at) for r in rows]
+        return [_namespace(r) for r in rows]
+
+    def set_namespace_quota(self, name: str, values: dict[str, int | None]) -> None:
+        """Store quota columns (``max_running_runs``, ``max_running_tasks``) of a namespace."""
+        if values:
+            self.conn.execute(update(namespaces).where(namespaces.c.name == name).values(**values))
 
     # --- modules ------------------------------------------------------------------------------
     def get_module(self, full_name: str, *, for_update: bool = False) -> ModuleRecord | None:

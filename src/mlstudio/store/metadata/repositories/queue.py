@@ -10,6 +10,9 @@ Workers claim with ``SELECT … FOR UPDATE SKIP LOCKED`` on Postgres, so concurr
 wait for or take each other's rows; SQLite transactions begin IMMEDIATE, so claims serialize.
 Leases are measured on the database's clock on Postgres (hosts' clocks may differ), on this
 host's clock with SQLite (one machine).
+
+Quotas are stored on the namespaces (``max_running_runs``, ``max_running_tasks``; None is
+unlimited) and read by every claim, so a change applies at the next claim of every process.
 """
 
 from __future__ import annotations
@@ -19,10 +22,22 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, literal, or_, select, text, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 
 from mlstudio.core.clock import utcnow
-from mlstudio.store.metadata.tables import runs
+from mlstudio.store.metadata.tables import namespaces, runs
 from mlstudio.store.metadata.tables._base import UtcDateTime
 from mlstudio.store.metadata.tables.service import task_queue as tq
 from mlstudio.store.metadata.tables.service import workers
@@ -50,6 +65,37 @@ _ROW = [
     tq.c.priority,
     tq.c.dispatch,
 ]
+
+
+def _drivable(executor: str = "queue") -> Any:
+    """The runs drivers take (among active ones): queue runs, and runs a service (API,
+    schedule) started whatever their executor, while queued or when on Ray."""
+    return or_(
+        runs.c.executor == executor,
+        and_(
+            runs.c.trigger.not_in(IN_PROCESS_TRIGGERS),
+            or_(runs.c.state == "queued", runs.c.executor == "ray"),
+        ),
+    )
+
+
+def results_channel(run_id: str) -> str:
+    """The channel on which workers announce results of ``run_id`` (payload: queue row ids)."""
+    return "mlstudio_results_" + "".join(c if c.isalnum() else "_" for c in run_id.lower())[:40]
+
+
+# built once: statements run for every task
+_NOTIFY = select(func.pg_notify(bindparam("channel"), bindparam("payload")))
+_COMPLETE = (
+    update(tq)
+    .where(
+        tq.c.id == bindparam("row_id"),
+        tq.c.state == CLAIMED,
+        tq.c.worker_id == bindparam("worker"),
+    )
+    .values(state=DONE, result=bindparam("result"), finished_at=bindparam("now"), lease_until=None)
+    .returning(tq.c.run_id)
+)
 
 
 def _chunks(items: Sequence[Any], size: int = 900) -> Iterable[Sequence[Any]]:
@@ -149,10 +195,10 @@ class QueueRepository:
                     out[(r.task_run_id, r.attempt)] = r.id
         return out
 
-    def notify(self, channel: str) -> None:
+    def notify(self, channel: str, payload: str = "") -> None:
         """Wake the listeners of ``channel`` when this transaction commits (Postgres)."""
         if self.pg:
-            self.conn.execute(select(func.pg_notify(channel, "")))
+            self.conn.execute(_NOTIFY, {"channel": channel, "payload": payload})
 
     def settled(self, ids: Sequence[int]) -> list[Any]:
         """Rows among ``ids`` that are done, cancelled or lost."""
@@ -231,34 +277,28 @@ class QueueRepository:
         return result.rowcount or 0
 
     # --- the workers' side --------------------------------------------------------------------
-    def claim(
-        self,
-        pool: str,
-        worker_id: str,
-        limit: int,
-        lease_s: float,
-        quotas: dict[str, int] | None = None,
-    ) -> list[Any]:
+    def claim(self, pool: str, worker_id: str, limit: int, lease_s: float) -> list[Any]:
         """Claim up to ``limit`` queued rows of ``pool``: highest priority first; within a
         priority, each next row goes to the namespace with the fewest claimed tasks (fair
         between teams, whoever queued first), oldest row first within a namespace; namespaces
-        at their task quota are skipped.
+        at their task quota (``max_running_tasks``, read now) are skipped.
 
         One query counts what is queued and claimed; then one ``UPDATE … WHERE id IN (SELECT …
         FOR UPDATE SKIP LOCKED) RETURNING`` per namespace served takes the rows. Rows another
-        worker is taking at the same moment are skipped, so a claim may return fewer."""
+        worker is taking at the same moment are skipped, so a claim may return fewer. Claims
+        that touch a namespace with a quota are serialized (Postgres: an advisory lock, then
+        the counts again), so a quota is never exceeded."""
         if limit <= 0:
             return []
-        counts = self.conn.execute(
-            select(tq.c.state, tq.c.priority, tq.c.namespace, func.count())
-            .where(or_(and_(tq.c.state == QUEUED, tq.c.pool == pool), tq.c.state == CLAIMED))
-            .group_by(tq.c.state, tq.c.priority, tq.c.namespace)
-        ).all()
+        counts = self._queue_counts(pool)
         queued = {(p, ns): n for state, p, ns, n in counts if state == QUEUED}
         if not queued:
             return []
-        if quotas:
+        quotas = self.task_quotas({ns for _p, ns in queued})
+        if quotas and self.pg:
             self._lock(_TASK_QUOTA_LOCK)
+            counts = self._queue_counts(pool)  # what others claimed while we waited
+            queued = {(p, ns): n for state, p, ns, n in counts if state == QUEUED}
         load: dict[str | None, int] = {}
         for state, _p, ns, n in counts:
             if state == CLAIMED:
@@ -295,6 +335,14 @@ class QueueRepository:
             if remaining <= 0:
                 break
         return taken
+
+    def _queue_counts(self, pool: str) -> list[Any]:
+        """(state, priority, namespace, count): queued rows of ``pool``, claimed rows of all."""
+        return self.conn.execute(
+            select(tq.c.state, tq.c.priority, tq.c.namespace, func.count())
+            .where(or_(and_(tq.c.state == QUEUED, tq.c.pool == pool), tq.c.state == CLAIMED))
+            .group_by(tq.c.state, tq.c.priority, tq.c.namespace)
+        ).all()
 
     def _take(
         self,
@@ -362,15 +410,17 @@ class QueueRepository:
         """Write results of rows this worker holds; returns the ids accepted (a row cancelled or
         lost meanwhile is not overwritten)."""
         accepted: set[int] = set()
+        by_run: dict[str, list[int]] = {}
         now = utcnow()
         for row_id, result in results.items():
-            done = self.conn.execute(
-                update(tq)
-                .where(tq.c.id == row_id, tq.c.state == CLAIMED, tq.c.worker_id == worker_id)
-                .values(state=DONE, result=result, finished_at=now, lease_until=None)
-            )
-            if done.rowcount:
+            params = {"row_id": row_id, "worker": worker_id, "result": result, "now": now}
+            run_id = self.conn.execute(_COMPLETE, params).scalar()
+            if run_id is not None:
                 accepted.add(row_id)
+                by_run.setdefault(run_id, []).append(row_id)
+        for run_id, ids in by_run.items():  # wake the engines of those runs
+            for chunk in _chunks(ids, 500):  # a payload is at most 8000 bytes
+                self.notify(results_channel(run_id), ",".join(map(str, chunk)))
         return accepted
 
     def release(self, worker_id: str, ids: Sequence[int]) -> set[int]:
@@ -475,16 +525,7 @@ class QueueRepository:
             runs.c.engine_id,
             runs.c.heartbeat_at,
             runs.c.created_at,
-        ).where(
-            runs.c.state.in_(RUN_ACTIVE),
-            or_(
-                runs.c.executor == executor,
-                and_(
-                    runs.c.trigger.not_in(IN_PROCESS_TRIGGERS),
-                    or_(runs.c.state == "queued", runs.c.executor == "ray"),
-                ),
-            ),
-        )
+        ).where(runs.c.state.in_(RUN_ACTIVE), _drivable(executor))
         return list(self.conn.execute(q.order_by(runs.c.created_at, runs.c.id)))
 
     def lock_run_claims(self) -> None:
@@ -531,19 +572,50 @@ class QueueRepository:
         self.notify(RUNS_CHANNEL)
         return bool(result.rowcount)
 
-    def running_by_namespace(self, executor: str = "queue") -> dict[str | None, int]:
+    def going_by_namespace(self, names: Iterable[str]) -> dict[str, int]:
+        """Runs of the namespaces ``names`` that count against their run quota, as a driver
+        counts them: drivable runs under way, or taken by a driver and about to be."""
+        wanted = sorted({n for n in names if n is not None})
+        if not wanted:
+            return {}
         q = (
             select(runs.c.namespace, func.count())
             .where(
-                runs.c.executor == executor,
-                or_(
-                    runs.c.state.in_(("running", "cancelling")),
-                    and_(runs.c.state == "queued", runs.c.engine_id.is_not(None)),
-                ),
+                runs.c.namespace.in_(wanted),
+                runs.c.state.in_(RUN_ACTIVE),
+                _drivable(),
+                or_(runs.c.state != "queued", runs.c.engine_id.is_not(None)),
             )
             .group_by(runs.c.namespace)
         )
         return {ns: n for ns, n in self.conn.execute(q)}
+
+    def queued_by_priority(self, above: int) -> dict[int, int]:
+        """Queued drivable runs with a priority above ``above``, counted by priority."""
+        q = (
+            select(runs.c.priority, func.count())
+            .where(runs.c.state == "queued", runs.c.priority > above, _drivable())
+            .group_by(runs.c.priority)
+        )
+        return {priority: n for priority, n in self.conn.execute(q)}
+
+    # --- quotas, stored on the namespaces -----------------------------------------------------
+    def run_quotas(self, names: Iterable[str | None] | None = None) -> dict[str, int]:
+        """Namespace -> max_running_runs, for namespaces that have one (among ``names``)."""
+        return self._quotas(namespaces.c.max_running_runs, names)
+
+    def task_quotas(self, names: Iterable[str | None] | None = None) -> dict[str, int]:
+        """Namespace -> max_running_tasks, for namespaces that have one (among ``names``)."""
+        return self._quotas(namespaces.c.max_running_tasks, names)
+
+    def _quotas(self, column: Any, names: Iterable[str | None] | None) -> dict[str, int]:
+        q = select(namespaces.c.name, column).where(column.is_not(None))
+        if names is not None:
+            wanted = sorted({n for n in names if n is not None})
+            if not wanted:
+                return {}
+            q = q.where(namespaces.c.name.in_(wanted))
+        return {name: int(value) for name, value in self.conn.execute(q)}
 
     def pools_of(self, run_ids: Sequence[str]) -> dict[str, str]:
         """The pool each queue run targets (kept in its plan)."""

@@ -1,21 +1,25 @@
-"""Webhook subscriptions and their durable outbox (tables ``webhooks``, ``webhook_deliveries``).
+"""Webhook subscriptions, their durable outbox and its attempt log (tables ``webhooks``,
+``webhook_deliveries``, ``webhook_attempts``).
 
 A delivery is ``pending`` until a 2xx answer makes it ``delivered`` (or an explicit give-up
 policy makes it ``failed``). Only the oldest pending delivery of a webhook is ever sent (strict
 order per subscription); a sender claims it by moving its ``next_attempt_at`` forward (a lease),
 so two senders do not post it at once and a sender that dies mid-post is retried after the lease.
+Every attempt to post a delivery adds one ``webhook_attempts`` row; the delivery's ``last_*``
+columns summarize the latest one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, case, func, insert, select, update
+from sqlalchemy import Connection, case, delete, func, insert, select, update
 
-from mlstudio.core.clock import iso
+from mlstudio.core.clock import iso, utcnow
+from mlstudio.store.metadata.tables import webhook_attempts as wa
 from mlstudio.store.metadata.tables import webhook_deliveries as wd
 from mlstudio.store.metadata.tables import webhooks as wh
 
@@ -77,8 +81,35 @@ class DeliveryRecord:
         }
 
 
+@dataclass(frozen=True)
+class AttemptRecord:
+    id: int
+    delivery_id: int
+    webhook_id: str
+    attempt: int
+    started_at: datetime
+    status: int | None
+    error: str | None
+    latency_ms: float | None
+    sent_by: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "delivery_id": self.delivery_id,
+            "webhook_id": self.webhook_id,
+            "attempt": self.attempt,
+            "started_at": iso(self.started_at),
+            "status": self.status,
+            "error": self.error,
+            "latency_ms": round(self.latency_ms, 1) if self.latency_ms is not None else None,
+            "sent_by": self.sent_by,
+        }
+
+
 _HOOK_FIELDS = [c.name for c in wh.columns]
 _DELIVERY_FIELDS = [c.name for c in wd.columns]
+_ATTEMPT_FIELDS = [c.name for c in wa.columns]
 
 
 def _hook(r: Any) -> WebhookRecord:
@@ -178,11 +209,47 @@ class WebhookRepository:
         )
         return (result.rowcount or 0) == 1
 
-    def record_attempt(self, delivery_id: int, **values: Any) -> None:
+    def record_attempt(self, delivery_id: int, **values: Any) -> int | None:
+        """Count one attempt on a pending delivery and set its summary (``last_*``, state,
+        next time); returns its new attempt count, or None if it was no longer pending."""
         values["attempts"] = wd.c.attempts + 1
-        self.conn.execute(
-            update(wd).where(wd.c.id == delivery_id, wd.c.state == "pending").values(**values)
+        result = self.conn.execute(
+            update(wd)
+            .where(wd.c.id == delivery_id, wd.c.state == "pending")
+            .values(**values)
+            .returning(wd.c.attempts)
+        ).first()
+        return int(result.attempts) if result is not None else None
+
+    def log_attempt(self, values: dict[str, Any]) -> None:
+        """One row of the attempt log (delivery_id, webhook_id, attempt, started_at, status,
+        error, latency_ms, sent_by)."""
+        self.conn.execute(insert(wa).values(**values))
+
+    def attempts(
+        self, delivery_id: int, *, limit: int | None = None, offset: int = 0
+    ) -> list[AttemptRecord]:
+        """A delivery's attempts, first to last."""
+        q = (
+            select(wa)
+            .where(wa.c.delivery_id == delivery_id)
+            .order_by(wa.c.attempt, wa.c.id)
+            .offset(offset)
         )
+        if limit is not None:
+            q = q.limit(limit)
+        return [
+            AttemptRecord(**{k: getattr(r, k) for k in _ATTEMPT_FIELDS})
+            for r in self.conn.execute(q)
+        ]
+
+    def purge(self, older_than: timedelta) -> int:
+        """Delete settled (delivered or failed) deliveries created longer ago than
+        ``older_than``, with their attempt log; pending ones stay. Returns how many went."""
+        cutoff = utcnow() - older_than
+        settled = select(wd.c.id).where(wd.c.state != "pending", wd.c.created_at < cutoff)
+        self.conn.execute(delete(wa).where(wa.c.delivery_id.in_(settled)))
+        return self.conn.execute(delete(wd).where(wd.c.id.in_(settled))).rowcount or 0
 
     def counts(self, webhook_ids: Sequence[str]) -> dict[str, dict[str, int]]:
         if not webhook_ids:
