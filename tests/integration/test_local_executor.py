@@ -231,3 +231,36 @@ def test_without_a_death_signal_the_watch_thread_ends_an_orphan(no_pidfd):
     assert parent.returncode == -signal.SIGKILL, parent.stderr
     pid = int(parent.stdout.strip())
     wait_until(lambda: not pid_alive(pid), "the orphan to exit", 10.0)
+
+
+def test_a_task_whose_workers_die_before_starting_it_fails_after_three_handoffs():
+    """A task handed to a worker that dies before starting it goes to another one; an
+    interpreter whose processes can never start a task fails it instead of retrying forever."""
+    from mlstudio.workflows.executors.base import TaskDispatch
+    from mlstudio.workflows.executors.local import LocalExecutor
+
+    executor = LocalExecutor(max_workers=1)
+    dispatch = TaskDispatch(
+        run_id="run_x",
+        task_run_id=7,
+        node_id="n7",
+        task="t",
+        attempt=1,
+        code={},
+        inputs={},
+        timeout=None,
+        artifact_url="",
+        cache_dir="",
+        python="/bin/false",  # every worker of its pool exits at once
+    )
+    try:
+        executor.submit(dispatch)
+        results = wait_until(lambda: executor.poll(0.1), "the task to fail")
+        [result] = results
+        assert (result.task_run_id, result.status) == (7, "crashed")
+        assert result.error == (
+            "the worker process died (exit code 1), 3 times before the task could start"
+        )
+        assert executor.running == {}
+    finally:
+        executor.shutdown()

@@ -5,8 +5,9 @@ attempts on a :class:`LocalExecutor` (its processes stay up between tasks and ru
 module code they imported: the hot pool), write results back, renew its leases by heartbeat
 (every third of the lease), and kill what was cancelled (or superseded, or lost) in the
 meantime. While its tasks are short (a few ms), it claims some ahead of its free slots and
-writes results in batches, so a transaction serves many tasks (see ``WorkerConfig.prefetch``). When the database goes away it keeps running what it has, keeps the results, and
-reconnects with backoff. On stop it finishes what it runs within a grace period and gives the
+writes results in batches, so a transaction serves many tasks (``WorkerConfig.prefetch``).
+When the database goes away it keeps running what it has, keeps the results, and reconnects
+with backoff. On stop it finishes what it runs within a grace period and gives the
 rest back to the queue. A worker killed outright loses nothing: its leases run out and the
 engines re-dispatch.
 """
@@ -43,7 +44,7 @@ class WorkerConfig:
     # ``prefetch`` more rows per slot (as many as run in about ``prefetch_s``), so claims and
     # results go in batches; leased like the others, they wait here at most ~``prefetch_s``.
     # Results wait at most ``flush_s`` for a batch (never while the worker is idle).
-    prefetch: int = 8
+    prefetch: int = 16
     prefetch_s: float = 0.05
     flush_s: float = 0.02
     idle_s: float = 0.5  # on Postgres an idle worker waits this long for a NOTIFY of new work

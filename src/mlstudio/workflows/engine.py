@@ -207,12 +207,20 @@ class Engine(EngineGovernance):
     def drive(self, run_id: str, observe: Callable[[dict[str, Any]], None] | None = None) -> str:
         """Run until the run is terminal; returns its final state."""
         run, plan, states = self._load(run_id)
-        # A previous engine may have died with tasks in flight: their attempts are lost.
-        lost = [s for s in states.values() if s.state == "running" and s.node.kind == TASK]
+        self.executor.start()
+        # A previous engine may have died with tasks in flight. An executor whose attempts
+        # outlive their engine (the queue) takes them over; the others' attempts are lost and
+        # run again as new attempts.
+        in_flight = [s for s in states.values() if s.state == "running" and s.node.kind == TASK]
+        reattach = getattr(self.executor, "reattach", None)
+        taken: set[int] = set()
+        if in_flight and reattach is not None:
+            taken = reattach(run_id, [(s.id, s.attempt) for s in in_flight])
+        lost = [s for s in in_flight if s.id not in taken]
         if lost:
             self._commit([self._set(s, "pending") for s in lost])
         self._index(plan, states)
-        self.executor.start()
+        self._in_flight = len(taken)
         started = time.monotonic()
         last_beat = last_cancel = last_observe = time.monotonic()
         cancelling = run.cancel_requested

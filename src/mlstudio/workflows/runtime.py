@@ -372,7 +372,7 @@ def main_loop(tasks: Any, results: Any, parent_pid: int, deathsig: bool = False)
             return  # the executor closed our pipe, or is gone
         if item is None:
             return
-        dispatch = TaskDispatch(**item)
+        dispatch = item if isinstance(item, TaskDispatch) else TaskDispatch(**item)
         send(("started", dispatch.task_run_id, dispatch.attempt, pid, time.time()))
         result = runtime.execute(dispatch)
         result.worker = str(pid)

@@ -30,6 +30,8 @@ from typing import Any
 
 from mlstudio.workflows.executors.base import TaskDispatch, TaskResult
 
+_HANDOFFS = 3  # workers that may die holding a task they never started before it fails
+
 
 @dataclass
 class _Running:
@@ -37,6 +39,7 @@ class _Running:
     pid: int | None = None  # the worker it was handed to (None: in the backlog)
     started: float | None = None  # when that worker said it started it (monotonic)
     submitted: float = field(default_factory=time.monotonic)
+    handoffs: int = 0  # workers it was handed to (each died before starting it, but the last)
 
 
 @dataclass
@@ -170,20 +173,22 @@ class LocalExecutor:
 
     def _assign(self, pool: _Pool) -> None:
         """Hand backlog tasks to idle workers of ``pool``, one each."""
-        idle = pool.idle()
-        while pool.backlog and idle:
+        while pool.backlog:
+            idle = pool.idle()
+            if not idle:
+                return
             trid = pool.backlog.popleft()
             state = self.running.get(trid)
             if state is None or state.pid is not None:
                 continue  # cancelled while it waited
-            worker = idle.pop()
+            worker = idle[0]
             try:
-                worker.tasks.send(state.dispatch.to_dict())
-            except OSError:  # it died just now (its death is settled by _check_health)
-                pool.backlog.appendleft(trid)
-                pool.drop_reader(worker.proc.pid)
-                continue
+                worker.tasks.send(state.dispatch)
+            except OSError:  # it is dying: settled with its death by _check_health
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(worker.proc.pid, signal.SIGKILL)
             worker.task, state.pid = trid, worker.proc.pid
+            state.handoffs += 1
 
     def poll(self, timeout: float) -> list[TaskResult]:
         from multiprocessing.connection import wait
@@ -264,13 +269,15 @@ class LocalExecutor:
                 pool.forget(pid)
                 state = self.running.get(worker.task) if worker.task is not None else None
                 if state is not None and state.pid == pid:
-                    if state.started is None:  # handed over but never begun: try elsewhere
-                        state.pid = None
+                    code = worker.proc.exitcode
+                    if state.started is None and state.handoffs < _HANDOFFS:
+                        state.pid = None  # handed over but never begun: another worker takes it
                         pool.backlog.appendleft(state.dispatch.task_run_id)
                     else:
                         del self.running[state.dispatch.task_run_id]
-                        code = worker.proc.exitcode
                         message = f"the worker process died (exit code {code})"
+                        if state.started is None:
+                            message += f", {state.handoffs} times before the task could start"
                         out.append(self._failed(state, "crashed", message))
                 pool.fill()
         return out

@@ -14,8 +14,11 @@
 - ``cancel`` marks the rows cancelled; a worker holding one kills the task at its next check.
 - ``capacity`` is large: the queue is the buffer (namespace task quotas are applied by the
   workers' claims, across every engine).
-- An engine resuming a run adopts the attempts its dead predecessor left in the queue (still
-  running on a worker, or done): a driver's restart does not redo the work in flight.
+- An engine resuming a run takes over the attempts its dead predecessor left in the queue
+  (``reattach``: still queued, running on a worker, or done), under their own attempt numbers:
+  a driver's or server's restart neither redoes nor recounts the work in flight. An attempt
+  that cannot be taken over (its row was superseded or cancelled) is re-dispatched as a new
+  attempt, and ``enqueue`` still lets an older open or good attempt answer for it.
 - With ``owner``, it checks every ``owner_check_s`` that its engine still owns the run and stops
   (``ExecutorStopped``) if an engine that stalled past its heartbeat was taken over.
 """
@@ -116,6 +119,30 @@ class QueueExecutor:
             qid = ids[(d.task_run_id, d.attempt)]
             self.inflight[qid] = (d.task_run_id, d.attempt)
             self.by_task[d.task_run_id] = qid
+
+    def reattach(self, run_id: str, attempts: list[tuple[int, int]]) -> set[int]:
+        """Follow attempts a previous engine dispatched, ``(task_run_id, attempt)``, as if this
+        executor had submitted them; returns the task run ids now in flight here. An attempt
+        whose row is still open or done is taken; its result (or lost lease) comes from
+        ``poll``. Rows that completed before this engine listened are found by the first sweep.
+        """
+        from mlstudio.store.metadata.repositories.queue import DONE, OPEN
+
+        wanted = set(attempts)
+        if not wanted:
+            return set()
+        self._listen({run_id})  # before reading, so no completion can slip between the two
+        with self.store.read() as uow:
+            rows = uow.queue.rows_of_run(run_id)
+        taken: set[int] = set()
+        for row in rows:
+            key = (row.task_run_id, row.attempt)
+            if key in wanted and (row.state in OPEN or row.state == DONE):
+                self.inflight[row.id] = key
+                self.by_task[row.task_run_id] = row.id
+                taken.add(row.task_run_id)
+        self._swept_at = 0.0  # read every in-flight row at the next poll
+        return taken
 
     def _check_stop(self) -> None:
         if self.stop is not None and self.stop.is_set():

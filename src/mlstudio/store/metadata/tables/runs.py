@@ -40,7 +40,8 @@ runs = Table(
     Column("parent_run_id", String(40), nullable=True),
     Column("priority", Integer, nullable=False, default=0),
     Index("ix_runs_created_at", "created_at"),
-    Index("ix_runs_state", "state"),
+    Index("ix_runs_state_priority", "state", "priority"),  # also serves lookups by state
+    Index("ix_runs_namespace_state", "namespace", "state"),  # quota use per namespace
     Index("ix_runs_workflow", "workflow"),
 )
 

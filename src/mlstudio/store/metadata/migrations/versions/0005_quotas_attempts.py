@@ -1,4 +1,4 @@
-"""quotas per namespace; one row per webhook delivery attempt
+"""quotas per namespace; one row per webhook delivery attempt; run indexes for queue counts
 
 Revision ID: 0005
 Revises: 0004
@@ -35,9 +35,16 @@ def upgrade() -> None:
     with op.batch_alter_table("namespaces") as batch:
         batch.add_column(sa.Column("max_running_runs", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("max_running_tasks", sa.Integer(), nullable=True))
+    # "why is my run waiting" and the driver count runs by (state, priority) and (namespace, state)
+    op.drop_index("ix_runs_state", table_name="runs")
+    op.create_index("ix_runs_state_priority", "runs", ["state", "priority"], unique=False)
+    op.create_index("ix_runs_namespace_state", "runs", ["namespace", "state"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_runs_namespace_state", table_name="runs")
+    op.drop_index("ix_runs_state_priority", table_name="runs")
+    op.create_index("ix_runs_state", "runs", ["state"], unique=False)
     with op.batch_alter_table("namespaces") as batch:
         batch.drop_column("max_running_tasks")
         batch.drop_column("max_running_runs")
