@@ -509,6 +509,30 @@ def test_waiting_reasons_are_counted_in_sql_without_loading_every_active_run(pla
     ]
 
 
+def test_a_driver_pass_reads_each_namespaces_first_queued_runs_not_the_whole_queue(platform):
+    from mlstudio.scheduling.driver import DriverConfig, RunDriver
+
+    q = ("queued", "deep", 0, "queue", "api", False)
+    ids = _insert_runs(
+        platform,
+        [q] * 200  # a flooded namespace
+        + [("queued", "deep", 4, "queue", "api", False)]  # its one urgent run, queued last
+        + [("queued", "small", 0, "queue", "api", False)] * 2
+        + [("running", "deep", 0, "queue", "api", True)] * 3,  # under way elsewhere
+    )
+    urgent, small, under_way = ids[200], ids[201:203], ids[203:]
+    with platform.store.read() as uow:
+        window = uow.queue.drivable_runs(queued_per_namespace=2)
+        everything = uow.queue.drivable_runs()
+    assert len(everything) == 206
+    # every run under way, and each namespace's first two queued by priority then age
+    assert {r.id for r in window} == {*under_way, urgent, ids[0], *small}
+    driver = RunDriver(platform, DriverConfig())
+    # the urgent run first, then fairness: small has none going, deep has three
+    assert driver.claim(3) == [urgent, small[0], small[1]]
+    assert driver.claim(1) == [ids[0]]
+
+
 class FakeLocal:
     """Stands in for the worker's LocalExecutor: tasks finish when told to."""
 

@@ -139,7 +139,9 @@ class RunDriver:
             uow.queue.lock_run_claims()
             quotas = uow.queue.run_quotas()
             now = utcnow()
-            candidates = uow.queue.drivable_runs()
+            # each namespace's first few queued runs are all a pass can take
+            window = limit + len(self.active) + len(self.failures)
+            candidates = uow.queue.drivable_runs(queued_per_namespace=window)
             going: dict[str | None, int] = {}
             for r in candidates:  # under way, or taken by a driver and about to be
                 if r.state != "queued" or r.engine_id is not None:

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from mlstudio.core.clock import utcnow
-from mlstudio.data.values import ValueRef, decode
 from mlstudio.integrations.webhooks import emit_run_event
 from mlstudio.workflows.cache import keys as cache_keys
 from mlstudio.workflows.engine_governance import EngineGovernance, closed_policy
@@ -31,9 +30,15 @@ from mlstudio.workflows.engine_state import (  # noqa: F401  (initial_rows is re
     _State,
     initial_rows,
 )
-from mlstudio.workflows.executors.base import Executor, TaskDispatch, TaskResult
+from mlstudio.workflows.engine_values import EngineValues
+from mlstudio.workflows.executors.base import (
+    Executor,
+    ExecutorStopped,
+    TaskDispatch,
+    TaskResult,
+)
 from mlstudio.workflows.plan import CHOOSE, MAP, TASK, Node, Plan
-from mlstudio.workflows.records import RUN_TERMINAL, TASK_BAD, TASK_TERMINAL, TaskRunRecord
+from mlstudio.workflows.records import TASK_BAD, TASK_TERMINAL, TaskRunRecord
 
 HEARTBEAT_S = 2.0
 LOST_ATTEMPTS = 3  # re-dispatches after lost worker leases, on top of the task's own retries
@@ -53,7 +58,7 @@ class EngineConfig:
     env_python: Callable[[dict[str, Any]], str | None] = lambda code: None
 
 
-class Engine(EngineGovernance):
+class Engine(EngineGovernance, EngineValues):
     def __init__(self, store: Any, cas: Any, executor: Executor, config: EngineConfig) -> None:
         self.store = store
         self.cas = cas
@@ -128,81 +133,6 @@ class Engine(EngineGovernance):
             duration_s=row.duration_s,
         )
 
-    @staticmethod
-    def _child(parent: Node, index: int) -> Node:
-        base = parent.id[: -len("[*]")] if parent.id.endswith("[*]") else parent.id
-        inputs = dict(parent.inputs)
-        mapped = dict(inputs[parent.mapped or ""])
-        mapped["p"] = [*mapped.get("p", []), index]
-        inputs[parent.mapped or ""] = mapped
-        return Node(
-            id=f"{base}[{index}]",
-            kind=TASK,
-            task=parent.task,
-            code=parent.code,
-            inputs=inputs,
-            options=parent.options,
-            returns=parent.returns[5:-1] if parent.returns.startswith("list[") else "any",
-        )
-
-    # --- resolution ---------------------------------------------------------------------------
-    def _resolve(self, binding: dict[str, Any], states: dict[str, _State]) -> dict[str, Any]:
-        if "c" in binding:
-            return {"c": binding["c"]}
-        if "a" in binding:
-            return {"v": binding["a"]}
-        if "l" in binding:
-            return {"l": [self._resolve(b, states) for b in binding["l"]]}
-        if "d" in binding:
-            return {"d": {k: self._resolve(b, states) for k, b in binding["d"].items()}}
-        if "ds" in binding:
-            key = f"{binding['ds']['name']}@{binding['ds']['version']}"
-            record = self._plan.datasets[key]
-            ref = {
-                "digest": record["digest"],
-                "format": "parquet",
-                "type": "Dataset",
-                "size": record.get("size", 0),
-                "schema": record["columns"],
-                "rows": record.get("rows"),
-            }
-            return {"v": ref, "dataset": key, "domain": record["domain"]}
-        spec = states[binding["r"]].output or {"c": None}
-        for index, key in enumerate(binding.get("p", [])):
-            if "l" in spec and isinstance(key, int):
-                spec = spec["l"][key]
-            elif "d" in spec and isinstance(key, str):
-                spec = spec["d"][key]
-            elif "c" in spec:
-                spec = {"c": spec["c"][key]}
-            elif (
-                "v" in spec
-                and "inline" in spec["v"]
-                and not spec.get("p")
-                and not spec["v"].get("classification")
-            ):
-                # small unclassified JSON outputs are indexed here, so an element's cache key is
-                # its own value (classified ones keep their reference, and so their tags)
-                spec = {"c": spec["v"]["inline"][key]}
-            elif "v" in spec:
-                return {"v": spec["v"], "p": [*spec.get("p", []), *binding["p"][index:]]}
-            else:
-                raise KeyError(key)
-        return spec
-
-    def _value(self, spec: dict[str, Any]) -> Any:
-        """Materialize a (small) resolved spec in the engine, e.g. a condition or a map list."""
-        if "c" in spec:
-            return spec["c"]
-        if "v" in spec:
-            value = decode(ValueRef.from_json(spec["v"]), self.cas.get)
-            for key in spec.get("p", []):
-                value = value[key]
-            return value
-        if "l" in spec:
-            return [self._value(s) for s in spec["l"]]
-        return {k: self._value(s) for k, s in spec["d"].items()}
-
     # --- the loop -----------------------------------------------------------------------------
     def drive(self, run_id: str, observe: Callable[[dict[str, Any]], None] | None = None) -> str:
         """Run until the run is terminal; returns its final state."""
@@ -236,8 +166,7 @@ class Engine(EngineGovernance):
                     return self._cancel(run_id, plan, states)
                 if now - last_beat > HEARTBEAT_S:
                     last_beat = now
-                    with self.store.transaction() as uow:
-                        uow.runs.update_run(run_id, heartbeat_at=utcnow())
+                    self._beat(run_id)
                 if observe and now - last_observe > 0.1:
                     last_observe = now
                     observe(self._snapshot(states, now - started))
@@ -255,6 +184,14 @@ class Engine(EngineGovernance):
         finally:
             if observe:
                 observe(self._snapshot(states, time.monotonic() - started))
+
+    def _beat(self, run_id: str) -> None:
+        """Renew this engine's hold on the run; stop driving it if another process took it
+        (a driver after this engine stalled past its heartbeat, or `runs cancel`)."""
+        with self.store.transaction() as uow:
+            held = uow.runs.update_active_run(run_id, held_by=self.engine_id, heartbeat_at=utcnow())
+        if not held:
+            raise ExecutorStopped(f"run {run_id} is no longer driven by {self.engine_id}")
 
     def _index(self, plan: Plan, states: dict[str, _State]) -> None:
         """Dependency counters: a node is examined only when its last dependency settles."""
@@ -761,14 +698,8 @@ class Engine(EngineGovernance):
         self._commit(changes)
         with self.store.transaction() as uow:
             run = uow.runs.get_run(run_id)
-            if run is not None and run.state in RUN_TERMINAL:
-                # `runs cancel` took it while this engine looked dead and ended it (and emitted
-                # its event) there: the run stays as it was ended, with one event.
-                return run.state
             final = "failed" if run and run.error and "fail-fast" in run.error else "cancelled"
-            uow.runs.update_run(run_id, state=final, finished_at=utcnow(), engine_id=None)
-            emit_run_event(uow, f"run.{final}", run_id)
-        return final
+            return self._end(uow, run_id, final)
 
     def _finish(self, run_id: str, plan: Plan, states: dict[str, _State]) -> str:
         bad = sorted(s.node.id for s in states.values() if s.state in ("failed",))
@@ -789,13 +720,17 @@ class Engine(EngineGovernance):
             except (KeyError, IndexError, TypeError):
                 output = None
         with self.store.transaction() as uow:
-            uow.runs.update_run(
-                run_id,
-                state=state,
-                finished_at=utcnow(),
-                output=output,
-                error=error,
-                engine_id=None,
-            )
+            return self._end(uow, run_id, state, output=output, error=error)
+
+    def _end(self, uow: Any, run_id: str, state: str, **values: Any) -> str:
+        """Record the run's final state and its event, only if this engine still holds the run.
+
+        A run that `runs cancel` ended while this engine looked dead, or that a driver took
+        over after this engine stalled past its heartbeat, stays as the other process left it
+        (with its one event); returns the state the run is in."""
+        values.update(state=state, finished_at=utcnow(), engine_id=None)
+        if uow.runs.update_active_run(run_id, held_by=self.engine_id, **values):
             emit_run_event(uow, f"run.{state}", run_id)
-        return state
+            return state
+        run = uow.runs.get_run(run_id)
+        return run.state if run is not None else state

@@ -663,17 +663,7 @@ def _cancel_undriven(uow: Any, run_id: str) -> None:
 def _flag_cancel(uow: Any, run_id: str) -> bool:
     """Ask the engine driving a run to cancel it: compare-and-set on the run being active, so a
     run that finished meanwhile stays as it ended. False when it had finished."""
-    from sqlalchemy import update
-
-    from mlstudio.store.metadata.tables import runs
-    from mlstudio.workflows.records import RUN_ACTIVE
-
-    result = uow.conn.execute(
-        update(runs)
-        .where(runs.c.id == run_id, runs.c.state.in_(RUN_ACTIVE))
-        .values(cancel_requested=True, state="cancelling")
-    )
-    return bool(result.rowcount)
+    return uow.runs.update_active_run(run_id, cancel_requested=True, state="cancelling")
 
 
 def _with_queue(

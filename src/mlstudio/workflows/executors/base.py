@@ -7,6 +7,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 
+class ExecutorStopped(Exception):
+    """The process driving a run stops driving it (it is shutting down, or another engine took
+    the run over); the run stays resumable."""
+
+
 @dataclass
 class TaskDispatch:
     run_id: str

@@ -30,13 +30,10 @@ import time
 from dataclasses import fields
 from typing import Any
 
-from mlstudio.workflows.executors.base import TaskDispatch, TaskResult
+from mlstudio.workflows.executors.base import ExecutorStopped, TaskDispatch, TaskResult
 
 _RESULT_FIELDS = {f.name for f in fields(TaskResult)}
-
-
-class ExecutorStopped(Exception):
-    """The process driving this run is stopping; the run stays resumable."""
+__all__ = ["ExecutorStopped", "QueueExecutor"]
 
 
 class QueueExecutor:

@@ -512,11 +512,17 @@ class QueueRepository:
         return list(self.conn.execute(q.order_by(workers.c.id)))
 
     # --- runs: who drives which ---------------------------------------------------------------
-    def drivable_runs(self, executor: str = "queue") -> list[Any]:
+    def drivable_runs(
+        self, executor: str = "queue", queued_per_namespace: int | None = None
+    ) -> list[Any]:
         """Active runs for drivers, with what a driver needs to pick among them: queue runs,
         and runs that a service (API, schedule) started, whatever their executor (a driver
-        turns ``local`` ones into queue runs; ``ray`` ones it drives on Ray)."""
-        q = select(
+        turns ``local`` ones into queue runs; ``ray`` ones it drives on Ray).
+
+        Every run under way or taken by a driver is returned (there are as many as engines
+        drive); with ``queued_per_namespace``, of the queued runs no driver took only each
+        namespace's first N by priority then age, so a deep queue costs a pass nothing."""
+        columns = (
             runs.c.id,
             runs.c.state,
             runs.c.executor,
@@ -525,8 +531,27 @@ class QueueRepository:
             runs.c.engine_id,
             runs.c.heartbeat_at,
             runs.c.created_at,
-        ).where(runs.c.state.in_(RUN_ACTIVE), _drivable(executor))
-        return list(self.conn.execute(q.order_by(runs.c.created_at, runs.c.id)))
+        )
+        drivable = and_(runs.c.state.in_(RUN_ACTIVE), _drivable(executor))
+        if queued_per_namespace is None:
+            q = select(*columns).where(drivable).order_by(runs.c.created_at, runs.c.id)
+            return list(self.conn.execute(q))
+        waiting = and_(runs.c.state == "queued", runs.c.engine_id.is_(None))
+        under_way = select(*columns).where(drivable, ~waiting)
+        rank = (
+            func.row_number()
+            .over(
+                partition_by=runs.c.namespace,
+                order_by=(runs.c.priority.desc(), runs.c.created_at, runs.c.id),
+            )
+            .label("rank")
+        )
+        ranked = select(*columns, rank).where(drivable, waiting).subquery()
+        first = select(*(ranked.c[c.name] for c in columns)).where(
+            ranked.c.rank <= int(queued_per_namespace)
+        )
+        rows = list(self.conn.execute(under_way)) + list(self.conn.execute(first))
+        return sorted(rows, key=lambda r: (r.created_at, r.id))
 
     def lock_run_claims(self) -> None:
         """Serialize run claims between drivers (Postgres), so quotas are counted exactly."""

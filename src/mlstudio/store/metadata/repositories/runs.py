@@ -8,7 +8,7 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, upda
 
 from mlstudio.core.clock import utcnow
 from mlstudio.store.metadata.tables import cache_entries, runs, task_runs
-from mlstudio.workflows.records import RunRecord, TaskRunRecord
+from mlstudio.workflows.records import RUN_ACTIVE, RunRecord, TaskRunRecord
 
 _RUN_FIELDS = [c.name for c in runs.columns]
 _TASK_FIELDS = [c.name for c in task_runs.columns]
@@ -40,6 +40,15 @@ class RunRepository:
 
     def update_run(self, run_id: str, **values: Any) -> None:
         self.conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
+
+    def update_active_run(self, run_id: str, *, held_by: str | None = None, **values: Any) -> bool:
+        """Update a run only while it is active (and, with ``held_by``, only while that engine
+        holds it): a compare-and-set, so a run that ended, or that another process took over,
+        is never overwritten. True when the run was updated."""
+        where = [runs.c.id == run_id, runs.c.state.in_(RUN_ACTIVE)]
+        if held_by is not None:
+            where.append(runs.c.engine_id == held_by)
+        return bool(self.conn.execute(update(runs).where(*where).values(**values)).rowcount)
 
     def list_runs(
         self,
