@@ -13,6 +13,9 @@ Everything runs on a fresh Postgres database (MLSTUDIO_TEST_POSTGRES_URL or the 
   started when the run is submitted.
 - the fan-out: one task makes N items, N no-op tasks map over them, one joins them, through a
   driver and ``--workers`` real ``mlstudio worker`` processes (one slot each).
+- the same fan-out through a real ``mlstudio server``: the workflow is pushed as a module, the
+  run is started with ``POST /api/v1/workflows/{ref}/runs`` and followed with
+  ``GET /api/v1/runs/{id}``; the server's run driver drives it on the same workers.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import json
 import multiprocessing as mp
 import os
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -141,10 +145,10 @@ class Procs:
     def __init__(self, env: dict[str, str], logs: Path) -> None:
         self.env, self.logs, self.procs = env, logs, []
 
-    def spawn(self, name: str, *args: str) -> subprocess.Popen:
+    def spawn(self, name: str, *args: str, command: str = "worker") -> subprocess.Popen:
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - closed at exit
         proc = subprocess.Popen(
-            [MLSTUDIO, "worker", *args],
+            [MLSTUDIO, command, *args],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -198,6 +202,58 @@ def latency(p, flow: Path, pool: str, i: int, start_worker=None) -> float:
     return shown["output_value"] - submitted
 
 
+def fan_through_server(p, procs: Procs, tmp: Path, tasks: int) -> dict:
+    """The fan-out pushed as module bench/flows, started and followed over the REST API of a
+    real ``mlstudio server`` whose run driver drives it on the ``fan`` pool's workers."""
+    import httpx
+
+    module = tmp / "module"
+    module.mkdir()
+    (module / "module.toml").write_text('[module]\nname = "bench/flows"\nrequirements = []\n')
+    (module / "flows.py").write_text(WORKFLOWS)
+    for args in (["namespace", "create", "bench"], ["module", "push", str(module), "--no-tests"]):
+        subprocess.run([MLSTUDIO, *args, "--json"], env=procs.env, check=True, capture_output=True)
+    _record, token = p.tokens.create("bench", "bench", ttl_days=1)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    procs.spawn("server", "--port", str(port), command="server")
+    http = httpx.Client(
+        base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if http.get("/health").status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "the server did not answer /health"
+        time.sleep(0.05)
+    t0 = time.perf_counter()
+    answer = http.post(
+        "/api/v1/workflows/bench/flows/fan:latestAlpha/runs",
+        json={"params": {"n": tasks}, "pool": "fan", "no_cache": True},
+    )
+    assert answer.status_code == 202, answer.text
+    run_id = answer.json()["id"]
+    while True:
+        shown = http.get(f"/api/v1/runs/{run_id}").json()
+        if shown["state"] in ("succeeded", "failed", "cancelled"):
+            break
+        time.sleep(0.01)
+    seconds = time.perf_counter() - t0
+    http.close()
+    assert shown["state"] == "succeeded", shown.get("error")
+    total = sum(1 for t in shown["tasks"] if t["kind"] == "task")
+    return {
+        "tasks": total,
+        "seconds": round(seconds, 3),
+        "tasks_per_s": round(total / seconds, 1),
+        "ms_per_task": round(seconds / total * 1000, 2),
+    }
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -236,7 +292,7 @@ def main() -> None:
                 bench_claims(url, args.workers, args.claims, 1, p),
                 bench_claims(url, args.workers, args.claims, 8, p),
             ]
-            procs.spawn("driver", "--drive", "--concurrency", "0")
+            driver = procs.spawn("driver", "--drive", "--concurrency", "0")
             procs.spawn("warm", "--pool", "warm", "--concurrency", "1")
             wait_live(p, "warm", 1)
             latency(p, flow, "warm", -1)  # imports the module's code in the pool's process
@@ -281,6 +337,9 @@ def main() -> None:
                 "ms_per_task": round(fan_s / total * 1000, 2),
                 "per_worker": sorted(per_worker.values()),
             }
+            os.killpg(driver.pid, signal.SIGTERM)  # from here on the server's driver drives
+            driver.wait(timeout=60)
+            results["fanout_server"] = fan_through_server(p, procs, Path(tmp), args.tasks)
         finally:
             procs.close()
             p.close()
@@ -307,6 +366,11 @@ def main() -> None:
         f"fan-out of {fan['tasks']} tasks through a driver and {fan['workers']} workers:"
         f" {fan['seconds']:.2f} s, {fan['tasks_per_s']} tasks/s, {fan['ms_per_task']} ms/task"
         f" (tasks per worker {fan['per_worker']})"
+    )
+    api = results["fanout_server"]
+    print(
+        f"the same fan-out through `mlstudio server` (POST a run, GET it until done):"
+        f" {api['seconds']:.2f} s, {api['tasks_per_s']} tasks/s, {api['ms_per_task']} ms/task"
     )
 
 

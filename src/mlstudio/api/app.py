@@ -42,9 +42,9 @@ def _version() -> str:
 
 def _warm(platform: Platform) -> None:
     """Build the services once, before requests race to build them in many threads."""
-    for name in ("store", "modules", "identity", "tokens", "domains", "runs", "datasets"):
+    services = ("store", "modules", "identity", "tokens", "domains", "runs", "datasets")
+    for name in (*services, "declassifiers", "schedules", "webhooks"):
         getattr(platform, name)
-    platform.declassifiers  # noqa: B018
 
 
 def create_app(

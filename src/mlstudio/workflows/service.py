@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from mlstudio.core.clock import utcnow
 from mlstudio.core.ids import new_id
@@ -61,6 +61,20 @@ class PreparedRun:
     preemptible: bool
 
 
+class RunOptions(TypedDict, total=False):
+    """The keyword options of :meth:`RunService.submit` and :meth:`RunService.prepare`."""
+
+    domain: str
+    executor: str
+    no_cache: bool
+    fail_fast: bool
+    trigger: str
+    parent: RunRecord | None
+    pool: str | None
+    priority: int
+    preemptible: bool
+
+
 class RunService:
     def __init__(self, platform: Any) -> None:
         self.platform = platform
@@ -80,41 +94,13 @@ class RunService:
         return Planner(self.platform.modules, self.platform.cas, self.loader, self.platform.envs)
 
     def submit(
-        self,
-        actor: str,
-        workflow: str,
-        params: dict[str, Any],
-        *,
-        domain: str = "experimentation",
-        executor: str = "local",
-        no_cache: bool = False,
-        fail_fast: bool = False,
-        trigger: str = "cli",
-        parent: RunRecord | None = None,
-        pool: str | None = None,
-        priority: int = 0,
-        preemptible: bool = False,
+        self, actor: str, workflow: str, params: dict[str, Any], **options: Unpack[RunOptions]
     ) -> RunRecord:
         """Plan (rejecting invalid workflows before anything runs) and record a queued run.
 
-        ``pool`` (or executor ``queue``) sends its tasks to the workers of that pool; a higher
-        ``priority`` is served first; a ``preemptible`` run's tasks give way to higher-priority
-        work when a pool is full. This is :meth:`prepare` then :meth:`record` in a transaction
-        of its own; a refusal is audited (:meth:`record_denial`)."""
-        prepared = self.prepare(
-            actor,
-            workflow,
-            params,
-            domain=domain,
-            executor=executor,
-            no_cache=no_cache,
-            fail_fast=fail_fast,
-            trigger=trigger,
-            parent=parent,
-            pool=pool,
-            priority=priority,
-            preemptible=preemptible,
-        )
+        The options are :meth:`prepare`'s. This is :meth:`prepare` then :meth:`record` in a
+        transaction of its own; a refusal is audited (:meth:`record_denial`)."""
+        prepared = self.prepare(actor, workflow, params, **options)
         try:
             return self.store.retrying(lambda uow: self.record(uow, prepared))
         except PermissionDeniedError as exc:
@@ -138,6 +124,10 @@ class RunService:
         preemptible: bool = False,
     ) -> PreparedRun:
         """The first half of :meth:`submit`: validate and plan the run, writing nothing.
+
+        ``pool`` (or executor ``queue``) sends its tasks to the workers of that pool; a higher
+        ``priority`` is served first; a ``preemptible`` run's tasks give way to higher-priority
+        work when a pool is full; ``parent`` clones that run (its lock, its parameters).
 
         For callers that record the run inside a transaction of their own (the scheduler
         commits a run with its fire): ``run = runs.record(uow, prepared)`` in that transaction;

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from mlstudio.api.deps import Actor, Paging, PlatformDep
+from mlstudio.api.routers.workflows import refuse_working_copy
 from mlstudio.api.schemas.common import Page
 from mlstudio.api.schemas.schedules import ScheduleAddIn, ScheduleControlOut, ScheduleShowOut
-from mlstudio.errors import InvalidInputError
 
 router = APIRouter(prefix="/schedules", tags=["schedules"])
 
@@ -29,11 +29,7 @@ def list_schedules(
 @router.post("", status_code=201, response_model=ScheduleShowOut)
 def add_schedule(body: ScheduleAddIn, platform: PlatformDep, actor: Actor) -> dict[str, Any]:
     """Schedule a pushed workflow; its runs start as the token's user on the server's workers."""
-    if ".py:" in body.workflow or body.workflow.strip().endswith(".py"):
-        raise InvalidInputError(
-            f"{body.workflow!r} is a working copy: a server runs pushed workflows only",
-            hint="push the module, then schedule NS/MODULE/WORKFLOW[:TAG|@N]",
-        )
+    refuse_working_copy(body.workflow, "schedule")
     return platform.schedules.add(
         actor,
         body.workflow,

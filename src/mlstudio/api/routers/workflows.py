@@ -16,6 +16,17 @@ router = APIRouter(prefix="/workflows", tags=["workflows"])
 SERVER_EXECUTOR = "queue"
 
 
+def refuse_working_copy(ref: str, verb: str) -> None:
+    """A server runs pushed workflows only: ``PATH.py:FUNCTION`` names a file on the caller's
+    machine, not the server's."""
+    text = ref.strip()
+    if ".py:" in text or text.endswith(".py"):
+        raise InvalidInputError(
+            f"{ref!r} is a working copy: a server runs pushed workflows only",
+            hint=f"push the module, then {verb} NS/MODULE/WORKFLOW[:TAG|@N]",
+        )
+
+
 @router.post("/{ref:path}/runs", status_code=202, response_model=RunOut)
 def start_run(ref: str, body: RunRequest, platform: PlatformDep, actor: Actor) -> dict[str, Any]:
     """Plan and queue a run of ``NS/MODULE/WORKFLOW[:TAG|@N]`` as the token's user.
@@ -23,11 +34,7 @@ def start_run(ref: str, body: RunRequest, platform: PlatformDep, actor: Actor) -
     202 with the queued run: the server's run driver executes it on its workers; follow it
     with ``GET /api/v1/runs/{id}``. Nothing runs inside this request.
     """
-    if ".py:" in ref or ref.endswith(".py"):
-        raise InvalidInputError(
-            f"{ref!r} is a working copy: a server runs pushed workflows only",
-            hint="push the module, then start NS/MODULE/WORKFLOW[:TAG|@N]",
-        )
+    refuse_working_copy(ref, "start")
     record = platform.runs.submit(
         actor,
         ref,
