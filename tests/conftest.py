@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,19 +12,9 @@ from typing import Any
 import pytest
 
 from mlstudio.testing.databases import database_url
+from mlstudio.testing.flows import CliResult
 
 BACKENDS = ["sqlite", "postgres"]
-
-
-@dataclass
-class CliResult:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.stdout)
 
 
 @dataclass
@@ -82,6 +72,15 @@ class Studio:
 
         return Platform.open(Settings(home=self.home, database_url=self.database_url, user=user))
 
+    @contextmanager
+    def opened(self, user: str = "alice") -> Iterator[Any]:
+        """``with studio.opened(user) as platform:``, closed at the end of the block."""
+        platform = self.platform(user)
+        try:
+            yield platform
+        finally:
+            platform.close()
+
 
 @pytest.fixture(params=BACKENDS)
 def studio(
@@ -102,3 +101,10 @@ def studio(
     )
     with database_url(request.param, home) as url:
         yield Studio(home, url, request.param, monkeypatch, capsys)
+
+
+@pytest.fixture
+def platform(studio: Studio) -> Iterator[Any]:
+    """``studio.platform()`` as alice, closed after the test."""
+    with studio.opened() as p:
+        yield p

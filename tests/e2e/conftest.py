@@ -7,13 +7,9 @@ same database), raw HTTP calls and CLI calls in either mode (embedded or remote)
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,21 +20,10 @@ import httpx
 import pytest
 
 from mlstudio.testing.databases import database_url
+from mlstudio.testing.flows import CliResult, mlstudio_executable
+from mlstudio.testing.receivers import free_port
 
 HEALTH_DEADLINE_S = 60.0
-
-
-def executable() -> str:
-    beside = Path(sys.executable).with_name("mlstudio")
-    found = str(beside) if beside.is_file() else shutil.which("mlstudio")
-    assert found, "the mlstudio command is not installed (pip install -e .)"
-    return found
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def clean_env(home: Path, db_url: str, user: str = "alice") -> dict[str, str]:
@@ -50,17 +35,6 @@ def clean_env(home: Path, db_url: str, user: str = "alice") -> dict[str, str]:
     env.update(MLSTUDIO_HOME=str(home), MLSTUDIO_DATABASE_URL=db_url, MLSTUDIO_USER=user)
     env.setdefault("UV_CACHE_DIR", str(Path.home() / ".cache" / "uv"))
     return env
-
-
-@dataclass
-class Cli:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.stdout)
 
 
 @dataclass
@@ -103,21 +77,32 @@ class Server:
         token: str | None = None,
         user: str = "alice",
         env: dict[str, str] | None = None,
-    ) -> Cli:
+    ) -> CliResult:
         """``mlstudio ARGS``: against this server with ``token``, else embedded on its home."""
         base = clean_env(self.home, self.database_url, user)
         if token is not None:
             base.update(MLSTUDIO_URL=self.url, MLSTUDIO_TOKEN=token)
         env = {**base, **(env or {})}
         proc = subprocess.run(
-            [executable(), *map(str, args)],
+            [mlstudio_executable(), *map(str, args)],
             cwd=self.home.parent,
             env=env,
             capture_output=True,
             text=True,
             timeout=300,
         )
-        return Cli(proc.returncode, proc.stdout, proc.stderr)
+        return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+    def same(self, *args: str, token: str, user: str = "alice", human: bool = False) -> Any:
+        """``mlstudio ARGS --json`` (and, with ``human``, first without ``--json``) embedded and
+        remotely: both succeed and print the same; returns the parsed JSON."""
+        for extra in ((), ("--json",)) if human else (("--json",),):
+            local = self.cli(*args, *extra, user=user)
+            remote = self.cli(*args, *extra, token=token)
+            assert local.code == 0, local.stderr
+            assert remote.code == 0, remote.stderr
+            assert remote.stdout == local.stdout
+        return local.json
 
     def spawn(self, *args: str) -> subprocess.Popen[bytes]:
         """``mlstudio ARGS`` in the background on this server's home (e.g. a worker); its output
@@ -125,7 +110,7 @@ class Server:
         log = self.home.parent / f"spawned-{time.monotonic_ns()}.log"
         with log.open("wb") as out:
             return subprocess.Popen(
-                [executable(), *map(str, args)],
+                [mlstudio_executable(), *map(str, args)],
                 env=clean_env(self.home, self.database_url),
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -162,7 +147,7 @@ def start_server(home: Path, db_url: str, *options: str) -> Server:
     log = home.parent / f"server-{port}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [executable(), "server", "--port", str(port), *options],
+            [mlstudio_executable(), "server", "--port", str(port), *options],
             env=clean_env(home, db_url),
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-
-def executable() -> str:
-    beside = Path(sys.executable).with_name("mlstudio")
-    found = str(beside) if beside.is_file() else shutil.which("mlstudio")
-    assert found, "the mlstudio command is not installed (pip install -e .)"
-    return found
+from mlstudio.testing.flows import mlstudio_executable
 
 
 @pytest.fixture
@@ -30,7 +23,7 @@ def run(tmp_path):
 
     def _run(*args: str, expect: int | None = 0) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
-            [executable(), *map(str, args)],
+            [mlstudio_executable(), *map(str, args)],
             cwd=tmp_path,
             env=env,
             capture_output=True,

@@ -8,23 +8,13 @@ import signal
 import pytest
 
 
-def same(server, *args: str, token: str, user: str = "alice") -> object:
-    """Run ``mlstudio ARGS --json`` embedded and remotely; both succeed and print the same."""
-    local = server.cli(*args, "--json", user=user)
-    remote = server.cli(*args, "--json", token=token)
-    assert local.code == 0, local.stderr
-    assert remote.code == 0, remote.stderr
-    assert remote.stdout == local.stdout
-    return local.json
-
-
 def test_module_list_show_and_push_print_the_same(api_server, new_module):
     token = api_server.token()
     api_server.cli("namespace", "create", "remns", "--json")
     pushed = api_server.cli("module", "push", new_module("remns/local"), "--no-tests", "--json")
     assert pushed.code == 0, pushed.stderr
 
-    listed = same(api_server, "module", "list", "--namespace", "remns", token=token)
+    listed = api_server.same("module", "list", "--namespace", "remns", token=token)
     assert [m["full_name"] for m in listed] == ["remns/local"]
 
     remote = api_server.cli(
@@ -39,18 +29,49 @@ def test_module_list_show_and_push_print_the_same(api_server, new_module):
     )
     assert remote.code == 0, remote.stderr
     assert (remote.json["ref"], remote.json["unchanged"]) == ("remns/remote@1", False)
-    listed = same(api_server, "module", "list", "--namespace", "remns", token=token)
+    listed = api_server.same("module", "list", "--namespace", "remns", token=token)
     assert [m["full_name"] for m in listed] == ["remns/local", "remns/remote"]
-    shown = same(api_server, "module", "show", "remns/remote@1", token=token)
+    shown = api_server.same("module", "show", "remns/remote@1", token=token)
     assert shown["selected"]["message"] == "hi"
 
     moved = api_server.cli("module", "tag", "remns/remote", "stable", "1", "--json", token=token)
     assert (moved.code, moved.json["moved"]) == (0, True), moved.stderr
     back = api_server.cli("module", "rollback", "remns/remote", "--tag", "stable", token=token)
     assert back.code == 5 and back.stderr.startswith("error: remns/remote:stable has no earlier")
-    same(api_server, "module", "show", "remns/remote:stable", token=token)
+    api_server.same("module", "show", "remns/remote:stable", token=token)
     human = api_server.cli("module", "list", "--namespace", "remns", token=token)
     assert "remns/remote" in human.stdout and "stable→1" in human.stdout
+
+
+def test_a_remote_push_records_the_git_commit_it_was_built_from(api_server, new_module):
+    import subprocess
+
+    token = api_server.token()
+    api_server.cli("namespace", "create", "gitns", "--json")
+    root = new_module("gitns/tracked")
+    git = ["git", "-C", str(root), "-c", "user.email=ci@example.com", "-c", "user.name=ci"]
+    for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "first"]):
+        subprocess.run([*git, *args], check=True, capture_output=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True)
+
+    clean = api_server.cli("module", "push", root, "--no-tests", "--json", token=token)
+    assert clean.code == 0, clean.stderr
+    shown = api_server.cli("module", "show", "gitns/tracked@1", "--json", token=token).json
+    assert shown["selected"]["git_commit"] == head.stdout.strip()
+    assert shown["selected"]["git_dirty"] is False
+
+    (root / "tasks.py").write_text((root / "tasks.py").read_text() + "\n# an edit\n")
+    dirty = api_server.cli("module", "push", root, "--no-tests", "--json", token=token)
+    assert dirty.code == 0, dirty.stderr
+    shown = api_server.cli("module", "show", "gitns/tracked@2", "--json", token=token).json
+    assert (shown["selected"]["git_commit"], shown["selected"]["git_dirty"]) == (
+        head.stdout.strip(),
+        True,
+    )
+    # a malformed commit is refused before anything is read or published
+    with api_server.http(token) as http:
+        bad = http.post("/api/v1/modules", params={"git_commit": "not-a-sha"}, content=b"x" * 10)
+    assert bad.status_code == 400 and "git_commit" in bad.text
 
 
 @pytest.mark.parametrize(
@@ -84,7 +105,7 @@ def test_a_refusal_reads_the_same_for_the_token_user(api_server, new_module):
     remote = api_server.cli("module", "push", root, "--no-tests", token=token)
     assert local.code == 4 and "dave may not push modules" in local.stderr
     assert (remote.code, remote.stderr) == (local.code, local.stderr)
-    assert same(api_server, "whoami", token=token, user="dave")["user"] == "dave"
+    assert api_server.same("whoami", token=token, user="dave")["user"] == "dave"
 
 
 def test_runs_and_the_read_commands_print_the_same(api_server, new_module):
@@ -98,24 +119,24 @@ def test_runs_and_the_read_commands_print_the_same(api_server, new_module):
     run_id = started.json["id"]
     assert started.json == {"id": run_id, "state": "queued"}
 
-    runs = same(api_server, "runs", "list", "--workflow", "runns/", token=token)
+    runs = api_server.same("runs", "list", "--workflow", "runns/", token=token)
     assert [r["id"] for r in runs] == [run_id]
-    shown = same(api_server, "runs", "show", run_id, token=token)
+    shown = api_server.same("runs", "show", run_id, token=token)
     assert (shown["params"], shown["trigger"], shown["executor"]) == ({"x": 4}, "api", "queue")
-    same(api_server, "runs", "logs", run_id, token=token)
+    api_server.same("runs", "logs", run_id, token=token)
     clone = api_server.cli("runs", "clone", run_id, "-p", "x=5", "--detach", "--json", token=token)
     assert clone.code == 0, clone.stderr
     cancelled = api_server.cli("runs", "cancel", clone.json["id"], "--json", token=token)
     assert cancelled.json["state"] in ("cancelled", "cancelling")
-    assert len(same(api_server, "runs", "list", "--workflow", "runns/", token=token)) == 2
+    assert len(api_server.same("runs", "list", "--workflow", "runns/", token=token)) == 2
 
-    same(api_server, "cache", "stats", token=token)
-    same(api_server, "domain", "list", token=token)
-    same(api_server, "domain", "show", "production", token=token)
-    same(api_server, "user", "list", token=token)
-    same(api_server, "namespace", "list", token=token)
-    same(api_server, "data", "list", token=token)
-    events = same(api_server, "audit", "--action", "run.", "--since", "1h", token=token)
+    api_server.same("cache", "stats", token=token)
+    api_server.same("domain", "list", token=token)
+    api_server.same("domain", "show", "production", token=token)
+    api_server.same("user", "list", token=token)
+    api_server.same("namespace", "list", token=token)
+    api_server.same("data", "list", token=token)
+    events = api_server.same("audit", "--action", "run.", "--since", "1h", token=token)
     assert {e["action"] for e in events} >= {"run.start", "run.cancel"}
 
 
@@ -124,7 +145,7 @@ def test_tokens_remotely(api_server):
     created = api_server.cli("token", "create", "-d", "ci", "--json", token=token)
     assert created.code == 0, created.stderr
     assert created.json["token"].startswith("mls_tok_") and created.json["description"] == "ci"
-    listed = same(api_server, "token", "list", token=token)
+    listed = api_server.same("token", "list", token=token)
     assert created.json["id"] in {t["id"] for t in listed}
     revoked = api_server.cli("token", "revoke", created.json["id"], "--json", token=token)
     assert revoked.json["state"] == "revoked"
@@ -145,14 +166,14 @@ def test_datasets_remotely(api_server, tmp_path):
     assert imported.code == 0, imported.stderr
     assert (imported.json["ref"], imported.json["unclassified"]) == ("datans/people@1", ["score"])
     assert imported.json["source"]["file"] == "people.csv"
-    same(api_server, "data", "show", "datans/people", token=token)
+    api_server.same("data", "show", "datans/people", token=token)
     classified = api_server.cli(
         "data", "classify", "datans/people", "score=internal", "--json", token=token
     )
     assert classified.json["changes"] == [
         {"column": "score", "from": "unclassified", "to": "internal"}
     ]
-    same(api_server, "data", "lineage", "datans/people", token=token)
+    api_server.same("data", "lineage", "datans/people", token=token)
     local_file, remote_file = tmp_path / "local.csv", tmp_path / "remote.csv"
     local = api_server.cli("data", "export", "datans/people", local_file, "--json")
     remote = api_server.cli("data", "export", "datans/people", remote_file, "--json", token=token)
@@ -194,7 +215,7 @@ def test_run_waits_for_the_servers_workers_and_prints_the_same(server_factory, n
         done = server.cli("run", "wns/mod/flow:latestAlpha", "-p", "x=21", "--json", token=token)
         assert done.code == 0, done.stderr
         assert (done.json["state"], done.json["output_value"]) == ("succeeded", 42)
-        same(server, "runs", "show", done.json["id"], token=token)
+        server.same("runs", "show", done.json["id"], token=token)
         human = server.cli("run", "wns/mod/flow:latestAlpha", "-p", "x=21", token=token)
         assert human.code == 0 and human.stdout.startswith("succeeded run ")
     finally:

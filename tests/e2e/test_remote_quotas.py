@@ -8,17 +8,6 @@ from typing import Any
 import pytest
 
 
-def same(server, *args: str, token: str, user: str = "alice") -> Any:
-    """``mlstudio ARGS`` (JSON and human) embedded and remotely: both succeed, print the same."""
-    for extra in (("--json",), ()):
-        local = server.cli(*args, *extra, user=user)
-        remote = server.cli(*args, *extra, token=token)
-        assert local.code == 0, local.stderr
-        assert remote.code == 0, remote.stderr
-        assert remote.stdout == local.stdout
-    return server.cli(*args, "--json", user=user).json
-
-
 def quota_events(server) -> list[dict[str, Any]]:
     shown = server.cli("audit", "--action", "namespace.quota", "--json")
     assert shown.code == 0, shown.stderr
@@ -28,7 +17,7 @@ def quota_events(server) -> list[dict[str, Any]]:
 def test_the_cli_shows_and_sets_quotas_through_the_server(api_server):
     token = api_server.token()
     assert api_server.cli("namespace", "create", "qteam", "--json").code == 0
-    shown = same(api_server, "namespace", "quota", "qteam", token=token)
+    shown = api_server.same("namespace", "quota", "qteam", token=token, human=True)
     assert (shown["max_running_runs"], shown["max_running_tasks"]) == (None, None)
 
     remote = api_server.cli("namespace", "quota", "qteam", "--runs", "3", "--json", token=token)
@@ -37,14 +26,14 @@ def test_the_cli_shows_and_sets_quotas_through_the_server(api_server):
     remote = api_server.cli("namespace", "quota", "qteam", "--tasks", "7", token=token)
     assert remote.code == 0, remote.stderr
     assert "namespace qteam: runs 0/3 running, tasks 0/7 claimed" in remote.stdout
-    assert same(api_server, "namespace", "quota", "qteam", token=token) == {
+    assert api_server.same("namespace", "quota", "qteam", token=token, human=True) == {
         "namespace": "qteam",
         "max_running_runs": 3,
         "max_running_tasks": 7,
         "running_runs": 0,
         "running_tasks": 0,
     }
-    listed = same(api_server, "namespace", "list", token=token)
+    listed = api_server.same("namespace", "list", token=token, human=True)
     [row] = [r for r in listed if r["name"] == "qteam"]
     assert (row["max_running_runs"], row["max_running_tasks"]) == (3, 7)
 

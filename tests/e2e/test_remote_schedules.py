@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import re
 import signal
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+
+from mlstudio.testing.flows import wait_until
 
 Server = Any  # tests/e2e/conftest.py's Server
 
@@ -26,18 +27,6 @@ def push(server: Server, new_module: Any, name: str) -> str:
     pushed = server.cli("module", "push", new_module(name), "--no-tests", "--json")
     assert pushed.code == 0, pushed.stderr
     return f"{name}/flow:latestAlpha"
-
-
-def same(server: Server, *args: str, token: str, user: str = "alice") -> Any:
-    """Run ``mlstudio ARGS`` embedded and remotely, human and ``--json``: both succeed and print
-    the same; returns the JSON."""
-    for extra in ((), ("--json",)):
-        local = server.cli(*args, *extra, user=user)
-        remote = server.cli(*args, *extra, token=token)
-        assert local.code == 0, local.stderr
-        assert remote.code == 0, remote.stderr
-        assert remote.stdout == local.stdout
-    return local.json
 
 
 def same_error(server: Server, *args: str, token: str, user: str = "alice") -> Any:
@@ -91,11 +80,12 @@ def test_add_list_show_pause_resume_remove_print_the_same(api_server, new_module
     assert ids_re.sub("ID", human_remote.stdout) == ids_re.sub("ID", human_local.stdout)
     assert "added: schedns/mod/flow:latestAlpha" in human_remote.stdout
 
-    listed = same(server, "schedule", "list", "--workflow", "schedns/", token=token)
+    listed = server.same("schedule", "list", "--workflow", "schedns/", token=token, human=True)
     assert [s["id"] for s in listed][:2] == [a, b] and len(listed) == 4
-    shown = same(server, "schedule", "show", a, token=token)
+    shown = server.same("schedule", "show", a, token=token, human=True)
     assert masked(shown, {}) == masked(remote.json, {})
-    assert same(server, "schedule", "show", a[:-2], token=token)["id"] == a  # a unique prefix
+    by_prefix = server.same("schedule", "show", a[:-2], token=token, human=True)  # unique prefix
+    assert by_prefix["id"] == a
 
     # pause, resume, remove: A remotely, B embedded, the same answers
     for action, state in (("pause", "paused"), ("resume", "active"), ("remove", "removed")):
@@ -105,12 +95,13 @@ def test_add_list_show_pause_resume_remove_print_the_same(api_server, new_module
         assert masked(r.json, ids) == masked(lo.json, ids)
         assert (r.json["state"], r.json["changed"]) == (state, True)
         if action != "remove":  # again: nothing changes, both modes say so alike
-            again = same(server, "schedule", action, a, token=token)
+            again = server.same("schedule", action, a, token=token, human=True)
             assert again["changed"] is False
-    assert same(server, "schedule", "show", listed[2]["id"], token=token)["state"] == "active"
+    other = server.same("schedule", "show", listed[2]["id"], token=token, human=True)
+    assert other["state"] == "active"
     gone = same_error(server, "schedule", "show", a, token=token)
     assert gone.code == 3 and f"schedule {a} does not exist" in gone.stderr
-    listed = same(server, "schedule", "list", "--workflow", "schedns/", token=token)
+    listed = server.same("schedule", "list", "--workflow", "schedns/", token=token, human=True)
     assert a not in {s["id"] for s in listed} and b not in {s["id"] for s in listed}
     events = server.cli("audit", "--action", "schedule.", "--json").json
     mine = {(e["action"], e["resource"]) for e in events if e["actor"] == "alice"}
@@ -265,23 +256,16 @@ def test_paging_and_the_workflow_filter(api_server, new_module):
         assert {s["workflow"] for s in only_one["items"]} == {one}
         assert http.get("/api/v1/schedules", params={"limit": 0}).status_code == 400
         assert http.get("/api/v1/schedules", params={"offset": -1}).status_code == 400
-    window = same(server, "schedule", "list", "--workflow", "pagesch/", "--limit", "2",
-                  "--offset", "1", token=token)  # fmt: skip
+    window = server.same("schedule", "list", "--workflow", "pagesch/", "--limit", "2",
+                         "--offset", "1", token=token, human=True)  # fmt: skip
     assert [s["id"] for s in window] == added[1:3]
-    two_only = same(server, "schedule", "list", "--workflow", "pagesch/two", token=token)
+    two_only = server.same("schedule", "list", "--workflow", "pagesch/two", token=token, human=True)
     assert [s["id"] for s in two_only] == added[1::2]
 
 
 def poll(check: Any, what: str, server: Server) -> Any:
     """``check()`` until it returns something truthy, within DEADLINE_S."""
-    deadline = time.monotonic() + DEADLINE_S
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no {what} within {DEADLINE_S}s:\n{state(server)}")
-        time.sleep(0.2)
+    return wait_until(check, what, DEADLINE_S, every_s=0.2, explain=lambda: state(server))
 
 
 def state(server: Server) -> str:

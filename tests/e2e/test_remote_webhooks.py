@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
-import threading
-import time
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -17,53 +14,11 @@ import pytest
 
 from mlstudio.core.clock import utcnow
 from mlstudio.integrations.webhooks import emit, verify_signature
+from mlstudio.testing.flows import wait_until
+from mlstudio.testing.receivers import Receiver
 
 API = "/api/v1"
-
-
-class Receiver:
-    """A small threaded HTTP server on 127.0.0.1 that records the webhooks it is sent."""
-
-    def __init__(self, status: int = 200) -> None:
-        self.status = status
-        self.received: list[dict[str, Any]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                receiver.received.append({"headers": dict(self.headers), "body": body})
-                self.send_response(receiver.status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hooks"
-
-    def __enter__(self) -> Receiver:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def events(self) -> list[str]:
-        return [json.loads(r["body"])["event"] for r in list(self.received)]
-
-
-def same(server: Any, *args: str, token: str, user: str = "alice") -> Any:
-    """Run ``mlstudio ARGS --json`` embedded and remotely; both succeed and print the same."""
-    local = server.cli(*args, "--json", user=user)
-    remote = server.cli(*args, "--json", token=token)
-    assert local.code == 0, local.stderr
-    assert remote.code == 0, remote.stderr
-    assert remote.stdout == local.stdout
-    return local.json
+DEADLINE_S = 180.0
 
 
 def same_text(server: Any, *args: str, token: str) -> str:
@@ -94,16 +49,6 @@ def one_line(error: dict[str, Any]) -> str:
     return f"error: {error['message']}{hint}\n"
 
 
-def wait_for(check: Any, what: str, timeout_s: float = 180.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-
-
 # --- the CLI, both ways -----------------------------------------------------------------------
 def test_webhook_commands_print_the_same_remotely(api_server):
     token = api_server.token()
@@ -125,7 +70,7 @@ def test_webhook_commands_print_the_same_remotely(api_server):
         assert human.code == 0 and "signing secret: whsec_" in human.stdout
         assert "not shown again" in human.stdout
 
-        listed = same(api_server, "webhook", "list", token=token)
+        listed = api_server.same("webhook", "list", token=token)
         mine = {h["id"]: h for h in listed}[hook["id"]]
         assert "secret" not in mine
         assert mine["deliveries"] == {"pending": 0, "delivered": 0, "failed": 0}
@@ -140,20 +85,22 @@ def test_webhook_commands_print_the_same_remotely(api_server):
         for _ in range(4):
             svc.deliver_once(later)
 
-        log = same(api_server, "webhook", "deliveries", hook["id"], token=token)
+        log = api_server.same("webhook", "deliveries", hook["id"], token=token)
         assert [(d["event"], d["state"]) for d in log] == [
             ("tag.moved", "delivered"),
             ("run.succeeded", "delivered"),
         ]
         assert [d["attempts"] for d in log] == [1, 2]
-        page = same(
-            api_server, "webhook", "deliveries", hook["id"], "--limit", "1", "--offset", "1",
+        page = api_server.same(
+            "webhook", "deliveries", hook["id"], "--limit", "1", "--offset", "1",
             token=token,
         )  # fmt: skip
         assert [d["id"] for d in page] == [log[1]["id"]]
-        assert same(api_server, "webhook", "deliveries", hook["id"], "--state", "failed",
-                    token=token) == []  # fmt: skip
-        attempts = same(api_server, "webhook", "attempts", str(log[1]["id"]), token=token)
+        failed = api_server.same(
+            "webhook", "deliveries", hook["id"], "--state", "failed", token=token
+        )
+        assert failed == []
+        attempts = api_server.same("webhook", "attempts", str(log[1]["id"]), token=token)
         assert [(a["attempt"], a["status"]) for a in attempts] == [(1, 503), (2, 200)]
         assert attempts[0]["error"].startswith("HTTP 503") and attempts[1]["error"] is None
 
@@ -170,7 +117,7 @@ def test_webhook_commands_print_the_same_remotely(api_server):
         assert copy["event_id"] == log[1]["event_id"]
         again = api_server.cli("webhook", "replay", str(log[1]["id"]), token=token)
         assert again.code == 0 and f"delivery {log[1]['id']} queued again as" in again.stdout
-        log = same(api_server, "webhook", "deliveries", hook["id"], token=token)
+        log = api_server.same("webhook", "deliveries", hook["id"], token=token)
         assert [d["state"] for d in log] == ["pending", "pending", "delivered", "delivered"]
 
         removed = api_server.cli("webhook", "remove", hook["id"], "--json", token=token)
@@ -182,8 +129,8 @@ def test_webhook_commands_print_the_same_remotely(api_server):
         )
         twice = api_server.cli("webhook", "remove", hook["id"], token=token)
         assert twice.code == 0 and "removed (already)" in twice.stdout
-        assert hook["id"] not in {h["id"] for h in same(api_server, "webhook", "list", token=token)}
-        every = same(api_server, "webhook", "list", "--all", token=token)
+        assert hook["id"] not in {h["id"] for h in api_server.same("webhook", "list", token=token)}
+        every = api_server.same("webhook", "list", "--all", token=token)
         assert {h["id"]: h["active"] for h in every}[hook["id"]] is False
     for other in listed:
         api_server.platform().webhooks.remove("alice", other["id"])
@@ -384,9 +331,10 @@ def test_a_server_delivers_run_events_signed(server_factory, new_module):
             assert started.status_code == 202, started.text
             run_id = started.json()["id"]
 
-            wait_for(
+            wait_until(
                 lambda: receiver.events() == ["run.started", "run.succeeded"],
                 f"run.started and run.succeeded at the receiver (got {receiver.events()})",
+                DEADLINE_S,
             )
             shown = http.get(f"{API}/runs/{run_id}").json()
             assert (shown["state"], shown["output_value"]) == ("succeeded", 42)
@@ -408,7 +356,7 @@ def test_a_server_delivers_run_events_signed(server_factory, new_module):
                 done = len(items) == 2 and all(d["state"] == "delivered" for d in items)
                 return items if done else None
 
-            log = wait_for(recorded, "both deliveries to be recorded as delivered")
+            log = wait_until(recorded, "both deliveries to be recorded as delivered", DEADLINE_S)
             for delivery in log:
                 attempts = http.get(f"{API}/webhooks/deliveries/{delivery['id']}/attempts")
                 (attempt,) = attempts.json()["items"]

@@ -5,11 +5,12 @@ side by side; nothing is lost, nothing runs twice."""
 from __future__ import annotations
 
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from mlstudio.testing.flows import wait_until
 
 Server = Any  # tests/e2e/conftest.py's Server
 
@@ -65,16 +66,6 @@ def quick(folder: str, x: int = 1) -> int:
 """
 
 
-def until(predicate: Any, what: str, timeout: float = DEADLINE_S) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def count(folder: Path, name: str) -> int:
     path = folder / f"{name}.log"
     return len(path.read_text().splitlines()) if path.exists() else 0
@@ -113,7 +104,7 @@ def finished(server: Server, token: str, run_id: str) -> dict[str, Any]:
         data = run_state(server, token, run_id)
         return data if data["state"] in ("succeeded", "failed", "cancelled") else None
 
-    return until(done, f"run {run_id} to finish")
+    return wait_until(done, f"run {run_id} to finish", DEADLINE_S)
 
 
 @pytest.fixture
@@ -141,13 +132,15 @@ def test_a_server_killed_mid_run_is_restarted_and_the_run_finishes_without_redoi
     stop_later(worker)
 
     run_id = submit(server, token, "chain", {"folder": str(folder), "x": 1})
-    until(lambda: count(folder, "held-2"), "the held task to start on the worker")
+    wait_until(lambda: count(folder, "held-2"), "the held task to start on the worker", DEADLINE_S)
     assert run_state(server, token, run_id)["state"] == "running"
 
     server.proc.kill()  # SIGKILL: no shutdown, its run driver's engine dies mid-run
     server.proc.wait(timeout=30)
     (folder / "go").touch()  # the task finishes while no server is up
-    until(lambda: count(folder, "held-2.done"), "the held task to finish on the worker")
+    wait_until(
+        lambda: count(folder, "held-2.done"), "the held task to finish on the worker", DEADLINE_S
+    )
 
     restarted = server_factory(like=server)
     shown = finished(restarted, token, run_id)
@@ -222,9 +215,10 @@ def test_two_servers_on_one_database_never_run_anything_twice(
         done = all(f["run_state"] == "succeeded" for f in fires)
         return fires if len(fires) >= 4 and done else None
 
-    until(all_ran, "the four missed ticks to fire and their runs to succeed")
+    wait_until(all_ran, "the four missed ticks to fire and their runs to succeed", DEADLINE_S)
     assert one.cli("schedule", "pause", schedule_id, "--json").code == 0
-    fires = until(all_ran, "every fire's run to succeed")  # a new minute may have fired
+    # a new minute may have fired
+    fires = wait_until(all_ran, "every fire's run to succeed", DEADLINE_S)
     ticks = [f["tick"] for f in fires]
     assert len(ticks) == len(set(ticks))  # no tick fired twice
     assert len({f["run_id"] for f in fires}) == len(fires)

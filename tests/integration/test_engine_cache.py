@@ -6,48 +6,17 @@ not change the module digest): a cache hit is a task that did not execute again.
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-PRELUDE = """
-import os
-from pathlib import Path
-
-MARKERS = Path(@MARKERS@)
-
-
-def mark(name: str) -> None:
-    with (MARKERS / name).open("a") as handle:
-        handle.write("x\\n")
-"""
-
-
-def write_flow(tmp_path: Path, source: str) -> Path:
-    """``tmp_path/wf/flow.py`` with ``mark(name)`` counting executions in ``tmp_path/markers``."""
-    markers = tmp_path / "markers"
-    markers.mkdir(exist_ok=True)
-    folder = tmp_path / "wf"
-    folder.mkdir(exist_ok=True)
-    path = folder / "flow.py"
-    prelude = PRELUDE.replace("@MARKERS@", repr(str(markers)))
-    path.write_text(prelude + textwrap.dedent(source))
-    return path
+from mlstudio.testing.flows import lines, states, task_of, write_flow
 
 
 def executions(tmp_path: Path, name: str) -> int:
-    path = tmp_path / "markers" / name
-    return len(path.read_text().splitlines()) if path.exists() else 0
-
-
-def states(run: dict[str, Any]) -> dict[str, str]:
-    return {t["node"]: t["state"] for t in run["tasks"]}
-
-
-def task_of(run: dict[str, Any], node: str) -> dict[str, Any]:
-    return next(t for t in run["tasks"] if t["node"] == node)
+    """How many times tasks ran ``mark(name)``."""
+    return len(lines(tmp_path, name))
 
 
 def reasons(shown: dict[str, Any], node: str) -> list[str]:

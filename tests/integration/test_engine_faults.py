@@ -7,71 +7,18 @@ wait for them, or for a run state, with a deadline.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import textwrap
-import time
-from pathlib import Path
 from typing import Any
 
-PRELUDE = """
-import os
-import time
-from pathlib import Path
-
-MARKERS = Path(@MARKERS@)
-
-
-def mark(name: str, text: str = "x") -> int:
-    \"\"\"Append a line to a marker file; returns how many lines it has now.\"\"\"
-    path = MARKERS / name
-    with path.open("a") as handle:
-        handle.write(text + "\\n")
-    return len(path.read_text().splitlines())
-
-
-def block(seconds: float = 60) -> None:
-    \"\"\"Wait (for a kill) up to ``seconds``.\"\"\"
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        time.sleep(0.05)
-"""
-
-
-def write_flow(tmp_path: Path, source: str) -> Path:
-    markers = tmp_path / "markers"
-    markers.mkdir(exist_ok=True)
-    folder = tmp_path / "wf"
-    folder.mkdir(exist_ok=True)
-    path = folder / "flow.py"
-    path.write_text(PRELUDE.replace("@MARKERS@", repr(str(markers))) + textwrap.dedent(source))
-    return path
-
-
-def marker(tmp_path: Path, name: str) -> Path:
-    return tmp_path / "markers" / name
-
-
-def lines(tmp_path: Path, name: str) -> list[str]:
-    path = marker(tmp_path, name)
-    return path.read_text().splitlines() if path.exists() else []
-
-
-def wait_until(condition, what: str, deadline_s: float = 60.0) -> None:
-    deadline = time.monotonic() + deadline_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
-def states(run: dict[str, Any]) -> dict[str, str]:
-    return {t["node"]: t["state"] for t in run["tasks"]}
-
-
-def task_of(run: dict[str, Any], node: str) -> dict[str, Any]:
-    return next(t for t in run["tasks"] if t["node"] == node)
+from mlstudio.testing.flows import (
+    kill_group,
+    lines,
+    pid_alive,
+    start_mlstudio,
+    states,
+    task_of,
+    wait_until,
+    write_flow,
+)
 
 
 def run_failing(studio, *args: str) -> dict[str, Any]:
@@ -81,21 +28,6 @@ def run_failing(studio, *args: str) -> dict[str, Any]:
     data = result.json
     assert data["state"] == "failed"
     return data
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie still answers; it is not running any more
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split(") ", 1)[1][0] != "Z"
-    except OSError:
-        return False
 
 
 # --- failures inside tasks --------------------------------------------------------------------
@@ -530,20 +462,11 @@ def test_kill_9_of_the_engine_then_resume_finishes_without_redoing_work(studio, 
             return third(second(first(x)))
         """,
     )
-    mlstudio = Path(sys.executable).parent / "mlstudio"
-    env = {**os.environ, **studio.env()}
-    proc = subprocess.Popen(
-        [str(mlstudio), "run", f"{flow}:durable", "--json"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    proc = start_mlstudio("run", f"{flow}:durable", "--json", env=studio.env())
     try:
         wait_until(lambda: lines(tmp_path, "second.blocked"), "the second task to start")
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # the engine and its workers
-        proc.wait()
+        kill_group(proc)  # the engine and its workers
     worker = int(lines(tmp_path, "second.blocked")[0])
     wait_until(lambda: not pid_alive(worker), "the killed worker to be gone")
 

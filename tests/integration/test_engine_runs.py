@@ -7,11 +7,12 @@ Every test writes a small working copy (``tmp_path/wf/flow.py``) and runs it wit
 from __future__ import annotations
 
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from mlstudio.testing.flows import states, task_of, wait_finished
 
 
 def write(folder: Path, source: str, name: str = "flow.py") -> Path:
@@ -21,23 +22,14 @@ def write(folder: Path, source: str, name: str = "flow.py") -> Path:
     return path
 
 
-def states(run: dict[str, Any]) -> dict[str, str]:
-    return {t["node"]: t["state"] for t in run["tasks"]}
-
-
-def task_of(run: dict[str, Any], node: str) -> dict[str, Any]:
-    return next(t for t in run["tasks"] if t["node"] == node)
-
-
 def wait_for_run(studio, run_id: str, deadline_s: float = 60.0) -> dict[str, Any]:
     """Poll ``runs show`` until the run is terminal (fails the test after the deadline)."""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        shown = studio.ok("runs", "show", run_id)
-        if shown["state"] in ("succeeded", "failed", "cancelled"):
-            return shown
-        assert time.monotonic() < deadline, f"run {run_id} still {shown['state']}"
-        time.sleep(0.1)
+    return wait_finished(
+        lambda: studio.ok("runs", "show", run_id),
+        f"run {run_id} to finish",
+        deadline_s,
+        every_s=0.1,
+    )
 
 
 # --- shapes of workflows ----------------------------------------------------------------------

@@ -9,7 +9,6 @@ pin known product gaps (JSON values lose tags; revoked declassifiers survive in 
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -197,18 +196,9 @@ def task_of(data: dict, node: str) -> dict:
     return found
 
 
-@contextmanager
-def opened(studio):
-    platform = studio.platform()
-    try:
-        yield platform
-    finally:
-        platform.close()
-
-
 def task_runs(studio, run_id: str) -> dict[str, Any]:
     """node id -> the task run as the engine recorded it in the metadata DB."""
-    with opened(studio) as platform, platform.store.read() as uow:
+    with studio.opened() as platform, platform.store.read() as uow:
         return {t.node_id: t for t in uow.runs.task_runs_of(run_id)}
 
 

@@ -7,77 +7,24 @@ with a deadline.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
-import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-PRELUDE = """
-import os
-import time
-from pathlib import Path
-
-MARKERS = Path(@MARKERS@)
-
-
-def mark(name: str, text: str = "x") -> None:
-    with (MARKERS / name).open("a") as handle:
-        handle.write(text + "\\n")
-
-
-def block(seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        time.sleep(0.05)
-"""
-
-
-def write_flow(tmp_path: Path, source: str) -> Path:
-    markers = tmp_path / "markers"
-    markers.mkdir(exist_ok=True)
-    folder = tmp_path / "wf"
-    folder.mkdir(exist_ok=True)
-    path = folder / "flow.py"
-    path.write_text(PRELUDE.replace("@MARKERS@", repr(str(markers))) + textwrap.dedent(source))
-    return path
-
-
-def lines(tmp_path: Path, name: str) -> list[str]:
-    path = tmp_path / "markers" / name
-    return path.read_text().splitlines() if path.exists() else []
-
-
-def wait_until(condition, what: str, deadline_s: float = 60.0) -> Any:
-    deadline = time.monotonic() + deadline_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie still answers; it runs nothing
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split(") ", 1)[1][0] != "Z"
-    except OSError:
-        return False
-
+from mlstudio.testing.flows import (
+    kill_group,
+    lines,
+    pid_alive,
+    start_mlstudio,
+    task_dispatch,
+    wait_until,
+    write_flow,
+)
 
 FAN = """
 from mlstudio import task, workflow
@@ -173,16 +120,7 @@ def test_the_task_processes_of_a_killed_mlstudio_run_go_away(studio, tmp_path):
             return slow()
         """,
     )
-    mlstudio = Path(sys.executable).parent / "mlstudio"
-    env = {**os.environ, **studio.env()}
-    env.pop("MLSTUDIO_URL", None)
-    proc = subprocess.Popen(
-        [str(mlstudio), "run", f"{flow}:hangs", "--json"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    proc = start_mlstudio("run", f"{flow}:hangs", "--json", env=studio.env())
     try:
         wait_until(lambda: lines(tmp_path, "slow"), "the task to start")
         task_pid = int(lines(tmp_path, "slow")[0])
@@ -192,9 +130,7 @@ def test_the_task_processes_of_a_killed_mlstudio_run_go_away(studio, tmp_path):
         wait_until(lambda: not pid_alive(task_pid), "the orphaned task process to exit", 10.0)
         assert lines(tmp_path, "slow.finished") == []
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)  # whatever is left of the group
-        proc.wait(timeout=10)
+        kill_group(proc)  # whatever is left of the group
 
 
 ORPHAN = """
@@ -236,23 +172,10 @@ def test_without_a_death_signal_the_watch_thread_ends_an_orphan(no_pidfd):
 def test_a_task_whose_workers_die_before_starting_it_fails_after_three_handoffs():
     """A task handed to a worker that dies before starting it goes to another one; an
     interpreter whose processes can never start a task fails it instead of retrying forever."""
-    from mlstudio.workflows.executors.base import TaskDispatch
     from mlstudio.workflows.executors.local import LocalExecutor
 
     executor = LocalExecutor(max_workers=1)
-    dispatch = TaskDispatch(
-        run_id="run_x",
-        task_run_id=7,
-        node_id="n7",
-        task="t",
-        attempt=1,
-        code={},
-        inputs={},
-        timeout=None,
-        artifact_url="",
-        cache_dir="",
-        python="/bin/false",  # every worker of its pool exits at once
-    )
+    dispatch = task_dispatch(7, python="/bin/false")  # every worker of its pool exits at once
     try:
         executor.submit(dispatch)
         results = wait_until(lambda: executor.poll(0.1), "the task to fail")

@@ -9,32 +9,11 @@ from typing import Any
 
 import pytest
 
+from mlstudio.testing.flows import task_dispatch
 from mlstudio.workflows.executors.base import TaskDispatch, TaskResult
 
 POSTGRES = pytest.mark.parametrize("studio", ["postgres"], indirect=True)
 NEVER = 3600.0  # a period that does not come round during a test
-
-
-@pytest.fixture
-def platform(studio):
-    p = studio.platform()
-    yield p
-    p.close()
-
-
-def _dispatch(trid: int, attempt: int = 1, run_id: str = "run_x") -> TaskDispatch:
-    return TaskDispatch(
-        run_id=run_id,
-        task_run_id=trid,
-        node_id=f"n{trid}",
-        task="t",
-        attempt=attempt,
-        code={},
-        inputs={},
-        timeout=None,
-        artifact_url="",
-        cache_dir="",
-    )
 
 
 def _claim(platform: Any, count: int) -> dict[int, Any]:
@@ -50,7 +29,7 @@ def test_the_engine_side_is_woken_by_results_and_sweeps_for_what_no_one_announce
     ex = QueueExecutor(platform.store, pool="p", poll_s=NEVER, sweep_s=NEVER, expiry_check_s=NEVER)
     try:
         for trid in (1, 2, 3, 4):
-            ex.submit(_dispatch(trid))
+            ex.submit(task_dispatch(trid))
         assert ex.poll(0.01) == []  # enqueued, listening, one full read
         rows = _claim(platform, 4)
         with platform.store.transaction() as uow:
@@ -97,7 +76,7 @@ def test_results_of_many_rows_are_announced_in_payloads_of_legal_size(platform):
             "task_run_id": trid,
             "attempt": 1,
             "pool": "p",
-            "dispatch": _dispatch(trid, run_id=run_id).to_dict(),
+            "dispatch": task_dispatch(trid, run_id=run_id).to_dict(),
         }
         for run_id, trids in (("run_a", range(1, 1201)), ("run_b", range(5000, 5003)))
         for trid in trids
@@ -157,7 +136,13 @@ def test_a_worker_claims_ahead_only_while_its_tasks_are_short(platform):
     from mlstudio.scheduling.worker import Worker, WorkerConfig
 
     rows = [
-        {"run_id": "run_x", "task_run_id": t, "attempt": 1, "pool": "p", "dispatch": _dispatch(t)}
+        {
+            "run_id": "run_x",
+            "task_run_id": t,
+            "attempt": 1,
+            "pool": "p",
+            "dispatch": task_dispatch(t),
+        }
         for t in range(1, 61)
     ]
     for row in rows:

@@ -13,8 +13,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
-import textwrap
 import threading
 import time
 from datetime import timedelta
@@ -26,89 +24,22 @@ from sqlalchemy import create_engine, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
+from mlstudio.testing.flows import (
+    kill_group,
+    lines,
+    pid_alive,
+    start_mlstudio,
+    states,
+    task_dispatch,
+    task_of,
+    touch,
+    wait_finished,
+    wait_until,
+    write_flow,
+)
 from mlstudio.workflows.executors.base import TaskDispatch, TaskResult
 
 POSTGRES = pytest.mark.parametrize("studio", ["postgres"], indirect=True)
-MLSTUDIO = str(Path(sys.executable).with_name("mlstudio"))
-
-PRELUDE = """
-import os
-import time
-from pathlib import Path
-
-MARKERS = Path(@MARKERS@)
-
-
-def mark(name: str, text: str = "x") -> int:
-    \"\"\"Append a line to a marker file; returns how many lines it has now.\"\"\"
-    path = MARKERS / name
-    with path.open("a") as handle:
-        handle.write(text + "\\n")
-    return len(path.read_text().splitlines())
-
-
-def block(seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        time.sleep(0.05)
-
-
-def wait_for(name: str, seconds: float = 120) -> None:
-    \"\"\"Block until the test creates the marker ``name``.\"\"\"
-    deadline = time.monotonic() + seconds
-    while not (MARKERS / name).exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-"""
-
-
-# --- helpers ----------------------------------------------------------------------------------
-def write_flow(tmp_path: Path, source: str) -> str:
-    markers = tmp_path / "markers"
-    markers.mkdir(exist_ok=True)
-    folder = tmp_path / "wf"
-    folder.mkdir(exist_ok=True)
-    path = folder / "flow.py"
-    path.write_text(PRELUDE.replace("@MARKERS@", repr(str(markers))) + textwrap.dedent(source))
-    return str(path)
-
-
-def lines(tmp_path: Path, name: str) -> list[str]:
-    path = tmp_path / "markers" / name
-    return path.read_text().splitlines() if path.exists() else []
-
-
-def touch(tmp_path: Path, name: str) -> None:
-    (tmp_path / "markers" / name).write_text("go\n")
-
-
-def wait_until(condition, what: str, deadline_s: float = 60.0) -> Any:
-    deadline = time.monotonic() + deadline_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split(") ", 1)[1][0] != "Z"
-    except OSError:
-        return False
-
-
-def states(run: dict[str, Any]) -> dict[str, str]:
-    return {t["node"]: t["state"] for t in run["tasks"]}
-
-
-def task_of(run: dict[str, Any], node: str) -> dict[str, Any]:
-    return next(t for t in run["tasks"] if t["node"] == node)
 
 
 class Procs:
@@ -121,17 +52,8 @@ class Procs:
         self.procs: list[subprocess.Popen] = []
 
     def spawn(self, name: str, *args: str) -> subprocess.Popen:
-        env = {**os.environ, **self.studio.env()}
-        env.pop("MLSTUDIO_URL", None)
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(
-            [MLSTUDIO, "worker", *args],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        proc = start_mlstudio("worker", *args, env=self.studio.env(), output=log)
         proc.log = log  # type: ignore[attr-defined]
         proc.name = name  # type: ignore[attr-defined]
         self.procs.append(proc)
@@ -147,9 +69,7 @@ class Procs:
 
     def kill(self, proc: subprocess.Popen) -> None:
         """kill -9 of the process and everything it started."""
-        with _suppress():
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+        kill_group(proc)
 
     def output(self, proc: subprocess.Popen) -> str:
         return (self.logs / f"{proc.name}.log").read_text(errors="replace")  # type: ignore[attr-defined]
@@ -161,14 +81,6 @@ class Procs:
             proc.log.close()  # type: ignore[attr-defined]
 
 
-class _suppress:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> bool:
-        return exc[0] is not None and issubclass(exc[0], ProcessLookupError)
-
-
 @pytest.fixture
 def procs(studio, tmp_path):
     p = Procs(studio, tmp_path)
@@ -176,19 +88,9 @@ def procs(studio, tmp_path):
     p.close()
 
 
-@pytest.fixture
-def platform(studio):
-    p = studio.platform()
-    yield p
-    p.close()
-
-
 def wait_for_run(platform, run_id: str, deadline_s: float = 90.0) -> dict[str, Any]:
-    def done() -> dict[str, Any] | None:
-        shown = platform.runs.show(run_id, actor="alice")
-        return shown if shown["state"] in ("succeeded", "failed", "cancelled") else None
-
-    return wait_until(done, f"run {run_id} to finish", deadline_s)
+    show = platform.runs.show
+    return wait_finished(lambda: show(run_id, actor="alice"), f"run {run_id} to finish", deadline_s)
 
 
 def queue_rows(platform, run_id: str) -> list[Any]:
@@ -281,7 +183,7 @@ def test_a_namespace_task_quota_caps_what_workers_claim(platform):
 def test_a_task_quota_change_reaches_a_running_worker_at_its_next_claim(platform):
     from mlstudio.scheduling.worker import Worker, WorkerConfig
 
-    rows = [{**_row(t, "team"), "dispatch": _dispatch(t).to_dict()} for t in range(1, 7)]
+    rows = [{**_row(t, "team"), "dispatch": task_dispatch(t).to_dict()} for t in range(1, 7)]
     with platform.store.transaction() as uow:
         uow.queue.enqueue(rows)
     set_quota(platform, "team", max_running_tasks=1)
@@ -304,27 +206,12 @@ def test_a_task_quota_change_reaches_a_running_worker_at_its_next_claim(platform
     wait_until(lambda: worker.step() or worker.stats["completed"] == 6, "the rest to run")
 
 
-def _dispatch(trid: int, attempt: int = 1) -> TaskDispatch:
-    return TaskDispatch(
-        run_id="run_x",
-        task_run_id=trid,
-        node_id=f"n{trid}",
-        task="t",
-        attempt=attempt,
-        code={},
-        inputs={},
-        timeout=None,
-        artifact_url="",
-        cache_dir="",
-    )
-
-
 def test_the_executor_reports_results_lost_leases_and_cancels(platform):
     from mlstudio.workflows.executors.queue import QueueExecutor
 
     ex = QueueExecutor(platform.store, pool="p", namespace="team", priority=3, expiry_check_s=0)
     for trid in (1, 2, 3):
-        ex.submit(_dispatch(trid))
+        ex.submit(task_dispatch(trid))
     assert ex.poll(0.01) == []  # enqueued in one batch; nothing has run yet
     with platform.store.transaction() as uow:
         claimed = {r.task_run_id: r for r in uow.queue.claim("p", "w1", 2, 0.05)}
@@ -353,7 +240,7 @@ def test_a_resumed_engine_adopts_attempts_still_going_or_done_and_supersedes_the
 
     first = QueueExecutor(platform.store, pool="p")
     for trid in (1, 2, 3, 4):
-        first.submit(_dispatch(trid))
+        first.submit(task_dispatch(trid))
     first.poll(0.01)
     with platform.store.transaction() as uow:
         rows = {r.task_run_id: r for r in uow.queue.claim("p", "w1", 3, 30)}
@@ -362,7 +249,7 @@ def test_a_resumed_engine_adopts_attempts_still_going_or_done_and_supersedes_the
     # the engine died; the next one re-dispatches all four as attempt 2
     second = QueueExecutor(platform.store, pool="p")
     for trid in (1, 2, 3, 4):
-        second.submit(_dispatch(trid, attempt=2))
+        second.submit(task_dispatch(trid, attempt=2))
     results = second.poll(0.2)
     # task 1's good result answers attempt 2 at once; 3 (held) and 4 (queued) are adopted;
     # task 2 failed unseen: it runs again
@@ -562,7 +449,7 @@ class FakeLocal:
 def test_a_full_worker_gives_a_preemptible_task_back_for_higher_priority_work(platform):
     from mlstudio.scheduling.worker import Worker, WorkerConfig
 
-    low = {**_row(1, "batch"), "dispatch": {**_dispatch(1).to_dict(), "_preemptible": True}}
+    low = {**_row(1, "batch"), "dispatch": {**task_dispatch(1).to_dict(), "_preemptible": True}}
     with platform.store.transaction() as uow:
         uow.queue.enqueue([low])
     local = FakeLocal()
@@ -571,7 +458,7 @@ def test_a_full_worker_gives_a_preemptible_task_back_for_higher_priority_work(pl
     worker.start()
     worker.step()
     assert [d.task_run_id for d in local.running] == [1]
-    urgent = {**_row(2, "oncall", priority=10), "dispatch": _dispatch(2).to_dict()}
+    urgent = {**_row(2, "oncall", priority=10), "dispatch": task_dispatch(2).to_dict()}
     with platform.store.transaction() as uow:
         uow.queue.enqueue([urgent])
     worker.step()  # full: the preemptible task is killed and its row goes back to the queue
@@ -589,7 +476,7 @@ def test_a_worker_rides_out_a_database_outage(platform, monkeypatch):
     """The retry loop: failing database calls back off, results are kept, work carries on."""
     from mlstudio.scheduling.worker import Worker, WorkerConfig
 
-    rows = [{**_row(t, None), "dispatch": _dispatch(t).to_dict()} for t in (1, 2)]
+    rows = [{**_row(t, None), "dispatch": task_dispatch(t).to_dict()} for t in (1, 2)]
     with platform.store.transaction() as uow:
         uow.queue.enqueue([*rows, _row(3, None)])  # 3: a dispatch the worker cannot read
     local = FakeLocal()

@@ -7,27 +7,15 @@ and records a queued run; nothing here needs to execute one. A refusal must leav
 from __future__ import annotations
 
 import textwrap
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from mlstudio.errors import NotFoundError, PermissionDeniedError, PolicyViolationError
+from mlstudio.testing.flows import working_copy
 
 DOMAINS = ["experimentation", "production", "adhoc"]
 ROLES = ["none", "viewer", "runner", "admin"]
-
-FLOW = """
-from mlstudio import task, workflow
-
-@task
-def hello(name: str = "world") -> str:
-    return f"hello {name}"
-
-@workflow
-def greet(name: str = "world") -> str:
-    return hello(name)
-"""
 
 APP_MANIFEST = '[module]\nname = "team/{name}"\ndescription = "an app"\nowners = ["alice"]\n'
 APP_TASKS = """
@@ -59,10 +47,6 @@ def write(folder: Path, name: str, text: str) -> Path:
     return path
 
 
-def working_copy(tmp_path: Path) -> str:
-    return f"{write(tmp_path / 'wf', 'flow.py', FLOW)}:greet"
-
-
 def write_app(folder: Path, version: int, *, name: str = "app", extra: str = "") -> Path:
     write(folder, "module.toml", APP_MANIFEST.format(name=name))
     write(folder, "tasks.py", APP_TASKS.format(version=version, extra=extra))
@@ -79,17 +63,8 @@ def push_promoted_app(studio, tmp_path: Path) -> str:
     return "team/app/main"
 
 
-@contextmanager
-def opened(studio, user: str = "alice"):
-    platform = studio.platform(user=user)
-    try:
-        yield platform
-    finally:
-        platform.close()
-
-
 def submit(studio, actor: str, workflow: str, domain: str):
-    with opened(studio, actor) as platform:
+    with studio.opened(actor) as platform:
         return platform.runs.submit(actor, workflow, {}, domain=domain)
 
 
@@ -133,7 +108,7 @@ def test_starting_a_run_needs_runner_on_its_domain(studio, tmp_path, domain, rol
 @pytest.mark.parametrize("role", ROLES)
 def test_viewing_runs_needs_viewer_or_runner_on_the_domain(studio, role):
     user = user_with(studio, role, "production")
-    with opened(studio) as platform, platform.store.read() as uow:
+    with studio.opened() as platform, platform.store.read() as uow:
         if role == "none":
             with pytest.raises(PermissionDeniedError, match="viewer"):
                 platform.authorize_view(uow, user, "production")
@@ -281,7 +256,7 @@ def test_record_denial_audits_a_refusal_outside_the_refused_transaction(studio, 
 
     flow = working_copy(tmp_path)
     studio.ok("user", "add", "bob")
-    with opened(studio) as platform:
+    with studio.opened() as platform:
         with pytest.raises(PermissionDeniedError) as caught:
             platform.runs.submit("bob", flow, {}, domain="adhoc")
         record_denial(platform.store, "bob", "run.denied", "domain:adhoc", caught.value)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,29 +22,11 @@ from sqlalchemy import select
 from mlstudio.errors import InvalidInputError
 from mlstudio.scheduling.schedules import Cron, ScheduleService
 from mlstudio.store.metadata.tables import runs, schedule_fires
-
-FLOW = """
-from mlstudio import task, workflow
-
-@task
-def hello(name: str = "world") -> str:
-    return f"hello {name}"
-
-@workflow
-def greet(name: str = "world") -> str:
-    return hello(name)
-"""
+from mlstudio.testing.flows import working_copy
 
 
 def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)
-
-
-def working_copy(tmp_path: Path) -> str:
-    folder = tmp_path / "wf"
-    folder.mkdir(exist_ok=True)
-    (folder / "flow.py").write_text(textwrap.dedent(FLOW))
-    return f"{folder / 'flow.py'}:greet"
 
 
 def set_next(platform, schedule_id: str, when: datetime | None) -> None:

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import json
 import socket
-import textwrap
 import threading
-import time
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -28,62 +25,8 @@ from mlstudio.integrations.webhooks import (
     sign,
     verify_signature,
 )
-
-
-class Receiver:
-    """A real HTTP server on 127.0.0.1 that records what it is sent."""
-
-    def __init__(self, port: int = 0, status: int = 200, delay_s: float = 0.0) -> None:
-        self.port = port
-        self.status = status
-        self.delay_s = delay_s
-        self.received: list[dict[str, Any]] = []
-        self._server: ThreadingHTTPServer | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks"
-
-    def start(self) -> Receiver:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if receiver.delay_s:
-                    time.sleep(receiver.delay_s)
-                receiver.received.append(
-                    {"path": self.path, "headers": dict(self.headers), "body": body}
-                )
-                self.send_response(receiver.status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        ThreadingHTTPServer.allow_reuse_address = True
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def bodies(self) -> list[dict[str, Any]]:
-        return [json.loads(r["body"]) for r in self.received]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from mlstudio.testing.flows import wait_until, working_copy
+from mlstudio.testing.receivers import Receiver, free_port
 
 
 @pytest.fixture
@@ -299,31 +242,14 @@ def test_the_outbox_commits_with_the_change_or_not_at_all(studio, receiver):
 
 
 # --- events from the engine and the registry --------------------------------------------------
-FLOW = """
-from mlstudio import task, workflow
-
-@task
-def hello(name: str = "world") -> str:
-    if name == "boom":
-        raise ValueError("boom")
-    return f"hello {name}"
-
-@workflow
-def greet(name: str = "world") -> str:
-    return hello(name)
-"""
-
-
 def test_runs_emit_started_and_their_outcome(studio, tmp_path, receiver):
-    folder = tmp_path / "wf"
-    folder.mkdir()
-    (folder / "flow.py").write_text(textwrap.dedent(FLOW))
+    wf = working_copy(tmp_path)
     p = studio.platform()
     svc = WebhookService(p)
     hook = svc.subscribe("alice", receiver.url, list(EVENTS))
-    good = p.runs.submit("alice", f"{folder / 'flow.py'}:greet", {"name": "x"})
+    good = p.runs.submit("alice", wf, {"name": "x"})
     assert p.runs.execute(good.id).state == "succeeded"
-    bad = p.runs.submit("alice", f"{folder / 'flow.py'}:greet", {"name": "boom"})
+    bad = p.runs.submit("alice", wf, {"name": "boom"})
     assert p.runs.execute(bad.id).state == "failed"
     while svc.deliver_once():
         pass
@@ -545,24 +471,12 @@ def run_events(svc: WebhookService, actor: str, hook_id: str) -> list[tuple[str,
     return [(event, d["run_id"], d["state"]) for event, d in data]
 
 
-def wait_for(check: Any, what: str, timeout_s: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_a_queued_run_cancelled_before_anyone_drives_it_emits_once(studio, tmp_path):
-    folder = tmp_path / "wf"
-    folder.mkdir()
-    (folder / "flow.py").write_text(textwrap.dedent(FLOW))
+    wf = working_copy(tmp_path)
     p = studio.platform()
     svc = WebhookService(p)
     hook = svc.subscribe("alice", "http://127.0.0.1:9/hooks", list(EVENTS))
-    run = p.runs.submit("alice", f"{folder / 'flow.py'}:greet", {"name": "x"})
+    run = p.runs.submit("alice", wf, {"name": "x"})
     assert p.runs.get(run.id).state == "queued"
     cancelled = p.runs.cancel("alice", run.id)
     assert (cancelled.state, cancelled.engine_id) == ("cancelled", None)
@@ -579,13 +493,11 @@ def test_a_run_whose_engine_died_is_cancelled_with_its_event(studio, tmp_path):
     import subprocess
     import sys
 
-    folder = tmp_path / "wf"
-    folder.mkdir()
-    (folder / "flow.py").write_text(textwrap.dedent(FLOW))
+    wf = working_copy(tmp_path)
     p = studio.platform()
     svc = WebhookService(p)
     hook = svc.subscribe("alice", "http://127.0.0.1:9/hooks", ["run.cancelled"])
-    run = p.runs.submit("alice", f"{folder / 'flow.py'}:greet", {"name": "x"})
+    run = p.runs.submit("alice", wf, {"name": "x"})
     script = "import os; print(os.getpid())"
     dead = subprocess.run(
         [sys.executable, "-c", script], check=True, capture_output=True, text=True
@@ -603,19 +515,17 @@ def test_a_run_whose_engine_died_is_cancelled_with_its_event(studio, tmp_path):
 
 
 def test_a_running_run_cancelled_through_its_engine_emits_once(studio, tmp_path):
-    folder = tmp_path / "wf"
-    folder.mkdir()
-    (folder / "flow.py").write_text(textwrap.dedent(SLOW_FLOW))
+    wf = working_copy(tmp_path, SLOW_FLOW, "wait")
     marker = tmp_path / "started"
     p = studio.platform()
     svc = WebhookService(p)
     hook = svc.subscribe("alice", "http://127.0.0.1:9/hooks", list(EVENTS))
-    run = p.runs.submit("alice", f"{folder / 'flow.py'}:wait", {"marker": str(marker)})
+    run = p.runs.submit("alice", wf, {"marker": str(marker)})
     final: dict[str, Any] = {}
     engine = threading.Thread(target=lambda: final.update(run=p.runs.execute(run.id)))
     engine.start()
     try:
-        wait_for(marker.exists, "the task to start")
+        wait_until(marker.exists, "the task to start")
         driven = p.runs.get(run.id)
         assert driven.state == "running" and driven.engine_id is not None
         requested = studio.platform().runs.cancel("alice", run.id)
@@ -635,19 +545,17 @@ def test_an_engine_presumed_dead_does_not_emit_a_second_cancel(studio, tmp_path,
     sees the cancel, it leaves the run as it was ended and emits nothing more."""
     from mlstudio.workflows.service import RunService
 
-    folder = tmp_path / "wf"
-    folder.mkdir()
-    (folder / "flow.py").write_text(textwrap.dedent(SLOW_FLOW))
+    wf = working_copy(tmp_path, SLOW_FLOW, "wait")
     marker = tmp_path / "started"
     p = studio.platform()
     svc = WebhookService(p)
     hook = svc.subscribe("alice", "http://127.0.0.1:9/hooks", ["run.cancelled"])
-    run = p.runs.submit("alice", f"{folder / 'flow.py'}:wait", {"marker": str(marker)})
+    run = p.runs.submit("alice", wf, {"marker": str(marker)})
     final: dict[str, Any] = {}
     engine = threading.Thread(target=lambda: final.update(run=p.runs.execute(run.id)))
     engine.start()
     try:
-        wait_for(marker.exists, "the task to start")
+        wait_until(marker.exists, "the task to start")
         monkeypatch.setattr(RunService, "_engine_gone", lambda self, run: True)
         assert studio.platform().runs.cancel("alice", run.id).cancel_requested
     finally:

@@ -222,15 +222,33 @@ class Client:
         build = build_module(directory, manifest.exclude)
         if progress:
             progress(f"uploading {len(build.archive) / 1024:.0f} KiB and pushing on the server")
-        return self.push_archive(build.archive, message=message, run_tests=run_tests)
+        from mlstudio.modules.provenance import git_info
+
+        commit, dirty = git_info(directory)
+        return self.push_archive(
+            build.archive, message=message, run_tests=run_tests, git_commit=commit, git_dirty=dirty
+        )
 
     def push_archive(
-        self, archive: bytes, *, message: str = "", run_tests: bool = True
+        self,
+        archive: bytes,
+        *,
+        message: str = "",
+        run_tests: bool = True,
+        git_commit: str | None = None,
+        git_dirty: bool | None = None,
     ) -> dict[str, Any]:
+        """Push a built archive; ``git_commit``/``git_dirty`` record where it was built from."""
+        params = {
+            "message": message,
+            "run_tests": run_tests,
+            "git_commit": git_commit,
+            "git_dirty": git_dirty,
+        }
         return self._json(
             "POST",
             "/modules",
-            params={"message": message, "run_tests": run_tests},
+            params=params,
             content=archive,
             headers={"Content-Type": "application/gzip"},
             timeout=httpx.Timeout(None, connect=10.0),  # the module's tests run on the server

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from mlstudio.modules.archive import ModuleBuild, build_module
 from mlstudio.modules.envs import EnvironmentManager
 from mlstudio.modules.introspect import introspect, package_root
 from mlstudio.modules.manifest import load_manifest
+from mlstudio.modules.provenance import git_info
 from mlstudio.modules.records import ModuleRecord, ModuleVersionRecord, NamespaceRecord
 from mlstudio.modules.testrunner import TestReport, run_module_tests
 from mlstudio.store.artifacts.cas import ContentStore
@@ -63,27 +63,6 @@ class PushResult:
             "repaired": self.repaired,
             "env_cached": self.env_cached,
         }
-
-
-def git_info(path: Path) -> tuple[str | None, bool | None]:
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(path), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-        if head.returncode != 0:
-            return None, None
-        status = subprocess.run(
-            ["git", "-C", str(path), "status", "--porcelain", "--", "."],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-        return head.stdout.strip(), bool(status.stdout.strip())
-    except (OSError, subprocess.SubprocessError):
-        return None, None
 
 
 class ModuleService:
@@ -202,7 +181,12 @@ class ModuleService:
         message: str = "",
         run_tests: bool = True,
         progress: Progress = _quiet,
+        git: tuple[str | None, bool | None] | None = None,
     ) -> PushResult:
+        """Validate, build, test and publish the module in ``module_dir`` as ``actor``.
+
+        ``git`` is the (commit, dirty) the pusher's working copy was at; by default it is read
+        from ``module_dir`` (a server pushing an upload gets it from the client)."""
         module_dir = module_dir.resolve()
         progress("reading module.toml")
         manifest = load_manifest(module_dir)
@@ -237,7 +221,7 @@ class ModuleService:
             if not report.ok:
                 raise _tests_failed(name.full, report, "nothing was published")
         tests = report.to_dict() if run_tests else {"skipped": True, "ok": False}
-        git_commit, git_dirty = git_info(module_dir)
+        git_commit, git_dirty = git if git is not None else git_info(module_dir)
         progress("publishing")
         self.cas.repair(build.archive)  # like put, and heals a damaged copy of the same bytes
         record, unchanged = self.store.retrying(

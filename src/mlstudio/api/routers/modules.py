@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from mlstudio.api.deps import Actor, Paging, PlatformDep
@@ -62,26 +62,39 @@ async def push_module(
     actor: Actor,
     message: str = "",
     run_tests: bool = True,
+    git_commit: Annotated[
+        str | None,
+        Query(pattern=r"^[0-9a-f]{7,64}$", description="Commit of the pusher's working copy"),
+    ] = None,
+    git_dirty: Annotated[bool | None, Query(description="Uncommitted changes in it")] = None,
 ) -> dict[str, Any]:
     """Upload a module archive: validated, tested and published as the token's user.
 
     201 with the new version; 200 when the content equals an existing version.
     """
     archive, _ = await read_upload(request, request.app.state.max_upload_bytes)
-    result = await run_in_threadpool(_push, platform, actor, archive, message, run_tests)
+    git = (git_commit, git_dirty if git_commit else None)
+    result = await run_in_threadpool(_push, platform, actor, archive, message, run_tests, git)
     if result["unchanged"]:
         response.status_code = 200
     return result
 
 
-def _push(platform: Any, actor: str, archive: bytes, message: str, run_tests: bool) -> Any:
+def _push(
+    platform: Any,
+    actor: str,
+    archive: bytes,
+    message: str,
+    run_tests: bool,
+    git: tuple[str | None, bool | None],
+) -> Any:
     from mlstudio.modules.archive import MAX_MODULE_BYTES, extract_archive
 
     check_expanded_size(archive, MAX_MODULE_BYTES)
     with tempfile.TemporaryDirectory(prefix="mlstudio-upload-") as tmp:
         root = Path(tmp) / "module"
         extract_archive(archive, root)  # validates every member before writing any
-        result = platform.modules.push(actor, root, message=message, run_tests=run_tests)
+        result = platform.modules.push(actor, root, message=message, run_tests=run_tests, git=git)
     return result.to_dict()
 
 
