@@ -60,6 +60,8 @@ EVENT_HEADER = "X-Mlstudio-Event"
 DELIVERY_HEADER = "X-Mlstudio-Delivery"
 DEFAULT_TOLERANCE_S = 300
 DELIVER_INTERVAL_S = 0.5
+KEEP_DELIVERIES_DAYS = 30  # settled deliveries and their attempts are deleted after this long
+PURGE_EVERY_S = 3600.0
 
 
 # --- signing ----------------------------------------------------------------------------------
@@ -587,14 +589,22 @@ def _validate_events(events: list[str]) -> list[str]:
 def start(
     platform: Any, stop: threading.Event, interval: float = DELIVER_INTERVAL_S
 ) -> threading.Thread:
-    """Deliver the outbox in a daemon thread until ``stop`` is set (the server calls this)."""
+    """Deliver the outbox in a daemon thread until ``stop`` is set (the server calls this).
+
+    Once an hour it also deletes settled deliveries (and their attempts) older than
+    ``KEEP_DELIVERIES_DAYS``; pending ones are never deleted."""
     service = WebhookService(platform)
 
     def loop() -> None:
+        purged_at = 0.0
         try:
             while not stop.is_set():
                 try:
                     sent = service.deliver_once()
+                    if time.monotonic() - purged_at > PURGE_EVERY_S:
+                        purged_at = time.monotonic()
+                        with platform.store.transaction() as uow:
+                            uow.webhooks.purge(timedelta(days=KEEP_DELIVERIES_DAYS))
                 except Exception:  # the database may be restarting: keep going
                     log.exception("webhook delivery pass failed; retrying")
                     sent = []
