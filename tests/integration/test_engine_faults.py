@@ -434,6 +434,63 @@ def test_cancelling_a_running_run_kills_its_task(studio, tmp_path):
     studio.fails("runs", "resume", started["id"], code=5)
 
 
+def test_an_engine_whose_run_was_taken_over_stops_and_overwrites_nothing(
+    studio, platform, tmp_path, monkeypatch
+):
+    """An engine that stalled past its heartbeat and lost its run to another process (a
+    driver's takeover, a cancel) finds out at its next heartbeat and stops: the run stays as
+    the new holder has it, and the stopped engine's tasks are killed."""
+    import threading
+
+    from mlstudio.core.clock import utcnow
+    from mlstudio.workflows import engine as engine_module
+    from mlstudio.workflows.executors.base import ExecutorStopped
+
+    monkeypatch.setattr(engine_module, "HEARTBEAT_S", 0.1)
+    flow = write_flow(
+        tmp_path,
+        """
+        from mlstudio import task, workflow
+
+        @task
+        def long_job() -> int:
+            mark("long.started", str(os.getpid()))
+            block(60)
+            mark("long.finished")
+            return 1
+
+        @workflow
+        def held() -> int:
+            return long_job()
+        """,
+    )
+    run = platform.runs.submit("alice", f"{flow}:held", {})
+    executor = platform.runs.make_executor("local")
+    outcome: dict[str, Any] = {}
+
+    def drive() -> None:
+        try:
+            outcome["state"] = platform.runs.engine(executor).drive(run.id)
+        except ExecutorStopped as exc:
+            outcome["stopped"] = str(exc)
+        finally:
+            executor.shutdown()
+
+    thread = threading.Thread(target=drive, daemon=True)
+    thread.start()
+    wait_until(lambda: lines(tmp_path, "long.started"), "the task to start")
+    pid = int(lines(tmp_path, "long.started")[0])
+    with platform.store.transaction() as uow:  # another process takes the run over
+        uow.runs.update_run(run.id, engine_id="elsewhere:1", heartbeat_at=utcnow())
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+    assert "state" not in outcome and "no longer driven by" in outcome["stopped"]
+    record = platform.runs.get(run.id)
+    assert (record.state, record.engine_id) == ("running", "elsewhere:1")
+    wait_until(lambda: not pid_alive(pid), "the stopped engine's task to be killed")
+    assert lines(tmp_path, "long.finished") == []
+
+
 def test_kill_9_of_the_engine_then_resume_finishes_without_redoing_work(studio, tmp_path):
     flow = write_flow(
         tmp_path,
