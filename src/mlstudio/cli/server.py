@@ -50,6 +50,9 @@ def server(
 
     level = getattr(logging, log_level.upper(), logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    from mlstudio.scheduling.queue import warn_retired_quota_variables
+
+    warn_retired_quota_variables(logging.getLogger("mlstudio.server"))
     platform = Platform.open()
     application = create_app(
         platform, max_upload_bytes=int(max_upload_mb * 1024 * 1024), background=workers

@@ -73,6 +73,9 @@ def worker(
     )
     for name in ("mlstudio.worker", "mlstudio.driver"):
         logging.getLogger(name).setLevel(logging.INFO)
+    from mlstudio.scheduling.queue import warn_retired_quota_variables
+
+    warn_retired_quota_variables(logging.getLogger("mlstudio.worker"))
     stop, force = threading.Event(), threading.Event()
     _stop_on_signals(stop, force)
     platform = Platform.open(bootstrap=False)

@@ -102,6 +102,13 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{millis:012x}{secrets.token_hex(5)}"
 
 
+def process_identity() -> str:
+    """``host:pid`` of this process: who drives a run, fires a tick or sends a delivery."""
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def os_user() -> str:
     for var in ("MLSTUDIO_USER", "USER", "LOGNAME", "USERNAME"):
         value = os.environ.get(var)

@@ -159,3 +159,15 @@ def record_denial(
         )
 
     store.retrying(work)
+
+
+def guarded(store: MetadataStore, actor: str, action: str, resource: str, work: Any) -> Any:
+    """``store.retrying(work)``, auditing a ``PermissionDeniedError`` it raises (then re-raised):
+    the one way a service runs a checked write."""
+    from mlstudio.errors import PermissionDeniedError
+
+    try:
+        return store.retrying(work)
+    except PermissionDeniedError as exc:
+        record_denial(store, actor, action, resource, exc)
+        raise

@@ -37,9 +37,7 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import secrets
-import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -48,7 +46,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mlstudio.core.clock import iso, utcnow
-from mlstudio.core.ids import new_id
+from mlstudio.core.ids import new_id, process_identity
 from mlstudio.errors import InvalidInputError, NotFoundError, StateError
 
 log = logging.getLogger(__name__)
@@ -384,14 +382,9 @@ class WebhookService:
         Authorizer(uow.identity).require_admin(actor, action)
 
     def _guarded(self, actor: str, action: str, resource: str, work: Any) -> Any:
-        from mlstudio.errors import PermissionDeniedError
-        from mlstudio.governance.rbac import record_denial
+        from mlstudio.governance.rbac import guarded
 
-        try:
-            return self.store.retrying(work)
-        except PermissionDeniedError as exc:
-            record_denial(self.store, actor, action, resource, exc)
-            raise
+        return guarded(self.store, actor, action, resource, work)
 
     # --- delivery -----------------------------------------------------------------------------
     def backoff(self, attempts: int) -> float:
@@ -462,7 +455,7 @@ class WebhookService:
                 "status": status,
                 "error": error,
                 "latency_ms": latency_ms,
-                "sent_by": sender_identity(),
+                "sent_by": process_identity(),
             }
         )
         return {
@@ -529,11 +522,6 @@ class WebhookService:
             )
         snippet = " ".join(response.text.split())[:200]
         return started_at, status, f"HTTP {status}" + (f": {snippet}" if snippet else ""), latency
-
-
-def sender_identity() -> str:
-    """Who sends deliveries from this process: ``host:pid`` (the attempt log's ``sent_by``)."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _delivery_id(value: int | str) -> int:

@@ -20,7 +20,7 @@ from mlstudio.errors import (
     NotFoundError,
     StateError,
 )
-from mlstudio.governance.rbac import Authorizer, validate_role
+from mlstudio.governance.rbac import Authorizer, guarded, validate_role
 from mlstudio.integrations.webhooks import emit_tag_moved
 from mlstudio.modules.archive import ModuleBuild, build_module
 from mlstudio.modules.envs import EnvironmentManager
@@ -163,14 +163,7 @@ class ModuleService:
             )
             return _quota_view(uow, after)
 
-        from mlstudio.errors import PermissionDeniedError
-        from mlstudio.governance.rbac import record_denial
-
-        try:
-            return self.store.retrying(work)
-        except PermissionDeniedError as exc:
-            record_denial(self.store, actor, "namespace.quota", f"namespace:{name}", exc)
-            raise
+        return guarded(self.store, actor, "namespace.quota", f"namespace:{name}", work)
 
     # --- push ---------------------------------------------------------------------------------
     def push(

@@ -67,12 +67,11 @@ class RunDriver:
         stop = stop or self.stop
         self.stop = stop
         last_house = 0.0
-        from mlstudio.scheduling.queue import Waker, warn_retired_quota_variables
+        from mlstudio.scheduling.queue import Waker
         from mlstudio.store.metadata.repositories.queue import RUNS_CHANNEL
 
         waker = Waker(self.store, RUNS_CHANNEL)
         log.info("driver %s: up (%d runs at once)", self.engine_id, self.config.max_runs)
-        warn_retired_quota_variables(log)
         while not stop.is_set():
             free = self.config.max_runs - len(self.active)
             if free > 0 and self.backoff.ok:

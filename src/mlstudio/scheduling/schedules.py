@@ -35,8 +35,6 @@ from __future__ import annotations
 
 import heapq
 import logging
-import os
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,7 +42,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mlstudio.core.clock import iso, utcnow
-from mlstudio.core.ids import new_id
+from mlstudio.core.ids import new_id, process_identity
 from mlstudio.errors import InvalidInputError, MlstudioError, NotFoundError
 
 log = logging.getLogger(__name__)
@@ -189,7 +187,7 @@ class Cron:
 
 
 def scheduler_identity() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return process_identity()
 
 
 class _Lost(Exception):
@@ -273,14 +271,9 @@ class ScheduleService:
         return workflow.strip()
 
     def _guarded(self, actor: str, action: str, resource: str, work: Any) -> Any:
-        from mlstudio.errors import PermissionDeniedError
-        from mlstudio.governance.rbac import record_denial
+        from mlstudio.governance.rbac import guarded
 
-        try:
-            return self.store.retrying(work)
-        except PermissionDeniedError as exc:
-            record_denial(self.store, actor, action, resource, exc)
-            raise
+        return guarded(self.store, actor, action, resource, work)
 
     def _resolve_id(self, uow: Any, schedule_id: str) -> str:
         if uow.schedules.get(schedule_id) is not None:

@@ -180,13 +180,10 @@ class Worker:
 
     def run(self, stop: threading.Event, force: threading.Event | None = None) -> dict[str, int]:
         """Work until ``stop`` is set; then finish (within the grace period) or give back."""
-        from mlstudio.scheduling.queue import warn_retired_quota_variables
-
         self.start()
         log.info(
             "worker %s: pool %s, %d slot(s)", self.id, self.config.pool, self.config.concurrency
         )
-        warn_retired_quota_variables(log)
         try:
             while not stop.is_set():
                 self.step()

@@ -9,8 +9,6 @@ it gets a metadata store, a content store and an executor.
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mlstudio.core.clock import utcnow
+from mlstudio.core.ids import process_identity
 from mlstudio.integrations.webhooks import emit_run_event
 from mlstudio.workflows.cache import keys as cache_keys
 from mlstudio.workflows.engine_governance import EngineGovernance, closed_policy
@@ -46,7 +45,7 @@ CANCEL_CHECK_S = 0.3
 
 
 def engine_identity() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return process_identity()
 
 
 @dataclass

@@ -525,7 +525,10 @@ class RunService:
                 current.id, engine_identity(), current.engine_id, current.heartbeat_at
             ):
                 _cancel_undriven(uow, current.id)
-            elif not _flag_cancel(uow, current.id):
+            # else ask its engine; a run that finished meanwhile stays as it ended
+            elif not uow.runs.update_active_run(
+                current.id, cancel_requested=True, state="cancelling"
+            ):
                 raise _already(uow.runs.get_run(current.id))
             uow.audit.record(actor, "run.cancel", f"run:{run.id}")
 
@@ -648,12 +651,6 @@ def _cancel_undriven(uow: Any, run_id: str) -> None:
         ]
     )
     emit_run_event(uow, "run.cancelled", run_id)
-
-
-def _flag_cancel(uow: Any, run_id: str) -> bool:
-    """Ask the engine driving a run to cancel it: compare-and-set on the run being active, so a
-    run that finished meanwhile stays as it ended. False when it had finished."""
-    return uow.runs.update_active_run(run_id, cancel_requested=True, state="cancelling")
 
 
 def _with_queue(
