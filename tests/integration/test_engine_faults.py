@@ -389,29 +389,29 @@ def test_an_invalid_workflow_is_rejected_with_every_problem_listed(studio, tmp_p
 
 
 # --- control: cancel, kill -9 and resume ------------------------------------------------------
+CANCELLABLE = """
+from mlstudio import task, workflow
+
+@task
+def long_job() -> int:
+    mark("long.started", str(os.getpid()))
+    block(60)
+    mark("long.finished")
+    return 1
+
+@task
+def next_step(x: int) -> int:
+    mark("next")
+    return x
+
+@workflow
+def cancellable() -> int:
+    return next_step(long_job())
+"""
+
+
 def test_cancelling_a_running_run_kills_its_task(studio, tmp_path):
-    flow = write_flow(
-        tmp_path,
-        """
-        from mlstudio import task, workflow
-
-        @task
-        def long_job() -> int:
-            mark("long.started", str(os.getpid()))
-            block(60)
-            mark("long.finished")
-            return 1
-
-        @task
-        def next_step(x: int) -> int:
-            mark("next")
-            return x
-
-        @workflow
-        def cancellable() -> int:
-            return next_step(long_job())
-        """,
-    )
+    flow = write_flow(tmp_path, CANCELLABLE)
     started = studio.ok("run", f"{flow}:cancellable", "--detach")
     wait_until(lambda: lines(tmp_path, "long.started"), "the task to start")
     pid = int(lines(tmp_path, "long.started")[0])
@@ -447,24 +447,8 @@ def test_an_engine_whose_run_was_taken_over_stops_and_overwrites_nothing(
     from mlstudio.workflows.executors.base import ExecutorStopped
 
     monkeypatch.setattr(engine_module, "HEARTBEAT_S", 0.1)
-    flow = write_flow(
-        tmp_path,
-        """
-        from mlstudio import task, workflow
-
-        @task
-        def long_job() -> int:
-            mark("long.started", str(os.getpid()))
-            block(60)
-            mark("long.finished")
-            return 1
-
-        @workflow
-        def held() -> int:
-            return long_job()
-        """,
-    )
-    run = platform.runs.submit("alice", f"{flow}:held", {})
+    flow = write_flow(tmp_path, CANCELLABLE)
+    run = platform.runs.submit("alice", f"{flow}:cancellable", {})
     executor = platform.runs.make_executor("local")
     outcome: dict[str, Any] = {}
 
