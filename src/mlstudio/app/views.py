@@ -9,7 +9,6 @@ two in step. Keys beyond the declared ones may appear (a newer server): readers 
 what they do not know.
 """
 
-from __future__ import annotations
 
 from typing import Any, NotRequired
 
