@@ -9,7 +9,6 @@ two in step. Keys beyond the declared ones may appear (a newer server): readers 
 what they do not know.
 """
 
-
 from typing import Any, NotRequired
 
 from typing_extensions import TypedDict

@@ -9,43 +9,45 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from mlstudio.app.interface import Observer, Progress
-from mlstudio.app.views import (
-    AttemptView,
-    AuditEventView,
-    CacheClearView,
-    CacheStatsView,
-    DatasetListView,
-    DatasetView,
-    DeclassifierView,
-    DeliveryView,
-    DetachedView,
-    DomainView,
-    ExportView,
-    GrantChangeView,
-    LineageView,
-    LogView,
-    ModuleShowView,
-    ModuleView,
-    NamespaceGrantView,
-    NamespaceView,
-    PushView,
-    QuotaView,
-    RunShowView,
-    RunView,
-    ScheduleView,
-    TagMoveView,
-    TokenView,
-    UserView,
-    WebhookView,
-    WhoamiView,
-)
 from mlstudio.client.http import LONG, Http
 from mlstudio.errors import InvalidInputError, InvalidNameError, MlstudioError
 from mlstudio.workflows.options import RunOptions
+
+if TYPE_CHECKING:
+    from mlstudio.app.interface import Observer, Progress
+    from mlstudio.app.views import (
+        AttemptView,
+        AuditEventView,
+        CacheClearView,
+        CacheStatsView,
+        DatasetListView,
+        DatasetView,
+        DeclassifierView,
+        DeliveryView,
+        DetachedView,
+        DomainView,
+        ExportView,
+        GrantChangeView,
+        LineageView,
+        LogView,
+        ModuleShowView,
+        ModuleView,
+        NamespaceGrantView,
+        NamespaceView,
+        PushView,
+        QuotaView,
+        RunShowView,
+        RunView,
+        ScheduleView,
+        TagMoveView,
+        TokenView,
+        UserView,
+        WebhookView,
+        WhoamiView,
+    )
 
 TERMINAL = ("succeeded", "failed", "cancelled")
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlstudio.app.local.base import Area, page
-from mlstudio.app.views import (
-    DatasetListView,
-    DatasetView,
-    DeclassifierView,
-    ExportView,
-    LineageView,
-)
+
+if TYPE_CHECKING:
+    from mlstudio.app.views import (
+        DatasetListView,
+        DatasetView,
+        DeclassifierView,
+        ExportView,
+        LineageView,
+    )
 
 
 class LocalDatasets(Area):

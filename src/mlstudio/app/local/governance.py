@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlstudio.app.local.base import Area
-from mlstudio.app.views import DomainView, NamespaceGrantView, NamespaceView, QuotaView
 
 DOMAIN_LISTS = ("readable_labels", "denied_labels", "readable_domains")
 DOMAIN_FIELDS = (
@@ -16,6 +15,9 @@ DOMAIN_FIELDS = (
     "pseudonymous_readable",
     "description",
 )
+
+if TYPE_CHECKING:
+    from mlstudio.app.views import DomainView, NamespaceGrantView, NamespaceView, QuotaView
 
 
 class LocalDomains(Area):

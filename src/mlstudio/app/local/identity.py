@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlstudio.app.local.base import Area, page
-from mlstudio.app.views import AuditEventView, GrantChangeView, TokenView, UserView, WhoamiView
 from mlstudio.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from mlstudio.app.views import AuditEventView, GrantChangeView, TokenView, UserView, WhoamiView
 
 
 def grant_scope(namespace: str | None, domain: str | None) -> tuple[str, str]:

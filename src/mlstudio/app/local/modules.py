@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mlstudio.app.interface import Progress
 from mlstudio.app.local.base import Area, check_page
-from mlstudio.app.views import ModuleShowView, ModuleView, PushView, TagMoveView
+
+if TYPE_CHECKING:
+    from mlstudio.app.interface import Progress
+    from mlstudio.app.views import ModuleShowView, ModuleView, PushView, TagMoveView
 
 NO_LIMIT = 2**31 - 1
 

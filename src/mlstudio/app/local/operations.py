@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlstudio.app.local.base import Area, check_page
-from mlstudio.app.views import AttemptView, DeliveryView, ScheduleView, WebhookView
+
+if TYPE_CHECKING:
+    from mlstudio.app.views import AttemptView, DeliveryView, ScheduleView, WebhookView
 
 NO_LIMIT = 2**31 - 1
 

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlstudio.app.interface import Observer
 from mlstudio.app.local.base import SERVER_EXECUTOR, Area, check_page
-from mlstudio.app.views import (
-    CacheClearView,
-    CacheStatsView,
-    DetachedView,
-    LogView,
-    RunShowView,
-    RunView,
-)
 from mlstudio.workflows.options import RunOptions
+
+if TYPE_CHECKING:
+    from mlstudio.app.interface import Observer
+    from mlstudio.app.views import (
+        CacheClearView,
+        CacheStatsView,
+        DetachedView,
+        LogView,
+        RunShowView,
+        RunView,
+    )
 
 
 class LocalRuns(Area):
