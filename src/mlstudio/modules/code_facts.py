@@ -44,7 +44,8 @@ class Ref:
 @dataclass
 class StatementRefs:
     refs: list[Ref] = field(default_factory=list)
-    local_imports: list[ImportTarget] = field(default_factory=list)  # inside function bodies
+    local_imports: list[ImportTarget] = field(default_factory=list)  # run inside functions
+    local_bindings: dict[str, list[ImportTarget]] = field(default_factory=dict)  # their names
 
 
 @dataclass
@@ -371,13 +372,10 @@ class _RefCollector(ast.NodeVisitor):
         self._local_import(node)
 
     def _local_import(self, node: ast.Import | ast.ImportFrom) -> None:
-        if isinstance(node, ast.Import):
-            # a local ``import a.b`` can reach anything under a.b: follow the full dotted name
-            for alias in node.names:
-                self.out.local_imports.append(ImportTarget(alias.name, None, node.lineno))
-            return
-        for _, target in import_targets(self.facts, node):
-            self.out.local_imports.append(target)
+        self.out.local_imports.extend(executed_imports(self.facts, node))
+        for name, target in import_targets(self.facts, node):
+            if name != "*":
+                self.out.local_bindings.setdefault(name, []).append(target)
 
     def _ref(self, name: str, attrs: tuple[str, ...], node: ast.AST) -> None:
         self.out.refs.append(Ref(name, attrs, getattr(node, "lineno", 0), self.role))

@@ -36,7 +36,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlstudio.core.hashing import digest_of, sha256_bytes, sha256_chunks
-from mlstudio.modules.code_facts import FileFacts, ImportTarget, Ref, parse_file, statement_refs
+from mlstudio.modules.code_facts import (
+    FileFacts,
+    ImportTarget,
+    StatementRefs,
+    parse_file,
+    statement_refs,
+)
 
 ANALYSIS_VERSION = 1
 TOP_LEVEL = "<top-level code>"
@@ -209,21 +215,21 @@ class _Closure:
             self.enter(parent)
         if facts.ambient:
             self.parts[f"{rel}:{TOP_LEVEL}"] = f"code:{_statements_digest(facts.ambient)}"
-            refs = statement_refs(facts, facts.ambient)
-            for ref in refs.refs:
-                self.ref(rel, ref)
-            for target in refs.local_imports:
-                self.target(target, ())
-        for target in facts.side_effect_imports:
-            self.target(target, ())
-        for target in facts.star_imports:
-            if self._is_sibling(target.module):
-                self.enter_dotted(target.module)
-            else:
-                self.external(target.module, (), target.line)
+            self.refs(rel, statement_refs(facts, facts.ambient))
+        for target in [*facts.side_effect_imports, *facts.star_imports]:
+            self.executed(target)
         for target in facts.top_level_imports:
             if self._is_sibling(target.module):
                 self.enter_dotted(target.module, target.attr)
+
+    def executed(self, target: ImportTarget) -> None:
+        """An import statement runs: a module file's top-level code, or a package is loaded."""
+        if not target.module and target.attr:  # ``from . import helpers`` in a top-level file
+            self.executed(ImportTarget(target.attr, None, target.line))
+        elif self._is_sibling(target.module):
+            self.enter_dotted(target.module, target.attr)
+        elif target.module:
+            self.external(target.module, (), target.line, used=False)
 
     def enter_dotted(self, dotted: str, attr: str | None = None) -> None:
         rel = self.module.file_of(dotted)
@@ -233,8 +239,16 @@ class _Closure:
             self.enter_dotted(f"{dotted}.{attr}")
 
     # --- resolution ---------------------------------------------------------------------------
-    def ref(self, rel: str, ref: Ref) -> None:
-        self.name(rel, ref.name, ref.attrs, trigger=not ref.structural, line=ref.line)
+    def refs(self, rel: str, found: StatementRefs) -> None:
+        for target in found.local_imports:
+            self.executed(target)
+        for ref in found.refs:
+            local = found.local_bindings.get(ref.name)
+            if local:  # bound by an import inside the function (approximately: by name)
+                for target in local:
+                    self.target(target, ref.attrs)
+            else:
+                self.name(rel, ref.name, ref.attrs, trigger=not ref.structural, line=ref.line)
 
     def name(
         self, rel: str, name: str, attrs: tuple[str, ...], *, trigger: bool, line: int = 0
@@ -251,11 +265,7 @@ class _Closure:
         if stmts and key not in self.named:
             self.named.add(key)
             self.parts[f"{rel}:{name}"] = f"{facts.kind_of(name)}:{_statements_digest(stmts)}"
-            refs = self.module.refs(rel, name)
-            for ref in refs.refs:
-                self.ref(rel, ref)
-            for target in refs.local_imports:
-                self.target(target, ())
+            self.refs(rel, self.module.refs(rel, name))
         if (rel, name, attrs) in self.followed:
             return
         self.followed.add((rel, name, attrs))
@@ -332,9 +342,10 @@ class _Closure:
         for name in sorted(set(facts.bindings) | set(facts.imports)):
             self.name(rel, name, (), trigger=True)
 
-    def external(self, dotted: str, chain: tuple[str, ...], line: int) -> None:
+    def external(self, dotted: str, chain: tuple[str, ...], line: int, used: bool = True) -> None:
+        """A package's ``dotted.chain``; ``used``: referenced, not only imported."""
         qualified = ".".join([dotted, *chain])
-        if _dynamic(qualified):
+        if used and _dynamic(qualified):
             raise _Unresolvable(f"line {line}: uses {qualified}, which the analysis cannot follow")
         top = dotted.split(".")[0]
         if top == "mlstudio":  # its own imports are not followed; its Dataset's are
