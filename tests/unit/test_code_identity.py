@@ -62,7 +62,7 @@ def module(**changes: str) -> dict[str, str]:
 
 def digests(files: dict[str, str], tasks=("load", "train")) -> dict[str, str]:
     out = identities(files, tasks)
-    for name, identity in out.items():
+    for identity in out.values():
         assert "whole_module" not in identity, identity
     return {name: identity["digest"] for name, identity in out.items()}
 

@@ -25,9 +25,7 @@ def _metadata(name: str, version: str, requires: Iterable[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _files(
-    name: str, version: str, requires: Iterable[str], source: str | None
-) -> dict[str, str]:
+def _files(name: str, version: str, requires: Iterable[str], source: str | None) -> dict[str, str]:
     package = name.replace("-", "_")
     info = f"{package}-{version}.dist-info"
     body = source if source is not None else f"VERSION = {version!r}\n"

@@ -132,8 +132,10 @@ def _code_changes(task: Any, old: Any, new: Any) -> list[str]:
     ]
 
 
-def _part_order(name: str) -> tuple[bool, str]:
-    return (name.startswith("<"), name)
+def _part_order(name: str) -> tuple[int, str]:
+    """Definitions first, then top-level code, then the module's other files."""
+    symbol = name.rpartition(":")[2]
+    return (0 if not symbol.startswith("<") else 1 if ":" in name else 2, name)
 
 
 def _describe_part(name: str, value: str) -> str:
