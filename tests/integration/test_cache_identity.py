@@ -8,14 +8,24 @@ a cache hit is a task that did not execute again.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mlstudio.testing.distributions import install_distribution
-from mlstudio.testing.flows import PRELUDE, lines, states, task_of, write_flow
+from mlstudio.testing.distributions import build_wheel, install_distribution
+from mlstudio.testing.flows import (
+    PRELUDE,
+    lines,
+    mlstudio_executable,
+    states,
+    task_of,
+    write_flow,
+)
 
 
 def executions(tmp_path: Path, name: str) -> int:
@@ -251,3 +261,70 @@ def test_a_pushed_version_stores_each_tasks_identity_and_unchanged_tasks_hit(stu
     assert explain(studio, third, "train") == ["code changed: function scale in helpers.py"]
     # going back to version 1 is a hit for both again
     assert set(states(studio.ok("run", "churn/ident/pipeline@1")).values()) == {"cached"}
+
+
+WHEEL_TASKS = """
+import ck_wheel
+
+from mlstudio import task, workflow
+
+
+@task
+def pinned(n: int) -> str:
+    mark("pinned")
+    return f"{ck_wheel.VERSION}:{n}"
+
+
+@task
+def plain(n: int) -> int:
+    mark("plain")
+    return n * 2
+
+
+@workflow
+def both(n: int = 1) -> dict:
+    return {"pinned": pinned(n), "plain": plain(n)}
+"""
+
+
+def run_apart(studio, workflow: str) -> dict[str, Any]:
+    """``mlstudio run`` in a process of its own: planning a module with requirements puts its
+    environment's site-packages on the planning process's ``sys.path`` for good (and spawned
+    workers inherit it), so two environments planned in one process would shadow each other."""
+    proc = subprocess.run(
+        [mlstudio_executable(), "run", workflow, "--json"],
+        env={**os.environ, **studio.env()},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_a_module_with_requirements_is_keyed_on_its_environments_packages(studio, tmp_path):
+    """The module's uv environment (built offline from a local wheel) is resolved like the
+    host: a new pin of the package a task imports is a miss that names both versions."""
+    studio.ok("namespace", "create", "churn")
+    folder = tmp_path / "pinned"
+    folder.mkdir()
+    (tmp_path / "markers").mkdir()
+    prelude = PRELUDE.replace("@MARKERS@", repr(str(tmp_path / "markers")))
+    (folder / "tasks.py").write_text(prelude + WHEEL_TASKS)
+
+    def push(version: str) -> dict[str, Any]:
+        wheel = build_wheel(tmp_path / f"wheels-{version}", "ck-wheel", version)
+        (folder / "module.toml").write_text(
+            '[module]\nname = "churn/pinned"\ndescription = "pins a local wheel"\n'
+            f'requirements = ["ck-wheel @ {wheel.as_uri()}"]\n'
+        )
+        return studio.ok("module", "push", folder, "--no-tests")
+
+    assert push("1.0")["version"] == 1
+    first = run_apart(studio, "churn/pinned/both@1")
+    assert first["output_value"] == {"pinned": "1.0:1", "plain": 2}
+    assert push("2.0")["version"] == 2
+    second = run_apart(studio, "churn/pinned/both@2")
+    assert second["output_value"] == {"pinned": "2.0:1", "plain": 2}
+    assert states(second) == {"pinned": "succeeded", "plain": "cached"}
+    assert explain(studio, second, "pinned") == ["environment changed: ck-wheel 1.0 → 2.0"]
