@@ -365,3 +365,36 @@ def test_string_annotations_are_followed():
             return 1
     """
     assert "tasks.py:Config" in identities({"tasks.py": source}, ("sized",))["sized"]["parts"]
+
+
+def test_a_task_bound_by_assignment_is_keyed_on_that_statement():
+    """SQL tasks are ``name = sql_task("name", "SELECT …")``: the SQL is their code."""
+    source = """
+        from mlstudio import sql_task
+
+        totals = sql_task("totals", "SELECT customer_id, sum(x) AS x FROM t GROUP BY 1")
+        other = sql_task("other", "SELECT 1 AS one")
+    """
+    tasks = [
+        TaskLocation("totals", "tasks.py", "totals"),
+        TaskLocation("other", "tasks.py", "other"),
+    ]
+    before = task_identities({"tasks.py": textwrap.dedent(source).encode()}, tasks, ["tasks.py"])
+    assert before["totals"]["parts"]["tasks.py:totals"].startswith("constant:")
+    edited = textwrap.dedent(source).replace("sum(x)", "max(x)").encode()
+    after = task_identities({"tasks.py": edited}, tasks, ["tasks.py"])
+    assert after["totals"]["digest"] != before["totals"]["digest"]
+    assert after["other"]["digest"] == before["other"]["digest"]
+
+
+def test_introspection_names_the_binding_a_task_is_found_under():
+    from mlstudio.modules.code_identity import identities_of_definitions
+
+    source = b"from mlstudio import task\n\n@task(name='renamed')\ndef fn() -> int:\n    return 1\n"
+    definitions = [
+        {"name": "renamed", "kind": "task", "file": "tasks.py", "attr": "fn", "line": 3},
+        {"name": "flow", "kind": "workflow", "file": "tasks.py", "attr": "flow", "line": 9},
+    ]
+    found = identities_of_definitions({"tasks.py": source}, definitions)
+    assert set(found) == {"renamed"}
+    assert "tasks.py:fn" in found["renamed"]["parts"]

@@ -91,9 +91,7 @@ def parse_file(rel: str, source: bytes) -> FileFacts:
         facts.error = f"{rel} cannot be parsed ({type(exc).__name__})"
         return facts
     keep_docs = b"__doc__" in source or b"getdoc" in source
-    if not keep_docs:
-        _strip_docstrings(tree)
-    loaded = _loaded_names(tree)
+    loaded = _walk_once(tree, strip_docstrings=not keep_docs)
     body = list(tree.body)
     if keep_docs and body and _is_docstring(body[0]):
         facts.ambient.append(body[0])
@@ -110,16 +108,23 @@ def _is_docstring(stmt: ast.stmt) -> bool:
     )
 
 
-def _strip_docstrings(tree: ast.Module) -> None:
-    if tree.body and _is_docstring(tree.body[0]):
+def _walk_once(tree: ast.Module, *, strip_docstrings: bool) -> set[str]:
+    """The names the file reads anywhere; removes docstrings on the way when asked."""
+    loaded: set[str] = set()
+    if strip_docstrings and tree.body and _is_docstring(tree.body[0]):
         tree.body = tree.body[1:]
     for node in ast.walk(tree):
-        if isinstance(node, _DEFS) and node.body and _is_docstring(node.body[0]):
+        if isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Load):
+                loaded.add(node.id)
+        elif (
+            strip_docstrings
+            and isinstance(node, _DEFS)
+            and node.body
+            and _is_docstring(node.body[0])
+        ):
             node.body = node.body[1:] or [ast.Pass()]
-
-
-def _loaded_names(tree: ast.Module) -> set[str]:
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return loaded
 
 
 def _is_main_guard(stmt: ast.stmt) -> bool:

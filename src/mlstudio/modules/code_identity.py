@@ -74,7 +74,7 @@ _DATASET_PACKAGES = ("pandas", "duckdb")
 class TaskLocation:
     name: str  # the task's name
     file: str  # posix path of its file inside the module
-    function: str | None  # the function's name (None: find it by line, or by ``name``)
+    function: str | None  # the module-level name bound to it (None: by line, or ``name``)
     line: int | None = None
 
 
@@ -139,7 +139,8 @@ class _Module:
         self.namespaces -= set(self.by_module)
         self.tops = {m.split(".")[0] for m in (*self.by_module, *self.namespaces)}
         self._facts: dict[str, FileFacts] = {}
-        self._refs: dict[tuple[str, str], Any] = {}
+        self._refs: dict[tuple[str, str], StatementRefs] = {}
+        self._digests: dict[tuple[str, str], str] = {}
         resources = sorted(
             (p, sha256_bytes(d))
             for p, d in files.items()
@@ -159,12 +160,24 @@ class _Module:
             raise _Unresolvable(found.error)
         return found
 
-    def refs(self, rel: str, name: str) -> Any:
+    def refs(self, rel: str, name: str) -> StatementRefs:
+        """What the statements binding ``name`` (or, for ``TOP_LEVEL``, the file's top-level
+        code) reference."""
         key = (rel, name)
         if key not in self._refs:
             facts = self.facts(rel)
-            self._refs[key] = statement_refs(facts, facts.bindings.get(name, []))
+            self._refs[key] = statement_refs(facts, self._statements(facts, name))
         return self._refs[key]
+
+    def digest(self, rel: str, name: str) -> str:
+        key = (rel, name)
+        if key not in self._digests:
+            self._digests[key] = _statements_digest(self._statements(self.facts(rel), name))
+        return self._digests[key]
+
+    @staticmethod
+    def _statements(facts: FileFacts, name: str) -> list[ast.stmt]:
+        return facts.ambient if name == TOP_LEVEL else facts.bindings.get(name, [])
 
     def file_of(self, dotted: str) -> str | None:
         return self.by_module.get(dotted)
@@ -199,9 +212,8 @@ class _Closure:
             raise _Unresolvable(f"{task.file} is not a file of the module")
         facts = self.module.facts(task.file)
         function = task.function or _function_at(facts, task.line) or task.name
-        stmts = facts.bindings.get(function, [])
-        if not any(isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef) for s in stmts):
-            raise _Unresolvable(f"{task.file}: {task.name} is not a top-level def statement")
+        if function not in facts.bindings:  # made by a factory, or bound in a way not seen
+            raise _Unresolvable(f"{task.file}: no top-level statement binds {task.name}")
         self.enter(task.file)
         self.name(task.file, function, (), trigger=True)
 
@@ -214,8 +226,8 @@ class _Closure:
         for parent in self.module.parents(facts.module):
             self.enter(parent)
         if facts.ambient:
-            self.parts[f"{rel}:{TOP_LEVEL}"] = f"code:{_statements_digest(facts.ambient)}"
-            self.refs(rel, statement_refs(facts, facts.ambient))
+            self.parts[f"{rel}:{TOP_LEVEL}"] = f"code:{self.module.digest(rel, TOP_LEVEL)}"
+            self.refs(rel, self.module.refs(rel, TOP_LEVEL))
         for target in [*facts.side_effect_imports, *facts.star_imports]:
             self.executed(target)
         for target in facts.top_level_imports:
@@ -264,7 +276,7 @@ class _Closure:
             self.triggered.add(key)
         if stmts and key not in self.named:
             self.named.add(key)
-            self.parts[f"{rel}:{name}"] = f"{facts.kind_of(name)}:{_statements_digest(stmts)}"
+            self.parts[f"{rel}:{name}"] = f"{facts.kind_of(name)}:{self.module.digest(rel, name)}"
             self.refs(rel, self.module.refs(rel, name))
         if (rel, name, attrs) in self.followed:
             return
@@ -460,7 +472,7 @@ def identities_of_definitions(
     """Identities of the tasks among ``definitions`` (as introspection describes them); the
     loader imports every file that holds a definition."""
     tasks = [
-        TaskLocation(d["name"], d["file"], d.get("function"), d.get("line"))
+        TaskLocation(d["name"], d["file"], d.get("attr") or d.get("function"), d.get("line"))
         for d in definitions
         if d.get("kind") == "task" and d.get("file")
     ]

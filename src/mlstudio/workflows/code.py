@@ -115,7 +115,9 @@ class CodeLoader:
         """The code identity of each task of ``loaded`` (see :mod:`~.cache.task_code`)."""
         from mlstudio.workflows.cache.task_code import task_code_for
 
-        return task_code_for(code, Path(loaded.root), loaded.definitions, self.cache_dir.parent)
+        return task_code_for(
+            code, Path(loaded.root), loaded.modules, loaded.definitions, self.cache_dir.parent
+        )
 
     @contextmanager
     def activate(self, loaded: LoadedModule) -> Iterator[None]:

@@ -214,10 +214,14 @@ class TaskEnvironments:
         self.cache_dir = cache_dir
         self.env_python = env_python
         self._installed: dict[str | None, Installed] = {}
+        self._pythons: dict[tuple[str, ...], str | None] = {}
         self._parts: dict[tuple[str | None, tuple[str, ...] | None], dict[str, Any]] = {}
 
     def __call__(self, code: dict[str, Any], identity: dict[str, Any] | None) -> dict[str, Any]:
-        python = self.env_python(code) if code.get("requirements") else None
+        requirements = tuple(code.get("requirements") or ())
+        if requirements not in self._pythons:
+            self._pythons[requirements] = self.env_python(code) if requirements else None
+        python = self._pythons[requirements]
         imports = identity.get("imports") if identity else None
         key = (python, tuple(imports) if imports is not None else None)
         part = self._parts.get(key)

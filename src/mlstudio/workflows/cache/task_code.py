@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from mlstudio.modules.archive import ALWAYS_EXCLUDED_DIRS, ALWAYS_EXCLUDED_SUFFIXES
@@ -31,26 +32,22 @@ def stored_task_code(tasks: list[dict[str, Any]]) -> dict[str, dict[str, Any]] |
 
 
 def task_code_for(
-    ref: dict[str, Any], root: Path, definitions: dict[str, Any], cache_dir: Path
+    ref: dict[str, Any],
+    root: Path,
+    modules: dict[str, ModuleType],
+    definitions: dict[str, Any],
+    cache_dir: Path,
 ) -> dict[str, dict[str, Any]]:
-    """Identities of the tasks among ``definitions`` (loaded from ``root``, the extracted code of
-    ``ref``), remembered under ``cache_dir``."""
+    """Identities of the tasks among ``definitions`` (imported as ``modules`` from ``root``,
+    the extracted code of ``ref``), remembered under ``cache_dir``."""
     remembered = cache_dir / "code-identity" / f"{ref['digest']}-{ANALYSIS_VERSION}.json"
     try:
         return json.loads(remembered.read_text())
     except (OSError, ValueError):
         pass
-    tasks = []
-    for definition in definitions.values():
-        if getattr(definition, "kind", "") != "task":
-            continue
-        fn = definition.fn
-        try:
-            rel = Path(fn.__code__.co_filename).resolve().relative_to(root.resolve()).as_posix()
-        except (AttributeError, ValueError):
-            rel = ""
-        tasks.append(TaskLocation(definition.name, rel, fn.__name__, None))
-    identities = task_identities(_files(root), tasks, ref.get("entrypoints") or [])
+    identities = task_identities(
+        _files(root), _locations(root, modules, definitions), ref.get("entrypoints") or []
+    )
     try:
         remembered.parent.mkdir(parents=True, exist_ok=True)
         tmp = remembered.with_suffix(f".{os.getpid()}.tmp")
@@ -59,6 +56,29 @@ def task_code_for(
     except OSError:
         pass
     return identities
+
+
+def _locations(
+    root: Path, modules: dict[str, ModuleType], definitions: dict[str, Any]
+) -> list[TaskLocation]:
+    """Where each task is bound: the file that defines it and the top-level name holding it
+    there (not a file that imports it, as introspection at push does)."""
+    wanted = {id(d) for d in definitions.values()}
+    bound: dict[int, tuple[str, str]] = {}
+    for module in modules.values():
+        try:
+            rel = Path(module.__file__ or "").resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            continue
+        for attr, obj in vars(module).items():
+            if id(obj) in wanted and getattr(obj.fn, "__module__", None) == module.__name__:
+                bound.setdefault(id(obj), (rel, attr))
+    out = []
+    for definition in definitions.values():
+        if getattr(definition, "kind", "") == "task":
+            rel, attr = bound.get(id(definition), ("", definition.name))
+            out.append(TaskLocation(definition.name, rel, attr, None))
+    return out
 
 
 def _files(root: Path) -> dict[str, bytes]:
