@@ -398,3 +398,17 @@ def test_introspection_names_the_binding_a_task_is_found_under():
     found = identities_of_definitions({"tasks.py": source}, definitions)
     assert set(found) == {"renamed"}
     assert "tasks.py:fn" in found["renamed"]["parts"]
+
+
+def test_a_failure_of_the_analysis_itself_falls_back_instead_of_failing(monkeypatch):
+    from mlstudio.modules import code_identity
+
+    def broken(self, task):
+        raise RuntimeError("unexpected tree")
+
+    monkeypatch.setattr(code_identity._Closure, "task", broken)
+    found = identities(module())
+    assert found["load"] == {
+        "whole_module": "the code analysis failed (RuntimeError: unexpected tree)",
+        "imports": None,
+    }

@@ -105,6 +105,10 @@ def task_identities(
         except _Unresolvable as exc:
             out[task.name] = {"whole_module": exc.reason, "imports": None}
             continue
+        except Exception as exc:  # a bug here must never fail a push: fall back instead
+            reason = f"the code analysis failed ({type(exc).__name__}: {exc})"
+            out[task.name] = {"whole_module": reason[:300], "imports": None}
+            continue
         out[task.name] = closure.identity()
     return out
 
