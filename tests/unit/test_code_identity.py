@@ -412,3 +412,23 @@ def test_a_failure_of_the_analysis_itself_falls_back_instead_of_failing(monkeypa
         "whole_module": "the code analysis failed (RuntimeError: unexpected tree)",
         "imports": None,
     }
+
+
+def test_a_top_level_mutation_of_another_files_object_counts_for_every_task():
+    files = {
+        "tasks.py": """
+            import helpers
+            import limits
+            from mlstudio import task
+
+            @task
+            def capped(x: int) -> int:
+                return helpers.cap(x)
+        """,
+        "helpers.py": "LIMIT = 3\n\ndef cap(x):\n    return min(x, LIMIT)\n",
+        "limits.py": "import helpers\n\nhelpers.LIMIT = 5\n",
+    }
+    before = identities(files, ("capped",))["capped"]
+    assert "limits.py:<top-level code>" in before["parts"]
+    files["limits.py"] = "import helpers\n\nhelpers.LIMIT = 7\n"
+    assert identities(files, ("capped",))["capped"]["digest"] != before["digest"]

@@ -202,8 +202,9 @@ def _classify(facts: FileFacts, stmt: ast.stmt, loaded: set[str]) -> None:
                 facts.imports.setdefault(name, []).append(target)
         return
     names = _bound_names(stmt)
-    if not names:
+    if not names or _mutates(stmt):  # ``helpers.LIMIT = 5`` changes what other files see
         facts.ambient.append(stmt)
+    if not names:
         return
     for node in _nested_imports(stmt):
         facts.top_level_imports.extend(executed_imports(facts, node))
@@ -214,6 +215,25 @@ def _classify(facts: FileFacts, stmt: ast.stmt, loaded: set[str]) -> None:
                 facts.imports.setdefault(name, []).append(target)
     for name in sorted(names):
         facts.bindings.setdefault(name, []).append(stmt)
+
+
+def _mutates(stmt: ast.stmt) -> bool:
+    """Whether a top-level statement assigns to an attribute or item of some object."""
+    stack: list[ast.AST] = [stmt]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, _SCOPES):
+            continue
+        if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign | ast.Delete):
+            targets = node.targets if isinstance(node, ast.Assign | ast.Delete) else [node.target]
+            for target in targets:
+                for part in ast.walk(target):
+                    if isinstance(part, ast.Attribute | ast.Subscript) and isinstance(
+                        part.ctx, ast.Store | ast.Del
+                    ):
+                        return True
+        stack.extend(ast.iter_child_nodes(node))
+    return False
 
 
 def _nested_imports(stmt: ast.stmt) -> list[ast.Import | ast.ImportFrom]:
