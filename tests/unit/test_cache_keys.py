@@ -9,7 +9,8 @@ import pytest
 
 from mlstudio.workflows.cache import keys
 
-CODE = "a" * 64
+CODE = {"digest": "a" * 64, "parts": {"tasks.py:fit": "function:" + "1" * 16}}
+ENV = {"python": "CPython 3.11.9", "platform": "linux-x86_64", "packages": {"numpy": "1.26.4"}}
 DATA = "d" * 64
 
 
@@ -28,10 +29,10 @@ def _inputs() -> dict:
 
 def _components(**overrides) -> dict:
     args = {
-        "code_digest": CODE,
+        "code": copy.deepcopy(CODE),
         "task": "fit",
         "inputs": _inputs(),
-        "env": "env1",
+        "env": copy.deepcopy(ENV),
         "cache_version": "",
     }
     args.update(overrides)
@@ -43,7 +44,7 @@ def test_components_split_parameters_from_data_inputs():
     assert parts["params"] == {"n": 3, "label": "x"}
     assert set(parts["inputs"]) == {"data", "rows"}
     assert parts["code"] == CODE and parts["task"] == "fit"
-    assert parts["env"] == "env1" and parts["cache_version"] == ""
+    assert parts["env"] == ENV and parts["cache_version"] == ""
     assert parts["v"] == keys.KEY_VERSION
 
 
@@ -78,12 +79,13 @@ def _changed_inputs(change: str) -> dict:
 @pytest.mark.parametrize(
     "overrides",
     [
-        {"code_digest": "b" * 64},
+        {"code": {**CODE, "digest": "b" * 64}},
         {"task": "predict"},
-        {"env": "env2"},
+        {"env": {**ENV, "packages": {"numpy": "2.0.0"}}},
+        {"env": {**ENV, "python": "CPython 3.12.1"}},
         {"cache_version": "2"},
     ],
-    ids=["code", "task", "env", "cache_version"],
+    ids=["code", "task", "package version", "python", "cache_version"],
 )
 def test_each_component_changes_the_key(overrides):
     assert keys.cache_key(_components(**overrides)) != keys.cache_key(_components())
@@ -125,21 +127,115 @@ def test_explain_with_nothing_changed_says_the_entry_was_unusable():
     ]
 
 
+def _code(**parts: str) -> dict:
+    from mlstudio.modules.code_identity import identity_digest
+
+    return {"digest": identity_digest(parts), "parts": parts}
+
+
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [
         (
-            {"code_digest": "b" * 64},
-            f"code changed (module digest {'a' * 12} → {'b' * 12})",
+            {"code": _code(**{"tasks.py:fit": "function:" + "2" * 16})},
+            "code changed: function fit in tasks.py",
         ),
         ({"task": "predict"}, "task changed (fit → predict)"),
-        ({"env": "env2"}, "environment changed (requirements lock or installed packages)"),
+        (
+            {"env": {**ENV, "packages": {"numpy": "2.0.0"}}},
+            "environment changed: numpy 1.26.4 → 2.0.0",
+        ),
         ({"cache_version": "v2"}, "cache_version changed ('' → 'v2')"),
     ],
     ids=["code", "task", "env", "cache_version"],
 )
 def test_explain_names_the_component_that_changed(overrides, expected):
     assert keys.explain(_components(), _components(**overrides)) == [expected]
+
+
+def test_explain_names_every_definition_that_changed_appeared_or_went():
+    before = _code(
+        **{
+            "tasks.py:fit": "function:" + "1" * 16,
+            "helpers.py:clean": "function:" + "3" * 16,
+            "tasks.py:LIMIT": "constant:" + "4" * 16,
+            "tasks.py:<top-level code>": "code:" + "5" * 16,
+            "<module files>": "files:" + "6" * 16,
+        }
+    )
+    after = _code(
+        **{
+            "tasks.py:fit": "function:" + "1" * 16,
+            "helpers.py:clean": "function:" + "9" * 16,
+            "tasks.py:LIMIT": "function:" + "4" * 16,
+            "tasks.py:scale": "function:" + "7" * 16,
+            "tasks.py:<top-level code>": "code:" + "8" * 16,
+            "<module files>": "files:" + "0" * 16,
+        }
+    )
+    assert keys.explain(_components(code=before), _components(code=after)) == [
+        "code changed: function clean in helpers.py",
+        "code changed: LIMIT in tasks.py (constant → function)",
+        "code changed: fit now uses function scale in tasks.py",
+        "code changed: the top-level code of tasks.py",
+        "code changed: the module's files that are not Python (data, configuration)",
+    ]
+    assert keys.explain(_components(code=after), _components(code=before))[2] == (
+        "code changed: fit no longer uses function scale in tasks.py"
+    )
+
+
+def test_explain_of_a_task_keyed_on_its_whole_module_gives_the_reason():
+    whole = keys.code_part({"digest": "c" * 64}, {"whole_module": "tasks.py:3: exec() …"})
+    assert whole == {"digest": "c" * 64, "whole_module": "tasks.py:3: exec() …"}
+    assert keys.explain(_components(), _components(code=whole)) == [
+        f"code changed (module digest {'a' * 12} → {'c' * 12}; fit is keyed on its whole "
+        "module: tasks.py:3: exec() …)"
+    ]
+    assert keys.explain(_components(code=whole), _components()) == [
+        "code changed: fit is now keyed on the code it uses (it was keyed on its whole "
+        "module: tasks.py:3: exec() …)"
+    ]
+    # a plan from before identities existed is keyed on the module, and says so
+    assert "planned before" in keys.code_part({"digest": "c" * 64}, None)["whole_module"]
+
+
+def test_explain_names_packages_python_and_missing_imports():
+    old = {**ENV, "packages": {"numpy": "1.26.4", "scipy": "1.13.0", "joblib": "1.4.0"}}
+    new = {
+        **ENV,
+        "python": "CPython 3.11.10",
+        "packages": {"numpy": "1.26.4", "scipy": "1.14.1", "threadpoolctl": "3.5.0"},
+        "missing": ["torch"],
+    }
+    assert keys.explain(_components(env=old), _components(env=new)) == [
+        "environment changed: Python CPython 3.11.9 → CPython 3.11.10",
+        "environment changed: joblib 1.4.0 → ∅ (uninstalled, or no longer imported)",
+        "environment changed: scipy 1.13.0 → 1.14.1",
+        "environment changed: threadpoolctl ∅ → 3.5.0 (installed, or newly imported)",
+        "environment changed: torch is imported but no installed package has it",
+    ]
+    everything = {**ENV, "all": True}
+    assert keys.explain(_components(), _components(env=everything)) == [
+        "environment changed: every installed package counts now (the code's imports cannot "
+        "be found statically)"
+    ]
+
+
+def test_components_stored_before_key_version_2_do_not_break_explain():
+    old = {
+        "v": 1,
+        "code": "a" * 64,
+        "task": "fit",
+        "params": {"n": 3, "label": "x"},
+        "inputs": _components()["inputs"],
+        "env": "f" * 64,
+        "cache_version": "",
+    }
+    assert keys.explain(old, _components()) == [
+        "cache key format changed (key version 1 → 2): results cached before it are not reused"
+    ]
+    assert keys.cache_key(old) != keys.cache_key(_components())
 
 
 def test_explain_names_changed_parameters_and_inputs():
@@ -163,22 +259,12 @@ def test_explain_lists_every_change_and_shortens_long_values():
     inputs = _inputs()
     inputs["label"] = {"c": "y" * 100}
     reasons = keys.explain(
-        _components(), _components(code_digest="b" * 64, cache_version="2", inputs=inputs)
+        _components(),
+        _components(code=_code(**{"tasks.py:fit": "function:0"}), cache_version="2", inputs=inputs),
     )
     assert [r.split(" ")[0] for r in reasons] == ["code", "cache_version", "parameter"]
     assert reasons[2].endswith("…)")
     assert len(reasons[2]) < 100
-
-
-def test_host_environment_is_stable_and_remembered(tmp_path):
-    first = keys.host_environment(tmp_path)
-    assert len(first) == 64
-    markers = list(tmp_path.glob("hostenv-*.txt"))
-    assert len(markers) == 1 and markers[0].read_text() == first
-    assert keys.host_environment(tmp_path) == first
-    # the remembered fingerprint is what is used (it is not recomputed every time)
-    markers[0].write_text("f" * 64)
-    assert keys.host_environment(tmp_path) == "f" * 64
 
 
 def test_explain_shows_text_as_written():

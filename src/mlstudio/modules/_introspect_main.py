@@ -51,6 +51,7 @@ def main(argv: list[str]) -> int:
                 continue  # imported from elsewhere
             info = obj.describe()
             info["file"] = entry
+            info["attr"] = attr  # the module-level name bound to it (its code identity's root)
             if info["name"] in seen and seen[info["name"]] != entry:
                 message = (
                     f"{entry}:{info['line']}: {obj.kind} name {info['name']!r} is also defined in "

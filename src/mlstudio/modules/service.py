@@ -207,6 +207,7 @@ class ModuleService:
                 (staged / entry.path).write_bytes(entry.data)
             progress("importing tasks and workflows")
             definitions = introspect(staged, manifest, python=python)
+        _attach_code_identities(definitions, build)
         report = TestReport()
         if run_tests:
             progress("running the module's tests")
@@ -646,3 +647,13 @@ def _quota_view(uow: UnitOfWork, record: NamespaceRecord) -> dict[str, Any]:
         "running_runs": uow.queue.going_by_namespace([record.name]).get(record.name, 0),
         "running_tasks": uow.queue.inflight_by_namespace().get(record.name, 0),
     }
+
+
+def _attach_code_identities(definitions: list[dict[str, Any]], build: ModuleBuild) -> None:
+    """Store each task's code identity with the version, so a run start computes nothing."""
+    from mlstudio.modules.code_identity import identities_of_definitions
+
+    identities = identities_of_definitions({f.path: f.data for f in build.files}, definitions)
+    for definition in definitions:
+        if definition["name"] in identities and definition.get("kind") == "task":
+            definition["code_identity"] = identities[definition["name"]]

@@ -42,8 +42,10 @@ class LoadedModule:
 
 def code_ref_for_version(version: Any, tag: str | None = None) -> dict[str, Any]:
     """The lock entry of a pushed module version."""
+    from mlstudio.workflows.cache.task_code import stored_task_code
+
     manifest = version.manifest
-    return {
+    ref = {
         "module": version.module,
         "version": version.version,
         "tag": tag,
@@ -54,6 +56,10 @@ def code_ref_for_version(version: Any, tag: str | None = None) -> dict[str, Any]
         "env_digest": version.env_digest,
         "description": manifest.get("description", ""),
     }
+    task_code = stored_task_code(version.tasks)
+    if task_code is not None:
+        ref["task_code"] = task_code
+    return ref
 
 
 _lock = threading.Lock()
@@ -104,6 +110,14 @@ class CodeLoader:
             loaded = _import_isolated(digest, root, code.get("entrypoints") or [])
         self.loaded[digest] = loaded
         return loaded
+
+    def task_code(self, code: dict[str, Any], loaded: LoadedModule) -> dict[str, Any]:
+        """The code identity of each task of ``loaded`` (see :mod:`~.cache.task_code`)."""
+        from mlstudio.workflows.cache.task_code import task_code_for
+
+        return task_code_for(
+            code, Path(loaded.root), loaded.modules, loaded.definitions, self.cache_dir.parent
+        )
 
     @contextmanager
     def activate(self, loaded: LoadedModule) -> Iterator[None]:

@@ -112,6 +112,7 @@ class Definition:
         return {
             "name": self.name,
             "kind": self.kind,
+            "function": self.__name__,
             "signature": describe_signature(self.fn),
             "doc": doc.splitlines()[0] if doc else "",
             "line": self.source_line,

@@ -53,7 +53,8 @@ class EngineConfig:
     artifact_url: str
     cache_dir: Path
     logs_dir: Path
-    host_env: str
+    # (code ref, task code identity) -> the env component of its cache key
+    task_environment: Callable[[dict[str, Any], dict[str, Any] | None], dict[str, Any]]
     env_python: Callable[[dict[str, Any]], str | None] = lambda code: None
 
 
@@ -442,12 +443,12 @@ class Engine(EngineGovernance, EngineValues):
             if s.inputs is None:
                 code = plan.code[s.node.code]
                 s.inputs = {k: self._resolve(b, states) for k, b in s.node.inputs.items()}
-                env = code.get("env_digest") or self.config.host_env
+                identity = (code.get("task_code") or {}).get(s.node.task)
                 s.components = cache_keys.components(
-                    code["digest"],
+                    cache_keys.code_part(code, identity),
                     s.node.task,
                     s.inputs,
-                    env,
+                    self.config.task_environment(code, identity),
                     s.node.options.get("cache_version", ""),
                 )
                 lowering = self._declassifiers_for(code, s.node.task)

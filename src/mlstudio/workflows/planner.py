@@ -221,6 +221,8 @@ class Planner:
                 if env is not None:
                     self.loader.add_site(env.python)
             loaded = self.loader.load(ref)
+            if "task_code" not in ref:  # a working copy, or pushed before identities were stored
+                ref["task_code"] = self.loader.task_code(ref, loaded)
             code[alias] = ref
             for definition in loaded.definitions.values():
                 aliases[id(definition)] = alias

@@ -239,11 +239,13 @@ class RunService:
             env = envs.ensure(tuple(code["requirements"]))
             return env.python if env else None
 
+        from mlstudio.workflows.cache.environment import TaskEnvironments
+
         config = EngineConfig(
             artifact_url=settings.resolved_artifact_url,
             cache_dir=settings.cache_dir,
             logs_dir=settings.home / "logs",
-            host_env=cache_keys.host_environment(settings.cache_dir),
+            task_environment=TaskEnvironments(settings.cache_dir, env_python),
             env_python=env_python,
         )
         return Engine(self.store, self.platform.cas, executor, config)

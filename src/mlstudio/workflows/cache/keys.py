@@ -1,53 +1,32 @@
-"""Cache keys: module version digest + task + canonical parameters + input artifact digests +
-resolved environment + ``cache_version``. ``explain`` names the parts that changed."""
+"""Cache keys: the task's code identity + task + canonical parameters + input artifact digests
++ the packages its code imports + ``cache_version``. ``explain`` names the parts that changed.
+
+The code part is the task's own code identity (its function and what it references, see
+:mod:`mlstudio.modules.code_identity`), or the whole module's digest when the analysis could not
+follow the code. The environment part is the import closure of that code, with versions (see
+:mod:`mlstudio.workflows.cache.environment`). Components are stored with each task run so that
+``runs show --explain`` can name the function, the package and the versions that changed.
+"""
 
 from __future__ import annotations
 
 import json
-import os
-import sys
-from pathlib import Path
 from typing import Any
 
-from mlstudio.core.hashing import digest_of, sha256_bytes
+from mlstudio.core.hashing import digest_of
 
-KEY_VERSION = 1
+# 2: per-task code identity and the import-closure environment (1: module digest + every
+# installed package); results cached under another version are not reused
+KEY_VERSION = 2
+_PLANNED_WITHOUT = "the run was planned before tasks had their own code identity"
 
 
-def host_environment(cache_dir: Path) -> str:
-    """Fingerprint of the interpreter and its installed distributions (cached per site mtime)."""
-    import sysconfig
-
-    site = Path(sysconfig.get_paths()["purelib"])
-    try:
-        stamp = f"{sys.prefix}|{site.stat().st_mtime_ns}|{sys.version}"
-    except OSError:
-        stamp = f"{sys.prefix}|{sys.version}"
-    marker = cache_dir / f"hostenv-{sha256_bytes(stamp.encode())[:16]}.txt"
-    try:
-        return marker.read_text().strip()
-    except OSError:
-        pass
-    from importlib import metadata
-
-    dists = sorted(
-        f"{(d.metadata['Name'] or '').lower()}=={d.version}"
-        for d in metadata.distributions()
-        if d.metadata["Name"] and (d.metadata["Name"] or "").lower() != "mlstudio"
-    )
-    from mlstudio import __version__
-
-    fingerprint = sha256_bytes(
-        json.dumps([sys.version, sys.platform, f"mlstudio=={__version__}", dists]).encode()
-    )
-    try:
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        tmp = marker.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(fingerprint)
-        os.replace(tmp, marker)
-    except OSError:
-        pass
-    return fingerprint
+def code_part(code: dict[str, Any], identity: dict[str, Any] | None) -> dict[str, Any]:
+    """The ``code`` component of a task of module ``code`` (a plan's code ref)."""
+    if identity and "parts" in identity:
+        return {"digest": identity["digest"], "parts": identity["parts"]}
+    reason = (identity or {}).get("whole_module") or _PLANNED_WITHOUT
+    return {"digest": code["digest"], "whole_module": reason}
 
 
 def input_digest(spec: dict[str, Any]) -> str:
@@ -68,13 +47,19 @@ def _strip(spec: dict[str, Any]) -> Any:
 
 
 def components(
-    code_digest: str, task: str, inputs: dict[str, Any], env: str, cache_version: str
+    code: dict[str, Any],
+    task: str,
+    inputs: dict[str, Any],
+    env: dict[str, Any],
+    cache_version: str,
 ) -> dict[str, Any]:
+    """Everything the key covers; ``code`` from :func:`code_part`, ``env`` from
+    :class:`~mlstudio.workflows.cache.environment.TaskEnvironments`."""
     params = {k: v["c"] for k, v in inputs.items() if "c" in v}
     data = {k: input_digest(v) for k, v in inputs.items() if "c" not in v}
     return {
         "v": KEY_VERSION,
-        "code": code_digest,
+        "code": code,
         "task": task,
         "params": params,
         "inputs": data,
@@ -92,18 +77,21 @@ def explain(previous: dict[str, Any] | None, current: dict[str, Any]) -> list[st
     if previous is None:
         return ["first run of this task (nothing to compare with)"]
     reasons: list[str] = []
-    if previous.get("code") != current.get("code"):
+    task = current.get("task")
+    if previous.get("v") != current.get("v"):
         reasons.append(
-            f"code changed (module digest {str(previous.get('code'))[:12]} → {str(current.get('code'))[:12]})"
+            f"cache key format changed (key version {previous.get('v')} → {current.get('v')}): "
+            "results cached before it are not reused"
         )
-    if previous.get("task") != current.get("task"):
-        reasons.append(f"task changed ({previous.get('task')} → {current.get('task')})")
-    if previous.get("env") != current.get("env"):
-        reasons.append("environment changed (requirements lock or installed packages)")
-    if previous.get("cache_version") != current.get("cache_version"):
-        reasons.append(
-            f"cache_version changed ({previous.get('cache_version')!r} → {current.get('cache_version')!r})"
-        )
+    else:
+        reasons += _code_changes(task, previous.get("code"), current.get("code"))
+        if previous.get("task") != task:
+            reasons.append(f"task changed ({previous.get('task')} → {task})")
+        reasons += _env_changes(previous.get("env"), current.get("env"))
+        if previous.get("cache_version") != current.get("cache_version"):
+            reasons.append(
+                f"cache_version changed ({previous.get('cache_version')!r} → {current.get('cache_version')!r})"
+            )
     old_p, new_p = previous.get("params", {}), current.get("params", {})
     for name in sorted(set(old_p) | set(new_p)):
         before, after = old_p.get(name, _ABSENT), new_p.get(name, _ABSENT)
@@ -118,6 +106,90 @@ def explain(previous: dict[str, Any] | None, current: dict[str, Any]) -> list[st
     return reasons or [
         "same key: the cached result was unusable (missing blob, or caching was off)"
     ]
+
+
+def _code_changes(task: Any, old: Any, new: Any) -> list[str]:
+    if old == new:
+        return []
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return ["code changed"]
+    if "parts" in old and "parts" in new:
+        before, after = old["parts"], new["parts"]
+        changes = [
+            _part_change(task, name, before.get(name), after.get(name))
+            for name in sorted(set(before) | set(after), key=_part_order)
+            if before.get(name) != after.get(name)
+        ]
+        return changes or ["code changed (the code analysis changed)"]
+    digests = f"module digest {str(old.get('digest'))[:12]} → {str(new.get('digest'))[:12]}"
+    if "whole_module" in new:
+        return [
+            f"code changed ({digests}; {task} is keyed on its whole module: {new['whole_module']})"
+        ]
+    return [
+        f"code changed: {task} is now keyed on the code it uses "
+        f"(it was keyed on its whole module: {old.get('whole_module')})"
+    ]
+
+
+def _part_order(name: str) -> tuple[int, str]:
+    """Definitions first, then top-level code, then the module's other files."""
+    symbol = name.rpartition(":")[2]
+    return (0 if not symbol.startswith("<") else 1 if ":" in name else 2, name)
+
+
+def _describe_part(name: str, value: str) -> str:
+    kind = value.split(":", 1)[0]
+    if kind == "files":
+        return "the module's files that are not Python (data, configuration)"
+    file, _, symbol = name.rpartition(":")
+    if kind == "code":
+        return f"the top-level code of {file}"
+    return f"{kind} {symbol} in {file}"
+
+
+def _part_change(task: Any, name: str, before: str | None, after: str | None) -> str:
+    if before is None:
+        return f"code changed: {task} now uses {_describe_part(name, str(after))}"
+    if after is None:
+        return f"code changed: {task} no longer uses {_describe_part(name, before)}"
+    old_kind, new_kind = before.split(":", 1)[0], after.split(":", 1)[0]
+    if old_kind != new_kind:
+        file, _, symbol = name.rpartition(":")
+        return f"code changed: {symbol} in {file} ({old_kind} → {new_kind})"
+    return f"code changed: {_describe_part(name, after)}"
+
+
+def _env_changes(old: Any, new: Any) -> list[str]:
+    if old == new:
+        return []
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return ["environment changed"]
+    reasons = [
+        f"environment changed: {label} {old.get(key)} → {new.get(key)}"
+        for key, label in (("python", "Python"), ("platform", "platform"))
+        if old.get(key) != new.get(key)
+    ]
+    if bool(old.get("all")) != bool(new.get("all")):
+        reasons.append(
+            "environment changed: every installed package counts now (the code's imports "
+            "cannot be found statically)"
+            if new.get("all")
+            else "environment changed: only the packages the code imports count now"
+        )
+    before, after = old.get("packages") or {}, new.get("packages") or {}
+    for name in sorted(set(before) | set(after)):
+        if before.get(name) == after.get(name):
+            continue
+        line = f"environment changed: {name} {before.get(name, '∅')} → {after.get(name, '∅')}"
+        if name not in before:
+            line += " (installed, or newly imported)"
+        elif name not in after:
+            line += " (uninstalled, or no longer imported)"
+        reasons.append(line)
+    for name in sorted(set(new.get("missing", [])) - set(old.get("missing", []))):
+        reasons.append(f"environment changed: {name} is imported but no installed package has it")
+    return reasons or ["environment changed"]
 
 
 _ABSENT = object()  # a parameter the task did not have in one of the two runs
