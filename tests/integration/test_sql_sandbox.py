@@ -23,7 +23,6 @@ CSV = "id,email,amount\n1,a@x.com,10.5\n2,b@y.com,20.0\n3,c@z.com,7.25\n"
 # (case id, SQL with {dir} and {blob} placeholders, a phrase the refusal must contain)
 REFUSED = [
     ("blob_read_parquet", "SELECT * FROM read_parquet('{blob}')", "may read only the tables"),
-    ("blob_replacement_scan", "SELECT * FROM '{blob}'", "may read only the tables"),
     ("parquet_scan", "SELECT * FROM parquet_scan('{dir}/plain.parquet')", "only the tables"),
     ("replacement_scan", "SELECT * FROM '{dir}/plain.parquet'", "may read only the tables"),
     ("read_csv", "SELECT * FROM read_csv('{dir}/plain.csv')", "may read only the tables"),
