@@ -70,7 +70,8 @@ def propagate_sql(
 
     ``output_columns``, when given, are the names of the columns the query actually returned
     (e.g. from DuckDB). They replace the statically derived names by position; if their number
-    differs from the lineage's, every output column falls back to the coarse rule. Without
+    differs from the lineage's, or a column the analysis names by a column name or alias has
+    another name there, every output column falls back to the coarse rule. Without
     them, a coarse query whose output names cannot be known (``SELECT *`` over an unknown
     table) yields an empty list, so callers that execute the query should pass them.
     """
@@ -81,7 +82,11 @@ def propagate_sql(
     columns = list(lineage.columns)
     if output_columns is not None:
         names = list(output_columns)
-        if len(names) != len(columns):
+        if len(names) != len(columns) or any(
+            col.named and col.name.lower() != name.lower()
+            for col, name in zip(columns, names, strict=True)
+        ):
+            # the static analysis and DuckDB disagree on the output columns: fail closed
             return _all_coarse(inputs, names)
         columns = [replace(col, name=name) for name, col in zip(names, columns, strict=True)]
 
