@@ -82,6 +82,8 @@ def sandboxed_connection(tables: Mapping[str, Any]) -> Any:
     try:
         for name, value in tables.items():
             table = value.to_arrow() if isinstance(value, Dataset) else value
+            if getattr(table, "num_columns", 1) == 0:
+                continue  # handed no column: the query does not read it (DuckDB cannot hold it)
             con.register(name, table)
     except BaseException:
         con.close()

@@ -64,7 +64,10 @@ def model_classification(inputs: Inputs) -> Classification:
 
 
 def propagate_sql(
-    sql: str, inputs: Inputs, output_columns: Sequence[str] | None = None
+    sql: str,
+    inputs: Inputs,
+    output_columns: Sequence[str] | None = None,
+    placeholders: Mapping[str, Sequence[str]] | None = None,
 ) -> list[PropagatedColumn]:
     """Classify the output columns of ``sql`` run over ``inputs`` (table -> column -> tags).
 
@@ -74,11 +77,19 @@ def propagate_sql(
     another name there, every output column falls back to the coarse rule. Without
     them, a coarse query whose output names cannot be known (``SELECT *`` over an unknown
     table) yields an empty list, so callers that execute the query should pass them.
+
+    ``placeholders`` (table -> every column, in order) names the columns the task got as
+    all-NULL placeholders besides ``inputs``: the SQL sees them, so lineage is computed
+    over them too, but they hold no value: they add no tag and are never listed as sources.
     """
     from mlstudio.governance.sql_lineage import sql_column_lineage
 
     _check_inputs(inputs)
-    lineage = sql_column_lineage(sql, {table: list(cols) for table, cols in inputs.items()})
+    schemas = {table: list(cols) for table, cols in inputs.items()}
+    for table, every in (placeholders or {}).items():
+        if table in schemas:
+            schemas[table] = list(dict.fromkeys([*every, *schemas[table]]))
+    lineage = sql_column_lineage(sql, schemas)
     columns = list(lineage.columns)
     if output_columns is not None:
         names = list(output_columns)
@@ -93,13 +104,17 @@ def propagate_sql(
     dataset_cache: dict[tuple[str, ...], tuple[Classification, tuple[str, ...]]] = {}
     out: list[PropagatedColumn] = []
     for col in columns:
+        if col.kind == "coarse":
+            out.extend(_all_coarse(inputs, [col.name]))
+            continue
+        real = [s for s in col.sources if s.column in inputs.get(s.table, {})]
         masked = set(col.masked_sources)
-        direct = [_lookup(inputs, s) for s in col.sources if s not in masked]
-        hashed = [_lookup(inputs, s) for s in col.sources if s in masked]
+        direct = [_lookup(inputs, s) for s in real if s not in masked]
+        hashed = [_lookup(inputs, s) for s in real if s in masked]
         classification = Classification.join_all(direct)
         if hashed:
             classification = classification.join(Classification.join_all(hashed).pseudonymize())
-        sources = tuple(str(s) for s in col.sources)
+        sources = tuple(str(s) for s in real)
         if col.kind == "dataset":
             tables = col.dataset_tables or lineage.tables
             cached = dataset_cache.get(tables)

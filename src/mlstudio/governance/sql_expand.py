@@ -130,7 +130,15 @@ def _rewrite_select(select: exp.Select, expansion: Expansion, spelling: Mapping[
     select.set("expressions", projections)
     # outside the projections (WHERE, GROUP BY, ORDER BY, QUALIFY): only which columns are read
     # matters, so each becomes the tuple of the columns it stands for
+    order = select.args.get("order")
     for node in _implicit_in(select, projections=False):
+        if (
+            isinstance(node, exp.PositionalColumn)
+            and order is not None
+            and any(n is node for n in order.walk())
+        ):
+            node.replace(exp.null())  # ORDER BY #n is the n-th projection: read already
+            continue
         if isinstance(node, exp.Columns):
             matched = [v.copy() for _, v in _match(node, expansion, spelling)]
         else:

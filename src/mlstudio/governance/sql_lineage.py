@@ -563,9 +563,7 @@ def _coarse_construct(root: exp.Expression) -> str | None:
     """Why a construct anywhere in the query is analysed coarsely (``None``: none is)."""
     if any(True for _ in root.find_all(exp.Pivot)):
         return "PIVOT/UNPIVOT is analysed coarsely"
-    by_name = [
-        node for node in root.find_all(exp.SetOperation) if node.args.get("by_name")
-    ]
+    by_name = [node for node in root.find_all(exp.SetOperation) if node.args.get("by_name")]
     if by_name and any(node is not root for node in by_name) and _has_any_star(root):
         # sqlglot expands a * over a BY NAME set operation with its left side's columns only
         return "a * over a BY NAME set operation is analysed coarsely"
@@ -573,9 +571,7 @@ def _coarse_construct(root: exp.Expression) -> str | None:
 
 
 def _has_any_star(root: exp.Expression) -> bool:
-    return any(
-        _is_star(p) for select in root.find_all(exp.Select) for p in select.expressions
-    )
+    return any(_is_star(p) for select in root.find_all(exp.Select) for p in select.expressions)
 
 
 def _is_star(projection: exp.Expression) -> bool:
