@@ -150,6 +150,40 @@ def placeholder_columns(
     return out
 
 
+def handed_tables(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Input name (``arg``, or ``arg[i]`` in a list) -> the Arrow table a task is handed,
+    taken before user code runs (Arrow tables are immutable)."""
+    from mlstudio.data.dataset import Dataset
+
+    out: dict[str, Any] = {}
+    for arg, value in kwargs.items():
+        if isinstance(value, Dataset):
+            out[arg] = value.to_arrow()
+        elif isinstance(value, list | tuple):
+            tables = [v for v in value if isinstance(v, Dataset)]
+            if len(tables) == len(value) and tables:
+                for index, item in enumerate(tables):
+                    out[arg if len(tables) == 1 else f"{arg}[{index}]"] = item.to_arrow()
+    return out
+
+
+def prove_same_name(
+    output: Any,
+    inputs: Mapping[str, Mapping[str, Classification]],
+    handed: Mapping[str, Any],
+) -> dict[str, list[tuple[str, str]]]:
+    """Which same-named output columns are provably copies of input columns (and of which)."""
+    from mlstudio.governance.column_identity import proven_sources
+
+    same_name: dict[str, list[tuple[str, str]]] = {}
+    for arg, columns in inputs.items():
+        for column in columns:
+            if column in output.column_names:
+                same_name.setdefault(column, []).append((arg, column))
+    tables = {arg: table for arg, table in handed.items() if arg in inputs}
+    return proven_sources(output, tables, same_name)
+
+
 def check_reads(policy: DomainPolicy, reads: Iterable[Read]) -> list[Violation]:
     out: list[Violation] = []
     for read in reads:
@@ -169,10 +203,12 @@ def classify_output(
     output_columns: Sequence[str],
     options: Mapping[str, Any],
     placeholders: Mapping[str, Sequence[str]] | None = None,
+    proven: Mapping[str, Sequence[tuple[str, str]]] | None = None,
 ) -> list[PropagatedColumn]:
     """Each output column's classification and where it came from (DESIGN.md §3 rules).
 
-    ``placeholders``: see :func:`propagate_sql` (SQL tasks only)."""
+    ``placeholders``: see :func:`propagate_sql` (SQL tasks only); ``proven``: see
+    :func:`propagate_python` (Python tasks only; :func:`prove_same_name` computes it)."""
     from mlstudio.governance.propagation import ColumnProvenance
 
     declared = {k: Classification.parse(v) for k, v in (options.get("classify") or {}).items()}
@@ -181,7 +217,9 @@ def classify_output(
             sql, inputs, output_columns=list(output_columns), placeholders=placeholders
         )
     elif inputs:
-        propagated = propagate_python(inputs, list(output_columns), options.get("lineage"))
+        propagated = propagate_python(
+            inputs, list(output_columns), options.get("lineage"), proven=proven
+        )
     else:
         # A table made from nothing but code and parameters: its columns are unclassified
         # (enforced as restricted) unless the task declares their classification.

@@ -9,8 +9,10 @@ output unclassified (enforced as restricted). What differs is how "derives from"
   literals) also inherit every column of their ``dataset_tables``; ``coarse`` outputs every
   input column.
 * Python tasks: a column named like an input column keeps that column's classification
-  (``passthrough``); any other column gets the join of every input column (``union``), unless
-  the task declares the column's sources (``declared``).
+  (``passthrough``) when its values are proven to be that column's (``proven``: same buffers,
+  row-aligned equal values, or a sub-multiset; joined with every other input column they
+  could be a copy of); any other column gets the join of every input column (``union``),
+  unless the task declares the column's sources (``declared``).
 * Models: the join of every column of every training input.
 """
 
@@ -21,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from mlstudio.errors import InvalidInputError
-from mlstudio.governance.classification import Classification
+from mlstudio.governance.classification import UNCLASSIFIED, Classification
 
 if TYPE_CHECKING:  # sqlglot is imported lazily: it costs ~80 ms at import time
     from mlstudio.governance.sql_lineage import ColumnSource
@@ -134,12 +136,18 @@ def propagate_python(
     inputs: Inputs,
     output_columns: Sequence[str],
     declared: Mapping[str, Sequence[str]] | None = None,
+    proven: Mapping[str, Sequence[tuple[str, str]]] | None = None,
 ) -> list[PropagatedColumn]:
     """Classify a Python task's output columns (conservative, fail-closed).
 
     ``declared`` maps an output column to the ``"table.column"`` inputs it derives from; it wins
     over the passthrough rule. Unknown sources, unknown output columns or an empty declaration
     raise :class:`InvalidInputError`.
+
+    ``proven`` (from :func:`mlstudio.governance.column_identity.proven_sources`) maps an output
+    column to every ``(input, column)`` its values were shown to be a copy of. When given, a
+    same-named column is a ``passthrough`` (the join of those sources) only if it is in
+    ``proven``; any other gets the ``union``. Without it, the name alone decides.
     """
     _check_inputs(inputs)
     declared_sources = _resolve_declared(inputs, output_columns, declared or {})
@@ -159,6 +167,18 @@ def propagate_python(
             out.append(PropagatedColumn(name, classification, provenance))
             continue
         same = by_name.get(name)
+        if same and proven is not None:
+            sources = proven.get(name)
+            if sources:
+                pairs = [
+                    (f"{table}.{column}", inputs.get(table, {}).get(column, UNCLASSIFIED))
+                    for table, column in sources
+                ]
+                classification = Classification.join_all(c for _, c in pairs)
+                provenance = ColumnProvenance("passthrough", tuple(s for s, _ in pairs))
+                out.append(PropagatedColumn(name, classification, provenance))
+                continue
+            same = None  # named like an input column, but not its values: the union
         if same:
             if len(same) == 1:
                 classification = same[0][1]

@@ -109,6 +109,7 @@ class Runtime:
                     d.governance.get("projection") or {},
                     placeholders=hasattr(definition, "query"),
                 )
+            handed = _handed(kwargs) if d.governance else {}
             kwargs = _convert(definition.fn, kwargs)
         except MlstudioError as exc:
             return TaskResult(
@@ -148,7 +149,7 @@ class Runtime:
             ):
                 value = definition.fn(**kwargs)
                 # pickling finds the classes of the value by importing their module
-                ref, data = _encode_output(d, definition, value)
+                ref, data = _encode_output(d, definition, value, handed)
             if data is not None:
                 store.put(data)
             output = ref.to_json()
@@ -231,8 +232,19 @@ def _project(
     return out
 
 
-def _encode_output(d: TaskDispatch, definition: Any, value: Any) -> tuple[Any, bytes | None]:
-    """Serialize a task's output; tables are classified and checked against the domain first."""
+def _handed(kwargs: dict[str, Any]) -> dict[str, Any]:
+    from mlstudio.data.io import handed_tables
+
+    return handed_tables(kwargs)
+
+
+def _encode_output(
+    d: TaskDispatch, definition: Any, value: Any, handed: dict[str, Any] | None = None
+) -> tuple[Any, bytes | None]:
+    """Serialize a task's output; tables are classified and checked against the domain first.
+
+    ``handed`` (input name -> the Arrow table the task got) lets a Python task's same-named
+    output columns be proven copies of input columns instead of trusted by name."""
     what = f"output of {d.task}"
     gov = d.governance
     if not gov:
@@ -248,12 +260,16 @@ def _encode_output(d: TaskDispatch, definition: Any, value: Any) -> tuple[Any, b
         placeholders = io.placeholder_columns(inputs, d.inputs)  # the NULLs _project left
 
     def classify(table: Any) -> tuple[Any, list[dict[str, Any]]]:
+        proven = None
+        if placeholders is None and inputs:
+            proven = io.prove_same_name(table, inputs, handed or {})
         propagated = io.classify_output(
             sql=getattr(definition, "query", None),
             inputs=inputs,
             output_columns=table.column_names,
             options=options,
             placeholders=placeholders,
+            proven=proven,
         )
         columns = {c.name: c.classification for c in propagated}
         applied: list[str] = []
