@@ -2,8 +2,9 @@
 
 A column named like an input column keeps that column's tags only when its values are provably
 that column's: DESIGN's "same name" is not trusted by itself, since ``pd.DataFrame({"id":
-t["email"]})`` is named ``id`` and holds emails. Each column is fingerprinted once (a 64-bit
-hash per row, computed by DuckDB, vectorised) on the tables the worker handed the task and on
+t["email"]})`` is named ``id`` and holds emails. Each column is fingerprinted once (64 bits per
+row: the value's bit pattern for 64-bit numbers and timestamps, else DuckDB's vectorised
+``hash()``) on the tables the worker handed the task and on
 the table it returned. An output column ``c`` *is* an input column ``s`` when
 
 * it shares ``s``'s Arrow buffers (a zero-copy pass-through: ``t.select``, ``t.filter`` of a
@@ -24,6 +25,7 @@ unchanged column is recognised. A column DuckDB cannot hash is never proven.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,10 +53,26 @@ class Fingerprint:
 
         if self.buffers and self.buffers == source.buffers:
             return True
-        if len(self.rows) > len(source.rows):
+        rows, other = self.rows, source.rows
+        if len(rows) > len(other):
             return False
-        if len(self.rows) == len(source.rows) and np.array_equal(self.rows, source.rows):
-            return True
+        if len(rows) == len(other):
+            if np.array_equal(rows, other):
+                return True
+            # a permutation: cheap necessary conditions before sorting
+            if rows.sum(dtype=np.uint64) != other.sum(dtype=np.uint64):
+                return False
+            if np.bitwise_xor.reduce(rows) != np.bitwise_xor.reduce(other):
+                return False
+        elif len(rows):
+            sample = rows[: min(len(rows), 4)]
+            if not bool((other[None, :] == sample[:, None]).any(axis=1).all()):
+                return False
+        return self._within(source)
+
+    def _within(self, source: Fingerprint) -> bool:
+        import numpy as np
+
         values, counts = self.multiset()
         source_values, source_counts = source.multiset()
         if len(values) > len(source_values):
@@ -72,11 +90,17 @@ def fingerprints(table: Any, columns: list[str] | None = None) -> dict[str, Fing
     if not wanted:
         return {}
     canonical = {name: _canonical(table.column(name)) for name in wanted}
-    hashed = _hash_columns(canonical)
-    out: dict[str, Fingerprint] = {}
-    for name, rows in hashed.items():
-        out[name] = Fingerprint(rows, _buffers(table.column(name)))
-    return out
+    rows = {
+        name: bits for name, c in canonical.items() if (bits := _fixed_width_bits(c)) is not None
+    }
+    rest = {name: c for name, c in canonical.items() if name not in rows}
+    if rest:
+        rows.update(_hash_columns(rest))
+    return {
+        name: Fingerprint(rows[name], _buffers(table.column(name)))
+        for name in wanted
+        if name in rows
+    }
 
 
 def proven_sources(
@@ -100,9 +124,11 @@ def proven_sources(
         fp = out_prints.get(name)
         if fp is None:
             continue
-        sources = [key for key, source in in_prints.items() if fp.is_copy_of(source)]
-        if any(tuple(c) in sources for c in candidates):
-            proven[name] = sources
+        named = [c for c in candidates if c in in_prints and fp.is_copy_of(in_prints[c])]
+        if not named:
+            continue  # not the values of any same-named column: the union
+        others = [k for k, s in in_prints.items() if k not in named and fp.is_copy_of(s)]
+        proven[name] = [*named, *others]
     return proven
 
 
@@ -124,32 +150,83 @@ def _canonical(column: Any) -> Any:
     return column
 
 
+_NULL_BITS = 0x9E3779B97F4A7C15  # stands for NULL in a fixed-width column's bit patterns
+
+
+def _fixed_width_bits(column: Any) -> Any:
+    """A 64-bit column's values as their bit patterns (exact, no hashing), or ``None``."""
+    import numpy as np
+    import pyarrow as pa
+
+    typ = column.type
+    if not (
+        typ == pa.int64() or typ == pa.uint64() or typ == pa.float64() or pa.types.is_timestamp(typ)
+    ):
+        return None
+    combined = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    if combined.null_count:
+        combined = combined.fill_null(
+            pa.scalar(0, type=typ) if not pa.types.is_floating(typ) else pa.scalar(0.0, type=typ)
+        )
+        bits = combined.to_numpy(zero_copy_only=False).view(np.uint64).copy()
+        mask = column.is_null().to_numpy(zero_copy_only=False)
+        bits[mask] = _NULL_BITS
+        return bits
+    return combined.to_numpy(zero_copy_only=False).view(np.uint64)
+
+
 def _hash_columns(columns: Mapping[str, Any]) -> dict[str, Any]:
     """DuckDB's ``hash()`` of every row of each column (one vectorised query, or one per
     column when a column cannot be hashed)."""
     import pyarrow as pa
 
-    from mlstudio.data.sql import sandboxed_connection
-
     names = list(columns)
     keys = [f"c{i}" for i in range(len(names))]
     table = pa.table(dict(zip(keys, columns.values(), strict=True)))
-    con = sandboxed_connection({"t": table})
-    try:
+    with _LOCK:
+        con = _connection()
+        con.register("t", table)
         try:
-            select = ", ".join(f"hash({k}) AS {k}" for k in keys)
-            result = con.sql(f"SELECT {select} FROM t").fetchnumpy()
-            return {name: result[key] for name, key in zip(names, keys, strict=True)}
-        except Exception:
-            out: dict[str, Any] = {}
-            for name, key in zip(names, keys, strict=True):
-                try:
-                    out[name] = con.sql(f"SELECT hash({key}) AS h FROM t").fetchnumpy()["h"]
-                except Exception:
-                    continue  # not hashable: never proven
-            return out
-    finally:
-        con.close()
+            try:
+                select = ", ".join(f"hash({k}) AS {k}" for k in keys)
+                result = _arrow(con.sql(f"SELECT {select} FROM t"))
+                return {
+                    name: result.column(key).to_numpy()
+                    for name, key in zip(names, keys, strict=True)
+                }
+            except Exception:
+                out: dict[str, Any] = {}
+                for name, key in zip(names, keys, strict=True):
+                    try:
+                        hashed = _arrow(con.sql(f"SELECT hash({key}) AS h FROM t")).column(0)
+                    except Exception:
+                        continue  # not hashable: never proven
+                    out[name] = hashed.to_numpy()
+                return out
+        finally:
+            con.unregister("t")
+
+
+_LOCK = threading.Lock()
+_CONNECTIONS: dict[int, Any] = {}
+
+
+def _connection() -> Any:
+    """One sandboxed DuckDB connection per process (a forked child opens its own)."""
+    import os
+
+    pid = os.getpid()
+    if pid not in _CONNECTIONS:
+        from mlstudio.data.sql import sandboxed_connection
+
+        _CONNECTIONS.clear()  # a parent's connection is not used across fork
+        _CONNECTIONS[pid] = sandboxed_connection({})
+    return _CONNECTIONS[pid]
+
+
+def _arrow(relation: Any) -> Any:
+    fetch = getattr(relation, "to_arrow_table", None) or relation.arrow
+    return fetch()
 
 
 def _buffers(column: Any) -> tuple[int, ...]:
