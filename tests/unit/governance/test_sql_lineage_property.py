@@ -129,9 +129,7 @@ def aggregate_select(draw) -> str:
     key = draw(st.sampled_from(cols))
     value = draw(st.sampled_from(cols))
     agg = draw(
-        st.sampled_from(
-            [f"max({value})", f"string_agg(CAST({value} AS VARCHAR), ',')", "count(*)"]
-        )
+        st.sampled_from([f"max({value})", f"string_agg(CAST({value} AS VARCHAR), ',')", "count(*)"])
     )
     alias = draw(st.sampled_from(NAMES))
     return f"SELECT {key}, {agg} AS {alias} FROM {table} GROUP BY ALL"
@@ -148,10 +146,13 @@ def joined_select(draw) -> str:
         col = draw(st.sampled_from(["a.email", "a.note", "a.id"]))
         alias = draw(st.sampled_from(NAMES))
         return f"SELECT a.id, l.{alias} FROM a, LATERAL (SELECT {col} AS {alias}) AS l"
-    left, right = draw(st.sampled_from(["email", "note", "id"])), draw(
-        st.sampled_from(["phone", "note", "email"])
+    left, right = (
+        draw(st.sampled_from(["email", "note", "id"])),
+        draw(st.sampled_from(["phone", "note", "email"])),
     )
-    return f"SELECT a.{left} AS {draw(st.sampled_from(NAMES))}, b.{right} FROM a JOIN b ON a.id = b.id"
+    return (
+        f"SELECT a.{left} AS {draw(st.sampled_from(NAMES))}, b.{right} FROM a JOIN b ON a.id = b.id"
+    )
 
 
 def base_select():
@@ -194,7 +195,7 @@ def _contains_marker(values: list) -> bool:
 
 
 @hypothesis.settings(
-    max_examples=300,
+    max_examples=200,
     deadline=None,
     suppress_health_check=[hypothesis.HealthCheck.too_slow, hypothesis.HealthCheck.filter_too_much],
 )
