@@ -142,3 +142,31 @@ def test_the_same_dataset_through_its_input_is_governed(studio, governed):
     assert data["state"] == "succeeded", data
     (column,) = data["output"]["v"]["schema"]
     assert column["name"] == "n" and column["provenance"]["rule"] == "dataset"
+
+
+@pytest.fixture
+def ray_session():
+    import ray
+
+    yield
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("studio", ["sqlite"], indirect=True)
+def test_the_sandbox_holds_on_ray_workers_too(studio, governed, ray_session):
+    """The same runtime runs a Ray task: the blob read is refused there as well."""
+    result = studio.cli(
+        "run", f"{governed['flow']}:case_blob_read_parquet",
+        "--domain", "experimentation", "--executor", "ray", "--json", user="bob",
+    )  # fmt: skip
+    data = result.json
+    assert data["state"] == "failed" and data["executor"] == "ray"
+    error = task_of(data, "blob_read_parquet")["error"]
+    assert "may read only the tables" in error and "a@x.com" not in error
+    control = studio.cli(
+        "run", f"{governed['flow']}:control", "--domain", "experimentation",
+        "--executor", "ray", "--json", user="bob",
+    )  # fmt: skip
+    assert control.json["state"] == "succeeded", control.stderr

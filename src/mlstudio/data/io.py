@@ -107,7 +107,7 @@ def projected(
     declared = (options.get("columns") or {}).get(arg)
     if declared:
         return {c: columns.get(c, UNCLASSIFIED) for c in declared}
-    if used is not None:
+    if used is not None and "*" not in columns:  # "*": a table of unknown schema
         if arg not in used:
             return {}
         if not used[arg] and columns:

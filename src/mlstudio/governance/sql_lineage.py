@@ -29,10 +29,18 @@ Columns that only appear in ``WHERE``, ``JOIN ... ON``, ``GROUP BY``, ``HAVING``
 ``ORDER BY`` are *indirect* lineage; they influence which rows appear but are deliberately not
 propagated as per-column sources (``CASE`` conditions are inside the value, so they are).
 
+Set operations pair columns by position, except ``UNION [ALL] BY NAME``, which pairs them by
+name (case-insensitively; the left side's columns, then the right side's new ones).
+``COLUMNS(...)`` and positional ``#n`` references are first rewritten into the columns they
+stand for (:mod:`mlstudio.governance.sql_expand`).
+
 A query that does not parse, reads a table that is not in ``schemas`` (including table
 functions such as ``read_parquet`` and schema-qualified names such as ``main.t``), references an
-unknown column, or uses ``WITH RECURSIVE`` falls back to coarse lineage for the whole query
-(``SqlLineage.coarse``). Fail-closed, never fail-open.
+unknown column, uses ``WITH RECURSIVE``, ``PIVOT``/``UNPIVOT``, ``DESCRIBE``/``SUMMARIZE``, a
+``COLUMNS`` that cannot be expanded statically, or a ``*`` over a ``BY NAME`` set operation
+falls back to coarse lineage for the whole query (``SqlLineage.coarse``). Fail-closed, never
+fail-open; :func:`~mlstudio.governance.propagation.propagate_sql` also falls back when DuckDB's
+result columns disagree with the analysis (their number, or a ``named`` column's name).
 
 Output names are the aliases / column names as written; an unaliased expression is named by
 its SQL text, which may differ from the name DuckDB gives it (``propagate_sql`` can map the
