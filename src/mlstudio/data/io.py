@@ -87,28 +87,9 @@ def derived_inputs(inputs: Mapping[str, Any]) -> dict[str, Classification]:
 def sql_columns_used(sql: str, schemas: Mapping[str, Sequence[str]]) -> dict[str, set[str]] | None:
     """Columns each table contributes anywhere in the query (SELECT, WHERE, JOIN, GROUP BY);
     None when the SQL cannot be analysed (then every column counts as read)."""
-    try:
-        import sqlglot
-        from sqlglot import exp
-        from sqlglot.optimizer.qualify import qualify
+    from mlstudio.governance.sql_reads import sql_columns_used as analyse
 
-        tree = sqlglot.parse_one(sql, read="duckdb")
-        mapping = {t: {c: "VARCHAR" for c in cols} for t, cols in schemas.items()}
-        tree = qualify(tree, schema=mapping, dialect="duckdb", validate_qualify_columns=False)
-    except Exception:
-        return None
-    aliases: dict[str, str] = {}
-    for table in tree.find_all(exp.Table):
-        if table.name in schemas:
-            aliases[table.alias_or_name] = table.name
-    used: dict[str, set[str]] = {t: set() for t in schemas}
-    for column in tree.find_all(exp.Column):
-        source = aliases.get(column.table)
-        if source is not None and column.name in schemas[source]:
-            used[source].add(column.name)
-    if any(not isinstance(star.parent, exp.Count) for star in tree.find_all(exp.Star)):
-        return None  # a star the schema could not expand: count every column as read
-    return used
+    return analyse(sql, schemas)
 
 
 def projected(
@@ -116,13 +97,91 @@ def projected(
     columns: dict[str, Classification],
     options: Mapping[str, Any],
     used: dict[str, set[str]] | None,
+    policy: DomainPolicy | None = None,
 ) -> dict[str, Classification]:
+    """The columns of input ``arg`` the task is handed: those it declares, else those its SQL
+    reads (none of a table the SQL does not read), else all of them.
+
+    A table the SQL reads without naming a column (``SELECT count(*) FROM t``) is handed one
+    column, so that its rows are there: :func:`row_count_column`."""
     declared = (options.get("columns") or {}).get(arg)
     if declared:
         return {c: columns.get(c, UNCLASSIFIED) for c in declared}
-    if used is not None and arg in used:
+    if used is not None and "*" not in columns:  # "*": a table of unknown schema
+        if arg not in used:
+            return {}
+        if not used[arg] and columns:
+            name = row_count_column(columns, policy)
+            return {name: columns[name]}
         return {c: columns[c] for c in sorted(used[arg]) if c in columns}
     return columns
+
+
+def row_count_column(
+    columns: Mapping[str, Classification], policy: DomainPolicy | None = None
+) -> str:
+    """The column to hand a query that only counts rows: one ``policy`` may read, the least
+    classified (level, then number of labels, then schema order). If the domain may read none,
+    the least classified one, whose read the policy then refuses like any other."""
+
+    def rank(item: tuple[int, tuple[str, Classification]]) -> tuple[int, int, int, int]:
+        index, (name, classification) = item
+        readable = policy is None or not evaluate_read(policy, "", None, {name: classification})
+        labels = len(classification.labels or ())
+        return (0 if readable else 1, int(classification.effective_level), labels, index)
+
+    _, (name, _) = min(enumerate(columns.items()), key=rank)
+    return name
+
+
+def placeholder_columns(
+    inputs: Mapping[str, Mapping[str, Classification]], specs: Mapping[str, Any]
+) -> dict[str, list[str]]:
+    """arg -> every column of the table, in its order, for each input of which an SQL task
+    gets some columns as all-NULL placeholders (see ``runtime._project``)."""
+    out: dict[str, list[str]] = {}
+    for arg, handed in inputs.items():
+        spec = specs.get(arg)
+        if not isinstance(spec, dict) or "v" not in spec or not _is_table(spec):
+            continue
+        every = [c["name"] for c in spec["v"].get("schema") or []]
+        if any(name not in handed for name in every):
+            out[arg] = every
+    return out
+
+
+def handed_tables(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Input name (``arg``, or ``arg[i]`` in a list) -> the Arrow table a task is handed,
+    taken before user code runs (Arrow tables are immutable)."""
+    from mlstudio.data.dataset import Dataset
+
+    out: dict[str, Any] = {}
+    for arg, value in kwargs.items():
+        if isinstance(value, Dataset):
+            out[arg] = value.to_arrow()
+        elif isinstance(value, list | tuple):
+            tables = [v for v in value if isinstance(v, Dataset)]
+            if len(tables) == len(value) and tables:
+                for index, item in enumerate(tables):
+                    out[arg if len(tables) == 1 else f"{arg}[{index}]"] = item.to_arrow()
+    return out
+
+
+def prove_same_name(
+    output: Any,
+    inputs: Mapping[str, Mapping[str, Classification]],
+    handed: Mapping[str, Any],
+) -> dict[str, list[tuple[str, str]]]:
+    """Which same-named output columns are provably copies of input columns (and of which)."""
+    from mlstudio.governance.column_identity import proven_sources
+
+    same_name: dict[str, list[tuple[str, str]]] = {}
+    for arg, columns in inputs.items():
+        for column in columns:
+            if column in output.column_names:
+                same_name.setdefault(column, []).append((arg, column))
+    tables = {arg: table for arg, table in handed.items() if arg in inputs}
+    return proven_sources(output, tables, same_name)
 
 
 def check_reads(policy: DomainPolicy, reads: Iterable[Read]) -> list[Violation]:
@@ -143,15 +202,24 @@ def classify_output(
     inputs: Mapping[str, Mapping[str, Classification]],
     output_columns: Sequence[str],
     options: Mapping[str, Any],
+    placeholders: Mapping[str, Sequence[str]] | None = None,
+    proven: Mapping[str, Sequence[tuple[str, str]]] | None = None,
 ) -> list[PropagatedColumn]:
-    """Each output column's classification and where it came from (DESIGN.md §3 rules)."""
+    """Each output column's classification and where it came from (DESIGN.md §3 rules).
+
+    ``placeholders``: see :func:`propagate_sql` (SQL tasks only); ``proven``: see
+    :func:`propagate_python` (Python tasks only; :func:`prove_same_name` computes it)."""
     from mlstudio.governance.propagation import ColumnProvenance
 
     declared = {k: Classification.parse(v) for k, v in (options.get("classify") or {}).items()}
     if sql is not None and inputs:
-        propagated = propagate_sql(sql, inputs, output_columns=list(output_columns))
+        propagated = propagate_sql(
+            sql, inputs, output_columns=list(output_columns), placeholders=placeholders
+        )
     elif inputs:
-        propagated = propagate_python(inputs, list(output_columns), options.get("lineage"))
+        propagated = propagate_python(
+            inputs, list(output_columns), options.get("lineage"), proven=proven
+        )
     else:
         # A table made from nothing but code and parameters: its columns are unclassified
         # (enforced as restricted) unless the task declares their classification.

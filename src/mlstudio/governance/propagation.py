@@ -9,8 +9,10 @@ output unclassified (enforced as restricted). What differs is how "derives from"
   literals) also inherit every column of their ``dataset_tables``; ``coarse`` outputs every
   input column.
 * Python tasks: a column named like an input column keeps that column's classification
-  (``passthrough``); any other column gets the join of every input column (``union``), unless
-  the task declares the column's sources (``declared``).
+  (``passthrough``) when its values are proven to be that column's (``proven``: same buffers,
+  row-aligned equal values, or a sub-multiset; joined with every other input column they
+  could be a copy of); any other column gets the join of every input column (``union``),
+  unless the task declares the column's sources (``declared``).
 * Models: the join of every column of every training input.
 """
 
@@ -21,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from mlstudio.errors import InvalidInputError
-from mlstudio.governance.classification import Classification
+from mlstudio.governance.classification import UNCLASSIFIED, Classification
 
 if TYPE_CHECKING:  # sqlglot is imported lazily: it costs ~80 ms at import time
     from mlstudio.governance.sql_lineage import ColumnSource
@@ -64,37 +66,57 @@ def model_classification(inputs: Inputs) -> Classification:
 
 
 def propagate_sql(
-    sql: str, inputs: Inputs, output_columns: Sequence[str] | None = None
+    sql: str,
+    inputs: Inputs,
+    output_columns: Sequence[str] | None = None,
+    placeholders: Mapping[str, Sequence[str]] | None = None,
 ) -> list[PropagatedColumn]:
     """Classify the output columns of ``sql`` run over ``inputs`` (table -> column -> tags).
 
     ``output_columns``, when given, are the names of the columns the query actually returned
     (e.g. from DuckDB). They replace the statically derived names by position; if their number
-    differs from the lineage's, every output column falls back to the coarse rule. Without
+    differs from the lineage's, or a column the analysis names by a column name or alias has
+    another name there, every output column falls back to the coarse rule. Without
     them, a coarse query whose output names cannot be known (``SELECT *`` over an unknown
     table) yields an empty list, so callers that execute the query should pass them.
+
+    ``placeholders`` (table -> every column, in order) names the columns the task got as
+    all-NULL placeholders besides ``inputs``: the SQL sees them, so lineage is computed
+    over them too, but they hold no value: they add no tag and are never listed as sources.
     """
     from mlstudio.governance.sql_lineage import sql_column_lineage
 
     _check_inputs(inputs)
-    lineage = sql_column_lineage(sql, {table: list(cols) for table, cols in inputs.items()})
+    schemas = {table: list(cols) for table, cols in inputs.items()}
+    for table, every in (placeholders or {}).items():
+        if table in schemas:
+            schemas[table] = list(dict.fromkeys([*every, *schemas[table]]))
+    lineage = sql_column_lineage(sql, schemas)
     columns = list(lineage.columns)
     if output_columns is not None:
         names = list(output_columns)
-        if len(names) != len(columns):
+        if len(names) != len(columns) or any(
+            col.named and col.name.lower() != name.lower()
+            for col, name in zip(columns, names, strict=True)
+        ):
+            # the static analysis and DuckDB disagree on the output columns: fail closed
             return _all_coarse(inputs, names)
         columns = [replace(col, name=name) for name, col in zip(names, columns, strict=True)]
 
     dataset_cache: dict[tuple[str, ...], tuple[Classification, tuple[str, ...]]] = {}
     out: list[PropagatedColumn] = []
     for col in columns:
+        if col.kind == "coarse":
+            out.extend(_all_coarse(inputs, [col.name]))
+            continue
+        real = [s for s in col.sources if s.column in inputs.get(s.table, {})]
         masked = set(col.masked_sources)
-        direct = [_lookup(inputs, s) for s in col.sources if s not in masked]
-        hashed = [_lookup(inputs, s) for s in col.sources if s in masked]
+        direct = [_lookup(inputs, s) for s in real if s not in masked]
+        hashed = [_lookup(inputs, s) for s in real if s in masked]
         classification = Classification.join_all(direct)
         if hashed:
             classification = classification.join(Classification.join_all(hashed).pseudonymize())
-        sources = tuple(str(s) for s in col.sources)
+        sources = tuple(str(s) for s in real)
         if col.kind == "dataset":
             tables = col.dataset_tables or lineage.tables
             cached = dataset_cache.get(tables)
@@ -114,12 +136,18 @@ def propagate_python(
     inputs: Inputs,
     output_columns: Sequence[str],
     declared: Mapping[str, Sequence[str]] | None = None,
+    proven: Mapping[str, Sequence[tuple[str, str]]] | None = None,
 ) -> list[PropagatedColumn]:
     """Classify a Python task's output columns (conservative, fail-closed).
 
     ``declared`` maps an output column to the ``"table.column"`` inputs it derives from; it wins
     over the passthrough rule. Unknown sources, unknown output columns or an empty declaration
     raise :class:`InvalidInputError`.
+
+    ``proven`` (from :func:`mlstudio.governance.column_identity.proven_sources`) maps an output
+    column to every ``(input, column)`` its values were shown to be a copy of. When given, a
+    same-named column is a ``passthrough`` (the join of those sources) only if it is in
+    ``proven``; any other gets the ``union``. Without it, the name alone decides.
     """
     _check_inputs(inputs)
     declared_sources = _resolve_declared(inputs, output_columns, declared or {})
@@ -139,6 +167,18 @@ def propagate_python(
             out.append(PropagatedColumn(name, classification, provenance))
             continue
         same = by_name.get(name)
+        if same and proven is not None:
+            sources = proven.get(name)
+            if sources:
+                pairs = [
+                    (f"{table}.{column}", inputs.get(table, {}).get(column, UNCLASSIFIED))
+                    for table, column in sources
+                ]
+                classification = Classification.join_all(c for _, c in pairs)
+                provenance = ColumnProvenance("passthrough", tuple(s for s, _ in pairs))
+                out.append(PropagatedColumn(name, classification, provenance))
+                continue
+            same = None  # named like an input column, but not its values: the union
         if same:
             if len(same) == 1:
                 classification = same[0][1]

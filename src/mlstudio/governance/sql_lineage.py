@@ -29,10 +29,18 @@ Columns that only appear in ``WHERE``, ``JOIN ... ON``, ``GROUP BY``, ``HAVING``
 ``ORDER BY`` are *indirect* lineage; they influence which rows appear but are deliberately not
 propagated as per-column sources (``CASE`` conditions are inside the value, so they are).
 
+Set operations pair columns by position, except ``UNION [ALL] BY NAME``, which pairs them by
+name (case-insensitively; the left side's columns, then the right side's new ones).
+``COLUMNS(...)`` and positional ``#n`` references are first rewritten into the columns they
+stand for (:mod:`mlstudio.governance.sql_expand`).
+
 A query that does not parse, reads a table that is not in ``schemas`` (including table
 functions such as ``read_parquet`` and schema-qualified names such as ``main.t``), references an
-unknown column, or uses ``WITH RECURSIVE`` falls back to coarse lineage for the whole query
-(``SqlLineage.coarse``). Fail-closed, never fail-open.
+unknown column, uses ``WITH RECURSIVE``, ``PIVOT``/``UNPIVOT``, ``DESCRIBE``/``SUMMARIZE``, a
+``COLUMNS`` that cannot be expanded statically, or a ``*`` over a ``BY NAME`` set operation
+falls back to coarse lineage for the whole query (``SqlLineage.coarse``). Fail-closed, never
+fail-open; :func:`~mlstudio.governance.propagation.propagate_sql` also falls back when DuckDB's
+result columns disagree with the analysis (their number, or a ``named`` column's name).
 
 Output names are the aliases / column names as written; an unaliased expression is named by
 its SQL text, which may differ from the name DuckDB gives it (``propagate_sql`` can map the
@@ -41,6 +49,7 @@ real result names by position).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -52,6 +61,7 @@ from sqlglot.optimizer.scope import Scope, build_scope
 from sqlglot.schema import MappingSchema
 
 from mlstudio.errors import InvalidInputError, MlstudioError
+from mlstudio.governance.sql_expand import expand_implicit_columns, has_implicit_columns
 
 DIALECT = "duckdb"
 KINDS = ("identity", "transformation", "masking", "aggregation", "dataset", "coarse")
@@ -100,6 +110,12 @@ _HASH_NAMES = frozenset(
         "standard_hash",
     }
 )
+_DUCKDB_SELECTS = frozenset({"PIVOT", "UNPIVOT", "DESCRIBE", "SUMMARIZE", "SHOW"})
+# statements DuckDB runs as SELECTs that sqlglot does not parse as queries
+_COARSE_STATEMENTS: tuple[type[exp.Expression], ...] = tuple(
+    getattr(exp, name) for name in ("Pivot", "Describe", "Summarize", "Show") if hasattr(exp, name)
+)
+_AUTO_ALIAS = re.compile(r"_col_\d+")
 _NON_QUERY_HINT = "an SQL task's body must be one SELECT (WITH ... SELECT and UNION are fine)"
 
 
@@ -119,7 +135,9 @@ class OutputColumnLineage:
     """Where one output column comes from, and how (``kind``, one of :data:`KINDS`).
 
     ``masked_sources`` are the sources reached only through a hash. ``dataset_tables`` (kind
-    ``dataset`` only) are the tables whose dataset-level union the column inherits.
+    ``dataset`` only) are the tables whose dataset-level union the column inherits. ``named``
+    says the name is a column name or an alias, so DuckDB gives the result column the same
+    name (callers check it); an unaliased expression's name is only its SQL text.
     """
 
     name: str
@@ -127,6 +145,7 @@ class OutputColumnLineage:
     kind: str
     masked_sources: tuple[ColumnSource, ...] = ()
     dataset_tables: tuple[str, ...] = ()
+    named: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,11 +189,27 @@ def sql_column_lineage(sql: str, schemas: Mapping[str, Sequence[str]]) -> SqlLin
             hint=_NON_QUERY_HINT,
         )
     root = statements[0]
+    if isinstance(root, _COARSE_STATEMENTS) or (
+        isinstance(root, exp.Command) and str(root.this).upper() in _DUCKDB_SELECTS
+    ):
+        return _coarse(schemas, [], f"{root.key.upper()} is analysed coarsely")
     if not isinstance(root, exp.Query):
         kind = root.key.upper() if root.key else type(root).__name__
         raise InvalidInputError(
             f"only SELECT queries can be analysed; got {kind}", hint=_NON_QUERY_HINT
         )
+    coarse_reason = _coarse_construct(root)
+    if coarse_reason is not None:
+        scanned, _ = _scanned_tables(root, tables)
+        return _coarse(schemas, [], coarse_reason, scanned)
+    if has_implicit_columns(root):
+        try:
+            spelling = _spelling(root, columns)
+            schema = _mapping_schema(tables, columns)
+            root = expand_implicit_columns(root, schema, DIALECT, spelling)
+        except Exception as exc:  # Unresolvable, or sqlglot could not qualify: fail closed
+            scanned, _ = _scanned_tables(root, tables)
+            return _coarse(schemas, [], f"could not expand {_first_line(exc)}", scanned)
 
     written_names = _written_names(root)
     aliases = _written_aliases(root)
@@ -296,7 +331,11 @@ class _Analyzer:
                 kind = "transformation"
             else:
                 kind = "identity"
-            out.append(OutputColumnLineage(name, sources, kind, masked, dataset_tables))
+            out.append(
+                OutputColumnLineage(
+                    name, sources, kind, masked, dataset_tables, named=self.named(index)
+                )
+            )
         return SqlLineage(tuple(out), scanned)
 
     def output_names(
@@ -304,12 +343,20 @@ class _Analyzer:
     ) -> list[str] | None:
         """Names of the root's output columns, or ``None`` if a ``*`` could not be expanded."""
         root_expr = self.root.expression
-        if not isinstance(root_expr, exp.Query) or _has_star(root_expr):
+        if not isinstance(root_expr, exp.Query) or _has_any_star(root_expr):
             return None
-        names = list(root_expr.named_selects)
-        if written_names is not None and len(written_names) == len(names):
+        names = self.names(self.root)
+        if names is None:
+            return None
+        by_name = isinstance(root_expr, exp.SetOperation) and root_expr.args.get("by_name")
+        if not by_name and written_names is not None and len(written_names) == len(names):
             return written_names
         return self._restore_case(names, aliases)
+
+    def named(self, index: int) -> bool:
+        """Whether output ``index`` is a column name or an alias (not an expression's text)."""
+        names = self.names(self.root) or []
+        return index < len(names) and not _AUTO_ALIAS.fullmatch(names[index])
 
     def _restore_case(self, names: list[str], aliases: Mapping[str, str]) -> list[str]:
         """Undo sqlglot's lower-casing of output names: written aliases, then schema spelling."""
@@ -333,8 +380,11 @@ class _Analyzer:
             branches = scope.set_operation_scopes
             if len(branches) < 2:
                 lin.coarse = True
-            for branch in branches:
-                lin.absorb(self.position(branch, index), masked=False)
+            if expression.args.get("by_name"):
+                self._by_name(scope, index, lin)
+            else:
+                for branch in branches:
+                    lin.absorb(self.position(branch, index), masked=False)
         elif isinstance(expression, exp.Select):
             selects = expression.selects
             if index >= len(selects):
@@ -345,6 +395,49 @@ class _Analyzer:
             lin = _COARSE_LIN
         self.memo[key] = lin
         return lin
+
+    def _by_name(self, scope: Scope, index: int, lin: _Lin) -> None:
+        """``UNION [ALL] BY NAME``: output ``index`` is each branch's column of the same name
+        (case-insensitive); a branch without it contributes NULLs."""
+        names = self.names(scope)
+        if names is None or index >= len(names):
+            lin.coarse = True
+            return
+        wanted = names[index].lower()
+        found = False
+        for branch in scope.set_operation_scopes:
+            branch_names = [n.lower() for n in self.names(branch) or []]
+            if branch_names.count(wanted) > 1:
+                lin.coarse = True
+                return
+            if wanted in branch_names:
+                found = True
+                lin.absorb(self.position(branch, branch_names.index(wanted)), masked=False)
+        if not found:
+            lin.coarse = True
+
+    def names(self, scope: Scope) -> list[str] | None:
+        """Output column names of a scope as DuckDB pairs them: a SELECT's projections, a set
+        operation's left side, or for ``BY NAME`` the left side's then the right side's new
+        names. ``None`` when a name is not knowable (an unnamed expression under BY NAME)."""
+        expression = scope.expression
+        if isinstance(expression, exp.SetOperation):
+            branches = scope.set_operation_scopes
+            if not branches:
+                return None
+            left = self.names(branches[0])
+            if not expression.args.get("by_name"):
+                return left
+            right = self.names(branches[-1]) if len(branches) > 1 else []
+            if left is None or right is None:
+                return None
+            if any(_AUTO_ALIAS.fullmatch(n) for n in (*left, *right)):
+                return None  # DuckDB names it by its SQL text, which we cannot reproduce
+            seen = {n.lower() for n in left}
+            return [*left, *(n for n in right if n.lower() not in seen)]
+        if isinstance(expression, exp.Query):
+            return list(expression.named_selects)
+        return None
 
     def reads(self, scope: Scope) -> set[str]:
         """Input tables a scope reads in FROM / JOIN, through CTEs and derived tables."""
@@ -413,8 +506,7 @@ class _Analyzer:
             return leaf
         if source.is_udtf:
             return self.udtf(source)
-        expression = source.expression
-        names = expression.named_selects if isinstance(expression, exp.Query) else []
+        names = self.names(source) or []
         if name not in names:
             return None
         return self.position(source, names.index(name))
@@ -475,6 +567,21 @@ def _has_star(query: exp.Query) -> bool:
     return select is not None and any(_is_star(p) for p in select.selects)
 
 
+def _coarse_construct(root: exp.Expression) -> str | None:
+    """Why a construct anywhere in the query is analysed coarsely (``None``: none is)."""
+    if any(True for _ in root.find_all(exp.Pivot)):
+        return "PIVOT/UNPIVOT is analysed coarsely"
+    by_name = [node for node in root.find_all(exp.SetOperation) if node.args.get("by_name")]
+    if by_name and any(node is not root for node in by_name) and _has_any_star(root):
+        # sqlglot expands a * over a BY NAME set operation with its left side's columns only
+        return "a * over a BY NAME set operation is analysed coarsely"
+    return None
+
+
+def _has_any_star(root: exp.Expression) -> bool:
+    return any(_is_star(p) for select in root.find_all(exp.Select) for p in select.expressions)
+
+
 def _is_star(projection: exp.Expression) -> bool:
     return isinstance(projection, exp.Star) or (
         isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star)
@@ -509,12 +616,28 @@ def _written_names(root: exp.Expression) -> list[str] | None:
 
 def _written_aliases(root: exp.Expression) -> dict[str, str]:
     """Lower-cased output alias -> alias as written (sqlglot lower-cases DuckDB identifiers)."""
-    select = _leftmost_select(root)
-    if select is None:
-        return {}
-    return {
-        p.alias.lower(): p.alias for p in select.selects if isinstance(p, exp.Alias) and p.alias
-    }
+    aliases: dict[str, str] = {}
+    for select in root.find_all(exp.Select):
+        for p in select.selects:
+            if isinstance(p, exp.Alias) and p.alias:
+                aliases.setdefault(p.alias.lower(), p.alias)
+    leftmost = _leftmost_select(root)
+    for p in leftmost.selects if leftmost is not None else []:
+        if isinstance(p, exp.Alias) and p.alias:
+            aliases[p.alias.lower()] = p.alias  # the left side's spelling wins, as in DuckDB
+    return aliases
+
+
+def _spelling(root: exp.Expression, columns: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    """Lower-cased name -> spelling, from the schemas then the query's aliases (first wins)."""
+    spelled: dict[str, str] = {}
+    for cols in columns.values():
+        for lowered, original in cols.items():
+            spelled.setdefault(lowered, original)
+    for alias in root.find_all(exp.Alias):
+        if alias.alias:
+            spelled.setdefault(alias.alias.lower(), alias.alias)
+    return spelled
 
 
 def _scanned_tables(

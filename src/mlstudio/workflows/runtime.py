@@ -104,7 +104,12 @@ class Runtime:
             with loader.activate(loaded):
                 kwargs = {name: self.resolve(spec, store.get) for name, spec in d.inputs.items()}
             if d.governance:
-                kwargs = _project(kwargs, d.governance.get("projection") or {})
+                kwargs = _project(
+                    kwargs,
+                    d.governance.get("projection") or {},
+                    placeholders=hasattr(definition, "query"),
+                )
+            handed = _handed(kwargs) if d.governance else {}
             kwargs = _convert(definition.fn, kwargs)
         except MlstudioError as exc:
             return TaskResult(
@@ -144,7 +149,7 @@ class Runtime:
             ):
                 value = definition.fn(**kwargs)
                 # pickling finds the classes of the value by importing their module
-                ref, data = _encode_output(d, definition, value)
+                ref, data = _encode_output(d, definition, value, handed)
             if data is not None:
                 store.put(data)
             output = ref.to_json()
@@ -182,8 +187,15 @@ class _Denied(Exception):
     """The output may not be written in the run's domain (nothing was stored)."""
 
 
-def _project(kwargs: dict[str, Any], projection: dict[str, list[str]]) -> dict[str, Any]:
-    """Hand each table over with only the columns the task may and will read."""
+def _project(
+    kwargs: dict[str, Any], projection: dict[str, list[str]], placeholders: bool = False
+) -> dict[str, Any]:
+    """Hand each table over with only the columns the task may and will read.
+
+    With ``placeholders`` (SQL tasks) the table keeps its shape: every other column is there,
+    all NULL (Arrow type null), so ``* EXCLUDE (c)``, ``#3`` and ``COLUMNS('re')`` see the
+    same column list as on the whole table, and a column the query only counts rows of is
+    never read."""
     from mlstudio.data.dataset import Dataset
 
     def cut(value: Any, columns: list[str]) -> Any:
@@ -193,6 +205,15 @@ def _project(kwargs: dict[str, Any], projection: dict[str, list[str]]) -> dict[s
             if missing:
                 raise MlstudioError(f"declared input columns {missing} are not in the table")
             keep = set(columns)  # in the table's own column order, not the policy's
+            if placeholders:
+                import pyarrow as pa
+
+                for index, field in enumerate(table.schema):
+                    if field.name not in keep:
+                        table = table.set_column(
+                            index, pa.field(field.name, pa.null()), pa.nulls(table.num_rows)
+                        )
+                return Dataset(table, digest=value.digest, name=value.name)
             ordered = [c for c in table.column_names if c in keep]
             return Dataset(table.select(ordered), digest=value.digest, name=value.name)
         return value
@@ -211,8 +232,19 @@ def _project(kwargs: dict[str, Any], projection: dict[str, list[str]]) -> dict[s
     return out
 
 
-def _encode_output(d: TaskDispatch, definition: Any, value: Any) -> tuple[Any, bytes | None]:
-    """Serialize a task's output; tables are classified and checked against the domain first."""
+def _handed(kwargs: dict[str, Any]) -> dict[str, Any]:
+    from mlstudio.data.io import handed_tables
+
+    return handed_tables(kwargs)
+
+
+def _encode_output(
+    d: TaskDispatch, definition: Any, value: Any, handed: dict[str, Any] | None = None
+) -> tuple[Any, bytes | None]:
+    """Serialize a task's output; tables are classified and checked against the domain first.
+
+    ``handed`` (input name -> the Arrow table the task got) lets a Python task's same-named
+    output columns be proven copies of input columns instead of trusted by name."""
     what = f"output of {d.task}"
     gov = d.governance
     if not gov:
@@ -223,13 +255,21 @@ def _encode_output(d: TaskDispatch, definition: Any, value: Any) -> tuple[Any, b
 
     inputs = {arg: io.schema_columns(schema) for arg, schema in gov.get("inputs", {}).items()}
     options = definition.options.to_dict() if hasattr(definition, "options") else {}
+    placeholders = None
+    if getattr(definition, "query", None) is not None:
+        placeholders = io.placeholder_columns(inputs, d.inputs)  # the NULLs _project left
 
     def classify(table: Any) -> tuple[Any, list[dict[str, Any]]]:
+        proven = None
+        if placeholders is None and inputs:
+            proven = io.prove_same_name(table, inputs, handed or {})
         propagated = io.classify_output(
             sql=getattr(definition, "query", None),
             inputs=inputs,
             output_columns=table.column_names,
             options=options,
+            placeholders=placeholders,
+            proven=proven,
         )
         columns = {c.name: c.classification for c in propagated}
         applied: list[str] = []
