@@ -27,6 +27,7 @@ class TaskOptions:
     columns: dict[str, list[str]] | None = None  # input argument -> the only columns it reads
     classify: dict[str, str] | None = None  # output column (or "*") -> "level+label" declared
     persist: str | None = None  # NS/NAME: store the output table as a version of this dataset
+    inline: bool = False  # run in the engine's process (tiny pure tasks: no process round trip)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -40,6 +41,7 @@ class TaskOptions:
             "columns": self.columns,
             "classify": self.classify,
             "persist": self.persist,
+            "inline": self.inline,
         }
 
 

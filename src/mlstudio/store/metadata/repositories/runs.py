@@ -8,18 +8,23 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, upda
 
 from mlstudio.core.clock import utcnow
 from mlstudio.store.metadata.tables import cache_entries, runs, task_runs
-from mlstudio.workflows.records import RUN_ACTIVE, RunRecord, TaskRunRecord
+from mlstudio.core.states import RUN_ACTIVE, RunState, TaskState
+from mlstudio.workflows.records import RunRecord, TaskRunRecord
 
 _RUN_FIELDS = [c.name for c in runs.columns]
 _TASK_FIELDS = [c.name for c in task_runs.columns]
 
 
 def _run(r) -> RunRecord:
-    return RunRecord(**{k: getattr(r, k) for k in _RUN_FIELDS})
+    values = {k: getattr(r, k) for k in _RUN_FIELDS}
+    values["state"] = RunState(values["state"])
+    return RunRecord(**values)
 
 
 def _task(r) -> TaskRunRecord:
-    return TaskRunRecord(**{k: getattr(r, k) for k in _TASK_FIELDS})
+    values = {k: getattr(r, k) for k in _TASK_FIELDS}
+    values["state"] = TaskState(values["state"])
+    return TaskRunRecord(**values)
 
 
 class RunRepository:
@@ -88,6 +93,7 @@ class RunRepository:
         for r in self.conn.execute(q):
             values = {k: getattr(r, k, None) for k in _RUN_FIELDS}
             values["plan"], values["lock"] = {}, {}
+            values["state"] = RunState(values["state"])
             out.append(RunRecord(**values))
         return out
 
@@ -165,16 +171,14 @@ class RunRepository:
     def cache_put(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
-        existing = set(self.cache_lookup([r["key"] for r in rows]))
-        fresh = [r for r in rows if r["key"] not in existing]
-        if fresh:
-            # two engines may compute the same key at once: the first entry stays
-            dialect = self.conn.dialect.name
-            if dialect == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert as upsert
-            else:
-                from sqlalchemy.dialects.sqlite import insert as upsert
-            self.conn.execute(upsert(cache_entries).on_conflict_do_nothing(), fresh)
+        # an existing entry stays (two engines may compute the same key at once: the first
+        # one wins); one statement, no lookup first
+        if self.conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        unique = list({r["key"]: r for r in rows}.values())
+        self.conn.execute(upsert(cache_entries).on_conflict_do_nothing(), unique)
 
     def cache_hits(self, keys: Sequence[str]) -> None:
         if keys:
