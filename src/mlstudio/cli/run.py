@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -18,8 +18,22 @@ ParamOpt = Annotated[
 ]
 
 
-def finish(run_id: str, json_output: bool, detach: bool) -> None:
-    """Drive (or detach) a queued run and print the result; non-zero exit if it did not succeed."""
+def start_workers(executor: str, detach: bool, pool: str | None, preemptible: bool) -> Any:
+    """Start the local worker processes now, before the platform is opened and the run planned,
+    so they boot while this process does that work (None when the run will not use them)."""
+    if executor != "local" or detach or pool is not None or preemptible:
+        return None
+    from mlstudio.settings import Settings
+    from mlstudio.workflows.executors.registry import ExecutorContext, executors
+
+    workers = executors.create("local", ExecutorContext(Settings(), None))
+    workers.start()
+    return workers
+
+
+def finish(run_id: str, json_output: bool, detach: bool, workers: Any = None) -> None:
+    """Drive (or detach) a queued run and print the result; non-zero exit if it did not succeed.
+    ``workers``: an executor started early (:func:`start_workers`), stopped here."""
     p = context.platform()
     if detach:
         pid = p.runs.detach(run_id)
@@ -32,8 +46,12 @@ def finish(run_id: str, json_output: bool, detach: bool) -> None:
             ),
         )
         return
-    with live_progress(not json_output, run_id) as observe:
-        p.runs.execute(run_id, observe)
+    try:
+        with live_progress(not json_output, run_id) as observe:
+            p.runs.execute(run_id, observe, executor=workers)
+    finally:
+        if workers is not None:
+            workers.shutdown(wait=False)  # they exit on their own; nothing waits for them
     data = p.runs.show(run_id, actor=p.actor)
     emit(data, json_output, print_run)
     if data["state"] != "succeeded":
@@ -123,6 +141,7 @@ def run(
         )
         finish_remote(record["id"], json_output, detach)
         return
+    workers = start_workers(executor, detach, pool, preemptible)
     p = context.platform()
     record = p.runs.submit(
         p.actor,
@@ -136,4 +155,4 @@ def run(
         priority=priority,
         preemptible=preemptible,
     )
-    finish(record.id, json_output, detach)
+    finish(record.id, json_output, detach, workers)

@@ -15,7 +15,6 @@ a recorder, and builds a :class:`GovernanceGate` and a :class:`ValueResolver` pe
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -35,14 +34,18 @@ from mlstudio.core.states import (
     TaskState,
 )
 from mlstudio.workflows.cache import keys as cache_keys
+from mlstudio.workflows.engine_cache import blob_present, cache_entry, cacheable
 from mlstudio.workflows.engine_governance import GovernanceGate
 from mlstudio.workflows.engine_state import (  # noqa: F401  (initial_rows is re-exported)
+    StepTransaction,
     _deps,
     _parent_of,
     _row,
     _safe,
     _State,
     initial_rows,
+    snapshot,
+    state_from_row,
 )
 from mlstudio.workflows.engine_values import ValueResolver
 from mlstudio.workflows.executors.base import (
@@ -51,9 +54,8 @@ from mlstudio.workflows.executors.base import (
     TaskDispatch,
     TaskResult,
 )
-from mlstudio.workflows.plan import CHOOSE, MAP, TASK, Node, Plan
+from mlstudio.workflows.plan import CHOOSE, MAP, TASK, Plan
 from mlstudio.workflows.recorder import PendingWrites, RunRecorder
-from mlstudio.workflows.records import TaskRunRecord
 
 HEARTBEAT_S = 2.0
 LOST_ATTEMPTS = 3  # re-dispatches after lost worker leases, on top of the task's own retries
@@ -71,30 +73,6 @@ class EngineConfig:
     logs_dir: Path
     host_env: str
     env_python: Callable[[dict[str, Any]], str | None] = lambda code: None
-
-
-class _Step:
-    """The transaction of one engine step, opened only when the step needs the database."""
-
-    def __init__(self, store: Any) -> None:
-        self._store = store
-        self._context: Any = None
-        self._uow: Any = None
-
-    @property
-    def uow(self) -> Any:
-        if self._uow is None:
-            self._context = self._store.transaction()
-            self._uow = self._context.__enter__()
-        return self._uow
-
-    def close(self, failed: bool) -> None:
-        if self._context is not None:
-            context, self._context, self._uow = self._context, None, None
-            if failed:
-                context.__exit__(*sys.exc_info())
-            else:
-                context.__exit__(None, None, None)
 
 
 class Engine:
@@ -140,7 +118,7 @@ class Engine:
         for node in plan.nodes.values():
             row = by_node.get(node.id)
             if row is not None:
-                states[node.id] = self._from_row(row, node)
+                states[node.id] = state_from_row(row, node)
         # dynamic children of MAP nodes were persisted when they were expanded
         for row in rows:
             if row.node_id not in states and row.parent_node in plan.nodes:
@@ -148,23 +126,8 @@ class Engine:
                 index = int(row.node_id.rsplit("[", 1)[1].rstrip("]"))
                 child = ValueResolver.child(parent, index)
                 plan.nodes[child.id] = child
-                states[child.id] = self._from_row(row, child)
+                states[child.id] = state_from_row(row, child)
         return run, plan, states
-
-    @staticmethod
-    def _from_row(row: TaskRunRecord, node: Node) -> _State:
-        return _State(
-            id=row.id,
-            node=node,
-            state=row.state,
-            attempt=row.attempt,
-            max_attempts=row.max_attempts,
-            output=row.output,
-            cache_key=row.cache_key,
-            components=row.cache_components,
-            logs=list(row.logs or []),
-            duration_s=row.duration_s,
-        )
 
     # --- the loop -----------------------------------------------------------------------------
     def drive(self, run_id: str, observe: Callable[[dict[str, Any]], None] | None = None) -> str:
@@ -205,7 +168,7 @@ class Engine:
                     self._beat(run_id)
                 if observe and now - last_observe > 0.1:
                     last_observe = now
-                    observe(self._snapshot(states, now - started))
+                    observe(snapshot(states, now - started))
                 if self._in_flight == 0 and not self._ready and not self._delayed:
                     return self._finish(run_id, plan, states)
                 if self._in_flight == 0:
@@ -216,7 +179,7 @@ class Engine:
                 self._step(run, plan, states, self._poll())
         finally:
             if observe:
-                observe(self._snapshot(states, time.monotonic() - started))
+                observe(snapshot(states, time.monotonic() - started))
 
     def _poll(self) -> list[TaskResult]:
         """Results from the executor (and the inline tasks, run here meanwhile)."""
@@ -229,9 +192,9 @@ class Engine:
         return [*results, *done]
 
     @contextmanager
-    def _transaction(self) -> Iterator[_Step]:
+    def _transaction(self) -> Iterator[StepTransaction]:
         """One step's writes: everything pending is written by the recorder at the end."""
-        step = _Step(self.store)
+        step = StepTransaction(self.store)
         try:
             yield step
             if self._pending:
@@ -302,14 +265,6 @@ class Engine:
         if parent is not None and parent in self._children and parent != node_id:
             self._maps_to_check.add(parent)
 
-    def _snapshot(self, states: dict[str, _State], elapsed: float) -> dict[str, Any]:
-        counts: dict[str, int] = {}
-        for s in states.values():
-            if s.node.kind != TASK:
-                continue
-            counts[s.state] = counts.get(s.state, 0) + 1
-        return {"counts": counts, "elapsed_s": elapsed, "total": sum(counts.values())}
-
     def _cancel_requested(self, run_id: str) -> bool:
         with self.store.read() as uow:
             run = uow.runs.get_run(run_id)
@@ -324,7 +279,7 @@ class Engine:
 
     # --- settling -----------------------------------------------------------------------------
     def _progress(
-        self, step: _Step, run: Any, plan: Plan, states: dict[str, _State]
+        self, step: StepTransaction, run: Any, plan: Plan, states: dict[str, _State]
     ) -> list[tuple[Executor, TaskDispatch]]:
         """Settle every node whose dependencies are done, take cache hits, and choose what to
         dispatch (as many as the executors take)."""
@@ -410,7 +365,7 @@ class Engine:
         return "settled"
 
     def _expand(
-        self, step: _Step, run: Any, plan: Plan, states: dict[str, _State], s: _State
+        self, step: StepTransaction, run: Any, plan: Plan, states: dict[str, _State], s: _State
     ) -> None:
         node = s.node
         items = self.values.value(self.values.resolve(node.inputs[node.mapped or ""], states))
@@ -429,15 +384,17 @@ class Engine:
         uow = step.uow
         uow.runs.insert_task_runs(rows)
         self._set(run, s, TaskState.RUNNING, started_at=utcnow())
-        created = (
-            {r.node_id: r for r in uow.runs.task_runs_of(run.id, [c.id for c in children])}
-            if children
-            else {}
-        )
+        ids = uow.runs.task_run_ids(run.id, [c.id for c in children]) if children else {}
         made = []
-        for child in children:
+        for child, row in zip(children, rows, strict=True):
             plan.nodes[child.id] = child
-            state = self._from_row(created[child.id], child)
+            state = _State(
+                id=ids[child.id],
+                node=child,
+                state=TaskState.PENDING,
+                attempt=0,
+                max_attempts=row["max_attempts"],
+            )
             states[child.id] = state
             self._by_id[state.id] = state
             self._missing[child.id] = 0
@@ -476,7 +433,12 @@ class Engine:
 
     # --- dispatching --------------------------------------------------------------------------
     def _prepare(
-        self, step: _Step, run: Any, plan: Plan, states: dict[str, _State], room: dict[str, int]
+        self,
+        step: StepTransaction,
+        run: Any,
+        plan: Plan,
+        states: dict[str, _State],
+        room: dict[str, int],
     ) -> list[tuple[Executor, TaskDispatch]]:
         """Compute cache keys once, check reads, take hits, and mark what fits running."""
         fresh = [s for s in self._ready if s.inputs is None or not s.looked_up]
@@ -537,9 +499,9 @@ class Engine:
             s.components["declassifiers"] = sorted(d["id"] for d in lowering)
         s.cache_key = cache_keys.cache_key(s.components)
 
-    def _lookup(self, step: _Step, run: Any, fresh: list[_State]) -> dict[str, Any]:
+    def _lookup(self, step: StepTransaction, run: Any, fresh: list[_State]) -> dict[str, Any]:
         """The cache entries of the tasks not looked up yet (in the step's transaction)."""
-        keys = [s.cache_key for s in fresh if not s.looked_up and self._cacheable(run, s)]
+        keys = [s.cache_key for s in fresh if not s.looked_up and cacheable(run, s)]
         for s in fresh:
             s.looked_up = True
         return step.uow.runs.cache_lookup(keys) if keys else {}
@@ -547,7 +509,7 @@ class Engine:
     def _take_hit(self, run: Any, s: _State, entry: Any) -> bool:
         """Reuse a cache entry for ``s`` when its blobs exist and the domain may hold it; True
         when ``s`` is settled (cached, or failed by the gate)."""
-        if not self._blob_present(entry.output):
+        if not blob_present(self.cas, entry.output):
             self._pending.stale.append(entry.key)
             return False
         problem = self.gate.check_cached(run, s, entry.output)
@@ -622,20 +584,6 @@ class Engine:
             cached = self._logs_dir_of = (run_id, str(self.config.logs_dir / run_id))
         return cached[1]
 
-    @staticmethod
-    def _cacheable(run: Any, s: _State) -> bool:
-        return not run.no_cache and s.node.options.get("cache", "default") == "default"
-
-    def _blob_present(self, spec: dict[str, Any]) -> bool:
-        if "v" in spec:
-            ref = spec["v"]
-            return "inline" in ref or self.cas.exists(ref["digest"])
-        if "l" in spec:
-            return all(self._blob_present(s) for s in spec["l"])
-        if "d" in spec:
-            return all(self._blob_present(s) for s in spec["d"].values())
-        return True
-
     def _persist_later(self, run: Any, s: _State, output: dict[str, Any]) -> None:
         request = self.gate.persist_request(run, s, output)
         if request is not None:
@@ -644,7 +592,7 @@ class Engine:
     # --- results ------------------------------------------------------------------------------
     def _record(
         self,
-        step: _Step,
+        step: StepTransaction,
         run: Any,
         plan: Plan,
         states: dict[str, _State],
@@ -686,24 +634,11 @@ class Engine:
             logs=list(s.logs),
         )
         if s.node.options.get("cache", "default") != "off" and s.cache_key:
-            self._pending.cache_rows.append(
-                {
-                    "key": s.cache_key,
-                    "output": s.output,
-                    "workflow": run.workflow,
-                    "module": plan.code.get(s.node.code, {}).get("module"),
-                    "task": s.node.task,
-                    "domain": run.domain,
-                    "run_id": run.id,
-                    "duration_s": duration or 0.0,
-                    "created_at": utcnow(),
-                    "hits": 0,
-                }
-            )
+            self._pending.cache_rows.append(cache_entry(run, plan, s, duration))
         self._terminal(s.node.id)
 
     def _unsuccessful(
-        self, step: _Step, run: Any, s: _State, result: TaskResult, duration: float | None
+        self, step: StepTransaction, run: Any, s: _State, result: TaskResult, duration: float | None
     ) -> None:
         message = result.error or result.status
         if result.status == ResultStatus.DENIED:

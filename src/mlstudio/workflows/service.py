@@ -304,7 +304,7 @@ class RunService:
             return self._follow(run.id, observe)
         own = executor is None
         executor = executor or self._executor_for(run)
-        from mlstudio.workflows.executors.queue import ExecutorStopped
+        from mlstudio.workflows.executors.base import ExecutorStopped
 
         try:
             self.engine(executor).drive(run.id, observe)

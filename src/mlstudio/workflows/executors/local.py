@@ -145,10 +145,14 @@ class _Pool:
                 os.kill(pid, signal.SIGKILL)
             worker.proc.join(timeout=5)
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
         for worker in self.workers.values():
             with contextlib.suppress(Exception):
                 worker.tasks.send(None)
+        if not wait:  # they exit on their own (and with this process, see watch_parent)
+            self.workers.clear()
+            self.backlog.clear()
+            return
         deadline = time.monotonic() + 2
         for worker in self.workers.values():
             worker.proc.join(timeout=max(0.0, deadline - time.monotonic()))
@@ -212,12 +216,13 @@ class LocalExecutor:
 
     def _assign(self, pool: _Pool) -> None:
         """Hand backlog tasks to workers of ``pool``: to idle ones, and (tiny tasks) a few more
-        to busy ones, as many bytes as their pipe holds."""
+        to busy ones, as many bytes as their pipe holds; one message per worker."""
         depth = self._depth()
+        batches: dict[int, list[bytes]] = {}
         while pool.backlog:
             open_ = pool.open_to(depth)
             if not open_:
-                return
+                break
             trid = pool.backlog[0]
             state = self.running.get(trid)
             if state is None or state.pid is not None:
@@ -228,16 +233,19 @@ class LocalExecutor:
             if worker.handed and worker.unread_bytes + len(payload) > _PIPE_BYTES:
                 worker = next((w for w in open_ if not w.handed), None)
                 if worker is None:
-                    return  # too big to queue behind a running task: wait for an idle worker
+                    break  # too big to queue behind a running task: wait for an idle worker
             pool.backlog.popleft()
-            try:
-                worker.tasks.send_bytes(payload)
-            except OSError:  # it is dying: settled with its death by _check_health
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(worker.proc.pid, signal.SIGKILL)
+            batches.setdefault(worker.proc.pid, []).append(payload)
             worker.handed.append((trid, len(payload)))
             state.pid = worker.proc.pid
             state.handoffs += 1
+        for pid, payloads in batches.items():
+            worker = pool.workers[pid]
+            try:
+                worker.tasks.send(payloads)
+            except OSError:  # it is dying: settled with its death by _check_health
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
 
     def poll(self, timeout: float) -> list[TaskResult]:
         from multiprocessing.connection import wait
@@ -289,6 +297,8 @@ class LocalExecutor:
             return
         result: TaskResult = message[1]
         worker.answered(result.task_run_id)
+        if len(message) > 2 and message[2] is not None:  # the next one started meanwhile
+            self._handle(pool, worker, message[2], out)
         state = self.running.get(result.task_run_id)
         if state is None or state.dispatch.attempt != result.attempt:
             return  # a late result of a task we already gave up on
@@ -403,9 +413,10 @@ class LocalExecutor:
             self._assign(pool)
         return out
 
-    def shutdown(self) -> None:
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop every worker; ``wait=False`` tells them to exit and returns at once."""
         for pool in self.pools.values():
-            pool.stop()
+            pool.stop(wait)
         self.pools.clear()
         self.started = False
 

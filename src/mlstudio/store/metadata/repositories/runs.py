@@ -7,12 +7,32 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from mlstudio.core.clock import utcnow
-from mlstudio.store.metadata.tables import cache_entries, runs, task_runs
 from mlstudio.core.states import RUN_ACTIVE, RunState, TaskState
+from mlstudio.store.metadata.tables import cache_entries, runs, task_runs
 from mlstudio.workflows.records import RunRecord, TaskRunRecord
 
 _RUN_FIELDS = [c.name for c in runs.columns]
 _TASK_FIELDS = [c.name for c in task_runs.columns]
+_UPDATES: dict[tuple[str, ...], Any] = {}  # task-run UPDATE statements by the columns they set
+_CACHE_LOOKUP = select(cache_entries).where(
+    cache_entries.c.key.in_(bindparam("keys", expanding=True))
+)
+_NODE_IDS = select(task_runs.c.node_id, task_runs.c.id).where(
+    task_runs.c.run_id == bindparam("run_id"),
+    task_runs.c.node_id.in_(bindparam("node_ids", expanding=True)),
+)
+
+
+def _update_for(keys: tuple[str, ...]) -> Any:
+    """The (built once) executemany UPDATE of task runs setting ``keys``."""
+    stmt = _UPDATES.get(keys)
+    if stmt is None:
+        stmt = _UPDATES[keys] = (
+            update(task_runs)
+            .where(task_runs.c.id == bindparam("_id"))
+            .values({k: bindparam(f"_{k}") for k in keys})
+        )
+    return stmt
 
 
 def _run(r) -> RunRecord:
@@ -130,14 +150,20 @@ class RunRepository:
             keys = tuple(sorted(k for k in change if k != "id"))
             by_shape.setdefault(keys, []).append(change)
         for keys, rows in by_shape.items():
-            stmt = (
-                update(task_runs)
-                .where(task_runs.c.id == bindparam("_id"))
-                .values({k: bindparam(f"_{k}") for k in keys})
-            )
+            names = [(k, f"_{k}") for k in keys]
             self.conn.execute(
-                stmt, [{"_id": r["id"], **{f"_{k}": r[k] for k in keys}} for r in rows]
+                _update_for(keys),
+                [{"_id": r["id"], **{name: r[k] for k, name in names}} for r in rows],
             )
+
+    def task_run_ids(self, run_id: str, node_ids: Sequence[str]) -> dict[str, int]:
+        """node id -> task-run id, for the given nodes of a run."""
+        out: dict[str, int] = {}
+        for start in range(0, len(node_ids), 500):
+            chunk = list(node_ids[start : start + 500])
+            for node_id, id_ in self.conn.execute(_NODE_IDS, {"run_id": run_id, "node_ids": chunk}):
+                out[node_id] = id_
+        return out
 
     def last_components(
         self, workflow: str, node_id: str, before: datetime
@@ -163,8 +189,7 @@ class RunRepository:
         out: dict[str, Any] = {}
         keys = list(keys)
         for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            for r in self.conn.execute(select(cache_entries).where(cache_entries.c.key.in_(chunk))):
+            for r in self.conn.execute(_CACHE_LOOKUP, {"keys": keys[start : start + 500]}):
                 out[r.key] = r
         return out
 
