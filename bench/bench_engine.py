@@ -369,7 +369,11 @@ def main() -> int:
         if peer in figures:
             print(ratio_line(f"{peer} / sqlite fan-out", figures[peer], sqlite))
             print(
-                ratio_line(f"{peer} / sqlite fan-out, inline", figures[peer], figures["sqlite_fanout_inline"])
+                ratio_line(
+                    f"{peer} / sqlite fan-out, inline",
+                    figures[peer],
+                    figures["sqlite_fanout_inline"],
+                )
             )
     print(
         "targets (idle 2-core machine): fan-out <= 0.5 ms/task on SQLite, <= 1 ms on Postgres,"
