@@ -181,6 +181,8 @@ class LocalExecutor:
         self.pending: list[TaskResult] = []  # results read early (by cancel), returned by poll
         self.doomed: set[int] = set()  # cancelled after being handed, before being started
         self.recent_s: float | None = None  # moving average of task durations
+        self.deepest = 0  # the most dispatches one worker held at once (pipelining at work)
+        self.handed_back = 0  # dispatches a dead or killed worker held unstarted, handed on
 
     def start(self) -> None:
         if not self.started:
@@ -237,6 +239,7 @@ class LocalExecutor:
             pool.backlog.popleft()
             batches.setdefault(worker.proc.pid, []).append(payload)
             worker.handed.append((trid, len(payload)))
+            self.deepest = max(self.deepest, len(worker.handed))
             state.pid = worker.proc.pid
             state.handoffs += 1
         for pid, payloads in batches.items():
@@ -320,6 +323,7 @@ class LocalExecutor:
             if state is not None and state.pid == pid:
                 state.pid = None
                 pool.backlog.appendleft(trid)
+                self.handed_back += 1
         pool.fill()
 
     def _check_health(self) -> list[TaskResult]:
@@ -366,6 +370,7 @@ class LocalExecutor:
                             message += f", {state.handoffs} times before the task could start"
                         out.append(self._failed(state, "crashed", message))
                 pool.backlog.extendleft(reversed(requeue))
+                self.handed_back += len(requeue)
                 pool.fill()
         return out
 
