@@ -10,6 +10,7 @@ import inspect
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 CACHE_MODES = ("default", "recompute", "off")
@@ -95,6 +96,15 @@ class Definition:
         self.__qualname__ = getattr(fn, "__qualname__", fn.__name__)
         self.__module__ = fn.__module__
 
+    @cached_property
+    def signature(self) -> dict[str, Any]:
+        """Parameters and return type (computed once: tracing a plan reads it per call)."""
+        return describe_signature(self.fn)
+
+    @cached_property
+    def python_signature(self) -> inspect.Signature:
+        return inspect.signature(self.fn)
+
     @property
     def source_file(self) -> str | None:
         try:
@@ -114,7 +124,7 @@ class Definition:
         return {
             "name": self.name,
             "kind": self.kind,
-            "signature": describe_signature(self.fn),
+            "signature": self.signature,
             "doc": doc.splitlines()[0] if doc else "",
             "line": self.source_line,
         }

@@ -16,6 +16,7 @@ a recorder, and builds a :class:`GovernanceGate` and a :class:`ValueResolver` pe
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -169,7 +170,7 @@ class Engine:
                 if observe and now - last_observe > 0.1:
                     last_observe = now
                     observe(snapshot(states, now - started))
-                if self._in_flight == 0 and not self._ready and not self._delayed:
+                if self._in_flight == 0 and not self._has_ready() and not self._delayed:
                     return self._finish(run_id, plan, states)
                 if self._in_flight == 0:
                     wait = min(s.not_before for s in self._delayed) - time.time()
@@ -231,7 +232,8 @@ class Engine:
         self._dependents: dict[str, list[str]] = {}
         self._missing: dict[str, int] = {}
         self._children: dict[str, list[_State]] = {}
-        self._ready: list[_State] = []
+        self._fresh: list[_State] = []  # ready, cache not looked up yet
+        self._waiting: deque[_State] = deque()  # ready and looked up: waiting for room
         self._delayed: list[_State] = []
         self._worklist: list[str] = []
         self._in_flight = 0
@@ -295,7 +297,7 @@ class Engine:
                         continue
                     outcome = self._settle(run, s, plan, states)
                     if outcome == "ready":
-                        self._ready.append(s)
+                        self._fresh.append(s)
                     elif outcome == "expand":
                         self._expand(step, run, plan, states, s)
                     else:
@@ -306,8 +308,8 @@ class Engine:
                 due = [s for s in self._delayed if s.not_before <= now]
                 if due:
                     self._delayed = [s for s in self._delayed if s.not_before > now]
-                    self._ready.extend(due)
-            if self._ready:
+                    self._waiting.extend(due)  # retries: their key was looked up before
+            if self._has_ready():
                 dispatches.extend(self._prepare(step, run, plan, states, room))
             if not (self._worklist or self._maps_to_check):
                 return dispatches
@@ -432,6 +434,9 @@ class Engine:
         self._terminal(parent.node.id)
 
     # --- dispatching --------------------------------------------------------------------------
+    def _has_ready(self) -> bool:
+        return bool(self._fresh or self._waiting)
+
     def _prepare(
         self,
         step: StepTransaction,
@@ -440,45 +445,50 @@ class Engine:
         states: dict[str, _State],
         room: dict[str, int],
     ) -> list[tuple[Executor, TaskDispatch]]:
-        """Compute cache keys once, check reads, take hits, and mark what fits running."""
-        fresh = [s for s in self._ready if s.inputs is None or not s.looked_up]
+        """Compute the cache keys of newly ready tasks, check their reads, take cache hits;
+        then mark running what the executors have room for."""
+        fresh, self._fresh = self._fresh, []
         for s in fresh:
             if s.inputs is None:
                 self._compute_key(s, plan, states)
-        denied = False
+        allowed: list[_State] = []
         for s in fresh:
-            if s.looked_up:
-                continue
             problem = self.gate.check_reads(run, s)
             if problem:
-                denied = True
                 self._set(run, s, TaskState.FAILED, error=problem, finished_at=utcnow())
                 self._terminal(s.node.id)
-        if denied:
-            self._ready = [s for s in self._ready if s.state == TaskState.PENDING]
-            fresh = [s for s in fresh if s.state == TaskState.PENDING]
-        found = self._lookup(step, run, fresh)
-        remaining: list[_State] = []
-        for s in self._ready:
+            else:
+                allowed.append(s)
+        found = self._lookup(step, run, allowed)
+        for s in allowed:
             entry = found.pop(s.cache_key, None) if s.cache_key in found else None
             if entry is not None and self._take_hit(run, s, entry):
                 continue
             if s.state == TaskState.PENDING:
-                remaining.append(s)
+                self._waiting.append(s)
+        return self._dispatch(run, plan, room)
+
+    def _dispatch(
+        self, run: Any, plan: Plan, room: dict[str, int]
+    ) -> list[tuple[Executor, TaskDispatch]]:
+        """Mark waiting tasks running while their executor has room (in order)."""
         dispatches: list[tuple[Executor, TaskDispatch]] = []
-        self._ready = []
-        for s in remaining:
+        held: list[_State] = []
+        while self._waiting and any(n > 0 for n in room.values()):
+            s = self._waiting.popleft()
+            if s.state != TaskState.PENDING:
+                continue
             lane = self._lane(plan, s)
             if room.get(lane, 0) <= 0:
-                self._ready.append(s)
+                held.append(s)
                 continue
             room[lane] -= 1
             executor = self.inline if lane == "inline" else self.executor
             assert executor is not None
-            dispatch = self._mark_running(run, plan, s)
+            dispatches.append((executor, self._mark_running(run, plan, s)))
             if lane == "inline":
                 self._inline_ids.add(s.id)
-            dispatches.append((executor, dispatch))
+        self._waiting.extendleft(reversed(held))
         return dispatches
 
     def _compute_key(self, s: _State, plan: Plan, states: dict[str, _State]) -> None:
@@ -500,10 +510,8 @@ class Engine:
         s.cache_key = cache_keys.cache_key(s.components)
 
     def _lookup(self, step: StepTransaction, run: Any, fresh: list[_State]) -> dict[str, Any]:
-        """The cache entries of the tasks not looked up yet (in the step's transaction)."""
-        keys = [s.cache_key for s in fresh if not s.looked_up and cacheable(run, s)]
-        for s in fresh:
-            s.looked_up = True
+        """The cache entries of newly ready tasks (read in the step's transaction)."""
+        keys = [s.cache_key for s in fresh if cacheable(run, s)]
         return step.uow.runs.cache_lookup(keys) if keys else {}
 
     def _take_hit(self, run: Any, s: _State, entry: Any) -> bool:

@@ -33,7 +33,6 @@ class _State:
     logs: list[dict[str, Any]] = field(default_factory=list)
     duration_s: float | None = None
     inputs: dict[str, Any] | None = None
-    looked_up: bool = False
     reads: dict[str, list[str]] | None = None
 
 
