@@ -190,10 +190,12 @@ class LocalExecutor:
             self._pool(None)
 
     def _pool(self, python: str | None) -> _Pool:
+        """The pool of ``python``; a new one starts with one worker and grows with its backlog
+        (a one-task run boots one process, not one per core)."""
         pool = self.pools.get(python)
         if pool is None:
             pool = self.pools[python] = _Pool(self.ctx, python, self.size)
-            pool.fill()
+            pool.spawn()
         return pool
 
     def worker_pids(self) -> set[int]:
@@ -220,6 +222,8 @@ class LocalExecutor:
         """Hand backlog tasks to workers of ``pool``: to idle ones, and (tiny tasks) a few more
         to busy ones, as many bytes as their pipe holds; one message per worker."""
         depth = self._depth()
+        while len(pool.workers) < pool.size and len(pool.backlog) > len(pool.idle()):
+            pool.spawn()  # more waiting than idle workers: grow towards the pool's size
         batches: dict[int, list[bytes]] = {}
         while pool.backlog:
             open_ = pool.open_to(depth)
