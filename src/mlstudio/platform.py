@@ -9,6 +9,7 @@ from mlstudio.core.ids import os_user, validate_user
 from mlstudio.settings import Settings
 
 if TYPE_CHECKING:
+    from mlstudio.core.events import EventBus
     from mlstudio.data.catalog import DatasetService
     from mlstudio.governance.declassify import DeclassifierService
     from mlstudio.governance.domains import DomainService
@@ -56,6 +57,14 @@ class Platform:
             busy_timeout_ms=self.settings.sqlite_busy_timeout_ms,
         )
         return MetadataStore(engine)
+
+    @cached_property
+    def events(self) -> EventBus:
+        """The run events' bus: the audit log and webhooks subscribe; add a subscriber with
+        ``platform.events.subscribe(handler, EventType)`` (it runs in the change's transaction)."""
+        from mlstudio.workflows.subscribers import default_bus
+
+        return default_bus()
 
     @cached_property
     def cas(self) -> ContentStore:

@@ -9,7 +9,7 @@ the embedded identity. Commands that are local by nature (``module test``, ``ser
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mlstudio.app.interface import Studio
@@ -17,6 +17,23 @@ if TYPE_CHECKING:
 
 _platform: Platform | None = None
 _studio: Studio | None = None
+_workers: Any = None  # local worker processes started early (warm_local_workers)
+
+
+def warm_local_workers(executor: str, detach: bool, pool: str | None, preemptible: bool) -> None:
+    """Start the embedded run's worker processes now, before the platform is opened and the
+    run planned, so they boot while this process does that work. Nothing happens against a
+    server, or when the run will not use local workers."""
+    global _workers
+    from mlstudio.settings import Settings
+
+    settings = Settings()
+    if settings.url or executor != "local" or detach or pool is not None or preemptible:
+        return
+    from mlstudio.workflows.executors.registry import ExecutorContext, executors
+
+    _workers = executors.create("local", ExecutorContext(settings, None))
+    _workers.start()
 
 
 def studio() -> Studio:
@@ -34,7 +51,7 @@ def studio() -> Studio:
             from mlstudio.app.local import LocalStudio
 
             platform = local_platform()
-            _studio = LocalStudio(platform, platform.actor)
+            _studio = LocalStudio(platform, platform.actor, executor=_workers)
     return _studio
 
 
@@ -79,7 +96,10 @@ def _command_path() -> str:
 
 def reset() -> None:
     """Forget the opened platform and studio (tests run many invocations in one process)."""
-    global _platform, _studio
+    global _platform, _studio, _workers
+    if _workers is not None:
+        _workers.shutdown(wait=False)  # they exit on their own; nothing waits for them
+        _workers = None
     if _studio is not None:
         _studio.close()
     if _platform is not None:

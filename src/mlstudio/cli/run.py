@@ -70,6 +70,7 @@ def run(
     from mlstudio.workflows.options import RunOptions
     from mlstudio.workflows.service import parse_params
 
+    context.warm_local_workers(executor, detach, pool, preemptible)  # boot while we plan
     options = RunOptions(
         domain=domain,
         executor=executor,

@@ -10,6 +10,7 @@ import inspect
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 CACHE_MODES = ("default", "recompute", "off")
@@ -27,6 +28,7 @@ class TaskOptions:
     columns: dict[str, list[str]] | None = None  # input argument -> the only columns it reads
     classify: dict[str, str] | None = None  # output column (or "*") -> "level+label" declared
     persist: str | None = None  # NS/NAME: store the output table as a version of this dataset
+    inline: bool = False  # run in the engine's process (tiny pure tasks: no process round trip)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -40,6 +42,7 @@ class TaskOptions:
             "columns": self.columns,
             "classify": self.classify,
             "persist": self.persist,
+            "inline": self.inline,
         }
 
 
@@ -93,6 +96,15 @@ class Definition:
         self.__qualname__ = getattr(fn, "__qualname__", fn.__name__)
         self.__module__ = fn.__module__
 
+    @cached_property
+    def signature(self) -> dict[str, Any]:
+        """Parameters and return type (computed once: tracing a plan reads it per call)."""
+        return describe_signature(self.fn)
+
+    @cached_property
+    def python_signature(self) -> inspect.Signature:
+        return inspect.signature(self.fn)
+
     @property
     def source_file(self) -> str | None:
         try:
@@ -113,7 +125,7 @@ class Definition:
             "name": self.name,
             "kind": self.kind,
             "function": self.__name__,
-            "signature": describe_signature(self.fn),
+            "signature": self.signature,
             "doc": doc.splitlines()[0] if doc else "",
             "line": self.source_line,
         }

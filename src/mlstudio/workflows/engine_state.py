@@ -1,12 +1,16 @@
-"""What the engine keeps per task run, and how task-run rows are made (pure helpers)."""
+"""What the engine keeps per task run, how task-run rows are made, and the transaction of one
+engine step."""
 
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlstudio.workflows.plan import CHOOSE, Node, Plan
+from mlstudio.core.states import TaskState
+from mlstudio.workflows.plan import CHOOSE, TASK, Node, Plan
+from mlstudio.workflows.records import TaskRunRecord
 
 
 def _safe(node_id: str) -> str:
@@ -19,7 +23,7 @@ class _State:
 
     id: int
     node: Node
-    state: str
+    state: TaskState
     attempt: int
     max_attempts: int
     output: dict[str, Any] | None = None
@@ -29,7 +33,6 @@ class _State:
     logs: list[dict[str, Any]] = field(default_factory=list)
     duration_s: float | None = None
     inputs: dict[str, Any] | None = None
-    looked_up: bool = False
     reads: dict[str, list[str]] | None = None
 
 
@@ -62,3 +65,52 @@ def _row(run_id: str, node: Node, parent: str | None, plan: Plan) -> dict[str, A
 
 def initial_rows(run_id: str, plan: Plan) -> list[dict[str, Any]]:
     return [_row(run_id, node, None, plan) for node in plan.nodes.values()]
+
+
+def state_from_row(row: TaskRunRecord, node: Node) -> _State:
+    return _State(
+        id=row.id,
+        node=node,
+        state=row.state,
+        attempt=row.attempt,
+        max_attempts=row.max_attempts,
+        output=row.output,
+        cache_key=row.cache_key,
+        components=row.cache_components,
+        logs=list(row.logs or []),
+        duration_s=row.duration_s,
+    )
+
+
+def snapshot(states: dict[str, _State], elapsed: float) -> dict[str, Any]:
+    """Task counts by state, for progress displays."""
+    counts: dict[str, int] = {}
+    for s in states.values():
+        if s.node.kind != TASK:
+            continue
+        counts[s.state] = counts.get(s.state, 0) + 1
+    return {"counts": counts, "elapsed_s": elapsed, "total": sum(counts.values())}
+
+
+class StepTransaction:
+    """The transaction of one engine step, opened only when the step needs the database."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self._context: Any = None
+        self._uow: Any = None
+
+    @property
+    def uow(self) -> Any:
+        if self._uow is None:
+            self._context = self._store.transaction()
+            self._uow = self._context.__enter__()
+        return self._uow
+
+    def close(self, failed: bool) -> None:
+        if self._context is not None:
+            context, self._context, self._uow = self._context, None, None
+            if failed:
+                context.__exit__(*sys.exc_info())
+            else:
+                context.__exit__(None, None, None)

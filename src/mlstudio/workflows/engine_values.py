@@ -8,17 +8,20 @@ from typing import Any
 
 from mlstudio.data.values import ValueRef, decode
 from mlstudio.workflows.engine_state import _State
-from mlstudio.workflows.plan import TASK, Node
+from mlstudio.workflows.plan import TASK, Node, Plan
 
 
-class EngineValues:
-    """Mixed into :class:`mlstudio.workflows.engine.Engine` (which sets ``cas`` and ``_plan``)."""
+class ValueResolver:
+    """Resolves the bindings of one run's plan; ``cas`` reads the (small) values the engine
+    itself needs, e.g. a condition or the list a map fans out over."""
 
-    cas: Any
-    _plan: Any
+    def __init__(self, cas: Any, plan: Plan) -> None:
+        self.cas = cas
+        self.plan = plan
 
     @staticmethod
-    def _child(parent: Node, index: int) -> Node:
+    def child(parent: Node, index: int) -> Node:
+        """The node of a map's ``index``-th element."""
         base = parent.id[: -len("[*]")] if parent.id.endswith("[*]") else parent.id
         inputs = dict(parent.inputs)
         mapped = dict(inputs[parent.mapped or ""])
@@ -35,18 +38,18 @@ class EngineValues:
         )
 
     # --- resolution ---------------------------------------------------------------------------
-    def _resolve(self, binding: dict[str, Any], states: dict[str, _State]) -> dict[str, Any]:
+    def resolve(self, binding: dict[str, Any], states: dict[str, _State]) -> dict[str, Any]:
         if "c" in binding:
             return {"c": binding["c"]}
         if "a" in binding:
             return {"v": binding["a"]}
         if "l" in binding:
-            return {"l": [self._resolve(b, states) for b in binding["l"]]}
+            return {"l": [self.resolve(b, states) for b in binding["l"]]}
         if "d" in binding:
-            return {"d": {k: self._resolve(b, states) for k, b in binding["d"].items()}}
+            return {"d": {k: self.resolve(b, states) for k, b in binding["d"].items()}}
         if "ds" in binding:
             key = f"{binding['ds']['name']}@{binding['ds']['version']}"
-            record = self._plan.datasets[key]
+            record = self.plan.datasets[key]
             ref = {
                 "digest": record["digest"],
                 "format": "parquet",
@@ -79,7 +82,7 @@ class EngineValues:
                 raise KeyError(key)
         return spec
 
-    def _value(self, spec: dict[str, Any]) -> Any:
+    def value(self, spec: dict[str, Any]) -> Any:
         """Materialize a (small) resolved spec in the engine, e.g. a condition or a map list."""
         if "c" in spec:
             return spec["c"]
@@ -89,5 +92,5 @@ class EngineValues:
                 value = value[key]
             return value
         if "l" in spec:
-            return [self._value(s) for s in spec["l"]]
-        return {k: self._value(s) for k, s in spec["d"].items()}
+            return [self.value(s) for s in spec["l"]]
+        return {k: self.value(s) for k, s in spec["d"].items()}

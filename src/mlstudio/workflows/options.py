@@ -9,8 +9,6 @@ from typing import Any
 
 from mlstudio.errors import InvalidInputError
 
-EXECUTORS = ("local", "ray", "queue")  # queue: tasks run on `mlstudio worker` processes
-
 
 @dataclass(frozen=True, slots=True)
 class RunOptions:
@@ -34,10 +32,9 @@ class RunOptions:
         executor = self.executor
         if (self.pool is not None or self.preemptible) and executor == "local":
             executor = "queue"
-        if executor not in EXECUTORS:
-            raise InvalidInputError(
-                f"unknown executor {executor!r}", hint=f"use one of: {', '.join(EXECUTORS)}"
-            )
+        from mlstudio.workflows.executors.registry import executors
+
+        executors.check(executor)  # the registered ones (local, queue, ray, plugins)
         if self.pool is not None and executor != "queue":
             raise InvalidInputError(
                 f"--pool needs the queue executor, not {executor}", hint="leave out --executor"

@@ -6,13 +6,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from mlstudio.core.states import (  # noqa: F401  (re-exported: the states' old home)
+    RUN_ACTIVE,
+    RUN_TERMINAL,
+    TASK_BAD,
+    TASK_OK,
+    TASK_TERMINAL,
+    RunState,
+    TaskState,
+)
 from mlstudio.modules.records import _jsonable
-
-RUN_ACTIVE = ("queued", "running", "cancelling")
-RUN_TERMINAL = ("succeeded", "failed", "cancelled")
-TASK_OK = ("succeeded", "cached")
-TASK_BAD = ("failed", "upstream_failed", "cancelled")
-TASK_TERMINAL = (*TASK_OK, *TASK_BAD, "skipped")
 
 
 @dataclass(frozen=True)
@@ -20,7 +23,7 @@ class RunRecord:
     id: str
     workflow: str
     namespace: str | None
-    state: str
+    state: RunState
     params: dict[str, Any]
     plan: dict[str, Any]
     lock: dict[str, Any]
@@ -62,7 +65,7 @@ class TaskRunRecord:
     node_id: str
     task: str
     module: str | None
-    state: str
+    state: TaskState
     attempt: int
     max_attempts: int
     cache_key: str | None

@@ -394,30 +394,48 @@ def _wait_for_parent(parent_pid: int) -> None:
 def main_loop(tasks: Any, results: Any, parent_pid: int, deathsig: bool = False) -> None:
     """The body of a local worker process: take dispatches until told to stop.
 
-    ``tasks`` and ``results`` are this worker's own pipes from and to the executor (a dispatch
-    comes only when it is idle). Messages are sent synchronously, so "started" is on its way
-    before user code runs, and a worker that dies (``os._exit``, a kill) leaves no half-sent
-    message or held lock behind for the others. It exits when its parent dies, even mid-task
-    (:func:`watch_parent`)."""
+    ``tasks`` and ``results`` are this worker's own pipes from and to the executor; a message
+    on ``tasks`` is one dispatch or a list of them (tiny tasks are pipelined), run in order.
+    Messages are sent synchronously, so "started" is on its way before user code runs (with a
+    pipelined task it rides on the previous task's "done"), and a worker that dies
+    (``os._exit``, a kill) leaves no half-sent message or held lock behind for the others. It
+    exits when its parent dies, even mid-task (:func:`watch_parent`)."""
     import os
+    import pickle
+    from collections import deque
 
     watch_parent(parent_pid, deathsig)
     runtime = Runtime()
     pid = os.getpid()
     send = results.send
+    queue: deque[Any] = deque()
+    announced = False  # whether queue[0]'s "started" went out with the previous "done"
     while True:
-        try:
-            item = tasks.recv()
-        except (EOFError, OSError):
-            return  # the executor closed our pipe, or is gone
-        if item is None:
-            return
+        if not queue:
+            try:
+                item = tasks.recv()
+            except (EOFError, OSError):
+                return  # the executor closed our pipe, or is gone
+            if item is None:
+                return
+            if isinstance(item, list):  # pickled dispatches, in order
+                queue.extend(pickle.loads(payload) for payload in item)
+            else:
+                queue.append(item)
+            announced = False
+        item = queue.popleft()
         dispatch = item if isinstance(item, TaskDispatch) else TaskDispatch(**item)
-        send(("started", dispatch.task_run_id, dispatch.attempt, pid, time.time()))
+        if not announced:
+            send(("started", dispatch.task_run_id, dispatch.attempt, pid, time.time()))
         result = runtime.execute(dispatch)
         result.worker = str(pid)
+        following = None
+        if queue:
+            upcoming = queue[0]
+            following = ("started", upcoming.task_run_id, upcoming.attempt, pid, time.time())
+        announced = following is not None
         try:
-            send(("done", result))
+            send(("done", result, following))
         except Exception as exc:  # an unpicklable result: report instead of dying
             send(
                 (
@@ -429,6 +447,7 @@ def main_loop(tasks: Any, results: Any, parent_pid: int, deathsig: bool = False)
                         error=f"result could not be sent: {exc}",
                         worker=str(pid),
                     ),
+                    following,
                 )
             )
         sys.stdout.flush()

@@ -91,6 +91,7 @@ def task(
     columns: dict[str, list[str]] | None = None,
     classify: dict[str, str] | None = None,
     persist: str | None = None,
+    inline: bool = False,
 ) -> Callable[[F], TaskDef]: ...
 
 
@@ -99,7 +100,11 @@ def task(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
     cache ('default' | 'recompute' | 'off'), cache_version, resources; governance:
     ``columns={"arg": [...]}`` (the only columns it reads), ``lineage={"out": ["arg.col"]}``,
     ``classify={"col": "confidential+pii", "*": "internal"}`` (declared output tags) and
-    ``persist="ns/name"`` (store the output table as a named dataset version)."""
+    ``persist="ns/name"`` (store the output table as a named dataset version).
+
+    ``inline=True`` runs a tiny pure task in the engine's process (local executor) instead of a
+    worker process: same durability, governance checks, caching and results, no process round
+    trip; no isolation either, so it takes no ``timeout``."""
     name = options.pop("name", None)
     if options.get("cache", "default") not in CACHE_MODES:
         raise InvalidInputError(
@@ -108,6 +113,11 @@ def task(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
         )
     if options.get("retries", 0) < 0:
         raise InvalidInputError("retries must be >= 0")
+    if options.get("inline") and options.get("timeout") is not None:
+        raise InvalidInputError(
+            "an inline task runs in the engine's process and cannot be timed out",
+            hint="drop timeout= or inline=True",
+        )
     if options.get("persist"):
         from mlstudio.core.ids import ModuleName
 

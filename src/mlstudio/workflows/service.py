@@ -14,7 +14,6 @@ from typing import Any
 from mlstudio.core.clock import utcnow
 from mlstudio.core.ids import new_id
 from mlstudio.errors import (
-    ConfigurationError,
     InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
@@ -22,6 +21,7 @@ from mlstudio.errors import (
 )
 from mlstudio.workflows.cache import keys as cache_keys
 from mlstudio.workflows.engine import Engine, EngineConfig, engine_identity, initial_rows
+from mlstudio.workflows.executors.registry import ExecutorContext, executors
 from mlstudio.workflows.options import RunOptions
 from mlstudio.workflows.plan import Plan
 from mlstudio.workflows.planner import Planner, parse_workflow_ref
@@ -215,19 +215,12 @@ class RunService:
             auth.require_namespace(actor, namespace, f"persist dataset {name}")
 
     # --- execution ----------------------------------------------------------------------------
-    def make_executor(self, name: str) -> Any:
-        if name == "local":
-            from mlstudio.workflows.executors.local import LocalExecutor
-
-            return LocalExecutor(self.platform.settings.max_workers)
-        if name == "ray":
-            from mlstudio.workflows.executors.ray import RayExecutor
-
-            return RayExecutor()
-        raise ConfigurationError(
-            f"the {name} executor is not available in this build",
-            hint="run with --executor local",
+    def make_executor(self, name: str, run: RunRecord | None = None) -> Any:
+        """An executor by name from the registry (``run``: the run it will serve)."""
+        context = ExecutorContext(
+            self.platform.settings, self.store, run, engine_identity() if run else None
         )
+        return executors.create(name, context)
 
     def engine(self, executor: Any) -> Engine:
         settings = self.platform.settings
@@ -248,7 +241,15 @@ class RunService:
             task_environment=TaskEnvironments(settings.cache_dir, env_python),
             env_python=env_python,
         )
-        return Engine(self.store, self.platform.cas, executor, config)
+        from mlstudio.workflows.recorder import RunRecorder
+
+        inline = None
+        if getattr(executor, "name", "") == "local":  # @task(inline=True) runs in this process
+            from mlstudio.workflows.executors.inline import InlineExecutor
+
+            inline = InlineExecutor()
+        recorder = RunRecorder(self.platform.events)
+        return Engine(self.store, self.platform.cas, executor, config, recorder, inline)
 
     def execute(
         self,
@@ -263,7 +264,7 @@ class RunService:
             return self._follow(run.id, observe)
         own = executor is None
         executor = executor or self._executor_for(run)
-        from mlstudio.workflows.executors.queue import ExecutorStopped
+        from mlstudio.workflows.executors.base import ExecutorStopped
 
         try:
             self.engine(executor).drive(run.id, observe)
@@ -275,20 +276,7 @@ class RunService:
         return self.get(run.id)
 
     def _executor_for(self, run: RunRecord) -> Any:
-        if run.executor != "queue":
-            return self.make_executor(run.executor)
-        from mlstudio.scheduling.queue import queue_options
-        from mlstudio.workflows.executors.queue import QueueExecutor
-
-        options = queue_options(run.plan)
-        return QueueExecutor(
-            self.store,
-            pool=options["pool"],
-            namespace=run.namespace,
-            priority=run.priority,
-            preemptible=bool(options["preemptible"]),
-            owner=(run.id, engine_identity()),
-        )
+        return self.make_executor(run.executor, run)
 
     def _take(self, run: RunRecord) -> bool:
         """Claim the run for this process's engine (compare-and-set, so a run driver and this
@@ -480,7 +468,7 @@ class RunService:
             if undriven and uow.queue.claim_run(
                 current.id, engine_identity(), current.engine_id, current.heartbeat_at
             ):
-                _cancel_undriven(uow, current.id)
+                _cancel_undriven(uow, current.id, self.platform.events)
             # else ask its engine; a run that finished meanwhile stays as it ended
             elif not uow.runs.update_active_run(
                 current.id, cancel_requested=True, state="cancelling"
@@ -597,10 +585,11 @@ def _already(run: RunRecord) -> StateError:
     )
 
 
-def _cancel_undriven(uow: Any, run_id: str) -> None:
+def _cancel_undriven(uow: Any, run_id: str, events: Any) -> None:
     """End a run that this process has just taken (no engine drives it): the run and its
-    unfinished task runs become cancelled, and ``run.cancelled`` is queued, in ``uow``."""
-    from mlstudio.integrations.webhooks import emit_run_event
+    unfinished task runs become cancelled, and ``run.cancelled`` is published, in ``uow``."""
+    from mlstudio.core.events import RunEnded
+    from mlstudio.core.states import RunState
 
     now = utcnow()
     uow.runs.update_run(
@@ -613,7 +602,7 @@ def _cancel_undriven(uow: Any, run_id: str) -> None:
             if r.state in ("pending", "running")
         ]
     )
-    emit_run_event(uow, "run.cancelled", run_id)
+    events.publish(uow, [RunEnded(run_id, RunState.CANCELLED)])
 
 
 def _with_queue(plan: dict[str, Any], options: RunOptions) -> dict[str, Any]:

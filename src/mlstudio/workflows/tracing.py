@@ -159,7 +159,7 @@ class Tracer:
     def _bind(
         self, name: str, definition: Definition, args: tuple, kwargs: dict
     ) -> dict[str, Any] | None:
-        signature = inspect.signature(definition.fn)
+        signature = definition.python_signature
         try:
             bound = signature.bind(*args, **kwargs)
         except TypeError as exc:
@@ -199,7 +199,7 @@ class Tracer:
     def _add_task(self, task_def: TaskDef, node_id: str, args: tuple, kwargs: dict) -> Promise:
         """Record one call of ``task_def`` as node ``node_id``."""
         arguments = self._bind(node_id, task_def, args, kwargs)
-        returns = task_def.describe()["signature"]["returns"]
+        returns = task_def.signature["returns"]
         self.nodes[node_id] = Node(
             id=node_id,
             kind=TASK,
@@ -244,7 +244,7 @@ class Tracer:
         node_id = self._new_id(task_def.name) + "[*]"
         # Check the other arguments now; the mapped one is checked per element at run time.
         arguments = self._bind(node_id, task_def, (), {**kwargs, over: None})
-        returns = task_def.describe()["signature"]["returns"]
+        returns = task_def.signature["returns"]
         node = Node(
             id=node_id,
             kind=MAP,

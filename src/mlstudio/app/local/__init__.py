@@ -7,7 +7,7 @@ for the token's user. Areas are created on first use, so a command imports only 
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mlstudio.app.local.data import LocalDatasets, LocalDeclassifiers
@@ -29,12 +29,14 @@ class LocalStudio:
         *,
         served: bool = False,
         owns_platform: bool = False,
+        executor: Any = None,
     ) -> None:
         """``served``: this studio answers a server's API, whose runs go to its workers and
         which cannot see the caller's files (working copies are refused)."""
         self.platform = platform
         self.actor = actor
         self.served = served
+        self.executor = executor  # started local workers for `runs.wait` to drive with
         self._owns_platform = owns_platform
 
     @cached_property
@@ -77,7 +79,9 @@ class LocalStudio:
     def runs(self) -> LocalRuns:
         from mlstudio.app.local.runs import LocalRuns
 
-        return LocalRuns(self.platform, self.actor, self.served)
+        runs = LocalRuns(self.platform, self.actor, self.served)
+        runs.executor = self.executor
+        return runs
 
     @cached_property
     def cache(self) -> LocalCache:

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 
 class LocalRuns(Area):
+    executor: Any = None  # workers started ahead of the run (the CLI boots them early)
+
     def start(
         self, workflow: str, params: dict[str, Any], options: RunOptions = RunOptions()
     ) -> RunView:
@@ -32,7 +34,7 @@ class LocalRuns(Area):
 
     def wait(self, run_id: str, observe: Observer | None = None) -> RunShowView:
         """Drive the run in this process (or follow the engine that has it) until it ends."""
-        self.platform.runs.execute(run_id, observe)
+        self.platform.runs.execute(run_id, observe, executor=self.executor)
         return self.show(run_id)
 
     def detach(self, run_id: str) -> DetachedView:

@@ -13,6 +13,12 @@ own pipes; a task it had been handed but not started goes to another worker.
 A worker process watches the process that started it and exits, killing its task, when that
 process dies (see :func:`mlstudio.workflows.runtime.watch_parent`): a task never outlives its
 engine (or queue worker) to run on unobserved, or alongside its retry.
+
+Tiny tasks are pipelined: with ``pipeline`` > 1, once the pool's recent tasks took less than
+``FAST_TASK_S`` each, a worker is handed up to ``pipeline`` small dispatches at a time (never
+more bytes than its pipe holds, so a send never blocks), and so never waits for the engine
+between two tasks. A dispatch a worker was handed but had not started when it died goes to
+another worker; one cancelled before it started is killed the moment its worker starts it.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import os
+import pickle
 import signal
 import sys
 import threading
@@ -31,6 +38,9 @@ from typing import Any
 from mlstudio.workflows.executors.base import TaskDispatch, TaskResult
 
 _HANDOFFS = 3  # workers that may die holding a task they never started before it fails
+FAST_TASK_S = 0.005  # recent tasks shorter than this on average: pipeline them
+_PIPE_BYTES = 32 * 1024  # unread dispatch bytes a busy worker may hold (its pipe holds 64 KiB)
+PIPELINE = 16  # dispatches the engine's executor hands one worker at a time (tiny tasks)
 
 
 @dataclass
@@ -47,7 +57,18 @@ class _Worker:
     proc: Any
     tasks: Any  # sending end of its task pipe
     results: Any | None  # receiving end of its result pipe (None once it hit EOF)
-    task: int | None = None  # the task_run_id it was handed and has not answered
+    # task_run_ids it was handed and has not answered, in order, with their unread bytes
+    handed: deque[tuple[int, int]] = field(default_factory=deque)
+    current: int | None = None  # the one it said it started
+
+    @property
+    def unread_bytes(self) -> int:
+        return sum(size for trid, size in self.handed if trid != self.current)
+
+    def answered(self, trid: int) -> None:
+        self.handed = deque(h for h in self.handed if h[0] != trid)
+        if self.current == trid:
+            self.current = None
 
 
 class _Pool:
@@ -91,7 +112,14 @@ class _Pool:
             self.spawn()
 
     def idle(self) -> list[_Worker]:
-        return [w for w in self.workers.values() if w.task is None and w.results is not None]
+        return [w for w in self.workers.values() if not w.handed and w.results is not None]
+
+    def open_to(self, depth: int) -> list[_Worker]:
+        """Workers that may take one more dispatch, the least loaded first."""
+        alive = [
+            w for w in self.workers.values() if w.results is not None and len(w.handed) < depth
+        ]
+        return sorted(alive, key=lambda w: len(w.handed))
 
     def drop_reader(self, pid: int) -> None:
         worker = self.workers.get(pid)
@@ -117,10 +145,14 @@ class _Pool:
                 os.kill(pid, signal.SIGKILL)
             worker.proc.join(timeout=5)
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
         for worker in self.workers.values():
             with contextlib.suppress(Exception):
                 worker.tasks.send(None)
+        if not wait:  # they exit on their own (and with this process, see watch_parent)
+            self.workers.clear()
+            self.backlog.clear()
+            return
         deadline = time.monotonic() + 2
         for worker in self.workers.values():
             worker.proc.join(timeout=max(0.0, deadline - time.monotonic()))
@@ -136,14 +168,21 @@ class LocalExecutor:
     name = "local"
     supports_cancel = True
 
-    def __init__(self, max_workers: int | None = None, queue_depth: int = 2) -> None:
+    def __init__(
+        self, max_workers: int | None = None, queue_depth: int = 2, pipeline: int = 1
+    ) -> None:
         self.size = max(1, max_workers or os.cpu_count() or 2)
         self.queue_depth = queue_depth  # dispatches accepted per worker (the rest wait here)
+        self.pipeline = max(1, pipeline)  # dispatches one worker may hold (tiny tasks only)
         self.ctx = mp.get_context("spawn")
         self.started = False
         self.pools: dict[str | None, _Pool] = {}
         self.running: dict[int, _Running] = {}  # task_run_id -> state
         self.pending: list[TaskResult] = []  # results read early (by cancel), returned by poll
+        self.doomed: set[int] = set()  # cancelled after being handed, before being started
+        self.recent_s: float | None = None  # moving average of task durations
+        self.deepest = 0  # the most dispatches one worker held at once (pipelining at work)
+        self.handed_back = 0  # dispatches a dead or killed worker held unstarted, handed on
 
     def start(self) -> None:
         if not self.started:
@@ -151,18 +190,26 @@ class LocalExecutor:
             self._pool(None)
 
     def _pool(self, python: str | None) -> _Pool:
+        """The pool of ``python``; a new one starts with one worker and grows with its backlog
+        (a one-task run boots one process, not one per core)."""
         pool = self.pools.get(python)
         if pool is None:
             pool = self.pools[python] = _Pool(self.ctx, python, self.size)
-            pool.fill()
+            pool.spawn()
         return pool
 
     def worker_pids(self) -> set[int]:
         """The process ids of every worker of every pool."""
         return {pid for pool in self.pools.values() for pid in pool.workers}
 
+    def _depth(self) -> int:
+        """Dispatches one worker may hold now: several only while recent tasks were tiny."""
+        fast = self.recent_s is not None and self.recent_s < FAST_TASK_S
+        return self.pipeline if fast else 1
+
     def capacity(self) -> int:
-        return max(0, self.size * self.queue_depth - len(self.running))
+        per_worker = self.queue_depth + (self._depth() if self.pipeline > 1 else 0)
+        return max(0, self.size * per_worker - len(self.running))
 
     def submit(self, dispatch: TaskDispatch) -> None:
         self.start()
@@ -172,23 +219,40 @@ class LocalExecutor:
         self._assign(pool)
 
     def _assign(self, pool: _Pool) -> None:
-        """Hand backlog tasks to idle workers of ``pool``, one each."""
+        """Hand backlog tasks to workers of ``pool``: to idle ones, and (tiny tasks) a few more
+        to busy ones, as many bytes as their pipe holds; one message per worker."""
+        depth = self._depth()
+        while len(pool.workers) < pool.size and len(pool.backlog) > len(pool.idle()):
+            pool.spawn()  # more waiting than idle workers: grow towards the pool's size
+        batches: dict[int, list[bytes]] = {}
         while pool.backlog:
-            idle = pool.idle()
-            if not idle:
-                return
-            trid = pool.backlog.popleft()
+            open_ = pool.open_to(depth)
+            if not open_:
+                break
+            trid = pool.backlog[0]
             state = self.running.get(trid)
             if state is None or state.pid is not None:
+                pool.backlog.popleft()
                 continue  # cancelled while it waited
-            worker = idle[0]
+            payload = pickle.dumps(state.dispatch, pickle.HIGHEST_PROTOCOL)
+            worker = open_[0]
+            if worker.handed and worker.unread_bytes + len(payload) > _PIPE_BYTES:
+                worker = next((w for w in open_ if not w.handed), None)
+                if worker is None:
+                    break  # too big to queue behind a running task: wait for an idle worker
+            pool.backlog.popleft()
+            batches.setdefault(worker.proc.pid, []).append(payload)
+            worker.handed.append((trid, len(payload)))
+            self.deepest = max(self.deepest, len(worker.handed))
+            state.pid = worker.proc.pid
+            state.handoffs += 1
+        for pid, payloads in batches.items():
+            worker = pool.workers[pid]
             try:
-                worker.tasks.send(state.dispatch)
+                worker.tasks.send(payloads)
             except OSError:  # it is dying: settled with its death by _check_health
                 with contextlib.suppress(ProcessLookupError):
-                    os.kill(worker.proc.pid, signal.SIGKILL)
-            worker.task, state.pid = trid, worker.proc.pid
-            state.handoffs += 1
+                    os.kill(pid, signal.SIGKILL)
 
     def poll(self, timeout: float) -> list[TaskResult]:
         from multiprocessing.connection import wait
@@ -218,28 +282,53 @@ class LocalExecutor:
         if worker is None or worker.results is None:
             return
         try:
-            while worker.results.poll():
-                self._handle(worker, worker.results.recv(), out)
+            while worker.results is not None and worker.results.poll():
+                self._handle(pool, worker, worker.results.recv(), out)
         except (EOFError, OSError):
             # the worker is gone (its death is settled by _check_health) or wrote half a
             # message as it died: nothing more will come from this pipe
             pool.drop_reader(pid)
 
-    def _handle(self, worker: _Worker, message: tuple, out: list[TaskResult]) -> None:
+    def _handle(self, pool: _Pool, worker: _Worker, message: tuple, out: list[TaskResult]) -> None:
         if message[0] == "started":
             _, trid, attempt, _pid, _at = message
+            worker.current = trid
+            if trid in self.doomed:  # cancelled while it sat in this worker's pipe
+                self.doomed.discard(trid)
+                worker.answered(trid)
+                self._kill_worker(pool, worker.proc.pid)
+                return
             state = self.running.get(trid)
             if state is not None and state.dispatch.attempt == attempt:
                 state.started = time.monotonic()
             return
         result: TaskResult = message[1]
-        if worker.task == result.task_run_id:
-            worker.task = None  # idle again
+        worker.answered(result.task_run_id)
+        if len(message) > 2 and message[2] is not None:  # the next one started meanwhile
+            self._handle(pool, worker, message[2], out)
         state = self.running.get(result.task_run_id)
         if state is None or state.dispatch.attempt != result.attempt:
             return  # a late result of a task we already gave up on
         del self.running[result.task_run_id]
+        if result.started_at and result.finished_at:
+            took = max(0.0, result.finished_at - result.started_at)
+            self.recent_s = took if self.recent_s is None else 0.8 * self.recent_s + 0.2 * took
         out.append(result)
+
+    def _kill_worker(self, pool: _Pool, pid: int) -> None:
+        """Kill a worker; what it held but had not started goes back to the backlog."""
+        worker = pool.workers.get(pid)
+        if worker is None:
+            return
+        requeue = [trid for trid, _ in worker.handed if trid != worker.current]
+        pool.kill(pid)
+        for trid in reversed(requeue):
+            state = self.running.get(trid)
+            if state is not None and state.pid == pid:
+                state.pid = None
+                pool.backlog.appendleft(trid)
+                self.handed_back += 1
+        pool.fill()
 
     def _check_health(self) -> list[TaskResult]:
         out: list[TaskResult] = []
@@ -267,18 +356,25 @@ class LocalExecutor:
                 # what it sent before dying counts ("started" is sent before user code runs)
                 self._drain(pool, pid, out)
                 pool.forget(pid)
-                state = self.running.get(worker.task) if worker.task is not None else None
-                if state is not None and state.pid == pid:
-                    code = worker.proc.exitcode
-                    if state.started is None and state.handoffs < _HANDOFFS:
+                code = worker.proc.exitcode
+                requeue: list[int] = []
+                for trid, _ in worker.handed:
+                    self.doomed.discard(trid)
+                    state = self.running.get(trid)
+                    if state is None or state.pid != pid:
+                        continue
+                    begun = trid == worker.current and state.started is not None
+                    if not begun and state.handoffs < _HANDOFFS:
                         state.pid = None  # handed over but never begun: another worker takes it
-                        pool.backlog.appendleft(state.dispatch.task_run_id)
+                        requeue.append(trid)
                     else:
-                        del self.running[state.dispatch.task_run_id]
+                        del self.running[trid]
                         message = f"the worker process died (exit code {code})"
-                        if state.started is None:
+                        if not begun:
                             message += f", {state.handoffs} times before the task could start"
                         out.append(self._failed(state, "crashed", message))
+                pool.backlog.extendleft(reversed(requeue))
+                self.handed_back += len(requeue)
                 pool.fill()
         return out
 
@@ -294,11 +390,19 @@ class LocalExecutor:
         )
 
     def _kill_task(self, trid: int, state: _Running) -> None:
+        """Stop a task: drop it from the backlog, or kill the worker that runs it (what that
+        worker held besides goes to others); one it holds unstarted dies when it starts."""
         self.running.pop(trid, None)
         pool = self.pools.get(state.dispatch.python)
-        if pool is not None and state.pid is not None:
-            pool.kill(state.pid)
-            pool.fill()
+        if pool is None or state.pid is None:
+            return
+        worker = pool.workers.get(state.pid)
+        if worker is None:
+            return
+        if worker.current == trid:
+            self._kill_worker(pool, state.pid)
+        elif any(t == trid for t, _ in worker.handed):
+            self.doomed.add(trid)
 
     def cancel(self, task_run_ids: set[int]) -> list[TaskResult]:
         out = []
@@ -318,8 +422,14 @@ class LocalExecutor:
             self._assign(pool)
         return out
 
-    def shutdown(self) -> None:
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop every worker; ``wait=False`` tells them to exit and returns at once."""
         for pool in self.pools.values():
-            pool.stop()
+            pool.stop(wait)
         self.pools.clear()
         self.started = False
+
+
+def from_context(context: Any) -> LocalExecutor:
+    """The registry's factory (``--executor local``): tiny tasks are pipelined."""
+    return LocalExecutor(context.settings.max_workers, pipeline=PIPELINE)

@@ -275,3 +275,22 @@ class QueueExecutor:
         if self.waker is not None:
             self.waker.close()
             self.waker = None
+
+
+def from_context(context: Any) -> QueueExecutor:
+    """The registry's factory (``--executor queue``, or ``--pool``): the run's tasks go to the
+    workers of the pool its plan names."""
+    from mlstudio.scheduling.queue import queue_options
+
+    run = context.run
+    if run is None:
+        raise ValueError("the queue executor serves one run: give the ExecutorContext its run")
+    options = queue_options(run.plan)
+    return QueueExecutor(
+        context.store,
+        pool=options["pool"],
+        namespace=run.namespace,
+        priority=run.priority,
+        preemptible=bool(options["preemptible"]),
+        owner=(run.id, context.engine_id) if context.engine_id else None,
+    )

@@ -138,3 +138,8 @@ class RayExecutor:
         for ref in list(self.in_flight):
             self.ray.cancel(ref, force=True)
         self.in_flight.clear()
+
+
+def from_context(context: Any) -> RayExecutor:
+    """The registry's factory (``--executor ray``)."""
+    return RayExecutor()

@@ -7,19 +7,44 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from mlstudio.core.clock import utcnow
+from mlstudio.core.states import RUN_ACTIVE, RunState, TaskState
 from mlstudio.store.metadata.tables import cache_entries, runs, task_runs
-from mlstudio.workflows.records import RUN_ACTIVE, RunRecord, TaskRunRecord
+from mlstudio.workflows.records import RunRecord, TaskRunRecord
 
 _RUN_FIELDS = [c.name for c in runs.columns]
 _TASK_FIELDS = [c.name for c in task_runs.columns]
+_UPDATES: dict[tuple[str, ...], Any] = {}  # task-run UPDATE statements by the columns they set
+_CACHE_LOOKUP = select(cache_entries).where(
+    cache_entries.c.key.in_(bindparam("keys", expanding=True))
+)
+_NODE_IDS = select(task_runs.c.node_id, task_runs.c.id).where(
+    task_runs.c.run_id == bindparam("run_id"),
+    task_runs.c.node_id.in_(bindparam("node_ids", expanding=True)),
+)
+
+
+def _update_for(keys: tuple[str, ...]) -> Any:
+    """The (built once) executemany UPDATE of task runs setting ``keys``."""
+    stmt = _UPDATES.get(keys)
+    if stmt is None:
+        stmt = _UPDATES[keys] = (
+            update(task_runs)
+            .where(task_runs.c.id == bindparam("_id"))
+            .values({k: bindparam(f"_{k}") for k in keys})
+        )
+    return stmt
 
 
 def _run(r) -> RunRecord:
-    return RunRecord(**{k: getattr(r, k) for k in _RUN_FIELDS})
+    values = {k: getattr(r, k) for k in _RUN_FIELDS}
+    values["state"] = RunState(values["state"])
+    return RunRecord(**values)
 
 
 def _task(r) -> TaskRunRecord:
-    return TaskRunRecord(**{k: getattr(r, k) for k in _TASK_FIELDS})
+    values = {k: getattr(r, k) for k in _TASK_FIELDS}
+    values["state"] = TaskState(values["state"])
+    return TaskRunRecord(**values)
 
 
 class RunRepository:
@@ -88,6 +113,7 @@ class RunRepository:
         for r in self.conn.execute(q):
             values = {k: getattr(r, k, None) for k in _RUN_FIELDS}
             values["plan"], values["lock"] = {}, {}
+            values["state"] = RunState(values["state"])
             out.append(RunRecord(**values))
         return out
 
@@ -124,14 +150,20 @@ class RunRepository:
             keys = tuple(sorted(k for k in change if k != "id"))
             by_shape.setdefault(keys, []).append(change)
         for keys, rows in by_shape.items():
-            stmt = (
-                update(task_runs)
-                .where(task_runs.c.id == bindparam("_id"))
-                .values({k: bindparam(f"_{k}") for k in keys})
-            )
+            names = [(k, f"_{k}") for k in keys]
             self.conn.execute(
-                stmt, [{"_id": r["id"], **{f"_{k}": r[k] for k in keys}} for r in rows]
+                _update_for(keys),
+                [{"_id": r["id"], **{name: r[k] for k, name in names}} for r in rows],
             )
+
+    def task_run_ids(self, run_id: str, node_ids: Sequence[str]) -> dict[str, int]:
+        """node id -> task-run id, for the given nodes of a run."""
+        out: dict[str, int] = {}
+        for start in range(0, len(node_ids), 500):
+            chunk = list(node_ids[start : start + 500])
+            for node_id, id_ in self.conn.execute(_NODE_IDS, {"run_id": run_id, "node_ids": chunk}):
+                out[node_id] = id_
+        return out
 
     def last_components(
         self, workflow: str, node_id: str, before: datetime
@@ -157,24 +189,21 @@ class RunRepository:
         out: dict[str, Any] = {}
         keys = list(keys)
         for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            for r in self.conn.execute(select(cache_entries).where(cache_entries.c.key.in_(chunk))):
+            for r in self.conn.execute(_CACHE_LOOKUP, {"keys": keys[start : start + 500]}):
                 out[r.key] = r
         return out
 
     def cache_put(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
-        existing = set(self.cache_lookup([r["key"] for r in rows]))
-        fresh = [r for r in rows if r["key"] not in existing]
-        if fresh:
-            # two engines may compute the same key at once: the first entry stays
-            dialect = self.conn.dialect.name
-            if dialect == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert as upsert
-            else:
-                from sqlalchemy.dialects.sqlite import insert as upsert
-            self.conn.execute(upsert(cache_entries).on_conflict_do_nothing(), fresh)
+        # an existing entry stays (two engines may compute the same key at once: the first
+        # one wins); one statement, no lookup first
+        if self.conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        unique = list({r["key"]: r for r in rows}.values())
+        self.conn.execute(upsert(cache_entries).on_conflict_do_nothing(), unique)
 
     def cache_hits(self, keys: Sequence[str]) -> None:
         if keys:
