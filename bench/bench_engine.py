@@ -40,6 +40,8 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from mlstudio.workflows.options import RunOptions
+
 HERE = Path(__file__).resolve().parent
 PEERS = HERE / "peers"
 GUARD_FACTOR = 2.0
@@ -175,7 +177,7 @@ def platform_for(home: Path, database_url: str | None):
 
 def timed_run(p, executor, workflow: str, params: dict, *, no_cache: bool = False) -> float:
     t0 = time.perf_counter()
-    record = p.runs.submit("bench", workflow, params, no_cache=no_cache)
+    record = p.runs.submit("bench", workflow, params, RunOptions(no_cache=no_cache))
     run = p.runs.execute(record.id, executor=executor)
     elapsed = time.perf_counter() - t0
     assert run.state == "succeeded", run.error

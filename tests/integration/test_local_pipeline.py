@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 from mlstudio.testing.flows import marker, wait_until, write_flow
+from mlstudio.workflows.options import RunOptions
 
 FLOW = """
 import os
@@ -60,7 +61,7 @@ def pipelined_executor(platform: Any, flow) -> Any:
 
     executor = LocalExecutor(max_workers=2, pipeline=16)
     executor.start()
-    warm = platform.runs.submit("alice", f"{flow}:fan", {"n": "60"}, no_cache=True)
+    warm = platform.runs.submit("alice", f"{flow}:fan", {"n": "60"}, RunOptions(no_cache=True))
     assert platform.runs.execute(warm.id, executor=executor).state == "succeeded"
     assert executor.deepest > 1, "the tiny tasks were not pipelined"
     return executor
@@ -119,7 +120,9 @@ def test_cancelling_while_workers_hold_unstarted_tasks(studio, tmp_path):
             assert left <= {"succeeded", "cancelled"} and "cancelled" in left
             assert executor.running == {}
             # the pool is not wedged: the next run on it finishes
-            again = platform.runs.submit("alice", f"{flow}:fan", {"n": "10"}, no_cache=True)
+            again = platform.runs.submit(
+                "alice", f"{flow}:fan", {"n": "10"}, RunOptions(no_cache=True)
+            )
             assert platform.runs.execute(again.id, executor=executor).state == "succeeded"
         finally:
             executor.shutdown()
