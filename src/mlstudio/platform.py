@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlstudio.core.ids import os_user, validate_user
 from mlstudio.settings import Settings
@@ -95,7 +95,7 @@ class Platform:
     def runs(self) -> RunService:
         from mlstudio.workflows.service import RunService
 
-        return RunService(self)
+        return RunService(self.store, self.cas, self.modules, self.envs, self.settings, self.events)
 
     @cached_property
     def tokens(self) -> TokenService:
@@ -113,42 +113,25 @@ class Platform:
     def datasets(self) -> DatasetService:
         from mlstudio.data.catalog import DatasetService
 
-        return DatasetService(self)
+        return DatasetService(self.store, self.cas)
 
     @cached_property
     def declassifiers(self) -> DeclassifierService:
         from mlstudio.governance.declassify import DeclassifierService
 
-        return DeclassifierService(self)
+        return DeclassifierService(self.store, self.modules)
 
     @cached_property
     def schedules(self) -> ScheduleService:
         from mlstudio.scheduling.schedules import ScheduleService
 
-        return ScheduleService(self)
+        return ScheduleService(self.store, self.runs, self.modules)
 
     @cached_property
     def webhooks(self) -> WebhookService:
         from mlstudio.integrations.webhooks import WebhookService
 
-        return WebhookService(self)
-
-    def authorize_run(self, uow: Any, actor: str, domain: str, plan: Any) -> None:
-        """Who may start or control runs in ``domain`` (and run ``plan``'s code there).
-
-        The domain exists; the actor is registered, enabled and holds ``runner`` on it (admins
-        bypass roles); a promoted-only domain runs only ``latest``-tagged versions whose tests
-        passed (admins included). ``plan`` is None for cancel/resume.
-        """
-        from mlstudio.governance.domains import check_run
-
-        check_run(uow, actor, domain, plan)
-
-    def authorize_view(self, uow: Any, actor: str, domain: str) -> None:
-        """Who may read a run's outputs and logs in ``domain``: viewer or runner there, or admin."""
-        from mlstudio.governance.domains import check_view
-
-        check_view(uow, actor, domain)
+        return WebhookService(self.store)
 
     def close(self) -> None:
         if "store" in self.__dict__:

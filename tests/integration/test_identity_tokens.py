@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 
 from mlstudio.core.clock import utcnow
 from mlstudio.errors import AuthenticationError, PermissionDeniedError
+from mlstudio.governance.domains import check_run
 from mlstudio.governance.tokens import parse_token
 from mlstudio.store.metadata.tables import api_tokens
 
@@ -246,7 +247,7 @@ def test_a_disabled_admin_loses_every_right(studio):
         platform.store.read() as uow,
         pytest.raises(PermissionDeniedError, match="disabled"),
     ):
-        platform.authorize_run(uow, "bob", "experimentation", None)
+        check_run(uow, "bob", "experimentation", None)
 
 
 def test_grants_can_be_revoked(studio):

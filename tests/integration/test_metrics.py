@@ -111,7 +111,7 @@ def test_metrics_parse_and_reflect_runs_tasks_cache_queue_and_webhooks(studio, t
         )
 
     # a webhook whose receiver is down: one failed attempt
-    svc = WebhookService(p)
+    svc = WebhookService(p.store)
     svc.subscribe("alice", "http://127.0.0.1:9/unreachable", ["tag.moved"])
     with p.store.transaction() as uow:
         emit(uow, "tag.moved", {"module": "a/b"})

@@ -151,7 +151,7 @@ def test_a_worker_claims_ahead_only_while_its_tasks_are_short(platform):
         uow.queue.enqueue(rows)
     local = ShortTasks(took=0.001)
     config = WorkerConfig(pool="p", concurrency=2, poll_s=0.01, prefetch=4, prefetch_s=0.05)
-    worker = Worker(platform, config, local)
+    worker = Worker(platform.store, platform.settings, platform.envs, config, local)
     worker.start()
     worker.step()  # nothing known about the tasks yet: one per slot
     assert local.submitted == 2 and worker.held == {} and len(worker.results) == 2

@@ -189,7 +189,13 @@ def test_a_task_quota_change_reaches_a_running_worker_at_its_next_claim(platform
         uow.queue.enqueue(rows)
     set_quota(platform, "team", max_running_tasks=1)
     local = FakeLocal()
-    worker = Worker(platform, WorkerConfig(pool="p", concurrency=4, poll_s=0.01), local)
+    worker = Worker(
+        platform.store,
+        platform.settings,
+        platform.envs,
+        WorkerConfig(pool="p", concurrency=4, poll_s=0.01),
+        local,
+    )
     worker.start()
     worker.step()
     worker.step()
@@ -303,8 +309,8 @@ def test_drivers_take_runs_by_priority_within_quotas_and_never_the_same_one(
     set_quota(platform, "b", max_running_tasks=1)  # a task quota does not cap runs
     assert waiting_of(platform, made[0]) == "behind 1 queued run(s) of higher priority"
     assert waiting_of(platform, made[4]) == "waiting for a worker in pool gpu"
-    d1 = RunDriver(platform, DriverConfig())
-    d2 = RunDriver(platform, DriverConfig())
+    d1 = RunDriver(platform.store, platform.runs, DriverConfig())
+    d2 = RunDriver(platform.store, platform.runs, DriverConfig())
     d2.engine_id = "elsewhere:1"  # as if on another host
     got1, got2 = d1.claim(2), d2.claim(5)
     # priority 9 first; then fair: b has one going, a none -> a; then a is at its quota
@@ -417,7 +423,7 @@ def test_a_driver_pass_reads_each_namespaces_first_queued_runs_not_the_whole_que
     assert len(everything) == 206
     # every run under way, and each namespace's first two queued by priority then age
     assert {r.id for r in window} == {*under_way, urgent, ids[0], *small}
-    driver = RunDriver(platform, DriverConfig())
+    driver = RunDriver(platform.store, platform.runs, DriverConfig())
     # the urgent run first, then fairness: small has none going, deep has three
     assert driver.claim(3) == [urgent, small[0], small[1]]
     assert driver.claim(1) == [ids[0]]
@@ -457,7 +463,7 @@ def test_a_full_worker_gives_a_preemptible_task_back_for_higher_priority_work(pl
         uow.queue.enqueue([low])
     local = FakeLocal()
     config = WorkerConfig(pool="p", concurrency=1, poll_s=0.01, check_s=0)
-    worker = Worker(platform, config, local)
+    worker = Worker(platform.store, platform.settings, platform.envs, config, local)
     worker.start()
     worker.step()
     assert [d.task_run_id for d in local.running] == [1]
@@ -483,7 +489,13 @@ def test_a_worker_rides_out_a_database_outage(platform, monkeypatch):
     with platform.store.transaction() as uow:
         uow.queue.enqueue([*rows, _row(3, None)])  # 3: a dispatch the worker cannot read
     local = FakeLocal()
-    worker = Worker(platform, WorkerConfig(pool="p", concurrency=1, poll_s=0.01), local)
+    worker = Worker(
+        platform.store,
+        platform.settings,
+        platform.envs,
+        WorkerConfig(pool="p", concurrency=1, poll_s=0.01),
+        local,
+    )
     worker.start()
     real = platform.store.transaction
     down = threading.Event()

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from mlstudio.errors import NotFoundError, PermissionDeniedError, PolicyViolationError
+from mlstudio.governance.domains import check_view
 from mlstudio.testing.flows import working_copy
 from mlstudio.workflows.options import RunOptions
 
@@ -112,15 +113,15 @@ def test_viewing_runs_needs_viewer_or_runner_on_the_domain(studio, role):
     with studio.opened() as platform, platform.store.read() as uow:
         if role == "none":
             with pytest.raises(PermissionDeniedError, match="viewer"):
-                platform.authorize_view(uow, user, "production")
+                check_view(uow, user, "production")
         else:
-            platform.authorize_view(uow, user, "production")
+            check_view(uow, user, "production")
         # a grant on one domain says nothing about another
         if role in ("viewer", "runner"):
             with pytest.raises(PermissionDeniedError):
-                platform.authorize_view(uow, user, "adhoc")
+                check_view(uow, user, "adhoc")
         with pytest.raises(NotFoundError, match="nowhere"):
-            platform.authorize_view(uow, user, "nowhere")
+            check_view(uow, user, "nowhere")
 
 
 # --- grants, scopes and identity ----------------------------------------------------------------

@@ -141,7 +141,7 @@ def test_hourly_fires_once_per_utc_hour_across_both_changes():
 
 def test_the_scheduler_fires_hourly_once_per_utc_hour_on_fall_back_day(studio, tmp_path):
     p = studio.platform()
-    svc = ScheduleService(p)
+    svc = ScheduleService(p.store, p.runs, p.modules)
     sched = svc.add("alice", working_copy(tmp_path), "0 * * * *", tz="Europe/Berlin")
     set_next(p, sched["id"], utc(2024, 10, 26, 23))
     fired: list[str] = []
@@ -156,7 +156,7 @@ def test_the_scheduler_fires_hourly_once_per_utc_hour_on_fall_back_day(studio, t
 
 def test_the_scheduler_fires_a_daily_wall_time_once_on_both_dst_days(studio, tmp_path):
     p = studio.platform()
-    svc = ScheduleService(p)
+    svc = ScheduleService(p.store, p.runs, p.modules)
     sched = svc.add("alice", working_copy(tmp_path), "30 2 * * *", tz="Europe/Berlin")
     for start, end, expected in [
         (utc(2024, 3, 30, 12), utc(2024, 4, 1, 12), ["2024-03-31T01:30:00Z", "2024-04-01T00:30:00Z"]),
@@ -191,7 +191,7 @@ def test_the_scheduler_fires_a_daily_wall_time_once_on_both_dst_days(studio, tmp
 def test_catchup_after_downtime(studio, tmp_path, catchup, expected):
     """The scheduler last ran before 10:00 and comes back at 13:30."""
     p = studio.platform()
-    svc = ScheduleService(p)
+    svc = ScheduleService(p.store, p.runs, p.modules)
     sched = svc.add("alice", working_copy(tmp_path), "0 * * * *", catchup=catchup)
     set_next(p, sched["id"], utc(2024, 1, 1, 10))
     results = svc.tick(utc(2024, 1, 1, 13, 30))
@@ -214,7 +214,7 @@ def test_a_tick_during_a_restart(studio, tmp_path, catchup):
     """10:00 passes while the server restarts: back at 10:00:40 the tick still fires (within the
     grace window, whatever the policy); missed by three minutes it follows the policy."""
     p = studio.platform()
-    svc = ScheduleService(p)
+    svc = ScheduleService(p.store, p.runs, p.modules)
     wf = working_copy(tmp_path)
     quick = svc.add("alice", wf, "*/5 * * * *", catchup=catchup)
     slow = svc.add("alice", wf, "*/5 * * * *", catchup=catchup, params={"name": "late"})
@@ -246,7 +246,7 @@ def test_all_catchup_is_bounded_per_pass_and_finishes_on_the_next(studio, tmp_pa
 
     monkeypatch.setattr(module, "MAX_FIRES_PER_PASS", 3)
     p = studio.platform()
-    svc = ScheduleService(p)
+    svc = ScheduleService(p.store, p.runs, p.modules)
     sched = svc.add("alice", working_copy(tmp_path), "*/10 * * * *", catchup="all")
     set_next(p, sched["id"], utc(2024, 1, 1, 10))
     now = utc(2024, 1, 1, 10, 55)
@@ -267,7 +267,7 @@ from mlstudio.scheduling.schedules import ScheduleService
 
 home, url, now, folder, name = sys.argv[1:]
 platform = Platform.open(Settings(home=home, database_url=url, user="alice"), bootstrap=False)
-service = ScheduleService(platform)
+service = ScheduleService(platform.store, platform.runs, platform.modules)
 open(os.path.join(folder, name + ".ready"), "w").close()
 while not os.path.exists(os.path.join(folder, "go")):
     time.sleep(0.002)
@@ -280,7 +280,7 @@ print(json.dumps(out))
 
 def test_two_schedulers_fire_each_tick_exactly_once(studio, tmp_path):
     p = studio.platform()
-    svc = ScheduleService(p)
+    svc = ScheduleService(p.store, p.runs, p.modules)
     wf = working_copy(tmp_path)
     ids = []
     for i in range(4):
@@ -333,7 +333,7 @@ def test_two_schedulers_fire_each_tick_exactly_once(studio, tmp_path):
 # --- failures, pause, resume, remove ----------------------------------------------------------
 def test_a_tick_whose_run_cannot_start_fires_once_and_records_why(studio, tmp_path):
     p = studio.platform()
-    svc = ScheduleService(p)
+    svc = ScheduleService(p.store, p.runs, p.modules)
     wf = working_copy(tmp_path)
     sched = svc.add("alice", wf, "0 * * * *")
     Path(wf.rpartition(":")[0]).unlink()
@@ -350,7 +350,7 @@ def test_the_creator_losing_the_runner_role_stops_runs_not_the_scheduler(studio,
     studio.ok("user", "add", "bob")
     studio.ok("user", "grant", "bob", "runner", "--domain", "experimentation")
     p = studio.platform()
-    svc = ScheduleService(p)
+    svc = ScheduleService(p.store, p.runs, p.modules)
     sched = svc.add("bob", working_copy(tmp_path), "0 * * * *")
     studio.ok("user", "revoke", "bob", "runner", "--domain", "experimentation")
     set_next(p, sched["id"], utc(2024, 1, 1, 10))
@@ -388,7 +388,7 @@ def test_cli_add_list_show_pause_resume_remove(studio, tmp_path):
     sid = added["id"]
     p = studio.platform()
     set_next(p, sid, utc(2024, 1, 1, 10))
-    ScheduleService(p).tick(utc(2024, 1, 1, 10, 0, 5))
+    ScheduleService(p.store, p.runs, p.modules).tick(utc(2024, 1, 1, 10, 0, 5))
 
     (row,) = studio.ok("schedule", "list")
     assert row["id"] == sid and row["runs"] == 1 and row["last_fire_at"] == "2024-01-01T10:00:00Z"
@@ -400,7 +400,9 @@ def test_cli_add_list_show_pause_resume_remove(studio, tmp_path):
     paused = studio.ok("schedule", "pause", sid)
     assert paused["state"] == "paused" and paused["next_fire_at"] is None and paused["changed"]
     assert studio.ok("schedule", "pause", sid)["changed"] is False
-    assert ScheduleService(p).tick(utc(2024, 1, 1, 12)) == []  # paused: nothing fires
+    assert (
+        ScheduleService(p.store, p.runs, p.modules).tick(utc(2024, 1, 1, 12)) == []
+    )  # paused: nothing fires
     resumed = studio.ok("schedule", "resume", sid)
     assert resumed["state"] == "active" and resumed["changed"]
     # latest: the most recent 5-minute tick missed while paused is due at once
@@ -419,7 +421,7 @@ def test_cli_add_list_show_pause_resume_remove(studio, tmp_path):
 @pytest.mark.parametrize("catchup", ["none", "latest", "all"])
 def test_resume_recomputes_the_next_fire_per_catchup(studio, tmp_path, catchup):
     p = studio.platform()
-    svc = ScheduleService(p)
+    svc = ScheduleService(p.store, p.runs, p.modules)
     sched = svc.add("alice", working_copy(tmp_path), "0 * * * *", catchup=catchup)
     svc.pause("alice", sched["id"])
     now = datetime.now(UTC)

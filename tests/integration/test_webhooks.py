@@ -77,7 +77,7 @@ def test_signature_is_hmac_sha256_of_timestamp_dot_body():
 # --- delivery ---------------------------------------------------------------------------------
 def test_delivery_to_a_real_receiver_is_signed_and_logged(studio, receiver):
     p = studio.platform()
-    svc = WebhookService(p)
+    svc = WebhookService(p.store)
     hook = svc.subscribe("alice", receiver.url, ["run.succeeded", "tag.moved"])
     assert hook["secret"].startswith("whsec_") and len(hook["secret"]) > 30
     assert emit_now(p, "run.succeeded", {"run_id": "run_1", "workflow": "a/b/c"}) == 1
@@ -103,7 +103,7 @@ def test_a_receiver_down_for_a_while_gets_everything_later_in_order(studio, rece
     """Connection refused, then 503s, then up: every event arrives once, in order, and the
     webhook whose receiver was fine all along was not held back."""
     p = studio.platform()
-    svc = WebhookService(p, backoff_base_s=10, backoff_cap_s=40)
+    svc = WebhookService(p.store, backoff_base_s=10, backoff_cap_s=40)
     down = Receiver(port=free_port())
     flaky = svc.subscribe("alice", down.url, ["run.succeeded"])
     healthy = svc.subscribe("alice", receiver.url, ["run.succeeded"])
@@ -156,7 +156,7 @@ def test_a_receiver_down_for_a_while_gets_everything_later_in_order(studio, rece
 
 def test_replay_resends_with_the_same_event_id(studio, receiver):
     p = studio.platform()
-    svc = WebhookService(p)
+    svc = WebhookService(p.store)
     hook = svc.subscribe("alice", receiver.url, ["*"])
     emit_now(p, "tag.moved", {"module": "team/app", "tag": "latest", "to_version": 2})
     svc.deliver_once()
@@ -175,7 +175,7 @@ def test_replay_resends_with_the_same_event_id(studio, receiver):
 
 def test_give_up_policy_marks_failed_and_unblocks_the_queue(studio, receiver):
     p = studio.platform()
-    svc = WebhookService(p, backoff_base_s=1, give_up_after=2)
+    svc = WebhookService(p.store, backoff_base_s=1, give_up_after=2)
     port = free_port()
     hook = svc.subscribe("alice", f"http://127.0.0.1:{port}/x", ["run.failed"])
     emit_now(p, "run.failed", {"n": 0})
@@ -193,7 +193,7 @@ def test_give_up_policy_marks_failed_and_unblocks_the_queue(studio, receiver):
 
 def test_redirects_are_not_followed(studio):
     p = studio.platform()
-    svc = WebhookService(p)
+    svc = WebhookService(p.store)
     moved = Receiver(status=301).start()
     try:
         svc.subscribe("alice", moved.url, ["run.started"])
@@ -208,7 +208,7 @@ def test_two_deliverers_post_each_delivery_once(studio):
     slow = Receiver(delay_s=0.2).start()
     try:
         p1, p2 = studio.platform(), studio.platform()
-        a, b = WebhookService(p1), WebhookService(p2)
+        a, b = WebhookService(p1.store), WebhookService(p2.store)
         a.subscribe("alice", slow.url, ["run.succeeded"])
         for n in range(4):
             emit_now(p1, "run.succeeded", {"n": n})
@@ -231,7 +231,7 @@ def test_two_deliverers_post_each_delivery_once(studio):
 
 def test_the_outbox_commits_with_the_change_or_not_at_all(studio, receiver):
     p = studio.platform()
-    svc = WebhookService(p)
+    svc = WebhookService(p.store)
     hook = svc.subscribe("alice", receiver.url, ["run.succeeded"])
     with pytest.raises(RuntimeError), p.store.transaction() as uow:
         emit(uow, "run.succeeded", {"n": 1})
@@ -245,7 +245,7 @@ def test_the_outbox_commits_with_the_change_or_not_at_all(studio, receiver):
 def test_runs_emit_started_and_their_outcome(studio, tmp_path, receiver):
     wf = working_copy(tmp_path)
     p = studio.platform()
-    svc = WebhookService(p)
+    svc = WebhookService(p.store)
     hook = svc.subscribe("alice", receiver.url, list(EVENTS))
     good = p.runs.submit("alice", wf, {"name": "x"})
     assert p.runs.execute(good.id).state == "succeeded"
@@ -292,7 +292,7 @@ def push_app(studio, folder: Path, version: int) -> None:
 
 def test_tag_moves_are_events(studio, tmp_path, receiver):
     p = studio.platform()
-    svc = WebhookService(p)
+    svc = WebhookService(p.store)
     svc.subscribe("alice", receiver.url, ["tag.moved"])
     studio.ok("namespace", "create", "team")
     push_app(studio, tmp_path / "app", 1)
@@ -323,7 +323,7 @@ def test_cli_add_list_deliveries_replay_remove(studio, receiver):
     assert hook["events"] == ["run.succeeded", "tag.moved"] and hook["secret"]
     p = studio.platform()
     emit_now(p, "run.succeeded", {"run_id": "run_x"})
-    WebhookService(p).deliver_once()
+    WebhookService(p.store).deliver_once()
     (listed,) = studio.ok("webhook", "list")
     assert listed["id"] == hook["id"] and "secret" not in listed
     assert listed["deliveries"] == {"pending": 0, "delivered": 1, "failed": 0}
@@ -362,7 +362,7 @@ def test_every_attempt_is_logged_with_its_outcome(studio):
     import os
 
     p = studio.platform()
-    svc = WebhookService(p, backoff_base_s=10, backoff_cap_s=40)
+    svc = WebhookService(p.store, backoff_base_s=10, backoff_cap_s=40)
     down = Receiver(port=free_port())
     hook = svc.subscribe("alice", down.url, ["run.failed"])
     emit_now(p, "run.failed", {"run_id": "run_1"})
@@ -406,7 +406,7 @@ def test_every_attempt_is_logged_with_its_outcome(studio):
 def test_the_attempt_log_commits_with_the_outcome(studio, receiver, monkeypatch):
     """An attempt whose outcome fails to commit leaves neither its summary nor its log row."""
     p = studio.platform()
-    svc = WebhookService(p)
+    svc = WebhookService(p.store)
     hook = svc.subscribe("alice", receiver.url, ["run.failed"])
     emit_now(p, "run.failed", {"run_id": "run_1"})
     from mlstudio.store.metadata.repositories.webhooks import WebhookRepository
@@ -430,7 +430,7 @@ def test_cli_attempts(studio, receiver):
     (log,) = studio.ok("webhook", "deliveries", hook["id"])
     assert studio.ok("webhook", "attempts", str(log["id"])) == []
     assert "no attempts yet" in studio.cli("webhook", "attempts", str(log["id"])).stdout
-    WebhookService(p).deliver_once()
+    WebhookService(p.store).deliver_once()
     (attempt,) = studio.ok("webhook", "attempts", str(log["id"]))
     assert (attempt["attempt"], attempt["status"], attempt["error"]) == (1, 200, None)
     human = studio.cli("webhook", "attempts", str(log["id"]))
@@ -474,7 +474,7 @@ def run_events(svc: WebhookService, actor: str, hook_id: str) -> list[tuple[str,
 def test_a_queued_run_cancelled_before_anyone_drives_it_emits_once(studio, tmp_path):
     wf = working_copy(tmp_path)
     p = studio.platform()
-    svc = WebhookService(p)
+    svc = WebhookService(p.store)
     hook = svc.subscribe("alice", "http://127.0.0.1:9/hooks", list(EVENTS))
     run = p.runs.submit("alice", wf, {"name": "x"})
     assert p.runs.get(run.id).state == "queued"
@@ -495,7 +495,7 @@ def test_a_run_whose_engine_died_is_cancelled_with_its_event(studio, tmp_path):
 
     wf = working_copy(tmp_path)
     p = studio.platform()
-    svc = WebhookService(p)
+    svc = WebhookService(p.store)
     hook = svc.subscribe("alice", "http://127.0.0.1:9/hooks", ["run.cancelled"])
     run = p.runs.submit("alice", wf, {"name": "x"})
     script = "import os; print(os.getpid())"
@@ -518,7 +518,7 @@ def test_a_running_run_cancelled_through_its_engine_emits_once(studio, tmp_path)
     wf = working_copy(tmp_path, SLOW_FLOW, "wait")
     marker = tmp_path / "started"
     p = studio.platform()
-    svc = WebhookService(p)
+    svc = WebhookService(p.store)
     hook = svc.subscribe("alice", "http://127.0.0.1:9/hooks", list(EVENTS))
     run = p.runs.submit("alice", wf, {"marker": str(marker)})
     final: dict[str, Any] = {}
@@ -548,7 +548,7 @@ def test_an_engine_presumed_dead_does_not_emit_a_second_cancel(studio, tmp_path,
     wf = working_copy(tmp_path, SLOW_FLOW, "wait")
     marker = tmp_path / "started"
     p = studio.platform()
-    svc = WebhookService(p)
+    svc = WebhookService(p.store)
     hook = svc.subscribe("alice", "http://127.0.0.1:9/hooks", ["run.cancelled"])
     run = p.runs.submit("alice", wf, {"marker": str(marker)})
     final: dict[str, Any] = {}

@@ -110,13 +110,22 @@ def test_governance_rules_are_pure(module):
 
 
 def test_services_do_not_import_the_edges():
+    """Nothing below the edges imports them (or ``platform.py``); the SDK's calls outside a run
+    go through the one documented entry point, ``mlstudio.app.embedded``."""
     below = [
         p
         for p in _sources("**/*.py")
         if p.relative_to(ROOT).parts[0] not in ("cli", "api", "app", "client", "testing")
         and p.name != "platform.py"
     ]
-    assert _violations(below, EDGES) == []
+    bad = [
+        v
+        for v in _violations(below, EDGES)
+        if not v.endswith(
+            ("imports mlstudio.app.embedded", "mlstudio.app.embedded.embedded_studio")
+        )
+    ]
+    assert bad == []
 
 
 def test_the_layer_check_sees_function_level_imports(tmp_path):

@@ -88,7 +88,9 @@ def worker(
     try:
         if slots > 0:
             config = WorkerConfig(pool=pool, concurrency=slots, lease_s=lease, grace_s=grace)
-            stats = Worker(platform, config).run(stop, force)
+            stats = Worker(platform.store, platform.settings, platform.envs, config).run(
+                stop, force
+            )
             typer.echo(f"worker stopped: {stats}", err=True)
         else:
             stop.wait()

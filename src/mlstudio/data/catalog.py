@@ -49,8 +49,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
     from mlstudio.data.records import DatasetRecord
-    from mlstudio.platform import Platform
-    from mlstudio.store.metadata.store import UnitOfWork
+    from mlstudio.store.artifacts.cas import ContentStore
+    from mlstudio.store.metadata.store import MetadataStore, UnitOfWork
 
 CLASSIFICATION_KEY = b"mlstudio.classification"
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -236,12 +236,9 @@ def _deny(store: Any, actor: str, action: str, resource: str, details: dict[str,
 class DatasetService:
     """Named, versioned, classified datasets (see the module docstring)."""
 
-    def __init__(self, platform: Platform) -> None:
-        self.platform = platform
-
-    @property
-    def store(self):
-        return self.platform.store
+    def __init__(self, store: MetadataStore, cas: ContentStore) -> None:
+        self.store = store
+        self.cas = cas
 
     # --- import ---------------------------------------------------------------------------------
     def import_file(
@@ -315,7 +312,7 @@ class DatasetService:
             enforce(violations)
 
         data = _parquet_bytes(with_classification(table, columns))
-        digest = self.platform.cas.put(data)
+        digest = self.cas.put(data)
         source = {"kind": "import", "file": path.name, "format": fmt}
 
         def work(uow: UnitOfWork) -> DatasetRecord:
@@ -542,7 +539,7 @@ class DatasetService:
 
         import pyarrow.parquet as pq
 
-        table = pq.read_table(io.BytesIO(self.platform.cas.get(record.digest)))
+        table = pq.read_table(io.BytesIO(self.cas.get(record.digest)))
         table = with_classification(table, record.columns)
         sensitive = [n for n, c in tags.items() if c.effective_level >= Level.CONFIDENTIAL]
         if sensitive:  # an allowed read of sensitive data: audited before the data leaves

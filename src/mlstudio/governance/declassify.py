@@ -29,8 +29,8 @@ from mlstudio.governance.rbac import Authorizer
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlstudio.data.records import DeclassifierRecord
-    from mlstudio.platform import Platform
-    from mlstudio.store.metadata.store import UnitOfWork
+    from mlstudio.modules.service import ModuleService
+    from mlstudio.store.metadata.store import MetadataStore, UnitOfWork
 
 STATES = ("pending", "approved", "revoked")
 
@@ -104,12 +104,10 @@ def _normalize_columns(columns: Sequence[str]) -> list[str]:
 class DeclassifierService:
     """Create, approve, revoke and list declassifiers (steward work, two people per decision)."""
 
-    def __init__(self, platform: Platform) -> None:
-        self.platform = platform
-
-    @property
-    def store(self):
-        return self.platform.store
+    def __init__(self, store: MetadataStore, modules: ModuleService) -> None:
+        """``modules``: the registry, to resolve the module version a declassifier binds to."""
+        self.store = store
+        self.modules = modules
 
     def create(
         self,
@@ -139,7 +137,7 @@ class DeclassifierService:
             )
         with self.store.read() as uow:  # fail fast, before resolving anything
             Authorizer(uow.identity).require_steward(actor, "create declassifiers")
-        version = self.platform.modules.resolve(ref)
+        version = self.modules.resolve(ref)
         task_names = [t.get("name") for t in version.tasks if t.get("kind", "task") == "task"]
         if task not in task_names:
             raise NotFoundError(

@@ -173,7 +173,7 @@ def with_defaults(name: str) -> DomainPolicy:
     return DomainPolicy.from_dict({"name": name, **NEW_DOMAIN_DEFAULTS})
 
 
-# --- run authorization (called by Platform.authorize_run / authorize_view) ------------------------
+# --- run authorization (the run, schedule and catalog services call these) -------------------------
 RUN_ROLES = ("runner",)
 VIEW_ROLES = ("viewer", "runner")
 PROMOTED_TAG = "latest"

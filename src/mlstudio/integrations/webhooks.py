@@ -200,7 +200,7 @@ def body_of(delivery: Any) -> str:
 class WebhookService:
     def __init__(
         self,
-        platform: Any,
+        store: Any,
         *,
         timeout_s: float = 10.0,
         backoff_base_s: float = 2.0,
@@ -208,8 +208,7 @@ class WebhookService:
         give_up_after: int | None = None,
         max_parallel: int = 8,
     ) -> None:
-        self.platform = platform
-        self.store = platform.store
+        self.store = store
         self.timeout_s = timeout_s
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
@@ -581,7 +580,7 @@ def start(
 
     Once an hour it also deletes settled deliveries (and their attempts) older than
     ``KEEP_DELIVERIES_DAYS``; pending ones are never deleted."""
-    service = WebhookService(platform)
+    service = WebhookService(platform.store)
 
     def loop() -> None:
         purged_at = 0.0

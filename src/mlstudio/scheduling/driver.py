@@ -48,9 +48,10 @@ class DriverConfig:
 
 
 class RunDriver:
-    def __init__(self, platform: Any, config: DriverConfig | None = None) -> None:
-        self.platform = platform
-        self.store = platform.store
+    def __init__(self, store: Any, runs: Any, config: DriverConfig | None = None) -> None:
+        """``runs``: the run service, whose engines drive the runs this driver takes."""
+        self.store = store
+        self.runs = runs
         self.config = config or DriverConfig()
         self.engine_id = engine_identity()
         self.host = socket.gethostname()
@@ -197,11 +198,11 @@ class RunDriver:
 
     def _drive(self, run_id: str) -> None:
         try:
-            run = self.platform.runs.get(run_id)
+            run = self.runs.get(run_id)
             options = queue_options(run.plan)
             if run.executor == "ray":
                 options["pool"] = "(ray)"
-                executor = self.platform.runs.make_executor("ray")
+                executor = self.runs.make_executor("ray")
             else:
                 executor = QueueExecutor(
                     self.store,
@@ -215,7 +216,7 @@ class RunDriver:
                 )
             log.info("driver %s: driving %s (pool %s)", self.engine_id, run_id, options["pool"])
             try:
-                state = self.platform.runs.engine(executor).drive(run_id)
+                state = self.runs.engine(executor).drive(run_id)
             finally:
                 executor.shutdown()
             self.driven += 1
@@ -266,7 +267,7 @@ def start(
     platform: Any, stop: threading.Event, config: DriverConfig | None = None
 ) -> threading.Thread:
     """Start a driver in a thread of this process (the server calls this); stops with ``stop``."""
-    driver = RunDriver(platform, config)
+    driver = RunDriver(platform.store, platform.runs, config)
     thread = threading.Thread(target=driver.run, args=(stop,), name="mlstudio-driver", daemon=True)
     thread.driver = driver  # type: ignore[attr-defined]
     thread.start()

@@ -44,6 +44,7 @@ from typing import Any
 from mlstudio.core.clock import iso, utcnow
 from mlstudio.core.ids import new_id, process_identity
 from mlstudio.errors import InvalidInputError, MlstudioError, NotFoundError
+from mlstudio.governance.domains import check_run, check_view
 from mlstudio.workflows.options import RunOptions
 
 log = logging.getLogger(__name__)
@@ -196,9 +197,11 @@ class _Lost(Exception):
 
 
 class ScheduleService:
-    def __init__(self, platform: Any, *, grace: timedelta = GRACE) -> None:
-        self.platform = platform
-        self.store = platform.store
+    def __init__(self, store: Any, runs: Any, modules: Any, *, grace: timedelta = GRACE) -> None:
+        """``runs``: the run service (fires plan and record runs); ``modules``: the registry."""
+        self.store = store
+        self.runs = runs
+        self.modules = modules
         self.grace = grace
 
     # --- manage -------------------------------------------------------------------------------
@@ -229,7 +232,7 @@ class ScheduleService:
         schedule_id = new_id("sch")
 
         def work(uow: Any) -> dict[str, Any]:
-            self.platform.authorize_run(uow, actor, domain, None)
+            check_run(uow, actor, domain, None)
             record = uow.schedules.create(
                 {
                     "id": schedule_id,
@@ -268,7 +271,7 @@ class ScheduleService:
         target = parse_workflow_ref(workflow)
         if target.path is not None:  # a working copy: fire it from wherever the server runs
             return f"{target.path}:{target.workflow}"
-        self.platform.modules.resolve(target.module_ref)  # the module and tag exist
+        self.modules.resolve(target.module_ref)  # the module and tag exist
         return workflow.strip()
 
     def _guarded(self, actor: str, action: str, resource: str, work: Any) -> Any:
@@ -329,7 +332,7 @@ class ScheduleService:
             sid = self._resolve_id(uow, schedule_id)
             record = uow.schedules.get(sid)
             assert record is not None
-            self.platform.authorize_view(uow, actor, record.domain)
+            check_view(uow, actor, record.domain)
             fires = uow.schedules.fires([sid], per_schedule=recent).get(sid, [])
             counts = uow.schedules.fire_counts([sid]).get(sid, {})
         return self._view(record, fires, counts)
@@ -365,7 +368,7 @@ class ScheduleService:
                 raise NotFoundError(
                     f"schedule {sid} does not exist", hint="see: mlstudio schedule list"
                 )
-            self.platform.authorize_run(uow, actor, record.domain, None)
+            check_run(uow, actor, record.domain, None)
             changed = True
             details: dict[str, Any] = {}
             if action == "remove":
@@ -482,7 +485,7 @@ class ScheduleService:
         from mlstudio.errors import PermissionDeniedError
 
         outcome: dict[str, Any] = {"schedule_id": record.id, "tick": iso(tick)}
-        runs = self.platform.runs
+        runs = self.runs
         try:
             prepared = runs.prepare(  # planned outside the transaction
                 record.created_by,
@@ -546,7 +549,7 @@ def start(
     platform: Any, stop: threading.Event, interval: float = TICK_INTERVAL_S
 ) -> threading.Thread:
     """Run the scheduler in a daemon thread until ``stop`` is set (the server calls this)."""
-    service = ScheduleService(platform)
+    service = ScheduleService(platform.store, platform.runs, platform.modules)
     identity = scheduler_identity()
 
     def loop() -> None:

@@ -98,10 +98,18 @@ class Backoff:
 
 class Worker:
     def __init__(
-        self, platform: Any, config: WorkerConfig | None = None, executor: Any = None
+        self,
+        store: Any,
+        settings: Any,
+        envs: Any,
+        config: WorkerConfig | None = None,
+        executor: Any = None,
     ) -> None:
-        self.platform = platform
-        self.store = platform.store
+        """``settings`` and ``envs`` (the module environment manager) prepare dispatches the
+        way the engine that queued them would run them here."""
+        self.store = store
+        self.settings = settings
+        self.envs = envs
         self.config = config or WorkerConfig()
         self.id = self.config.worker_id or (
             f"{socket.gethostname()}:{os.getpid()}:{self.config.pool}"
@@ -283,9 +291,9 @@ class Worker:
 
     def _localize(self, d: TaskDispatch) -> TaskDispatch:
         """Use this host's caches and module environments, not the engine's."""
-        d.cache_dir = str(self.platform.settings.cache_dir)
+        d.cache_dir = str(self.settings.cache_dir)
         if d.python and not os.path.exists(d.python) and d.code.get("requirements"):
-            env = self.platform.envs.ensure(tuple(d.code["requirements"]))
+            env = self.envs.ensure(tuple(d.code["requirements"]))
             d.python = env.python if env else None
         return d
 

@@ -179,12 +179,13 @@ def _import_isolated(digest: str, root: Path, entrypoints: list[str]) -> LoadedM
 
 def eager_use(ref: str) -> SimpleNamespace:
     """``use()`` outside a run (e.g. in a module's tests): load the module from the local home."""
-    from mlstudio.platform import Platform
+    from mlstudio.app.embedded import embedded_studio
 
-    platform = Platform.open()
-    version = platform.modules.resolve(ref)
-    loader = CodeLoader(platform.settings.cache_dir, platform.cas.get)
-    loaded = loader.load(code_ref_for_version(version))
+    with embedded_studio() as studio:
+        platform = studio.platform
+        version = platform.modules.resolve(ref)
+        loader = CodeLoader(platform.settings.cache_dir, platform.cas.get)
+        loaded = loader.load(code_ref_for_version(version))
     if not loaded.definitions:
         raise NotFoundError(f"{ref} defines no tasks or workflows")
     return loaded.namespace()

@@ -256,7 +256,7 @@ def dataset(ref: str) -> Any:
     tracer = TRACER.get()
     if tracer is not None:
         return tracer.dataset(parsed)
-    from mlstudio.platform import Platform
+    from mlstudio.app.embedded import embedded_studio
 
-    platform = Platform.open()
-    return platform.datasets.read(platform.actor, ref, domain="experimentation")
+    with embedded_studio() as studio:
+        return studio.platform.datasets.read(studio.actor, ref, domain="experimentation")

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlstudio.core.clock import utcnow
 from mlstudio.core.ids import new_id
@@ -19,6 +19,7 @@ from mlstudio.errors import (
     PermissionDeniedError,
     StateError,
 )
+from mlstudio.governance.domains import check_run, check_view
 from mlstudio.workflows.cache import keys as cache_keys
 from mlstudio.workflows.engine import Engine, EngineConfig, engine_identity, initial_rows
 from mlstudio.workflows.executors.registry import ExecutorContext, executors
@@ -26,6 +27,10 @@ from mlstudio.workflows.options import RunOptions
 from mlstudio.workflows.plan import Plan
 from mlstudio.workflows.planner import Planner, parse_workflow_ref
 from mlstudio.workflows.records import RUN_TERMINAL, RunRecord
+
+if TYPE_CHECKING:
+    from mlstudio.core.events import EventBus
+    from mlstudio.settings import Settings
 
 DEFAULT_OPTIONS = RunOptions()
 
@@ -57,9 +62,25 @@ class PreparedRun:
 
 
 class RunService:
-    def __init__(self, platform: Any) -> None:
-        self.platform = platform
-        self.store = platform.store
+    """Runs: plan, record, drive, inspect and control them. Its dependencies are passed in (the
+    composition root, ``platform.py``, wires them); authorization is the governance module's
+    ``check_run`` / ``check_view``."""
+
+    def __init__(
+        self,
+        store: Any,
+        cas: Any,
+        modules: Any,
+        envs: Any,
+        settings: Settings,
+        events: EventBus,
+    ) -> None:
+        self.store = store
+        self.cas = cas
+        self.modules = modules
+        self.envs = envs
+        self.settings = settings
+        self.events = events
         self._loader = None
 
     # --- planning -----------------------------------------------------------------------------
@@ -68,11 +89,11 @@ class RunService:
         if self._loader is None:
             from mlstudio.workflows.code import CodeLoader
 
-            self._loader = CodeLoader(self.platform.settings.cache_dir, self.platform.cas.get)
+            self._loader = CodeLoader(self.settings.cache_dir, self.cas.get)
         return self._loader
 
     def planner(self) -> Planner:
-        return Planner(self.platform.modules, self.platform.cas, self.loader, self.platform.envs)
+        return Planner(self.modules, self.cas, self.loader, self.envs)
 
     def submit(
         self,
@@ -148,7 +169,7 @@ class RunService:
         run inside the caller's unit of work (it commits with whatever else the caller writes
         there). Raises ``PermissionDeniedError`` when the actor may not run it."""
         plan, run_id, actor, options = prepared.plan, prepared.id, prepared.actor, prepared.options
-        self.platform.authorize_run(uow, actor, options.domain, plan)
+        check_run(uow, actor, options.domain, plan)
         self._authorize_persist(uow, actor, plan)
         uow.runs.create_run(
             {
@@ -218,13 +239,13 @@ class RunService:
     def make_executor(self, name: str, run: RunRecord | None = None) -> Any:
         """An executor by name from the registry (``run``: the run it will serve)."""
         context = ExecutorContext(
-            self.platform.settings, self.store, run, engine_identity() if run else None
+            self.settings, self.store, run, engine_identity() if run else None
         )
         return executors.create(name, context)
 
     def engine(self, executor: Any) -> Engine:
-        settings = self.platform.settings
-        envs = self.platform.envs
+        settings = self.settings
+        envs = self.envs
 
         def env_python(code: dict[str, Any]) -> str | None:
             if not code.get("requirements"):
@@ -248,8 +269,8 @@ class RunService:
             from mlstudio.workflows.executors.inline import InlineExecutor
 
             inline = InlineExecutor()
-        recorder = RunRecorder(self.platform.events)
-        return Engine(self.store, self.platform.cas, executor, config, recorder, inline)
+        recorder = RunRecorder(self.events)
+        return Engine(self.store, self.cas, executor, config, recorder, inline)
 
     def execute(
         self,
@@ -306,9 +327,10 @@ class RunService:
                 return run
             time.sleep(0.2)
 
-    def detach(self, run_id: str) -> int:
-        """Drive the run in a background process; returns its pid."""
-        settings = self.platform.settings
+    def detach(self, run_id: str, actor: str) -> int:
+        """Drive the run in a background process (as ``actor``, the embedded identity); returns
+        its pid."""
+        settings = self.settings
         log_dir = settings.home / "logs" / run_id
         log_dir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
@@ -317,12 +339,12 @@ class RunService:
                 "MLSTUDIO_HOME": str(settings.home),
                 "MLSTUDIO_DATABASE_URL": settings.resolved_database_url,
                 "MLSTUDIO_ARTIFACT_URL": settings.resolved_artifact_url,
-                "MLSTUDIO_USER": self.platform.actor,
+                "MLSTUDIO_USER": actor,
             }
         )
         with open(log_dir / "engine.log", "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "mlstudio.workflows.runner", run_id],
+                [sys.executable, "-m", "mlstudio.app.runner", run_id],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -376,7 +398,7 @@ class RunService:
     def _viewable(self, actor: str, run_id: str) -> RunRecord:
         run = self.get(run_id)
         with self.store.read() as uow:
-            self.platform.authorize_view(uow, actor, run.domain)
+            check_view(uow, actor, run.domain)
         return run
 
     def show(self, run_id: str, *, actor: str, explain: bool = False) -> dict[str, Any]:
@@ -460,7 +482,7 @@ class RunService:
             raise _already(run)
 
         def work(uow: Any) -> None:
-            self.platform.authorize_run(uow, actor, run.domain, None)
+            check_run(uow, actor, run.domain, None)
             current = uow.runs.get_run(run.id)
             if current.state in RUN_TERMINAL:  # it finished meanwhile
                 raise _already(current)
@@ -468,7 +490,7 @@ class RunService:
             if undriven and uow.queue.claim_run(
                 current.id, engine_identity(), current.engine_id, current.heartbeat_at
             ):
-                _cancel_undriven(uow, current.id, self.platform.events)
+                _cancel_undriven(uow, current.id, self.events)
             # else ask its engine; a run that finished meanwhile stays as it ended
             elif not uow.runs.update_active_run(
                 current.id, cancel_requested=True, state="cancelling"
@@ -506,7 +528,7 @@ class RunService:
                 hint="wait for it, or cancel it with: mlstudio runs cancel RUN",
             )
         with self.store.transaction() as uow:
-            self.platform.authorize_run(uow, actor, run.domain, None)
+            check_run(uow, actor, run.domain, None)
             uow.audit.record(actor, "run.resume", f"run:{run.id}")
         return run
 

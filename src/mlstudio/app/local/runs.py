@@ -39,7 +39,7 @@ class LocalRuns(Area):
 
     def detach(self, run_id: str) -> DetachedView:
         """Drive the run in a background engine process; ``detached_pid`` is that process."""
-        pid = self.platform.runs.detach(run_id)
+        pid = self.platform.runs.detach(run_id, self.actor)
         return {"id": run_id, "state": "queued", "detached_pid": pid}
 
     def list(

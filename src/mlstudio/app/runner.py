@@ -1,4 +1,4 @@
-"""``python -m mlstudio.workflows.runner RUN_ID``: drive one run in a detached process."""
+"""``python -m mlstudio.app.runner RUN_ID``: drive one run in a detached process (an edge, like the CLI)."""
 
 from __future__ import annotations
 
