@@ -20,6 +20,7 @@ from mlstudio.core.clock import utcnow
 from mlstudio.core.ids import process_identity
 from mlstudio.integrations.webhooks import emit_run_event
 from mlstudio.workflows.cache import keys as cache_keys
+from mlstudio.workflows.cache import readset
 from mlstudio.workflows.engine_governance import EngineGovernance, closed_policy
 from mlstudio.workflows.engine_state import (  # noqa: F401  (initial_rows is re-exported)
     _deps,
@@ -55,6 +56,7 @@ class EngineConfig:
     logs_dir: Path
     host_env: str
     env_python: Callable[[dict[str, Any]], str | None] = lambda code: None
+    sandbox: dict[str, Any] | None = None  # protected roots for the task sandbox (None: off)
 
 
 class Engine(EngineGovernance, EngineValues):
@@ -101,6 +103,7 @@ class Engine(EngineGovernance, EngineValues):
         self._plan = plan
         self._audits: list[tuple[str, str, str, str, dict[str, Any]]] = []
         self._persist: list[dict[str, Any]] = []
+        self._stale_notes: dict[int, dict[str, Any]] = {}  # task run id -> unusable cache hit
         states: dict[str, _State] = {}
         by_node = {r.node_id: r for r in rows}
         for node in plan.nodes.values():
@@ -450,6 +453,7 @@ class Engine(EngineGovernance, EngineValues):
                     env,
                     s.node.options.get("cache_version", ""),
                 )
+                readset.extend_components(s.components, s.inputs, s.node.options)
                 lowering = self._declassifiers_for(code, s.node.task)
                 if lowering:
                     # a result lowered by a declassifier is only reused while it stays approved
@@ -482,6 +486,12 @@ class Engine(EngineGovernance, EngineValues):
             if entry is not None and not self._blob_present(entry.output):
                 stale.append(entry.key)
                 entry = None
+            if entry is not None:  # the files it read, its expiry (cache.readset)
+                problems = readset.check_entry(entry, s.node.options)
+                if problems:
+                    self._stale_notes[s.id] = readset.stale_note(entry, problems)
+                    stale.append(entry.key)
+                    entry = None
             if entry is not None:
                 problem = self._check_cached(run, s, entry.output)
                 if problem:
@@ -503,6 +513,7 @@ class Engine(EngineGovernance, EngineValues):
                         duration_s=entry.duration_s,
                         started_at=now,
                         finished_at=now,
+                        read_set=entry.read_set,
                     )
                 )
                 self._terminal(s.node.id)
@@ -547,6 +558,7 @@ class Engine(EngineGovernance, EngineValues):
                     log_path=str(log_path),
                     python=self.config.env_python(code),
                     governance=self._governance(run, s, code),
+                    sandbox=self.config.sandbox,
                 )
             )
         if stale:
@@ -586,6 +598,7 @@ class Engine(EngineGovernance, EngineValues):
             )
             if s.logs and result.extra.get("log"):
                 s.logs[-1]["text"] = result.extra["log"][-20000:]
+            read_set = readset.with_note(result.read_set, self._stale_notes.get(s.id))
             if result.ok:
                 s.output = {"v": result.output}
                 s.duration_s = duration
@@ -599,9 +612,14 @@ class Engine(EngineGovernance, EngineValues):
                         duration_s=duration,
                         finished_at=utcnow(),
                         logs=list(s.logs),
+                        read_set=read_set,
                     )
                 )
-                if s.node.options.get("cache", "default") != "off" and s.cache_key:
+                if (
+                    s.node.options.get("cache", "default") != "off"
+                    and s.cache_key
+                    and readset.cacheable(result.read_set)
+                ):
                     cache_rows.append(
                         {
                             "key": s.cache_key,
@@ -614,14 +632,18 @@ class Engine(EngineGovernance, EngineValues):
                             "duration_s": duration or 0.0,
                             "created_at": utcnow(),
                             "hits": 0,
+                            "read_set": result.read_set,
                         }
                     )
                 self._terminal(s.node.id)
                 continue
             message = result.error or result.status
             if result.status == "denied":
+                from mlstudio.workflows.sandbox import denial_audit
+
                 self._audits.append(
-                    (
+                    denial_audit(result, run.created_by, f"run:{run.id}/{s.node.id}", run.domain)
+                    or (
                         run.created_by,
                         "data.write",
                         f"run:{run.id}/{s.node.id}",
@@ -665,6 +687,7 @@ class Engine(EngineGovernance, EngineValues):
                         duration_s=duration,
                         finished_at=utcnow(),
                         logs=list(s.logs),
+                        read_set=read_set,
                     )
                 )
                 self._terminal(s.node.id)

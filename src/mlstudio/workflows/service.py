@@ -21,10 +21,12 @@ from mlstudio.errors import (
     StateError,
 )
 from mlstudio.workflows.cache import keys as cache_keys
+from mlstudio.workflows.cache import readset
 from mlstudio.workflows.engine import Engine, EngineConfig, engine_identity, initial_rows
 from mlstudio.workflows.plan import Plan
 from mlstudio.workflows.planner import Planner, parse_workflow_ref
 from mlstudio.workflows.records import RUN_TERMINAL, RunRecord
+from mlstudio.workflows.sandbox import policy_for as sandbox_policy_for
 
 EXECUTORS = ("local", "ray", "queue")  # queue: tasks run on `mlstudio worker` processes
 STALE_ENGINE = timedelta(seconds=15)
@@ -265,7 +267,8 @@ class RunService:
         if name == "local":
             from mlstudio.workflows.executors.local import LocalExecutor
 
-            return LocalExecutor(self.platform.settings.max_workers)
+            settings = self.platform.settings
+            return LocalExecutor(settings.max_workers, run_as=settings.run_as)
         if name == "ray":
             from mlstudio.workflows.executors.ray import RayExecutor
 
@@ -291,6 +294,7 @@ class RunService:
             logs_dir=settings.home / "logs",
             host_env=cache_keys.host_environment(settings.cache_dir),
             env_python=env_python,
+            sandbox=sandbox_policy_for(settings),
         )
         return Engine(self.store, self.platform.cas, executor, config)
 
@@ -445,6 +449,10 @@ class RunService:
                 for t in tasks:
                     if t.cache_components is None or t.cache_hit:
                         continue
+                    stale_run, stale = readset.explain(t.read_set)
+                    if stale:  # same key, but the files it read (or its expiry) said no
+                        explanations[t.node_id] = {"compared_with_run": stale_run, "reasons": stale}
+                        continue
                     previous = uow.runs.last_components(run.workflow, t.node_id, run.created_at)
                     explanations[t.node_id] = {
                         "compared_with_run": previous[0] if previous else None,
@@ -469,6 +477,9 @@ class RunService:
                 "duration_s": t.duration_s,
                 "error": t.error,
             }
+            reads = readset.summary(t.read_set)
+            if reads:
+                item["reads"] = reads
             if t.node_id in explanations:
                 item["explain"] = explanations[t.node_id]
             out["tasks"].append(item)

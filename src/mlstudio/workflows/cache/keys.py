@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mlstudio.core.hashing import digest_of, sha256_bytes
+from mlstudio.workflows.cache import readset
 
 KEY_VERSION = 1
 
@@ -115,6 +116,7 @@ def explain(previous: dict[str, Any] | None, current: dict[str, Any]) -> list[st
             reasons.append(
                 f"input {name} changed (upstream output {str(old_i.get(name))[:12]} → {str(new_i.get(name))[:12]})"
             )
+    reasons.extend(readset.explain_components(previous, current))  # declared files, policy key
     return reasons or [
         "same key: the cached result was unusable (missing blob, or caching was off)"
     ]

@@ -53,10 +53,11 @@ class _Worker:
 class _Pool:
     """The worker processes of one interpreter, and the tasks waiting for one of them."""
 
-    def __init__(self, ctx: Any, python: str | None, size: int) -> None:
+    def __init__(self, ctx: Any, python: str | None, size: int, run_as: str | None = None) -> None:
         self.ctx = ctx
         self.python = python
         self.size = size
+        self.run_as = run_as
         self.workers: dict[int, _Worker] = {}
         self.backlog: deque[int] = deque()  # task_run_ids not yet handed to a worker
 
@@ -73,7 +74,7 @@ class _Pool:
         try:
             proc = self.ctx.Process(
                 target=main_loop,
-                args=(task_reader, result_writer, os.getpid(), deathsig),
+                args=(task_reader, result_writer, os.getpid(), deathsig, self.run_as),
                 daemon=True,
                 name="mlstudio-worker",
             )
@@ -136,7 +137,15 @@ class LocalExecutor:
     name = "local"
     supports_cancel = True
 
-    def __init__(self, max_workers: int | None = None, queue_depth: int = 2) -> None:
+    def __init__(
+        self, max_workers: int | None = None, queue_depth: int = 2, run_as: str | None = None
+    ) -> None:
+        """``run_as``: an OS user that every task's code runs as (workflows.runas)."""
+        if run_as:
+            from mlstudio.workflows.runas import check_run_as
+
+            check_run_as(run_as)
+        self.run_as = run_as
         self.size = max(1, max_workers or os.cpu_count() or 2)
         self.queue_depth = queue_depth  # dispatches accepted per worker (the rest wait here)
         self.ctx = mp.get_context("spawn")
@@ -153,7 +162,7 @@ class LocalExecutor:
     def _pool(self, python: str | None) -> _Pool:
         pool = self.pools.get(python)
         if pool is None:
-            pool = self.pools[python] = _Pool(self.ctx, python, self.size)
+            pool = self.pools[python] = _Pool(self.ctx, python, self.size, self.run_as)
             pool.fill()
         return pool
 
