@@ -131,7 +131,9 @@ def explain(read_set: dict[str, Any] | None) -> tuple[str | None, list[str]]:
 
 def summary(read_set: dict[str, Any] | None) -> dict[str, Any] | None:
     """A short view for ``runs show``: counts, and what the sandbox could not follow."""
-    if not read_set:
+    if not read_set or not (
+        read_set.get("files") or read_set.get("dirs") or read_set.get("effects")
+    ):
         return None
     out: dict[str, Any] = {
         "files": len(read_set.get("files", [])),
