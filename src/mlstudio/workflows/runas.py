@@ -69,20 +69,45 @@ def check_run_as(name: str) -> RunAsUser:
 
 
 def check_protected(user: RunAsUser, policy: dict[str, Any]) -> None:
-    """Refuse to run tasks as ``user`` while it could read or traverse a protected root."""
+    """Refuse to run tasks as ``user`` while it could list or enter a protected root.
+
+    Asked of the kernel, not worked out from mode bits (ACLs, groups, every parent folder
+    count): a forked child switches to the user and tries. Remembered per policy."""
     scratch = policy.get("scratch")
-    for root in sorted(policy.get("roots") or {}):
-        if root == scratch:
-            continue  # traversable on purpose; each attempt's directory is 0700
+    roots = tuple(sorted(r for r in policy.get("roots") or {} if r != scratch))
+    key = (user.uid, roots)
+    if key not in _CHECKED:
+        _CHECKED[key] = _enterable(user, roots)
+    if _CHECKED[key]:
+        root = _CHECKED[key][0]
+        raise ConfigurationError(
+            f"{root} is readable by {user.name}, whom tasks run as (MLSTUDIO_RUN_AS)",
+            hint=f"chmod 700 {root} (owned by the worker's user), or unset MLSTUDIO_RUN_AS",
+        )
+
+
+_CHECKED: dict[tuple[int, tuple[str, ...]], list[str]] = {}
+
+
+def _enterable(user: RunAsUser, roots: tuple[str, ...]) -> list[str]:
+    """The roots ``user`` may list or enter (scratch is traversable on purpose: skipped)."""
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:
         try:
-            st = os.stat(root)
-        except OSError:
-            continue
-        if _may_enter(user, st):
-            raise ConfigurationError(
-                f"{root} is readable by {user.name}, whom tasks run as (MLSTUDIO_RUN_AS)",
-                hint=f"chmod 700 {root} (owned by the worker's user), or unset MLSTUDIO_RUN_AS",
-            )
+            os.close(reader)
+            os.setgroups([])
+            os.setgid(user.gid)
+            os.setuid(user.uid)
+            found = [r for r in roots if os.access(r, os.R_OK) or os.access(r, os.X_OK)]
+            os.write(writer, "\0".join(found).encode())
+        finally:
+            os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as incoming:
+        text = incoming.read().decode()
+    os.waitpid(pid, 0)
+    return [r for r in text.split("\0") if r]
 
 
 def readable_code(root: str, base: str, user: RunAsUser) -> str:
@@ -174,18 +199,6 @@ def _become(user: RunAsUser, parent: int) -> None:
     if os.getppid() != parent:
         os._exit(70)
     os.environ.update(HOME=user.home, USER=user.name, LOGNAME=user.name)
-
-
-def _may_enter(user: RunAsUser, st: os.stat_result) -> bool:
-    mode = st.st_mode
-    if st.st_uid == user.uid:
-        return bool(mode & 0o500)
-    import grp
-
-    groups = {user.gid} | {g.gr_gid for g in grp.getgrall() if user.name in g.gr_mem}
-    if st.st_gid in groups:
-        return bool(mode & 0o050)
-    return bool(mode & 0o005)
 
 
 def _open_fds() -> list[int]:

@@ -183,6 +183,7 @@ class Runtime:
         import tempfile
 
         from mlstudio.workflows import runas
+        from mlstudio.workflows.cache import readset  # noqa: F401  (the child may not read it)
 
         try:
             user = runas.lookup(self.run_as or "")

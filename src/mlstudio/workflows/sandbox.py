@@ -285,6 +285,7 @@ def install() -> None:
     if _INSTALLED[0]:
         return
     _INSTALLED[0] = True
+    _interpreter_roots()  # now, while every path is readable (a run_as child may not read them)
     active, local, events = _ACTIVE, _LOCAL, _EVENTS
 
     def hook(event: str, args: tuple[Any, ...]) -> None:
