@@ -154,7 +154,8 @@ class Runtime:
             if outcome.data is not None:
                 store.put(outcome.data)
         finally:
-            scratch.remove(scratch_dir)
+            if scratch_dir is not None:
+                scratch_dir.remove()
         return TaskResult(
             d.task_run_id,
             d.attempt,
@@ -177,7 +178,7 @@ class Runtime:
         definition: Any,
         kwargs: dict[str, Any],
         log: _LazyLog,
-        scratch_dir: str | None,
+        scratch_dir: scratch.Scratch | None,
     ) -> _Outcome:
         """The task's code in a child process running as ``self.run_as`` (workflows.runas)."""
         import tempfile
@@ -204,14 +205,15 @@ class Runtime:
                 ),
                 keep_fds=keep,
                 code_copy=code_copy,
-                workdir=scratch_dir,
+                workdir=scratch_dir.path if scratch_dir is not None else None,
                 on_crash=lambda message: _Outcome("error", error=message),
             )
         finally:
             log.close()
 
-    def _scratch(self, d: TaskDispatch) -> str | None:
-        """This attempt's scratch directory (with a sandbox policy only)."""
+    def _scratch(self, d: TaskDispatch) -> scratch.Scratch | None:
+        """This attempt's scratch directory (with a sandbox policy only), made on first use;
+        at once when the task runs as another user (who may not create it)."""
         if not d.sandbox:
             return None
         base = d.sandbox["scratch"]
@@ -223,7 +225,10 @@ class Runtime:
             from mlstudio.workflows import runas
 
             owner = runas.lookup(self.run_as).uid
-        return scratch.create(base, d.run_id, d.node_id, d.attempt, owner)
+        made = scratch.Scratch(base, d.run_id, d.node_id, d.attempt, owner)
+        if owner is not None:
+            made.ensure()
+        return made
 
 
 @dataclass
@@ -246,7 +251,7 @@ def _run_user_code(
     definition: Any,
     kwargs: dict[str, Any],
     log: _LazyLog,
-    scratch_dir: str | None,
+    scratch_dir: scratch.Scratch | None,
     extra_code: tuple[str, ...] = (),
 ) -> _Outcome:
     """Call the task with its output captured, inside the sandbox; encode its output.
@@ -259,7 +264,7 @@ def _run_user_code(
     root_logger = logging.getLogger()
     root_logger.addHandler(handler)
     context = TaskContext(
-        d.run_id, d.node_id, d.task, d.attempt, Path(scratch_dir) if scratch_dir else None
+        d.run_id, d.node_id, d.task, d.attempt, scratch_dir.ensure if scratch_dir else None
     )
     token = CURRENT.set(context)
     status, output, data, error, tb = "ok", None, None, None, None
@@ -273,7 +278,8 @@ def _run_user_code(
             sandbox.confine(
                 d.sandbox,
                 code_roots=(loaded.root, *extra_code),
-                scratch=scratch_dir,
+                scratch=scratch_dir.path if scratch_dir else None,
+                on_scratch=scratch_dir.ensure if scratch_dir else None,
                 untracked=declared_files.paths(d.inputs),
             ) as scope,
         ):

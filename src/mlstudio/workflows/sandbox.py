@@ -97,6 +97,8 @@ _LOCAL = threading.local()  # .trusted: this thread is the worker's own code rig
 _ACTIVE: list[TaskScope | None] = [None]  # the scope of the task running in this process
 _INSTALLED: list[bool] = [False]
 _INTERPRETER: list[tuple[str, ...]] = []  # computed once per process
+_PREPARED: dict[tuple[Any, ...], Any] = {}  # per policy: allowed interpreter roots, roots
+_REAL: dict[str, str] = {}  # resolved code roots
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,7 @@ class TaskScope:
     code_roots: tuple[str, ...]  # the task's own module code (read-only)
     scratch: str | None
     untracked: frozenset[str] = frozenset()  # declared file inputs: hashed up front instead
+    on_scratch: Any = None  # makes the scratch directory (on first use)
     reads: dict[str, tuple[int, int, int, int] | None] = field(default_factory=dict)
     listings: set[str] = field(default_factory=set)
     own: set[str] = field(default_factory=set)  # written before it was read: an output
@@ -175,18 +178,25 @@ class TaskScope:
     denials: list[dict[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        protected = [*self.policy.roots, *self.policy.files]
-        # an interpreter root that holds a protected root (a home inside a prefix) is not
-        # trusted whole; roots inside protected ones (a module environment) are
-        self.allowed = tuple(
-            r for r in _interpreter_roots() if not any(_under(p, r) for p in protected)
-        )
-        self.roots = sorted(self.policy.roots.items(), key=lambda kv: -len(kv[0]))
+        key = (tuple(self.policy.roots), tuple(self.policy.files))
+        known = _PREPARED.get(key)
+        if known is None:
+            protected = [*self.policy.roots, *self.policy.files]
+            # an interpreter root that holds a protected root (a home inside a prefix) is not
+            # trusted whole; roots inside protected ones (a module environment) are
+            allowed = tuple(
+                r for r in _interpreter_roots() if not any(_under(p, r) for p in protected)
+            )
+            roots = sorted(self.policy.roots.items(), key=lambda kv: -len(kv[0]))
+            known = _PREPARED[key] = (allowed, roots)
+        self.allowed, self.roots = known
 
     # --- called by the hook -------------------------------------------------------------------
     def handle(self, event: str, args: tuple[Any, ...]) -> None:
         kind, positions = _EVENTS[event]
         if kind == _EFFECT:
+            if self.on_scratch is not None and _EFFECT_KINDS[event] in ("subprocess", "fork"):
+                self.on_scratch()  # it inherits TMPDIR
             self._effect(event, [args[i] for i in positions if i < len(args)])
             return
         if kind == _OPEN:
@@ -240,6 +250,8 @@ class TaskScope:
     def zone(self, real: str, intent: str) -> tuple[str, str]:
         """("allow" | "free" | "deny", reason) for one resolved path."""
         if self.scratch and _under(real, self.scratch):
+            if self.on_scratch is not None:
+                self.on_scratch()  # made on first use
             return "allow", ""
         for root in self.code_roots:
             if _under(real, root):
@@ -310,6 +322,7 @@ def confine(
     code_roots: tuple[str, ...],
     scratch: str | None,
     untracked: frozenset[str] = frozenset(),
+    on_scratch: Any = None,
 ) -> Iterator[TaskScope | None]:
     """Switch the sandbox on for the task code run inside the block (``None``: no policy,
     nothing is checked or recorded). One task at a time per process."""
@@ -321,9 +334,10 @@ def confine(
         raise RuntimeError("a task sandbox is already active in this process")
     scope = TaskScope(
         SandboxPolicy.from_dict(policy),
-        tuple(_real(r) for r in code_roots),
-        _real(scratch) if scratch else None,
+        tuple(_real_cached(r) for r in code_roots),
+        scratch,  # under the policy's scratch folder, which is resolved already
         frozenset(_real(p) for p in untracked),
+        on_scratch=on_scratch,
     )
     saved_bytecode = sys.dont_write_bytecode
     sys.dont_write_bytecode = True  # lazy imports must not write into module code
@@ -385,6 +399,13 @@ def _real(path: Any) -> str:
         return os.path.realpath(text)
     except (OSError, ValueError):
         return os.path.abspath(text)
+
+
+def _real_cached(path: str) -> str:
+    found = _REAL.get(path)
+    if found is None:
+        found = _REAL[path] = _real(path)
+    return found
 
 
 def _under(path: str, root: str) -> bool:

@@ -1,10 +1,14 @@
 """Per-attempt scratch directories: ``current().scratch``, and ``TMPDIR`` while a task runs.
 
-Each attempt gets a fresh directory under the host's scratch folder (``$TMPDIR/mlstudio-scratch-UID``
-unless the sandbox policy says otherwise), named after its run, node, attempt and the worker's
-pid, readable only by its owner (0700), and removed when the attempt ends. A worker that was
-killed mid-task leaves its directory behind: the next runtime started on the host removes the
-directories of workers that are gone (:func:`sweep`).
+Each attempt gets a directory of its own under the host's scratch folder
+(``$TMPDIR/mlstudio-scratch-UID`` unless the sandbox policy says otherwise), named after its
+run, node, attempt and the worker's pid, readable only by its owner (0700), and removed when
+the attempt ends. It is made on first use — ``current().scratch``, ``tempfile``, an access by
+Python code to a path inside it, or a subprocess (which inherits ``TMPDIR``) — because making
+and removing a directory per task costs milliseconds on a journalled disk, and most tasks never
+write a temporary file. Native code that writes to ``$TMPDIR`` before any of those should touch
+``current().scratch`` first. A worker killed mid-task leaves its directory behind: the next
+runtime started on the host removes the directories of workers that are gone (:func:`sweep`).
 """
 
 from __future__ import annotations
@@ -12,30 +16,51 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
-def create(base: str, run_id: str, node_id: str, attempt: int, owner: int | None = None) -> str:
-    """A new, empty directory for one attempt (owned by ``owner``, a uid, when given)."""
-    root = Path(base)
-    root.mkdir(parents=True, exist_ok=True, mode=0o711)
-    with contextlib.suppress(OSError):
-        os.chmod(root, 0o711)  # reach your own directory, list nobody's
-    prefix = f"{_UNSAFE.sub('_', run_id)}.{_UNSAFE.sub('_', node_id)[:80]}.{attempt}.{os.getpid()}."
-    path = tempfile.mkdtemp(prefix=prefix, dir=root)  # mode 0700
-    if owner is not None:
-        os.chown(path, owner, -1)
-    return path
+class Scratch:
+    """One attempt's directory: a path now, the directory when first needed."""
 
+    def __init__(
+        self, base: str, run_id: str, node_id: str, attempt: int, owner: int | None = None
+    ) -> None:
+        self.base = base
+        self.owner = owner
+        name = f"{_UNSAFE.sub('_', run_id)}.{_UNSAFE.sub('_', node_id)[:80]}.{attempt}"
+        self.path = os.path.join(base, f"{name}.{os.getpid()}.{secrets.token_hex(4)}")
+        self.made = False
+        self._making = False
 
-def remove(path: str | None) -> None:
-    if path:
-        shutil.rmtree(path, ignore_errors=True)
+    def ensure(self) -> str:
+        """Make the directory (once); returns its path."""
+        if not self.made and not self._making:
+            self._making = True  # the sandbox's hook sees our own mkdir: not again
+            try:
+                self._make()
+            finally:
+                self._making = False
+        return self.path
+
+    def _make(self) -> None:
+        if not os.path.isdir(self.base):
+            os.makedirs(self.base, exist_ok=True)
+            with contextlib.suppress(OSError):
+                os.chmod(self.base, 0o711)  # reach your own directory, list nobody's
+        os.mkdir(self.path, 0o700)
+        if self.owner is not None:
+            os.chown(self.path, self.owner, -1)
+        self.made = True
+
+    def remove(self) -> None:
+        if self.made:
+            shutil.rmtree(self.path, ignore_errors=True)
+            self.made = False
 
 
 def sweep(base: str) -> int:
@@ -56,17 +81,29 @@ def sweep(base: str) -> int:
 
 
 @contextlib.contextmanager
-def as_tmpdir(path: str | None) -> Iterator[None]:
-    """Make ``path`` the process's temporary directory (``tempfile`` and ``TMPDIR``)."""
-    if not path:
+def as_tmpdir(scratch: Scratch | None) -> Iterator[None]:
+    """Make the scratch directory the process's temporary directory (``tempfile`` — which
+    makes it on first use — and ``TMPDIR``)."""
+    if scratch is None:
         yield
         return
+    path = scratch.path
     saved_env, saved_tempdir = os.environ.get("TMPDIR"), tempfile.tempdir
+    saved = tempfile.gettempdir, tempfile.gettempdirb
+
+    def gettempdir() -> str:
+        return scratch.ensure()
+
+    def gettempdirb() -> bytes:
+        return os.fsencode(scratch.ensure())
+
     os.environ["TMPDIR"] = path
     tempfile.tempdir = path
+    tempfile.gettempdir, tempfile.gettempdirb = gettempdir, gettempdirb
     try:
         yield
     finally:
+        tempfile.gettempdir, tempfile.gettempdirb = saved
         tempfile.tempdir = saved_tempdir
         if saved_env is None:
             os.environ.pop("TMPDIR", None)

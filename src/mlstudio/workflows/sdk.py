@@ -204,22 +204,26 @@ class TaskContext:
         node_id: str | None = None,
         task: str | None = None,
         attempt: int = 0,
-        scratch: Path | None = None,
+        scratch: Callable[[], str] | None = None,
     ) -> None:
         self.run_id = run_id
         self.node_id = node_id
         self.task = task
         self.attempt = attempt
-        # this attempt's own directory (also TMPDIR while it runs), removed when it ends;
-        # outside a run, a fresh temporary directory
-        self._scratch = scratch
+        self._make_scratch = scratch
+        self._scratch: Path | None = None
 
     @property
     def scratch(self) -> Path:
+        """This attempt's own directory (also ``TMPDIR`` while it runs), removed when the
+        attempt ends; outside a run, a fresh temporary directory."""
         if self._scratch is None:
-            import tempfile
+            if self._make_scratch is not None:
+                self._scratch = Path(self._make_scratch())
+            else:
+                import tempfile
 
-            self._scratch = Path(tempfile.mkdtemp(prefix="mlstudio-scratch-"))
+                self._scratch = Path(tempfile.mkdtemp(prefix="mlstudio-scratch-"))
         return self._scratch
 
     def log(self, *parts: Any) -> None:
