@@ -8,6 +8,8 @@
   file (what read tracking records and hashes).
 - a cache hit of one task whose read set holds ``--files`` files: the hit with the files
   unchanged (stat only), and after touching every file with the same content (each is hashed).
+- the worker-side cost alone, in this process (no engine, no database): the sandbox switched
+  on around a no-op and around a task that reads one 1 KB file, with the read set built.
 """
 
 from __future__ import annotations
@@ -84,6 +86,48 @@ def sandbox_switch(on: bool) -> None:
     service.sandbox_policy_for = sandbox.policy_for if on else (lambda settings: None)
 
 
+def worker_side(folder: Path, n: int = 2000) -> dict[str, float]:
+    """Microseconds per task of confine + scratch + read set, on vs off, in this process."""
+    from mlstudio.settings import Settings
+    from mlstudio.workflows import sandbox, scratch
+    from mlstudio.workflows.cache import readset
+
+    policy = sandbox.policy_for(Settings(home=folder / "home"))
+    one = folder / "one" / "0.txt"
+
+    def noop() -> int:
+        return 1
+
+    def read_one() -> int:
+        with open(one) as handle:
+            return len(handle.read())
+
+    def per_task(fn: Any, on: bool) -> float:
+        t0 = time.perf_counter()
+        for i in range(n):
+            place = scratch.Scratch(policy["scratch"], "run_bench", "t", i)
+            with (
+                scratch.as_tmpdir(place),
+                sandbox.confine(
+                    policy if on else None,
+                    code_roots=(str(folder / "code"),),
+                    scratch=place.path,
+                    on_scratch=place.ensure,
+                ) as scope,
+            ):
+                fn()
+            readset.finish(scope)
+            place.remove()
+        return (time.perf_counter() - t0) / n * 1e6
+
+    out: dict[str, float] = {}
+    for name, fn in (("noop", noop), ("read_one", read_one)):
+        on = statistics.median(per_task(fn, True) for _ in range(3))
+        off = statistics.median(per_task(fn, False) for _ in range(3))
+        out[f"{name}_on_us"], out[f"{name}_off_us"] = round(on, 1), round(off, 1)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", type=int, default=1000)
@@ -146,6 +190,7 @@ def main() -> None:
             t0 = time.perf_counter()
             assert readset.validate(entry.read_set) == []
             validate_s = time.perf_counter() - t0
+            out["worker_side"] = worker_side(data)
             out["read_set_hit"] = {
                 "miss_s": round(miss_s, 3),
                 "hit_s": round(hit_s, 3),
@@ -165,6 +210,12 @@ def main() -> None:
             f"off {r['sandbox_off_s']:.3f} s -> overhead {r['overhead_pct']:+.1f}% "
             f"(median of {args.repeats}; target < 5%)"
         )
+    w = out["worker_side"]
+    print(
+        f"worker side per task (in process): no-op {w['noop_on_us']:.0f} µs on vs "
+        f"{w['noop_off_us']:.0f} µs off; reading one 1 KB file {w['read_one_on_us']:.0f} µs on "
+        f"vs {w['read_one_off_us']:.0f} µs off (the difference: recording, stat, sha256)"
+    )
     h = out["read_set_hit"]
     print(
         f"cache hit with a {args.files}-file read set: run {h['hit_s']:.3f} s "

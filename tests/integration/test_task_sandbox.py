@@ -42,6 +42,11 @@ def probe(target: dict) -> str:
         return str(sqlite3.connect(path).execute("select count(*) from runs").fetchone())
     if how == "copy":
         return shutil.copy(path, os.path.join(os.environ["TMPDIR"], "stolen"))
+    if how == "connect":  # the metadata database's server, over the network
+        import socket
+
+        host, port = path.rsplit(":", 1)
+        return str(socket.create_connection((host, int(port)), timeout=5))
     if how == "caught":  # a task that swallows the refusal is still denied
         try:
             return open(path, "rb").read().hex()
@@ -73,7 +78,16 @@ def protected_targets(studio) -> list[dict[str, str]]:
             {"how": "sqlite", "path": str(db)},
             {"how": "open", "path": f"{db}-wal"},
         ]
+    else:
+        from sqlalchemy.engine import make_url
+
+        url = make_url(studio.database_url)
+        targets.append({"how": "connect", "path": f"{url.host}:{url.port or 5432}"})
     return targets
+
+
+def shown_path(target: dict[str, str]) -> str:
+    return target["path"] if target["how"] == "connect" else os.path.realpath(target["path"])
 
 
 def seed_a_log(studio, tmp_path: Path) -> None:
@@ -105,7 +119,7 @@ def assert_denied_and_audited(studio, run: dict[str, Any], targets: list[dict[st
         assert t["state"] == "failed", t
         assert t["attempt"] == 1, f"a denied task is not retried: {t}"
         assert t["error"].startswith("denied: the task sandbox refused"), t["error"]
-        assert os.path.realpath(target["path"]) in t["error"]
+        assert shown_path(target) in t["error"]
     audited = [
         e
         for e in studio.ok("audit", "--action", "sandbox.access")
@@ -113,7 +127,7 @@ def assert_denied_and_audited(studio, run: dict[str, Any], targets: list[dict[st
     ]
     assert len(audited) == len(targets)
     assert {e["decision"] for e in audited} == {"deny"}
-    assert {e["details"]["path"] for e in audited} == {os.path.realpath(t["path"]) for t in targets}
+    assert {e["details"]["path"] for e in audited} == {shown_path(t) for t in targets}
     assert all(e["actor"] == "alice" and e["details"]["reason"] for e in audited)
 
 

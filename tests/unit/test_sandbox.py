@@ -210,3 +210,46 @@ def test_an_edited_source_outside_the_module_is_seen_through_its_pyc(roots, tmp_
         sys.modules.pop("outside_helper_mod", None)
     assert os.path.realpath(lib / "outside_helper_mod.py") in scope.reads
     assert not any(p.endswith(".pyc") for p in scope.reads)
+
+
+def test_the_database_server_is_refused_and_the_workers_credentials_hidden(roots, monkeypatch):
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    rules = {**policy(roots), "sockets": {f"127.0.0.1:{port}": "mlstudio's metadata database"}}
+    secret = "postgresql+psycopg://mlstudio:s3cret@127.0.0.1/studio"
+    monkeypatch.setenv("MLSTUDIO_DATABASE_URL", secret)
+    try:
+        with sandbox.confine(rules, code_roots=(), scratch=None) as scope:
+            assert "MLSTUDIO_DATABASE_URL" not in os.environ
+            with pytest.raises(PermissionError, match=f"127.0.0.1:{port}: it is mlstudio's"):
+                socket.create_connection(("127.0.0.1", port), timeout=5)
+        assert os.environ["MLSTUDIO_DATABASE_URL"] == secret
+        assert scope.denials[0]["operation"] == "socket.connect"
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()  # the worker may
+    finally:
+        server.close()
+
+
+def test_the_policy_of_a_host_protects_its_home_stores_database_and_scratch(tmp_path):
+    from mlstudio.settings import Settings
+
+    home = tmp_path / "home"
+    pg = sandbox.policy_for(
+        Settings(home=home, database_url="postgresql+psycopg://postgres@127.0.0.1:5432/x")
+    )
+    assert pg["sockets"] == {"127.0.0.1:5432": "mlstudio's metadata database (127.0.0.1:5432)"}
+    lite = sandbox.policy_for(
+        Settings(home=home, database_url=f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    )
+    assert set(lite["files"]) == {
+        f"{os.path.realpath(tmp_path / 'elsewhere.db')}{suffix}"
+        for suffix in ("", "-wal", "-shm", "-journal")
+    }
+    assert os.path.realpath(home) in lite["roots"] and lite["scratch"] in lite["roots"]
+    merged = sandbox.merge(pg, lite)
+    assert set(merged["roots"]) == set(pg["roots"]) | set(lite["roots"])
+    assert merged["sockets"] == pg["sockets"] and merged["files"] == lite["files"]

@@ -90,6 +90,8 @@ _EFFECT_KINDS = {
     "socket.connect": "network",
 }
 _MAX_EFFECTS = 50
+# the worker's credentials: not in the environment while a task's code runs
+_SECRET_ENV = ("MLSTUDIO_DATABASE_URL", "MLSTUDIO_TOKEN")
 _SYSTEM = ("/proc", "/sys", "/dev")
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
@@ -113,13 +115,24 @@ class SandboxPolicy:
     roots: dict[str, str]
     files: dict[str, str]
     scratch: str
+    sockets: dict[str, str] = field(default_factory=dict)  # "ip:port" -> what it is
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SandboxPolicy:
-        return cls(dict(data.get("roots") or {}), dict(data.get("files") or {}), data["scratch"])
+        return cls(
+            dict(data.get("roots") or {}),
+            dict(data.get("files") or {}),
+            data["scratch"],
+            dict(data.get("sockets") or {}),
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"roots": dict(self.roots), "files": dict(self.files), "scratch": self.scratch}
+        return {
+            "roots": dict(self.roots),
+            "files": dict(self.files),
+            "scratch": self.scratch,
+            "sockets": dict(self.sockets),
+        }
 
 
 def default_scratch_base() -> str:
@@ -144,7 +157,10 @@ def policy_for(settings: Any) -> dict[str, Any]:
             files[_real(database) + suffix] = "mlstudio's metadata database"
     scratch = _real(default_scratch_base())
     roots[scratch] = "another task's scratch space"
-    return SandboxPolicy(roots, files, scratch).to_dict()
+    sockets, socket_dir = _database_addresses(settings.resolved_database_url)
+    if socket_dir:
+        roots[_real(socket_dir)] = "the socket of mlstudio's metadata database"
+    return SandboxPolicy(roots, files, scratch, sockets).to_dict()
 
 
 def merge(*policies: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -155,10 +171,12 @@ def merge(*policies: dict[str, Any] | None) -> dict[str, Any] | None:
         return None
     roots: dict[str, str] = {}
     files: dict[str, str] = {}
+    sockets: dict[str, str] = {}
     for p in given:
         roots.update(p.get("roots") or {})
         files.update(p.get("files") or {})
-    return {"roots": roots, "files": files, "scratch": given[-1]["scratch"]}
+        sockets.update(p.get("sockets") or {})
+    return {"roots": roots, "files": files, "scratch": given[-1]["scratch"], "sockets": sockets}
 
 
 @dataclass
@@ -197,6 +215,8 @@ class TaskScope:
         if kind == _EFFECT:
             if self.on_scratch is not None and _EFFECT_KINDS[event] in ("subprocess", "fork"):
                 self.on_scratch()  # it inherits TMPDIR
+            if event == "socket.connect" and len(args) > 1:
+                self._connect(args[1])
             self._effect(event, [args[i] for i in positions if i < len(args)])
             return
         if kind == _OPEN:
@@ -236,7 +256,7 @@ class TaskScope:
             if real not in self.reads:
                 self.own.add(real)
             return
-        if real in self.own or real in self.untracked:
+        if real in self.own or real in self.untracked or intent == "read-socket":
             return
         if intent == "list":
             if not _in_import():
@@ -271,8 +291,23 @@ class TaskScope:
             return "allow", ""
         return "free", ""
 
+    def _connect(self, address: Any) -> None:
+        if isinstance(address, str | bytes):  # a Unix socket: a path
+            if address and address[:1] not in ("\0", b"\0"):
+                self.access(address, "read-socket", "socket.connect")
+            return
+        if isinstance(address, tuple) and len(address) >= 2:
+            key = f"{address[0]}:{address[1]}"
+            what = self.policy.sockets.get(key)
+            if what:
+                self._refuse(key, "socket.connect", what)
+
     def _refuse(self, real: str, op: str, why: str) -> None:
-        verb = {"open": "opening", "sqlite3.connect": "connecting to"}.get(op, f"{op} of")
+        verb = {
+            "open": "opening",
+            "sqlite3.connect": "connecting to",
+            "socket.connect": "connecting to",
+        }.get(op, f"{op} of")
         message = (
             f"the task sandbox refused {verb} {real}: it is {why}; a task reads data only "
             "through its inputs (pass a dataset or an upstream output, or a Path parameter "
@@ -341,12 +376,14 @@ def confine(
     )
     saved_bytecode = sys.dont_write_bytecode
     sys.dont_write_bytecode = True  # lazy imports must not write into module code
+    secrets = {k: os.environ.pop(k) for k in _SECRET_ENV if k in os.environ}
     _ACTIVE[0] = scope
     try:
         yield scope
     finally:
         _ACTIVE[0] = None
         sys.dont_write_bytecode = saved_bytecode
+        os.environ.update(secrets)
 
 
 @contextmanager
@@ -487,6 +524,38 @@ def _local_path(url: str) -> str | None:
     if "://" in url:
         return None
     return url
+
+
+def _database_addresses(url: str) -> tuple[dict[str, str], str | None]:
+    """The network addresses ("ip:port") of a server database, and its Unix socket folder."""
+    from urllib.parse import parse_qs, urlsplit
+
+    if url.startswith("sqlite"):
+        return {}, None
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return {}, None
+    scheme = parts.scheme.split("+")[0]
+    default_port = {"postgresql": 5432, "postgres": 5432, "mysql": 3306}.get(scheme)
+    what = "mlstudio's metadata database"
+    socket_dir = (parse_qs(parts.query).get("host") or [None])[0]
+    if socket_dir and not socket_dir.startswith("/"):
+        socket_dir = None
+    host = parts.hostname
+    if not host:
+        return {}, socket_dir
+    out: dict[str, str] = {}
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port or default_port, proto=socket.IPPROTO_TCP)
+    except OSError:
+        infos = []
+    for info in infos:
+        out[f"{info[4][0]}:{info[4][1]}"] = f"{what} ({host}:{port or default_port})"
+    return out, socket_dir
 
 
 def _sqlite_path(url: str) -> str | None:
