@@ -328,3 +328,61 @@ def test_ray_tasks_are_denied_the_same_way_and_their_reads_recorded(studio, tmp_
     assert states(studio.ok("run", f"{reader}:steal", "--executor", "ray")) == {"read": "cached"}
     points.write_text("1\n2\n3\n")
     assert studio.ok("run", f"{reader}:steal", "--executor", "ray")["output_value"] == 3
+
+
+@pytest.mark.parametrize("studio", ["sqlite"], indirect=True)
+def test_module_top_level_code_and_unpickling_run_inside_the_sandbox_too(studio, tmp_path):
+    db = studio.home / "studio.db"
+    flow = write_flow(
+        tmp_path,
+        f"""
+        from mlstudio import task, workflow
+
+        DB = {str(db)!r}
+
+
+        class Sneaky:
+            def __init__(self):
+                self.x = 1
+
+            def __setstate__(self, state):  # runs when a worker unpickles the input
+                self.head = open(DB, "rb").read(16)
+
+
+        @task
+        def make() -> Sneaky:
+            return Sneaky()
+
+        @task
+        def use(thing: Sneaky) -> str:
+            return "never"
+
+        @workflow
+        def wf() -> str:
+            return use(make())
+        """,
+    )
+    run = studio.cli("run", f"{flow}:wf", "--json").json
+    assert states(run) == {"make": "succeeded", "use": "failed"}
+    assert task_of(run, "use")["error"].startswith(
+        f"denied: the task sandbox refused opening {os.path.realpath(db)}"
+    )
+    importing = tmp_path / "importing"
+    importing.mkdir()
+    (importing / "flow.py").write_text(
+        "from mlstudio import task, workflow\n"
+        "try:\n"
+        f"    HEAD = open({str(db)!r}, 'rb').read(16)  # at import, in the worker too\n"
+        "except PermissionError as exc:\n"
+        "    HEAD = str(exc)\n"
+        "@task\n"
+        "def head() -> str:\n"
+        "    return repr(HEAD)\n"
+        "@workflow\n"
+        "def wf() -> str:\n"
+        "    return head()\n"
+    )
+    run = studio.cli("run", f"{importing / 'flow.py'}:wf", "--json").json
+    assert task_of(run, "head")["error"].startswith(
+        f"denied: the task sandbox refused opening {os.path.realpath(db)}"
+    ), "the import caught the refusal, and the attempt is still denied"

@@ -106,26 +106,38 @@ class Runtime:
     def execute(self, d: TaskDispatch) -> TaskResult:
         started = time.time()
         store = self.store(d.artifact_url)
+        prepared = None  # what the module's import and the inputs' unpickling touched
         try:
             loader = self.loader(d.cache_dir, d.artifact_url)
-            loaded = loader.load(d.code)
-            definition = loaded.definitions.get(d.task)
-            if definition is None:
-                raise MlstudioError(
-                    f"task {d.task} is not in module {d.code.get('module') or d.code['digest'][:12]}"
-                )
             fetch = store.get
-            if d.sandbox:  # tables load lazily, in user code: as the worker, these digests only
+            code_roots: tuple[str, ...] = ()
+            if d.sandbox:
+                code_roots = (str(loader.materialize(d.code)),)  # extracted as the worker
+                # tables load lazily, in user code: as the worker, and these digests only
                 fetch = sandbox.trusted_fetch(store.get, _digests(d.inputs))
-            # inputs may be pickles of classes defined in the module: unpickle with it importable
-            with loader.activate(loaded):
-                kwargs = {name: self.resolve(spec, fetch) for name, spec in d.inputs.items()}
+            # a module's top-level code and its classes' unpickling are user code too
+            with sandbox.confine(d.sandbox, code_roots=code_roots, scratch=None) as prepared:
+                loaded = loader.load(d.code)
+                definition = loaded.definitions.get(d.task)
+                if definition is None:
+                    raise MlstudioError(
+                        f"task {d.task} is not in module "
+                        f"{d.code.get('module') or d.code['digest'][:12]}"
+                    )
+                # inputs may be pickles of classes defined in the module: unpickle with it
+                # importable
+                with loader.activate(loaded):
+                    kwargs = {name: self.resolve(spec, fetch) for name, spec in d.inputs.items()}
+            if prepared is not None and prepared.denials:
+                return _denied_result(d, started, prepared)
             if d.governance:
                 kwargs = _project(kwargs, d.governance.get("projection") or {})
             kwargs = _convert(definition.fn, kwargs)
             kwargs = declared_files.convert(definition.fn, kwargs, d.inputs)
             scratch_dir = self._scratch(d)
         except MlstudioError as exc:
+            if prepared is not None and prepared.denials:
+                return _denied_result(d, started, prepared)
             return TaskResult(
                 d.task_run_id,
                 d.attempt,
@@ -136,6 +148,8 @@ class Runtime:
                 retryable=False,
             )
         except Exception as exc:
+            if prepared is not None and prepared.denials:
+                return _denied_result(d, started, prepared)
             return TaskResult(
                 d.task_run_id,
                 d.attempt,
@@ -148,9 +162,13 @@ class Runtime:
         log = _LazyLog(d.log_path)
         try:
             if self.run_as:
-                outcome = self._run_as_user(d, loader, loaded, definition, kwargs, log, scratch_dir)
+                outcome = self._run_as_user(
+                    d, loader, loaded, definition, kwargs, log, scratch_dir, prepared
+                )
             else:
-                outcome = _run_user_code(d, loader, loaded, definition, kwargs, log, scratch_dir)
+                outcome = _run_user_code(
+                    d, loader, loaded, definition, kwargs, log, scratch_dir, prepared
+                )
             if outcome.data is not None:
                 store.put(outcome.data)
         finally:
@@ -179,6 +197,7 @@ class Runtime:
         kwargs: dict[str, Any],
         log: _LazyLog,
         scratch_dir: scratch.Scratch | None,
+        prepared: sandbox.TaskScope | None,
     ) -> _Outcome:
         """The task's code in a child process running as ``self.run_as`` (workflows.runas)."""
         import tempfile
@@ -201,7 +220,7 @@ class Runtime:
             return runas.run_as(
                 user,
                 lambda: _run_user_code(
-                    d, loader, loaded, definition, kwargs, log, scratch_dir, (code_copy,)
+                    d, loader, loaded, definition, kwargs, log, scratch_dir, prepared, (code_copy,)
                 ),
                 keep_fds=keep,
                 code_copy=code_copy,
@@ -252,9 +271,11 @@ def _run_user_code(
     kwargs: dict[str, Any],
     log: _LazyLog,
     scratch_dir: scratch.Scratch | None,
+    prepared: sandbox.TaskScope | None = None,
     extra_code: tuple[str, ...] = (),
 ) -> _Outcome:
     """Call the task with its output captured, inside the sandbox; encode its output.
+    ``prepared``: what loading its code and inputs read (part of its read set);
     ``extra_code``: more folders of the task's own code (a copy made for ``run_as``)."""
     from mlstudio.workflows.cache import readset
     from mlstudio.workflows.sdk import CURRENT, TaskContext
@@ -307,6 +328,8 @@ def _run_user_code(
         error = f"denied: {scope.denials[0]['message']}"
         extra["sandbox_denials"] = scope.denials[:10]
         log.write(f"mlstudio: {error}\n")
+    if scope is not None and prepared is not None:
+        scope.absorb(prepared)
     read_set = readset.finish(scope) if status == "ok" else None
     if tb:
         log.write(tb)
@@ -314,6 +337,20 @@ def _run_user_code(
     if log.buffer_text:
         extra["log"] = "".join(log.buffer_text)
     return _Outcome(status, output, data, error, tb, read_set, extra)
+
+
+def _denied_result(d: TaskDispatch, started: float, scope: sandbox.TaskScope) -> TaskResult:
+    """The attempt whose module import or input unpickling the sandbox refused."""
+    return TaskResult(
+        d.task_run_id,
+        d.attempt,
+        "denied",
+        error=f"denied: {scope.denials[0]['message']}",
+        started_at=started,
+        finished_at=time.time(),
+        retryable=False,
+        extra={"sandbox_denials": scope.denials[:10]},
+    )
 
 
 def _preload(value: Any) -> None:

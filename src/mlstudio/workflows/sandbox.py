@@ -209,6 +209,14 @@ class TaskScope:
             known = _PREPARED[key] = (allowed, roots)
         self.allowed, self.roots = known
 
+    def absorb(self, other: TaskScope) -> None:
+        """Add what ``other`` (the same attempt's code loading) read and ran to this scope."""
+        for path, first in other.reads.items():
+            self.reads.setdefault(path, first)
+        self.listings |= other.listings
+        self.effects = [*other.effects, *self.effects][:_MAX_EFFECTS]
+        self.effect_count += other.effect_count
+
     # --- called by the hook -------------------------------------------------------------------
     def handle(self, event: str, args: tuple[Any, ...]) -> None:
         kind, positions = _EVENTS[event]
