@@ -370,11 +370,14 @@ def test_module_top_level_code_and_unpickling_run_inside_the_sandbox_too(studio,
     importing = tmp_path / "importing"
     importing.mkdir()
     (importing / "flow.py").write_text(
+        "import multiprocessing\n"
         "from mlstudio import task, workflow\n"
-        "try:\n"
-        f"    HEAD = open({str(db)!r}, 'rb').read(16)  # at import, in the worker too\n"
-        "except PermissionError as exc:\n"
-        "    HEAD = str(exc)\n"
+        "HEAD = None\n"
+        "if multiprocessing.current_process().name == 'mlstudio-worker':  # not when planned\n"
+        "    try:\n"
+        f"        HEAD = open({str(db)!r}, 'rb').read(16)\n"
+        "    except PermissionError as exc:\n"
+        "        HEAD = str(exc)\n"
         "@task\n"
         "def head() -> str:\n"
         "    return repr(HEAD)\n"
@@ -386,3 +389,61 @@ def test_module_top_level_code_and_unpickling_run_inside_the_sandbox_too(studio,
     assert task_of(run, "head")["error"].startswith(
         f"denied: the task sandbox refused opening {os.path.realpath(db)}"
     ), "the import caught the refusal, and the attempt is still denied"
+
+
+@pytest.mark.parametrize("studio", ["sqlite"], indirect=True)
+def test_a_workflow_whose_code_opens_the_store_while_it_is_planned_is_refused(studio, tmp_path):
+    db = studio.home / "studio.db"
+    at_import = tmp_path / "at_import"
+    at_import.mkdir()
+    (at_import / "flow.py").write_text(
+        "from mlstudio import task, workflow\n"
+        f"HEAD = open({str(db)!r}, 'rb').read(16)  # module top level, run when planned\n"
+        "@task\n"
+        "def head() -> str:\n"
+        "    return repr(HEAD)\n"
+        "@workflow\n"
+        "def wf() -> str:\n"
+        "    return head()\n"
+    )
+    in_workflow = write_flow(
+        tmp_path,
+        f"""
+        from mlstudio import task, workflow
+
+        @task
+        def show(n: int) -> int:
+            return n
+
+        @workflow
+        def wf() -> int:
+            import sqlite3
+
+            runs = sqlite3.connect({str(db)!r}).execute("select count(*) from runs").fetchone()
+            return show(runs[0])
+        """,
+    )
+    for target, verb in (
+        (f"{at_import / 'flow.py'}:wf", "opening"),
+        (f"{in_workflow}:wf", "connecting to"),
+    ):
+        result = studio.cli("run", target, "--json")
+        assert result.code != 0
+        assert result.stderr.startswith(
+            f"error: planning wf was denied: the task sandbox refused {verb} {os.path.realpath(db)}"
+        ), result.stderr
+        assert result.stderr.count("\n") == 1
+    assert studio.ok("runs", "list") == []
+    audited = studio.ok("audit", "--action", "sandbox.access")
+    assert [(e["decision"], e["resource"]) for e in audited] == [
+        ("deny", f"workflow:{in_workflow}:wf"),
+        ("deny", f"workflow:{at_import / 'flow.py'}:wf"),
+    ]
+    # the platform's own work while planning (the catalog, the registry, the code) still works
+    assert studio.ok("run", working_copy_of(tmp_path))["output_value"] == "hello world"
+
+
+def working_copy_of(tmp_path: Path) -> str:
+    from mlstudio.testing.flows import working_copy
+
+    return working_copy(tmp_path / "greet")

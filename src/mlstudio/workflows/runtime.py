@@ -112,7 +112,9 @@ class Runtime:
             fetch = store.get
             code_roots: tuple[str, ...] = ()
             if d.sandbox:
-                code_roots = (str(loader.materialize(d.code)),)  # extracted as the worker
+                known = loader.loaded.get(d.code["digest"])  # warm: no stat of the folder
+                # extracted (the first time) as the worker
+                code_roots = (known.root if known else str(loader.materialize(d.code)),)
                 # tables load lazily, in user code: as the worker, and these digests only
                 fetch = sandbox.trusted_fetch(store.get, _digests(d.inputs))
             # a module's top-level code and its classes' unpickling are user code too

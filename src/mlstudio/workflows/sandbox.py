@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlstudio.errors import PermissionDeniedError
+
 # event -> how its arguments name paths (see "Audit events table" in the Python docs)
 _OPEN, _LIST, _WRITE, _COPY, _SQLITE, _EFFECT = range(6)
 _EVENTS: dict[str, tuple[int, tuple[int, ...]]] = {
@@ -209,6 +211,12 @@ class TaskScope:
             known = _PREPARED[key] = (allowed, roots)
         self.allowed, self.roots = known
 
+    def allow_code(self, root: str) -> None:
+        """Let the code under ``root`` (another module this workflow uses) be read."""
+        real = _real_cached(root)
+        if real not in self.code_roots:
+            self.code_roots = (*self.code_roots, real)
+
     def absorb(self, other: TaskScope) -> None:
         """Add what ``other`` (the same attempt's code loading) read and ran to this scope."""
         for path, first in other.reads.items():
@@ -346,7 +354,7 @@ def install() -> None:
     def hook(event: str, args: tuple[Any, ...]) -> None:
         if event not in events:
             return
-        scope = active[0]
+        scope = active[0] or getattr(local, "scope", None)
         if scope is None or getattr(local, "trusted", False):
             return
         local.trusted = True  # the hook's own calls are not checked again
@@ -366,15 +374,17 @@ def confine(
     scratch: str | None,
     untracked: frozenset[str] = frozenset(),
     on_scratch: Any = None,
+    thread_only: bool = False,
 ) -> Iterator[TaskScope | None]:
     """Switch the sandbox on for the task code run inside the block (``None``: no policy,
-    nothing is checked or recorded). One task at a time per process."""
+    nothing is checked or recorded). One task at a time per process; ``thread_only``: for this
+    thread alone (planning a workflow in a process that serves others at the same time)."""
     if not policy:
         yield None
         return
     install()
-    if _ACTIVE[0] is not None:
-        raise RuntimeError("a task sandbox is already active in this process")
+    if _ACTIVE[0] is not None or getattr(_LOCAL, "scope", None) is not None:
+        raise RuntimeError("a task sandbox is already active here")
     scope = TaskScope(
         SandboxPolicy.from_dict(policy),
         tuple(_real_cached(r) for r in code_roots),
@@ -382,16 +392,44 @@ def confine(
         frozenset(_real(p) for p in untracked),
         on_scratch=on_scratch,
     )
-    saved_bytecode = sys.dont_write_bytecode
-    sys.dont_write_bytecode = True  # lazy imports must not write into module code
+    if thread_only:  # the environment is the process's: left alone
+        _LOCAL.scope = scope
+        try:
+            with _no_bytecode():
+                yield scope
+        finally:
+            _LOCAL.scope = None
+        return
     secrets = {k: os.environ.pop(k) for k in _SECRET_ENV if k in os.environ}
     _ACTIVE[0] = scope
     try:
-        yield scope
+        with _no_bytecode():
+            yield scope
     finally:
         _ACTIVE[0] = None
-        sys.dont_write_bytecode = saved_bytecode
         os.environ.update(secrets)
+
+
+_BYTECODE_LOCK = threading.Lock()
+_BYTECODE_OFF = [0, False]  # sandboxes open in this process, the flag before the first
+
+
+@contextmanager
+def _no_bytecode() -> Iterator[None]:
+    """No ``.pyc`` writes while any sandbox is open (a lazy import must not write into module
+    code: a crafted ``.pyc`` there would run in later tasks)."""
+    with _BYTECODE_LOCK:
+        if _BYTECODE_OFF[0] == 0:
+            _BYTECODE_OFF[1] = sys.dont_write_bytecode
+            sys.dont_write_bytecode = True
+        _BYTECODE_OFF[0] += 1
+    try:
+        yield
+    finally:
+        with _BYTECODE_LOCK:
+            _BYTECODE_OFF[0] -= 1
+            if _BYTECODE_OFF[0] == 0:
+                sys.dont_write_bytecode = _BYTECODE_OFF[1]
 
 
 @contextmanager
@@ -417,6 +455,12 @@ def trusted_fetch(fetch: Any, digests: set[str]) -> Any:
             return fetch(digest)
 
     return get
+
+
+class PlanningDeniedError(PermissionDeniedError):
+    """A workflow's code, run to plan it, tried to open mlstudio's own storage."""
+
+    code = "sandbox_denied"
 
 
 def denial_audit(

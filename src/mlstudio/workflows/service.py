@@ -92,8 +92,25 @@ class RunService:
             self._loader = CodeLoader(self.platform.settings.cache_dir, self.platform.cas.get)
         return self._loader
 
-    def planner(self) -> Planner:
-        return Planner(self.platform.modules, self.platform.cas, self.loader, self.platform.envs)
+    def planner(self, actor: str | None = None, reference: str = "") -> Planner:
+        """A planner whose workflow code runs in the task sandbox; its refusals are audited
+        as ``actor``'s, on ``workflow:REFERENCE``."""
+        planner = Planner(
+            self.platform.modules,
+            self.platform.cas,
+            self.loader,
+            self.platform.envs,
+            sandbox=sandbox_policy_for(self.platform.settings),
+        )
+        if actor is not None:
+            from mlstudio.governance.rbac import record_denial
+
+            def audit(workflow: str, error: Any) -> None:
+                resource = f"workflow:{reference or workflow}"
+                record_denial(self.store, actor, "sandbox.access", resource, error)
+
+            planner.on_denied = audit
+        return planner
 
     def submit(
         self, actor: str, workflow: str, params: dict[str, Any], **options: Unpack[RunOptions]
@@ -149,7 +166,7 @@ class RunService:
             raise InvalidInputError(
                 f"invalid pool name {pool!r}", hint="use letters, digits, - and _"
             )
-        planner = self.planner()
+        planner = self.planner(actor, parent.workflow if parent else workflow)
         if parent is not None:
             old = Plan.from_json(parent.plan)
             root = old.code[old.root]
