@@ -262,6 +262,7 @@ class Planner:
 
         def register(ref: dict[str, Any]) -> LoadedModule:
             alias = alias_of(ref)
+            env = None
             with trusted():  # building environments and extracting code: the platform's work
                 if ref.get("requirements") and self.envs is not None:
                     env = self.envs.ensure(tuple(ref["requirements"]))
@@ -270,6 +271,8 @@ class Planner:
                 folder = self.loader.materialize(ref)
             if scope is not None:
                 scope.allow_code(str(folder))
+                if env is not None:  # its packages are imported from there
+                    scope.allow_code(str(Path(env.python).parent.parent))
             loaded = self.loader.load(ref)  # its top-level code: the module's own
             code[alias] = ref
             for definition in loaded.definitions.values():
