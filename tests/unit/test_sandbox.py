@@ -212,7 +212,7 @@ def test_an_edited_source_outside_the_module_is_seen_through_its_pyc(roots, tmp_
     assert not any(p.endswith(".pyc") for p in scope.reads)
 
 
-def test_the_database_server_is_refused_and_the_workers_credentials_hidden(roots, monkeypatch):
+def test_the_database_server_and_the_workers_credentials_are_out_of_reach(roots, monkeypatch):
     import socket
 
     server = socket.socket()
@@ -222,12 +222,17 @@ def test_the_database_server_is_refused_and_the_workers_credentials_hidden(roots
     rules = {**policy(roots), "sockets": {f"127.0.0.1:{port}": "mlstudio's metadata database"}}
     secret = "postgresql+psycopg://mlstudio:s3cret@127.0.0.1/studio"
     monkeypatch.setenv("MLSTUDIO_DATABASE_URL", secret)
+    monkeypatch.setattr(sandbox, "_DROPPED", [False])  # as in a fresh worker process
     try:
         with sandbox.confine(rules, code_roots=(), scratch=None) as scope:
             assert "MLSTUDIO_DATABASE_URL" not in os.environ
             with pytest.raises(PermissionError, match=f"127.0.0.1:{port}: it is mlstudio's"):
                 socket.create_connection(("127.0.0.1", port), timeout=5)
-        assert os.environ["MLSTUDIO_DATABASE_URL"] == secret
+            with pytest.raises(PermissionError, match="the worker's credentials"):
+                open("/proc/self/environ", "rb")  # what the process started with
+            with pytest.raises(PermissionError, match="the worker's credentials"):
+                open(f"/proc/{os.getppid()}/environ", "rb")
+        assert "MLSTUDIO_DATABASE_URL" not in os.environ, "a process that runs tasks keeps none"
         assert scope.denials[0]["operation"] == "socket.connect"
         socket.create_connection(("127.0.0.1", port), timeout=5).close()  # the worker may
     finally:

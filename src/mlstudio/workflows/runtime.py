@@ -574,6 +574,7 @@ def main_loop(
 
     watch_parent(parent_pid, deathsig)
     sandbox.install()  # before any task: audit hooks are for the life of the process
+    sandbox.drop_credentials()
     runtime = Runtime(run_as)
     pid = os.getpid()
     send = results.send

@@ -94,6 +94,8 @@ _EFFECT_KINDS = {
 _MAX_EFFECTS = 50
 # the worker's credentials: not in the environment while a task's code runs
 _SECRET_ENV = ("MLSTUDIO_DATABASE_URL", "MLSTUDIO_TOKEN")
+_DROPPED = [False]
+_PROC_SECRETS = frozenset({"environ", "mem", "pagemap"})  # /proc/PID/… of any process
 _SYSTEM = ("/proc", "/sys", "/dev")
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
@@ -304,6 +306,8 @@ class TaskScope:
             if _under(real, root):
                 return "deny", f"{what} ({root})"
         if real.startswith(_SYSTEM) and any(_under(real, s) for s in _SYSTEM):
+            if real.startswith("/proc/") and real.rsplit("/", 1)[-1] in _PROC_SECRETS:
+                return "deny", "a process's environment or memory (the worker's credentials)"
             return "allow", ""
         return "free", ""
 
@@ -400,14 +404,13 @@ def confine(
         finally:
             _LOCAL.scope = None
         return
-    secrets = {k: os.environ.pop(k) for k in _SECRET_ENV if k in os.environ}
+    drop_credentials()  # a process that runs tasks keeps none (once: then a no-op)
     _ACTIVE[0] = scope
     try:
         with _no_bytecode():
             yield scope
     finally:
         _ACTIVE[0] = None
-        os.environ.update(secrets)
 
 
 _BYTECODE_LOCK = threading.Lock()
@@ -461,6 +464,17 @@ class PlanningDeniedError(PermissionDeniedError):
     """A workflow's code, run to plan it, tried to open mlstudio's own storage."""
 
     code = "sandbox_denied"
+
+
+def drop_credentials() -> None:
+    """Take the worker's credentials out of this process's environment for good (a process
+    that runs tasks needs none: it reads and writes the artifact store only). What the process
+    started with stays readable in ``/proc/self/environ``, which the sandbox refuses."""
+    if _DROPPED[0]:
+        return
+    _DROPPED[0] = True
+    for key in _SECRET_ENV:
+        os.environ.pop(key, None)
 
 
 def denial_audit(

@@ -14,14 +14,15 @@ runtime started on the host removes the directories of workers that are gone (:f
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import re
-import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+_SERIAL = itertools.count(1)  # with the pid: unique on the host (sweep clears dead pids')
 
 
 class Scratch:
@@ -33,7 +34,7 @@ class Scratch:
         self.base = base
         self.owner = owner
         name = f"{_UNSAFE.sub('_', run_id)}.{_UNSAFE.sub('_', node_id)[:80]}.{attempt}"
-        self.path = os.path.join(base, f"{name}.{os.getpid()}.{secrets.token_hex(4)}")
+        self.path = os.path.join(base, f"{name}.{os.getpid()}.{next(_SERIAL)}")
         self.made = False
         self._making = False
 
@@ -52,7 +53,11 @@ class Scratch:
             os.makedirs(self.base, exist_ok=True)
             with contextlib.suppress(OSError):
                 os.chmod(self.base, 0o711)  # reach your own directory, list nobody's
-        os.mkdir(self.path, 0o700)
+        try:
+            os.mkdir(self.path, 0o700)
+        except FileExistsError:  # left by a dead worker that had our pid: never reuse it
+            self.path = f"{self.path}-{next(_SERIAL)}"
+            os.mkdir(self.path, 0o700)
         if self.owner is not None:
             os.chown(self.path, self.owner, -1)
         self.made = True
