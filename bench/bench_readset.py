@@ -3,13 +3,15 @@
     python bench/bench_readset.py [--tasks 1000] [--files 1000] [--repeats 3] [--json]
 
 - fan-out of N no-op tasks (the engine bench's workflow) with the sandbox on (the default) and
-  off (this bench only: the engine is given no sandbox policy), alternating, median of
-  ``--repeats``; the overhead is on / off - 1. Then the same with every task reading one 1 KB
+  off (this bench only: the engine is given no sandbox policy), alternating (on/off, then
+  off/on), median of ``--repeats``; the overhead is on / off - 1. Then the same with every task reading one 1 KB
   file (what read tracking records and hashes).
 - a cache hit of one task whose read set holds ``--files`` files: the hit with the files
   unchanged (stat only), and after touching every file with the same content (each is hashed).
 - the worker-side cost alone, in this process (no engine, no database): the sandbox switched
-  on around a no-op and around a task that reads one 1 KB file, with the read set built.
+  on around a no-op and around a task that reads one 1 KB file, with the read set built; and
+  ``Runtime.execute`` of a real no-op dispatch (captured from the fan-out) with and without
+  its sandbox policy.
 """
 
 from __future__ import annotations
@@ -128,6 +130,31 @@ def worker_side(folder: Path, n: int = 2000) -> dict[str, float]:
     return out
 
 
+def runtime_execute(dispatch: Any, n: int = 1000) -> dict[str, float]:
+    """Microseconds per ``Runtime.execute`` of one dispatch, with and without its policy."""
+    import copy
+
+    from mlstudio.workflows import sandbox
+    from mlstudio.workflows.runtime import Runtime
+
+    sandbox.install()
+    runtime = Runtime()
+    off = copy.deepcopy(dispatch)
+    off.sandbox = None
+    times: dict[bool, list[float]] = {True: [], False: []}
+    for _ in range(3):
+        for on, d in ((True, dispatch), (False, off)):
+            runtime.execute(d)
+            t0 = time.perf_counter()
+            for _ in range(n):
+                assert runtime.execute(d).ok
+            times[on].append((time.perf_counter() - t0) / n * 1e6)
+    return {
+        "execute_on_us": round(statistics.median(times[True]), 1),
+        "execute_off_us": round(statistics.median(times[False]), 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", type=int, default=1000)
@@ -156,12 +183,23 @@ def main() -> None:
         p = Platform.open(Settings(home=root / "home", user="bench"))
         executor = LocalExecutor(p.settings.max_workers)
         executor.start()
+        captured: list[Any] = []
+        submit = executor.submit
+
+        def capture(dispatch: Any) -> None:
+            if dispatch.task == "noop" and not captured:
+                import copy
+
+                captured.append(copy.deepcopy(dispatch))
+            submit(dispatch)
+
+        executor.submit = capture  # type: ignore[method-assign]
         try:
             run(p, executor, f"{flow}:fan", {"n": "10"}, True)  # warm workers and code
             for name in ("fan", "fan_reading"):
                 times: dict[bool, list[float]] = {True: [], False: []}
-                for _ in range(args.repeats):
-                    for on in (True, False):
+                for repeat in range(args.repeats):
+                    for on in (True, False) if repeat % 2 == 0 else (False, True):
                         sandbox_switch(on)
                         took, _ = run(p, executor, f"{flow}:{name}", {"n": str(args.tasks)}, True)
                         times[on].append(took)
@@ -191,6 +229,7 @@ def main() -> None:
             assert readset.validate(entry.read_set) == []
             validate_s = time.perf_counter() - t0
             out["worker_side"] = worker_side(data)
+            out["worker_side"].update(runtime_execute(captured[0]))
             out["read_set_hit"] = {
                 "miss_s": round(miss_s, 3),
                 "hit_s": round(hit_s, 3),
@@ -214,7 +253,9 @@ def main() -> None:
     print(
         f"worker side per task (in process): no-op {w['noop_on_us']:.0f} µs on vs "
         f"{w['noop_off_us']:.0f} µs off; reading one 1 KB file {w['read_one_on_us']:.0f} µs on "
-        f"vs {w['read_one_off_us']:.0f} µs off (the difference: recording, stat, sha256)"
+        f"vs {w['read_one_off_us']:.0f} µs off (the difference: recording, stat, sha256); "
+        f"Runtime.execute of a no-op dispatch {w['execute_on_us']:.0f} µs on vs "
+        f"{w['execute_off_us']:.0f} µs off"
     )
     h = out["read_set_hit"]
     print(

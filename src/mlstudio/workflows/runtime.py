@@ -116,9 +116,14 @@ class Runtime:
                 # extracted (the first time) as the worker
                 code_roots = (known.root if known else str(loader.materialize(d.code)),)
                 # tables load lazily, in user code: as the worker, and these digests only
-                fetch = sandbox.trusted_fetch(store.get, _digests(d.inputs))
+                digests, pickled = _references(d.inputs)
+                fetch = sandbox.trusted_fetch(store.get, digests)
+                if known is not None and not pickled:
+                    code_roots = ()  # nothing to confine: no import, no unpickling
             # a module's top-level code and its classes' unpickling are user code too
-            with sandbox.confine(d.sandbox, code_roots=code_roots, scratch=None) as prepared:
+            with sandbox.confine(
+                d.sandbox if code_roots else None, code_roots=code_roots, scratch=None
+            ) as prepared:
                 loaded = loader.load(d.code)
                 definition = loaded.definitions.get(d.task)
                 if definition is None:
@@ -369,14 +374,18 @@ def _preload(value: Any) -> None:
             _preload(item)
 
 
-def _digests(inputs: dict[str, Any]) -> set[str]:
-    """Every artifact digest referenced by a dispatch's input specs."""
+def _references(inputs: dict[str, Any]) -> tuple[set[str], bool]:
+    """Every artifact digest a dispatch's input specs reference, and whether one of them is a
+    pickle (unpickling runs the module's code)."""
     out: set[str] = set()
+    pickled = False
 
     def walk(spec: Any) -> None:
+        nonlocal pickled
         if isinstance(spec, dict):
             if "v" in spec and isinstance(spec["v"], dict) and "digest" in spec["v"]:
                 out.add(spec["v"]["digest"])
+                pickled = pickled or spec["v"].get("format") == "pickle"
             for value in spec.values():
                 walk(value)
         elif isinstance(spec, list):
@@ -384,7 +393,7 @@ def _digests(inputs: dict[str, Any]) -> set[str]:
                 walk(value)
 
     walk(inputs)
-    return out
+    return out, pickled
 
 
 class _Denied(Exception):

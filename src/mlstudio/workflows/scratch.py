@@ -87,8 +87,9 @@ def sweep(base: str) -> int:
 
 @contextlib.contextmanager
 def as_tmpdir(scratch: Scratch | None) -> Iterator[None]:
-    """Make the scratch directory the process's temporary directory (``tempfile`` — which
-    makes it on first use — and ``TMPDIR``)."""
+    """Make the scratch directory the process's temporary directory: ``tempfile`` (which
+    makes it on first use) and ``TMPDIR`` (Python code touching a path in it, or starting a
+    subprocess, makes it too)."""
     if scratch is None:
         yield
         return
@@ -102,9 +103,9 @@ def as_tmpdir(scratch: Scratch | None) -> Iterator[None]:
     def gettempdirb() -> bytes:
         return os.fsencode(scratch.ensure())
 
-    os.environ["TMPDIR"] = path
     tempfile.tempdir = path
     tempfile.gettempdir, tempfile.gettempdirb = gettempdir, gettempdirb
+    os.environ["TMPDIR"] = path
     try:
         yield
     finally:
