@@ -34,6 +34,8 @@ import textwrap
 import time
 from pathlib import Path
 
+from mlstudio.workflows.options import RunOptions
+
 WORKFLOWS = textwrap.dedent(
     """
     import time
@@ -194,7 +196,9 @@ def wait_run(p, run_id: str, deadline_s: float = 600) -> dict:
 
 
 def latency(p, flow: Path, pool: str, i: int, start_worker=None) -> float:
-    record = p.runs.submit("bench", f"{flow}:one", {"i": str(i)}, pool=pool, no_cache=True)
+    record = p.runs.submit(
+        "bench", f"{flow}:one", {"i": str(i)}, RunOptions(pool=pool, no_cache=True)
+    )
     submitted = time.time()
     if start_worker is not None:
         start_worker()
@@ -320,7 +324,9 @@ def main() -> None:
                 procs.spawn(f"fan{i}", "--pool", "fan", "--concurrency", "1")
             wait_live(p, "fan", args.workers)
             t0 = time.perf_counter()
-            record = p.runs.submit("bench", f"{flow}:fan", {"n": str(args.tasks)}, pool="fan")
+            record = p.runs.submit(
+                "bench", f"{flow}:fan", {"n": str(args.tasks)}, RunOptions(pool="fan")
+            )
             shown = wait_run(p, record.id)
             fan_s = time.perf_counter() - t0
             total = sum(1 for t in shown["tasks"] if t["kind"] == "task")

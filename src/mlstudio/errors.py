@@ -144,6 +144,13 @@ class StoreUnavailableError(MlstudioError):
     code = "store_unavailable"
 
 
+class ServerBusyError(StoreUnavailableError):
+    """The server has as many requests in flight as it takes; it did not start this one (the
+    answer carries ``Retry-After``, and the client retries)."""
+
+    code = "server_busy"
+
+
 # --- execution --------------------------------------------------------------------------------
 class ExecutionError(MlstudioError):
     exit_code = 8

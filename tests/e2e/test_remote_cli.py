@@ -184,12 +184,14 @@ def test_datasets_remotely(api_server, tmp_path):
 
 def test_remote_mode_problems_are_one_line(api_server, tmp_path):
     token = api_server.token()
-    unsupported = api_server.cli("data", "declassifiers", token=token)
+    unsupported = api_server.cli("init", token=token)
     assert unsupported.code == 7
     assert unsupported.stderr == (
-        "error: `mlstudio data declassifiers` does not work against a server yet "
+        "error: `mlstudio init` creates the local home, not a server's "
         "(MLSTUDIO_URL is set) (unset MLSTUDIO_URL to run it on the local home)\n"
     )
+    # every other command works remotely, declassifiers included (they used to be local-only)
+    assert api_server.same("data", "declassifiers", token=token) == []
     bad = api_server.cli("module", "list", token="mls_nonsense")
     assert bad.code == 4 and bad.stderr.startswith("error: malformed API token")
 

@@ -25,6 +25,7 @@ from mlstudio.testing.flows import (
     wait_until,
     write_flow,
 )
+from mlstudio.workflows.options import RunOptions
 
 FAN = """
 from mlstudio import task, workflow
@@ -76,7 +77,9 @@ def test_workers_killed_while_waiting_for_work_never_wedge_the_pool(studio, tmp_
     killed: set[int] = set()
     try:
         for round_ in range(8):
-            record = platform.runs.submit("alice", f"{flow}:fan", {"n": "6"}, no_cache=True)
+            record = platform.runs.submit(
+                "alice", f"{flow}:fan", {"n": "6"}, RunOptions(no_cache=True)
+            )
             run = execute_within(platform, record.id, executor)
             assert run.state == "succeeded", (round_, run.error)
             # every worker now waits for its next task: kill one of them, or all of them
@@ -87,7 +90,9 @@ def test_workers_killed_while_waiting_for_work_never_wedge_the_pool(studio, tmp_
                 os.kill(pid, signal.SIGKILL)
             killed |= victims
             wait_until(lambda v=victims: not any(map(pid_alive, v)), "the victims to die")
-        record = platform.runs.submit("alice", f"{flow}:fan", {"n": "20"}, no_cache=True)
+        record = platform.runs.submit(
+            "alice", f"{flow}:fan", {"n": "20"}, RunOptions(no_cache=True)
+        )
         run = execute_within(platform, record.id, executor)
         assert run.state == "succeeded"
         shown = platform.runs.show(record.id, actor="alice")

@@ -38,6 +38,7 @@ from mlstudio.testing.flows import (
     write_flow,
 )
 from mlstudio.workflows.executors.base import TaskDispatch, TaskResult
+from mlstudio.workflows.options import RunOptions
 
 POSTGRES = pytest.mark.parametrize("studio", ["postgres"], indirect=True)
 
@@ -289,7 +290,9 @@ def test_drivers_take_runs_by_priority_within_quotas_and_never_the_same_one(
     )
     made = []
     for ns, priority in [("a", 0), ("a", 0), ("a", 0), ("b", 0), ("b", 9)]:
-        run = platform.runs.submit("alice", f"{flow}:wf", {}, pool="gpu", priority=priority)
+        run = platform.runs.submit(
+            "alice", f"{flow}:wf", {}, RunOptions(pool="gpu", priority=priority)
+        )
         with platform.store.transaction() as uow:
             uow.runs.update_run(run.id, namespace=ns)
         made.append(run.id)
@@ -539,7 +542,7 @@ def test_a_submitted_run_is_driven_and_run_by_worker_processes_on_a_warm_pool(
             return total(work.map(x=items(n)))
         """,
     )
-    run = platform.runs.submit("alice", f"{flow}:fan", {"n": "4"}, pool="team-a")
+    run = platform.runs.submit("alice", f"{flow}:fan", {"n": "4"}, RunOptions(pool="team-a"))
     assert run.state == "queued" and run.executor == "queue"
     assert waiting_of(platform, run.id) == "waiting for a worker in pool team-a"
     w1 = procs.worker("w1", pool="team-a", concurrency=1)
@@ -567,7 +570,7 @@ def test_a_submitted_run_is_driven_and_run_by_worker_processes_on_a_warm_pool(
     pids = set(lines(tmp_path, "work"))
     assert str(os.getpid()) not in pids and len(lines(tmp_path, "work")) == 4
     # a second run reuses the same warm processes (no new ones were started)
-    again = platform.runs.submit("alice", f"{flow}:fan", {"n": "5"}, pool="team-a")
+    again = platform.runs.submit("alice", f"{flow}:fan", {"n": "5"}, RunOptions(pool="team-a"))
     assert wait_for_run(platform, again.id)["state"] == "succeeded"
     assert set(lines(tmp_path, "work")) == pids
     with platform.store.read() as uow:
@@ -604,7 +607,7 @@ def test_a_worker_killed_mid_task_loses_nothing(studio, platform, procs, tmp_pat
             return after(slow(before()))
         """,
     )
-    run = platform.runs.submit("alice", f"{flow}:fragile", {}, pool="p")
+    run = platform.runs.submit("alice", f"{flow}:fragile", {}, RunOptions(pool="p"))
     doomed = procs.worker("doomed", pool="p", lease=2.0)
     procs.driver("d1")
     wait_until(lambda: lines(tmp_path, "slow"), "the first attempt to start")
@@ -650,7 +653,7 @@ def test_the_task_of_a_worker_killed_alone_dies_with_it_and_never_runs_beside_it
             return slow()
         """,
     )
-    run = platform.runs.submit("alice", f"{flow}:orphan", {}, pool="p")
+    run = platform.runs.submit("alice", f"{flow}:orphan", {}, RunOptions(pool="p"))
     doomed = procs.worker("doomed", pool="p", lease=2.0)
     procs.driver("d1")
     wait_until(lambda: lines(tmp_path, "slow"), "the first attempt to start")
@@ -703,7 +706,7 @@ def test_a_driver_killed_mid_run_is_taken_over_and_nothing_is_redone(
     )
     procs.worker("w", pool="p", lease=3.0)
     d1 = procs.driver("d1")
-    run = platform.runs.submit("alice", f"{flow}:durable", {}, pool="p")
+    run = platform.runs.submit("alice", f"{flow}:durable", {}, RunOptions(pool="p"))
     wait_until(lambda: lines(tmp_path, "second"), "the second task to start")
     assert platform.runs.get(run.id).engine_id.endswith(f":{d1.pid}")
     procs.kill(d1)
@@ -753,7 +756,10 @@ def test_two_drivers_at_once_never_drive_one_run(studio, platform, procs, tmp_pa
     procs.worker("w1", pool="p", concurrency=2)
     drivers = [procs.driver("d1"), procs.driver("d2")]
     tags = [f"r{i}" for i in range(8)]
-    runs = [platform.runs.submit("alice", f"{flow}:many", {"tag": t}, pool="p") for t in tags]
+    runs = [
+        platform.runs.submit("alice", f"{flow}:many", {"tag": t}, RunOptions(pool="p"))
+        for t in tags
+    ]
     for run in runs:
         assert wait_for_run(platform, run.id)["state"] == "succeeded"
     for tag in tags:
@@ -801,7 +807,7 @@ def test_cancelling_a_run_stops_its_task_on_the_worker(studio, platform, procs, 
     )
     worker = procs.worker("w", pool="p", lease=3.0)
     procs.driver("d1")
-    run = platform.runs.submit("alice", f"{flow}:cancellable", {}, pool="p")
+    run = platform.runs.submit("alice", f"{flow}:cancellable", {}, RunOptions(pool="p"))
     wait_until(lambda: lines(tmp_path, "long"), "the task to start")
     pid = int(lines(tmp_path, "long")[0])
     cancelled = platform.runs.cancel("alice", run.id)
@@ -813,7 +819,7 @@ def test_cancelling_a_run_stops_its_task_on_the_worker(studio, platform, procs, 
     assert [r.state for r in queue_rows(platform, run.id)] == ["cancelled"]
     # the worker carries on with the next run
     assert worker.poll() is None
-    nxt = platform.runs.submit("alice", f"{flow}:fine", {}, pool="p")
+    nxt = platform.runs.submit("alice", f"{flow}:fine", {}, RunOptions(pool="p"))
     assert wait_for_run(platform, nxt.id)["state"] == "succeeded"
 
 
@@ -844,7 +850,7 @@ def test_workers_and_drivers_reconnect_after_the_database_drops_them(
     )
     worker = procs.worker("w", pool="p", lease=15.0)
     driver = procs.driver("d1")
-    run = platform.runs.submit("alice", f"{flow}:through", {}, pool="p")
+    run = platform.runs.submit("alice", f"{flow}:through", {}, RunOptions(pool="p"))
     wait_until(lambda: lines(tmp_path, "held"), "the task to start")
     url = make_url(studio.database_url)
     admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
@@ -926,7 +932,7 @@ def test_runs_a_service_started_go_to_the_workers_and_in_process_runs_are_left_a
             return where()
         """,
     )
-    scheduled = platform.runs.submit("alice", f"{flow}:wf", {}, trigger="schedule")
+    scheduled = platform.runs.submit("alice", f"{flow}:wf", {}, RunOptions(trigger="schedule"))
     mine = platform.runs.submit("alice", f"{flow}:wf", {})  # `mlstudio run` drives this one
     assert (scheduled.executor, mine.executor) == ("local", "local")
     assert waiting_of(platform, scheduled.id) == "waiting for a worker in pool default"

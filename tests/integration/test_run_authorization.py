@@ -13,6 +13,7 @@ import pytest
 
 from mlstudio.errors import NotFoundError, PermissionDeniedError, PolicyViolationError
 from mlstudio.testing.flows import working_copy
+from mlstudio.workflows.options import RunOptions
 
 DOMAINS = ["experimentation", "production", "adhoc"]
 ROLES = ["none", "viewer", "runner", "admin"]
@@ -65,7 +66,7 @@ def push_promoted_app(studio, tmp_path: Path) -> str:
 
 def submit(studio, actor: str, workflow: str, domain: str):
     with studio.opened(actor) as platform:
-        return platform.runs.submit(actor, workflow, {}, domain=domain)
+        return platform.runs.submit(actor, workflow, {}, RunOptions(domain=domain))
 
 
 def refused(studio, actor: str, workflow: str, domain: str) -> PermissionDeniedError:
@@ -258,7 +259,7 @@ def test_record_denial_audits_a_refusal_outside_the_refused_transaction(studio, 
     studio.ok("user", "add", "bob")
     with studio.opened() as platform:
         with pytest.raises(PermissionDeniedError) as caught:
-            platform.runs.submit("bob", flow, {}, domain="adhoc")
+            platform.runs.submit("bob", flow, {}, RunOptions(domain="adhoc"))
         record_denial(platform.store, "bob", "run.denied", "domain:adhoc", caught.value)
     [event] = studio.ok("audit", "--action", "run.denied")
     assert event["actor"] == "bob" and event["decision"] == "deny"

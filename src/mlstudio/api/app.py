@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 
+from mlstudio.api.limits import DEFAULT_MAX_REQUESTS, ConcurrencyLimit, Gate
 from mlstudio.api.uploads import DEFAULT_MAX_UPLOAD_BYTES
 
 if TYPE_CHECKING:
@@ -53,11 +54,13 @@ def create_app(
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     background: bool = False,
     loops: Sequence[str] | None = None,
+    max_requests: int = DEFAULT_MAX_REQUESTS,
 ) -> FastAPI:
     """The API over ``platform``.
 
     ``max_upload_bytes`` bounds module and dataset uploads (413 past it). With ``background``,
     the loops of :data:`mlstudio.api.background.LOOPS` (or ``loops``) run while the app does.
+    Past ``max_requests`` in flight, requests get 503 with ``Retry-After`` (:mod:`.limits`).
     """
     from mlstudio.api import errors
     from mlstudio.api.deps import TokenAuthentication, current_actor
@@ -107,6 +110,8 @@ def create_app(
     app.state.max_upload_bytes = int(max_upload_bytes)
     errors.install(app)
     app.add_middleware(TokenAuthentication, platform=platform, open_paths=OPEN_PATHS)
+    app.state.gate = Gate(max_requests)
+    app.add_middleware(ConcurrencyLimit, gate=app.state.gate, open_paths=OPEN_PATHS)  # outermost
     app.include_router(health.router)
     app.include_router(metrics.router, dependencies=[Depends(current_actor)])
 

@@ -1,8 +1,9 @@
-"""Dependencies every route states in its signature: the platform, the actor, a page.
+"""Dependencies every route states in its signature: the studio, the actor, a page.
 
 Authentication is all the API adds: a bearer token checked by the token service, first of all
-(``TokenAuthentication``), and stated by every route as ``Actor``. Authorization is the
-services' business; routes pass the actor on.
+(``TokenAuthentication``). A route gets ``StudioDep``, the application interface as the
+token's user (:class:`mlstudio.app.local.LocalStudio`), and makes one call into it; the rules,
+authorization included, live there and below, never in a route.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mlstudio.api.schemas.common import DEFAULT_LIMIT, MAX_LIMIT
+from mlstudio.app.local import LocalStudio
 from mlstudio.errors import AuthenticationError, MlstudioError
 from mlstudio.platform import Platform
 
@@ -88,6 +90,14 @@ class TokenAuthentication:
 
 
 Actor = Annotated[str, Depends(current_actor)]
+
+
+async def current_studio(request: Request, platform: PlatformDep, actor: Actor) -> LocalStudio:
+    """The application interface as the token's user, for this request."""
+    return LocalStudio(platform, actor, served=True)
+
+
+StudioDep = Annotated[LocalStudio, Depends(current_studio)]
 
 
 @dataclass(frozen=True)

@@ -47,20 +47,9 @@ def audit(
     json_output: JsonFlag = False,
 ) -> None:
     """Show audit events, newest first (admins see all)."""
-    client = context.remote()
-    if client is not None:  # the server applies the same rule
-        rows = client.audit(since=parse_since(since), actor=actor, action=action, limit=limit)
-    else:
-        p = context.platform()
-        with p.store.read() as uow:
-            from mlstudio.governance.rbac import Authorizer
-
-            if not Authorizer(uow.identity).is_steward(p.actor):
-                actor = p.actor  # everyone else sees their own events only
-            events = uow.audit.list(
-                since=parse_since(since), actor=actor, action=action, limit=limit
-            )
-        rows = [e.to_dict() for e in events]
+    rows = context.studio().audit.list(
+        since=parse_since(since), actor=actor, action=action, limit=limit
+    )
 
     def human(data: list[dict[str, Any]]) -> None:
         table(

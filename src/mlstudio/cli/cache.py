@@ -15,8 +15,7 @@ app = typer.Typer(help="Cache statistics and clearing.", add_completion=False, n
 @app.command("stats")
 def stats(json_output: JsonFlag = False) -> None:
     """Hits, misses and compute time saved, overall and per workflow."""
-    client = context.remote()
-    data = client.cache_stats() if client is not None else context.platform().runs.cache_stats()
+    data = context.studio().cache.stats()
 
     def human(d: dict[str, Any]) -> None:
         console().print(
@@ -46,14 +45,8 @@ def clear(
     json_output: JsonFlag = False,
 ) -> None:
     """Forget cache entries (the next runs recompute them)."""
-    client = context.remote()
-    if client is not None:
-        removed = client.cache_clear(workflow, task, older_than_days)
-    else:
-        p = context.platform()
-        removed = p.runs.cache_clear(p.actor, workflow, task, older_than_days)
     emit(
-        {"removed": removed},
+        context.studio().cache.clear(workflow, task, older_than_days),
         json_output,
         lambda d: console().print(f"removed {d['removed']} cache entries"),
     )

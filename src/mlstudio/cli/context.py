@@ -1,70 +1,65 @@
-"""The platform (embedded mode) or the server client (remote mode) of this CLI invocation.
+"""The studio of this CLI invocation: the one application interface, local or remote.
 
-Remote mode is on when ``MLSTUDIO_URL`` is set (with ``MLSTUDIO_TOKEN``): commands that work
-against a server ask :func:`remote` first and use the returned client; every other command
-calls :func:`platform`, which then refuses with one line naming the command, so nothing
-silently acts on a local home while the user thinks it acts on the server.
+Every command calls :func:`studio` and uses what it returns, without knowing which it is: a
+server client when ``MLSTUDIO_URL`` is set (with ``MLSTUDIO_TOKEN``), else the embedded home as
+the embedded identity. Commands that are local by nature (``module test``, ``server``,
+``worker``) take :func:`local_platform`; commands that only make sense on the embedded home
+(``init``, ``quickstart``) call :func:`embedded_only` first, which refuses in one line.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mlstudio.platform import Platform
-
 if TYPE_CHECKING:
-    from mlstudio.client import Client
+    from mlstudio.app.interface import Studio
+    from mlstudio.platform import Platform
 
 _platform: Platform | None = None
-_client: Client | None = None
+_studio: Studio | None = None
 
 
-def platform() -> Platform:
-    """The embedded platform; refused in remote mode (the command has no remote branch)."""
-    if _remote_settings() is not None:
-        from mlstudio.errors import ConfigurationError
+def studio() -> Studio:
+    """The application interface for this invocation (opened once)."""
+    global _studio
+    if _studio is None:
+        from mlstudio.settings import Settings
 
-        raise ConfigurationError(
-            f"`{_command_path()}` does not work against a server yet (MLSTUDIO_URL is set)",
-            hint="unset MLSTUDIO_URL to run it on the local home",
-        )
-    return local_platform()
+        settings = Settings()
+        if settings.url:
+            from mlstudio.app import open_studio
+
+            _studio = open_studio(settings)
+        else:
+            from mlstudio.app.local import LocalStudio
+
+            platform = local_platform()
+            _studio = LocalStudio(platform, platform.actor)
+    return _studio
 
 
 def local_platform() -> Platform:
     """The embedded platform even in remote mode, for work that is local by nature."""
     global _platform
     if _platform is None:
+        from mlstudio.platform import Platform
+
         _platform = Platform.open()
     return _platform
 
 
-def remote() -> Client | None:
-    """The server client when ``MLSTUDIO_URL`` is set, else None (embedded mode)."""
-    global _client
-    settings = _remote_settings()
-    if settings is None:
-        return None
-    if _client is None:
-        from mlstudio.client import Client
-
-        _client = Client(*settings)
-    return _client
-
-
-def _remote_settings() -> tuple[str, str] | None:
-    from mlstudio.errors import ConfigurationError
+def embedded_only(why: str) -> Platform:
+    """The embedded platform; refused in remote mode (``why``: what the command sets up)."""
     from mlstudio.settings import Settings
 
-    settings = Settings()
-    if not settings.url:
-        return None
-    if not settings.token:
+    if Settings().url:
+        from mlstudio.errors import ConfigurationError
+
         raise ConfigurationError(
-            "MLSTUDIO_URL is set but MLSTUDIO_TOKEN is not",
-            hint="export a token from `mlstudio token create`, or unset MLSTUDIO_URL",
+            f"`{_command_path()}` {why}, not a server's (MLSTUDIO_URL is set)",
+            hint="unset MLSTUDIO_URL to run it on the local home",
         )
-    return settings.url, settings.token
+    return local_platform()
 
 
 def _command_path() -> str:
@@ -83,11 +78,11 @@ def _command_path() -> str:
 
 
 def reset() -> None:
-    """Forget the opened platform and client (tests run many invocations in one process)."""
-    global _platform, _client
+    """Forget the opened platform and studio (tests run many invocations in one process)."""
+    global _platform, _studio
+    if _studio is not None:
+        _studio.close()
     if _platform is not None:
         _platform.close()
-    if _client is not None:
-        _client.close()
     _platform = None
-    _client = None
+    _studio = None

@@ -78,13 +78,7 @@ def import_(
     json_output: JsonFlag = False,
 ) -> None:
     """Import a file as the next version of a dataset; unclassified columns count as restricted."""
-    client = context.remote()
-    if client is not None:
-        data = client.import_dataset(file, name, domain=domain, classify=classify or [])
-    else:
-        p = context.platform()
-        record = p.datasets.import_file(p.actor, file, name, domain=domain, classify=classify or [])
-        data = p.datasets.show(record.ref)
+    data = context.studio().datasets.import_file(file, name, domain=domain, classify=classify or [])
     emit(data, json_output, _print_dataset)
 
 
@@ -116,19 +110,14 @@ def list_datasets(
             ],
         )
 
-    client = context.remote()
-    if client is not None:
-        rows = client.list_datasets(namespace=namespace, search=search)
-    else:
-        rows = context.platform().datasets.list(namespace=namespace, search=search)
+    rows = context.studio().datasets.list(namespace=namespace, search=search)
     emit(rows, json_output, human)
 
 
 @app.command("show")
 def show(ref: Ref, json_output: JsonFlag = False) -> None:
     """A dataset version's columns with level, labels and where each tag came from."""
-    client = context.remote()
-    data = client.show_dataset(ref) if client is not None else context.platform().datasets.show(ref)
+    data = context.studio().datasets.show(ref)
     emit(data, json_output, _print_dataset)
 
 
@@ -139,12 +128,7 @@ def classify(
     json_output: JsonFlag = False,
 ) -> None:
     """Raise columns' classification (stewards only; lowering needs a declassifier)."""
-    client = context.remote()
-    if client is not None:
-        data = client.classify_dataset(ref, specs)
-    else:
-        p = context.platform()
-        data = p.datasets.classify(p.actor, ref, specs)
+    data = context.studio().datasets.classify(ref, specs)
 
     def human(d: dict[str, Any]) -> None:
         for change in d["changes"]:
@@ -206,11 +190,7 @@ def lineage(
                         stack.append((up, child, path | {up}))
             console().print(tree)
 
-    client = context.remote()
-    if client is not None:
-        graphs = client.dataset_lineage(ref, column)
-    else:
-        graphs = context.platform().datasets.lineage(ref, column)
+    graphs = context.studio().datasets.lineage(ref, column)
     emit(graphs, json_output, human)
 
 
@@ -224,12 +204,7 @@ def export(
     json_output: JsonFlag = False,
 ) -> None:
     """Write a dataset version to a file, if the domain may read every column."""
-    client = context.remote()
-    if client is not None:
-        data = client.export_dataset(ref, file, domain=domain)
-    else:
-        p = context.platform()
-        data = p.datasets.export(p.actor, ref, file, domain=domain)
+    data = context.studio().datasets.export(ref, file, domain=domain)
     emit(
         data,
         json_output,
@@ -272,9 +247,7 @@ def declassify(
     json_output: JsonFlag = False,
 ) -> None:
     """Record a declassifier for a task's output columns (stewards; a second person approves)."""
-    p = context.platform()
-    record = p.declassifiers.create(
-        p.actor,
+    record = context.studio().declassifiers.create(
         module,
         task,
         column or [],
@@ -287,7 +260,7 @@ def declassify(
         _print_declassifier(d)
         console().print(f"ask another steward to approve it: mlstudio data approve {d['id']}")
 
-    emit(record.to_dict(), json_output, human)
+    emit(record, json_output, human)
 
 
 @app.command("declassifiers")
@@ -298,7 +271,6 @@ def declassifiers(
     json_output: JsonFlag = False,
 ) -> None:
     """Every declassifier, oldest first."""
-    p = context.platform()
 
     def human(rows: list[dict[str, Any]]) -> None:
         table(
@@ -319,7 +291,7 @@ def declassifiers(
             ],
         )
 
-    emit([r.to_dict() for r in p.declassifiers.list(state)], json_output, human)
+    emit(context.studio().declassifiers.list(state), json_output, human)
 
 
 @app.command("approve")
@@ -328,12 +300,7 @@ def approve(
     json_output: JsonFlag = False,
 ) -> None:
     """Approve a pending declassifier (a steward or admin who did not create it)."""
-    p = context.platform()
-    emit(
-        p.declassifiers.approve(p.actor, declassifier_id).to_dict(),
-        json_output,
-        _print_declassifier,
-    )
+    emit(context.studio().declassifiers.approve(declassifier_id), json_output, _print_declassifier)
 
 
 @app.command("revoke")
@@ -342,7 +309,4 @@ def revoke(
     json_output: JsonFlag = False,
 ) -> None:
     """Revoke a declassifier: it stops applying to new outputs."""
-    p = context.platform()
-    emit(
-        p.declassifiers.revoke(p.actor, declassifier_id).to_dict(), json_output, _print_declassifier
-    )
+    emit(context.studio().declassifiers.revoke(declassifier_id), json_output, _print_declassifier)

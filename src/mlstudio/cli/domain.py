@@ -76,11 +76,7 @@ def _describe(policy: dict[str, Any], members: list[dict[str, Any]] | None = Non
 @app.command("list")
 def list_domains(json_output: JsonFlag = False) -> None:
     """Every domain with its policy."""
-    client = context.remote()
-    if client is not None:
-        rows = client.list_domains()
-    else:
-        rows = [d.to_dict() for d in context.platform().domains.list()]
+    rows = context.studio().domains.list()
 
     def human(data: list[dict[str, Any]]) -> None:
         table(
@@ -109,17 +105,7 @@ def show(
     json_output: JsonFlag = False,
 ) -> None:
     """A domain's policy and members."""
-    client = context.remote()
-    if client is not None:
-        data = client.show_domain(name)
-    else:
-        p = context.platform()
-        policy = p.domains.get(name).to_dict()
-        members = [
-            {"user": g.user, "role": g.role, "granted_by": g.granted_by}
-            for g in p.domains.members(name)
-        ]
-        data = {**policy, "members": members}
+    data = context.studio().domains.show(name)
     emit(data, json_output, lambda d: _describe(d, d["members"]))
 
 
@@ -185,20 +171,11 @@ def set_domain(
         "pseudonymous_readable": hashed_labels,
         "description": description,
     }
-    client = context.remote()
-    if client is not None:  # left out: unchanged (lists: null is all, [] is none)
-        lists = ("readable_labels", "denied_labels", "readable_domains")
-        data = client.set_domain(
-            name,
-            **{
-                k: v
-                for k, v in changes.items()
-                if (v is not UNCHANGED if k in lists else v is not None)
-            },
-        )
-    else:
-        p = context.platform()
-        data = p.domains.set(p.actor, name, **changes).to_dict()
+    lists = ("readable_labels", "denied_labels", "readable_domains")
+    given = {  # left out: unchanged (lists: None is all, [] is none)
+        k: v for k, v in changes.items() if (v is not UNCHANGED if k in lists else v is not None)
+    }
+    data = context.studio().domains.set(name, **given)
 
     def human(d: dict[str, Any]) -> None:
         console().print(f"[green]✓[/] domain {d['name']} set")

@@ -28,7 +28,7 @@ def safe_url(url: str) -> str:
 @init_app.command("init")
 def init(json_output: JsonFlag = False) -> None:
     """Create $MLSTUDIO_HOME with a SQLite metadata DB and an artifact store; you become admin."""
-    p = context.platform()
+    p = context.embedded_only("creates the local home")
     info = {
         "home": str(p.settings.home),
         "database": safe_url(p.settings.resolved_database_url),
@@ -49,12 +49,7 @@ def init(json_output: JsonFlag = False) -> None:
 @whoami_app.command("whoami")
 def whoami(json_output: JsonFlag = False) -> None:
     """Show the identity mlstudio uses and its roles."""
-    client = context.remote()
-    if client is not None:
-        info = client.whoami()
-    else:
-        p = context.platform()
-        info = p.identity.whoami(p.actor)
+    info = context.studio().users.whoami()
 
     def human(d: dict) -> None:
         roles = [

@@ -95,18 +95,10 @@ def push(
     """Validate, build, test and publish a new immutable version; moves latestAlpha."""
     from mlstudio.errors import ModuleTestsFailedError
 
-    client = context.remote()
+    modules = context.studio().modules
     with progress_status(json_output, "pushing") as update:
         try:
-            if client is not None:
-                data = client.push_module(
-                    directory, message=message, run_tests=not no_tests, progress=update
-                )
-            else:
-                p = context.platform()
-                data = p.modules.push(
-                    p.actor, directory, message=message, run_tests=not no_tests, progress=update
-                ).to_dict()
+            data = modules.push(directory, message=message, run_tests=not no_tests, progress=update)
         except ModuleTestsFailedError as exc:
             if not json_output and exc.details:
                 console(stderr=True).print(
@@ -176,12 +168,7 @@ def promote(
     json_output: JsonFlag = False,
 ) -> None:
     """Move the `latest` tag to VERSION (its tests must have passed)."""
-    client = context.remote()
-    if client is not None:
-        result = client.promote(name, version)
-    else:
-        p = context.platform()
-        result = p.modules.promote(p.actor, name, version)
+    result = context.studio().modules.promote(name, version)
     if result.get("warning") and not json_output:
         console(stderr=True).print(f"warning: {result['warning']}", markup=False)
     emit(result, json_output, _print_move)
@@ -195,12 +182,7 @@ def tag(
     json_output: JsonFlag = False,
 ) -> None:
     """Point any tag at VERSION; the move is recorded."""
-    client = context.remote()
-    if client is not None:
-        result = client.move_tag(name, tag_name, version)
-    else:
-        p = context.platform()
-        result = p.modules.move_tag(p.actor, name, tag_name, version)
+    result = context.studio().modules.tag(name, tag_name, version)
     emit(result, json_output, _print_move)
 
 
@@ -211,12 +193,7 @@ def rollback(
     json_output: JsonFlag = False,
 ) -> None:
     """Move a tag back to the version it pointed at before. Nothing is rebuilt."""
-    client = context.remote()
-    if client is not None:
-        result = client.rollback(name, tag_name)
-    else:
-        p = context.platform()
-        result = p.modules.rollback(p.actor, name, tag_name)
+    result = context.studio().modules.rollback(name, tag_name)
     emit(result, json_output, _print_move)
 
 
@@ -235,12 +212,7 @@ def list_modules(
     json_output: JsonFlag = False,
 ) -> None:
     """The catalog: every module with its tags."""
-    client = context.remote()
-    if client is not None:
-        rows = client.list_modules(search, namespace, limit=limit, offset=offset)
-    else:
-        p = context.platform()
-        rows = p.modules.list_modules(search, namespace, limit=limit, offset=offset)
+    rows = context.studio().modules.list(search, namespace, limit=limit, offset=offset)
 
     def human(data: list[dict[str, Any]]) -> None:
         if not data:
@@ -275,8 +247,7 @@ def show(
     json_output: JsonFlag = False,
 ) -> None:
     """Versions, tags, tag history, and the tasks of one version with their signatures."""
-    client = context.remote()
-    data = client.show_module(ref) if client is not None else context.platform().modules.show(ref)
+    data = context.studio().modules.show(ref)
 
     def human(d: dict[str, Any]) -> None:
         c = console()

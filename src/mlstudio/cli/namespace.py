@@ -25,13 +25,7 @@ def create(
     json_output: JsonFlag = False,
 ) -> None:
     """Create a namespace (admins only); OWNER gets the owner role."""
-    client = context.remote()
-    if client is not None:
-        data = client.create_namespace(name, owner, description)
-    else:
-        p = context.platform()
-        record = p.modules.create_namespace(p.actor, name, owner, description)
-        data = {**record.to_dict(), "owner": owner or p.actor}
+    data = context.studio().namespaces.create(name, owner, description)
     emit(
         data,
         json_output,
@@ -47,13 +41,7 @@ def grant(
     json_output: JsonFlag = False,
 ) -> None:
     """Grant a namespace role (owners and admins only)."""
-    client = context.remote()
-    if client is not None:
-        data = client.grant_namespace(name, user, role)
-    else:
-        p = context.platform()
-        added = p.modules.grant_namespace(p.actor, name, user, role)
-        data = {"namespace": name, "user": user, "role": role, "added": added}
+    data = context.studio().namespaces.grant(name, user, role)
     emit(
         data,
         json_output,
@@ -84,11 +72,7 @@ def list_namespaces(json_output: JsonFlag = False) -> None:
             ],
         )
 
-    client = context.remote()
-    if client is not None:
-        rows = client.list_namespaces()
-    else:
-        rows = context.platform().modules.list_namespaces()
+    rows = context.studio().namespaces.list()
     emit(rows, json_output, human)
 
 
@@ -117,16 +101,8 @@ def quota(
         )
         if value is not ...
     }
-    client = context.remote()
-    if client is not None and changes:
-        data = client.set_namespace_quota(name, **changes)
-    elif client is not None:
-        data = client.namespace_quota(name)
-    elif changes:
-        p = context.platform()
-        data = p.modules.set_namespace_quota(p.actor, name, **changes)
-    else:
-        data = context.platform().modules.namespace_quota(name)
+    namespaces = context.studio().namespaces
+    data = namespaces.set_quota(name, **changes) if changes else namespaces.quota(name)
 
     def human(d: dict[str, Any]) -> None:
         mark = "[green]✓[/] " if changes else ""

@@ -56,40 +56,36 @@ def quickstart(
     run it again to show the cache at work."""
     from mlstudio.errors import RunFailedError
     from mlstudio.examples import EXAMPLES_DIR, QUICKSTART_MODULES
+    from mlstudio.workflows.options import RunOptions
 
-    p = context.platform()
+    p = context.embedded_only("sets up the examples on the local home")
+    studio = context.studio()
     out = console(stderr=True)
     started = time.perf_counter()
-    with p.store.read() as uow:
-        has_namespace = uow.modules.get_namespace("churn") is not None
-    if not has_namespace:
-        p.modules.create_namespace(
-            p.actor, "churn", description="Churn and upgrade propensity (quickstart)"
-        )
+    if not any(ns["name"] == "churn" for ns in studio.namespaces.list()):
+        studio.namespaces.create("churn", description="Churn and upgrade propensity (quickstart)")
     pushed = []
     for folder in QUICKSTART_MODULES:
         if not json_output:
             out.print(f"pushing {folder} …")
-        result = p.modules.push(p.actor, EXAMPLES_DIR / folder, message="quickstart")
-        p.modules.promote(p.actor, result.version.module, result.version.version)
-        pushed.append({**result.to_dict(), "promoted": True})
+        result = studio.modules.push(EXAMPLES_DIR / folder, message="quickstart")
+        studio.modules.promote(result["module"], result["version"])
+        pushed.append({**result, "promoted": True})
         if not json_output:
-            note = (
-                "unchanged" if result.unchanged else f"{result.tests.get('passed', 0)} tests passed"
-            )
-            out.print(
-                f"  [green]✓[/] {result.version.ref} ({note}); latest → {result.version.version}"
-            )
-    record = p.runs.submit(
-        p.actor, GENERATE, {"n_customers": customers}, domain="production", trigger="quickstart"
+            tests = result["tests"]
+            note = "unchanged" if result["unchanged"] else f"{tests.get('passed', 0)} tests passed"
+            out.print(f"  [green]✓[/] {result['ref']} ({note}); latest → {result['version']}")
+    record = studio.runs.start(
+        GENERATE,
+        {"n_customers": customers},
+        RunOptions(domain="production", trigger="quickstart"),
     )
-    with live_progress(not json_output, f"generating data {record.id}") as observe:
-        p.runs.execute(record.id, observe)
-    generated = p.runs.show(record.id, actor=p.actor)
+    with live_progress(not json_output, f"generating data {record['id']}") as observe:
+        generated = studio.runs.wait(record["id"], observe)
     if generated["state"] != "succeeded":
         raise RunFailedError(
-            f"quickstart data run {record.id} {generated['state']}: {generated.get('error')}",
-            hint=f"see: mlstudio runs logs {record.id}",
+            f"quickstart data run {record['id']} {generated['state']}: {generated.get('error')}",
+            hint=f"see: mlstudio runs logs {record['id']}",
         )
     if not json_output:
         out.print(
@@ -97,17 +93,14 @@ def quickstart(
         )
     runs = []
     for attempt in ("first run", "re-run (cached)"):
-        record = p.runs.submit(
-            p.actor, WORKFLOW, {}, domain="experimentation", trigger="quickstart"
-        )
+        record = studio.runs.start(WORKFLOW, {}, RunOptions(trigger="quickstart"))
         t0 = time.perf_counter()
-        with live_progress(not json_output, f"{attempt} {record.id}") as observe:
-            p.runs.execute(record.id, observe)
-        show = p.runs.show(record.id, actor=p.actor)
+        with live_progress(not json_output, f"{attempt} {record['id']}") as observe:
+            show = studio.runs.wait(record["id"], observe)
         elapsed = time.perf_counter() - t0
         runs.append(
             {
-                "run": record.id,
+                "run": record["id"],
                 "label": attempt,
                 "state": show["state"],
                 "seconds": round(elapsed, 2),
@@ -120,12 +113,12 @@ def quickstart(
             )
         if show["state"] != "succeeded":
             raise RunFailedError(
-                f"quickstart run {record.id} {show['state']}: {show.get('error')}",
-                hint=f"see: mlstudio runs logs {record.id}",
+                f"quickstart run {record['id']} {show['state']}: {show.get('error')}",
+                hint=f"see: mlstudio runs logs {record['id']}",
             )
     output = show["output_value"] or {}
     governance = _governance(p, runs[0]["run"])
-    stats = p.runs.cache_stats()
+    stats = studio.cache.stats()
     data = {
         "modules": pushed,
         "runs": runs,

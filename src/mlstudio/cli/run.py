@@ -19,13 +19,12 @@ ParamOpt = Annotated[
 
 
 def finish(run_id: str, json_output: bool, detach: bool) -> None:
-    """Drive (or detach) a queued run and print the result; non-zero exit if it did not succeed."""
-    p = context.platform()
+    """Follow (embedded: drive) a queued run, or let it go on (``--detach``), and print the
+    result; non-zero exit if it did not succeed."""
+    runs = context.studio().runs
     if detach:
-        pid = p.runs.detach(run_id)
-        data = {"id": run_id, "state": "queued", "detached_pid": pid}
         emit(
-            data,
+            runs.detach(run_id),
             json_output,
             lambda d: console().print(
                 f"run [bold]{d['id']}[/] started in the background\n  follow it: mlstudio runs show {d['id']}"
@@ -33,39 +32,7 @@ def finish(run_id: str, json_output: bool, detach: bool) -> None:
         )
         return
     with live_progress(not json_output, run_id) as observe:
-        p.runs.execute(run_id, observe)
-    data = p.runs.show(run_id, actor=p.actor)
-    emit(data, json_output, print_run)
-    if data["state"] != "succeeded":
-        raise typer.Exit(1)
-
-
-def finish_remote(run_id: str, json_output: bool, detach: bool) -> None:
-    """``finish`` against a server: the server runs it; follow it (or not) and print the same."""
-    import time
-
-    client = context.remote()
-    assert client is not None
-    if detach:
-        emit(
-            {"id": run_id, "state": "queued"},
-            json_output,
-            lambda d: console().print(
-                f"run [bold]{d['id']}[/] started in the background\n  follow it: mlstudio runs show {d['id']}"
-            ),
-        )
-        return
-    started = time.monotonic()
-    data: dict = {}
-    with live_progress(not json_output, run_id) as observe:
-        for data in client.watch_run(run_id):
-            tasks = [t for t in data.get("tasks", []) if t.get("kind", "task") == "task"]
-            counts: dict[str, int] = {}
-            for t in tasks:
-                counts[t["state"]] = counts.get(t["state"], 0) + 1
-            observe(
-                {"counts": counts, "total": len(tasks), "elapsed_s": time.monotonic() - started}
-            )
+        data = runs.wait(run_id, observe)
     emit(data, json_output, print_run)
     if data["state"] != "succeeded":
         raise typer.Exit(1)
@@ -100,34 +67,10 @@ def run(
     json_output: JsonFlag = False,
 ) -> None:
     """Run a workflow; tasks run in parallel on worker processes, results are cached."""
+    from mlstudio.workflows.options import RunOptions
     from mlstudio.workflows.service import parse_params
 
-    client = context.remote()
-    if client is not None:  # the server's workers run it
-        if executor not in ("local", "queue"):
-            from mlstudio.errors import InvalidInputError
-
-            raise InvalidInputError(
-                f"--executor {executor} is not available against a server",
-                hint="a server runs workflows on its worker pools: choose one with --pool",
-            )
-        record = client.submit_run(
-            workflow,
-            parse_params(param or []),
-            domain=domain,
-            no_cache=no_cache,
-            fail_fast=fail_fast,
-            pool=pool,
-            priority=priority,
-            preemptible=preemptible,
-        )
-        finish_remote(record["id"], json_output, detach)
-        return
-    p = context.platform()
-    record = p.runs.submit(
-        p.actor,
-        workflow,
-        parse_params(param or []),
+    options = RunOptions(
         domain=domain,
         executor=executor,
         no_cache=no_cache,
@@ -136,4 +79,5 @@ def run(
         priority=priority,
         preemptible=preemptible,
     )
-    finish(record.id, json_output, detach)
+    record = context.studio().runs.start(workflow, parse_params(param or []), options)
+    finish(record["id"], json_output, detach)

@@ -9,7 +9,7 @@ import typer
 from mlstudio.cli import context
 from mlstudio.cli.output import JsonFlag, console, emit, table
 from mlstudio.cli.progress import describe_counts, print_run
-from mlstudio.cli.run import ParamOpt, finish, finish_remote
+from mlstudio.cli.run import ParamOpt, finish
 
 app = typer.Typer(
     help="List, inspect, cancel, clone and resume runs.", add_completion=False, no_args_is_help=True
@@ -28,12 +28,7 @@ def list_runs(
 ) -> None:
     """Recent runs, newest first."""
     filters: dict[str, Any] = {"state": state, "workflow": workflow, "user": user, "domain": domain}
-    client = context.remote()
-    if client is not None:
-        rows = client.list_runs(**filters, limit=limit, offset=offset)
-    else:
-        p = context.platform()
-        rows = p.runs.list(p.actor, **filters, limit=limit, offset=offset)
+    rows = context.studio().runs.list(**filters, limit=limit, offset=offset)
 
     def human(data: list[dict[str, Any]]) -> None:
         if not data:
@@ -68,12 +63,7 @@ def show(
     json_output: JsonFlag = False,
 ) -> None:
     """A run's state, lock, tasks and output."""
-    client = context.remote()
-    if client is not None:
-        data = client.show_run(run_id, explain=explain)
-    else:
-        p = context.platform()
-        data = p.runs.show(run_id, actor=p.actor, explain=explain)
+    data = context.studio().runs.show(run_id, explain=explain)
     emit(data, json_output, print_run)
 
 
@@ -86,12 +76,7 @@ def logs(
     json_output: JsonFlag = False,
 ) -> None:
     """Captured output of every task attempt (stdout, stderr, logging, tracebacks)."""
-    client = context.remote()
-    if client is not None:
-        entries = client.run_logs(run_id, task=task)
-    else:
-        p = context.platform()
-        entries = p.runs.logs(run_id, actor=p.actor, task=task)
+    entries = context.studio().runs.logs(run_id, task=task)
 
     def human(data: list[dict[str, Any]]) -> None:
         c = console()
@@ -110,12 +95,7 @@ def cancel(
     run_id: Annotated[str, typer.Argument(metavar="RUN")], json_output: JsonFlag = False
 ) -> None:
     """Cancel a queued or running run (running tasks are killed)."""
-    client = context.remote()
-    if client is not None:
-        data = client.cancel_run(run_id)
-    else:
-        p = context.platform()
-        data = p.runs.cancel(p.actor, run_id).summary()
+    data = context.studio().runs.cancel(run_id)
     emit(data, json_output, lambda d: console().print(f"run {d['id']}: {d['state']}"))
 
 
@@ -130,14 +110,8 @@ def clone(
     """Start a new run with RUN's resolved module versions (and changed parameters)."""
     from mlstudio.workflows.service import parse_params
 
-    client = context.remote()
-    if client is not None:
-        cloned = client.clone_run(run_id, parse_params(param or []), no_cache=no_cache)
-        finish_remote(cloned["id"], json_output, detach)
-        return
-    p = context.platform()
-    record = p.runs.clone(p.actor, run_id, parse_params(param or []), no_cache=no_cache)
-    finish(record.id, json_output, detach)
+    cloned = context.studio().runs.clone(run_id, parse_params(param or []), no_cache=no_cache)
+    finish(cloned["id"], json_output, detach)
 
 
 @app.command("resume")
@@ -147,13 +121,7 @@ def resume(
     json_output: JsonFlag = False,
 ) -> None:
     """Finish a run whose engine died, without redoing completed tasks."""
-    client = context.remote()
-    if client is not None:
-        finish_remote(client.resume_run(run_id)["id"], json_output, detach)
-        return
-    p = context.platform()
-    run = p.runs.prepare_resume(p.actor, run_id)
-    finish(run.id, json_output, detach)
+    finish(context.studio().runs.resume(run_id)["id"], json_output, detach)
 
 
 __all__ = ["app", "print_run"]

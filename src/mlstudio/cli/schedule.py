@@ -65,16 +65,9 @@ def add(
     from mlstudio.workflows.service import parse_params
 
     params = parse_params(param or [])
-    client = context.remote()
-    if client is not None:  # the server refuses working copies: it runs pushed workflows
-        data = client.add_schedule(
-            workflow, cron, tz=tz, catchup=catchup, params=params, domain=domain
-        )
-    else:
-        p = context.platform()
-        data = p.schedules.add(
-            p.actor, workflow, cron, tz=tz, catchup=catchup, params=params, domain=domain
-        )
+    data = context.studio().schedules.add(
+        workflow, cron, tz=tz, catchup=catchup, params=params, domain=domain
+    )
     emit(data, json_output, lambda d: _print_one(d, "added"))
 
 
@@ -86,12 +79,7 @@ def list_schedules(
     json_output: JsonFlag = False,
 ) -> None:
     """Schedules with their next and last fire and the runs they created."""
-    client = context.remote()
-    if client is not None:
-        rows = client.list_schedules(workflow=workflow, limit=limit, offset=offset)
-    else:
-        p = context.platform()
-        rows = p.schedules.list(p.actor, workflow=workflow, limit=limit, offset=offset)
+    rows = context.studio().schedules.list(workflow=workflow, limit=limit, offset=offset)
 
     def human(data: list[dict[str, Any]]) -> None:
         if not data:
@@ -122,12 +110,7 @@ def list_schedules(
 @app.command("show")
 def show(schedule_id: IdArg, json_output: JsonFlag = False) -> None:
     """One schedule with its recent fires and their runs."""
-    client = context.remote()
-    if client is not None:
-        data = client.show_schedule(schedule_id)
-    else:
-        p = context.platform()
-        data = p.schedules.get(p.actor, schedule_id)
+    data = context.studio().schedules.show(schedule_id)
 
     def human(d: dict[str, Any]) -> None:
         _print_one(d, d["state"])
@@ -142,12 +125,7 @@ def show(schedule_id: IdArg, json_output: JsonFlag = False) -> None:
 
 
 def _control(action: str, schedule_id: str, json_output: bool) -> None:
-    client = context.remote()
-    if client is not None:
-        data = getattr(client, f"{action}_schedule")(schedule_id)
-    else:
-        p = context.platform()
-        data = getattr(p.schedules, action)(p.actor, schedule_id)
+    data = getattr(context.studio().schedules, action)(schedule_id)
     verb = {"pause": "paused", "resume": "resumed", "remove": "removed"}[action]
     suffix = "" if data.get("changed", True) else " (already)"
 

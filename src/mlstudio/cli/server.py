@@ -32,6 +32,15 @@ def server(
             help="Largest module or dataset upload, MiB",
         ),
     ] = 100.0,
+    max_requests: Annotated[
+        int,
+        typer.Option(
+            "--max-requests",
+            min=1,
+            envvar="MLSTUDIO_MAX_REQUESTS",
+            help="Requests worked on at once; more get 503 with Retry-After (clients retry)",
+        ),
+    ] = 64,
     log_level: Annotated[
         str, typer.Option("--log-level", help="debug | info | warning | error")
     ] = "info",
@@ -55,7 +64,10 @@ def server(
     warn_retired_quota_variables(logging.getLogger("mlstudio.server"))
     platform = Platform.open()
     application = create_app(
-        platform, max_upload_bytes=int(max_upload_mb * 1024 * 1024), background=workers
+        platform,
+        max_upload_bytes=int(max_upload_mb * 1024 * 1024),
+        background=workers,
+        max_requests=max_requests,
     )
     logging.getLogger("mlstudio.server").info(
         "mlstudio server on http://%s:%d (database %s, background loops %s)",
@@ -72,6 +84,10 @@ def server(
             log_level=log_level.lower(),
             access_log=level <= logging.DEBUG,
             log_config=None,  # keep the logging configured above
+            # longer than clients keep idle connections (httpx: 5 s), so a client never sends
+            # on a connection the server is closing ("disconnected without a response")
+            timeout_keep_alive=75,
+            backlog=4096,
         )
     finally:
         platform.close()

@@ -28,13 +28,7 @@ def create(
     json_output: JsonFlag = False,
 ) -> None:
     """Create a token; its secret is printed once and never shown again."""
-    client = context.remote()
-    if client is not None:
-        data = client.create_token(user, ttl_days=ttl_days, description=description)
-    else:
-        p = context.platform()
-        record, secret = p.tokens.create(p.actor, user, ttl_days=ttl_days, description=description)
-        data = {**record.to_dict(), "token": secret, "warning": "the token is not shown again"}
+    data = context.studio().tokens.create(user, ttl_days=ttl_days, description=description)
 
     def human(d: dict[str, Any]) -> None:
         out = console()
@@ -53,12 +47,7 @@ def list_tokens(
     json_output: JsonFlag = False,
 ) -> None:
     """Your tokens (admins: everyone's); secrets and hashes are never shown."""
-    client = context.remote()
-    if client is not None:
-        rows = [_with_state(t) for t in client.list_tokens(user)]
-    else:
-        p = context.platform()
-        rows = [_with_state(t.to_dict()) for t in p.tokens.list(p.actor, user)]
+    rows = context.studio().tokens.list(user)
 
     def human(data: list[dict[str, Any]]) -> None:
         table(
@@ -86,29 +75,8 @@ def revoke(
     json_output: JsonFlag = False,
 ) -> None:
     """Revoke a token now (your own; admins: anyone's)."""
-    client = context.remote()
-    if client is not None:
-        data = client.revoke_token(token_id)
-    else:
-        p = context.platform()
-        data = p.tokens.revoke(p.actor, token_id).to_dict()
     emit(
-        _with_state(data),
+        context.studio().tokens.revoke(token_id),
         json_output,
         lambda d: console().print(f"[green]✓[/] token {d['id']} of {d['user']} revoked"),
     )
-
-
-def _with_state(token: dict[str, Any]) -> dict[str, Any]:
-    from datetime import datetime
-
-    from mlstudio.core.clock import utcnow
-
-    state = "active"
-    if token.get("revoked_at"):
-        state = "revoked"
-    elif token.get("expires_at"):
-        expires = datetime.fromisoformat(token["expires_at"].replace("Z", "+00:00"))
-        if expires <= utcnow():
-            state = "expired"
-    return {**token, "state": state}

@@ -25,12 +25,7 @@ def add(
     json_output: JsonFlag = False,
 ) -> None:
     """Register a user (admins only)."""
-    client = context.remote()
-    if client is not None:
-        data = client.add_user(name, role)
-    else:
-        p = context.platform()
-        data = {**p.identity.add_user(p.actor, name, role).to_dict(), "role": role}
+    data = context.studio().users.add(name, role)
     emit(
         data,
         json_output,
@@ -43,14 +38,7 @@ def add(
 @app.command("list")
 def list_users(json_output: JsonFlag = False) -> None:
     """Every user with their grants."""
-    client = context.remote()
-    if client is not None:
-        rows = client.list_users()
-    else:
-        rows = [
-            {**u.to_dict(), "grants": [g.to_dict() for g in grants]}
-            for u, grants in context.platform().identity.list_users()
-        ]
+    rows = context.studio().users.list()
 
     def human(data: list[dict[str, Any]]) -> None:
         table(
@@ -86,14 +74,7 @@ def grant(
     json_output: JsonFlag = False,
 ) -> None:
     """Grant a platform role, or a role on a namespace or domain."""
-    kind, scope = _scope(namespace, domain)
-    client = context.remote()
-    if client is not None:
-        data = client.grant(user, role, namespace=namespace, domain=domain)
-    else:
-        p = context.platform()
-        added = p.identity.grant(p.actor, user, role, kind, scope)
-        data = {"user": user, "role": role, "scope_kind": kind, "scope": scope, "added": added}
+    data = context.studio().users.grant(user, role, namespace=namespace, domain=domain)
     emit(
         data,
         json_output,
@@ -102,18 +83,6 @@ def grant(
             + (f" on {d['scope_kind']} {d['scope']}" if d["scope"] else "")
         ),
     )
-
-
-def _scope(namespace: str | None, domain: str | None) -> tuple[str, str]:
-    from mlstudio.errors import InvalidInputError
-
-    if namespace and domain:
-        raise InvalidInputError("pass either --namespace or --domain, not both")
-    if namespace:
-        return "namespace", namespace
-    if domain:
-        return "domain", domain
-    return "platform", ""
 
 
 @app.command("revoke")
@@ -129,14 +98,7 @@ def revoke(
     json_output: JsonFlag = False,
 ) -> None:
     """Remove a platform role, or a role on a namespace or domain."""
-    kind, scope = _scope(namespace, domain)
-    client = context.remote()
-    if client is not None:
-        data = client.revoke(user, role, namespace=namespace, domain=domain)
-    else:
-        p = context.platform()
-        removed = p.identity.revoke(p.actor, user, role, kind, scope)
-        data = {"user": user, "role": role, "scope_kind": kind, "scope": scope, "removed": removed}
+    data = context.studio().users.revoke(user, role, namespace=namespace, domain=domain)
     emit(
         data,
         json_output,
@@ -158,12 +120,7 @@ def disable(
     json_output: JsonFlag = False,
 ) -> None:
     """Disable a user (admins only): their tokens stop working and they may not act."""
-    client = context.remote()
-    if client is not None:
-        data = client.disable_user(name)
-    else:
-        p = context.platform()
-        data = p.identity.disable(p.actor, name).to_dict()
+    data = context.studio().users.disable(name)
     emit(
         data,
         json_output,
@@ -177,12 +134,7 @@ def enable(
     json_output: JsonFlag = False,
 ) -> None:
     """Enable a disabled user again (admins only); their grants are kept."""
-    client = context.remote()
-    if client is not None:
-        data = client.enable_user(name)
-    else:
-        p = context.platform()
-        data = p.identity.enable(p.actor, name).to_dict()
+    data = context.studio().users.enable(name)
     emit(
         data,
         json_output,

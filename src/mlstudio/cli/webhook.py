@@ -38,12 +38,7 @@ def add(
     json_output: JsonFlag = False,
 ) -> None:
     """Subscribe URL to events; deliveries are signed with the secret printed here."""
-    client = context.remote()
-    if client is not None:
-        data = client.add_webhook(url, event, secret=secret)
-    else:
-        p = context.platform()
-        data = p.webhooks.subscribe(p.actor, url, event, secret=secret)
+    data = context.studio().webhooks.add(url, event, secret=secret)
 
     def human(d: dict[str, Any]) -> None:
         out = console()
@@ -62,12 +57,7 @@ def list_webhooks(
     json_output: JsonFlag = False,
 ) -> None:
     """Webhooks and their deliveries by state."""
-    client = context.remote()
-    if client is not None:
-        rows = client.list_webhooks(include_removed=include_removed)
-    else:
-        p = context.platform()
-        rows = p.webhooks.list(p.actor, include_removed=include_removed)
+    rows = context.studio().webhooks.list(include_removed=include_removed)
 
     def human(data: list[dict[str, Any]]) -> None:
         if not data:
@@ -99,12 +89,7 @@ def remove(
     json_output: JsonFlag = False,
 ) -> None:
     """Stop a webhook: nothing more is sent; its delivery log stays."""
-    client = context.remote()
-    if client is not None:
-        data = client.remove_webhook(webhook_id)
-    else:
-        p = context.platform()
-        data = p.webhooks.remove(p.actor, webhook_id)
+    data = context.studio().webhooks.remove(webhook_id)
     suffix = "" if data["changed"] else " (already)"
     emit(
         data,
@@ -124,12 +109,7 @@ def deliveries(
     json_output: JsonFlag = False,
 ) -> None:
     """The delivery log, newest first: attempts, last status, error and latency."""
-    client = context.remote()
-    if client is not None:
-        rows = client.webhook_deliveries(webhook_id, state=state, limit=limit, offset=offset)
-    else:
-        p = context.platform()
-        rows = p.webhooks.deliveries(p.actor, webhook_id, state=state, limit=limit, offset=offset)
+    rows = context.studio().webhooks.deliveries(webhook_id, state=state, limit=limit, offset=offset)
 
     def human(data: list[dict[str, Any]]) -> None:
         if not data:
@@ -163,12 +143,7 @@ def attempts(
     json_output: JsonFlag = False,
 ) -> None:
     """Every attempt to post a delivery, first to last: status, latency, error."""
-    client = context.remote()
-    if client is not None:
-        rows = client.webhook_attempts(delivery_id)
-    else:
-        p = context.platform()
-        rows = p.webhooks.attempts(p.actor, delivery_id)
+    rows = context.studio().webhooks.attempts(delivery_id)
 
     def human(data: list[dict[str, Any]]) -> None:
         if not data:
@@ -198,12 +173,7 @@ def replay(
     json_output: JsonFlag = False,
 ) -> None:
     """Send a delivery again (a copy, queued behind the webhook's pending deliveries)."""
-    client = context.remote()
-    if client is not None:
-        data = client.replay_delivery(delivery_id)
-    else:
-        p = context.platform()
-        data = p.webhooks.replay(p.actor, delivery_id)
+    data = context.studio().webhooks.replay(delivery_id)
     emit(
         data,
         json_output,

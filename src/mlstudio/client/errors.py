@@ -79,4 +79,8 @@ def raise_for_error(response: httpx.Response) -> None:
     """httpx response hook: raise the server's error for any 4xx/5xx answer."""
     if response.status_code >= 400:
         response.read()
-        raise error_from_response(response)
+        error = error_from_response(response)
+        retry = response.headers.get("retry-after")
+        if retry is not None:
+            error.retry_after_s = retry  # type: ignore[attr-defined]  # read by the retry loop
+        raise error

@@ -44,6 +44,7 @@ from typing import Any
 from mlstudio.core.clock import iso, utcnow
 from mlstudio.core.ids import new_id, process_identity
 from mlstudio.errors import InvalidInputError, MlstudioError, NotFoundError
+from mlstudio.workflows.options import RunOptions
 
 log = logging.getLogger(__name__)
 
@@ -487,8 +488,7 @@ class ScheduleService:
                 record.created_by,
                 record.workflow,
                 dict(record.params),
-                domain=record.domain,
-                trigger="schedule",
+                RunOptions(domain=record.domain, trigger="schedule"),
             )
             try:
                 # the run, its fire and the schedule's advance commit together, or not at all

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypedDict, Unpack
+from typing import Any
 
 from mlstudio.core.clock import utcnow
 from mlstudio.core.ids import new_id
@@ -23,12 +23,14 @@ from mlstudio.errors import (
 from mlstudio.workflows.cache import keys as cache_keys
 from mlstudio.workflows.cache import readset
 from mlstudio.workflows.engine import Engine, EngineConfig, engine_identity, initial_rows
+from mlstudio.workflows.options import RunOptions
 from mlstudio.workflows.plan import Plan
 from mlstudio.workflows.planner import Planner, parse_workflow_ref
 from mlstudio.workflows.records import RUN_TERMINAL, RunRecord
 from mlstudio.workflows.sandbox import policy_for as sandbox_policy_for
 
-EXECUTORS = ("local", "ray", "queue")  # queue: tasks run on `mlstudio worker` processes
+DEFAULT_OPTIONS = RunOptions()
+
 STALE_ENGINE = timedelta(seconds=15)
 
 
@@ -52,29 +54,8 @@ class PreparedRun:
     workflow: str  # as displayed and stored
     namespace: str | None
     plan: Plan
-    domain: str
-    trigger: str
-    executor: str
-    no_cache: bool
-    fail_fast: bool
+    options: RunOptions
     parent_id: str | None
-    pool: str | None
-    priority: int
-    preemptible: bool
-
-
-class RunOptions(TypedDict, total=False):
-    """The keyword options of :meth:`RunService.submit` and :meth:`RunService.prepare`."""
-
-    domain: str
-    executor: str
-    no_cache: bool
-    fail_fast: bool
-    trigger: str
-    parent: RunRecord | None
-    pool: str | None
-    priority: int
-    preemptible: bool
 
 
 class RunService:
@@ -113,13 +94,19 @@ class RunService:
         return planner
 
     def submit(
-        self, actor: str, workflow: str, params: dict[str, Any], **options: Unpack[RunOptions]
+        self,
+        actor: str,
+        workflow: str,
+        params: dict[str, Any],
+        options: RunOptions = DEFAULT_OPTIONS,
+        *,
+        parent: RunRecord | None = None,
     ) -> RunRecord:
         """Plan (rejecting invalid workflows before anything runs) and record a queued run.
 
-        The options are :meth:`prepare`'s. This is :meth:`prepare` then :meth:`record` in a
-        transaction of its own; a refusal is audited (:meth:`record_denial`)."""
-        prepared = self.prepare(actor, workflow, params, **options)
+        This is :meth:`prepare` then :meth:`record` in a transaction of its own; a refusal is
+        audited (:meth:`record_denial`)."""
+        prepared = self.prepare(actor, workflow, params, options, parent=parent)
         try:
             return self.store.retrying(lambda uow: self.record(uow, prepared))
         except PermissionDeniedError as exc:
@@ -131,41 +118,17 @@ class RunService:
         actor: str,
         workflow: str,
         params: dict[str, Any],
+        options: RunOptions = DEFAULT_OPTIONS,
         *,
-        domain: str = "experimentation",
-        executor: str = "local",
-        no_cache: bool = False,
-        fail_fast: bool = False,
-        trigger: str = "cli",
         parent: RunRecord | None = None,
-        pool: str | None = None,
-        priority: int = 0,
-        preemptible: bool = False,
     ) -> PreparedRun:
         """The first half of :meth:`submit`: validate and plan the run, writing nothing.
 
-        ``pool`` (or executor ``queue``) sends its tasks to the workers of that pool; a higher
-        ``priority`` is served first; a ``preemptible`` run's tasks give way to higher-priority
-        work when a pool is full; ``parent`` clones that run (its lock, its parameters).
-
-        For callers that record the run inside a transaction of their own (the scheduler
-        commits a run with its fire): ``run = runs.record(uow, prepared)`` in that transaction;
-        on ``PermissionDeniedError``, once it has rolled back, ``runs.record_denial(prepared,
-        exc)``."""
-        if pool is not None or preemptible:
-            executor = "queue" if executor == "local" else executor
-        if executor not in EXECUTORS:
-            raise InvalidInputError(
-                f"unknown executor {executor!r}", hint=f"use one of: {', '.join(EXECUTORS)}"
-            )
-        if pool is not None and executor != "queue":
-            raise InvalidInputError(
-                f"--pool needs the queue executor, not {executor}", hint="leave out --executor"
-            )
-        if pool is not None and not pool.replace("-", "").replace("_", "").isalnum():
-            raise InvalidInputError(
-                f"invalid pool name {pool!r}", hint="use letters, digits, - and _"
-            )
+        ``parent`` clones that run (its lock, its parameters). For callers that record the run
+        inside a transaction of their own (the scheduler commits a run with its fire): ``run =
+        runs.record(uow, prepared)`` in that transaction; on ``PermissionDeniedError``, once it
+        has rolled back, ``runs.record_denial(prepared, exc)``."""
+        options = options.checked()
         planner = self.planner(actor, parent.workflow if parent else workflow)
         if parent is not None:
             old = Plan.from_json(parent.plan)
@@ -195,23 +158,16 @@ class RunService:
             workflow=display,
             namespace=(root.get("module") or "").split("/")[0] or None,
             plan=plan,
-            domain=domain,
-            trigger=trigger,
-            executor=executor,
-            no_cache=no_cache,
-            fail_fast=fail_fast,
+            options=options,
             parent_id=parent.id if parent else None,
-            pool=pool,
-            priority=int(priority),
-            preemptible=preemptible,
         )
 
     def record(self, uow: Any, prepared: PreparedRun) -> RunRecord:
         """The second half of :meth:`submit`: authorize ``prepared`` and record it as a queued
         run inside the caller's unit of work (it commits with whatever else the caller writes
         there). Raises ``PermissionDeniedError`` when the actor may not run it."""
-        plan, run_id, actor = prepared.plan, prepared.id, prepared.actor
-        self.platform.authorize_run(uow, actor, prepared.domain, plan)
+        plan, run_id, actor, options = prepared.plan, prepared.id, prepared.actor, prepared.options
+        self.platform.authorize_run(uow, actor, options.domain, plan)
         self._authorize_persist(uow, actor, plan)
         uow.runs.create_run(
             {
@@ -220,20 +176,18 @@ class RunService:
                 "namespace": prepared.namespace,
                 "state": "queued",
                 "params": plan.params,
-                "plan": _with_queue(
-                    plan.to_json(), prepared.executor, prepared.pool, prepared.preemptible
-                ),
+                "plan": _with_queue(plan.to_json(), options),
                 "lock": plan.code,
-                "domain": prepared.domain,
-                "trigger": prepared.trigger,
-                "executor": prepared.executor,
-                "no_cache": prepared.no_cache,
-                "fail_fast": prepared.fail_fast,
+                "domain": options.domain,
+                "trigger": options.trigger,
+                "executor": options.executor,
+                "no_cache": options.no_cache,
+                "fail_fast": options.fail_fast,
                 "created_by": actor,
                 "created_at": utcnow(),
                 "cancel_requested": False,
                 "parent_run_id": prepared.parent_id,
-                "priority": prepared.priority,
+                "priority": options.priority,
             }
         )
         uow.runs.insert_task_runs(initial_rows(run_id, plan))
@@ -244,8 +198,8 @@ class RunService:
             f"run:{run_id}",
             details={
                 "workflow": prepared.workflow,
-                "domain": prepared.domain,
-                "trigger": prepared.trigger,
+                "domain": options.domain,
+                "trigger": options.trigger,
                 "lock": sorted(plan.code),
             },
         )
@@ -594,19 +548,26 @@ class RunService:
             uow.audit.record(actor, "run.resume", f"run:{run.id}")
         return run
 
-    def clone(self, actor: str, run_id: str, params: dict[str, Any], **options: Any) -> RunRecord:
+    def clone(
+        self,
+        actor: str,
+        run_id: str,
+        params: dict[str, Any],
+        options: RunOptions | None = None,
+        **changes: Any,
+    ) -> RunRecord:
+        """A new run with ``run_id``'s resolved versions and parameters (``params`` override
+        some). It starts with the parent's options (domain, executor, pool, priority,
+        fail-fast, preemptible) unless ``options`` are given; ``changes`` then replace fields
+        of those (``no_cache=True``)."""
         parent = self.get(run_id)
+        base = options or RunOptions.of_run(parent)
         return self.submit(
             actor,
             parent.workflow,
             params,
-            domain=options.get("domain") or parent.domain,
-            executor=options.get("executor") or parent.executor,
-            no_cache=options.get("no_cache", False),
-            trigger="clone",
+            base.replace(trigger="clone", **changes),
             parent=parent,
-            pool=options.get("pool") or (parent.plan.get("queue") or {}).get("pool"),
-            priority=options.get("priority", parent.priority),
         )
 
     # --- cache --------------------------------------------------------------------------------
@@ -681,12 +642,10 @@ def _cancel_undriven(uow: Any, run_id: str) -> None:
     emit_run_event(uow, "run.cancelled", run_id)
 
 
-def _with_queue(
-    plan: dict[str, Any], executor: str, pool: str | None, preemptible: bool
-) -> dict[str, Any]:
+def _with_queue(plan: dict[str, Any], options: RunOptions) -> dict[str, Any]:
     """A queue run keeps where its tasks go in its plan (read by the drivers)."""
-    if executor == "queue":
-        plan["queue"] = {"pool": pool or "default", "preemptible": bool(preemptible)}
+    if options.executor == "queue":
+        plan["queue"] = {"pool": options.pool or "default", "preemptible": options.preemptible}
     return plan
 
 

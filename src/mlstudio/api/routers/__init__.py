@@ -1,1 +1,1 @@
-"""One router per domain; each is a thin edge over a platform service."""
+"""One router per area; each route is one call into the application interface (StudioDep)."""

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from mlstudio.api.deps import Actor, Paging, PlatformDep
+from mlstudio.api.deps import Paging, StudioDep
 from mlstudio.api.schemas.common import Page
 from mlstudio.api.schemas.governance import AuditEventOut
 
@@ -16,25 +16,14 @@ router = APIRouter(prefix="/audit", tags=["audit"])
 
 @router.get("", response_model=Page[AuditEventOut])
 def list_audit(
-    platform: PlatformDep,
-    actor: Actor,
+    studio: StudioDep,
     page: Paging,
     since: Annotated[datetime | None, Query(description="At or after this time (ISO)")] = None,
     user: Annotated[str | None, Query(alias="actor", description="Only this user")] = None,
     action: Annotated[str | None, Query(description="Action or prefix, e.g. tag")] = None,
 ) -> dict[str, Any]:
     """Audit events; stewards and admins see everyone's, others only their own."""
-    from datetime import UTC
-
-    from mlstudio.governance.rbac import Authorizer
-
-    if since is not None and since.tzinfo is None:
-        since = since.replace(tzinfo=UTC)
-    # Same rule as `mlstudio audit` (cli/audit.py); both belong in a governance audit service.
-    with platform.store.read() as uow:
-        if not Authorizer(uow.identity).is_steward(actor):
-            user = actor
-        events = uow.audit.list(
-            since=since, actor=user, action=action, limit=page.limit, offset=page.offset
-        )
-    return page.page([e.to_dict() for e in events])
+    events = studio.audit.list(
+        since=since, actor=user, action=action, limit=page.limit, offset=page.offset
+    )
+    return page.page(events)

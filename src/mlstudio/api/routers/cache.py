@@ -6,20 +6,19 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from mlstudio.api.deps import Actor, PlatformDep
+from mlstudio.api.deps import StudioDep
 from mlstudio.api.schemas.runs import CacheClearIn, CacheClearOut, CacheStatsOut
 
 router = APIRouter(prefix="/cache", tags=["cache"])
 
 
 @router.get("/stats", response_model=CacheStatsOut)
-def cache_stats(platform: PlatformDep) -> dict[str, Any]:
+def cache_stats(studio: StudioDep) -> Any:
     """Hits, misses and compute time saved, overall and per workflow."""
-    return platform.runs.cache_stats()
+    return studio.cache.stats()
 
 
 @router.post("/clear", response_model=CacheClearOut)
-def cache_clear(body: CacheClearIn, platform: PlatformDep, actor: Actor) -> dict[str, Any]:
+def cache_clear(body: CacheClearIn, studio: StudioDep) -> Any:
     """Forget cache entries (the next runs recompute them)."""
-    removed = platform.runs.cache_clear(actor, body.workflow, body.task, body.older_than_days)
-    return {"removed": removed}
+    return studio.cache.clear(body.workflow, body.task, body.older_than_days)

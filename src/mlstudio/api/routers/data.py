@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from mlstudio.api.deps import Actor, Paging, PlatformDep
+from mlstudio.api.deps import Paging, StudioDep
 from mlstudio.api.schemas.common import Page
 from mlstudio.api.schemas.data import (
     ClassifyIn,
@@ -48,20 +48,19 @@ _MEDIA = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
 
 @router.get("/datasets", response_model=Page[DatasetListItem])
 def list_datasets(
-    platform: PlatformDep,
+    studio: StudioDep,
     page: Paging,
     namespace: str | None = None,
     search: Annotated[str | None, Query(description="Name contains TEXT")] = None,
 ) -> dict[str, Any]:
     """The newest version of every dataset."""
-    return page.page(page.slice(platform.datasets.list(namespace=namespace, search=search)))
+    return page.page(studio.datasets.list(namespace, search, limit=page.limit, offset=page.offset))
 
 
 @router.post("/datasets", status_code=201, response_model=DatasetOut, openapi_extra=_FILE_BODY)
 async def import_dataset(
     request: Request,
-    platform: PlatformDep,
-    actor: Actor,
+    studio: StudioDep,
     name: Annotated[str, Query(description="Dataset NS/NAME")],
     domain: str = "production",
     classify: Annotated[list[str] | None, Query(description="COL=LEVEL[+LABEL...]")] = None,
@@ -70,14 +69,11 @@ async def import_dataset(
     """Import a file as the next version of ``name``; unclassified columns count as restricted."""
     body, form_name = await read_upload(request, request.app.state.max_upload_bytes)
     file_name = safe_filename(filename or form_name, "upload.csv")
-    return await run_in_threadpool(
-        _import, platform, actor, body, file_name, name, domain, classify or []
-    )
+    return await run_in_threadpool(_import, studio, body, file_name, name, domain, classify or [])
 
 
 def _import(
-    platform: Any,
-    actor: str,
+    studio: Any,
     body: bytes,
     file_name: str,
     name: str,
@@ -87,30 +83,25 @@ def _import(
     with tempfile.TemporaryDirectory(prefix="mlstudio-upload-") as tmp:
         path = Path(tmp) / file_name
         path.write_bytes(body)
-        record = platform.datasets.import_file(actor, path, name, domain=domain, classify=classify)
-    return platform.datasets.show(record.ref)
+        return studio.datasets.import_file(path, name, domain=domain, classify=classify)
 
 
 @router.get("/datasets/{namespace}/{name}", response_model=DatasetOut)
-def show_dataset(namespace: str, name: str, platform: PlatformDep) -> dict[str, Any]:
+def show_dataset(namespace: str, name: str, studio: StudioDep) -> Any:
     """A version's columns with level, labels and where each tag came from (``NAME[@V]``)."""
-    return platform.datasets.show(f"{namespace}/{name}")
+    return studio.datasets.show(f"{namespace}/{name}")
 
 
 @router.post("/datasets/{namespace}/{name}/classify", response_model=ClassifyOut)
-def classify_dataset(
-    namespace: str, name: str, body: ClassifyIn, platform: PlatformDep, actor: Actor
-) -> dict[str, Any]:
+def classify_dataset(namespace: str, name: str, body: ClassifyIn, studio: StudioDep) -> Any:
     """Raise columns' classification (stewards; lowering needs a declassifier)."""
-    return platform.datasets.classify(actor, f"{namespace}/{name}", body.specs)
+    return studio.datasets.classify(f"{namespace}/{name}", body.specs)
 
 
 @router.get("/datasets/{namespace}/{name}/lineage", response_model=LineageOut)
-def dataset_lineage(
-    namespace: str, name: str, platform: PlatformDep, column: str | None = None
-) -> dict[str, Any]:
+def dataset_lineage(namespace: str, name: str, studio: StudioDep, column: str | None = None) -> Any:
     """Upstream columns, tasks, runs and imports of each column."""
-    return platform.datasets.lineage(f"{namespace}/{name}", column)
+    return studio.datasets.lineage(f"{namespace}/{name}", column)
 
 
 @router.get(
@@ -121,8 +112,7 @@ def dataset_lineage(
 def export_dataset(
     namespace: str,
     name: str,
-    platform: PlatformDep,
-    actor: Actor,
+    studio: StudioDep,
     domain: Annotated[str, Query(description="Domain whose policy it is read under")] = (
         "experimentation"
     ),
@@ -132,7 +122,7 @@ def export_dataset(
     ref = f"{namespace}/{name}"
     with tempfile.TemporaryDirectory(prefix="mlstudio-export-") as tmp:
         target = Path(tmp) / f"{name.partition('@')[0]}.{fmt}"
-        summary = platform.datasets.export(actor, ref, target, domain=domain)
+        summary = studio.datasets.export(ref, target, domain=domain)
         content = target.read_bytes()
     summary = {**summary, "file": target.name}
     return Response(
@@ -148,20 +138,18 @@ def export_dataset(
 # --- declassifiers ---------------------------------------------------------------------------
 @router.get("/declassifiers", response_model=Page[DeclassifierOut])
 def list_declassifiers(
-    platform: PlatformDep,
+    studio: StudioDep,
     page: Paging,
     state: Annotated[str | None, Query(description="pending | approved | revoked")] = None,
 ) -> dict[str, Any]:
     """Every declassifier, oldest first."""
-    rows = [r.to_dict() for r in platform.declassifiers.list(state)]
-    return page.page(page.slice(rows))
+    return page.page(page.slice(studio.declassifiers.list(state)))
 
 
 @router.post("/declassifiers", status_code=201, response_model=DeclassifierOut)
-def create_declassifier(body: DeclassifierIn, platform: PlatformDep, actor: Actor) -> Any:
+def create_declassifier(body: DeclassifierIn, studio: StudioDep) -> Any:
     """Record a declassifier for a task's output columns (stewards; another one approves)."""
-    record = platform.declassifiers.create(
-        actor,
+    return studio.declassifiers.create(
         body.module,
         body.task,
         body.columns,
@@ -169,16 +157,15 @@ def create_declassifier(body: DeclassifierIn, platform: PlatformDep, actor: Acto
         remove_labels=body.remove_labels,
         justification=body.justification,
     )
-    return record.to_dict()
 
 
 @router.post("/declassifiers/{declassifier_id}/approve", response_model=DeclassifierOut)
-def approve_declassifier(declassifier_id: str, platform: PlatformDep, actor: Actor) -> Any:
+def approve_declassifier(declassifier_id: str, studio: StudioDep) -> Any:
     """Approve a pending declassifier (a steward or admin who did not create it)."""
-    return platform.declassifiers.approve(actor, declassifier_id).to_dict()
+    return studio.declassifiers.approve(declassifier_id)
 
 
 @router.post("/declassifiers/{declassifier_id}/revoke", response_model=DeclassifierOut)
-def revoke_declassifier(declassifier_id: str, platform: PlatformDep, actor: Actor) -> Any:
+def revoke_declassifier(declassifier_id: str, studio: StudioDep) -> Any:
     """Revoke a declassifier: it stops applying to new outputs."""
-    return platform.declassifiers.revoke(actor, declassifier_id).to_dict()
+    return studio.declassifiers.revoke(declassifier_id)

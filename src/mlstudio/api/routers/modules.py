@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from mlstudio.api.deps import Actor, Paging, PlatformDep
+from mlstudio.api.deps import Paging, StudioDep
 from mlstudio.api.schemas.common import Page
 from mlstudio.api.schemas.modules import (
     ModuleOut,
@@ -44,13 +44,13 @@ _ARCHIVE_BODY = {
 
 @router.get("", response_model=Page[ModuleOut])
 def list_modules(
-    platform: PlatformDep,
+    studio: StudioDep,
     page: Paging,
     search: str | None = None,
     namespace: str | None = None,
 ) -> dict[str, Any]:
     """The catalog by name; ``search`` matches names, descriptions and task names."""
-    rows = platform.modules.list_modules(search, namespace, limit=page.limit, offset=page.offset)
+    rows = studio.modules.list(search, namespace, limit=page.limit, offset=page.offset)
     return page.page(rows)
 
 
@@ -58,8 +58,7 @@ def list_modules(
 async def push_module(
     request: Request,
     response: Response,
-    platform: PlatformDep,
-    actor: Actor,
+    studio: StudioDep,
     message: str = "",
     run_tests: bool = True,
     git_commit: Annotated[
@@ -74,15 +73,14 @@ async def push_module(
     """
     archive, _ = await read_upload(request, request.app.state.max_upload_bytes)
     git = (git_commit, git_dirty if git_commit else None)
-    result = await run_in_threadpool(_push, platform, actor, archive, message, run_tests, git)
+    result = await run_in_threadpool(_push, studio, archive, message, run_tests, git)
     if result["unchanged"]:
         response.status_code = 200
     return result
 
 
 def _push(
-    platform: Any,
-    actor: str,
+    studio: Any,
     archive: bytes,
     message: str,
     run_tests: bool,
@@ -94,40 +92,34 @@ def _push(
     with tempfile.TemporaryDirectory(prefix="mlstudio-upload-") as tmp:
         root = Path(tmp) / "module"
         extract_archive(archive, root)  # validates every member before writing any
-        result = platform.modules.push(actor, root, message=message, run_tests=run_tests, git=git)
-    return result.to_dict()
+        return studio.modules.push(root, message=message, run_tests=run_tests, git=git)
 
 
 @router.get("/{namespace}/{name}", response_model=ModuleShowOut)
-def show_module(namespace: str, name: str, platform: PlatformDep) -> dict[str, Any]:
+def show_module(namespace: str, name: str, studio: StudioDep) -> dict[str, Any]:
     """Versions, tags, tag history and the selected version (``NAME``, ``NAME:TAG``, ``NAME@N``)."""
-    return platform.modules.show(f"{namespace}/{name}")
+    return studio.modules.show(f"{namespace}/{name}")
 
 
 @router.post("/{namespace}/{name}/promote", response_model=TagMoveOut)
-def promote_module(
-    namespace: str, name: str, body: PromoteIn, platform: PlatformDep, actor: Actor
-) -> dict[str, Any]:
+def promote_module(namespace: str, name: str, body: PromoteIn, studio: StudioDep) -> dict[str, Any]:
     """Move ``latest`` to a version whose tests passed."""
-    return platform.modules.promote(actor, f"{namespace}/{name}", body.version)
+    return studio.modules.promote(f"{namespace}/{name}", body.version)
 
 
 @router.put("/{namespace}/{name}/tags/{tag}", response_model=TagMoveOut)
-def move_tag(
-    namespace: str, name: str, tag: str, body: TagIn, platform: PlatformDep, actor: Actor
-) -> dict[str, Any]:
+def move_tag(namespace: str, name: str, tag: str, body: TagIn, studio: StudioDep) -> dict[str, Any]:
     """Point any tag at a version; the move is recorded."""
-    return platform.modules.move_tag(actor, f"{namespace}/{name}", tag, body.version)
+    return studio.modules.tag(f"{namespace}/{name}", tag, body.version)
 
 
 @router.post("/{namespace}/{name}/rollback", response_model=TagMoveOut)
 def rollback_module(
     namespace: str,
     name: str,
-    platform: PlatformDep,
-    actor: Actor,
+    studio: StudioDep,
     body: RollbackIn | None = None,
 ) -> dict[str, Any]:
     """Move a tag (default ``latest``) back to its previous version. Nothing is rebuilt."""
     tag = (body or RollbackIn()).tag
-    return platform.modules.rollback(actor, f"{namespace}/{name}", tag)
+    return studio.modules.rollback(f"{namespace}/{name}", tag)

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from mlstudio.api.deps import Actor, Paging, PlatformDep
+from mlstudio.api.deps import Paging, StudioDep
 from mlstudio.api.schemas.common import Page
 from mlstudio.api.schemas.modules import (
     NamespaceCreateIn,
@@ -21,37 +21,32 @@ router = APIRouter(prefix="/namespaces", tags=["namespaces"])
 
 
 @router.get("", response_model=Page[NamespaceOut])
-def list_namespaces(platform: PlatformDep, page: Paging) -> dict[str, Any]:
+def list_namespaces(studio: StudioDep, page: Paging) -> dict[str, Any]:
     """Every namespace with its members."""
-    return page.page(page.slice(platform.modules.list_namespaces()))
+    return page.page(page.slice(studio.namespaces.list()))
 
 
 @router.post("", status_code=201, response_model=NamespaceOut)
-def create_namespace(body: NamespaceCreateIn, platform: PlatformDep, actor: Actor) -> Any:
+def create_namespace(body: NamespaceCreateIn, studio: StudioDep) -> Any:
     """Create a namespace (admins); ``owner`` (default: you) gets the owner role."""
-    record = platform.modules.create_namespace(actor, body.name, body.owner, body.description)
-    return {**record.to_dict(), "owner": body.owner or actor}
+    return studio.namespaces.create(body.name, body.owner, body.description)
 
 
 @router.post("/{name}/grants", response_model=NamespaceGrantOut)
-def grant_namespace(
-    name: str, body: NamespaceGrantIn, platform: PlatformDep, actor: Actor
-) -> dict[str, Any]:
+def grant_namespace(name: str, body: NamespaceGrantIn, studio: StudioDep) -> Any:
     """Grant a namespace role (owners and admins)."""
-    added = platform.modules.grant_namespace(actor, name, body.user, body.role)
-    return {"namespace": name, "user": body.user, "role": body.role, "added": added}
+    return studio.namespaces.grant(name, body.user, body.role)
 
 
 @router.get("/{name}/quota", response_model=NamespaceQuotaOut)
-def namespace_quota(name: str, platform: PlatformDep) -> dict[str, Any]:
+def namespace_quota(name: str, studio: StudioDep) -> Any:
     """A namespace's quotas (null: unlimited) and what counts against them now."""
-    return platform.modules.namespace_quota(name)
+    return studio.namespaces.quota(name)
 
 
 @router.put("/{name}/quota", response_model=NamespaceQuotaOut)
-def set_namespace_quota(
-    name: str, body: NamespaceQuotaIn, platform: PlatformDep, actor: Actor
-) -> dict[str, Any]:
+def set_namespace_quota(name: str, body: NamespaceQuotaIn, studio: StudioDep) -> Any:
     """Set or clear (null) a namespace's quotas (admins); omitted fields stay as they are."""
-    changes = {key: getattr(body, key) for key in body.model_fields_set}
-    return platform.modules.set_namespace_quota(actor, name, **changes)
+    return studio.namespaces.set_quota(
+        name, **{key: getattr(body, key) for key in body.model_fields_set}
+    )

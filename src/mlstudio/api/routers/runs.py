@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from mlstudio.api.deps import Actor, Paging, PlatformDep
+from mlstudio.api.deps import Paging, StudioDep
 from mlstudio.api.schemas.common import Page
 from mlstudio.api.schemas.runs import CloneRequest, LogEntry, RunListItem, RunOut, RunShowOut
 
@@ -16,8 +16,7 @@ router = APIRouter(prefix="/runs", tags=["runs"])
 
 @router.get("", response_model=Page[RunListItem])
 def list_runs(
-    platform: PlatformDep,
-    actor: Actor,
+    studio: StudioDep,
     page: Paging,
     state: str | None = None,
     workflow: Annotated[str | None, Query(description="Workflow name prefix")] = None,
@@ -27,8 +26,7 @@ def list_runs(
     since: Annotated[datetime | None, Query(description="Created at or after (ISO)")] = None,
 ) -> dict[str, Any]:
     """Runs the token's user may view, newest first, with task counts by state."""
-    rows = platform.runs.list(
-        actor,
+    rows = studio.runs.list(
         state=state,
         workflow=workflow,
         user=user,
@@ -44,47 +42,39 @@ def list_runs(
 @router.get("/{run_id}", response_model=RunShowOut)
 def show_run(
     run_id: str,
-    platform: PlatformDep,
-    actor: Actor,
+    studio: StudioDep,
     explain: Annotated[bool, Query(description="Say why cache keys changed")] = False,
-) -> dict[str, Any]:
+) -> Any:
     """A run's state, lock, tasks and output (a unique id prefix of 6+ characters works)."""
-    return platform.runs.show(run_id, actor=actor, explain=explain)
+    return studio.runs.show(run_id, explain=explain)
 
 
 @router.get("/{run_id}/logs", response_model=Page[LogEntry])
 def run_logs(
     run_id: str,
-    platform: PlatformDep,
-    actor: Actor,
+    studio: StudioDep,
     page: Paging,
     task: Annotated[str | None, Query(description="Only this node id or task name")] = None,
 ) -> dict[str, Any]:
     """Captured output of every task attempt."""
-    return page.page(page.slice(platform.runs.logs(run_id, actor=actor, task=task)))
+    return page.page(page.slice(studio.runs.logs(run_id, task=task)))
 
 
 @router.post("/{run_id}/cancel", response_model=RunOut)
-def cancel_run(run_id: str, platform: PlatformDep, actor: Actor) -> dict[str, Any]:
+def cancel_run(run_id: str, studio: StudioDep) -> Any:
     """Cancel a queued or running run."""
-    return platform.runs.cancel(actor, run_id).summary()
+    return studio.runs.cancel(run_id)
 
 
 @router.post("/{run_id}/clone", status_code=202, response_model=RunOut)
-def clone_run(
-    run_id: str, platform: PlatformDep, actor: Actor, body: CloneRequest | None = None
-) -> dict[str, Any]:
-    """Queue a new run with this run's resolved module versions and changed parameters."""
-    from mlstudio.api.routers.workflows import SERVER_EXECUTOR
-
+def clone_run(run_id: str, studio: StudioDep, body: CloneRequest | None = None) -> Any:
+    """Queue a new run with this run's resolved module versions, options and changed
+    parameters, on the server's workers."""
     body = body or CloneRequest()
-    run = platform.runs.clone(
-        actor, run_id, body.params, no_cache=body.no_cache, executor=SERVER_EXECUTOR
-    )
-    return run.summary()
+    return studio.runs.clone(run_id, body.params, no_cache=body.no_cache)
 
 
 @router.post("/{run_id}/resume", status_code=202, response_model=RunOut)
-def resume_run(run_id: str, platform: PlatformDep, actor: Actor) -> dict[str, Any]:
+def resume_run(run_id: str, studio: StudioDep) -> Any:
     """Ask for a run whose engine died to be finished, without redoing completed tasks."""
-    return platform.runs.prepare_resume(actor, run_id).summary()
+    return studio.runs.resume(run_id)

@@ -6,8 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from mlstudio.api.deps import Actor, Paging, PlatformDep
-from mlstudio.api.routers.workflows import refuse_working_copy
+from mlstudio.api.deps import Paging, StudioDep
 from mlstudio.api.schemas.common import Page
 from mlstudio.api.schemas.schedules import ScheduleAddIn, ScheduleControlOut, ScheduleShowOut
 
@@ -16,22 +15,19 @@ router = APIRouter(prefix="/schedules", tags=["schedules"])
 
 @router.get("", response_model=Page[ScheduleShowOut])
 def list_schedules(
-    platform: PlatformDep,
-    actor: Actor,
+    studio: StudioDep,
     page: Paging,
     workflow: Annotated[str | None, Query(description="Workflow prefix")] = None,
 ) -> dict[str, Any]:
     """Schedules in domains the token's user may view, with their recent fires and runs."""
-    rows = platform.schedules.list(actor, workflow=workflow, limit=page.limit, offset=page.offset)
+    rows = studio.schedules.list(workflow=workflow, limit=page.limit, offset=page.offset)
     return page.page(rows)
 
 
 @router.post("", status_code=201, response_model=ScheduleShowOut)
-def add_schedule(body: ScheduleAddIn, platform: PlatformDep, actor: Actor) -> dict[str, Any]:
+def add_schedule(body: ScheduleAddIn, studio: StudioDep) -> Any:
     """Schedule a pushed workflow; its runs start as the token's user on the server's workers."""
-    refuse_working_copy(body.workflow, "schedule")
-    return platform.schedules.add(
-        actor,
+    return studio.schedules.add(
         body.workflow,
         body.cron,
         tz=body.tz,
@@ -42,24 +38,24 @@ def add_schedule(body: ScheduleAddIn, platform: PlatformDep, actor: Actor) -> di
 
 
 @router.get("/{schedule_id}", response_model=ScheduleShowOut)
-def show_schedule(schedule_id: str, platform: PlatformDep, actor: Actor) -> dict[str, Any]:
+def show_schedule(schedule_id: str, studio: StudioDep) -> dict[str, Any]:
     """One schedule with its recent fires (a unique id prefix of 6+ characters works)."""
-    return platform.schedules.get(actor, schedule_id)
+    return studio.schedules.show(schedule_id)
 
 
 @router.post("/{schedule_id}/pause", response_model=ScheduleControlOut)
-def pause_schedule(schedule_id: str, platform: PlatformDep, actor: Actor) -> dict[str, Any]:
+def pause_schedule(schedule_id: str, studio: StudioDep) -> dict[str, Any]:
     """Stop firing until resumed (runners of its domain); ``changed`` is false if it was."""
-    return platform.schedules.pause(actor, schedule_id)
+    return studio.schedules.pause(schedule_id)
 
 
 @router.post("/{schedule_id}/resume", response_model=ScheduleControlOut)
-def resume_schedule(schedule_id: str, platform: PlatformDep, actor: Actor) -> dict[str, Any]:
+def resume_schedule(schedule_id: str, studio: StudioDep) -> dict[str, Any]:
     """Fire again; ticks missed while paused follow the catch-up policy."""
-    return platform.schedules.resume(actor, schedule_id)
+    return studio.schedules.resume(schedule_id)
 
 
 @router.delete("/{schedule_id}", response_model=ScheduleControlOut)
-def remove_schedule(schedule_id: str, platform: PlatformDep, actor: Actor) -> dict[str, Any]:
+def remove_schedule(schedule_id: str, studio: StudioDep) -> dict[str, Any]:
     """Delete the schedule; the runs it started stay."""
-    return platform.schedules.remove(actor, schedule_id)
+    return studio.schedules.remove(schedule_id)

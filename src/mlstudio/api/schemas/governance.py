@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from mlstudio.api.schemas.common import In, Out
 
@@ -65,20 +65,6 @@ class GrantIn(In):
     role: str = Field(description="admin | steward | owner | maintainer | reader | runner | viewer")
     namespace: str | None = None
     domain: str | None = None
-
-    @model_validator(mode="after")
-    def _one_scope(self) -> GrantIn:
-        if self.namespace and self.domain:
-            raise ValueError("pass either namespace or domain, not both")
-        return self
-
-    @property
-    def scope(self) -> tuple[str, str]:
-        if self.namespace:
-            return "namespace", self.namespace
-        if self.domain:
-            return "domain", self.domain
-        return "platform", ""
 
 
 class GrantOut(Out):

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import Field
 
 from mlstudio.api.schemas.common import In, Out
+from mlstudio.workflows.options import RunOptions
 
 
 class RunOut(Out):
@@ -54,6 +55,16 @@ class RunRequest(In):
     preemptible: bool = Field(False, description="Its tasks give way to higher priorities")
     no_cache: bool = False
     fail_fast: bool = False
+
+    def options(self) -> RunOptions:
+        return RunOptions(
+            domain=self.domain,
+            no_cache=self.no_cache,
+            fail_fast=self.fail_fast,
+            pool=self.pool,
+            priority=self.priority,
+            preemptible=self.preemptible,
+        )
 
 
 class CloneRequest(In):

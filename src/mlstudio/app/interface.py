@@ -1,0 +1,292 @@
+"""The one application interface: every use case of mlstudio as one typed method.
+
+The CLI, the REST API and (later) the portal are edges over it. It has two implementations,
+with the same names, arguments, results and errors:
+
+- :class:`mlstudio.app.local.LocalStudio` acts on a :class:`~mlstudio.platform.Platform` as
+  one actor (embedded mode, and the API server, which builds one per request for the token's
+  user);
+- :class:`mlstudio.client.Client` calls a server's REST API, which calls the local one.
+
+A use case is written once, in the local implementation; its route is a one-line call into it
+and the client method sends that route's request. ``tests/conformance`` runs the same cases
+against both. Methods are grouped by area (``studio.runs.list(...)``); each area is a
+``Protocol`` below, so type checkers hold both implementations to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from mlstudio.app.views import (
+    AttemptView,
+    AuditEventView,
+    CacheClearView,
+    CacheStatsView,
+    DatasetListView,
+    DatasetView,
+    DeclassifierView,
+    DeliveryView,
+    DetachedView,
+    DomainView,
+    ExportView,
+    GrantChangeView,
+    LineageView,
+    LogView,
+    ModuleShowView,
+    ModuleView,
+    NamespaceGrantView,
+    NamespaceView,
+    PushView,
+    QuotaView,
+    RunShowView,
+    RunView,
+    ScheduleView,
+    TagMoveView,
+    TokenView,
+    UserView,
+    WebhookView,
+    WhoamiView,
+)
+from mlstudio.workflows.options import RunOptions
+
+Progress = Callable[[str], None]
+Observer = Callable[[dict[str, Any]], None]
+
+
+class UsersApi(Protocol):
+    def whoami(self) -> WhoamiView: ...
+    def list(self, *, limit: int | None = None, offset: int = 0) -> list[UserView]: ...
+    def add(self, name: str, role: str | None = None) -> UserView: ...
+    def grant(
+        self, user: str, role: str, *, namespace: str | None = None, domain: str | None = None
+    ) -> GrantChangeView: ...
+    def revoke(
+        self, user: str, role: str, *, namespace: str | None = None, domain: str | None = None
+    ) -> GrantChangeView: ...
+    def disable(self, name: str) -> UserView: ...
+    def enable(self, name: str) -> UserView: ...
+
+
+class TokensApi(Protocol):
+    def create(
+        self, user: str | None = None, *, ttl_days: float = 90.0, description: str = ""
+    ) -> TokenView: ...
+    def list(self, user: str | None = None) -> list[TokenView]: ...
+    def revoke(self, token_id: str) -> TokenView: ...
+
+
+class AuditApi(Protocol):
+    def list(
+        self,
+        *,
+        since: datetime | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
+    ) -> list[AuditEventView]: ...
+
+
+class DomainsApi(Protocol):
+    def list(self) -> list[DomainView]: ...
+    def show(self, name: str) -> DomainView: ...
+    def set(self, name: str, **changes: Any) -> DomainView:
+        """Change the given policy fields (lists: None for all, [] for none); others stay."""
+        ...
+
+
+class NamespacesApi(Protocol):
+    def list(self) -> list[NamespaceView]: ...
+    def create(
+        self, name: str, owner: str | None = None, description: str = ""
+    ) -> NamespaceView: ...
+    def grant(self, namespace: str, user: str, role: str) -> NamespaceGrantView: ...
+    def quota(self, namespace: str) -> QuotaView: ...
+    def set_quota(self, namespace: str, **changes: int | None) -> QuotaView: ...
+
+
+class ModulesApi(Protocol):
+    def list(
+        self,
+        search: str | None = None,
+        namespace: str | None = None,
+        *,
+        limit: int | None = 100,
+        offset: int = 0,
+    ) -> list[ModuleView]: ...
+    def show(self, ref: str) -> ModuleShowView: ...
+    def push(
+        self,
+        directory: str | Path,
+        *,
+        message: str = "",
+        run_tests: bool = True,
+        progress: Progress | None = None,
+    ) -> PushView: ...
+    def promote(self, module: str, version: int) -> TagMoveView: ...
+    def tag(self, module: str, tag: str, version: int) -> TagMoveView: ...
+    def rollback(self, module: str, tag: str = "latest") -> TagMoveView: ...
+
+
+class RunsApi(Protocol):
+    def start(
+        self, workflow: str, params: dict[str, Any], options: RunOptions = RunOptions()
+    ) -> RunView:
+        """Plan and record a queued run (nothing runs yet; see :meth:`wait`, :meth:`detach`)."""
+        ...
+
+    def wait(self, run_id: str, observe: Observer | None = None) -> RunShowView:
+        """Block until the run is terminal, reporting progress to ``observe``. Embedded mode
+        drives it in this process; against a server, the server's driver does and this
+        follows it."""
+        ...
+
+    def detach(self, run_id: str) -> DetachedView:
+        """Let the run go on without this process (embedded: a background engine process)."""
+        ...
+
+    def list(
+        self,
+        *,
+        state: str | None = None,
+        workflow: str | None = None,
+        user: str | None = None,
+        domain: str | None = None,
+        namespace: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = 20,
+        offset: int = 0,
+    ) -> list[RunView]: ...
+    def show(self, run_id: str, *, explain: bool = False) -> RunShowView: ...
+    def logs(self, run_id: str, *, task: str | None = None) -> list[LogView]: ...
+    def cancel(self, run_id: str) -> RunView: ...
+    def clone(
+        self, run_id: str, params: dict[str, Any] | None = None, *, no_cache: bool = False
+    ) -> RunView: ...
+    def resume(self, run_id: str) -> RunView: ...
+
+
+class CacheApi(Protocol):
+    def stats(self) -> CacheStatsView: ...
+    def clear(
+        self,
+        workflow: str | None = None,
+        task: str | None = None,
+        older_than_days: float | None = None,
+    ) -> CacheClearView: ...
+
+
+class DatasetsApi(Protocol):
+    def list(
+        self,
+        namespace: str | None = None,
+        search: str | None = None,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[DatasetListView]: ...
+    def show(self, ref: str) -> DatasetView: ...
+    def import_file(
+        self,
+        file: str | Path,
+        name: str,
+        *,
+        domain: str = "production",
+        classify: list[str] | None = None,
+    ) -> DatasetView: ...
+    def classify(self, ref: str, specs: list[str]) -> DatasetView: ...
+    def lineage(self, ref: str, column: str | None = None) -> LineageView: ...
+    def export(
+        self, ref: str, file: str | Path, *, domain: str = "experimentation"
+    ) -> ExportView: ...
+
+
+class DeclassifiersApi(Protocol):
+    def list(self, state: str | None = None) -> list[DeclassifierView]: ...
+    def create(
+        self,
+        module: str,
+        task: str,
+        columns: list[str],
+        *,
+        lower_to: str | None = None,
+        remove_labels: list[str] | None = None,
+        justification: str = "",
+    ) -> DeclassifierView: ...
+    def approve(self, declassifier_id: str) -> DeclassifierView: ...
+    def revoke(self, declassifier_id: str) -> DeclassifierView: ...
+
+
+class SchedulesApi(Protocol):
+    def list(
+        self, *, workflow: str | None = None, limit: int | None = 100, offset: int = 0
+    ) -> list[ScheduleView]: ...
+    def add(
+        self,
+        workflow: str,
+        cron: str,
+        *,
+        tz: str = "UTC",
+        catchup: str = "none",
+        params: dict[str, Any] | None = None,
+        domain: str = "experimentation",
+    ) -> ScheduleView: ...
+    def show(self, schedule_id: str) -> ScheduleView: ...
+    def pause(self, schedule_id: str) -> ScheduleView: ...
+    def resume(self, schedule_id: str) -> ScheduleView: ...
+    def remove(self, schedule_id: str) -> ScheduleView: ...
+
+
+class WebhooksApi(Protocol):
+    def list(self, *, include_removed: bool = False) -> list[WebhookView]: ...
+    def add(self, url: str, events: list[str], *, secret: str | None = None) -> WebhookView: ...
+    def remove(self, webhook_id: str) -> WebhookView: ...
+    def deliveries(
+        self,
+        webhook_id: str,
+        *,
+        state: str | None = None,
+        limit: int | None = 50,
+        offset: int = 0,
+    ) -> list[DeliveryView]: ...
+    def attempts(
+        self, delivery_id: int | str, *, limit: int | None = None, offset: int = 0
+    ) -> list[AttemptView]: ...
+    def replay(self, delivery_id: int | str) -> DeliveryView: ...
+
+
+class Studio(Protocol):
+    """mlstudio, as one actor sees it: local (:class:`~mlstudio.app.local.LocalStudio`) or
+    through a server (:class:`~mlstudio.client.Client`)."""
+
+    remote: bool
+
+    @property
+    def users(self) -> UsersApi: ...
+    @property
+    def tokens(self) -> TokensApi: ...
+    @property
+    def audit(self) -> AuditApi: ...
+    @property
+    def domains(self) -> DomainsApi: ...
+    @property
+    def namespaces(self) -> NamespacesApi: ...
+    @property
+    def modules(self) -> ModulesApi: ...
+    @property
+    def runs(self) -> RunsApi: ...
+    @property
+    def cache(self) -> CacheApi: ...
+    @property
+    def datasets(self) -> DatasetsApi: ...
+    @property
+    def declassifiers(self) -> DeclassifiersApi: ...
+    @property
+    def schedules(self) -> SchedulesApi: ...
+    @property
+    def webhooks(self) -> WebhooksApi: ...
+    def close(self) -> None: ...

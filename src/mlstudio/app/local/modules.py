@@ -1,0 +1,65 @@
+"""The module registry: the catalog, push, tags, promotion and rollback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mlstudio.app.local.base import Area, check_page
+
+if TYPE_CHECKING:
+    from mlstudio.app.interface import Progress
+    from mlstudio.app.views import ModuleShowView, ModuleView, PushView, TagMoveView
+
+NO_LIMIT = 2**31 - 1
+
+
+class LocalModules(Area):
+    def list(
+        self,
+        search: str | None = None,
+        namespace: str | None = None,
+        *,
+        limit: int | None = 100,
+        offset: int = 0,
+    ) -> list[ModuleView]:
+        check_page(limit, offset)
+        rows = self.platform.modules.list_modules(
+            search, namespace, limit=NO_LIMIT if limit is None else limit, offset=offset
+        )
+        return rows  # type: ignore[return-value]
+
+    def show(self, ref: str) -> ModuleShowView:
+        return self.platform.modules.show(ref)  # type: ignore[return-value]
+
+    def push(
+        self,
+        directory: str | Path,
+        *,
+        message: str = "",
+        run_tests: bool = True,
+        progress: Progress | None = None,
+        git: tuple[str | None, bool | None] | None = None,
+    ) -> PushView:
+        """Validate, build, test and publish ``directory`` as the next version.
+
+        ``git`` is (commit, dirty) of the folder the module was built from, when the caller
+        knows it better than the folder does (an upload to a server); else it is read here."""
+        result = self.platform.modules.push(
+            self.actor,
+            Path(directory),
+            message=message,
+            run_tests=run_tests,
+            progress=progress or (lambda _step: None),
+            git=git,
+        )
+        return result.to_dict()  # type: ignore[return-value]
+
+    def promote(self, module: str, version: int) -> TagMoveView:
+        return self.platform.modules.promote(self.actor, module, version)  # type: ignore[return-value]
+
+    def tag(self, module: str, tag: str, version: int) -> TagMoveView:
+        return self.platform.modules.move_tag(self.actor, module, tag, version)  # type: ignore[return-value]
+
+    def rollback(self, module: str, tag: str = "latest") -> TagMoveView:
+        return self.platform.modules.rollback(self.actor, module, tag)  # type: ignore[return-value]

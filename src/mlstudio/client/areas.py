@@ -1,0 +1,540 @@
+"""The application interface over HTTP, area by area: each method sends its route's request.
+
+The shapes are the server's (built there by the local implementation), so each method returns
+the JSON as it came. Paths quote every user-given segment.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from mlstudio.client.http import LONG, Http
+from mlstudio.errors import InvalidInputError, InvalidNameError, MlstudioError
+from mlstudio.workflows.options import RunOptions
+
+if TYPE_CHECKING:
+    from mlstudio.app.interface import Observer, Progress
+    from mlstudio.app.views import (
+        AttemptView,
+        AuditEventView,
+        CacheClearView,
+        CacheStatsView,
+        DatasetListView,
+        DatasetView,
+        DeclassifierView,
+        DeliveryView,
+        DetachedView,
+        DomainView,
+        ExportView,
+        GrantChangeView,
+        LineageView,
+        LogView,
+        ModuleShowView,
+        ModuleView,
+        NamespaceGrantView,
+        NamespaceView,
+        PushView,
+        QuotaView,
+        RunShowView,
+        RunView,
+        ScheduleView,
+        TagMoveView,
+        TokenView,
+        UserView,
+        WebhookView,
+        WhoamiView,
+    )
+
+TERMINAL = ("succeeded", "failed", "cancelled")
+
+
+def seg(text: str) -> str:
+    """One path segment, quoted."""
+    return quote(str(text), safe="")
+
+
+def ref_path(ref: str, kind: str) -> str:
+    """``NS/NAME[@V|:TAG]`` as the two path segments the API routes take."""
+    namespace, sep, rest = ref.strip().partition("/")
+    if sep and namespace and rest and "/" not in rest:
+        return f"{seg(namespace)}/{quote(rest, safe=':@')}"
+    # not of that shape: let the same parser as the server name the problem
+    try:
+        if kind == "dataset":
+            from mlstudio.data.catalog import parse_dataset_ref
+
+            parse_dataset_ref(ref)
+        else:
+            from mlstudio.core.ids import ModuleRef
+
+            ModuleRef.parse(ref)
+    except MlstudioError:
+        raise
+    raise InvalidNameError(f"invalid {kind} reference {ref!r}", hint="use NS/NAME")
+
+
+class RemoteArea:
+    def __init__(self, http: Http) -> None:
+        self.http = http
+
+
+# --- identity ---------------------------------------------------------------------------------
+class RemoteUsers(RemoteArea):
+    def whoami(self) -> WhoamiView:
+        return self.http.json("GET", "/whoami")
+
+    def list(self, *, limit: int | None = None, offset: int = 0) -> list[UserView]:
+        return self.http.list("/users", {}, limit, offset)
+
+    def add(self, name: str, role: str | None = None) -> UserView:
+        return self.http.json("POST", "/users", json={"name": name, "role": role})
+
+    def grant(
+        self, user: str, role: str, *, namespace: str | None = None, domain: str | None = None
+    ) -> GrantChangeView:
+        body = {"role": role, "namespace": namespace, "domain": domain}
+        return self.http.json("POST", f"/users/{seg(user)}/grants", json=body)
+
+    def revoke(
+        self, user: str, role: str, *, namespace: str | None = None, domain: str | None = None
+    ) -> GrantChangeView:
+        return self.http.json(
+            "DELETE",
+            f"/users/{seg(user)}/grants/{seg(role)}",
+            params={"namespace": namespace, "domain": domain},
+        )
+
+    def disable(self, name: str) -> UserView:
+        return self.http.json("POST", f"/users/{seg(name)}/disable")
+
+    def enable(self, name: str) -> UserView:
+        return self.http.json("POST", f"/users/{seg(name)}/enable")
+
+
+class RemoteTokens(RemoteArea):
+    def create(
+        self, user: str | None = None, *, ttl_days: float = 90.0, description: str = ""
+    ) -> TokenView:
+        body = {"user": user, "ttl_days": ttl_days, "description": description}
+        return self.http.json("POST", "/tokens", json=body)
+
+    def list(self, user: str | None = None) -> list[TokenView]:
+        return self.http.list("/tokens", {"user": user}, None)
+
+    def revoke(self, token_id: str) -> TokenView:
+        return self.http.json("DELETE", f"/tokens/{seg(token_id)}")
+
+
+class RemoteAudit(RemoteArea):
+    def list(
+        self,
+        *,
+        since: datetime | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
+    ) -> list[AuditEventView]:
+        params = {"since": since.isoformat() if since else None, "actor": actor, "action": action}
+        return self.http.list("/audit", params, limit, offset)
+
+
+# --- governance -------------------------------------------------------------------------------
+class RemoteDomains(RemoteArea):
+    def list(self) -> list[DomainView]:
+        return self.http.list("/domains", {}, None)
+
+    def show(self, name: str) -> DomainView:
+        return self.http.json("GET", f"/domains/{seg(name)}")
+
+    def set(self, name: str, **changes: Any) -> DomainView:
+        """Only the given fields are sent: the server keeps the others."""
+        return self.http.json("PUT", f"/domains/{seg(name)}", json=changes)
+
+
+class RemoteNamespaces(RemoteArea):
+    def list(self) -> list[NamespaceView]:
+        return self.http.list("/namespaces", {}, None)
+
+    def create(self, name: str, owner: str | None = None, description: str = "") -> NamespaceView:
+        body = {"name": name, "owner": owner, "description": description}
+        return self.http.json("POST", "/namespaces", json=body)
+
+    def grant(self, namespace: str, user: str, role: str) -> NamespaceGrantView:
+        body = {"user": user, "role": role}
+        return self.http.json("POST", f"/namespaces/{seg(namespace)}/grants", json=body)
+
+    def quota(self, namespace: str) -> QuotaView:
+        return self.http.json("GET", f"/namespaces/{seg(namespace)}/quota")
+
+    def set_quota(self, namespace: str, **changes: int | None) -> QuotaView:
+        return self.http.json("PUT", f"/namespaces/{seg(namespace)}/quota", json=changes)
+
+
+# --- modules ----------------------------------------------------------------------------------
+class RemoteModules(RemoteArea):
+    def list(
+        self,
+        search: str | None = None,
+        namespace: str | None = None,
+        *,
+        limit: int | None = 100,
+        offset: int = 0,
+    ) -> list[ModuleView]:
+        params = {"search": search, "namespace": namespace}
+        return self.http.list("/modules", params, limit, offset)
+
+    def show(self, ref: str) -> ModuleShowView:
+        return self.http.json("GET", f"/modules/{ref_path(ref, 'module')}")
+
+    def push(
+        self,
+        directory: str | Path,
+        *,
+        message: str = "",
+        run_tests: bool = True,
+        progress: Progress | None = None,
+    ) -> PushView:
+        """Build the module's archive here (as a local push would) and push it to the server,
+        which validates, tests and publishes it as the token's user."""
+        from mlstudio.modules.archive import build_module
+        from mlstudio.modules.manifest import load_manifest
+        from mlstudio.modules.provenance import git_info
+
+        directory = Path(directory).resolve()
+        manifest = load_manifest(directory)
+        if progress:
+            progress("building the archive")
+        build = build_module(directory, manifest.exclude)
+        if progress:
+            progress(f"uploading {len(build.archive) / 1024:.0f} KiB and pushing on the server")
+        commit, dirty = git_info(directory)
+        return self.push_archive(
+            build.archive, message=message, run_tests=run_tests, git_commit=commit, git_dirty=dirty
+        )
+
+    def push_archive(
+        self,
+        archive: bytes,
+        *,
+        message: str = "",
+        run_tests: bool = True,
+        git_commit: str | None = None,
+        git_dirty: bool | None = None,
+    ) -> PushView:
+        """Push a built archive; ``git_commit``/``git_dirty`` record where it was built from."""
+        params = {
+            "message": message,
+            "run_tests": run_tests,
+            "git_commit": git_commit,
+            "git_dirty": git_dirty,
+        }
+        return self.http.json(
+            "POST",
+            "/modules",
+            params=params,
+            content=archive,
+            headers={"Content-Type": "application/gzip"},
+            timeout=LONG,  # the module's tests run on the server
+        )
+
+    def promote(self, module: str, version: int) -> TagMoveView:
+        path = f"/modules/{ref_path(module, 'module')}/promote"
+        return self.http.json("POST", path, json={"version": version})
+
+    def tag(self, module: str, tag: str, version: int) -> TagMoveView:
+        path = f"/modules/{ref_path(module, 'module')}/tags/{seg(tag)}"
+        return self.http.json("PUT", path, json={"version": version})
+
+    def rollback(self, module: str, tag: str = "latest") -> TagMoveView:
+        path = f"/modules/{ref_path(module, 'module')}/rollback"
+        return self.http.json("POST", path, json={"tag": tag})
+
+
+# --- runs -------------------------------------------------------------------------------------
+class RemoteRuns(RemoteArea):
+    def start(
+        self, workflow: str, params: dict[str, Any], options: RunOptions = RunOptions()
+    ) -> RunView:
+        """Queue a run of a pushed workflow on the server's workers (they pick the executor:
+        ``--executor`` other than local/queue is refused here)."""
+        if options.executor not in ("local", "queue"):
+            raise InvalidInputError(
+                f"--executor {options.executor} is not available against a server",
+                hint="a server runs workflows on its worker pools: choose one with --pool",
+            )
+        body = {
+            "params": params,
+            "domain": options.domain,
+            "no_cache": options.no_cache,
+            "fail_fast": options.fail_fast,
+            "pool": options.pool,
+            "priority": options.priority,
+            "preemptible": options.preemptible,
+        }
+        return self.http.json("POST", f"/workflows/{quote(workflow, safe='/:@')}/runs", json=body)
+
+    def wait(self, run_id: str, observe: Observer | None = None) -> RunShowView:
+        """Follow the run (the server's driver runs it) until it ends."""
+        started = time.monotonic()
+        delay = 0.1
+        while True:
+            data = self.show(run_id)
+            if observe:
+                tasks = [t for t in data.get("tasks", []) if t.get("kind", "task") == "task"]
+                counts: dict[str, int] = {}
+                for t in tasks:
+                    counts[t["state"]] = counts.get(t["state"], 0) + 1
+                observe(
+                    {
+                        "counts": counts,
+                        "total": len(tasks),
+                        "elapsed_s": time.monotonic() - started,
+                    }
+                )
+            if data["state"] in TERMINAL:
+                return data
+            time.sleep(delay)
+            delay = min(delay * 1.5, 1.0)
+
+    def detach(self, run_id: str) -> DetachedView:
+        """Nothing to do: the server goes on driving the run."""
+        return {"id": run_id, "state": "queued"}
+
+    def list(
+        self,
+        *,
+        state: str | None = None,
+        workflow: str | None = None,
+        user: str | None = None,
+        domain: str | None = None,
+        namespace: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = 20,
+        offset: int = 0,
+    ) -> list[RunView]:
+        params = {
+            "state": state,
+            "workflow": workflow,
+            "user": user,
+            "domain": domain,
+            "namespace": namespace,
+            "since": since.isoformat() if since else None,
+        }
+        return self.http.list("/runs", params, limit, offset)
+
+    def show(self, run_id: str, *, explain: bool = False) -> RunShowView:
+        return self.http.json("GET", f"/runs/{seg(run_id)}", params={"explain": explain})
+
+    def logs(self, run_id: str, *, task: str | None = None) -> list[LogView]:
+        return self.http.list(f"/runs/{seg(run_id)}/logs", {"task": task}, None)
+
+    def cancel(self, run_id: str) -> RunView:
+        return self.http.json("POST", f"/runs/{seg(run_id)}/cancel")
+
+    def clone(
+        self, run_id: str, params: dict[str, Any] | None = None, *, no_cache: bool = False
+    ) -> RunView:
+        body = {"params": params or {}, "no_cache": no_cache}
+        return self.http.json("POST", f"/runs/{seg(run_id)}/clone", json=body)
+
+    def resume(self, run_id: str) -> RunView:
+        return self.http.json("POST", f"/runs/{seg(run_id)}/resume")
+
+
+class RemoteCache(RemoteArea):
+    def stats(self) -> CacheStatsView:
+        return self.http.json("GET", "/cache/stats")
+
+    def clear(
+        self,
+        workflow: str | None = None,
+        task: str | None = None,
+        older_than_days: float | None = None,
+    ) -> CacheClearView:
+        body = {"workflow": workflow, "task": task, "older_than_days": older_than_days}
+        return self.http.json("POST", "/cache/clear", json=body)
+
+
+# --- data -------------------------------------------------------------------------------------
+class RemoteDatasets(RemoteArea):
+    def list(
+        self,
+        namespace: str | None = None,
+        search: str | None = None,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[DatasetListView]:
+        return self.http.list(
+            "/datasets", {"namespace": namespace, "search": search}, limit, offset
+        )
+
+    def show(self, ref: str) -> DatasetView:
+        return self.http.json("GET", f"/datasets/{ref_path(ref, 'dataset')}")
+
+    def import_file(
+        self,
+        file: str | Path,
+        name: str,
+        *,
+        domain: str = "production",
+        classify: list[str] | None = None,
+    ) -> DatasetView:
+        """Upload a .csv or .parquet file as the next version of ``name``."""
+        from mlstudio.errors import NotFoundError
+
+        path = Path(file)
+        if not path.is_file():
+            raise NotFoundError(f"file {path} does not exist", hint="check the path")
+        params = {"name": name, "domain": domain, "classify": classify or [], "filename": path.name}
+        with path.open("rb") as handle:
+            return self.http.json(
+                "POST",
+                "/datasets",
+                params=params,
+                content=handle,
+                headers={"Content-Type": "application/octet-stream"},
+                timeout=LONG,
+            )
+
+    def classify(self, ref: str, specs: list[str]) -> DatasetView:
+        path = f"/datasets/{ref_path(ref, 'dataset')}/classify"
+        return self.http.json("POST", path, json={"specs": specs})
+
+    def lineage(self, ref: str, column: str | None = None) -> LineageView:
+        path = f"/datasets/{ref_path(ref, 'dataset')}/lineage"
+        return self.http.json("GET", path, params={"column": column})
+
+    def export(self, ref: str, file: str | Path, *, domain: str = "experimentation") -> ExportView:
+        """Download a version to ``file`` (format from its suffix), read under ``domain``."""
+        import json
+        import os
+
+        from mlstudio.data.catalog import file_format
+        from mlstudio.errors import NotFoundError
+
+        target = Path(file)
+        fmt = file_format(target)  # the same checks as a local export, before any download
+        if not target.parent.is_dir():
+            raise NotFoundError(
+                f"folder {target.parent} does not exist", hint="create it or pick another path"
+            )
+        if target.is_dir():
+            raise InvalidInputError(f"{target} is a folder", hint="give a file name")
+        path = f"/datasets/{ref_path(ref, 'dataset')}/export"
+        response = self.http.call(
+            "GET", path, params={"domain": domain, "format": fmt}, timeout=LONG
+        )
+        summary = json.loads(response.headers["X-Mlstudio-Export"])
+        partial = target.with_name(f".{target.name}.part")
+        partial.write_bytes(response.content)
+        os.replace(partial, target)
+        return {**summary, "file": str(target)}
+
+
+class RemoteDeclassifiers(RemoteArea):
+    def list(self, state: str | None = None) -> list[DeclassifierView]:
+        return self.http.list("/declassifiers", {"state": state}, None)
+
+    def create(
+        self,
+        module: str,
+        task: str,
+        columns: list[str],
+        *,
+        lower_to: str | None = None,
+        remove_labels: list[str] | None = None,
+        justification: str = "",
+    ) -> DeclassifierView:
+        body = {
+            "module": module,
+            "task": task,
+            "columns": list(columns),
+            "lower_to": lower_to,
+            "remove_labels": list(remove_labels or []),
+            "justification": justification,
+        }
+        return self.http.json("POST", "/declassifiers", json=body)
+
+    def approve(self, declassifier_id: str) -> DeclassifierView:
+        return self.http.json("POST", f"/declassifiers/{seg(declassifier_id)}/approve")
+
+    def revoke(self, declassifier_id: str) -> DeclassifierView:
+        return self.http.json("POST", f"/declassifiers/{seg(declassifier_id)}/revoke")
+
+
+# --- schedules and webhooks -------------------------------------------------------------------
+class RemoteSchedules(RemoteArea):
+    def list(
+        self, *, workflow: str | None = None, limit: int | None = 100, offset: int = 0
+    ) -> list[ScheduleView]:
+        return self.http.list("/schedules", {"workflow": workflow}, limit, offset)
+
+    def add(
+        self,
+        workflow: str,
+        cron: str,
+        *,
+        tz: str = "UTC",
+        catchup: str = "none",
+        params: dict[str, Any] | None = None,
+        domain: str = "experimentation",
+    ) -> ScheduleView:
+        body = {
+            "workflow": workflow,
+            "cron": cron,
+            "tz": tz,
+            "catchup": catchup,
+            "params": params or {},
+            "domain": domain,
+        }
+        return self.http.json("POST", "/schedules", json=body)
+
+    def show(self, schedule_id: str) -> ScheduleView:
+        return self.http.json("GET", f"/schedules/{seg(schedule_id)}")
+
+    def pause(self, schedule_id: str) -> ScheduleView:
+        return self.http.json("POST", f"/schedules/{seg(schedule_id)}/pause")
+
+    def resume(self, schedule_id: str) -> ScheduleView:
+        return self.http.json("POST", f"/schedules/{seg(schedule_id)}/resume")
+
+    def remove(self, schedule_id: str) -> ScheduleView:
+        return self.http.json("DELETE", f"/schedules/{seg(schedule_id)}")
+
+
+class RemoteWebhooks(RemoteArea):
+    def list(self, *, include_removed: bool = False) -> list[WebhookView]:
+        return self.http.list("/webhooks", {"include_removed": include_removed}, None)
+
+    def add(self, url: str, events: list[str], *, secret: str | None = None) -> WebhookView:
+        body = {"url": url, "events": list(events), "secret": secret}
+        return self.http.json("POST", "/webhooks", json=body)
+
+    def remove(self, webhook_id: str) -> WebhookView:
+        return self.http.json("DELETE", f"/webhooks/{seg(webhook_id)}")
+
+    def deliveries(
+        self,
+        webhook_id: str,
+        *,
+        state: str | None = None,
+        limit: int | None = 50,
+        offset: int = 0,
+    ) -> list[DeliveryView]:
+        path = f"/webhooks/{seg(webhook_id)}/deliveries"
+        return self.http.list(path, {"state": state}, limit, offset)
+
+    def attempts(
+        self, delivery_id: int | str, *, limit: int | None = None, offset: int = 0
+    ) -> list[AttemptView]:
+        path = f"/webhooks/deliveries/{seg(str(delivery_id))}/attempts"
+        return self.http.list(path, {}, limit, offset)
+
+    def replay(self, delivery_id: int | str) -> DeliveryView:
+        return self.http.json("POST", f"/webhooks/deliveries/{seg(str(delivery_id))}/replay")
