@@ -1,7 +1,7 @@
 """mlstudio: versioned ML modules, a durable workflow orchestrator, governance in execution.
 
 The public SDK is imported lazily so that ``import mlstudio`` stays fast:
-``from mlstudio import task, workflow, use, Dataset, Model, current, errors``.
+``from mlstudio import task, workflow, use, Dataset, Model, File, CachePolicy, current, errors``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ _LAZY = {
     "when": "mlstudio.workflows.sdk",
     "current": "mlstudio.workflows.sdk",
     "dataset": "mlstudio.workflows.sdk",
+    "CachePolicy": "mlstudio.workflows.definitions",
+    "File": "mlstudio.data.files",
     "Dataset": "mlstudio.data.dataset",
     "Model": "mlstudio.data.model",
 }
@@ -25,7 +27,9 @@ _LAZY = {
 if TYPE_CHECKING:  # pragma: no cover
     from mlstudio import errors
     from mlstudio.data.dataset import Dataset
+    from mlstudio.data.files import File
     from mlstudio.data.model import Model
+    from mlstudio.workflows.definitions import CachePolicy
     from mlstudio.workflows.sdk import current, dataset, sql_task, task, use, when, workflow
 
 
@@ -43,7 +47,9 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "CachePolicy",
     "Dataset",
+    "File",
     "Model",
     "current",
     "dataset",

@@ -33,6 +33,7 @@ class Settings:
     max_workers: int | None  # local executor worker processes; default the CPU count
     test_timeout_s: float  # time limit of a module's own tests
     uv_path: str | None  # uv binary; default the one installed with mlstudio
+    run_as: str | None  # OS user the local executor's tasks run as (workflows.runas); None: ours
 
     _DEFAULTS = {
         "database_url": None,
@@ -44,6 +45,7 @@ class Settings:
         "max_workers": None,
         "test_timeout_s": 600.0,
         "uv_path": None,
+        "run_as": None,
     }
 
     def __init__(self, **overrides: Any) -> None:

@@ -182,6 +182,7 @@ class TaskRunView(TypedDict):
     duration_s: float | None
     error: str | None
     explain: NotRequired[Json]
+    reads: NotRequired[Json]  # the read set's counts and what it could not follow (readset)
 
 
 class RunShowView(RunView):

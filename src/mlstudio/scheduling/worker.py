@@ -168,7 +168,9 @@ class Worker:
             from mlstudio.workflows.executors.local import LocalExecutor
 
             depth = 1 + self.config.prefetch
-            self._executor = LocalExecutor(self.config.concurrency, queue_depth=depth)
+            self._executor = LocalExecutor(
+                self.config.concurrency, queue_depth=depth, run_as=self.settings.run_as
+            )
         return self._executor
 
     def start(self) -> None:
@@ -290,8 +292,13 @@ class Worker:
         self.local.submit(dispatch)
 
     def _localize(self, d: TaskDispatch) -> TaskDispatch:
-        """Use this host's caches and module environments, not the engine's."""
+        """Use this host's caches and module environments, not the engine's; protect this
+        host's home and stores from the task too (workflows.sandbox)."""
+        from mlstudio.workflows.sandbox import merge, policy_for
+
         d.cache_dir = str(self.settings.cache_dir)
+        if d.sandbox:
+            d.sandbox = merge(d.sandbox, policy_for(self.settings))
         if d.python and not os.path.exists(d.python) and d.code.get("requirements"):
             env = self.envs.ensure(tuple(d.code["requirements"]))
             d.python = env.python if env else None

@@ -14,6 +14,52 @@ from functools import cached_property
 from typing import Any
 
 CACHE_MODES = ("default", "recompute", "off")
+READ_CHECKS = ("validate", "ignore")
+
+
+@dataclass(frozen=True)
+class CachePolicy:
+    """How a task's cached results stay valid when the task reads what mlstudio cannot see
+    (the network, a database, files read by native code or a subprocess):
+    ``@task(cache=CachePolicy(key=etag_of, expire=timedelta(hours=1)))``.
+
+    - ``key(**params)``: called when the run is planned, with the task's arguments that are
+      known then (its parameters, not upstream results); its return value (JSON-able, e.g. an
+      ETag or a table's last-modified time) is part of the cache key.
+    - ``expire``: a cached result older than this (a ``timedelta`` or seconds) is recomputed.
+    - ``reads``: ``"validate"`` (default) checks the files the task read on every hit;
+      ``"ignore"`` trusts ``key``/``expire`` alone (for a task that reads a huge tree it
+      vouches for itself)."""
+
+    key: Callable[..., Any] | None = None
+    expire: Any = None
+    reads: str = "validate"
+
+    def __post_init__(self) -> None:
+        from mlstudio.errors import InvalidInputError
+
+        if self.reads not in READ_CHECKS:
+            raise InvalidInputError(
+                f"CachePolicy(reads={self.reads!r}) is not a read check",
+                hint=f"use one of {', '.join(READ_CHECKS)}",
+            )
+        if self.key is not None and not callable(self.key):
+            raise InvalidInputError("CachePolicy(key=...) must be a function of the parameters")
+        if self.expire_s is not None and self.expire_s <= 0:
+            raise InvalidInputError("CachePolicy(expire=...) must be positive")
+
+    @property
+    def expire_s(self) -> float | None:
+        if self.expire is None:
+            return None
+        seconds = getattr(self.expire, "total_seconds", None)
+        return float(seconds() if seconds else self.expire)
+
+    def to_dict(self) -> dict[str, Any]:
+        key = None
+        if self.key is not None:
+            key = f"{getattr(self.key, '__module__', '')}.{getattr(self.key, '__qualname__', '')}"
+        return {"key": key, "expire_s": self.expire_s, "reads": self.reads}
 
 
 @dataclass(frozen=True)
@@ -29,6 +75,7 @@ class TaskOptions:
     classify: dict[str, str] | None = None  # output column (or "*") -> "level+label" declared
     persist: str | None = None  # NS/NAME: store the output table as a version of this dataset
     inline: bool = False  # run in the engine's process (tiny pure tasks: no process round trip)
+    cache_policy: CachePolicy | None = None  # key function, expiry, read checks
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -43,6 +90,7 @@ class TaskOptions:
             "classify": self.classify,
             "persist": self.persist,
             "inline": self.inline,
+            "cache_policy": self.cache_policy.to_dict() if self.cache_policy else None,
         }
 
 

@@ -35,6 +35,7 @@ from mlstudio.core.states import (
     TaskState,
 )
 from mlstudio.workflows.cache import keys as cache_keys
+from mlstudio.workflows.cache import readset
 from mlstudio.workflows.engine_cache import blob_present, cache_entry, cacheable
 from mlstudio.workflows.engine_governance import GovernanceGate
 from mlstudio.workflows.engine_state import (  # noqa: F401  (initial_rows is re-exported)
@@ -75,6 +76,7 @@ class EngineConfig:
     # (code ref, task code identity) -> the env component of its cache key
     task_environment: Callable[[dict[str, Any], dict[str, Any] | None], dict[str, Any]]
     env_python: Callable[[dict[str, Any]], str | None] = lambda code: None
+    sandbox: dict[str, Any] | None = None  # protected roots for the task sandbox (None: off)
 
 
 class Engine:
@@ -115,6 +117,7 @@ class Engine:
             plan = Plan.from_json(run.plan)
             self.gate = GovernanceGate.for_run(uow, run, plan, self._pending.events.append)
         self.values = ValueResolver(self.cas, plan)
+        self._stale_notes: dict[int, dict[str, Any]] = {}  # task run id -> unusable cache hit
         states: dict[str, _State] = {}
         by_node = {r.node_id: r for r in rows}
         for node in plan.nodes.values():
@@ -504,6 +507,7 @@ class Engine:
             self.config.task_environment(code, identity),
             s.node.options.get("cache_version", ""),
         )
+        readset.extend_components(s.components, s.inputs, s.node.options)  # declared files
         lowering = self.gate.declassifiers_for(code, s.node.task)
         if lowering:
             # a result lowered by a declassifier is only reused while it stays approved
@@ -519,6 +523,11 @@ class Engine:
         """Reuse a cache entry for ``s`` when its blobs exist and the domain may hold it; True
         when ``s`` is settled (cached, or failed by the gate)."""
         if not blob_present(self.cas, entry.output):
+            self._pending.stale.append(entry.key)
+            return False
+        problems = readset.check_entry(entry, s.node.options)  # the files it read, its expiry
+        if problems:
+            self._stale_notes[s.id] = readset.stale_note(entry, problems)
             self._pending.stale.append(entry.key)
             return False
         problem = self.gate.check_cached(run, s, entry.output)
@@ -541,6 +550,7 @@ class Engine:
             duration_s=entry.duration_s,
             started_at=now,
             finished_at=now,
+            read_set=entry.read_set,
         )
         if self._task_events or self.recorder.bus.wants(CacheHit):
             self._pending.events.append(CacheHit(run.id, s.node.id, entry.key))
@@ -585,6 +595,7 @@ class Engine:
             log_path=log_path,
             python=self.config.env_python(code),
             governance=self.gate.for_worker(run, s, code),
+            sandbox=self.config.sandbox,
         )
 
     def _logs_dir(self, run_id: str) -> str:
@@ -619,14 +630,21 @@ class Engine:
             )
             if s.logs and result.extra.get("log"):
                 s.logs[-1]["text"] = result.extra["log"][-20000:]
+            read_set = readset.with_note(result.read_set, self._stale_notes.get(s.id))
             if result.ok:
-                self._succeeded(run, plan, s, result, duration)
+                self._succeeded(run, plan, s, result, duration, read_set)
             else:
-                self._unsuccessful(step, run, s, result, duration)
+                self._unsuccessful(step, run, s, result, duration, read_set)
         self._check_maps(run, states)
 
     def _succeeded(
-        self, run: Any, plan: Plan, s: _State, result: TaskResult, duration: float | None
+        self,
+        run: Any,
+        plan: Plan,
+        s: _State,
+        result: TaskResult,
+        duration: float | None,
+        read_set: dict[str, Any] | None,
     ) -> None:
         s.output = {"v": result.output}
         s.duration_s = duration
@@ -641,23 +659,37 @@ class Engine:
             duration_s=duration,
             finished_at=utcnow(),
             logs=list(s.logs),
+            read_set=read_set,
         )
-        if s.node.options.get("cache", "default") != "off" and s.cache_key:
-            self._pending.cache_rows.append(cache_entry(run, plan, s, duration))
+        cache = s.node.options.get("cache", "default") != "off" and s.cache_key
+        if cache and readset.cacheable(result.read_set):  # not when its inputs moved under it
+            row = cache_entry(run, plan, s, duration)
+            row["read_set"] = result.read_set
+            self._pending.cache_rows.append(row)
         self._terminal(s.node.id)
 
     def _unsuccessful(
-        self, step: StepTransaction, run: Any, s: _State, result: TaskResult, duration: float | None
+        self,
+        step: StepTransaction,
+        run: Any,
+        s: _State,
+        result: TaskResult,
+        duration: float | None,
+        read_set: dict[str, Any] | None,
     ) -> None:
         message = result.error or result.status
         if result.status == ResultStatus.DENIED:
-            self.gate.decide(
-                run,
-                "data.write",
-                f"run:{run.id}/{s.node.id}",
-                "deny",
-                {"error": message, "domain": run.domain},
-            )
+            from mlstudio.workflows.sandbox import denial_audit
+
+            resource = f"run:{run.id}/{s.node.id}"
+            refused = denial_audit(result, run.created_by, resource, run.domain)
+            if refused is not None:  # the sandbox refused a read: sandbox.access
+                _actor, action, _resource, decision, details = refused
+                self.gate.decide(run, action, resource, decision, details)
+            else:  # the output may not be written in the domain
+                self.gate.decide(
+                    run, "data.write", resource, "deny", {"error": message, "domain": run.domain}
+                )
         # A worker that vanished (lease lost) did not fail the task: run it again without
         # spending its retry budget (the attempt number still goes up), a few times at most.
         lost = result.status == ResultStatus.LOST and s.attempt < s.max_attempts + LOST_ATTEMPTS
@@ -694,6 +726,7 @@ class Engine:
             duration_s=duration,
             finished_at=utcnow(),
             logs=list(s.logs),
+            read_set=read_set,
         )
         self._terminal(s.node.id)
         if run.fail_fast:

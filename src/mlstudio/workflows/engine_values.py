@@ -39,8 +39,8 @@ class ValueResolver:
 
     # --- resolution ---------------------------------------------------------------------------
     def resolve(self, binding: dict[str, Any], states: dict[str, _State]) -> dict[str, Any]:
-        if "c" in binding:
-            return {"c": binding["c"]}
+        if "c" in binding:  # "f": a declared file input (hashed into the key: cache.readset)
+            return {"c": binding["c"], "f": 1} if "f" in binding else {"c": binding["c"]}
         if "a" in binding:
             return {"v": binding["a"]}
         if "l" in binding:

@@ -17,6 +17,7 @@ from mlstudio.core.ids import ModuleRef
 from mlstudio.errors import (
     InvalidInputError,
     ManifestError,
+    MlstudioError,
     NotFoundError,
     ParameterError,
     WorkflowValidationError,
@@ -149,11 +150,22 @@ def bind_params(wf: WorkflowDef, given: dict[str, Any]) -> dict[str, Any]:
 
 
 class Planner:
-    def __init__(self, modules: Any, cas: Any, loader: CodeLoader, envs: Any = None) -> None:
+    def __init__(
+        self,
+        modules: Any,
+        cas: Any,
+        loader: CodeLoader,
+        envs: Any = None,
+        sandbox: dict[str, Any] | None = None,
+    ) -> None:
         self.modules = modules  # ModuleService
         self.cas = cas
         self.loader = loader
         self.envs = envs  # EnvironmentManager: modules with requirements are traced with them
+        # the workflow's own code (module imports, the traced function) runs in the task
+        # sandbox of this thread (workflows.sandbox); None: unconfined
+        self.sandbox = sandbox
+        self.on_denied: Any = None  # (workflow, error) -> None: audits a refusal
 
     # --- the root module ----------------------------------------------------------------------
     def root_code(self, target: WorkflowTarget) -> dict[str, Any]:
@@ -210,19 +222,61 @@ class Planner:
         pinned_datasets: dict[str, dict[str, Any]] | None = None,
     ) -> Plan:
         """Trace ``workflow`` of ``root`` with ``params``; raise listing every problem."""
+        from mlstudio.workflows import sandbox
+
+        with sandbox.confine(self.sandbox, code_roots=(), scratch=None, thread_only=True) as scope:
+            try:
+                plan, objects = self._plan(
+                    root, workflow, params, pinned_uses, pinned_datasets, scope
+                )
+            except MlstudioError:
+                if scope is None or not scope.denials:
+                    raise
+        if scope is not None and scope.denials:
+            error = sandbox.PlanningDeniedError(
+                f"planning {workflow} was denied: {scope.denials[0]['message']}",
+                hint="a workflow and its module's top-level code read data only through "
+                "dataset() and task inputs",
+            )
+            if self.on_denied is not None:
+                self.on_denied(workflow, error)
+            raise error
+        self._store_objects(plan, objects)  # the platform's write: after the sandbox is off
+        return plan
+
+    def _plan(
+        self,
+        root: dict[str, Any],
+        workflow: str,
+        params: dict[str, Any],
+        pinned_uses: dict[str, dict[str, Any]] | None,
+        pinned_datasets: dict[str, dict[str, Any]] | None,
+        scope: Any,
+    ) -> tuple[Plan, list[Any]]:
+        """The plan, and the non-JSON constants still to be stored."""
+        from mlstudio.workflows.sandbox import trusted
+
         code: dict[str, dict[str, Any]] = {}
         aliases: dict[int, str] = {}
         uses: dict[str, str] = {}
 
         def register(ref: dict[str, Any]) -> LoadedModule:
             alias = alias_of(ref)
-            if ref.get("requirements") and self.envs is not None:
-                env = self.envs.ensure(tuple(ref["requirements"]))
-                if env is not None:
-                    self.loader.add_site(env.python)
-            loaded = self.loader.load(ref)
+            env = None
+            with trusted():  # building environments and extracting code: the platform's work
+                if ref.get("requirements") and self.envs is not None:
+                    env = self.envs.ensure(tuple(ref["requirements"]))
+                    if env is not None:
+                        self.loader.add_site(env.python)
+                folder = self.loader.materialize(ref)
+            if scope is not None:
+                scope.allow_code(str(folder))
+                if env is not None:  # its packages are imported from there
+                    scope.allow_code(str(Path(env.python).parent.parent))
+            loaded = self.loader.load(ref)  # its top-level code: the module's own
             if "task_code" not in ref:  # a working copy, or pushed before identities were stored
-                ref["task_code"] = self.loader.task_code(ref, loaded)
+                with trusted():
+                    ref["task_code"] = self.loader.task_code(ref, loaded)
             code[alias] = ref
             for definition in loaded.definitions.values():
                 aliases[id(definition)] = alias
@@ -244,7 +298,10 @@ class Planner:
             if pinned_uses and ref_text in pinned_uses:
                 ref = pinned_uses[ref_text]
             else:
-                version = self.modules.resolve(ModuleRef.parse(ref_text, default_tag=DEFAULT_TAG))
+                with trusted():  # the registry's database
+                    version = self.modules.resolve(
+                        ModuleRef.parse(ref_text, default_tag=DEFAULT_TAG)
+                    )
                 ref = code_ref_for_version(version, tag=ModuleRef.parse(ref_text, DEFAULT_TAG).tag)
             loaded = register(ref)
             uses[ref_text] = alias_of(ref)
@@ -259,7 +316,7 @@ class Planner:
             requested = ref.name if ref.version is None else f"{ref.name}@{ref.version}"
             record = (pinned_datasets or {}).get(requested)
             if record is None:
-                with self.modules.store.read() as uow:
+                with trusted(), self.modules.store.read() as uow:  # the catalog's database
                     found = uow.datasets.get(ref.name, ref.version)
                 if found is None:
                     raise NotFoundError(
@@ -313,8 +370,7 @@ class Planner:
                 hint="fix them; nothing was run",
                 details=problems,
             )
-        self._store_objects(plan, tracer.objects)
-        return plan
+        return plan, tracer.objects
 
     def _store_objects(self, plan: Plan, objects: list[Any]) -> None:
         if not objects:

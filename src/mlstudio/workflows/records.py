@@ -80,6 +80,7 @@ class TaskRunRecord:
     traceback: str | None
     logs: list[dict[str, Any]] | None
     parent_node: str | None
+    read_set: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return _jsonable(self)

@@ -10,11 +10,14 @@ import sys
 import time
 import traceback
 import typing
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlstudio.data import files as declared_files
 from mlstudio.data.values import ValueRef, decode, encode
 from mlstudio.errors import MlstudioError
+from mlstudio.workflows import sandbox, scratch
 from mlstudio.workflows.executors.base import TaskDispatch, TaskResult
 
 
@@ -36,9 +39,15 @@ class _LazyLog(io.TextIOBase):
             self.buffer_text.append(text)
             return len(text)
         if self.handle is None:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            self.handle = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+            self.open_now()
         return self.handle.write(text)
+
+    def open_now(self) -> None:
+        """Open the file (as the worker: the task's sandbox does not apply)."""
+        if self.handle is None and self.path is not None:
+            with sandbox.trusted():
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                self.handle = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
 
     def flush(self) -> None:
         if self.handle is not None:
@@ -51,11 +60,16 @@ class _LazyLog(io.TextIOBase):
 
 
 class Runtime:
-    """Caches content stores and loaded module code for the life of a worker process."""
+    """Caches content stores and loaded module code for the life of a worker process.
 
-    def __init__(self) -> None:
+    ``run_as`` (an OS user name): run each task's code in a forked process with that user's
+    rights (see :mod:`mlstudio.workflows.runas`)."""
+
+    def __init__(self, run_as: str | None = None) -> None:
         self._stores: dict[str, Any] = {}
         self._loaders: dict[str, Any] = {}
+        self._swept: set[str] = set()
+        self.run_as = run_as
 
     def store(self, url: str) -> Any:
         store = self._stores.get(url)
@@ -92,17 +106,37 @@ class Runtime:
     def execute(self, d: TaskDispatch) -> TaskResult:
         started = time.time()
         store = self.store(d.artifact_url)
+        prepared = None  # what the module's import and the inputs' unpickling touched
         try:
             loader = self.loader(d.cache_dir, d.artifact_url)
-            loaded = loader.load(d.code)
-            definition = loaded.definitions.get(d.task)
-            if definition is None:
-                raise MlstudioError(
-                    f"task {d.task} is not in module {d.code.get('module') or d.code['digest'][:12]}"
-                )
-            # inputs may be pickles of classes defined in the module: unpickle with it importable
-            with loader.activate(loaded):
-                kwargs = {name: self.resolve(spec, store.get) for name, spec in d.inputs.items()}
+            fetch = store.get
+            code_roots: tuple[str, ...] = ()
+            if d.sandbox:
+                known = loader.loaded.get(d.code["digest"])  # warm: no stat of the folder
+                # extracted (the first time) as the worker
+                code_roots = (known.root if known else str(loader.materialize(d.code)),)
+                # tables load lazily, in user code: as the worker, and these digests only
+                digests, pickled = _references(d.inputs)
+                fetch = sandbox.trusted_fetch(store.get, digests)
+                if known is not None and not pickled:
+                    code_roots = ()  # nothing to confine: no import, no unpickling
+            # a module's top-level code and its classes' unpickling are user code too
+            with sandbox.confine(
+                d.sandbox if code_roots else None, code_roots=code_roots, scratch=None
+            ) as prepared:
+                loaded = loader.load(d.code)
+                definition = loaded.definitions.get(d.task)
+                if definition is None:
+                    raise MlstudioError(
+                        f"task {d.task} is not in module "
+                        f"{d.code.get('module') or d.code['digest'][:12]}"
+                    )
+                # inputs may be pickles of classes defined in the module: unpickle with it
+                # importable
+                with loader.activate(loaded):
+                    kwargs = {name: self.resolve(spec, fetch) for name, spec in d.inputs.items()}
+            if prepared is not None and prepared.denials:
+                return _denied_result(d, started, prepared)
             if d.governance:
                 kwargs = _project(
                     kwargs,
@@ -111,7 +145,11 @@ class Runtime:
                 )
             handed = _handed(kwargs) if d.governance else {}
             kwargs = _convert(definition.fn, kwargs)
+            kwargs = declared_files.convert(definition.fn, kwargs, d.inputs)
+            scratch_dir = self._scratch(d)
         except MlstudioError as exc:
+            if prepared is not None and prepared.denials:
+                return _denied_result(d, started, prepared)
             return TaskResult(
                 d.task_run_id,
                 d.attempt,
@@ -122,6 +160,8 @@ class Runtime:
                 retryable=False,
             )
         except Exception as exc:
+            if prepared is not None and prepared.denials:
+                return _denied_result(d, started, prepared)
             return TaskResult(
                 d.task_run_id,
                 d.attempt,
@@ -131,56 +171,246 @@ class Runtime:
                 started_at=started,
                 finished_at=time.time(),
             )
-
-        from mlstudio.workflows.sdk import CURRENT, TaskContext
-
         log = _LazyLog(d.log_path)
-        handler = logging.StreamHandler(log)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root_logger = logging.getLogger()
-        root_logger.addHandler(handler)
-        token = CURRENT.set(TaskContext(d.run_id, d.node_id, d.task, d.attempt))
-        status, output, error, tb = "ok", None, None, None
         try:
-            with (
-                loader.activate(loaded),
-                contextlib.redirect_stdout(log),
-                contextlib.redirect_stderr(log),
-            ):
-                value = definition.fn(**kwargs)
-                # pickling finds the classes of the value by importing their module
-                ref, data = _encode_output(d, definition, value, handed)
-            if data is not None:
-                store.put(data)
-            output = ref.to_json()
-        except _Denied as exc:
-            status, error = "denied", str(exc)
-        except MlstudioError as exc:
-            status, error = "error", exc.one_line()
-            tb = _user_traceback(exc)
-        except BaseException as exc:  # user code: anything it raises is its failure
-            if isinstance(exc, KeyboardInterrupt | SystemExit) and not isinstance(exc, SystemExit):
-                raise
-            status, error = "error", f"{type(exc).__name__}: {exc}"
-            tb = _user_traceback(exc)
+            if self.run_as:
+                outcome = self._run_as_user(
+                    d, loader, loaded, definition, kwargs, log, scratch_dir, prepared, handed
+                )
+            else:
+                outcome = _run_user_code(
+                    d, loader, loaded, definition, kwargs, log, scratch_dir, prepared, (), handed
+                )
+            if outcome.data is not None:
+                store.put(outcome.data)
         finally:
-            CURRENT.reset(token)
-            root_logger.removeHandler(handler)
-            if tb:
-                log.write(tb)
-            log.close()
+            if scratch_dir is not None:
+                scratch_dir.remove()
         return TaskResult(
             d.task_run_id,
             d.attempt,
-            status,
-            output=output,
-            error=error,
-            traceback=tb,
+            outcome.status,
+            output=outcome.output,
+            error=outcome.error,
+            traceback=outcome.traceback,
             started_at=started,
             finished_at=time.time(),
-            retryable=status != "denied",
-            extra={"log": "".join(log.buffer_text)} if log.buffer_text else {},
+            retryable=outcome.status != "denied",
+            extra=outcome.extra,
+            read_set=outcome.read_set,
         )
+
+    def _run_as_user(
+        self,
+        d: TaskDispatch,
+        loader: Any,
+        loaded: Any,
+        definition: Any,
+        kwargs: dict[str, Any],
+        log: _LazyLog,
+        scratch_dir: scratch.Scratch | None,
+        prepared: sandbox.TaskScope | None,
+        handed: dict[str, Any] | None = None,
+    ) -> _Outcome:
+        """The task's code in a child process running as ``self.run_as`` (workflows.runas)."""
+        import tempfile
+
+        from mlstudio.workflows import runas
+        from mlstudio.workflows.cache import readset  # noqa: F401  (the child may not read it)
+
+        try:
+            user = runas.lookup(self.run_as or "")
+            if d.sandbox:
+                runas.check_protected(user, d.sandbox)
+            _preload(kwargs)  # the user may not read the artifact store: load tables now
+            log.open_now()
+            base = d.sandbox["scratch"] if d.sandbox else tempfile.gettempdir()
+            code_copy = runas.readable_code(loaded.root, base, user)
+        except MlstudioError as exc:
+            return _Outcome("denied", error=exc.one_line())
+        keep = (log.handle.fileno(),) if log.handle is not None else ()
+        try:
+            return runas.run_as(
+                user,
+                lambda: _run_user_code(
+                    d,
+                    loader,
+                    loaded,
+                    definition,
+                    kwargs,
+                    log,
+                    scratch_dir,
+                    prepared,
+                    (code_copy,),
+                    handed,
+                ),
+                keep_fds=keep,
+                code_copy=code_copy,
+                workdir=scratch_dir.path if scratch_dir is not None else None,
+                on_crash=lambda message: _Outcome("error", error=message),
+            )
+        finally:
+            log.close()
+
+    def _scratch(self, d: TaskDispatch) -> scratch.Scratch | None:
+        """This attempt's scratch directory (with a sandbox policy only), made on first use;
+        at once when the task runs as another user (who may not create it)."""
+        if not d.sandbox:
+            return None
+        base = d.sandbox["scratch"]
+        if base not in self._swept:
+            self._swept.add(base)
+            scratch.sweep(base)
+        owner = None
+        if self.run_as:
+            from mlstudio.workflows import runas
+
+            owner = runas.lookup(self.run_as).uid
+        made = scratch.Scratch(base, d.run_id, d.node_id, d.attempt, owner)
+        if owner is not None:
+            made.ensure()
+        return made
+
+
+@dataclass
+class _Outcome:
+    """What running the user code of one attempt produced (picklable: it may cross a fork)."""
+
+    status: str
+    output: dict[str, Any] | None = None
+    data: bytes | None = None  # the output's bytes, for the worker to store
+    error: str | None = None
+    traceback: str | None = None
+    read_set: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _run_user_code(
+    d: TaskDispatch,
+    loader: Any,
+    loaded: Any,
+    definition: Any,
+    kwargs: dict[str, Any],
+    log: _LazyLog,
+    scratch_dir: scratch.Scratch | None,
+    prepared: sandbox.TaskScope | None = None,
+    extra_code: tuple[str, ...] = (),
+    handed: dict[str, Any] | None = None,
+) -> _Outcome:
+    """Call the task with its output captured, inside the sandbox; encode its output.
+    ``prepared``: what loading its code and inputs read (part of its read set);
+    ``extra_code``: more folders of the task's own code (a copy made for ``run_as``);
+    ``handed``: the input tables as handed over (proves same-named output columns)."""
+    from mlstudio.workflows.cache import readset
+    from mlstudio.workflows.sdk import CURRENT, TaskContext
+
+    handler = logging.StreamHandler(log)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root_logger = logging.getLogger()
+    root_logger.addHandler(handler)
+    context = TaskContext(
+        d.run_id, d.node_id, d.task, d.attempt, scratch_dir.ensure if scratch_dir else None
+    )
+    token = CURRENT.set(context)
+    status, output, data, error, tb = "ok", None, None, None, None
+    scope = None
+    try:
+        with (
+            loader.activate(loaded),
+            contextlib.redirect_stdout(log),
+            contextlib.redirect_stderr(log),
+            scratch.as_tmpdir(scratch_dir),
+            sandbox.confine(
+                d.sandbox,
+                code_roots=(loaded.root, *extra_code),
+                scratch=scratch_dir.path if scratch_dir else None,
+                on_scratch=scratch_dir.ensure if scratch_dir else None,
+                untracked=declared_files.paths(d.inputs),
+            ) as scope,
+        ):
+            value = definition.fn(**kwargs)
+            # pickling finds the classes of the value by importing their module
+            ref, data = _encode_output(d, definition, value, handed)
+        output = ref.to_json()
+    except _Denied as exc:
+        status, error = "denied", str(exc)
+    except MlstudioError as exc:
+        status, error = "error", exc.one_line()
+        tb = _user_traceback(exc)
+    except BaseException as exc:  # user code: anything it raises is its failure
+        if isinstance(exc, KeyboardInterrupt | SystemExit) and not isinstance(exc, SystemExit):
+            raise
+        status, error = "error", f"{type(exc).__name__}: {exc}"
+        tb = _user_traceback(exc)
+    finally:
+        CURRENT.reset(token)
+        root_logger.removeHandler(handler)
+    extra: dict[str, Any] = {}
+    if scope is not None and scope.denials:
+        # refused even if the task caught the error: it tried to read around the inputs
+        status, output, data = "denied", None, None
+        error = f"denied: {scope.denials[0]['message']}"
+        extra["sandbox_denials"] = scope.denials[:10]
+        log.write(f"mlstudio: {error}\n")
+    if scope is not None and prepared is not None:
+        scope.absorb(prepared)
+    read_set = readset.finish(scope) if status == "ok" else None
+    if tb:
+        log.write(tb)
+    log.close()
+    if log.buffer_text:
+        extra["log"] = "".join(log.buffer_text)
+    return _Outcome(status, output, data, error, tb, read_set, extra)
+
+
+def _denied_result(d: TaskDispatch, started: float, scope: sandbox.TaskScope) -> TaskResult:
+    """The attempt whose module import or input unpickling the sandbox refused."""
+    return TaskResult(
+        d.task_run_id,
+        d.attempt,
+        "denied",
+        error=f"denied: {scope.denials[0]['message']}",
+        started_at=started,
+        finished_at=time.time(),
+        retryable=False,
+        extra={"sandbox_denials": scope.denials[:10]},
+    )
+
+
+def _preload(value: Any) -> None:
+    """Load every lazily loaded table among a task's arguments."""
+    from mlstudio.data.dataset import Dataset
+
+    if isinstance(value, Dataset):
+        value.to_arrow()
+    elif isinstance(value, dict):
+        for item in value.values():
+            _preload(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _preload(item)
+
+
+def _references(inputs: dict[str, Any]) -> tuple[set[str], bool]:
+    """Every artifact digest a dispatch's input specs reference, and whether one of them is a
+    pickle (unpickling runs the module's code)."""
+    out: set[str] = set()
+    pickled = False
+
+    def walk(spec: Any) -> None:
+        nonlocal pickled
+        if isinstance(spec, dict):
+            if "v" in spec and isinstance(spec["v"], dict) and "digest" in spec["v"]:
+                out.add(spec["v"]["digest"])
+                pickled = pickled or spec["v"].get("format") == "pickle"
+            for value in spec.values():
+                walk(value)
+        elif isinstance(spec, list):
+            for value in spec:
+                walk(value)
+
+    walk(inputs)
+    return out, pickled
 
 
 class _Denied(Exception):
@@ -391,7 +621,9 @@ def _wait_for_parent(parent_pid: int) -> None:
     os._exit(_ORPHANED)
 
 
-def main_loop(tasks: Any, results: Any, parent_pid: int, deathsig: bool = False) -> None:
+def main_loop(
+    tasks: Any, results: Any, parent_pid: int, deathsig: bool = False, run_as: str | None = None
+) -> None:
     """The body of a local worker process: take dispatches until told to stop.
 
     ``tasks`` and ``results`` are this worker's own pipes from and to the executor; a message
@@ -405,7 +637,9 @@ def main_loop(tasks: Any, results: Any, parent_pid: int, deathsig: bool = False)
     from collections import deque
 
     watch_parent(parent_pid, deathsig)
-    runtime = Runtime()
+    sandbox.install()  # before any task: audit hooks are for the life of the process
+    sandbox.drop_credentials()
+    runtime = Runtime(run_as)
     pid = os.getpid()
     send = results.send
     queue: deque[Any] = deque()

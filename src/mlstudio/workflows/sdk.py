@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar, overload
 
 from mlstudio.errors import InvalidInputError
-from mlstudio.workflows.definitions import CACHE_MODES, Definition, TaskOptions
+from mlstudio.workflows.definitions import CACHE_MODES, CachePolicy, Definition, TaskOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -84,7 +85,7 @@ def task(
     retries: int = 0,
     retry_delay: float = 1.0,
     timeout: float | None = None,
-    cache: str = "default",
+    cache: str | CachePolicy = "default",
     cache_version: str = "",
     resources: dict[str, Any] | None = None,
     lineage: dict[str, list[str]] | None = None,
@@ -97,7 +98,8 @@ def task(
 
 def task(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
     """Declare a task. Options: retries, retry_delay (s, doubles per attempt), timeout (s),
-    cache ('default' | 'recompute' | 'off'), cache_version, resources; governance:
+    cache ('default' | 'recompute' | 'off', or a ``CachePolicy``), cache_version, resources;
+    governance:
     ``columns={"arg": [...]}`` (the only columns it reads), ``lineage={"out": ["arg.col"]}``,
     ``classify={"col": "confidential+pii", "*": "internal"}`` (declared output tags) and
     ``persist="ns/name"`` (store the output table as a named dataset version).
@@ -106,6 +108,8 @@ def task(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
     worker process: same durability, governance checks, caching and results, no process round
     trip; no isolation either, so it takes no ``timeout``."""
     name = options.pop("name", None)
+    if isinstance(options.get("cache"), CachePolicy):
+        options["cache_policy"], options["cache"] = options["cache"], "default"
     if options.get("cache", "default") not in CACHE_MODES:
         raise InvalidInputError(
             f"cache={options['cache']!r} is not a cache mode",
@@ -210,11 +214,27 @@ class TaskContext:
         node_id: str | None = None,
         task: str | None = None,
         attempt: int = 0,
+        scratch: Callable[[], str] | None = None,
     ) -> None:
         self.run_id = run_id
         self.node_id = node_id
         self.task = task
         self.attempt = attempt
+        self._make_scratch = scratch
+        self._scratch: Path | None = None
+
+    @property
+    def scratch(self) -> Path:
+        """This attempt's own directory (also ``TMPDIR`` while it runs), removed when the
+        attempt ends; outside a run, a fresh temporary directory."""
+        if self._scratch is None:
+            if self._make_scratch is not None:
+                self._scratch = Path(self._make_scratch())
+            else:
+                import tempfile
+
+                self._scratch = Path(tempfile.mkdtemp(prefix="mlstudio-scratch-"))
+        return self._scratch
 
     def log(self, *parts: Any) -> None:
         print(*parts, flush=True)

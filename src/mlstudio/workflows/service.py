@@ -21,12 +21,14 @@ from mlstudio.errors import (
 )
 from mlstudio.governance.domains import check_run, check_view
 from mlstudio.workflows.cache import keys as cache_keys
+from mlstudio.workflows.cache import readset
 from mlstudio.workflows.engine import Engine, EngineConfig, engine_identity, initial_rows
 from mlstudio.workflows.executors.registry import ExecutorContext, executors
 from mlstudio.workflows.options import RunOptions
 from mlstudio.workflows.plan import Plan
 from mlstudio.workflows.planner import Planner, parse_workflow_ref
 from mlstudio.workflows.records import RUN_TERMINAL, RunRecord
+from mlstudio.workflows.sandbox import policy_for as sandbox_policy_for
 
 if TYPE_CHECKING:
     from mlstudio.core.events import EventBus
@@ -92,8 +94,25 @@ class RunService:
             self._loader = CodeLoader(self.settings.cache_dir, self.cas.get)
         return self._loader
 
-    def planner(self) -> Planner:
-        return Planner(self.modules, self.cas, self.loader, self.envs)
+    def planner(self, actor: str | None = None, reference: str = "") -> Planner:
+        """A planner whose workflow code runs in the task sandbox; its refusals are audited
+        as ``actor``'s, on ``workflow:REFERENCE``."""
+        planner = Planner(
+            self.modules,
+            self.cas,
+            self.loader,
+            self.envs,
+            sandbox=sandbox_policy_for(self.settings),
+        )
+        if actor is not None:
+            from mlstudio.governance.rbac import record_denial
+
+            def audit(workflow: str, error: Any) -> None:
+                resource = f"workflow:{reference or workflow}"
+                record_denial(self.store, actor, "sandbox.access", resource, error)
+
+            planner.on_denied = audit
+        return planner
 
     def submit(
         self,
@@ -131,7 +150,7 @@ class RunService:
         runs.record(uow, prepared)`` in that transaction; on ``PermissionDeniedError``, once it
         has rolled back, ``runs.record_denial(prepared, exc)``."""
         options = options.checked()
-        planner = self.planner()
+        planner = self.planner(actor, parent.workflow if parent else workflow)
         if parent is not None:
             old = Plan.from_json(parent.plan)
             root = old.code[old.root]
@@ -261,6 +280,7 @@ class RunService:
             logs_dir=settings.home / "logs",
             task_environment=TaskEnvironments(settings.cache_dir, env_python),
             env_python=env_python,
+            sandbox=sandbox_policy_for(settings),
         )
         from mlstudio.workflows.recorder import RunRecorder
 
@@ -411,6 +431,10 @@ class RunService:
                 for t in tasks:
                     if t.cache_components is None or t.cache_hit:
                         continue
+                    stale_run, stale = readset.explain(t.read_set)
+                    if stale:  # same key, but the files it read (or its expiry) said no
+                        explanations[t.node_id] = {"compared_with_run": stale_run, "reasons": stale}
+                        continue
                     previous = uow.runs.last_components(run.workflow, t.node_id, run.created_at)
                     explanations[t.node_id] = {
                         "compared_with_run": previous[0] if previous else None,
@@ -435,6 +459,9 @@ class RunService:
                 "duration_s": t.duration_s,
                 "error": t.error,
             }
+            reads = readset.summary(t.read_set)
+            if reads:
+                item["reads"] = reads
             if t.node_id in explanations:
                 item["explain"] = explanations[t.node_id]
             out["tasks"].append(item)

@@ -12,6 +12,8 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
+from mlstudio.data.files import DeclaredFile
+from mlstudio.data.files import declare as declare_files
 from mlstudio.errors import InvalidInputError, MlstudioError
 from mlstudio.workflows.definitions import Definition, type_name
 from mlstudio.workflows.plan import CHOOSE, MAP, TASK, Node
@@ -27,6 +29,32 @@ def _options(task_def: TaskDef) -> dict[str, Any]:
     if query is not None:
         options["sql"] = query
     return options
+
+
+def _policy_key(task_def: TaskDef, node_id: str, arguments: dict[str, Any]) -> Any:
+    """A ``CachePolicy`` key function's value for these (planning-time) arguments."""
+    import json
+
+    from mlstudio.data.files import DeclaredFile
+
+    policy = task_def.options.cache_policy
+    assert policy is not None and policy.key is not None
+    known = {
+        k: (v.path if isinstance(v, DeclaredFile) else v)
+        for k, v in arguments.items()
+        if not isinstance(v, Promise)
+    }
+    try:
+        value = policy.key(**known)
+    except Exception as exc:
+        raise InvalidInputError(
+            f"{node_id}: the CachePolicy key function raised {type(exc).__name__}: {exc}"
+        ) from exc
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        value = repr(value)
+    return value
 
 
 class Promise:
@@ -129,6 +157,8 @@ class Tracer:
             return {"d": entries}
         if value is None or isinstance(value, bool | int | float | str):
             return {"c": value}
+        if isinstance(value, DeclaredFile):
+            return {"c": value.path, "f": 1}
         if isinstance(value, DatasetRef):
             return {"ds": {"name": value.name, "version": value.version}}
         self.objects.append(value)
@@ -183,6 +213,19 @@ class Tracer:
         self._check_types(name, definition, arguments)
         return arguments
 
+    def _task_options(
+        self, task_def: TaskDef, node_id: str, arguments: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A node's options, with its ``CachePolicy`` key value computed now."""
+        options = _options(task_def)
+        policy = task_def.options.cache_policy
+        if policy is not None and policy.key is not None:
+            try:
+                options["cache_policy"]["key_value"] = _policy_key(task_def, node_id, arguments)
+            except InvalidInputError as exc:
+                self.problems.append(exc.one_line())
+        return options
+
     def _alias(self, definition: Definition, name: str) -> str:
         alias = self._code_alias(definition)
         if alias is None:
@@ -199,14 +242,17 @@ class Tracer:
     def _add_task(self, task_def: TaskDef, node_id: str, args: tuple, kwargs: dict) -> Promise:
         """Record one call of ``task_def`` as node ``node_id``."""
         arguments = self._bind(node_id, task_def, args, kwargs)
+        if arguments:
+            arguments = declare_files(task_def.fn, arguments)  # Path/File: hashed into the key
         returns = task_def.signature["returns"]
+        options = self._task_options(task_def, node_id, arguments or {})
         self.nodes[node_id] = Node(
             id=node_id,
             kind=TASK,
             task=task_def.name,
             code=self._alias(task_def, node_id),
             inputs={k: self.binding(v) for k, v in (arguments or {}).items()},
-            options=_options(task_def),
+            options=options,
             guards=[list(g) for g in self._guards],
             returns=returns,
         )
@@ -253,7 +299,7 @@ class Tracer:
             inputs={
                 k: self.binding(kwargs[k] if k == over else v) for k, v in (arguments or {}).items()
             },
-            options=_options(task_def),
+            options=self._task_options(task_def, node_id, arguments or {}),
             guards=[list(g) for g in self._guards],
             mapped=over,
             returns=f"list[{returns}]",

@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 from mlstudio.core.hashing import digest_of
+from mlstudio.workflows.cache import readset
 
 # 2: per-task code identity and the import-closure environment (1: module digest + every
 # installed package); results cached under another version are not reused
@@ -103,6 +104,7 @@ def explain(previous: dict[str, Any] | None, current: dict[str, Any]) -> list[st
             reasons.append(
                 f"input {name} changed (upstream output {str(old_i.get(name))[:12]} → {str(new_i.get(name))[:12]})"
             )
+    reasons.extend(readset.explain_components(previous, current))  # declared files, policy key
     return reasons or [
         "same key: the cached result was unusable (missing blob, or caching was off)"
     ]

@@ -27,6 +27,7 @@ class TaskDispatch:
     log_path: str | None = None
     python: str | None = None  # module environment interpreter; None = the host's
     governance: dict[str, Any] | None = None  # domain policy, input tags, projection (data.io)
+    sandbox: dict[str, Any] | None = None  # protected roots (workflows.sandbox); None: off
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -45,6 +46,7 @@ class TaskResult:
     worker: str = ""
     retryable: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
+    read_set: dict[str, Any] | None = None  # files it read (workflows.cache.readset)
 
     @property
     def ok(self) -> bool:

@@ -74,10 +74,11 @@ class _Worker:
 class _Pool:
     """The worker processes of one interpreter, and the tasks waiting for one of them."""
 
-    def __init__(self, ctx: Any, python: str | None, size: int) -> None:
+    def __init__(self, ctx: Any, python: str | None, size: int, run_as: str | None = None) -> None:
         self.ctx = ctx
         self.python = python
         self.size = size
+        self.run_as = run_as
         self.workers: dict[int, _Worker] = {}
         self.backlog: deque[int] = deque()  # task_run_ids not yet handed to a worker
 
@@ -94,7 +95,7 @@ class _Pool:
         try:
             proc = self.ctx.Process(
                 target=main_loop,
-                args=(task_reader, result_writer, os.getpid(), deathsig),
+                args=(task_reader, result_writer, os.getpid(), deathsig, self.run_as),
                 daemon=True,
                 name="mlstudio-worker",
             )
@@ -169,8 +170,18 @@ class LocalExecutor:
     supports_cancel = True
 
     def __init__(
-        self, max_workers: int | None = None, queue_depth: int = 2, pipeline: int = 1
+        self,
+        max_workers: int | None = None,
+        queue_depth: int = 2,
+        pipeline: int = 1,
+        run_as: str | None = None,
     ) -> None:
+        """``run_as``: an OS user that every task's code runs as (workflows.runas)."""
+        if run_as:
+            from mlstudio.workflows.runas import check_run_as
+
+            check_run_as(run_as)
+        self.run_as = run_as
         self.size = max(1, max_workers or os.cpu_count() or 2)
         self.queue_depth = queue_depth  # dispatches accepted per worker (the rest wait here)
         self.pipeline = max(1, pipeline)  # dispatches one worker may hold (tiny tasks only)
@@ -194,7 +205,7 @@ class LocalExecutor:
         (a one-task run boots one process, not one per core)."""
         pool = self.pools.get(python)
         if pool is None:
-            pool = self.pools[python] = _Pool(self.ctx, python, self.size)
+            pool = self.pools[python] = _Pool(self.ctx, python, self.size, self.run_as)
             pool.spawn()
         return pool
 
@@ -432,4 +443,5 @@ class LocalExecutor:
 
 def from_context(context: Any) -> LocalExecutor:
     """The registry's factory (``--executor local``): tiny tasks are pipelined."""
-    return LocalExecutor(context.settings.max_workers, pipeline=PIPELINE)
+    settings = context.settings
+    return LocalExecutor(settings.max_workers, pipeline=PIPELINE, run_as=settings.run_as)

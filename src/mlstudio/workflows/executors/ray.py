@@ -24,6 +24,10 @@ def _execute(dispatch: dict[str, Any]) -> TaskResult:
     try:
         runtime = _RUNTIME
     except NameError:
+        from mlstudio.workflows import sandbox
+
+        sandbox.install()
+        sandbox.drop_credentials()
         runtime = _RUNTIME = Runtime()  # warm per Ray worker process: code and stores cached
     result = runtime.execute(TaskDispatch(**dispatch))
     result.worker = f"ray:{os.getpid()}"

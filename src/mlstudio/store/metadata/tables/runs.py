@@ -68,6 +68,7 @@ task_runs = Table(
     Column("traceback", Text, nullable=True),
     Column("logs", Json(), nullable=True),
     Column("parent_node", Text, nullable=True),
+    Column("read_set", Json(), nullable=True),  # files the task read (workflows.cache.readset)
     UniqueConstraint("run_id", "node_id"),
     Index("ix_task_runs_run_id_state", "run_id", "state"),
     Index("ix_task_runs_task", "task"),
@@ -87,5 +88,6 @@ cache_entries = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("last_hit_at", UtcDateTime, nullable=True),
     Column("hits", Integer, nullable=False, default=0),
+    Column("read_set", Json(), nullable=True),  # checked before a hit is used
     Index("ix_cache_entries_workflow", "workflow"),
 )
