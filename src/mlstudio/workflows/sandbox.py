@@ -280,6 +280,11 @@ class TaskScope:
             if not _in_import():
                 self.listings.add(real)
             return
+        if real.endswith(_CODE_SUFFIXES) and _opened_by_import() and _distributed(real):
+            # code of an installed distribution, loaded by the import system: the cache key's
+            # environment part (the distribution's version) covers it, not the read set; code
+            # on sys.path that no distribution owns is tracked like any file
+            return
         if real.endswith(".pyc") and "__pycache__" in real:
             real = _source_of(real) or real  # a stale .pyc would not show an edited source
         if real not in self.reads:
@@ -539,6 +544,37 @@ def _source_of(pyc: str) -> str | None:
     except (ValueError, NotImplementedError):
         return None
     return source if os.path.exists(source) else None
+
+
+_CODE_SUFFIXES = (".py", ".pyc", ".so", ".pyd", ".pth")
+
+
+def _opened_by_import() -> bool:
+    """The file being opened is opened by the import machinery itself (a module's source or
+    bytecode), not by code that runs during an import (a data file read at top level)."""
+    frame = sys._getframe(1)
+    here = __file__
+    while frame is not None and frame.f_code.co_filename == here:
+        frame = frame.f_back
+    return frame is not None and frame.f_code.co_filename.startswith("<frozen importlib")
+
+
+_OWNED: list[dict[str, list[str]]] = []
+
+
+def _distributed(real: str) -> bool:
+    """Whether ``real`` (a code file on ``sys.path``) belongs to an installed distribution."""
+    for entry in sys.path:
+        root = _real(entry or os.getcwd())
+        if _under(real, root) and real != root:
+            top = Path(os.path.relpath(real, root)).parts[0]
+            name = top.split(".", 1)[0]
+            if not _OWNED:
+                from importlib.metadata import packages_distributions
+
+                _OWNED.append(packages_distributions())
+            return name in _OWNED[0]
+    return False
 
 
 def _in_import() -> bool:
