@@ -72,6 +72,7 @@ def create_app(
         namespaces,
         runs,
         schedules,
+        storage,
         tokens,
         users,
         webhooks,
@@ -134,6 +135,7 @@ def create_app(
         users,
         tokens,
         audit,
+        storage,
     )
     for module in by_domain:
         api.include_router(module.router)

@@ -214,13 +214,30 @@ def get_dataset(uow: UnitOfWork, name: str, version: int | None = None) -> Datas
     record = uow.datasets.get(name, version)
     if record is not None:
         return record
+    deleted = uow.maintenance.deletion("dataset", name, version) if version else None
     versions = uow.datasets.versions(name)
+    if deleted is not None:
+        raise NotFoundError(
+            f"{name}@{version} was deleted by {deleted['deleted_by']} at "
+            f"{iso(deleted['deleted_at'])}",
+            hint=f"see the versions left: mlstudio data show {name}"
+            if versions
+            else "see: mlstudio data list",
+        )
     if not versions:
         raise NotFoundError(f"dataset {name} does not exist", hint="see: mlstudio data list")
     raise NotFoundError(
-        f"{name}@{version} does not exist ({name} has versions 1..{versions[-1].version})",
+        f"{name}@{version} does not exist ({name} has versions "
+        f"{version_span([v.version for v in versions])})",
         hint=f"see: mlstudio data show {name}",
     )
+
+
+def version_span(numbers: list[int]) -> str:
+    """``1..5`` when nothing is missing, else the numbers (``1, 3, 4``)."""
+    if numbers == list(range(1, len(numbers) + 1)):
+        return f"1..{len(numbers)}"
+    return ", ".join(str(n) for n in numbers)
 
 
 def _deny(store: Any, actor: str, action: str, resource: str, details: dict[str, Any]) -> None:

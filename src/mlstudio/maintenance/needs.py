@@ -126,7 +126,9 @@ def module_needs(uow: Any, module: Any, version: int) -> list[Need]:
         else:
             fix = f"move it first: mlstudio module tag {name} {tag.name} N"
         needs.append(Need("tag", tag.name, f"tag {tag.name} points at it", fix))
-    needs += _run_needs(uow.maintenance.runs_locking("code", f"{name}@{version}", RUN_ACTIVE), "runs")
+    needs += _run_needs(
+        uow.maintenance.runs_locking("code", f"{name}@{version}", RUN_ACTIVE), "runs"
+    )
     for schedule_id, workflow in uow.maintenance.schedules_of(f"{name}/"):
         if _pinned_version(workflow) == version:
             needs.append(

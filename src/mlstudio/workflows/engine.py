@@ -561,7 +561,7 @@ class Engine(EngineGovernance, EngineValues):
     def _blob_present(self, spec: dict[str, Any]) -> bool:
         if "v" in spec:
             ref = spec["v"]
-            return "inline" in ref or self.cas.exists(ref["digest"])
+            return "inline" in ref or self.cas.touch(ref["digest"])  # a reuse is a write for gc
         if "l" in spec:
             return all(self._blob_present(s) for s in spec["l"])
         if "d" in spec:

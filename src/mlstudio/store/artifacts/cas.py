@@ -78,6 +78,12 @@ class ContentStore:
     def exists(self, digest: str) -> bool:
         return self.objects.exists(self.key(digest))
 
+    def touch(self, digest: str) -> bool:
+        """Whether the blob exists; one that does is refreshed where the store can (reusing a
+        stored blob, e.g. on a cache hit, counts as writing it for garbage collection)."""
+        key = self.key(digest)
+        return self.objects.refresh(key) or self.objects.exists(key)
+
     def get(self, digest: str) -> bytes:
         """The blob's bytes, after checking they still hash to ``digest``."""
         try:

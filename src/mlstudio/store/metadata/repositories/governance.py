@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, or_, select, update
+from sqlalchemy import Connection, delete, func, insert, or_, select, update
 
 from mlstudio.core.clock import utcnow
 from mlstudio.data.records import DatasetRecord, DeclassifierRecord, TokenRecord
@@ -113,6 +113,9 @@ class DomainRepository:
                 .where(domains.c.name == name)
                 .values(policy=policy, updated_by=actor, updated_at=utcnow())
             )
+
+    def delete(self, name: str) -> None:
+        self.conn.execute(delete(domains).where(domains.c.name == name))
 
 
 def _dataset(r) -> DatasetRecord:

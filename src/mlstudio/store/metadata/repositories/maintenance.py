@@ -50,9 +50,7 @@ class MaintenanceRepository:
         return {r.run_id for r in self.conn.execute(select(run_pins.c.run_id))}
 
     # --- deleted versions ---------------------------------------------------------------------
-    def record_deletion(
-        self, kind: str, name: str, version: int, digest: str, actor: str
-    ) -> None:
+    def record_deletion(self, kind: str, name: str, version: int, digest: str, actor: str) -> None:
         self.conn.execute(
             insert(deleted_versions).values(
                 kind=kind,
@@ -123,13 +121,27 @@ class MaintenanceRepository:
         )
         return list(self.conn.execute(q))
 
-    def count_by_domain(self, domain: str) -> dict[str, int]:
-        """How many runs, schedules and dataset versions belong to ``domain``."""
-        out = {}
-        for label, table in (("runs", runs), ("schedules", schedules), ("datasets", datasets)):
-            q = select(func.count()).select_from(table).where(table.c.domain == domain)
-            out[label] = int(self.conn.execute(q).scalar() or 0)
-        return out
+    def domain_users(self, domain: str) -> dict[str, Any]:
+        """What belongs to ``domain``: its run count, schedule ids, dataset versions by name."""
+        run_count = self.conn.execute(
+            select(func.count()).select_from(runs).where(runs.c.domain == domain)
+        ).scalar()
+        schedule_ids = [
+            r.id
+            for r in self.conn.execute(
+                select(schedules.c.id).where(schedules.c.domain == domain).order_by(schedules.c.id)
+            )
+        ]
+        by_name = {
+            r.full_name: int(r.count)
+            for r in self.conn.execute(
+                select(datasets.c.full_name, func.count().label("count"))
+                .where(datasets.c.domain == domain)
+                .group_by(datasets.c.full_name)
+                .order_by(datasets.c.full_name)
+            )
+        }
+        return {"runs": int(run_count or 0), "schedules": schedule_ids, "datasets": by_name}
 
     def delete_dataset_version(self, full_name: str, version: int) -> None:
         self.conn.execute(
@@ -150,14 +162,19 @@ class MaintenanceRepository:
     def run_rows(self) -> Iterator[Any]:
         """``(id, state, created_at, finished_at, plan, output)`` of every run, streamed."""
         q = select(
-            runs.c.id, runs.c.state, runs.c.created_at, runs.c.finished_at, runs.c.plan, runs.c.output
+            runs.c.id,
+            runs.c.state,
+            runs.c.created_at,
+            runs.c.finished_at,
+            runs.c.plan,
+            runs.c.output,
         )
-        yield from self.conn.execution_options(yield_per=CHUNK).execute(q)
+        yield from self.conn.execute(q.execution_options(yield_per=CHUNK))
 
     def task_outputs(self) -> Iterator[Any]:
         """``(run_id, output)`` of every task run, streamed."""
         q = select(task_runs.c.run_id, task_runs.c.output).where(task_runs.c.output.is_not(None))
-        yield from self.conn.execution_options(yield_per=CHUNK).execute(q)
+        yield from self.conn.execute(q.execution_options(yield_per=CHUNK))
 
     def queued_work(self) -> Iterator[Any]:
         """``(dispatch, result)`` of task attempts not finished yet (in flight on workers)."""
@@ -165,4 +182,3 @@ class MaintenanceRepository:
             task_queue.c.state.in_(("queued", "claimed"))
         )
         yield from self.conn.execute(q)
-

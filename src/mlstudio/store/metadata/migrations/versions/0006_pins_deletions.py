@@ -36,9 +36,7 @@ def upgrade() -> None:
             "kind", "name", "version", name=op.f("uq_deleted_versions_kind_name_version")
         ),
     )
-    op.create_index(
-        "ix_deleted_versions_name", "deleted_versions", ["kind", "name"], unique=False
-    )
+    op.create_index("ix_deleted_versions_name", "deleted_versions", ["kind", "name"], unique=False)
 
 
 def downgrade() -> None:
