@@ -65,7 +65,8 @@ def audited(store: Any, actor: str, action: str, resource: str, work: Callable[[
         raise
 
 
-def _run_needs(rows: list[Any], verb: str) -> list[Need]:
+def _run_needs(rows: list[Any], verb: str, past: str) -> list[Need]:
+    """``verb``/``past``: what a live run does with it (reads), what a pinned one did (read)."""
     out = []
     for run_id, state, pinned in rows:
         if pinned:
@@ -73,7 +74,7 @@ def _run_needs(rows: list[Any], verb: str) -> list[Need]:
                 Need(
                     "pinned_run",
                     run_id,
-                    f"run {run_id} is pinned and {verb} it",
+                    f"run {run_id} is pinned and {past} it",
                     f"unpin it first: mlstudio runs unpin {run_id}",
                 )
             )
@@ -93,7 +94,7 @@ def dataset_needs(uow: Any, full_name: str, version: int, digest: str) -> list[N
     """What needs dataset version ``full_name@version`` (whose blob is ``digest``)."""
     key = f"{full_name}@{version}"
     repo = uow.maintenance
-    needs = _run_needs(repo.runs_locking("datasets", key, RUN_ACTIVE), "reads")
+    needs = _run_needs(repo.runs_locking("datasets", key, RUN_ACTIVE), "reads", "read")
     caches: dict[str, int] = {}
     for workflow, count in [*repo.cache_entries_from(key), *repo.cache_entries_holding(digest)]:
         caches[workflow] = caches.get(workflow, 0) + int(count)
@@ -126,9 +127,8 @@ def module_needs(uow: Any, module: Any, version: int) -> list[Need]:
         else:
             fix = f"move it first: mlstudio module tag {name} {tag.name} N"
         needs.append(Need("tag", tag.name, f"tag {tag.name} points at it", fix))
-    needs += _run_needs(
-        uow.maintenance.runs_locking("code", f"{name}@{version}", RUN_ACTIVE), "runs"
-    )
+    locking = uow.maintenance.runs_locking("code", f"{name}@{version}", RUN_ACTIVE)
+    needs += _run_needs(locking, "runs", "ran")
     for schedule_id, workflow in uow.maintenance.schedules_of(f"{name}/"):
         if _pinned_version(workflow) == version:
             needs.append(

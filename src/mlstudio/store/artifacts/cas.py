@@ -59,9 +59,12 @@ class ContentStore:
         anything was written (False when the stored copy was already intact).
         """
         digest = sha256_bytes(data)
-        if self.intact(digest) and self.objects.refresh(self.key(digest)):
+        key = self.key(digest)
+        if self.intact(digest):
+            if not self.objects.refresh(key):  # a store that cannot touch: write to refresh
+                self.objects.put(key, data)
             return False
-        self.objects.put(self.key(digest), data)
+        self.objects.put(key, data)
         return True
 
     def put_file(self, path: Path) -> str:
