@@ -99,6 +99,7 @@ class RunOutputs:
     def __init__(self, platform: Any) -> None:
         self.platform = platform
         self.store = platform.store
+        self._run_id = "RUN"
 
     def write(
         self,
@@ -122,6 +123,7 @@ class RunOutputs:
             choose_format("json", "", target, fmt)  # names the problem
         check_target(target)
         run = self.platform.runs.get(run_id)
+        self._run_id = run.id
         reading = domain or run.domain
         validate_domain(reading)
         resource = f"run:{run.id}"
@@ -257,7 +259,8 @@ class RunOutputs:
         except ArtifactMissingError:
             raise NotFoundError(
                 f"the output (artifact {digest[:12]}) is no longer in the artifact store",
-                hint="it was removed by mlstudio gc (retention); re-run: mlstudio runs clone RUN",
+                hint="mlstudio gc releases the outputs of unpinned runs past --keep-runs-days; "
+                f"compute it again with: mlstudio runs clone {self._run_id}",
             ) from None
 
     # --- writing ------------------------------------------------------------------------------
