@@ -169,3 +169,35 @@ def test_a_push_that_reuses_a_blob_gc_is_deleting_keeps_it(studio, platform, tmp
     assert platform.cas.intact(digest)
     assert studio.ok("module", "show", "res/race@1")["selected"]["archive_digest"] == digest
     assert studio.ok("run", "res/race/flow:latestAlpha")["output_value"] == {"sum": 6}
+
+
+PERSIST = """
+import pandas as pd
+
+from mlstudio import task, workflow
+
+
+@task(persist="res/made", classify={"*": "internal"})
+def made(n: int) -> pd.DataFrame:
+    return pd.DataFrame({"x": list(range(n))})
+
+
+@workflow
+def flow(n: int = 3) -> pd.DataFrame:
+    return made(n)
+"""
+
+
+def test_a_dataset_a_cache_entry_holds_is_refused_until_the_cache_is_cleared(studio, tmp_path):
+    studio.ok("namespace", "create", "res")
+    studio.ok("module", "push", module(tmp_path, "res/maker", PERSIST), "--no-tests")
+    assert studio.ok("run", "res/maker/flow:latestAlpha")["state"] == "succeeded"
+    assert studio.ok("data", "show", "res/made")["version"] == 1
+    refused = studio.fails("data", "delete", "res/made@1", code=5)
+    assert "1 cache entry of res/maker/flow were computed from it" in refused.stderr
+    assert "mlstudio cache clear --workflow res/maker/flow" in refused.stderr
+    assert studio.ok("data", "show", "res/made@1")["version"] == 1
+    studio.ok("cache", "clear", "--workflow", "res/maker/")
+    assert studio.ok("data", "delete", "res/made")["versions"] == [1]
+    assert studio.ok("run", "res/maker/flow:latestAlpha")["state"] == "succeeded"
+    assert studio.ok("data", "show", "res/made")["version"] == 2  # never @1 again
