@@ -100,6 +100,13 @@ class StateError(ConflictError):
     code = "invalid_state"
 
 
+class InUseError(ConflictError):
+    """A deletion was refused: something still needs what it would delete (``details`` says
+    what)."""
+
+    code = "in_use"
+
+
 # --- identity and governance ------------------------------------------------------------------
 class AuthenticationError(MlstudioError):
     exit_code = 4

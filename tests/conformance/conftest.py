@@ -32,6 +32,7 @@ class App:
     ns: str
     tmp: Path
     as_user: Any  # as_user("bob") -> a studio acting as bob (registered by the case)
+    artifacts: Path  # the artifact store's folder (to plant and age blobs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.studio, name)
@@ -81,7 +82,7 @@ def app(
 
         studio = as_user("alice")
         studio.namespaces.create(ns)
-        yield App(studio, request.param, ns, tmp_path, as_user)
+        yield App(studio, request.param, ns, tmp_path, as_user, server.home / "artifacts")
     else:
         home = tmp_path / "home"
         home.mkdir()
@@ -95,7 +96,7 @@ def app(
             studio = as_user("alice")
             studio.namespaces.create(ns)
             try:
-                yield App(studio, request.param, ns, tmp_path, as_user)
+                yield App(studio, request.param, ns, tmp_path, as_user, home / "artifacts")
             finally:
                 for s in opened:
                     s.close()

@@ -7,7 +7,12 @@ the same at every edge. Results are also checked against the views they are decl
 
 from __future__ import annotations
 
+import json
+import os
+import pickle
+import time
 import typing
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +21,12 @@ import pytest
 from mlstudio.app import views
 from mlstudio.errors import (
     ConflictError,
+    InUseError,
     InvalidInputError,
     MlstudioError,
     NotFoundError,
     PermissionDeniedError,
+    StateError,
 )
 from mlstudio.workflows.options import RunOptions
 
@@ -36,6 +43,66 @@ def double(x: int) -> int:
 @workflow
 def flow(x: int = 1) -> int:
     return double(x)
+"""
+
+
+OUTPUTS = """
+from fractions import Fraction
+
+import pandas as pd
+
+from mlstudio import task, workflow
+
+
+@task(classify={"id": "internal", "email": "confidential+pii"})
+def people(n: int) -> pd.DataFrame:
+    return pd.DataFrame({"id": list(range(n)), "email": [f"u{i}@x.io" for i in range(n)]})
+
+
+@task
+def summary(df: pd.DataFrame) -> dict:
+    return {"rows": len(df)}
+
+
+@task
+def third() -> Fraction:
+    return Fraction(1, 3)
+
+
+@workflow
+def flow(n: int = 3) -> dict:
+    third()
+    return summary(people(n))
+"""
+
+READS = """
+from mlstudio import Dataset, dataset, task, workflow
+
+
+@task
+def count(people: Dataset) -> int:
+    return people.to_arrow().num_rows
+
+
+@workflow
+def flow() -> int:
+    return count(dataset("REF"))
+"""
+
+TABLE = """
+import pandas as pd
+
+from mlstudio import task, workflow
+
+
+@task(classify={"*": "internal"})
+def make(n: int) -> pd.DataFrame:
+    return pd.DataFrame({"x": list(range(n))})
+
+
+@workflow
+def flow(n: int = 3) -> pd.DataFrame:
+    return make(n)
 """
 
 
@@ -140,6 +207,34 @@ def test_domains_list_show_set(app):
     fails(lambda: app.domains.set(name, clearance="secret"), InvalidInputError, "secret")
 
 
+def test_domain_remove_refuses_what_still_refers_to_it(app):
+    name, other = f"d{app.ns}", f"r{app.ns}"
+    app.domains.set(name, clearance="internal", promoted_only=False)
+    app.domains.set(other, readable_domains=[name], promoted_only=False)
+    bob = user(app, "bob")
+    app.users.add(bob)
+    app.users.grant(bob, "viewer", domain=name)
+    fails(lambda: app.domains.remove(name), InUseError, f"domain {other} may read it")
+    app.domains.set(other, readable_domains=[])
+    module = f"{app.ns}/mod"
+    app.modules.push(module_dir(app, module))
+    schedule = app.schedules.add(f"{module}/flow:latestAlpha", "0 6 * * 1-5", domain=name)
+    fails(lambda: app.domains.remove(name), InUseError, f"schedule {schedule['id']}")
+    app.schedules.remove(schedule["id"])
+    fails(lambda: app.as_user(bob).domains.remove(name), PermissionDeniedError, "admin")
+
+    removed = conforms(app.domains.remove(name), views.DomainRemovalView)
+    assert removed == {"name": name, "removed": True, "revoked": [{"user": bob, "role": "viewer"}]}
+    fails(lambda: app.domains.show(name), NotFoundError, name)
+    fails(lambda: app.domains.remove(name), NotFoundError, name)
+    fails(lambda: app.domains.remove("production"), StateError, "built in")
+    rid = app.runs.start(f"{module}/flow:latestAlpha", {}, RunOptions(domain=other))["id"]
+    app.runs.wait(rid)
+    fails(lambda: app.domains.remove(other), InUseError, "1 run(s) ran in it")
+    events = app.audit.list(action="domain.remove", limit=20)
+    assert {e["decision"] for e in events} == {"allow", "deny"}
+
+
 def test_namespaces_grants_and_quotas(app):
     listed = {n["name"]: n for n in app.namespaces.list()}
     assert conforms(listed[app.ns], views.NamespaceView)["created_by"] == "alice"
@@ -205,7 +300,7 @@ def test_runs_start_wait_show_logs_clone(app):
     assert seen and seen[-1]["counts"] == {"succeeded": 1}
     [task] = done["tasks"]
     assert conforms(task, views.TaskRunView)["task"] == "double"
-    assert app.runs.show(started["id"][:10])["id"] == started["id"]  # a unique prefix works
+    assert app.runs.show(started["id"][:-3])["id"] == started["id"]  # a unique prefix works
 
     logs = app.runs.logs(started["id"], task="double")
     assert "doubling 4" in "".join(conforms(e, views.LogView)["text"] for e in logs)
@@ -222,6 +317,44 @@ def test_runs_start_wait_show_logs_clone(app):
     fails(lambda: app.runs.resume(started["id"]), MlstudioError, "already succeeded")
 
 
+def test_module_delete_refuses_tags_pinned_runs_and_schedules(app):
+    name = f"{app.ns}/mod"
+    for factor in (2, 3, 4):
+        app.modules.push(module_dir(app, name, TASKS.replace("2 * x", f"{factor} * x")))
+    app.modules.promote(name, 2)  # latest -> 2, latestAlpha -> 3
+    rid = app.runs.start(f"{name}/flow@1", {"x": 1})["id"]
+    assert app.runs.wait(rid)["output_value"] == 2
+    app.runs.pin(rid)
+    fails(lambda: app.modules.delete(f"{name}@1"), InUseError, f"run {rid} is pinned and ran it")
+    app.runs.unpin(rid)
+    schedule = app.schedules.add(f"{name}/flow@1", "0 6 * * 1-5")
+    fails(lambda: app.modules.delete(f"{name}@1"), InUseError, f"schedule {schedule['id']}")
+    app.schedules.remove(schedule["id"])
+    bob = user(app, "bob")
+    app.users.add(bob)
+    fails(lambda: app.as_user(bob).modules.delete(f"{name}@1"), PermissionDeniedError, "delete")
+
+    gone = conforms(app.modules.delete(f"{name}@1"), views.DeletionView)
+    assert (gone["versions"], gone["remaining"]) == ([1], [2, 3])
+    fails(lambda: app.modules.show(f"{name}@1"), NotFoundError, "was deleted by alice")
+    fails(lambda: app.modules.delete(f"{name}@2"), InUseError, "tag latest points at it")
+    err = fails(lambda: app.modules.delete(f"{name}@3"), InUseError, "tag latestAlpha points at it")
+    assert err.hint.startswith(f"move it to another version first: mlstudio module tag {name}")
+    fails(lambda: app.modules.delete(name), InvalidInputError, "one version")
+    app.modules.tag(name, "latestAlpha", 2)
+    app.modules.delete(f"{name}@3")
+    # numbers are never given out again
+    assert app.modules.push(module_dir(app, name, TASKS.replace("2 * x", "5 * x")))["version"] == 4
+    assert [v["version"] for v in app.modules.show(name)["versions"]] == [2, 4]
+    # a finished run keeps its lock: its clone runs the deleted version's code
+    clone = app.runs.clone(rid, no_cache=True)
+    assert app.runs.wait(clone["id"])["output_value"] == 2
+    denied = [
+        e for e in app.audit.list(action="module.delete", limit=20) if e["decision"] == "deny"
+    ]
+    assert len(denied) >= 4
+
+
 def test_bad_runs_are_refused_before_anything_runs(app):
     name = f"{app.ns}/mod"
     app.modules.push(module_dir(app, name))
@@ -229,6 +362,100 @@ def test_bad_runs_are_refused_before_anything_runs(app):
     fails(lambda: app.runs.start(f"{name}/flow:latestAlpha", {"y": 1}), MlstudioError, "y")
     fails(lambda: app.runs.show("run_nosuchrun"), NotFoundError, "run_nosuchrun")
     assert app.runs.list(workflow=name) == []
+
+
+def test_run_output_as_a_file_governed_like_a_read(app):
+    import pyarrow.parquet as pq
+
+    name = f"{app.ns}/outs"
+    app.modules.push(module_dir(app, name, OUTPUTS))
+    app.modules.promote(name, 1)
+    started = app.runs.start(f"{name}/flow:latest", {"n": 3}, RunOptions(domain="production"))
+    assert app.runs.wait(started["id"])["state"] == "succeeded"
+    rid = started["id"]
+
+    out = conforms(app.runs.output(rid, app.tmp / "result.json"), views.OutputView)
+    assert (out["kind"], out["node"], out["domain"]) == ("json", None, "production")
+    assert json.loads((app.tmp / "result.json").read_text()) == {"rows": 3}
+
+    csv = app.runs.output(rid, app.tmp / "people.csv", task="people")
+    assert (csv["format"], csv["rows"], csv["columns"]) == ("csv", 3, ["id", "email"])
+    assert "u2@x.io" in (app.tmp / "people.csv").read_text()
+    assert app.runs.output(rid, app.tmp / "people.parquet", task="people")["format"] == "parquet"
+    table = pq.read_table(app.tmp / "people.parquet")
+    assert (
+        table.num_rows == 3 and b"mlstudio.classification" in table.schema.field("email").metadata
+    )
+    printed = app.runs.output(rid, app.tmp / "printed", task="people", fmt="text")
+    assert printed["format"] == "csv"
+    assert (app.tmp / "printed").read_text().splitlines()[0] == '"id","email"'
+    pickled = app.runs.output(rid, app.tmp / "third.pkl", task="third")
+    assert (pickled["kind"], pickled["type"]) == ("pickle", "Fraction")
+    assert pickle.loads((app.tmp / "third.pkl").read_bytes()) == Fraction(1, 3)
+
+    # read under a domain that may not read pii: refused naming the column, nothing written
+    leak = app.tmp / "leak.csv"
+    fails(
+        lambda: app.runs.output(rid, leak, task="people", domain="experimentation"),
+        PermissionDeniedError,
+        "email",
+    )
+    fails(  # the summary is derived from the pii column: it carries its label
+        lambda: app.runs.output(rid, app.tmp / "sum.json", domain="experimentation"),
+        PermissionDeniedError,
+        "pii",
+    )
+    assert not leak.exists() and not (app.tmp / "sum.json").exists()
+    denials = [e for e in app.audit.list(action="run.output", limit=20) if e["decision"] == "deny"]
+    assert {e["resource"] for e in denials} >= {f"run:{rid}/people", f"run:{rid}"}
+
+    fails(
+        lambda: app.runs.output(rid, app.tmp / "x.csv", task="third"),
+        InvalidInputError,
+        "pickled Fraction",
+    )
+    fails(
+        lambda: app.runs.output(rid, app.tmp / "x", task="third", fmt="text"),
+        InvalidInputError,
+        "cannot be printed",
+    )
+    fails(lambda: app.runs.output(rid, app.tmp / "x.txt", task="people"), InvalidInputError, ".csv")
+    fails(lambda: app.runs.output(rid, app.tmp / "x.json", task="nosuch"), NotFoundError, "nosuch")
+    fails(lambda: app.runs.output(rid, app.tmp / "no" / "x.json"), NotFoundError, "does not exist")
+    bob = user(app, "bob")
+    app.users.add(bob)
+    fails(
+        lambda: app.as_user(bob).runs.output(rid, app.tmp / "b.json"),
+        PermissionDeniedError,
+        "view runs",
+    )
+    assert not (app.tmp / "b.json").exists()
+
+
+def test_runs_pin_and_unpin(app):
+    name = f"{app.ns}/mod"
+    app.modules.push(module_dir(app, name))
+    rid = app.runs.start(f"{name}/flow:latestAlpha", {"x": 2})["id"]
+    app.runs.wait(rid)
+    pinned = conforms(app.runs.pin(rid, "the paper"), views.PinView)
+    assert (pinned["pinned"], pinned["changed"], pinned["reason"]) == (True, True, "the paper")
+    assert app.runs.pin(rid, "again")["changed"] is False  # the first pin and reason stay
+    assert app.runs.show(rid)["pinned"]["reason"] == "the paper"
+    bob = user(app, "bob")
+    app.users.add(bob)
+    fails(lambda: app.as_user(bob).runs.unpin(rid), PermissionDeniedError, "runner")
+    assert app.runs.unpin(rid)["changed"] is True
+    assert app.runs.unpin(rid) == {
+        "run": rid,
+        "pinned": False,
+        "changed": False,
+        "reason": None,
+        "pinned_by": None,
+        "pinned_at": None,
+    }
+    assert app.runs.show(rid)["pinned"] is None
+    actions = {e["action"] for e in app.audit.list(actor="alice", limit=50)}
+    assert {"run.pin", "run.unpin"} <= actions
 
 
 def test_cache_stats_and_clear(app):
@@ -271,6 +498,76 @@ def test_datasets_import_classify_lineage_export(app):
     fails(lambda: app.datasets.show(f"{app.ns}/nosuch"), NotFoundError, "nosuch")
 
 
+def test_data_head_shows_only_what_the_domain_may_read(app):
+    csv = app.tmp / "people.csv"
+    csv.write_text("id,email,score\n1,a@x.io,0.5\n2,b@x.io,0.7\n3,c@x.io,0.9\n")
+    name = f"{app.ns}/people"
+    classify = ["id=internal", "email=confidential+pii"]
+    app.datasets.import_file(csv, name, domain="production", classify=classify)
+
+    shown = conforms(app.datasets.head(name, rows=2), views.HeadView)
+    assert shown["columns"] == ["id"] and shown["rows"] == [{"id": 1}, {"id": 2}]
+    assert [w["column"] for w in shown["withheld"]] == ["email", "score"]
+    assert shown["total_rows"] == 3 and shown["domain"] == "experimentation"
+    fails(lambda: app.datasets.head(name, columns=["id", "email"]), PermissionDeniedError, "email")
+    fails(
+        lambda: app.datasets.head(name, columns=["nosuch"]),
+        InvalidInputError,
+        "has no column 'nosuch'",
+    )
+    whole = app.datasets.head(name, columns=["score,id"], domain="production")
+    assert whole["columns"] == ["score", "id"] and whole["rows"][2] == {"score": 0.9, "id": 3}
+    assert whole["withheld"] == []
+    fails(lambda: app.datasets.head(name, rows=0), InvalidInputError, "1 to 1000")
+    assert any(
+        e["decision"] == "deny" and e["resource"] == f"dataset:{name}@1"
+        for e in app.audit.list(action="data.head", limit=20)
+    )
+    bob = user(app, "bob")
+    app.users.add(bob)
+    fails(lambda: app.as_user(bob).datasets.head(name), PermissionDeniedError, "viewer")
+
+
+def test_data_delete_refuses_what_a_cache_entry_or_pinned_run_needs(app):
+    csv = app.tmp / "people.csv"
+    csv.write_text("id,score\n1,0.5\n2,0.7\n3,0.9\n")
+    name = f"{app.ns}/people"
+    for _ in range(2):
+        app.datasets.import_file(csv, name, classify=["id=internal", "score=internal"])
+    module = f"{app.ns}/reader"
+    app.modules.push(module_dir(app, module, READS.replace("REF", f"{name}@1")))
+    rid = app.runs.start(f"{module}/flow:latestAlpha", {})["id"]
+    assert app.runs.wait(rid)["output_value"] == 3
+
+    err = fails(lambda: app.datasets.delete(f"{name}@1"), InUseError, "were computed from it")
+    assert err.hint == f"clear them first: mlstudio cache clear --workflow {module}/flow"
+    app.cache.clear(workflow=f"{module}/")
+    app.runs.pin(rid)
+    fails(lambda: app.datasets.delete(f"{name}@1"), InUseError, f"run {rid} is pinned and read it")
+    assert app.datasets.show(f"{name}@1")["version"] == 1  # nothing was deleted
+    bob = user(app, "bob")
+    app.users.add(bob)
+    fails(lambda: app.as_user(bob).datasets.delete(name), PermissionDeniedError, "delete datasets")
+    app.runs.unpin(rid)
+
+    gone = conforms(app.datasets.delete(f"{name}@1"), views.DeletionView)
+    assert (gone["versions"], gone["remaining"]) == ([1], [2])
+    fails(lambda: app.datasets.show(f"{name}@1"), NotFoundError, "was deleted by alice")
+    # a finished run keeps its lock: its clone reads the same data
+    clone = app.runs.clone(rid, no_cache=True)
+    assert app.runs.wait(clone["id"])["output_value"] == 3
+
+    assert app.datasets.delete(f"{name}@2")["remaining"] == []
+    assert app.datasets.import_file(csv, name, classify=["id=internal"])["version"] == 3
+    assert app.datasets.delete(name)["versions"] == [3]
+    fails(lambda: app.datasets.delete(name), NotFoundError, "does not exist")
+    decisions = {(e["decision"], e["resource"]) for e in app.audit.list(action="data.delete")}
+    assert ("allow", f"dataset:{name}@1") in decisions and (
+        "deny",
+        f"dataset:{name}@1",
+    ) in decisions
+
+
 def test_declassifiers_need_a_second_person(app):
     name = f"{app.ns}/mod"
     app.modules.push(module_dir(app, name))
@@ -289,6 +586,74 @@ def test_declassifiers_need_a_second_person(app):
     approved = app.as_user(steward).declassifiers.approve(created["id"])
     assert approved["state"] == "approved"
     assert app.declassifiers.revoke(created["id"])["state"] == "revoked"
+
+
+# --- storage ------------------------------------------------------------------------------------
+def _blob_path(app: Any, digest: str) -> Path:
+    return app.artifacts / "cas" / digest[:2] / digest[2:]
+
+
+def _plant(app: Any, data: bytes, age_s: float) -> Path:
+    import hashlib
+
+    path = _blob_path(app, hashlib.sha256(data).hexdigest())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    _age(path, age_s)
+    return path
+
+
+def _age(path: Path, age_s: float) -> None:
+    when = time.time() - age_s
+    os.utime(path, (when, when))
+
+
+def test_gc_removes_only_what_nothing_needs(app):
+    name = f"{app.ns}/gcmod"
+    app.modules.push(module_dir(app, name, TABLE))
+    base = 10 + int(app.ns[1:], 16) % 100_000  # tables of their own (blobs are shared by content)
+    kept, dropped = (
+        app.runs.start(f"{name}/flow:latestAlpha", {"n": n})["id"] for n in (base, base + 1)
+    )
+    for rid in (kept, dropped):
+        assert app.runs.wait(rid)["state"] == "succeeded"
+    app.runs.pin(kept, "kept by its pin")
+    archive = app.modules.show(f"{name}@1")["selected"]["archive_digest"]
+    _age(_blob_path(app, archive), 7200)  # old, but referenced: stays
+    orphan = _plant(app, f"orphan {app.ns}".encode(), 7200)  # old and unreferenced: goes
+    fresh = _plant(app, f"fresh {app.ns}".encode(), 0)  # unreferenced, within the grace period
+
+    dry = conforms(app.storage.gc(dry_run=True), views.GcView)
+    assert dry["dry_run"] and dry["removed"]["blobs"] == 1 and dry["recent"]["blobs"] >= 1
+    assert dry["removed"]["bytes"] == orphan.stat().st_size and orphan.exists()
+    done = app.storage.gc()
+    assert (done["removed"]["blobs"], done["removed"]["unreferenced"]) == (1, 1)
+    assert not orphan.exists() and fresh.exists() and _blob_path(app, archive).exists()
+    assert app.runs.output(dropped, app.tmp / "d.parquet")["rows"] == base + 1  # still there
+
+    # retention: outputs of finished, unpinned runs older than 0 days go (once no cache entry
+    # holds them); the pinned run keeps its own
+    app.cache.clear(workflow=f"{name}/")
+    kept_out = app.runs.show(kept)["output_value"]["artifact"]
+    dropped_out = app.runs.show(dropped)["output_value"]["artifact"]
+    released = app.storage.gc(keep_runs_days=0, grace_hours=0)
+    assert released["removed"]["expired_run_outputs"] >= 1 and released["expired_runs"] >= 1
+    assert not _blob_path(app, dropped_out).exists() and _blob_path(app, kept_out).exists()
+    assert _blob_path(app, archive).exists() and not fresh.exists()
+    fails(
+        lambda: app.runs.output(dropped, app.tmp / "gone.parquet"),
+        NotFoundError,
+        "no longer in the artifact store",
+    )
+    assert app.runs.output(kept, app.tmp / "k.parquet")["rows"] == base
+    events = app.audit.list(action="gc.run", limit=10)
+    assert [e["details"]["dry_run"] for e in events][:3] == [False, False, True]
+
+    bob = user(app, "bob")
+    app.users.add(bob)
+    fails(lambda: app.as_user(bob).storage.gc(dry_run=True), PermissionDeniedError, "admin")
+    assert any(e["decision"] == "deny" for e in app.audit.list(action="gc.run", limit=10))
+    fails(lambda: app.storage.gc(keep_runs_days=-1), InvalidInputError, "negative")
 
 
 # --- schedules and webhooks ----------------------------------------------------------------------
@@ -336,7 +701,7 @@ def test_every_area_of_the_interface_is_implemented(app):
     from mlstudio.app import interface
 
     areas = {n: p for n, p in vars(interface.Studio).items() if isinstance(p, property)}
-    assert len(areas) == 12
+    assert len(areas) == 13
     for area_name, prop in areas.items():
         protocol = typing.get_type_hints(prop.fget)["return"]
         area = getattr(app.studio, area_name)

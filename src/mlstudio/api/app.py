@@ -75,6 +75,7 @@ def create_app(
         namespaces,
         runs,
         schedules,
+        storage,
         tokens,
         users,
         webhooks,
@@ -139,6 +140,7 @@ def create_app(
         users,
         tokens,
         audit,
+        storage,
     )
     for module in by_domain:
         api.include_router(module.router)

@@ -29,17 +29,23 @@ from mlstudio.app.views import (
     DatasetListView,
     DatasetView,
     DeclassifierView,
+    DeletionView,
     DeliveryView,
     DetachedView,
+    DomainRemovalView,
     DomainView,
     ExportView,
+    GcView,
     GrantChangeView,
+    HeadView,
     LineageView,
     LogView,
     ModuleShowView,
     ModuleView,
     NamespaceGrantView,
     NamespaceView,
+    OutputView,
+    PinView,
     PushView,
     QuotaView,
     RunShowView,
@@ -98,6 +104,11 @@ class DomainsApi(Protocol):
         """Change the given policy fields (lists: None for all, [] for none); others stay."""
         ...
 
+    def remove(self, name: str) -> DomainRemovalView:
+        """Remove a domain no run, schedule, dataset or other domain's policy refers to
+        (admins; the built-in domains stay). Its grants go with it."""
+        ...
+
 
 class NamespacesApi(Protocol):
     def list(self) -> list[NamespaceView]: ...
@@ -130,6 +141,9 @@ class ModulesApi(Protocol):
     def promote(self, module: str, version: int) -> TagMoveView: ...
     def tag(self, module: str, tag: str, version: int) -> TagMoveView: ...
     def rollback(self, module: str, tag: str = "latest") -> TagMoveView: ...
+    def delete(self, ref: str) -> DeletionView:
+        """Delete ``NS/NAME@V`` unless a tag, a live or pinned run, or a schedule needs it."""
+        ...
 
 
 class RunsApi(Protocol):
@@ -168,6 +182,24 @@ class RunsApi(Protocol):
         self, run_id: str, params: dict[str, Any] | None = None, *, no_cache: bool = False
     ) -> RunView: ...
     def resume(self, run_id: str) -> RunView: ...
+    def output(
+        self,
+        run_id: str,
+        file: str | Path,
+        *,
+        task: str | None = None,
+        domain: str | None = None,
+        fmt: str | None = None,
+    ) -> OutputView:
+        """Write the run's output (or task ``task``'s) to ``file``, read under ``domain``
+        (default: the run's); the format follows ``fmt`` or the file's suffix."""
+        ...
+
+    def pin(self, run_id: str, reason: str = "") -> PinView:
+        """Keep the run and what it needs whatever its age (clean-up and retention skip it)."""
+        ...
+
+    def unpin(self, run_id: str) -> PinView: ...
 
 
 class CacheApi(Protocol):
@@ -203,6 +235,21 @@ class DatasetsApi(Protocol):
     def export(
         self, ref: str, file: str | Path, *, domain: str = "experimentation"
     ) -> ExportView: ...
+    def head(
+        self,
+        ref: str,
+        *,
+        rows: int = 20,
+        columns: list[str] | None = None,
+        domain: str = "experimentation",
+    ) -> HeadView:
+        """The first ``rows`` rows of the columns ``domain`` may read (or of ``columns``)."""
+        ...
+
+    def delete(self, ref: str) -> DeletionView:
+        """Delete ``NS/NAME@V`` (or every version) unless a live or pinned run or a cache
+        entry still needs it."""
+        ...
 
 
 class DeclassifiersApi(Protocol):
@@ -259,6 +306,20 @@ class WebhooksApi(Protocol):
     def replay(self, delivery_id: int | str) -> DeliveryView: ...
 
 
+class StorageApi(Protocol):
+    def gc(
+        self,
+        *,
+        dry_run: bool = False,
+        keep_runs_days: float | None = None,
+        grace_hours: float = 1.0,
+    ) -> GcView:
+        """Remove artifact blobs nothing references and that were not written for
+        ``grace_hours``; with ``keep_runs_days``, also the outputs of finished, unpinned runs
+        older than that (admins)."""
+        ...
+
+
 class Studio(Protocol):
     """mlstudio, as one actor sees it: local (:class:`~mlstudio.app.local.LocalStudio`) or
     through a server (:class:`~mlstudio.client.Client`)."""
@@ -289,4 +350,6 @@ class Studio(Protocol):
     def schedules(self) -> SchedulesApi: ...
     @property
     def webhooks(self) -> WebhooksApi: ...
+    @property
+    def storage(self) -> StorageApi: ...
     def close(self) -> None: ...

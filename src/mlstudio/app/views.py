@@ -86,6 +86,12 @@ class DomainView(TypedDict):
     members: NotRequired[list[Json]]  # in `show`
 
 
+class DomainRemovalView(TypedDict):
+    name: str
+    removed: bool
+    revoked: list[Json]  # the grants on it that went with it: {user, role}
+
+
 class NamespaceView(TypedDict):
     name: str
     description: str
@@ -189,6 +195,7 @@ class RunShowView(RunView):
     lock: Json
     output_value: Any
     tasks: list[TaskRunView]  # type: ignore[misc]  # a show lists them, a listing counts them
+    pinned: NotRequired[Json | None]  # {reason, by, at}, or None
 
 
 class LogView(TypedDict):
@@ -201,6 +208,29 @@ class DetachedView(TypedDict):
     id: str
     state: str
     detached_pid: NotRequired[int]
+
+
+class OutputView(TypedDict):
+    run: str
+    node: str | None  # None: the workflow's output
+    task: str | None
+    kind: str  # table | json | pickle
+    type: str
+    format: str  # csv | parquet | json | pickle
+    file: str
+    size_bytes: int
+    rows: int | None
+    columns: list[str] | None
+    domain: str  # the domain it was read under
+
+
+class PinView(TypedDict):
+    run: str
+    pinned: bool
+    changed: bool
+    reason: str | None
+    pinned_by: str | None
+    pinned_at: str | None
 
 
 class CacheStatsView(TypedDict):
@@ -254,6 +284,23 @@ class ExportView(TypedDict):
     domain: str
 
 
+class HeadView(TypedDict):
+    dataset: str
+    domain: str
+    columns: list[str]  # the columns shown
+    rows: list[Json]
+    total_rows: int
+    withheld: list[Json]  # columns the domain may not read: {column, reason}
+
+
+class DeletionView(TypedDict):
+    kind: str  # dataset | module
+    name: str
+    versions: list[int]  # deleted
+    remaining: list[int]
+    deleted: list[Json]  # {ref, digest, created_at}
+
+
 class DeclassifierView(TypedDict):
     id: str
     module: str
@@ -262,6 +309,19 @@ class DeclassifierView(TypedDict):
     lower_to: str | None
     remove_labels: list[str]
     state: str
+
+
+# --- storage ----------------------------------------------------------------------------------
+class GcView(TypedDict):
+    dry_run: bool
+    grace_hours: float
+    keep_runs_days: float | None
+    started_at: str
+    scanned: Json  # {blobs, bytes}: everything in the artifact store
+    referenced: Json  # kept: something needs them
+    recent: Json  # unreferenced but written within the grace period: kept
+    removed: Json  # {blobs, bytes, unreferenced, expired_run_outputs} (would be, in a dry run)
+    expired_runs: int  # finished, unpinned runs past --keep-runs-days
 
 
 # --- schedules and webhooks -------------------------------------------------------------------

@@ -215,6 +215,34 @@ def export(
     )
 
 
+@app.command("head")
+def head(
+    ref: Ref,
+    rows: Annotated[int, typer.Option("-n", "--rows", help="Rows to show (1..1000)")] = 20,
+    columns: Annotated[
+        str | None, typer.Option("--columns", help="Only these columns: a,b")
+    ] = None,
+    domain: Annotated[
+        str, typer.Option("--domain", help="Domain whose policy the rows are read under")
+    ] = "experimentation",
+    json_output: JsonFlag = False,
+) -> None:
+    """The first rows of a dataset version: only the columns the domain may read."""
+    from mlstudio.cli.results import print_head
+
+    wanted = [columns] if columns is not None else None
+    data = context.studio().datasets.head(ref, rows=rows, columns=wanted, domain=domain)
+    emit(data, json_output, print_head)
+
+
+@app.command("delete")
+def delete(ref: Ref, json_output: JsonFlag = False) -> None:
+    """Delete a version (NS/NAME@V) or every version (NS/NAME) nothing needs any more."""
+    from mlstudio.cli.results import print_deletion
+
+    emit(context.studio().datasets.delete(ref), json_output, print_deletion)
+
+
 # --- declassifiers -------------------------------------------------------------------------------
 def _print_declassifier(d: dict[str, Any]) -> None:
     changes = []

@@ -182,3 +182,14 @@ def set_domain(
         _describe(d)
 
     emit(data, json_output, human)
+
+
+@app.command("remove")
+def remove(
+    name: Annotated[str, typer.Argument(help="Domain to remove")],
+    json_output: JsonFlag = False,
+) -> None:
+    """Remove a domain no run, schedule, dataset or other domain refers to (admins)."""
+    from mlstudio.cli.results import print_domain_removal
+
+    emit(context.studio().domains.remove(name), json_output, print_domain_removal)

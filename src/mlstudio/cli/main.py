@@ -52,6 +52,10 @@ ENTRIES: dict[str, tuple[str, str]] = {
         "mlstudio.cli.webhook:app",
         "Signed webhooks on run and tag events: add, list, deliveries, replay.",
     ),
+    "gc": (
+        "mlstudio.cli.storage:app",
+        "Remove artifact blobs nothing needs (--dry-run, --keep-runs-days N).",
+    ),
     "worker": (
         "mlstudio.cli.worker:app",
         "Run queued tasks of a pool on warm processes (--drive: drive runs too).",

@@ -197,6 +197,17 @@ def rollback(
     emit(result, json_output, _print_move)
 
 
+@app.command("delete")
+def delete(
+    ref: Annotated[str, typer.Argument(help="NS/NAME@VERSION")],
+    json_output: JsonFlag = False,
+) -> None:
+    """Delete a version no tag, running or pinned run, or schedule needs."""
+    from mlstudio.cli.results import print_deletion
+
+    emit(context.studio().modules.delete(ref), json_output, print_deletion)
+
+
 @app.command("list")
 def list_modules(
     search: Annotated[

@@ -46,3 +46,13 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
     for row in rows:
         t.add_row(*["" if v is None else str(v) for v in row])
     console().print(t)
+
+
+def size(n: int) -> str:
+    """Bytes for people: ``512 B``, ``1.5 KiB``, ``12.0 MiB``."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"  # pragma: no cover

@@ -124,4 +124,57 @@ def resume(
     finish(context.studio().runs.resume(run_id)["id"], json_output, detach)
 
 
+@app.command("output")
+def output(
+    run_id: Annotated[str, typer.Argument(metavar="RUN")],
+    task: Annotated[
+        str | None, typer.Option("--task", help="A task's output (node id or task name)")
+    ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to", help="File to write: .csv/.parquet/.json for a table; a model as its pickle"
+        ),
+    ] = None,
+    domain: Annotated[
+        str | None, typer.Option("--domain", help="Domain it is read under (default: the run's)")
+    ] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Download the workflow's output, or a task's (checked like any read of the data).
+
+    Without --to a table is printed as CSV and JSON as JSON (so `> file` works); with --json
+    the summary is printed, with the value (a table as records) when there is no --to.
+    """
+    from mlstudio.cli.results import download, print_saved
+
+    if to is not None:
+        data = context.studio().runs.output(run_id, to, task=task, domain=domain)
+        emit(data, json_output, print_saved)
+    else:
+        download(run_id, task, domain, json_output)
+
+
+@app.command("pin")
+def pin(
+    run_id: Annotated[str, typer.Argument(metavar="RUN")],
+    reason: Annotated[str, typer.Option("--reason", help="Why the run is kept")] = "",
+    json_output: JsonFlag = False,
+) -> None:
+    """Keep a run whatever its age: its code, inputs and outputs survive clean-up and gc."""
+    from mlstudio.cli.results import print_pin
+
+    emit(context.studio().runs.pin(run_id, reason), json_output, print_pin)
+
+
+@app.command("unpin")
+def unpin(
+    run_id: Annotated[str, typer.Argument(metavar="RUN")], json_output: JsonFlag = False
+) -> None:
+    """Let clean-up and gc's retention treat a pinned run like any other again."""
+    from mlstudio.cli.results import print_pin
+
+    emit(context.studio().runs.unpin(run_id), json_output, print_pin)
+
+
 __all__ = ["app", "print_run"]

@@ -26,17 +26,23 @@ if TYPE_CHECKING:
         DatasetListView,
         DatasetView,
         DeclassifierView,
+        DeletionView,
         DeliveryView,
         DetachedView,
+        DomainRemovalView,
         DomainView,
         ExportView,
+        GcView,
         GrantChangeView,
+        HeadView,
         LineageView,
         LogView,
         ModuleShowView,
         ModuleView,
         NamespaceGrantView,
         NamespaceView,
+        OutputView,
+        PinView,
         PushView,
         QuotaView,
         RunShowView,
@@ -155,6 +161,9 @@ class RemoteDomains(RemoteArea):
         """Only the given fields are sent: the server keeps the others."""
         return self.http.json("PUT", f"/domains/{seg(name)}", json=changes)
 
+    def remove(self, name: str) -> DomainRemovalView:
+        return self.http.json("DELETE", f"/domains/{seg(name)}")
+
 
 class RemoteNamespaces(RemoteArea):
     def list(self) -> list[NamespaceView]:
@@ -254,6 +263,12 @@ class RemoteModules(RemoteArea):
         path = f"/modules/{ref_path(module, 'module')}/rollback"
         return self.http.json("POST", path, json={"tag": tag})
 
+    def delete(self, ref: str) -> DeletionView:
+        from mlstudio.modules.deletion import parse_version_ref
+
+        parse_version_ref(ref)  # the same refusal as the server, before any request
+        return self.http.json("DELETE", f"/modules/{ref_path(ref, 'module')}")
+
 
 # --- runs -------------------------------------------------------------------------------------
 class RemoteRuns(RemoteArea):
@@ -344,6 +359,32 @@ class RemoteRuns(RemoteArea):
 
     def resume(self, run_id: str) -> RunView:
         return self.http.json("POST", f"/runs/{seg(run_id)}/resume")
+
+    def output(
+        self,
+        run_id: str,
+        file: str | Path,
+        *,
+        task: str | None = None,
+        domain: str | None = None,
+        fmt: str | None = None,
+    ) -> OutputView:
+        """Download the output into ``file``, streamed (the server picks the format from
+        ``fmt`` or the file's name, as a local call would)."""
+        from mlstudio.data.writes import check_target
+
+        target = Path(file)
+        check_target(target)  # the same checks as a local call, before any download
+        params = {"task": task, "domain": domain, "format": fmt, "filename": target.name}
+        path = f"/runs/{seg(run_id)}/output"
+        summary = self.http.download(path, params, target, "X-Mlstudio-Output")
+        return {**summary, "file": str(target)}
+
+    def pin(self, run_id: str, reason: str = "") -> PinView:
+        return self.http.json("POST", f"/runs/{seg(run_id)}/pin", json={"reason": reason})
+
+    def unpin(self, run_id: str) -> PinView:
+        return self.http.json("DELETE", f"/runs/{seg(run_id)}/pin")
 
 
 class RemoteCache(RemoteArea):
@@ -436,6 +477,27 @@ class RemoteDatasets(RemoteArea):
         os.replace(partial, target)
         return {**summary, "file": str(target)}
 
+    def head(
+        self,
+        ref: str,
+        *,
+        rows: int = 20,
+        columns: list[str] | None = None,
+        domain: str = "experimentation",
+    ) -> HeadView:
+        from mlstudio.data.preview import MAX_ROWS
+
+        if not 1 <= rows <= MAX_ROWS:  # the server's message, not a 422
+            raise InvalidInputError(
+                f"-n {rows}: a preview shows 1 to {MAX_ROWS} rows",
+                hint="for the whole table: mlstudio data export NS/NAME FILE",
+            )
+        params = {"rows": rows, "columns": list(columns or []) or None, "domain": domain}
+        return self.http.json("GET", f"/datasets/{ref_path(ref, 'dataset')}/head", params=params)
+
+    def delete(self, ref: str) -> DeletionView:
+        return self.http.json("DELETE", f"/datasets/{ref_path(ref, 'dataset')}")
+
 
 class RemoteDeclassifiers(RemoteArea):
     def list(self, state: str | None = None) -> list[DeclassifierView]:
@@ -466,6 +528,22 @@ class RemoteDeclassifiers(RemoteArea):
 
     def revoke(self, declassifier_id: str) -> DeclassifierView:
         return self.http.json("POST", f"/declassifiers/{seg(declassifier_id)}/revoke")
+
+
+# --- storage ----------------------------------------------------------------------------------
+class RemoteStorage(RemoteArea):
+    def gc(
+        self,
+        *,
+        dry_run: bool = False,
+        keep_runs_days: float | None = None,
+        grace_hours: float = 1.0,
+    ) -> GcView:
+        from mlstudio.maintenance.gc import check_options
+
+        check_options(keep_runs_days, grace_hours)  # the same message as locally, not a 422
+        body = {"dry_run": dry_run, "keep_runs_days": keep_runs_days, "grace_hours": grace_hours}
+        return self.http.json("POST", "/storage/gc", json=body, timeout=LONG)
 
 
 # --- schedules and webhooks -------------------------------------------------------------------

@@ -92,3 +92,7 @@ class Client:
     @cached_property
     def webhooks(self) -> areas.RemoteWebhooks:
         return areas.RemoteWebhooks(self.http)
+
+    @cached_property
+    def storage(self) -> areas.RemoteStorage:
+        return areas.RemoteStorage(self.http)

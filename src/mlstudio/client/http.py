@@ -102,6 +102,33 @@ class Http:
                     hint="check MLSTUDIO_URL, and that `mlstudio server` runs there",
                 ) from exc
 
+    def download(
+        self, path: str, params: dict[str, Any], target: Any, header: str
+    ) -> dict[str, Any]:
+        """``GET path`` streamed into ``target`` (temp file + rename: never half a file);
+        returns the JSON summary the server sent in the ``header`` response header."""
+        import json
+
+        from mlstudio.data.writes import write_bytes
+
+        try:
+            with self.session.stream("GET", path, params=_clean(params), timeout=LONG) as response:
+                summary = json.loads(response.headers[header])
+                write_bytes(target, response.iter_bytes(1 << 20))
+        except httpx.TimeoutException as exc:
+            raise StoreUnavailableError(
+                f"the mlstudio server at {self.url} did not answer within "
+                f"{CONNECT_TIMEOUT_S:g} s (connect timeout on GET {path})",
+                hint="check that `mlstudio server` runs there and is not overloaded",
+            ) from exc
+        except httpx.TransportError as exc:
+            raise StoreUnavailableError(
+                f"the download from {self.url} broke off: {exc or type(exc).__name__} "
+                "(nothing was written)",
+                hint="check MLSTUDIO_URL and the network, then try again",
+            ) from exc
+        return summary
+
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         return self.call(method, path, **kwargs).json()
 

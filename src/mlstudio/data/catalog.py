@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,7 +37,6 @@ from mlstudio.governance.classification import Classification, Level, parse_colu
 from mlstudio.governance.policy import (
     DomainPolicy,
     enforce,
-    evaluate_read,
     evaluate_write,
     validate_domain,
 )
@@ -217,13 +214,30 @@ def get_dataset(uow: UnitOfWork, name: str, version: int | None = None) -> Datas
     record = uow.datasets.get(name, version)
     if record is not None:
         return record
+    deleted = uow.maintenance.deletion("dataset", name, version) if version else None
     versions = uow.datasets.versions(name)
+    if deleted is not None:
+        raise NotFoundError(
+            f"{name}@{version} was deleted by {deleted['deleted_by']} at "
+            f"{iso(deleted['deleted_at'])}",
+            hint=f"see the versions left: mlstudio data show {name}"
+            if versions
+            else "see: mlstudio data list",
+        )
     if not versions:
         raise NotFoundError(f"dataset {name} does not exist", hint="see: mlstudio data list")
     raise NotFoundError(
-        f"{name}@{version} does not exist ({name} has versions 1..{versions[-1].version})",
+        f"{name}@{version} does not exist ({name} has versions "
+        f"{version_span([v.version for v in versions])})",
         hint=f"see: mlstudio data show {name}",
     )
+
+
+def version_span(numbers: list[int]) -> str:
+    """``1..5`` when nothing is missing, else the numbers (``1, 3, 4``)."""
+    if numbers == list(range(1, len(numbers) + 1)):
+        return f"1..{len(numbers)}"
+    return ", ".join(str(n) for n in numbers)
 
 
 def _deny(store: Any, actor: str, action: str, resource: str, details: dict[str, Any]) -> None:
@@ -468,16 +482,13 @@ class DatasetService:
         self, actor: str, ref: str, file: str | Path, domain: str = "experimentation"
     ) -> dict[str, Any]:
         """Write a version to ``file`` (.csv or .parquet), read as ``domain`` would read it."""
+        from mlstudio.data.writes import check_target, write_table
+
         name, version = parse_dataset_ref(ref)
         target = Path(file)
         fmt = file_format(target)
         validate_domain(domain)
-        if not target.parent.is_dir():
-            raise NotFoundError(
-                f"folder {target.parent} does not exist", hint="create it or pick another path"
-            )
-        if target.is_dir():
-            raise InvalidInputError(f"{target} is a folder", hint="give a file name")
+        check_target(target)
 
         record, table = self._checked_read(
             actor,
@@ -488,7 +499,7 @@ class DatasetService:
             {"file": target.name, "format": fmt},
             "export datasets",
         )
-        _write_atomically(table, target, fmt)
+        write_table(table, target, fmt)
         return {
             "dataset": record.ref,
             "file": str(target),
@@ -520,41 +531,25 @@ class DatasetService:
         what: str,
     ) -> tuple[Any, Any]:
         """Role and policy checks, audit, then the table (with its current classification)."""
+        from mlstudio.data import reads
+
         with self.store.read() as uow:
             record = get_dataset(uow, full_name, version)
             policy = load_policy(uow, domain)
             require_domain_role(uow, actor, domain, EXPORT_VIEW_ROLES, what)
         tags = classifications(record.columns)
-        violations = evaluate_read(policy, record.full_name, record.domain, tags)
         resource = f"dataset:{record.ref}"
-        if violations:
-            _deny(
-                self.store,
-                actor,
-                action,
-                resource,
-                {"domain": domain, **extra, "violations": [v.to_dict() for v in violations]},
-            )
-            enforce(violations)
+        checks = {"action": action, "resource": resource, "extra": extra}
+        reads.authorize_read(
+            self.store, actor, policy, record.full_name, record.domain, tags, **checks
+        )
 
         import pyarrow.parquet as pq
 
         table = pq.read_table(io.BytesIO(self.cas.get(record.digest)))
         table = with_classification(table, record.columns)
-        sensitive = [n for n, c in tags.items() if c.effective_level >= Level.CONFIDENTIAL]
-        if sensitive:  # an allowed read of sensitive data: audited before the data leaves
-            with self.store.transaction() as uow:
-                uow.audit.record(
-                    actor,
-                    action,
-                    resource,
-                    details={
-                        "domain": domain,
-                        **extra,
-                        "columns": sensitive,
-                        "rows": table.num_rows,
-                    },
-                )
+        # an allowed read of sensitive data: audited before the data leaves
+        reads.audit_sensitive(self.store, actor, policy, tags, rows=table.num_rows, **checks)
         return record, table
 
     # --- lineage --------------------------------------------------------------------------------
@@ -592,30 +587,3 @@ def _check_raise(ref: str, column: str, old: Classification, new: Classification
             "(manual classification can only raise)",
             hint=hint,
         )
-
-
-def _write_atomically(table: pa.Table, target: Path, fmt: str) -> None:
-    """Write to a temporary file next to ``target`` and rename it: never half a file."""
-    import pyarrow as pa
-
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.close(fd)
-    try:
-        if fmt == "csv":
-            import pyarrow.csv as pacsv
-
-            pacsv.write_csv(table, tmp)
-        else:
-            import pyarrow.parquet as pq
-
-            pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, target)
-    except (pa.ArrowException, OSError) as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise InvalidInputError(
-            f"cannot write {target.name} as {fmt}: {reason}",
-            hint="nested columns export only as .parquet" if fmt == "csv" else None,
-        ) from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from types import EllipsisType
 from typing import Any
 
-from mlstudio.errors import InvalidInputError, NotFoundError
+from mlstudio.errors import InvalidInputError, NotFoundError, StateError
 from mlstudio.governance.classification import Level
 from mlstudio.governance.policy import DomainPolicy, validate_domain
 from mlstudio.governance.rbac import Authorizer
@@ -166,6 +166,99 @@ class DomainService:
             return policy
 
         return self.store.retrying(work)
+
+    def remove(self, actor: str, name: str) -> dict[str, Any]:
+        """Remove a domain nothing belongs to (admins); built-in domains stay.
+
+        Refused while runs, schedules or dataset versions belong to it, or another domain's
+        policy may read it (a later domain of that name would inherit the access). The grants
+        on it go with it (each audited as revoked)."""
+        from mlstudio.maintenance.needs import audited, refuse
+
+        validate_domain(name)
+
+        def work(uow: Any) -> dict[str, Any]:
+            Authorizer(uow.identity).require_admin(actor, f"remove domain {name}")
+            policy = load_policy(uow, name)
+            if name in BUILT_IN_DOMAINS:
+                raise StateError(
+                    f"domain {name} is built in and cannot be removed",
+                    hint=f"change its policy instead: mlstudio domain set {name} ...",
+                )
+            refuse(f"domain {name}", domain_needs(uow, name))
+            revoked = []
+            for grant in uow.identity.grants_on("domain", name):
+                uow.identity.revoke(grant.user, grant.role, "domain", name)
+                uow.audit.record(
+                    actor,
+                    "grant.revoke",
+                    f"user:{grant.user}",
+                    details={"role": grant.role, "scope_kind": "domain", "scope": name},
+                )
+                revoked.append({"user": grant.user, "role": grant.role})
+            uow.domains.delete(name)
+            uow.audit.record(
+                actor,
+                "domain.remove",
+                f"domain:{name}",
+                details={"policy": policy.to_dict(), "revoked": revoked},
+            )
+            return {"name": name, "removed": True, "revoked": revoked}
+
+        return audited(self.store, actor, "domain.remove", f"domain:{name}", work)
+
+
+BUILT_IN_DOMAINS = ("experimentation", "production", "adhoc")
+
+
+def domain_needs(uow: Any, name: str) -> list[Any]:
+    """What still belongs to (or reads) domain ``name``, each with its fix."""
+    from mlstudio.maintenance.needs import Need
+
+    used = uow.maintenance.domain_users(name)
+    needs = []
+    if used["runs"]:
+        needs.append(
+            Need(
+                "runs",
+                name,
+                f"{used['runs']} run(s) ran in it (their history keeps the domain)",
+                f"close it instead: mlstudio domain set {name} --clearance public "
+                "--readable-labels none --readable-domains none --no-persist",
+            )
+        )
+    for schedule_id in used["schedules"]:
+        needs.append(
+            Need(
+                "schedule",
+                schedule_id,
+                f"schedule {schedule_id} runs in it",
+                f"remove it first: mlstudio schedule remove {schedule_id}",
+            )
+        )
+    for dataset, count in used["datasets"].items():
+        needs.append(
+            Need(
+                "dataset",
+                dataset,
+                f"{count} version(s) of dataset {dataset} belong to it",
+                f"delete them first: mlstudio data delete {dataset}",
+            )
+        )
+    for other in uow.domains.list():
+        readable = other.get("readable_domains")
+        if other["name"] != name and readable is not None and name in readable:
+            rest = ",".join(sorted(d for d in readable if d != name)) or "none"
+            needs.append(
+                Need(
+                    "domain",
+                    other["name"],
+                    f"domain {other['name']} may read it (policy {other['name']}.readable_domains)",
+                    f"take it off that list first: mlstudio domain set {other['name']} "
+                    f"--readable-domains {rest}",
+                )
+            )
+    return needs
 
 
 def with_defaults(name: str) -> DomainPolicy:

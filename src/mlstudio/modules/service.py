@@ -412,7 +412,9 @@ class ModuleService:
         if ref.version is not None:
             found = uow.modules.get_version(module, ref.version)
             if not found:
-                raise NotFoundError(
+                from mlstudio.modules.deletion import deleted_message
+
+                raise deleted_message(uow, ref.module.full, ref.version) or NotFoundError(
                     f"{ref} does not exist ({ref.module} has versions 1..{module.latest_version})",
                     hint=f"see: mlstudio module show {ref.module}",
                 )
@@ -437,6 +439,12 @@ class ModuleService:
         with self.store.read() as uow:
             return self._resolve(uow, parsed)
 
+    def delete_version(self, actor: str, ref: str) -> dict[str, Any]:
+        """Delete one version no tag, live or pinned run, or schedule needs (audited)."""
+        from mlstudio.modules.deletion import delete_module_version
+
+        return delete_module_version(self.store, actor, ref)
+
     def archive(self, version: ModuleVersionRecord) -> bytes:
         with self.store.read() as uow:
             module = self._module(uow, ModuleName.parse(version.module))
@@ -455,7 +463,9 @@ class ModuleService:
             module = self._module(uow, name, for_update=True)
             target = uow.modules.get_version(module, version)
             if target is None:
-                raise NotFoundError(
+                from mlstudio.modules.deletion import deleted_message
+
+                raise deleted_message(uow, name.full, version) or NotFoundError(
                     f"{name.full}@{version} does not exist (versions 1..{module.latest_version})",
                     hint=f"see: mlstudio module show {name.full}",
                 )
@@ -516,6 +526,11 @@ class ModuleService:
             if target is None:
                 raise StateError(
                     f"{name.full}:{tag} has no earlier version to roll back to",
+                    hint=f"move it explicitly: mlstudio module tag {name.full} {tag} N",
+                )
+            if uow.modules.get_version(module, target) is None:
+                raise StateError(
+                    f"{name.full}:{tag} would roll back to @{target}, which was deleted",
                     hint=f"move it explicitly: mlstudio module tag {name.full} {tag} N",
                 )
             event = uow.modules.move_tag(module, tag, target, actor, "rollback")

@@ -16,10 +16,11 @@ def cacheable(run: Any, s: _State) -> bool:
 
 
 def blob_present(cas: Any, spec: dict[str, Any]) -> bool:
-    """Whether every artifact a resolved output refers to is still in the content store."""
+    """Whether every artifact a resolved output refers to is still in the content store (each
+    is touched: a reuse counts as a write for the garbage collector's grace period)."""
     if "v" in spec:
         ref = spec["v"]
-        return "inline" in ref or cas.exists(ref["digest"])
+        return "inline" in ref or cas.touch(ref["digest"])  # a reuse is a write for gc
     if "l" in spec:
         return all(blob_present(cas, s) for s in spec["l"])
     if "d" in spec:

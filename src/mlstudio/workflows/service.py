@@ -423,9 +423,12 @@ class RunService:
 
     def show(self, run_id: str, *, actor: str, explain: bool = False) -> dict[str, Any]:
         """A run with its tasks and output (needs viewer or runner on the run's domain)."""
+        from mlstudio.workflows.pins import pin_view
+
         run = self._viewable(actor, run_id)
         with self.store.read() as uow:
             tasks = uow.runs.task_runs_of(run.id)
+            pinned = pin_view(uow, run.id)
             explanations: dict[str, Any] = {}
             if explain:
                 for t in tasks:
@@ -445,6 +448,7 @@ class RunService:
         out = run.summary()
         out["lock"] = run.lock
         out["output_value"] = self.output_value(run)
+        out["pinned"] = pinned
         out["tasks"] = []
         for t in tasks:
             kind = "map" if t.node_id.endswith("[*]") else "when" if t.task == "(when)" else "task"

@@ -20,6 +20,8 @@ from mlstudio.api.schemas.data import (
     DatasetOut,
     DeclassifierIn,
     DeclassifierOut,
+    DeletionOut,
+    HeadOut,
     LineageOut,
 )
 from mlstudio.api.uploads import read_upload, safe_filename
@@ -133,6 +135,28 @@ def export_dataset(
             "X-Mlstudio-Export": json.dumps(summary, separators=(",", ":")),
         },
     )
+
+
+@router.get("/datasets/{namespace}/{name}/head", response_model=HeadOut)
+def dataset_head(
+    namespace: str,
+    name: str,
+    studio: StudioDep,
+    rows: Annotated[int, Query(ge=1, le=1000, description="Rows to show")] = 20,
+    columns: Annotated[list[str] | None, Query(description="Only these columns")] = None,
+    domain: Annotated[str, Query(description="Domain whose policy it is read under")] = (
+        "experimentation"
+    ),
+) -> Any:
+    """The first rows of the columns ``domain`` may read (the others are listed as withheld)."""
+    return studio.datasets.head(f"{namespace}/{name}", rows=rows, columns=columns, domain=domain)
+
+
+@router.delete("/datasets/{namespace}/{name}", response_model=DeletionOut)
+def delete_dataset(namespace: str, name: str, studio: StudioDep) -> Any:
+    """Delete ``NAME@V``, or every version of ``NAME``, unless a live or pinned run or a cache
+    entry still needs it (owners and maintainers of the namespace)."""
+    return studio.datasets.delete(f"{namespace}/{name}")
 
 
 # --- declassifiers ---------------------------------------------------------------------------

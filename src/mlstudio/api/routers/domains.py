@@ -8,7 +8,12 @@ from fastapi import APIRouter
 
 from mlstudio.api.deps import Paging, StudioDep
 from mlstudio.api.schemas.common import Page
-from mlstudio.api.schemas.governance import DomainOut, DomainSetIn, DomainShowOut
+from mlstudio.api.schemas.governance import (
+    DomainOut,
+    DomainRemovalOut,
+    DomainSetIn,
+    DomainShowOut,
+)
 
 router = APIRouter(prefix="/domains", tags=["domains"])
 
@@ -30,3 +35,9 @@ def set_domain(name: str, body: DomainSetIn, studio: StudioDep) -> Any:
     """Change a domain's policy, or create a domain (admins). Omitted fields stay as they are
     (lists: null means all, [] none)."""
     return studio.domains.set(name, **{key: getattr(body, key) for key in body.model_fields_set})
+
+
+@router.delete("/{name}", response_model=DomainRemovalOut)
+def remove_domain(name: str, studio: StudioDep) -> Any:
+    """Remove a domain nothing belongs to or reads (admins; built-in domains stay)."""
+    return studio.domains.remove(name)

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from mlstudio.api.deps import Paging, StudioDep
 from mlstudio.api.schemas.common import Page
+from mlstudio.api.schemas.data import DeletionOut
 from mlstudio.api.schemas.modules import (
     ModuleOut,
     ModuleShowOut,
@@ -123,3 +124,9 @@ def rollback_module(
     """Move a tag (default ``latest``) back to its previous version. Nothing is rebuilt."""
     tag = (body or RollbackIn()).tag
     return studio.modules.rollback(f"{namespace}/{name}", tag)
+
+
+@router.delete("/{namespace}/{name}", response_model=DeletionOut)
+def delete_module_version(namespace: str, name: str, studio: StudioDep) -> Any:
+    """Delete ``NAME@N`` unless a tag, a live or pinned run, or a schedule needs it."""
+    return studio.modules.delete(f"{namespace}/{name}")

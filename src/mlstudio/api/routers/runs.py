@@ -1,15 +1,30 @@
-"""``/api/v1/runs``: list, inspect, logs, cancel, clone and resume runs."""
+"""``/api/v1/runs``: list, inspect, logs, cancel, clone, resume, pin and download outputs."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import tempfile
 from datetime import datetime
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
 
 from mlstudio.api.deps import Paging, StudioDep
 from mlstudio.api.schemas.common import Page
-from mlstudio.api.schemas.runs import CloneRequest, LogEntry, RunListItem, RunOut, RunShowOut
+from mlstudio.api.schemas.runs import (
+    CloneRequest,
+    LogEntry,
+    PinIn,
+    PinOut,
+    RunListItem,
+    RunOut,
+    RunShowOut,
+)
+from mlstudio.api.uploads import safe_filename
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -78,3 +93,60 @@ def clone_run(run_id: str, studio: StudioDep, body: CloneRequest | None = None) 
 def resume_run(run_id: str, studio: StudioDep) -> Any:
     """Ask for a run whose engine died to be finished, without redoing completed tasks."""
     return studio.runs.resume(run_id)
+
+
+_MEDIA = {
+    "csv": "text/csv",
+    "parquet": "application/vnd.apache.parquet",
+    "json": "application/json",
+    "pickle": "application/octet-stream",
+}
+
+
+@router.get(
+    "/{run_id}/output",
+    response_class=FileResponse,
+    responses={200: {"content": {m: {} for m in sorted(set(_MEDIA.values()))}}},
+)
+def run_output(
+    run_id: str,
+    studio: StudioDep,
+    task: Annotated[str | None, Query(description="A task's output (node id or task name)")] = None,
+    domain: Annotated[
+        str | None, Query(description="Domain it is read under (default: the run's)")
+    ] = None,
+    fmt: Annotated[
+        Literal["csv", "parquet", "json", "pickle", "text"] | None, Query(alias="format")
+    ] = None,
+    filename: Annotated[
+        str | None, Query(description="Target file name: its suffix picks the format")
+    ] = None,
+) -> FileResponse:
+    """The output as a file (the summary is in the ``X-Mlstudio-Output`` header), streamed."""
+    folder = tempfile.mkdtemp(prefix="mlstudio-output-")
+    try:
+        target = Path(folder) / safe_filename(filename, "output")
+        summary = studio.runs.output(run_id, target, task=task, domain=domain, fmt=fmt)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    summary = {**summary, "file": target.name}
+    return FileResponse(
+        target,
+        media_type=_MEDIA.get(summary["format"], "application/octet-stream"),
+        filename=target.name,
+        headers={"X-Mlstudio-Output": json.dumps(summary, separators=(",", ":"))},
+        background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
+    )
+
+
+@router.post("/{run_id}/pin", response_model=PinOut)
+def pin_run(run_id: str, studio: StudioDep, body: PinIn | None = None) -> Any:
+    """Keep the run and what it needs whatever its age (runners of its domain)."""
+    return studio.runs.pin(run_id, (body or PinIn()).reason)
+
+
+@router.delete("/{run_id}/pin", response_model=PinOut)
+def unpin_run(run_id: str, studio: StudioDep) -> Any:
+    """Let clean-up and retention treat the run like any other again."""
+    return studio.runs.unpin(run_id)

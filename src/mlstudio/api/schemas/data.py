@@ -46,6 +46,25 @@ class LineageOut(Out):
     columns: list[dict[str, Any]]
 
 
+class HeadOut(Out):
+    dataset: str
+    domain: str
+    columns: list[str] = Field(description="The columns shown")
+    rows: list[dict[str, Any]]
+    total_rows: int
+    withheld: list[dict[str, Any]] = Field(
+        description="Columns the domain may not read, each with the reason"
+    )
+
+
+class DeletionOut(Out):
+    kind: str = Field(description="dataset | module")
+    name: str
+    versions: list[int] = Field(description="The versions deleted")
+    remaining: list[int]
+    deleted: list[dict[str, Any]]
+
+
 class DeclassifierOut(Out):
     id: str
     module: str

@@ -25,6 +25,12 @@ class DomainShowOut(DomainOut):
     members: list[dict[str, Any]]
 
 
+class DomainRemovalOut(Out):
+    name: str
+    removed: bool
+    revoked: list[dict[str, Any]] = Field(description="Grants on the domain that went with it")
+
+
 class DomainSetIn(In):
     """Fields left out stay unchanged. For the lists, ``null`` means all and ``[]`` none."""
 

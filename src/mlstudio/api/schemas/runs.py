@@ -36,6 +36,36 @@ class RunShowOut(RunOut):
     lock: dict[str, Any] = Field(description="Resolved module versions")
     output_value: Any = None
     tasks: list[dict[str, Any]]
+    pinned: dict[str, Any] | None = Field(None, description="The pin (reason, by, at), if any")
+
+
+class OutputOut(Out):
+    """What ``GET /runs/{id}/output`` sent (in its ``X-Mlstudio-Output`` header)."""
+
+    run: str
+    node: str | None = Field(description="The task's node; null for the workflow's output")
+    task: str | None
+    kind: str = Field(description="table | json | pickle")
+    type: str
+    format: str = Field(description="csv | parquet | json | pickle")
+    file: str
+    size_bytes: int
+    rows: int | None
+    columns: list[str] | None
+    domain: str = Field(description="The domain it was read under")
+
+
+class PinIn(In):
+    reason: str = Field("", description="Why the run is kept")
+
+
+class PinOut(Out):
+    run: str
+    pinned: bool
+    changed: bool
+    reason: str | None
+    pinned_by: str | None
+    pinned_at: str | None
 
 
 class LogEntry(Out):

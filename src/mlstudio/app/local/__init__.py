@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from mlstudio.app.local.modules import LocalModules
     from mlstudio.app.local.operations import LocalSchedules, LocalWebhooks
     from mlstudio.app.local.runs import LocalCache, LocalRuns
+    from mlstudio.app.local.storage import LocalStorage
     from mlstudio.platform import Platform
 
 
@@ -112,6 +113,12 @@ class LocalStudio:
         from mlstudio.app.local.operations import LocalWebhooks
 
         return LocalWebhooks(self.platform, self.actor, self.served)
+
+    @cached_property
+    def storage(self) -> LocalStorage:
+        from mlstudio.app.local.storage import LocalStorage
+
+        return LocalStorage(self.platform, self.actor, self.served)
 
     def close(self) -> None:
         if self._owns_platform:

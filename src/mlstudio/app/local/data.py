@@ -12,7 +12,9 @@ if TYPE_CHECKING:
         DatasetListView,
         DatasetView,
         DeclassifierView,
+        DeletionView,
         ExportView,
+        HeadView,
         LineageView,
     )
 
@@ -53,6 +55,23 @@ class LocalDatasets(Area):
 
     def export(self, ref: str, file: str | Path, *, domain: str = "experimentation") -> ExportView:
         return self.platform.datasets.export(self.actor, ref, file, domain=domain)  # type: ignore[return-value]
+
+    def head(
+        self,
+        ref: str,
+        *,
+        rows: int = 20,
+        columns: list[str] | None = None,
+        domain: str = "experimentation",
+    ) -> HeadView:
+        from mlstudio.data.preview import head
+
+        return head(self.platform, self.actor, ref, rows=rows, columns=columns, domain=domain)  # type: ignore[return-value]
+
+    def delete(self, ref: str) -> DeletionView:
+        from mlstudio.data.deletion import delete_dataset
+
+        return delete_dataset(self.platform.store, self.actor, ref)  # type: ignore[return-value]
 
 
 class LocalDeclassifiers(Area):

@@ -17,7 +17,13 @@ DOMAIN_FIELDS = (
 )
 
 if TYPE_CHECKING:
-    from mlstudio.app.views import DomainView, NamespaceGrantView, NamespaceView, QuotaView
+    from mlstudio.app.views import (
+        DomainRemovalView,
+        DomainView,
+        NamespaceGrantView,
+        NamespaceView,
+        QuotaView,
+    )
 
 
 class LocalDomains(Area):
@@ -49,6 +55,9 @@ class LocalDomains(Area):
             for key in DOMAIN_FIELDS
         }
         return self.platform.domains.set(self.actor, name, **values).to_dict()  # type: ignore[return-value]
+
+    def remove(self, name: str) -> DomainRemovalView:
+        return self.platform.domains.remove(self.actor, name)  # type: ignore[return-value]
 
 
 class LocalNamespaces(Area):

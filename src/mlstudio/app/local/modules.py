@@ -9,7 +9,13 @@ from mlstudio.app.local.base import Area, check_page
 
 if TYPE_CHECKING:
     from mlstudio.app.interface import Progress
-    from mlstudio.app.views import ModuleShowView, ModuleView, PushView, TagMoveView
+    from mlstudio.app.views import (
+        DeletionView,
+        ModuleShowView,
+        ModuleView,
+        PushView,
+        TagMoveView,
+    )
 
 NO_LIMIT = 2**31 - 1
 
@@ -63,3 +69,6 @@ class LocalModules(Area):
 
     def rollback(self, module: str, tag: str = "latest") -> TagMoveView:
         return self.platform.modules.rollback(self.actor, module, tag)  # type: ignore[return-value]
+
+    def delete(self, ref: str) -> DeletionView:
+        return self.platform.modules.delete_version(self.actor, ref)  # type: ignore[return-value]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlstudio.app.local.base import SERVER_EXECUTOR, Area, check_page
@@ -15,6 +16,8 @@ if TYPE_CHECKING:
         CacheStatsView,
         DetachedView,
         LogView,
+        OutputView,
+        PinView,
         RunShowView,
         RunView,
     )
@@ -94,6 +97,30 @@ class LocalRuns(Area):
 
     def resume(self, run_id: str) -> RunView:
         return self.platform.runs.prepare_resume(self.actor, run_id).summary()  # type: ignore[return-value]
+
+    def output(
+        self,
+        run_id: str,
+        file: str | Path,
+        *,
+        task: str | None = None,
+        domain: str | None = None,
+        fmt: str | None = None,
+    ) -> OutputView:
+        from mlstudio.workflows.outputs import RunOutputs
+
+        outputs = RunOutputs(self.platform)
+        return outputs.write(self.actor, run_id, file, task=task, domain=domain, fmt=fmt)  # type: ignore[return-value]
+
+    def pin(self, run_id: str, reason: str = "") -> PinView:
+        from mlstudio.workflows.pins import pin
+
+        return pin(self.platform, self.actor, run_id, reason)  # type: ignore[return-value]
+
+    def unpin(self, run_id: str) -> PinView:
+        from mlstudio.workflows.pins import unpin
+
+        return unpin(self.platform, self.actor, run_id)  # type: ignore[return-value]
 
 
 class LocalCache(Area):

@@ -1,13 +1,34 @@
-"""A tiny byte-level object store over any fsspec URL (local folder, s3://, gs://, memory://)."""
+"""A tiny byte-level object store over any fsspec URL (local folder, s3://, gs://, memory://).
+
+Besides reading and writing, a store lists its objects with their size and last-modified time,
+*refreshes* an object (marks it as just written: the content store does so when a write finds
+the object already there) and deletes an object only if it was not modified since a cutoff.
+Those three are what garbage collection needs to be safe against concurrent writers (see
+:mod:`mlstudio.maintenance.gc`).
+"""
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from mlstudio.errors import NotFoundError, StoreUnavailableError
+
+REFRESH_AFTER = timedelta(minutes=5)
+"""An object store without a cheap "touch" rewrites an object found again only when its
+last-modified time is older than this (far below any garbage-collection grace period)."""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    modified: datetime  # UTC
 
 
 class ObjectStore(Protocol):
@@ -19,6 +40,18 @@ class ObjectStore(Protocol):
     def put_file(self, key: str, path: Path) -> None: ...
     def delete(self, key: str) -> None: ...
     def local_path(self, key: str) -> Path | None: ...
+    def list(self, prefix: str) -> Iterator[StoredObject]:
+        """Every object whose key starts with ``prefix`` (a folder, e.g. ``cas/``)."""
+        ...
+
+    def refresh(self, key: str) -> bool:
+        """Mark an existing object as just written; False when it does not exist (or cannot
+        be refreshed in place: then the caller writes it again)."""
+        ...
+
+    def delete_if_unmodified(self, key: str, cutoff: datetime) -> bool:
+        """Delete the object only if it was last modified before ``cutoff``; True if deleted."""
+        ...
 
 
 class LocalObjectStore:
@@ -72,6 +105,52 @@ class LocalObjectStore:
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
 
+    def list(self, prefix: str) -> Iterator[StoredObject]:
+        base = self._path(prefix)
+        if not base.is_dir():
+            return
+        for folder, _dirs, files in os.walk(base):
+            for name in files:
+                if name.startswith((".tmp-", ".gc-")):
+                    continue  # a write or a deletion in progress
+                path = Path(folder) / name
+                try:
+                    info = path.stat()
+                except FileNotFoundError:
+                    continue
+                yield StoredObject(
+                    path.relative_to(self.root).as_posix(),
+                    info.st_size,
+                    datetime.fromtimestamp(info.st_mtime, UTC),
+                )
+
+    def refresh(self, key: str) -> bool:
+        try:
+            os.utime(self._path(key))
+        except FileNotFoundError:
+            return False
+        return True
+
+    def delete_if_unmodified(self, key: str, cutoff: datetime) -> bool:
+        """Move the file aside first, then look at it: a writer that refreshes it meanwhile
+        either touched it before the move (it is put back) or finds it gone (and writes it)."""
+        path = self._path(key)
+        aside = path.with_name(f".gc-{path.name}")
+        try:
+            if _mtime(path) >= cutoff:
+                return False
+            os.replace(path, aside)
+        except FileNotFoundError:
+            return False
+        if _mtime(aside) >= cutoff:  # refreshed between the look and the move
+            if not path.exists():
+                os.replace(aside, path)
+            else:
+                aside.unlink(missing_ok=True)
+            return False
+        aside.unlink(missing_ok=True)
+        return True
+
 
 class FsspecObjectStore:
     """Any fsspec filesystem; used for remote URLs (s3://, gs://, memory://, …)."""
@@ -112,6 +191,82 @@ class FsspecObjectStore:
 
     def local_path(self, key: str) -> Path | None:
         return None
+
+    def list(self, prefix: str) -> Iterator[StoredObject]:
+        base = self._path(prefix).rstrip("/")
+        try:
+            found = self.fs.find(base, detail=True)
+        except FileNotFoundError:
+            return
+        root = self.base.rstrip("/").lstrip("/") + "/"
+        for path, info in sorted(found.items()):
+            if info.get("type", "file") != "file":
+                continue
+            relative = path.lstrip("/")
+            if not relative.startswith(root):
+                continue
+            key = relative[len(root) :]
+            yield StoredObject(key, int(info.get("size") or 0), self._modified(path, info))
+
+    def refresh(self, key: str) -> bool:
+        path = self._path(key)
+        try:
+            info = self.fs.info(path)
+        except FileNotFoundError:
+            return False
+        if _utcnow() - self._modified(path, info) < REFRESH_AFTER:
+            return True
+        try:
+            self.fs.touch(path, truncate=False)
+        except (NotImplementedError, ValueError, TypeError, OSError):
+            return False  # no in-place touch (object stores): the caller writes it again
+        return True
+
+    def delete_if_unmodified(self, key: str, cutoff: datetime) -> bool:
+        path = self._path(key)
+        try:
+            if self._modified(path, self.fs.info(path)) >= cutoff:
+                return False
+            self.fs.rm_file(path)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def _modified(self, path: str, info: dict[str, Any]) -> datetime:
+        """An object's last-modified time from its listing (each backend names it its own way),
+        else from ``fs.modified``; unknown counts as now (so it is never deleted)."""
+        for key in ("mtime", "LastModified", "last_modified", "updated", "created"):
+            value = info.get(key)
+            when = _as_datetime(value)
+            if when is not None:
+                return when
+        try:
+            return _as_datetime(self.fs.modified(path)) or _utcnow()
+        except (NotImplementedError, FileNotFoundError, OSError):
+            return _utcnow()
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _mtime(path: Path) -> datetime:
+    return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(float(value), UTC)
+    if isinstance(value, str):
+        try:
+            return _as_datetime(datetime.fromisoformat(value.replace("Z", "+00:00")))
+        except ValueError:
+            return None
+    return None
 
 
 def open_object_store(url: str) -> ObjectStore:

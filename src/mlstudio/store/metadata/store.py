@@ -19,6 +19,7 @@ from mlstudio.store.metadata.repositories.governance import (
     TokenRepository,
 )
 from mlstudio.store.metadata.repositories.identity import IdentityRepository
+from mlstudio.store.metadata.repositories.maintenance import MaintenanceRepository
 from mlstudio.store.metadata.repositories.modules import ModuleRepository
 from mlstudio.store.metadata.repositories.queue import QueueRepository
 from mlstudio.store.metadata.repositories.runs import RunRepository
@@ -44,6 +45,7 @@ class UnitOfWork:
         self.schedules = ScheduleRepository(conn)
         self.webhooks = WebhookRepository(conn)
         self.queue = QueueRepository(conn)
+        self.maintenance = MaintenanceRepository(conn)
 
 
 class MetadataStore:

@@ -5,11 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, or_, select, update
+from sqlalchemy import Connection, delete, func, insert, or_, select, update
 
 from mlstudio.core.clock import utcnow
 from mlstudio.data.records import DatasetRecord, DeclassifierRecord, TokenRecord
-from mlstudio.store.metadata.tables import api_tokens, datasets, declassifiers, domains
+from mlstudio.store.metadata.tables import (
+    api_tokens,
+    datasets,
+    declassifiers,
+    deleted_versions,
+    domains,
+)
 
 
 def _token(r) -> TokenRecord:
@@ -108,6 +114,9 @@ class DomainRepository:
                 .values(policy=policy, updated_by=actor, updated_at=utcnow())
             )
 
+    def delete(self, name: str) -> None:
+        self.conn.execute(delete(domains).where(domains.c.name == name))
+
 
 def _dataset(r) -> DatasetRecord:
     return DatasetRecord(
@@ -145,11 +154,18 @@ class DatasetRepository:
         return [_dataset(r) for r in self.conn.execute(q)]
 
     def create_version(self, values: dict[str, Any]) -> DatasetRecord:
-        """Insert the next version of ``values["full_name"]`` (unique (name, version) guards races)."""
+        """Insert the next version of ``values["full_name"]`` (unique (name, version) guards races);
+        numbers of deleted versions are never given out again."""
         current = self.conn.execute(
             select(func.max(datasets.c.version)).where(datasets.c.full_name == values["full_name"])
         ).scalar()
-        number = (current or 0) + 1
+        deleted = self.conn.execute(
+            select(func.max(deleted_versions.c.version)).where(
+                deleted_versions.c.kind == "dataset",
+                deleted_versions.c.name == values["full_name"],
+            )
+        ).scalar()
+        number = max(current or 0, deleted or 0) + 1
         self.conn.execute(insert(datasets).values(version=number, created_at=utcnow(), **values))
         found = self.get(values["full_name"], number)
         assert found is not None

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Text, cast, func, insert, or_, select, update
+from sqlalchemy import Connection, Text, cast, delete, func, insert, or_, select, update
 
 from mlstudio.core.clock import utcnow
 from mlstudio.modules.records import (
@@ -12,7 +12,14 @@ from mlstudio.modules.records import (
     TagEventRecord,
     TagRecord,
 )
-from mlstudio.store.metadata.tables import module_versions, modules, namespaces, tag_events, tags
+from mlstudio.store.metadata.tables import (
+    deleted_versions,
+    module_versions,
+    modules,
+    namespaces,
+    tag_events,
+    tags,
+)
 
 
 def _namespace(r) -> NamespaceRecord:
@@ -191,13 +198,19 @@ class ModuleRepository:
         return [_version(r, module.full_name) for r in rows]
 
     def add_version(self, module: ModuleRecord, values: dict[str, Any]) -> ModuleVersionRecord:
-        """Publish the next version number; the caller holds the module row lock."""
+        """Publish the next version number; the caller holds the module row lock. Numbers of
+        deleted versions are never given out again."""
         current = self.conn.execute(
             select(func.max(module_versions.c.version)).where(
                 module_versions.c.module_id == module.id
             )
         ).scalar()
-        number = (current or 0) + 1
+        deleted = self.conn.execute(
+            select(func.max(deleted_versions.c.version)).where(
+                deleted_versions.c.kind == "module", deleted_versions.c.name == module.full_name
+            )
+        ).scalar()
+        number = max(current or 0, deleted or 0) + 1
         self.conn.execute(
             insert(module_versions).values(module_id=module.id, version=number, **values)
         )
@@ -226,6 +239,24 @@ class ModuleRepository:
         record = self.get_version(module, version)
         assert record is not None
         return record
+
+    def delete_version(self, module: ModuleRecord, version: int) -> None:
+        """Remove a version row; ``latest_version`` becomes the newest remaining one."""
+        self.conn.execute(
+            delete(module_versions).where(
+                module_versions.c.module_id == module.id, module_versions.c.version == version
+            )
+        )
+        newest = self.conn.execute(
+            select(func.max(module_versions.c.version)).where(
+                module_versions.c.module_id == module.id
+            )
+        ).scalar()
+        self.conn.execute(
+            update(modules)
+            .where(modules.c.id == module.id)
+            .values(latest_version=newest or 0, updated_at=utcnow())
+        )
 
     def set_archive_digest(self, module: ModuleRecord, version: int, digest: str) -> None:
         """Point a version at a re-stored archive of the same content (repair only)."""

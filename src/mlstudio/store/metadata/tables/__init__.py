@@ -4,6 +4,7 @@ from mlstudio.store.metadata.tables._base import metadata
 from mlstudio.store.metadata.tables.audit import audit_events
 from mlstudio.store.metadata.tables.governance import api_tokens, datasets, declassifiers, domains
 from mlstudio.store.metadata.tables.identity import role_grants, users
+from mlstudio.store.metadata.tables.maintenance import deleted_versions, run_pins
 from mlstudio.store.metadata.tables.modules import (
     module_versions,
     modules,
@@ -27,6 +28,7 @@ __all__ = [
     "audit_events",
     "datasets",
     "declassifiers",
+    "deleted_versions",
     "domains",
     "cache_entries",
     "runs",
@@ -43,6 +45,7 @@ __all__ = [
     "modules",
     "namespaces",
     "role_grants",
+    "run_pins",
     "tag_events",
     "tags",
     "users",
