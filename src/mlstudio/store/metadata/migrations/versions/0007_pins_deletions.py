@@ -1,7 +1,7 @@
 """pinned runs; deleted module and dataset versions (their numbers are never reused)
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 """
 
 import sqlalchemy as sa
