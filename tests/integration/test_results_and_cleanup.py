@@ -163,7 +163,7 @@ def test_a_push_that_reuses_a_blob_gc_is_deleting_keeps_it(studio, platform, tmp
         return real_delete(candidate, cutoff)
 
     platform.cas.delete_if_unmodified = push_first
-    report = GarbageCollector(platform).collect("alice")
+    report = GarbageCollector(platform.store, platform.cas).collect("alice")
     assert pushed and pushed[0]["ref"] == "res/race@1"
     assert report["removed"]["blobs"] == 0 and blob.exists()
     assert platform.cas.intact(digest)

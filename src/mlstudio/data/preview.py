@@ -21,7 +21,8 @@ MAX_ROWS = 1000
 
 
 def head(
-    platform: Any,
+    store: Any,
+    cas: Any,
     actor: str,
     ref: str,
     *,
@@ -49,7 +50,6 @@ def head(
     wanted = _column_list(columns)
     name, version = parse_dataset_ref(ref)
     validate_domain(domain)
-    store = platform.store
     with store.read() as uow:
         record = get_dataset(uow, name.full, version)
         policy = load_policy(uow, domain)
@@ -81,7 +81,7 @@ def head(
         asked = readable or asked
     reads.authorize_read(store, actor, policy, record.full_name, record.domain, asked, **checks)
     shown = list(asked)
-    table = _first_rows(platform.cas.get(record.digest), shown, rows)
+    table = _first_rows(cas.get(record.digest), shown, rows)
     reads.audit_sensitive(store, actor, policy, asked, rows=table.num_rows, **checks)
     from mlstudio.data.writes import json_default
 

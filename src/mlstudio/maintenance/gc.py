@@ -69,10 +69,9 @@ def check_options(keep_runs_days: float | None, grace_hours: float) -> None:
 
 
 class GarbageCollector:
-    def __init__(self, platform: Any) -> None:
-        self.platform = platform
-        self.store = platform.store
-        self.cas = platform.cas
+    def __init__(self, store: Any, cas: Any) -> None:
+        self.store = store
+        self.cas = cas
 
     def collect(
         self,

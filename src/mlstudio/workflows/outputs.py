@@ -31,6 +31,7 @@ from typing import Any
 
 from mlstudio.errors import InvalidInputError, NotFoundError, PermissionDeniedError, StateError
 from mlstudio.governance.classification import UNCLASSIFIED, Classification
+from mlstudio.governance.domains import check_view
 
 SUFFIX_FORMATS = {
     ".csv": "csv",
@@ -96,9 +97,10 @@ def choose_format(kind: str, type_name: str, target: Path, fmt: str | None) -> s
 
 
 class RunOutputs:
-    def __init__(self, platform: Any) -> None:
-        self.platform = platform
-        self.store = platform.store
+    def __init__(self, store: Any, cas: Any, runs: Any) -> None:
+        self.store = store
+        self.cas = cas
+        self.runs = runs
         self._run_id = "RUN"
 
     def write(
@@ -122,14 +124,14 @@ class RunOutputs:
         if fmt is not None and fmt not in FORMATS:
             choose_format("json", "", target, fmt)  # names the problem
         check_target(target)
-        run = self.platform.runs.get(run_id)
+        run = self.runs.get(run_id)
         self._run_id = run.id
         reading = domain or run.domain
         validate_domain(reading)
         resource = f"run:{run.id}"
         try:
             with self.store.read() as uow:
-                self.platform.authorize_view(uow, actor, run.domain)
+                check_view(uow, actor, run.domain)
                 policy = load_policy(uow, reading)
                 if reading != run.domain:
                     Authorizer(uow.identity).require_domain(
@@ -255,7 +257,7 @@ class RunOutputs:
         from mlstudio.store.artifacts.cas import ArtifactMissingError
 
         try:
-            return self.platform.cas.get(digest)
+            return self.cas.get(digest)
         except ArtifactMissingError:
             raise NotFoundError(
                 f"the output (artifact {digest[:12]}) is no longer in the artifact store",

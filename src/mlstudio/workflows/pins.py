@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlstudio.core.clock import iso
+from mlstudio.governance.domains import check_run
 from mlstudio.governance.rbac import guarded
 
 
@@ -33,27 +34,27 @@ def pin_view(uow: Any, run_id: str) -> dict[str, Any] | None:
     return {"reason": pin["reason"], "by": pin["pinned_by"], "at": iso(pin["pinned_at"])}
 
 
-def pin(platform: Any, actor: str, run_id: str, reason: str = "") -> dict[str, Any]:
-    run = platform.runs.get(run_id)
+def pin(store: Any, runs: Any, actor: str, run_id: str, reason: str = "") -> dict[str, Any]:
+    run = runs.get(run_id)
 
     def work(uow: Any) -> dict[str, Any]:
-        platform.authorize_run(uow, actor, run.domain, None)
+        check_run(uow, actor, run.domain, None)
         changed = uow.maintenance.pin(run.id, actor, reason.strip())
         if changed:
             uow.audit.record(actor, "run.pin", f"run:{run.id}", details={"reason": reason})
         return _view(run.id, uow.maintenance.pin_of(run.id), changed)
 
-    return guarded(platform.store, actor, "run.pin", f"run:{run.id}", work)
+    return guarded(store, actor, "run.pin", f"run:{run.id}", work)
 
 
-def unpin(platform: Any, actor: str, run_id: str) -> dict[str, Any]:
-    run = platform.runs.get(run_id)
+def unpin(store: Any, runs: Any, actor: str, run_id: str) -> dict[str, Any]:
+    run = runs.get(run_id)
 
     def work(uow: Any) -> dict[str, Any]:
-        platform.authorize_run(uow, actor, run.domain, None)
+        check_run(uow, actor, run.domain, None)
         changed = uow.maintenance.unpin(run.id)
         if changed:
             uow.audit.record(actor, "run.unpin", f"run:{run.id}")
         return _view(run.id, None, changed)
 
-    return guarded(platform.store, actor, "run.unpin", f"run:{run.id}", work)
+    return guarded(store, actor, "run.unpin", f"run:{run.id}", work)

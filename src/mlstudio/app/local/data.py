@@ -66,7 +66,15 @@ class LocalDatasets(Area):
     ) -> HeadView:
         from mlstudio.data.preview import head
 
-        return head(self.platform, self.actor, ref, rows=rows, columns=columns, domain=domain)  # type: ignore[return-value]
+        return head(  # type: ignore[return-value]
+            self.platform.store,
+            self.platform.cas,
+            self.actor,
+            ref,
+            rows=rows,
+            columns=columns,
+            domain=domain,
+        )
 
     def delete(self, ref: str) -> DeletionView:
         from mlstudio.data.deletion import delete_dataset

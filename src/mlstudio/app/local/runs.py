@@ -109,18 +109,18 @@ class LocalRuns(Area):
     ) -> OutputView:
         from mlstudio.workflows.outputs import RunOutputs
 
-        outputs = RunOutputs(self.platform)
+        outputs = RunOutputs(self.platform.store, self.platform.cas, self.platform.runs)
         return outputs.write(self.actor, run_id, file, task=task, domain=domain, fmt=fmt)  # type: ignore[return-value]
 
     def pin(self, run_id: str, reason: str = "") -> PinView:
         from mlstudio.workflows.pins import pin
 
-        return pin(self.platform, self.actor, run_id, reason)  # type: ignore[return-value]
+        return pin(self.platform.store, self.platform.runs, self.actor, run_id, reason)  # type: ignore[return-value]
 
     def unpin(self, run_id: str) -> PinView:
         from mlstudio.workflows.pins import unpin
 
-        return unpin(self.platform, self.actor, run_id)  # type: ignore[return-value]
+        return unpin(self.platform.store, self.platform.runs, self.actor, run_id)  # type: ignore[return-value]
 
 
 class LocalCache(Area):

@@ -20,7 +20,7 @@ class LocalStorage(Area):
     ) -> GcView:
         from mlstudio.maintenance.gc import GarbageCollector
 
-        collector = GarbageCollector(self.platform)
+        collector = GarbageCollector(self.platform.store, self.platform.cas)
         return collector.collect(  # type: ignore[return-value]
             self.actor, dry_run=dry_run, keep_runs_days=keep_runs_days, grace_hours=grace_hours
         )
