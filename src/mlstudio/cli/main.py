@@ -37,7 +37,7 @@ ENTRIES: dict[str, tuple[str, str]] = {
     "token": ("mlstudio.cli.token:app", "Create, list and revoke API tokens."),
     "domain": (
         "mlstudio.cli.domain:app",
-        "List, show and change execution domains and their policies.",
+        "List, show, create and change execution domains and their policies.",
     ),
     "audit": ("mlstudio.cli.audit:app", "Read the append-only audit log."),
     "server": (
