@@ -62,6 +62,15 @@ def _print_dataset(d: dict[str, Any]) -> None:
             "[yellow]unclassified (enforced as restricted):[/] "
             + escape(", ".join(d["unclassified"]))
         )
+    changes = d.get("schema_changes")
+    if changes:
+        from mlstudio.data.changes import any_change, describe_schema_changes
+
+        mark = "[yellow]![/]" if any_change(changes) else "="
+        con.print(
+            f"{mark} since {escape(changes['previous'])}: "
+            + escape(describe_schema_changes(changes))
+        )
 
 
 @app.command("import")

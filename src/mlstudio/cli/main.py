@@ -75,6 +75,19 @@ class LazyGroup(click.Group):
         command.name = cmd_name
         return command
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """As click's, but an unknown command names the closest ones (``modul`` → ``module``)."""
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and name not in ENTRIES:
+            import difflib
+
+            close = difflib.get_close_matches(name, list(ENTRIES), n=2)
+            guess = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            ctx.fail(f"No such command {name!r}.{guess}")
+        return super().resolve_command(ctx, args)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):
             formatter.write_dl([(name, text) for name, (_, text) in ENTRIES.items()])

@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from mlstudio.cli import context
-from mlstudio.cli.output import JsonFlag, console, emit, progress_status, table
+from mlstudio.cli.output import JsonFlag, console, emit, plural, progress_status, table
 
 app = typer.Typer(
     help="Scaffold, push, test, tag, promote and roll back modules.",
@@ -51,7 +52,7 @@ def _tests_note(tests: dict[str, Any]) -> str:
         return f"tests failed ({tests.get('failed', 0) + tests.get('errors', 0)} failing)"
     if tests.get("collected", 0) == 0:
         return "no tests (nothing was collected; add some under tests/)"
-    note = f"{tests['passed']} tests passed"
+    note = f"{plural(tests['passed'], 'test')} passed"
     if tests.get("skipped"):
         note += f", {tests['skipped']} skipped"
     return f"{note} in {tests.get('duration_s', 0):.2f}s"
@@ -77,6 +78,14 @@ def _print_push(d: dict[str, Any]) -> None:
         f"[green]✓[/] pushed [bold]{d['ref']}[/] ({d['digest'][:12]}), {_tests_note(d['tests'])}; "
         f"latestAlpha → {d['version']}"
     )
+    if d.get("changes"):
+        from mlstudio.modules.changes import describe_module_changes
+
+        lines = describe_module_changes(d["changes"])
+        for line in lines:
+            c.print(f"  [yellow]![/] {escape(line)}")
+        if not lines:
+            c.print(f"  same description, tasks and files as {d['changes']['previous']}")
     if d["tests"].get("skipped") is True:
         c.print("  to make it promotable, push the same folder again without --no-tests")
     else:
@@ -143,7 +152,7 @@ def test(
         if not json_output:
             console(stderr=True).print(report.output_tail, markup=False, highlight=False)
         raise ModuleTestsFailedError(
-            f"{manifest.name.full}: {report.failed + report.errors} test(s) failed",
+            f"{manifest.name.full}: {plural(report.failed + report.errors, 'test')} failed",
             hint="fix them and run again",
             details=data,
         )

@@ -13,6 +13,11 @@ import typer
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 
 
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 test``, ``2 tests`` (``many`` for irregular plurals)."""
+    return f"{count} {word if count == 1 else many or word + 's'}"
+
+
 def console(stderr: bool = False):
     from rich.console import Console
 

@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from rich.markup import escape
+
 from mlstudio.cli.output import console, table
 
 _ORDER = (
@@ -98,8 +100,8 @@ def print_run(data: dict[str, Any]) -> None:
             if t.get("explain"):
                 rows.append(["", "", "", "", "↳ " + "; ".join(t["explain"]["reasons"])[:160]])
         table(None, ["task", "state", "attempt", "time", "note"], rows)
-    if data.get("error"):
-        c.print(f"[red]error:[/] {data['error']}")
+    if data.get("error"):  # errors go to stderr, with the other error lines
+        console(stderr=True).print(f"[red]error:[/] {escape(data['error'])}")
     if data.get("output_value") is not None:
         import json
 

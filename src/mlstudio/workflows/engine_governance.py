@@ -46,9 +46,7 @@ class EngineGovernance:
                 label = spec.get("dataset") or f"the output {s.node.id} reads as {arg}"
                 domain = spec.get("domain") or run.domain
                 name = arg if len(specs) == 1 else f"{arg}[{index}]"
-                reads.append(
-                    io.Read(name, label, domain, io.projected(arg, columns, s.node.options, used))
-                )
+                reads.append(io.read_of(name, label, domain, columns, s.node.options, used))
         return reads
 
     def _check_reads(self, run: Any, s: _State) -> str | None:

@@ -31,6 +31,11 @@ class DatasetOut(Out):
     rows: int
     columns: list[dict[str, Any]]
     unclassified: list[str]
+    schema_changes: dict[str, Any] | None = Field(
+        default=None,
+        description="After an import: columns added, removed and retyped since the previous "
+        "version (null for a first version)",
+    )
 
 
 class ClassifyIn(In):
