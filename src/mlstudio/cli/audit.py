@@ -8,6 +8,7 @@ import typer
 
 from mlstudio.cli import context
 from mlstudio.cli.output import JsonFlag, console, emit, table
+from mlstudio.cli.tables import Col, WideFlag
 
 app = typer.Typer(add_completion=False)
 
@@ -68,6 +69,7 @@ def audit(
         str | None, typer.Option("--action", help="Action or prefix, e.g. tag or module.push")
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=10000)] = 100,
+    wide: WideFlag = False,
     json_output: JsonFlag = False,
 ) -> None:
     """Show audit events, newest first (admins see all)."""
@@ -80,7 +82,14 @@ def audit(
             return
         table(
             None,
-            ["at", "actor", "action", "resource", "decision", "details"],
+            [
+                Col("at", drop=2),
+                Col("actor", key=True),
+                Col("action", key=True),
+                Col("resource", key=True),
+                Col("decision"),
+                Col("details", drop=1),
+            ],
             [
                 [
                     e["at"],
@@ -92,6 +101,7 @@ def audit(
                 ]
                 for e in data
             ],
+            wide=wide,
         )
 
     emit(rows, json_output, human)

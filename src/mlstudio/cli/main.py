@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import sys
 from typing import Any
 
@@ -164,15 +163,25 @@ def main(argv: list[str] | None = None) -> int:
         code = _framework_exit(exc, as_json)
         if code is not None:
             return code
-        # a bug in mlstudio: show the traceback, it is not the user's fault
-        if os.environ.get("MLSTUDIO_DEBUG") or not as_json:
+        # a bug in mlstudio, not the user's fault: one line, and the traceback in a file
+        from mlstudio.cli.crash import debugging, save_traceback
+
+        payload = {"code": "internal", "message": str(exc)}
+        where = "MLSTUDIO_DEBUG=1 shows the traceback"
+        if debugging():
             import traceback
 
             traceback.print_exc()
+            where = "the traceback is above"
+        else:
+            saved = save_traceback(exc, argv)
+            if saved is not None:
+                payload["traceback_file"] = str(saved)
+                where = f"traceback in {saved}; MLSTUDIO_DEBUG=1 prints it"
         return _fail(
-            f"internal error: {type(exc).__name__}: {exc}",
+            f"internal error (a bug in mlstudio): {type(exc).__name__}: {exc} ({where})",
             70,
-            {"code": "internal", "message": str(exc)},
+            payload,
             as_json,
         )
 

@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from mlstudio.cli import context
 from mlstudio.cli.output import JsonFlag, console, emit, plural, progress_status, table
+from mlstudio.cli.tables import Col, WideFlag
 
 app = typer.Typer(
     help="Scaffold, push, test, tag, promote and roll back modules.",
@@ -218,6 +219,7 @@ def list_modules(
         int, typer.Option("--limit", min=1, help="At most this many modules (by name)")
     ] = 100,
     offset: Annotated[int, typer.Option("--offset", min=0, help="Skip this many first")] = 0,
+    wide: WideFlag = False,
     json_output: JsonFlag = False,
 ) -> None:
     """The catalog: every module with its tags."""
@@ -233,7 +235,7 @@ def list_modules(
             return
         table(
             None,
-            ["module", "versions", "tags", "description"],
+            [Col("module", key=True), Col("versions", drop=1), Col("tags"), Col("description")],
             [
                 [
                     m["full_name"],
@@ -243,6 +245,7 @@ def list_modules(
                 ]
                 for m in data
             ],
+            wide=wide,
         )
         if len(data) == limit:
             console().print(f"(first {limit}; more with --offset {offset + limit})")
@@ -253,6 +256,7 @@ def list_modules(
 @app.command("show")
 def show(
     ref: Annotated[str, typer.Argument(help="NS/NAME, NS/NAME:TAG or NS/NAME@VERSION")],
+    wide: WideFlag = False,
     json_output: JsonFlag = False,
 ) -> None:
     """Versions, tags, tag history, and the tasks of one version with their signatures."""
@@ -268,15 +272,24 @@ def show(
         c.print(f"tests    {_tests_note(sel['test_summary'] or {'skipped': True})}")
         table(
             "tasks and workflows",
-            ["name", "kind", "signature", "doc"],
+            [Col("name", key=True), Col("kind", drop=1), Col("signature"), Col("doc", drop=2)],
             [[t["name"], t["kind"], t["signature"]["text"], t["doc"]] for t in sel["tasks"]],
+            wide=wide,
         )
         tags_by_version: dict[int, list[str]] = {}
         for t in d["tags"]:
             tags_by_version.setdefault(t["version"], []).append(t["name"])
         table(
             "versions",
-            ["version", "tags", "tests", "pushed by", "pushed at", "git", "message"],
+            [
+                Col("version", key=True),
+                Col("tags", key=True),
+                Col("tests"),
+                Col("pushed by", drop=3),
+                Col("pushed at", drop=2),
+                Col("git", drop=4),
+                Col("message", drop=1),
+            ],
             [
                 [
                     v["version"],
@@ -289,10 +302,11 @@ def show(
                 ]
                 for v in d["versions"]
             ],
+            wide=wide,
         )
         table(
             "tag history",
-            ["at", "tag", "move", "action", "by"],
+            [Col("at", drop=1), Col("tag", key=True), Col("move"), Col("action"), Col("by")],
             [
                 [
                     e["at"],
@@ -303,6 +317,7 @@ def show(
                 ]
                 for e in d["tag_history"]
             ],
+            wide=wide,
         )
 
     emit(data, json_output, human)

@@ -20,9 +20,15 @@ def run_sql(query: str, tables: Mapping[str, Any]) -> Any:
             table = value.to_arrow() if isinstance(value, Dataset) else value
             con.register(name, table)
         try:
-            cursor = con.execute(query)
+            # a relation, not a DB-API cursor: its Arrow result is not copied again (duckdb
+            # warns about that copy, and the warning landed in every SQL task's log)
+            relation = con.sql(query)
+            if relation is None:
+                raise InvalidInputError(
+                    "SQL returned no table", hint="make the statement a query (SELECT …)"
+                )
             # duckdb >= 1.4 names it to_arrow_table; 2.0 dropped fetch_arrow_table
-            fetch = getattr(cursor, "to_arrow_table", None) or cursor.fetch_arrow_table
+            fetch = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table
             result = fetch()
         except duckdb.Error as exc:
             raise InvalidInputError(
