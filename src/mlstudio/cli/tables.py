@@ -1,7 +1,8 @@
 """Tables that fit the terminal without cutting what matters.
 
 An id or a name is never cut: such a column (:attr:`Col.key`; by default the first one) is
-kept on one line. Other cells wrap, and a word longer than its column folds onto the next
+kept on one line (folded onto more lines only when the ids and names alone are wider than
+the terminal). Other cells wrap, and a word longer than its column folds onto the next
 line instead of ending in ``…``. When the key columns and the shortest readable width of the
 others do not fit, the less important columns (:attr:`Col.drop`, highest first) are left out
 and named under the table; ``--wide`` shows every column, each at its full width.
@@ -55,18 +56,27 @@ def rigid(column: Col, index: int, rows: list[list[str]]) -> bool:
     return column.key or all(len(row[index].split()) <= 1 for row in rows)
 
 
+def need(columns: list[Col], rows: list[list[str]]) -> list[int]:
+    """The narrowest each column can be without cutting or splitting a word."""
+    return [
+        (_longest_line if rigid(c, i, rows) else _longest_word)([c.header, *[r[i] for r in rows]])
+        for i, c in enumerate(columns)
+    ]
+
+
+def total_width(widths: Sequence[int]) -> int:
+    return _BORDERS + sum(w + _PER_COLUMN for w in widths)
+
+
 def fit(columns: list[Col], rows: list[list[str]], width: int) -> list[int]:
     """Indexes of the columns to show in ``width`` characters: a rigid column needs its
     longest line (header included), another its longest word; columns are dropped (highest
     ``drop`` first) until the rest fits, or none is left to drop."""
-    need = [
-        (_longest_line if rigid(c, i, rows) else _longest_word)([c.header, *[r[i] for r in rows]])
-        for i, c in enumerate(columns)
-    ]
+    needed = need(columns, rows)
     shown = list(range(len(columns)))
 
     def total() -> int:
-        return _BORDERS + sum(need[i] + _PER_COLUMN for i in shown)
+        return total_width([needed[i] for i in shown])
 
     for index in sorted(
         (i for i, c in enumerate(columns) if c.drop > 0 and not c.key),
@@ -94,6 +104,9 @@ def render(
     cells = [["" if v is None else str(v) for v in row] for row in rows]
     out = console()
     shown = list(range(len(cols))) if wide else fit(cols, cells, out.width)
+    needed = need(cols, cells)
+    # even the ids and names alone are too wide: fold them onto more lines rather than crop
+    squeezed = not wide and total_width([needed[i] for i in shown]) > out.width
     hidden = [cols[i].header for i in range(len(cols)) if i not in shown]
     caption = f"not shown: {', '.join(hidden)} (--wide shows every column)" if hidden else None
     t = Table(
@@ -105,7 +118,8 @@ def render(
     )
     for i in shown:
         column = cols[i]
-        t.add_column(column.header, no_wrap=wide or rigid(column, i, cells), overflow="fold")
+        keep_whole = wide or (rigid(column, i, cells) and not squeezed)
+        t.add_column(column.header, no_wrap=keep_whole, overflow="fold")
     for row in cells:
         t.add_row(*[row[i] for i in shown])
     if wide:  # as wide as the table needs: the terminal wraps long lines, nothing is cut
