@@ -31,10 +31,12 @@ class DatasetOut(Out):
     rows: int
     columns: list[dict[str, Any]]
     unclassified: list[str]
+
+
+class ImportOut(DatasetOut):
     schema_changes: dict[str, Any] | None = Field(
-        default=None,
-        description="After an import: columns added, removed and retyped since the previous "
-        "version (null for a first version)",
+        description="Columns added, removed and retyped since the previous version (null for "
+        "a first version)"
     )
 
 
