@@ -69,9 +69,7 @@ def test_a_declared_column_the_dataset_lacks_is_missing_not_unclassified(studio,
     csv = tmp_path / "customers.csv"
     csv.write_text("id,amount\n1,2.5\n2,3.0\n")
     studio.ok("namespace", "create", "shop")
-    studio.ok(
-        "data", "import", str(csv), "--name", "shop/customers", "--classify", "id=internal"
-    )
+    studio.ok("data", "import", str(csv), "--name", "shop/customers", "--classify", "id=internal")
     flow = working_copy(tmp_path, COLUMNS_FLOW, "pipeline")
     failed = studio.cli("run", flow, "--json")
     assert failed.code == 1
