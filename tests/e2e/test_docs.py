@@ -27,6 +27,7 @@ from mlstudio.testing.docs import (
 from mlstudio.testing.docs import documented_prefix as prefix_of
 from mlstudio.testing.flows import mlstudio_executable
 from mlstudio.testing.servers import Server, clean_env, start_server
+from mlstudio.workflows.records import RUN_TERMINAL
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -74,7 +75,7 @@ class DocRun:
         while True:
             listed = self.run("mlstudio runs list --limit 1000 --json")
             assert listed.code == 0, listed.stderr
-            going = [r["id"] for r in json.loads(listed.stdout) if r["state"] in _UNFINISHED]
+            going = [r["id"] for r in json.loads(listed.stdout) if r["state"] not in RUN_TERMINAL]
             if not going:
                 return
             assert time.monotonic() < deadline, f"runs still unfinished: {going}"
@@ -87,9 +88,6 @@ class DocRun:
         if self.server is not None:
             self.server.stop()
         self.shell.close()
-
-
-_UNFINISHED = {"queued", "pending", "running"}
 
 
 def _failure(block: Block, line: int, text: str, why: str, outcome: Outcome | None) -> str:
