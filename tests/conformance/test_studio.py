@@ -196,9 +196,11 @@ def test_domains_list_show_set(app):
     shown = conforms(app.domains.show("production"), views.DomainView)
     assert isinstance(shown["members"], list)
     name = f"d{app.ns}"
+    fails(lambda: app.domains.set(name, clearance="internal"), NotFoundError, name)
     created = conforms(
-        app.domains.set(name, clearance="internal", readable_labels=["pii"]), views.DomainView
+        app.domains.create(name, clearance="internal", readable_labels=["pii"]), views.DomainView
     )
+    fails(lambda: app.domains.create(name), ConflictError, name)
     assert created["clearance"] == "internal" and created["readable_labels"] == ["pii"]
     changed = app.domains.set(name, readable_labels=None, may_persist=True)
     assert changed["readable_labels"] is None and changed["may_persist"] is True

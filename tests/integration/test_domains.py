@@ -45,6 +45,7 @@ def test_only_admins_change_domains(studio):
         refused = studio.fails("domain", "set", "adhoc", "--clearance", "restricted", user=user)
         assert refused.code == 4 and user in refused.stderr and "admin" in refused.stderr
     studio.fails("domain", "set", "staging", "--clearance", "internal", user="bob", code=4)
+    studio.fails("domain", "create", "staging", "--clearance", "internal", user="bob", code=4)
     assert studio.ok("domain", "show", "adhoc") == before
     assert [d["name"] for d in studio.ok("domain", "list")] == [
         "adhoc",
@@ -107,8 +108,8 @@ def test_set_changes_a_policy_and_audits_before_and_after(studio):
     assert studio.ok("domain", "set", "production", "--promoted-only")["promoted_only"] is True
 
 
-def test_set_creates_a_new_domain_closed_by_default(studio):
-    created = studio.ok("domain", "set", "staging")
+def test_create_makes_a_new_domain_closed_by_default(studio):
+    created = studio.ok("domain", "create", "staging")
     assert created == {
         "name": "staging",
         "clearance": "public",
@@ -122,7 +123,7 @@ def test_set_creates_a_new_domain_closed_by_default(studio):
     }
     opened = studio.ok(
         "domain",
-        "set",
+        "create",
         "scratch",
         "--clearance",
         "confidential",
@@ -147,6 +148,22 @@ def test_set_creates_a_new_domain_closed_by_default(studio):
     assert "nowhere" in missing.stderr and "staging" in missing.stderr
     studio.fails("user", "grant", "bob", "owner", "--domain", "staging", code=2)
     studio.fails("user", "grant", "bob", "runner", "--domain", "Bad Name", code=2)
+
+
+def test_set_never_creates_a_domain_and_names_the_closest_one(studio):
+    before = studio.ok("domain", "list")
+    typo = studio.fails("domain", "set", "experimentaton", "--clearance", "internal", code=3)
+    assert "domain experimentaton does not exist" in typo.stderr
+    assert "did you mean experimentation?" in typo.stderr
+    assert "mlstudio domain create experimentaton" in typo.stderr
+    assert studio.ok("domain", "list") == before
+    assert studio.ok("audit", "--action", "domain.set") == []
+    # create refuses a domain that exists, and changes nothing
+    again = studio.fails("domain", "create", "adhoc", "--clearance", "restricted", code=5)
+    assert "domain adhoc already exists" in again.stderr and "domain set adhoc" in again.stderr
+    assert studio.ok("domain", "list") == before
+    human = studio.cli("domain", "create", "staging", "-d", "pre-production")
+    assert human.code == 0 and "domain staging created" in human.stdout
 
 
 def test_set_validates_levels_labels_and_domain_names(studio):

@@ -182,13 +182,13 @@ def test_cancelling_a_run_needs_runner_on_its_domain(studio, tmp_path):
 
 def test_a_domain_created_by_an_admin_gets_its_own_runners(studio, tmp_path):
     flow = working_copy(tmp_path)
-    studio.ok("domain", "set", "scratch", "--clearance", "internal", "--no-promoted-only")
+    studio.ok("domain", "create", "scratch", "--clearance", "internal", "--no-promoted-only")
     studio.ok("user", "add", "bob")
     refused(studio, "bob", flow, "scratch")
     studio.ok("user", "grant", "bob", "runner", "--domain", "scratch")
     assert submit(studio, "bob", flow, "scratch").domain == "scratch"
     # a new domain runs only promoted code until an admin opens it
-    studio.ok("domain", "set", "closed")
+    studio.ok("domain", "create", "closed")
     studio.ok("user", "grant", "bob", "runner", "--domain", "closed")
     assert isinstance(refused(studio, "bob", flow, "closed"), PolicyViolationError)
 

@@ -101,7 +101,12 @@ class DomainsApi(Protocol):
     def list(self) -> list[DomainView]: ...
     def show(self, name: str) -> DomainView: ...
     def set(self, name: str, **changes: Any) -> DomainView:
-        """Change the given policy fields (lists: None for all, [] for none); others stay."""
+        """Change the given policy fields of an existing domain (lists: None for all, [] for
+        none); others stay. An unknown domain is refused, naming the closest one."""
+        ...
+
+    def create(self, name: str, **policy: Any) -> DomainView:
+        """A new domain: closed (clearance public, ...) but for the given policy fields."""
         ...
 
     def remove(self, name: str) -> DomainRemovalView:

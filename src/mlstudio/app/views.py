@@ -146,6 +146,7 @@ class PushView(TypedDict):
     unchanged: bool
     tests: Json
     tests_passed: bool
+    changes: NotRequired[Json | None]  # against the previous version (None: the first push)
 
 
 class TagMoveView(TypedDict):
@@ -270,6 +271,8 @@ class DatasetView(TypedDict):
     columns: list[Json]
     unclassified: list[str]
     changes: NotRequired[list[Json]]  # in the answer to a classify
+    # in the answer to an import: what changed since the previous version (None: the first)
+    schema_changes: NotRequired[Json | None]
 
 
 class LineageView(TypedDict):

@@ -45,8 +45,24 @@ def clear(
     json_output: JsonFlag = False,
 ) -> None:
     """Forget cache entries (the next runs recompute them)."""
-    emit(
-        context.studio().cache.clear(workflow, task, older_than_days),
-        json_output,
-        lambda d: console().print(f"removed {d['removed']} cache entries"),
-    )
+
+    def human(d: dict[str, Any]) -> None:
+        if d["removed"]:
+            console().print(f"removed {d['removed']} cache entries")
+            return
+        filters = [
+            f"{flag} {value}"
+            for flag, value in (
+                ("--workflow", workflow),
+                ("--task", task),
+                ("--older-than-days", older_than_days),
+            )
+            if value is not None
+        ]
+        matched = f"matched {' '.join(filters)}" if filters else "to remove"
+        console().print(
+            f"no cache entries {matched}; nothing removed (see: mlstudio cache stats)",
+            markup=False,
+        )
+
+    emit(context.studio().cache.clear(workflow, task, older_than_days), json_output, human)

@@ -9,6 +9,7 @@ from rich.markup import escape
 
 from mlstudio.cli import context
 from mlstudio.cli.output import JsonFlag, console, emit, table
+from mlstudio.cli.tables import Col, WideFlag
 
 app = typer.Typer(
     help="Import, classify, trace and export datasets; record and approve declassifiers.",
@@ -45,7 +46,13 @@ def _print_dataset(d: dict[str, Any]) -> None:
     )
     table(
         None,
-        ["column", "type", "classification", "enforced as", "from"],
+        [
+            Col("column", key=True),
+            Col("type", drop=2),
+            Col("classification", key=True),
+            Col("enforced as", drop=1),
+            Col("from", drop=3),
+        ],
         [
             [
                 c["name"],
@@ -61,6 +68,15 @@ def _print_dataset(d: dict[str, Any]) -> None:
         con.print(
             "[yellow]unclassified (enforced as restricted):[/] "
             + escape(", ".join(d["unclassified"]))
+        )
+    changes = d.get("schema_changes")
+    if changes:
+        from mlstudio.data.changes import any_change, describe_schema_changes
+
+        mark = "[yellow]![/]" if any_change(changes) else "="
+        con.print(
+            f"{mark} since {escape(changes['previous'])}: "
+            + escape(describe_schema_changes(changes))
         )
 
 
@@ -88,6 +104,7 @@ def list_datasets(
         str | None, typer.Option("--namespace", help="Only this namespace")
     ] = None,
     search: Annotated[str | None, typer.Option("--search", help="Name contains TEXT")] = None,
+    wide: WideFlag = False,
     json_output: JsonFlag = False,
 ) -> None:
     """The newest version of every dataset."""
@@ -95,7 +112,15 @@ def list_datasets(
     def human(rows: list[dict[str, Any]]) -> None:
         table(
             None,
-            ["dataset", "domain", "rows", "columns", "max level", "labels", "unclassified"],
+            [
+                Col("dataset", key=True),
+                Col("domain"),
+                Col("rows", drop=3),
+                Col("columns", drop=4),
+                Col("max level"),
+                Col("labels", drop=1),
+                Col("unclassified", drop=2),
+            ],
             [
                 [
                     r["ref"],
@@ -108,6 +133,7 @@ def list_datasets(
                 ]
                 for r in rows
             ],
+            wide=wide,
         )
 
     rows = context.studio().datasets.list(namespace=namespace, search=search)
@@ -170,7 +196,7 @@ def lineage(
     def text(node: dict[str, Any]):
         from rich.text import Text
 
-        return Text(label(node))
+        return Text(label(node), overflow="fold")  # a long label wraps, never cut
 
     def human(d: dict[str, Any]) -> None:
         from rich.tree import Tree
@@ -188,7 +214,7 @@ def lineage(
                     child = branch.add(text(nodes[up]))
                     if up not in path:
                         stack.append((up, child, path | {up}))
-            console().print(tree)
+            console().print(tree, soft_wrap=False)  # soft wrap would crop the tree's lines
 
     graphs = context.studio().datasets.lineage(ref, column)
     emit(graphs, json_output, human)
@@ -296,6 +322,7 @@ def declassifiers(
     state: Annotated[
         str | None, typer.Option("--state", help="pending | approved | revoked")
     ] = None,
+    wide: WideFlag = False,
     json_output: JsonFlag = False,
 ) -> None:
     """Every declassifier, oldest first."""
@@ -303,7 +330,16 @@ def declassifiers(
     def human(rows: list[dict[str, Any]]) -> None:
         table(
             None,
-            ["id", "state", "task", "columns", "lower to", "remove", "by", "approved by"],
+            [
+                Col("id", key=True),
+                Col("state"),
+                Col("task", key=True),
+                Col("columns"),
+                Col("lower to", drop=2),
+                Col("remove", drop=1),
+                Col("by", drop=4),
+                Col("approved by", drop=3),
+            ],
             [
                 [
                     r["id"],
@@ -317,6 +353,7 @@ def declassifiers(
                 ]
                 for r in rows
             ],
+            wide=wide,
         )
 
     emit(context.studio().declassifiers.list(state), json_output, human)

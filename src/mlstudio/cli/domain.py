@@ -10,7 +10,7 @@ from mlstudio.cli import context
 from mlstudio.cli.output import JsonFlag, console, emit, table
 
 app = typer.Typer(
-    help="List, show and change execution domains and their policies.",
+    help="List, show, create and change execution domains and their policies.",
     add_completion=False,
     no_args_is_help=True,
 )
@@ -109,56 +109,55 @@ def show(
     emit(data, json_output, lambda d: _describe(d, d["members"]))
 
 
-@app.command("set")
-def set_domain(
-    name: Annotated[str, typer.Argument(help="Domain to change (created if new)")],
-    clearance: Annotated[
-        str | None,
-        typer.Option(
-            "--clearance",
-            help="Highest level its runs may read: public | internal | confidential | restricted",
-        ),
-    ] = None,
-    readable_labels: Annotated[
-        str | None,
-        typer.Option("--readable-labels", help="Labels it may read: a,b | all | none"),
-    ] = None,
-    denied_labels: Annotated[
-        str | None,
-        typer.Option("--denied-labels", help="Labels it may never read: a,b | none"),
-    ] = None,
-    readable_domains: Annotated[
-        str | None,
-        typer.Option(
-            "--readable-domains", help="Domains whose datasets it may read: a,b | all | none"
-        ),
-    ] = None,
-    persist: Annotated[
-        bool | None,
-        typer.Option("--persist/--no-persist", help="May its outputs be named datasets"),
-    ] = None,
-    promoted_only: Annotated[
-        bool | None,
-        typer.Option(
-            "--promoted-only/--no-promoted-only",
-            help="Run only latest-tagged module versions whose tests passed",
-        ),
-    ] = None,
-    hashed_labels: Annotated[
-        bool | None,
-        typer.Option(
-            "--hashed-labels/--no-hashed-labels",
-            help="May it read labels that survive only hashed (pseudonymous)",
-        ),
-    ] = None,
-    description: Annotated[str | None, typer.Option("--description", "-d")] = None,
-    json_output: JsonFlag = False,
-) -> None:
-    """Change a domain's policy, or create a domain (admins only).
+ClearanceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--clearance",
+        help="Highest level its runs may read: public | internal | confidential | restricted",
+    ),
+]
+ReadableLabelsOpt = Annotated[
+    str | None, typer.Option("--readable-labels", help="Labels it may read: a,b | all | none")
+]
+DeniedLabelsOpt = Annotated[
+    str | None, typer.Option("--denied-labels", help="Labels it may never read: a,b | none")
+]
+ReadableDomainsOpt = Annotated[
+    str | None,
+    typer.Option("--readable-domains", help="Domains whose datasets it may read: a,b | all | none"),
+]
+PersistOpt = Annotated[
+    bool | None, typer.Option("--persist/--no-persist", help="May its outputs be named datasets")
+]
+PromotedOnlyOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--promoted-only/--no-promoted-only",
+        help="Run only latest-tagged module versions whose tests passed",
+    ),
+]
+HashedLabelsOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--hashed-labels/--no-hashed-labels",
+        help="May it read labels that survive only hashed (pseudonymous)",
+    ),
+]
+DescriptionOpt = Annotated[str | None, typer.Option("--description", "-d")]
 
-    A new domain starts closed: clearance public, no labels, only its own datasets, no
-    persisting, promoted code only; open what it needs with the options above.
-    """
+
+def policy_fields(
+    clearance: str | None,
+    readable_labels: str | None,
+    denied_labels: str | None,
+    readable_domains: str | None,
+    persist: bool | None,
+    promoted_only: bool | None,
+    hashed_labels: bool | None,
+    description: str | None,
+) -> dict[str, Any]:
+    """The policy fields given on the command line (left out: unchanged; lists: None is all,
+    [] is none)."""
     from mlstudio.governance.domains import UNCHANGED
 
     changes = {
@@ -172,9 +171,75 @@ def set_domain(
         "description": description,
     }
     lists = ("readable_labels", "denied_labels", "readable_domains")
-    given = {  # left out: unchanged (lists: None is all, [] is none)
+    return {
         k: v for k, v in changes.items() if (v is not UNCHANGED if k in lists else v is not None)
     }
+
+
+@app.command("create")
+def create_domain(
+    name: Annotated[str, typer.Argument(help="The new domain, e.g. staging")],
+    clearance: ClearanceOpt = None,
+    readable_labels: ReadableLabelsOpt = None,
+    denied_labels: DeniedLabelsOpt = None,
+    readable_domains: ReadableDomainsOpt = None,
+    persist: PersistOpt = None,
+    promoted_only: PromotedOnlyOpt = None,
+    hashed_labels: HashedLabelsOpt = None,
+    description: DescriptionOpt = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Create a domain (admins only).
+
+    A new domain starts closed: clearance public, no labels, only its own datasets, no
+    persisting, promoted code only; open what it needs with the options above.
+    """
+    given = policy_fields(
+        clearance,
+        readable_labels,
+        denied_labels,
+        readable_domains,
+        persist,
+        promoted_only,
+        hashed_labels,
+        description,
+    )
+    data = context.studio().domains.create(name, **given)
+
+    def human(d: dict[str, Any]) -> None:
+        console().print(f"[green]✓[/] domain {d['name']} created")
+        _describe(d)
+
+    emit(data, json_output, human)
+
+
+@app.command("set")
+def set_domain(
+    name: Annotated[str, typer.Argument(help="Domain to change (see: mlstudio domain list)")],
+    clearance: ClearanceOpt = None,
+    readable_labels: ReadableLabelsOpt = None,
+    denied_labels: DeniedLabelsOpt = None,
+    readable_domains: ReadableDomainsOpt = None,
+    persist: PersistOpt = None,
+    promoted_only: PromotedOnlyOpt = None,
+    hashed_labels: HashedLabelsOpt = None,
+    description: DescriptionOpt = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Change an existing domain's policy (admins only); options left out stay as they are.
+
+    To add a domain: mlstudio domain create NAME.
+    """
+    given = policy_fields(
+        clearance,
+        readable_labels,
+        denied_labels,
+        readable_domains,
+        persist,
+        promoted_only,
+        hashed_labels,
+        description,
+    )
     data = context.studio().domains.set(name, **given)
 
     def human(d: dict[str, Any]) -> None:

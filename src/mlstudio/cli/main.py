@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import sys
 from typing import Any
 
@@ -37,7 +36,7 @@ ENTRIES: dict[str, tuple[str, str]] = {
     "token": ("mlstudio.cli.token:app", "Create, list and revoke API tokens."),
     "domain": (
         "mlstudio.cli.domain:app",
-        "List, show and change execution domains and their policies.",
+        "List, show, create and change execution domains and their policies.",
     ),
     "audit": ("mlstudio.cli.audit:app", "Read the append-only audit log."),
     "server": (
@@ -78,6 +77,19 @@ class LazyGroup(click.Group):
         command = typer.main.get_command(app)
         command.name = cmd_name
         return command
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """As click's, but an unknown command names the closest ones (``modul`` → ``module``)."""
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and name not in ENTRIES:
+            import difflib
+
+            close = difflib.get_close_matches(name, list(ENTRIES), n=2)
+            guess = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            ctx.fail(f"No such command {name!r}.{guess}")
+        return super().resolve_command(ctx, args)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):
@@ -155,15 +167,25 @@ def main(argv: list[str] | None = None) -> int:
         code = _framework_exit(exc, as_json)
         if code is not None:
             return code
-        # a bug in mlstudio: show the traceback, it is not the user's fault
-        if os.environ.get("MLSTUDIO_DEBUG") or not as_json:
+        # a bug in mlstudio, not the user's fault: one line, and the traceback in a file
+        from mlstudio.cli.crash import debugging, save_traceback
+
+        payload = {"code": "internal", "message": str(exc)}
+        where = "MLSTUDIO_DEBUG=1 shows the traceback"
+        if debugging():
             import traceback
 
             traceback.print_exc()
+            where = "the traceback is above"
+        else:
+            saved = save_traceback(exc, argv)
+            if saved is not None:
+                payload["traceback_file"] = str(saved)
+                where = f"traceback in {saved}; MLSTUDIO_DEBUG=1 prints it"
         return _fail(
-            f"internal error: {type(exc).__name__}: {exc}",
+            f"internal error (a bug in mlstudio): {type(exc).__name__}: {exc} ({where})",
             70,
-            {"code": "internal", "message": str(exc)},
+            payload,
             as_json,
         )
 

@@ -6,9 +6,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from mlstudio.cli import context
-from mlstudio.cli.output import JsonFlag, console, emit, progress_status, table
+from mlstudio.cli.output import JsonFlag, console, emit, plural, progress_status, table
+from mlstudio.cli.tables import Col, WideFlag
 
 app = typer.Typer(
     help="Scaffold, push, test, tag, promote and roll back modules.",
@@ -51,7 +53,7 @@ def _tests_note(tests: dict[str, Any]) -> str:
         return f"tests failed ({tests.get('failed', 0) + tests.get('errors', 0)} failing)"
     if tests.get("collected", 0) == 0:
         return "no tests (nothing was collected; add some under tests/)"
-    note = f"{tests['passed']} tests passed"
+    note = f"{plural(tests['passed'], 'test')} passed"
     if tests.get("skipped"):
         note += f", {tests['skipped']} skipped"
     return f"{note} in {tests.get('duration_s', 0):.2f}s"
@@ -77,6 +79,14 @@ def _print_push(d: dict[str, Any]) -> None:
         f"[green]✓[/] pushed [bold]{d['ref']}[/] ({d['digest'][:12]}), {_tests_note(d['tests'])}; "
         f"latestAlpha → {d['version']}"
     )
+    if d.get("changes"):
+        from mlstudio.modules.changes import describe_module_changes
+
+        lines = describe_module_changes(d["changes"])
+        for line in lines:
+            c.print(f"  [yellow]![/] {escape(line)}")
+        if not lines:
+            c.print(f"  same description, tasks and files as {d['changes']['previous']}")
     if d["tests"].get("skipped") is True:
         c.print("  to make it promotable, push the same folder again without --no-tests")
     else:
@@ -143,7 +153,7 @@ def test(
         if not json_output:
             console(stderr=True).print(report.output_tail, markup=False, highlight=False)
         raise ModuleTestsFailedError(
-            f"{manifest.name.full}: {report.failed + report.errors} test(s) failed",
+            f"{manifest.name.full}: {plural(report.failed + report.errors, 'test')} failed",
             hint="fix them and run again",
             details=data,
         )
@@ -220,6 +230,7 @@ def list_modules(
         int, typer.Option("--limit", min=1, help="At most this many modules (by name)")
     ] = 100,
     offset: Annotated[int, typer.Option("--offset", min=0, help="Skip this many first")] = 0,
+    wide: WideFlag = False,
     json_output: JsonFlag = False,
 ) -> None:
     """The catalog: every module with its tags."""
@@ -235,7 +246,7 @@ def list_modules(
             return
         table(
             None,
-            ["module", "versions", "tags", "description"],
+            [Col("module", key=True), Col("versions", drop=1), Col("tags"), Col("description")],
             [
                 [
                     m["full_name"],
@@ -245,6 +256,7 @@ def list_modules(
                 ]
                 for m in data
             ],
+            wide=wide,
         )
         if len(data) == limit:
             console().print(f"(first {limit}; more with --offset {offset + limit})")
@@ -255,6 +267,7 @@ def list_modules(
 @app.command("show")
 def show(
     ref: Annotated[str, typer.Argument(help="NS/NAME, NS/NAME:TAG or NS/NAME@VERSION")],
+    wide: WideFlag = False,
     json_output: JsonFlag = False,
 ) -> None:
     """Versions, tags, tag history, and the tasks of one version with their signatures."""
@@ -270,15 +283,24 @@ def show(
         c.print(f"tests    {_tests_note(sel['test_summary'] or {'skipped': True})}")
         table(
             "tasks and workflows",
-            ["name", "kind", "signature", "doc"],
+            [Col("name", key=True), Col("kind", drop=1), Col("signature"), Col("doc", drop=2)],
             [[t["name"], t["kind"], t["signature"]["text"], t["doc"]] for t in sel["tasks"]],
+            wide=wide,
         )
         tags_by_version: dict[int, list[str]] = {}
         for t in d["tags"]:
             tags_by_version.setdefault(t["version"], []).append(t["name"])
         table(
             "versions",
-            ["version", "tags", "tests", "pushed by", "pushed at", "git", "message"],
+            [
+                Col("version", key=True),
+                Col("tags", key=True),
+                Col("tests"),
+                Col("pushed by", drop=3),
+                Col("pushed at", drop=2),
+                Col("git", drop=4),
+                Col("message", drop=1),
+            ],
             [
                 [
                     v["version"],
@@ -291,10 +313,11 @@ def show(
                 ]
                 for v in d["versions"]
             ],
+            wide=wide,
         )
         table(
             "tag history",
-            ["at", "tag", "move", "action", "by"],
+            [Col("at", drop=1), Col("tag", key=True), Col("move"), Col("action"), Col("by")],
             [
                 [
                     e["at"],
@@ -305,6 +328,7 @@ def show(
                 ]
                 for e in d["tag_history"]
             ],
+            wide=wide,
         )
 
     emit(data, json_output, human)

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 test``, ``2 tests`` (``many`` for irregular plurals)."""
+    return f"{count} {word if count == 1 else many or word + 's'}"
 
 
 def console(stderr: bool = False):
@@ -37,15 +42,15 @@ def progress_status(as_json: bool, initial: str) -> Iterator[Callable[[str], Non
         yield lambda msg: status.update(msg)
 
 
-def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
-    from rich.table import Table
+def table(
+    title: str | None, columns: Sequence[Any], rows: list[list[Any]], *, wide: bool = False
+) -> None:
+    """Print a table: ids and names (``tables.Col(key=True)``; by default the first column) are
+    never cut, less important columns (``Col(drop=N)``) give way on a narrow terminal, and
+    ``wide`` shows every column at full width. See :mod:`mlstudio.cli.tables`."""
+    from mlstudio.cli.tables import render
 
-    t = Table(title=title, show_lines=False, header_style="bold")
-    for col in columns:
-        t.add_column(col)
-    for row in rows:
-        t.add_row(*["" if v is None else str(v) for v in row])
-    console().print(t)
+    render(title, columns, rows, wide=wide)
 
 
 def size(n: int) -> str:

@@ -5,9 +5,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from textwrap import shorten
 from typing import Any
 
+from rich.markup import escape
+
 from mlstudio.cli.output import console, table
+from mlstudio.cli.tables import Col
 
 _ORDER = (
     "succeeded",
@@ -94,12 +98,20 @@ def print_run(data: dict[str, Any]) -> None:
                 continue
             note = "cache hit" if t["cache_hit"] else (t["error"] or "")
             dur = f"{t['duration_s']:.3f}s" if t.get("duration_s") is not None else ""
-            rows.append([t["node"], t["state"], t["attempt"], dur, note[:100]])
+            rows.append([t["node"], t["state"], t["attempt"], dur, shorten(note, 200)])
             if t.get("explain"):
-                rows.append(["", "", "", "", "↳ " + "; ".join(t["explain"]["reasons"])[:160]])
-        table(None, ["task", "state", "attempt", "time", "note"], rows)
-    if data.get("error"):
-        c.print(f"[red]error:[/] {data['error']}")
+                reasons = "; ".join(t["explain"]["reasons"])
+                rows.append(["", "", "", "", "↳ " + shorten(reasons, 300)])
+        columns = [
+            Col("task", key=True),
+            Col("state"),
+            Col("attempt", drop=2),
+            Col("time", drop=1),
+            Col("note"),
+        ]
+        table(None, columns, rows)
+    if data.get("error"):  # errors go to stderr, with the other error lines
+        console(stderr=True).print(f"[red]error:[/] {escape(data['error'])}")
     if data.get("output_value") is not None:
         import json
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from mlstudio.cli import context
-from mlstudio.cli.output import JsonFlag, console, emit
+from mlstudio.cli.output import JsonFlag, console, emit, plural
 from mlstudio.cli.progress import describe_counts, live_progress
 
 app = typer.Typer(add_completion=False)
@@ -73,7 +73,11 @@ def quickstart(
         pushed.append({**result, "promoted": True})
         if not json_output:
             tests = result["tests"]
-            note = "unchanged" if result["unchanged"] else f"{tests.get('passed', 0)} tests passed"
+            note = (
+                "unchanged"
+                if result["unchanged"]
+                else f"{plural(tests.get('passed', 0), 'test')} passed"
+            )
             out.print(f"  [green]✓[/] {result['ref']} ({note}); latest → {result['version']}")
     record = studio.runs.start(
         GENERATE,

@@ -8,12 +8,19 @@ import typer
 
 from mlstudio.cli import context
 from mlstudio.cli.output import JsonFlag, console, emit, table
-from mlstudio.cli.progress import describe_counts, print_run
+from mlstudio.cli.progress import print_run
 from mlstudio.cli.run import ParamOpt, finish
+from mlstudio.cli.tables import Col, WideFlag
 
 app = typer.Typer(
     help="List, inspect, cancel, clone and resume runs.", add_completion=False, no_args_is_help=True
 )
+
+
+def _counts(counts: dict[str, int]) -> str:
+    """The task states of a run that have tasks, e.g. ``11 cached`` or ``3 done, 1 failed``."""
+    shown = [(n, "done" if state == "succeeded" else state) for state, n in counts.items() if n]
+    return ", ".join(f"{n} {state.replace('_', ' ')}" for n, state in shown) or "no tasks"
 
 
 @app.command("list")
@@ -24,6 +31,7 @@ def list_runs(
     domain: Annotated[str | None, typer.Option("--domain")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 20,
     offset: Annotated[int, typer.Option("--offset", min=0)] = 0,
+    wide: WideFlag = False,
     json_output: JsonFlag = False,
 ) -> None:
     """Recent runs, newest first."""
@@ -36,19 +44,28 @@ def list_runs(
             return
         table(
             None,
-            ["run", "workflow", "state", "tasks", "by", "created", "time"],
+            [
+                Col("run", key=True),
+                Col("workflow", key=True),
+                Col("state"),
+                Col("tasks", drop=1),
+                Col("by", drop=3),
+                Col("created", drop=4),
+                Col("time", drop=2),
+            ],
             [
                 [
                     r["id"],
                     r["workflow"],
                     f"{r['state']} ({r['waiting']})" if r.get("waiting") else r["state"],
-                    describe_counts(r["tasks"]),
+                    _counts(r["tasks"]),
                     r["created_by"],
                     r["created_at"],
                     f"{r['duration_s']:.2f}s" if r.get("duration_s") is not None else "",
                 ]
                 for r in data
             ],
+            wide=wide,
         )
 
     emit(rows, json_output, human)

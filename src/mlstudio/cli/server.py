@@ -11,6 +11,21 @@ import typer
 app = typer.Typer(add_completion=False)
 
 
+def require_server_extra():
+    """``uvicorn`` (with FastAPI), or a one-line error naming the extra that installs them."""
+    from mlstudio.errors import ConfigurationError
+
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"mlstudio server needs the server extra (FastAPI and uvicorn): {exc}",
+            hint="install it: pip install 'mlstudio[server]' (from a clone: pip install -e '.[server]')",
+        ) from exc
+    return uvicorn
+
+
 @app.command("server")
 def server(
     host: Annotated[str, typer.Option("--host", help="Interface to listen on")] = "127.0.0.1",
@@ -51,8 +66,7 @@ def server(
 
     The tasks of runs started through the server run on `mlstudio worker` processes (same database).
     """
-    import uvicorn
-
+    uvicorn = require_server_extra()
     from mlstudio.api.app import create_app
     from mlstudio.cli.home import safe_url
     from mlstudio.platform import Platform

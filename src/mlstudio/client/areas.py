@@ -161,6 +161,9 @@ class RemoteDomains(RemoteArea):
         """Only the given fields are sent: the server keeps the others."""
         return self.http.json("PUT", f"/domains/{seg(name)}", json=changes)
 
+    def create(self, name: str, **policy: Any) -> DomainView:
+        return self.http.json("POST", "/domains", json={"name": name, **policy})
+
     def remove(self, name: str) -> DomainRemovalView:
         return self.http.json("DELETE", f"/domains/{seg(name)}")
 

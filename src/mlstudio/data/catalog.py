@@ -409,6 +409,19 @@ class DatasetService:
             versions = [v.version for v in uow.datasets.versions(name.full)]
         return self._describe(record, versions)
 
+    def changes_from_previous(self, name: str, version: int) -> dict[str, Any] | None:
+        """How version ``version`` of ``name`` changed the schema of the version before it:
+        ``{"previous": REF, "columns_added", "columns_removed", "types_changed"}``, or None
+        for a first version."""
+        from mlstudio.data.changes import schema_changes
+
+        with self.store.read() as uow:
+            current = get_dataset(uow, name, version)
+            previous = uow.datasets.get(name, version - 1) if version > 1 else None
+        if previous is None:
+            return None
+        return {"previous": previous.ref, **schema_changes(previous.columns, current.columns)}
+
     @staticmethod
     def _describe(record: DatasetRecord, versions: list[int] | None = None) -> dict[str, Any]:
         columns = [describe_column(c) for c in record.columns]

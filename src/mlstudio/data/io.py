@@ -31,6 +31,8 @@ class Read:
     label: str  # "churn/customers@2" or "output of features"
     domain: str | None
     columns: dict[str, Classification]  # only the columns the task will get
+    missing: tuple[str, ...] = ()  # declared (``columns=``) but not in the table
+    known: tuple[str, ...] = ()  # the table's columns (named when one is missing)
 
 
 def schema_columns(schema: Sequence[Mapping[str, Any]] | None) -> dict[str, Classification]:
@@ -184,10 +186,44 @@ def prove_same_name(
     return proven_sources(output, tables, same_name)
 
 
+def read_of(
+    arg: str,
+    label: str,
+    domain: str | None,
+    columns: dict[str, Classification],
+    options: Mapping[str, Any],
+    used: dict[str, set[str]] | None,
+    policy: DomainPolicy | None = None,
+) -> Read:
+    """The :class:`Read` of input ``arg``: the columns the task gets, and those it declares
+    (``columns=``) that the table does not have (a table of unknown schema has none missing)."""
+    declared = (options.get("columns") or {}).get(arg) or []
+    missing = () if "*" in columns else tuple(c for c in declared if c not in columns)
+    return Read(
+        arg,
+        label,
+        domain,
+        projected(arg, columns, options, used, policy),
+        missing,
+        tuple(columns) if missing else (),
+    )
+
+
 def check_reads(policy: DomainPolicy, reads: Iterable[Read]) -> list[Violation]:
     out: list[Violation] = []
     for read in reads:
-        out.extend(evaluate_read(policy, read.label, read.domain, read.columns))
+        for column in read.missing:  # not "unclassified": it does not exist
+            out.append(
+                Violation(
+                    read.label,
+                    column,
+                    "missing",
+                    f"{read.label} has no column {column} (its columns: {', '.join(read.known)})",
+                    f"fix columns={{{read.arg.split('[')[0]!r}: [...]}} of the task",
+                )
+            )
+        present = {c: k for c, k in read.columns.items() if c not in read.missing}
+        out.extend(evaluate_read(policy, read.label, read.domain, present))
     return out
 
 

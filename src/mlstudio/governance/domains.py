@@ -1,23 +1,25 @@
 """Domains: list, inspect and change the policies that bound what runs may read and write.
 
 The built-in domains (experimentation, production, adhoc) are seeded by the schema migration.
-Admins change them, or create more, with :meth:`DomainService.set`; every change is audited as
-``domain.set`` with the policy before and after.
+Admins create more with :meth:`DomainService.create` and change any with
+:meth:`DomainService.set` (which refuses an unknown name, so a typo never creates a domain);
+every change is audited as ``domain.set`` with the policy before and after.
 
-A domain created by ``set`` starts from :data:`NEW_DOMAIN_DEFAULTS`, the most restrictive policy
-(default deny, like everything else in governance): clearance ``public``, no labelled columns,
-only its own datasets, outputs not persisted, and only promoted module versions. The admin opens
-what the domain needs in the same command, e.g.
-``mlstudio domain set staging --clearance internal --persist --no-promoted-only``.
+A new domain starts from :data:`NEW_DOMAIN_DEFAULTS`, the most restrictive policy (default deny,
+like everything else in governance): clearance ``public``, no labelled columns, only its own
+datasets, outputs not persisted, and only promoted module versions. The admin opens what the
+domain needs in the same command, e.g.
+``mlstudio domain create staging --clearance internal --persist --no-promoted-only``.
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 from types import EllipsisType
 from typing import Any
 
-from mlstudio.errors import InvalidInputError, NotFoundError, StateError
+from mlstudio.errors import ConflictError, InvalidInputError, NotFoundError, StateError
 from mlstudio.governance.classification import Level
 from mlstudio.governance.policy import DomainPolicy, validate_domain
 from mlstudio.governance.rbac import Authorizer
@@ -49,10 +51,12 @@ def load_policy(uow: Any, name: str) -> DomainPolicy:
 
 
 def _not_found(uow: Any, name: str) -> NotFoundError:
-    known = ", ".join(p["name"] for p in uow.domains.list()) or "none"
+    names = [p["name"] for p in uow.domains.list()]
+    close = difflib.get_close_matches(name, names, n=1)
+    guess = f"did you mean {close[0]}? " if close else ""
     return NotFoundError(
-        f"domain {name} does not exist (known domains: {known})",
-        hint=f"pick a known domain, or have an admin create it: mlstudio domain set {name}",
+        f"domain {name} does not exist ({guess}known domains: {', '.join(names) or 'none'})",
+        hint=f"pick a known domain, or have an admin create it: mlstudio domain create {name}",
     )
 
 
@@ -76,11 +80,26 @@ class DomainService:
             load_policy(uow, name)
             return uow.identity.grants_on("domain", name)
 
-    def set(
+    def create(self, actor: str, name: str, **policy: Any) -> DomainPolicy:
+        """Create domain ``name`` (admins): :data:`NEW_DOMAIN_DEFAULTS` with the given fields
+        (the keywords of :meth:`set`); a :class:`ConflictError` if it exists."""
+        return self._write(actor, name, creating=True, **policy)
+
+    def set(self, actor: str, name: str, **changes: Any) -> DomainPolicy:
+        """Change the given fields of existing domain ``name``'s policy (admins); the others
+        stay. ``None`` / :data:`UNCHANGED` keep a field. ``readable_labels`` and
+        ``readable_domains`` take ``None`` for "all" and an empty list for "none" (a domain
+        always reads its own datasets); ``denied_labels=None`` clears the deny list. Domains in
+        ``readable_domains`` must exist. An unknown domain is a :class:`NotFoundError` naming
+        the closest known one."""
+        return self._write(actor, name, creating=False, **changes)
+
+    def _write(
         self,
         actor: str,
         name: str,
         *,
+        creating: bool,
         clearance: str | Level | None = None,
         readable_labels: Iterable[str] | EllipsisType | None = UNCHANGED,
         denied_labels: Iterable[str] | EllipsisType | None = UNCHANGED,
@@ -90,13 +109,6 @@ class DomainService:
         description: str | None = None,
         pseudonymous_readable: bool | None = None,
     ) -> DomainPolicy:
-        """Change (or create) domain ``name``'s policy; admins only.
-
-        ``None`` / :data:`UNCHANGED` keep a field. ``readable_labels`` and ``readable_domains``
-        take ``None`` for "all" and an empty list for "none" (a domain always reads its own
-        datasets); ``denied_labels=None`` clears the deny list. Domains in ``readable_domains``
-        must exist.
-        """
         validate_domain(name)
         changes: dict[str, Any] = {}
         if clearance is not None:
@@ -131,6 +143,13 @@ class DomainService:
         def work(uow: Any) -> DomainPolicy:
             Authorizer(uow.identity).require_admin(actor, f"change domain {name}")
             before = uow.domains.get(name)
+            if creating and before is not None:
+                raise ConflictError(
+                    f"domain {name} already exists",
+                    hint=f"change it with: mlstudio domain set {name} …",
+                )
+            if not creating and before is None:
+                raise _not_found(uow, name)
             base = dict(before) if before is not None else {"name": name, **NEW_DOMAIN_DEFAULTS}
             policy = DomainPolicy.from_dict({**base, **changes, "name": name})
             if policy.readable_domains:

@@ -34,7 +34,7 @@ from mlstudio.errors import InvalidInputError, PolicyViolationError
 from mlstudio.governance.classification import Classification, Level, validate_label
 
 DOMAIN_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-VIOLATION_RULES = ("clearance", "label", "domain", "persist")
+VIOLATION_RULES = ("clearance", "label", "domain", "persist", "missing")
 
 _HINTS = {
     "clearance": "read fewer columns, or run in a domain whose clearance covers the level",

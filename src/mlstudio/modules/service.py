@@ -22,7 +22,8 @@ from mlstudio.errors import (
 )
 from mlstudio.governance.rbac import Authorizer, guarded, validate_role
 from mlstudio.integrations.webhooks import emit_tag_moved
-from mlstudio.modules.archive import ModuleBuild, build_module
+from mlstudio.modules.archive import ModuleBuild, build_module, read_archive
+from mlstudio.modules.changes import module_changes
 from mlstudio.modules.envs import EnvironmentManager
 from mlstudio.modules.introspect import introspect, package_root
 from mlstudio.modules.manifest import load_manifest
@@ -49,6 +50,7 @@ class PushResult:
     env_cached: bool | None
     tests_rerun: bool = False  # unchanged content whose tests had not passed: run them now
     repaired: bool = False  # the stored archive was missing or corrupt and was rewritten
+    changes: dict[str, Any] | None = None  # against the previous version (modules.changes)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +64,7 @@ class PushResult:
             "tests_rerun": self.tests_rerun,
             "repaired": self.repaired,
             "env_cached": self.env_cached,
+            "changes": self.changes,
         }
 
 
@@ -195,6 +198,11 @@ class ModuleService:
             progress("building the archive")
             build = build_module(module_dir, manifest.exclude)
             existing = uow.modules.version_by_digest(module, build.digest) if module else None
+            previous = (
+                uow.modules.get_version(module, module.latest_version)
+                if module and module.latest_version
+                else None
+            )
         if existing:
             return self._push_unchanged(actor, manifest, build, existing, run_tests, progress)
 
@@ -233,9 +241,29 @@ class ModuleService:
                 tests,
             )
         )
+        changes = None
+        if previous is not None and not unchanged:
+            changes = module_changes(
+                previous,
+                self._files_of(previous),
+                manifest.to_dict(),
+                (entry.path for entry in build.files),
+                definitions,
+            )
         return PushResult(
-            record, unchanged=unchanged, tests=tests, env_cached=env.cached if env else None
+            record,
+            unchanged=unchanged,
+            tests=tests,
+            env_cached=env.cached if env else None,
+            changes=changes,
         )
+
+    def _files_of(self, version: ModuleVersionRecord) -> list[str] | None:
+        """The file paths of a stored version (None if its archive cannot be read)."""
+        try:
+            return sorted(read_archive(self.cas.get(version.archive_digest)))
+        except Exception:  # a missing or damaged archive: say less, never fail the push
+            return None
 
     def _environment(self, manifest: Any, progress: Progress) -> Any:
         if not manifest.requirements:
@@ -618,7 +646,8 @@ def tests_status(passed: bool, summary: dict[str, Any]) -> str:
 
 def _tests_failed(module: str, report: TestReport, outcome: str) -> ModuleTestsFailedError:
     failing = ", ".join(f["test"] for f in report.failures[:5]) or "see output"
-    problem = f"{report.failed + report.errors} test(s) failed ({failing})"
+    failed = report.failed + report.errors
+    problem = f"{failed} {'test' if failed == 1 else 'tests'} failed ({failing})"
     if report.timed_out:
         problem = f"its tests timed out after {report.duration_s:.0f}s"
     return ModuleTestsFailedError(

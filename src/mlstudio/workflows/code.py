@@ -107,7 +107,7 @@ class CodeLoader:
             return found
         root = self.materialize(code)
         with _lock:
-            loaded = _import_isolated(digest, root, code.get("entrypoints") or [])
+            loaded = _import_isolated(digest, root, code.get("entrypoints") or [], _source(code))
         self.loaded[digest] = loaded
         return loaded
 
@@ -137,7 +137,21 @@ class CodeLoader:
                     sys.modules[name] = previous
 
 
-def _import_isolated(digest: str, root: Path, entrypoints: list[str]) -> LoadedModule:
+def _source(code: dict[str, Any]) -> tuple[str, str]:
+    """How a failed import names the code, and the fix: a working copy is edited and run again,
+    a pushed version is fixed and pushed as a new version."""
+    if code.get("version") is None and code.get("path"):
+        return f"working copy {code['path']}", "fix the file and run it again"
+    version = f"{code['module']}@{code['version']}" if code.get("module") else "module code"
+    return version, "fix the module and push a new version"
+
+
+def _import_isolated(
+    digest: str,
+    root: Path,
+    entrypoints: list[str],
+    source: tuple[str, str] = ("module code", "fix the module and push a new version"),
+) -> LoadedModule:
     root_text = str(root.resolve())
     names = [e[:-3].replace("/", ".") for e in entrypoints]
     stashed = {
@@ -152,9 +166,11 @@ def _import_isolated(digest: str, root: Path, entrypoints: list[str]) -> LoadedM
             try:
                 module = importlib.import_module(name)
             except Exception as exc:
+                what, fix = source
                 raise ModuleImportError(
-                    f"module code {name} (digest {digest[:12]}) failed to import: {type(exc).__name__}: {exc}",
-                    hint="fix the module and push it again",
+                    f"{what}: {name.replace('.', '/')}.py (digest {digest[:12]}) failed to import: "
+                    f"{type(exc).__name__}: {exc}",
+                    hint=fix,
                 ) from exc
             for attr, obj in vars(module).items():
                 if (

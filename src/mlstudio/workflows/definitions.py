@@ -7,6 +7,7 @@ behaviour. Introspection (``mlstudio.modules.introspect``) reads ``describe()`` 
 from __future__ import annotations
 
 import inspect
+import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -99,7 +100,11 @@ def type_name(annotation: Any) -> str:
         return "any"
     if isinstance(annotation, str):
         return annotation
+    if annotation is type(None) or annotation is None:
+        return "None"
     origin = typing.get_origin(annotation)
+    if origin is typing.Union or origin is types.UnionType:  # int | None, Optional[int]
+        return " | ".join(type_name(a) for a in typing.get_args(annotation))
     if origin is not None:
         args = ", ".join(type_name(a) for a in typing.get_args(annotation))
         base = getattr(origin, "__name__", str(origin))

@@ -93,8 +93,9 @@ class GovernanceGate:
                 label = spec.get("dataset") or f"the output {s.node.id} reads as {arg}"
                 domain = spec.get("domain") or run.domain
                 name = arg if len(specs) == 1 else f"{arg}[{index}]"
-                handed = io.projected(arg, columns, s.node.options, used, self.policy)
-                reads.append(io.Read(name, label, domain, handed))
+                reads.append(
+                    io.read_of(name, label, domain, columns, s.node.options, used, self.policy)
+                )
         return reads
 
     def check_reads(self, run: Any, s: _State) -> str | None:

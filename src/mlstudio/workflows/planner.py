@@ -98,6 +98,8 @@ def coerce_param(name: str, raw: Any, annotation: Any) -> Any:
             if expected.split("[")[0] in ("list", "dict"):
                 raise ValueError(f"{name}={raw!r} is not JSON ({expected})") from None
             return raw
+    if value is None and "None" in expected.split(" | "):
+        return None  # an optional parameter given as null
     base = expected.split("[")[0]
     checks: dict[str, tuple[type, ...]] = {
         "int": (int,),

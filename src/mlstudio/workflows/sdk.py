@@ -31,7 +31,7 @@ class TaskDef(Definition):
         tracer = TRACER.get()
         if tracer is not None:
             return tracer.call_task(self, args, kwargs)
-        return self.fn(*args, **kwargs)
+        return _plain_call(self.fn, args, kwargs)
 
     def map(self, **kwargs: Any) -> Any:
         """Fan out: call the task once per element of the one list-valued keyword argument
@@ -41,12 +41,38 @@ class TaskDef(Definition):
             return tracer.map_task(self, kwargs)
         over = _mapped_argument(self, kwargs)
         items = kwargs.pop(over)
-        return [self.fn(**{**kwargs, over: item}) for item in items]
+        return [_plain_call(self.fn, (), {**kwargs, over: item}) for item in items]
 
     def describe(self) -> dict[str, Any]:
         out = super().describe()
         out["options"] = self.options.to_dict()
         return out
+
+
+def _plain_call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Call a task outside a run as the engine would: a ``Dataset`` argument (from
+    ``dataset()`` or another task) is handed over as the type the task asks for (pandas,
+    Arrow, or Dataset), with the engine's own conversion."""
+    from mlstudio.data.dataset import Dataset
+
+    if not any(isinstance(v, Dataset) for v in (*args, *kwargs.values())):
+        return fn(*args, **kwargs)
+    import inspect
+
+    from mlstudio.workflows.runtime import _convert  # the conversion the worker applies
+
+    try:
+        bound = inspect.signature(fn).bind(*args, **kwargs)
+    except TypeError:
+        return fn(*args, **kwargs)  # let Python report the bad call as it always does
+    named = {
+        name: value
+        for name, value in bound.arguments.items()
+        if bound.signature.parameters[name].kind
+        not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    }
+    bound.arguments.update(_convert(fn, named))
+    return fn(*bound.args, **bound.kwargs)
 
 
 def _mapped_argument(task_def: TaskDef, kwargs: dict[str, Any]) -> str:

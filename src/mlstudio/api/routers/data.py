@@ -22,6 +22,7 @@ from mlstudio.api.schemas.data import (
     DeclassifierOut,
     DeletionOut,
     HeadOut,
+    ImportOut,
     LineageOut,
 )
 from mlstudio.api.uploads import read_upload, safe_filename
@@ -59,7 +60,7 @@ def list_datasets(
     return page.page(studio.datasets.list(namespace, search, limit=page.limit, offset=page.offset))
 
 
-@router.post("/datasets", status_code=201, response_model=DatasetOut, openapi_extra=_FILE_BODY)
+@router.post("/datasets", status_code=201, response_model=ImportOut, openapi_extra=_FILE_BODY)
 async def import_dataset(
     request: Request,
     studio: StudioDep,

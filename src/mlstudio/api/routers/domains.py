@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from mlstudio.api.deps import Paging, StudioDep
 from mlstudio.api.schemas.common import Page
 from mlstudio.api.schemas.governance import (
+    DomainCreateIn,
     DomainOut,
     DomainRemovalOut,
     DomainSetIn,
@@ -30,10 +31,18 @@ def show_domain(name: str, studio: StudioDep) -> Any:
     return studio.domains.show(name)
 
 
+@router.post("", status_code=201, response_model=DomainOut)
+def create_domain(body: DomainCreateIn, studio: StudioDep) -> Any:
+    """Create a domain (admins): closed by default (clearance public, no labels, only its own
+    datasets, no persisting, promoted code only) but for the fields given; 409 if it exists."""
+    fields = {key: getattr(body, key) for key in body.model_fields_set if key != "name"}
+    return studio.domains.create(body.name, **fields)
+
+
 @router.put("/{name}", response_model=DomainOut)
 def set_domain(name: str, body: DomainSetIn, studio: StudioDep) -> Any:
-    """Change a domain's policy, or create a domain (admins). Omitted fields stay as they are
-    (lists: null means all, [] none)."""
+    """Change an existing domain's policy (admins); 404 for an unknown one. Omitted fields
+    stay as they are (lists: null means all, [] none)."""
     return studio.domains.set(name, **{key: getattr(body, key) for key in body.model_fields_set})
 
 

@@ -33,6 +33,13 @@ class DatasetOut(Out):
     unclassified: list[str]
 
 
+class ImportOut(DatasetOut):
+    schema_changes: dict[str, Any] | None = Field(
+        description="Columns added, removed and retyped since the previous version (null for "
+        "a first version)"
+    )
+
+
 class ClassifyIn(In):
     specs: list[str] = Field(min_length=1, description="COL=LEVEL[+LABEL...] each")
 

@@ -44,6 +44,12 @@ class DomainSetIn(In):
     description: str | None = None
 
 
+class DomainCreateIn(DomainSetIn):
+    """A new domain: ``name`` and the fields to open (the others start closed)."""
+
+    name: str = Field(description="the new domain's name, e.g. staging")
+
+
 class WhoamiOut(Out):
     user: str
     registered: bool

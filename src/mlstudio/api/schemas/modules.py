@@ -36,6 +36,11 @@ class PushOut(Out):
     unchanged: bool = Field(description="Same content as an existing version: nothing new")
     tests: dict[str, Any]
     tests_passed: bool
+    changes: dict[str, Any] | None = Field(
+        default=None,
+        description="Against the previous version: description, requirements, tasks and files "
+        "added or removed (null for a first or unchanged push)",
+    )
 
 
 class TagMoveOut(Out):

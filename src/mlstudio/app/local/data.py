@@ -42,10 +42,13 @@ class LocalDatasets(Area):
         domain: str = "production",
         classify: list[str] | None = None,
     ) -> DatasetView:
-        record = self.platform.datasets.import_file(
+        datasets = self.platform.datasets
+        record = datasets.import_file(
             self.actor, file, name, domain=domain, classify=classify or []
         )
-        return self.show(record.ref)
+        view = self.show(record.ref)
+        view["schema_changes"] = datasets.changes_from_previous(record.full_name, record.version)
+        return view
 
     def classify(self, ref: str, specs: list[str]) -> DatasetView:
         return self.platform.datasets.classify(self.actor, ref, specs)  # type: ignore[return-value]

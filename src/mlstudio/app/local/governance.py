@@ -40,21 +40,28 @@ class LocalDomains(Area):
         return {**policy, "members": members}  # type: ignore[typeddict-item]
 
     def set(self, name: str, **changes: Any) -> DomainView:
-        """Change the given fields of ``name``'s policy (admins); lists take None for all and
-        [] for none; a field left out stays as it is."""
-        from mlstudio.errors import InvalidInputError
-        from mlstudio.governance.domains import UNCHANGED
+        """Change the given fields of existing domain ``name``'s policy (admins); lists take
+        None for all and [] for none; a field left out stays as it is."""
+        return self.platform.domains.set(self.actor, name, **_fields(changes)).to_dict()  # type: ignore[return-value]
 
-        unknown = sorted(set(changes) - set(DOMAIN_FIELDS))
-        if unknown:
-            raise InvalidInputError(
-                f"unknown domain setting {unknown[0]!r}", hint=f"use: {', '.join(DOMAIN_FIELDS)}"
-            )
-        values = {
-            key: changes.get(key, UNCHANGED if key in DOMAIN_LISTS else None)
-            for key in DOMAIN_FIELDS
-        }
-        return self.platform.domains.set(self.actor, name, **values).to_dict()  # type: ignore[return-value]
+    def create(self, name: str, **policy: Any) -> DomainView:
+        """A new domain (admins): closed by default, with the given fields opened."""
+        return self.platform.domains.create(self.actor, name, **_fields(policy)).to_dict()  # type: ignore[return-value]
+
+
+def _fields(changes: dict[str, Any]) -> dict[str, Any]:
+    """Every policy field for the service: the given ones, the others left unchanged."""
+    from mlstudio.errors import InvalidInputError
+    from mlstudio.governance.domains import UNCHANGED
+
+    unknown = sorted(set(changes) - set(DOMAIN_FIELDS))
+    if unknown:
+        raise InvalidInputError(
+            f"unknown domain setting {unknown[0]!r}", hint=f"use: {', '.join(DOMAIN_FIELDS)}"
+        )
+    return {
+        key: changes.get(key, UNCHANGED if key in DOMAIN_LISTS else None) for key in DOMAIN_FIELDS
+    }
 
     def remove(self, name: str) -> DomainRemovalView:
         return self.platform.domains.remove(self.actor, name)  # type: ignore[return-value]

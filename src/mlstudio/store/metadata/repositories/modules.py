@@ -21,6 +21,8 @@ from mlstudio.store.metadata.tables import (
     tags,
 )
 
+PROMOTED_TAG = "latest"  # the tag whose version describes a module in the catalog
+
 
 def _namespace(r) -> NamespaceRecord:
     return NamespaceRecord(
@@ -214,15 +216,11 @@ class ModuleRepository:
         self.conn.execute(
             insert(module_versions).values(module_id=module.id, version=number, **values)
         )
-        self.conn.execute(
-            update(modules)
-            .where(modules.c.id == module.id)
-            .values(
-                latest_version=number,
-                updated_at=utcnow(),
-                description=values["manifest"].get("description", ""),
-            )
-        )
+        changes: dict[str, Any] = {"latest_version": number, "updated_at": utcnow()}
+        if self.get_tag(module, PROMOTED_TAG) is None:
+            # the catalog shows the promoted version's description once there is one
+            changes["description"] = values["manifest"].get("description", "")
+        self.conn.execute(update(modules).where(modules.c.id == module.id).values(**changes))
         record = self.get_version(module, number)
         assert record is not None
         return record
@@ -302,6 +300,14 @@ class ModuleRepository:
                     module_id=module.id, name=tag, version=version, updated_by=actor, updated_at=now
                 )
             )
+        if tag == PROMOTED_TAG:  # the catalog describes a module by its promoted version
+            promoted = self.get_version(module, version)
+            if promoted is not None:
+                self.conn.execute(
+                    update(modules)
+                    .where(modules.c.id == module.id)
+                    .values(description=promoted.manifest.get("description", ""))
+                )
         event = {
             "module_id": module.id,
             "tag": tag,
