@@ -211,8 +211,8 @@ def test_domains_list_show_set(app):
 
 def test_domain_remove_refuses_what_still_refers_to_it(app):
     name, other = f"d{app.ns}", f"r{app.ns}"
-    app.domains.set(name, clearance="internal", promoted_only=False)
-    app.domains.set(other, readable_domains=[name], promoted_only=False)
+    app.domains.create(name, clearance="internal", promoted_only=False)
+    app.domains.create(other, readable_domains=[name], promoted_only=False)
     bob = user(app, "bob")
     app.users.add(bob)
     app.users.grant(bob, "viewer", domain=name)

@@ -48,6 +48,9 @@ class LocalDomains(Area):
         """A new domain (admins): closed by default, with the given fields opened."""
         return self.platform.domains.create(self.actor, name, **_fields(policy)).to_dict()  # type: ignore[return-value]
 
+    def remove(self, name: str) -> DomainRemovalView:
+        return self.platform.domains.remove(self.actor, name)  # type: ignore[return-value]
+
 
 def _fields(changes: dict[str, Any]) -> dict[str, Any]:
     """Every policy field for the service: the given ones, the others left unchanged."""
@@ -62,9 +65,6 @@ def _fields(changes: dict[str, Any]) -> dict[str, Any]:
     return {
         key: changes.get(key, UNCHANGED if key in DOMAIN_LISTS else None) for key in DOMAIN_FIELDS
     }
-
-    def remove(self, name: str) -> DomainRemovalView:
-        return self.platform.domains.remove(self.actor, name)  # type: ignore[return-value]
 
 
 class LocalNamespaces(Area):
