@@ -219,6 +219,7 @@ class ScheduleService:
         parsed = Cron.parse(cron, tz)
         reference = self._workflow_reference(workflow)
         params = dict(params or {})
+        self.platform.runs.check_params(reference, params)  # a wrong type fails now, not hourly
         now = utcnow()
         first = parsed.next_after(now)
         if first is None:

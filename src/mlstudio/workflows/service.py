@@ -187,6 +187,13 @@ class RunService:
             preemptible=preemptible,
         )
 
+    def check_params(self, workflow: str, params: dict[str, Any]) -> dict[str, Any]:
+        """``params`` checked against ``workflow``'s signature (names, types, element types)
+        without planning a run: what a schedule is checked with when it is added."""
+        planner = self.planner()
+        target = parse_workflow_ref(workflow)
+        return planner.check_params(planner.root_code(target), target.workflow, params)
+
     def record(self, uow: Any, prepared: PreparedRun) -> RunRecord:
         """The second half of :meth:`submit`: authorize ``prepared`` and record it as a queued
         run inside the caller's unit of work (it commits with whatever else the caller writes
