@@ -18,6 +18,7 @@ from types import EllipsisType
 from typing import Any
 
 from mlstudio.errors import InvalidInputError, NotFoundError
+from mlstudio.governance.audit import guarded
 from mlstudio.governance.classification import Level
 from mlstudio.governance.policy import DomainPolicy, validate_domain
 from mlstudio.governance.rbac import Authorizer
@@ -165,7 +166,7 @@ class DomainService:
             )
             return policy
 
-        return self.store.retrying(work)
+        return guarded(self.store, actor, "domain.set", f"domain:{name}", work)
 
 
 def with_defaults(name: str) -> DomainPolicy:

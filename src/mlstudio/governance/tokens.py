@@ -24,6 +24,7 @@ from mlstudio.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from mlstudio.governance.audit import guarded, guarded_read
 from mlstudio.governance.rbac import Authorizer
 from mlstudio.store.metadata.store import MetadataStore
 
@@ -109,7 +110,7 @@ class TokenService:
             )
             return record, secret
 
-        return self.store.retrying(work)
+        return guarded(self.store, actor, "token.create", f"user:{owner}", work)
 
     def revoke(self, actor: str, token_id: str) -> TokenRecord:
         """Revoke a token (its owner or an admin); revoking twice is a no-op."""
@@ -136,13 +137,14 @@ class TokenService:
             assert found is not None
             return found
 
-        return self.store.retrying(work)
+        return guarded(self.store, actor, "token.revoke", f"token:{token_id}", work)
 
     def list(self, actor: str, user: str | None = None) -> list[TokenRecord]:
         """Tokens (never their hashes): your own; admins see everyone's, or ``user``'s."""
         if user is not None:
             validate_user(user)
-        with self.store.read() as uow:
+
+        def work(uow: Any) -> list[TokenRecord]:
             auth = Authorizer(uow.identity)
             if auth.is_admin(actor):
                 return uow.tokens.list(user)
@@ -152,6 +154,8 @@ class TokenService:
                     hint="list your own: mlstudio token list",
                 )
             return uow.tokens.list(actor)
+
+        return guarded_read(self.store, actor, "token.list", f"user:{user or actor}", work)
 
     # --- authentication -----------------------------------------------------------------------
     def authenticate(self, token: str) -> str:

@@ -20,7 +20,8 @@ from mlstudio.errors import (
     NotFoundError,
     StateError,
 )
-from mlstudio.governance.rbac import Authorizer, guarded, validate_role
+from mlstudio.governance.audit import guarded, refusals_audited
+from mlstudio.governance.rbac import Authorizer, validate_role
 from mlstudio.integrations.webhooks import emit_tag_moved
 from mlstudio.modules.archive import ModuleBuild, build_module
 from mlstudio.modules.envs import EnvironmentManager
@@ -100,7 +101,7 @@ class ModuleService:
             )
             return record
 
-        return self.store.retrying(work)
+        return guarded(self.store, actor, "namespace.create", f"namespace:{name}", work)
 
     def grant_namespace(self, actor: str, namespace: str, user: str, role: str) -> bool:
         validate_role(role, "namespace")
@@ -184,7 +185,8 @@ class ModuleService:
         progress("reading module.toml")
         manifest = load_manifest(module_dir)
         name = manifest.name
-        with self.store.read() as uow:
+        denied = (self.store, actor, "module.push", name.full)
+        with refusals_audited(*denied), self.store.read() as uow:
             if not uow.modules.get_namespace(name.namespace):
                 raise NotFoundError(
                     f"namespace {name.namespace} does not exist",
@@ -217,7 +219,8 @@ class ModuleService:
         git_commit, git_dirty = git if git is not None else git_info(module_dir)
         progress("publishing")
         self.cas.repair(build.archive)  # like put, and heals a damaged copy of the same bytes
-        record, unchanged = self.store.retrying(
+        record, unchanged = guarded(
+            *denied,
             lambda uow: self._publish(
                 uow,
                 actor,
@@ -230,7 +233,7 @@ class ModuleService:
                 git_commit,
                 git_dirty,
                 tests,
-            )
+            ),
         )
         return PushResult(
             record, unchanged=unchanged, tests=tests, env_cached=env.cached if env else None
@@ -296,7 +299,7 @@ class ModuleService:
             )
             return record
 
-        record = self.store.retrying(work)
+        record = guarded(self.store, actor, "module.push", name.full, work)
         return PushResult(
             record,
             unchanged=True,
@@ -494,7 +497,9 @@ class ModuleService:
                 **warning,
             }
 
-        return self.store.retrying(work)
+        audit_action = "module.promote" if action == "promote" else "tag.move"
+        context = {"to": version, "action": action}
+        return guarded(self.store, actor, audit_action, f"{name.full}:{tag}", work, context)
 
     def promote(self, actor: str, module_name: str, version: int) -> dict[str, Any]:
         return self.move_tag(actor, module_name, LATEST, version, action="promote")
@@ -533,7 +538,8 @@ class ModuleService:
                 "moved": True,
             }
 
-        return self.store.retrying(work)
+        resource = f"{name.full}:{tag}"
+        return guarded(self.store, actor, "tag.move", resource, work, {"action": "rollback"})
 
     # --- catalog ------------------------------------------------------------------------------
     def list_modules(

@@ -100,12 +100,12 @@ class RunService:
 
         The options are :meth:`prepare`'s. This is :meth:`prepare` then :meth:`record` in a
         transaction of its own; a refusal is audited (:meth:`record_denial`)."""
+        from mlstudio.governance.audit import refusals_audited
+
         prepared = self.prepare(actor, workflow, params, **options)
-        try:
+        resource, context = self._denial_target(prepared)
+        with refusals_audited(self.store, actor, "run.start", resource, context):
             return self.store.retrying(lambda uow: self.record(uow, prepared))
-        except PermissionDeniedError as exc:
-            self.record_denial(prepared, exc)
-            raise
 
     def prepare(
         self,
@@ -244,10 +244,17 @@ class RunService:
     def record_denial(self, prepared: PreparedRun, error: PermissionDeniedError) -> None:
         """Audit that :meth:`record` refused ``prepared``, in a transaction of its own (call it
         after the refused one rolled back)."""
-        from mlstudio.governance.rbac import record_denial
+        from mlstudio.governance.audit import record_denial
 
-        resource = f"workflow:{prepared.workflow}"
-        record_denial(self.store, prepared.actor, "run.start", resource, error)
+        resource, context = self._denial_target(prepared)
+        record_denial(self.store, prepared.actor, "run.start", resource, error, context)
+
+    @staticmethod
+    def _denial_target(prepared: PreparedRun) -> tuple[str, dict[str, Any]]:
+        context = {"domain": prepared.domain, "trigger": prepared.trigger}
+        if prepared.parent_id:
+            context["parent"] = prepared.parent_id
+        return f"workflow:{prepared.workflow}", context
 
     @staticmethod
     def _authorize_persist(uow: Any, actor: str, plan: Plan) -> None:
@@ -436,15 +443,21 @@ class RunService:
             out.append(item)
         return out
 
-    def _viewable(self, actor: str, run_id: str) -> RunRecord:
+    def _viewable(self, actor: str, run_id: str, action: str) -> RunRecord:
+        """The run, if ``actor`` may view it; a refusal is audited as ``action``."""
+        from mlstudio.governance.audit import guarded_read
+
         run = self.get(run_id)
-        with self.store.read() as uow:
+
+        def work(uow: Any) -> None:
             self.platform.authorize_view(uow, actor, run.domain)
+
+        guarded_read(self.store, actor, action, f"run:{run.id}", work, {"domain": run.domain})
         return run
 
     def show(self, run_id: str, *, actor: str, explain: bool = False) -> dict[str, Any]:
         """A run with its tasks and output (needs viewer or runner on the run's domain)."""
-        run = self._viewable(actor, run_id)
+        run = self._viewable(actor, run_id, "run.show")
         with self.store.read() as uow:
             tasks = uow.runs.task_runs_of(run.id)
             explanations: dict[str, Any] = {}
@@ -488,7 +501,7 @@ class RunService:
         return _inline_view(run.output)
 
     def logs(self, run_id: str, *, actor: str, task: str | None = None) -> list[dict[str, Any]]:
-        run = self._viewable(actor, run_id)
+        run = self._viewable(actor, run_id, "run.logs")
         with self.store.read() as uow:
             tasks = uow.runs.task_runs_of(run.id)
         if task and not any(t.node_id == task or t.task == task for t in tasks):
@@ -539,7 +552,9 @@ class RunService:
                 raise _already(uow.runs.get_run(current.id))
             uow.audit.record(actor, "run.cancel", f"run:{run.id}")
 
-        self.store.retrying(work)
+        from mlstudio.governance.audit import guarded
+
+        guarded(self.store, actor, "run.cancel", f"run:{run.id}", work, {"domain": run.domain})
         return self.get(run.id)
 
     def _engine_gone(self, run: RunRecord) -> bool:
@@ -568,9 +583,13 @@ class RunService:
                 f"run {run.id} is still being driven by {run.engine_id}",
                 hint="wait for it, or cancel it with: mlstudio runs cancel RUN",
             )
-        with self.store.transaction() as uow:
+        from mlstudio.governance.audit import guarded
+
+        def work(uow: Any) -> None:
             self.platform.authorize_run(uow, actor, run.domain, None)
             uow.audit.record(actor, "run.resume", f"run:{run.id}")
+
+        guarded(self.store, actor, "run.resume", f"run:{run.id}", work, {"domain": run.domain})
         return run
 
     def clone(self, actor: str, run_id: str, params: dict[str, Any], **options: Any) -> RunRecord:
