@@ -108,7 +108,10 @@ def create_app(
     errors.install(app)
     app.add_middleware(TokenAuthentication, platform=platform, open_paths=OPEN_PATHS)
     app.include_router(health.router)
-    app.include_router(metrics.router, dependencies=[Depends(current_actor)])
+    unauthenticated = {401: {"model": ErrorOut, "description": "Missing or invalid token"}}
+    app.include_router(
+        metrics.router, dependencies=[Depends(current_actor)], responses=unauthenticated
+    )
 
     failures: dict[int | str, dict[str, Any]] = {
         status: {"model": ErrorOut, "description": text}

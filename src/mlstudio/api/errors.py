@@ -34,11 +34,17 @@ def error_response(error: MlstudioError) -> JSONResponse:
     return JSONResponse({"error": error.to_dict()}, status_code=error.http_status, headers=headers)
 
 
-def _body(status: int, code: str, message: str, hint: str | None = None) -> JSONResponse:
+def _body(
+    status: int,
+    code: str,
+    message: str,
+    hint: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     error: dict[str, Any] = {"code": code, "message": message}
     if hint:
         error["hint"] = hint
-    return JSONResponse({"error": error}, status_code=status)
+    return JSONResponse({"error": error}, status_code=status, headers=headers)
 
 
 def _where(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -77,6 +83,18 @@ def validation_message(exc: RequestValidationError) -> InvalidInputError:
     )
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves on this path (Starlette names the first route's only)."""
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match is not Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
 def install(app: FastAPI) -> None:
     async def on_mlstudio_error(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, MlstudioError)
@@ -100,7 +118,10 @@ def install(app: FastAPI) -> None:
             )
         if status == 405:
             return _body(
-                405, "method_not_allowed", f"{request.method} is not allowed on {request.url.path}"
+                405,
+                "method_not_allowed",
+                f"{request.method} is not allowed on {request.url.path}",
+                headers={"Allow": _allowed_methods(request)},  # RFC 9110
             )
         code = _HTTP_CODES.get(status, "http_error")
         return _body(status, code, str(exc.detail).replace("\n", " "))

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlstudio.core.clock import iso, utcnow
-from mlstudio.core.ids import ModuleName
+from mlstudio.core.ids import MODULE_RE, ModuleName, validate_name
 from mlstudio.errors import (
     InvalidInputError,
     InvalidNameError,
@@ -62,13 +62,14 @@ EXPORT_VIEW_ROLES = ("viewer", "runner")
 # --- names and refs ------------------------------------------------------------------------------
 def parse_dataset_name(text: str) -> ModuleName:
     """``NS/NAME`` with the same rules as module names."""
-    try:
-        return ModuleName.parse((text or "").strip())
-    except InvalidNameError:
-        raise InvalidNameError(
-            f"invalid dataset name {text!r}",
-            hint="use NS/NAME in lowercase letters, digits, '-' or '_', e.g. churn/customers",
-        ) from None
+    text = (text or "").strip()
+    validate_name(
+        text,
+        MODULE_RE,
+        "dataset name",
+        "use NS/NAME in lowercase letters, digits, '-' or '_', e.g. churn/customers",
+    )
+    return ModuleName.parse(text)
 
 
 def parse_dataset_ref(text: str) -> tuple[ModuleName, int | None]:

@@ -45,7 +45,7 @@ def hash_token(token: str) -> str:
 
 def parse_token(token: str) -> str | None:
     """The token id of a well-formed token, else None."""
-    match = _TOKEN_RE.match(token.strip()) if isinstance(token, str) else None
+    match = _TOKEN_RE.fullmatch(token.strip()) if isinstance(token, str) else None
     return match.group(1) if match else None
 
 
@@ -247,7 +247,7 @@ def _validate_ttl(ttl_days: float) -> timedelta:
 
 def _validate_id(token_id: str) -> str:
     token_id = (token_id or "").strip()
-    if not _ID_RE.match(token_id):
+    if not _ID_RE.fullmatch(token_id):
         raise InvalidInputError(
             f"invalid token id {token_id!r}",
             hint="token ids look like tok_0190f3a2b4c5d6e7f8a9b0 (see: mlstudio token list)",

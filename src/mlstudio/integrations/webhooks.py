@@ -559,9 +559,12 @@ def _no_delivery(delivery_id: int) -> NotFoundError:
 
 
 def _validate_url(url: str) -> str:
+    from mlstudio.core.ids import control_character
+
     text = (url or "").strip()
     parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname or len(text) > 2000:
+    bad = control_character(text) is not None
+    if bad or parts.scheme not in ("http", "https") or not parts.hostname or len(text) > 2000:
         raise InvalidInputError(
             f"invalid webhook URL {url!r}",
             hint="use an http:// or https:// URL, e.g. https://example.com/hooks/mlstudio",

@@ -34,6 +34,7 @@ from mlstudio.store.artifacts.cas import ContentStore
 from mlstudio.store.metadata.store import MetadataStore, UnitOfWork
 
 LATEST = "latest"
+MAX_COUNT = 2**31 - 1  # versions and quotas: what every backend's INTEGER column holds
 LATEST_ALPHA = "latestAlpha"
 Progress = Callable[[str], None]
 
@@ -148,6 +149,11 @@ class ModuleService:
                 raise InvalidInputError(
                     f"invalid {key} {value!r}: a quota is a whole number, 0 or more",
                     hint="give a number >= 0, or none (JSON null) for unlimited",
+                )
+            if value is not None and value > MAX_COUNT:
+                raise InvalidInputError(
+                    f"invalid {key} {value!r}: a quota is at most {MAX_COUNT}",
+                    hint="give a smaller number, or none (JSON null) for unlimited",
                 )
             changes[key] = value
 
@@ -455,7 +461,8 @@ class ModuleService:
         def work(uow: UnitOfWork) -> dict[str, Any]:
             Authorizer(uow.identity).require_namespace(actor, name.namespace, f"{action} modules")
             module = self._module(uow, name, for_update=True)
-            target = uow.modules.get_version(module, version)
+            exists = isinstance(version, int) and 1 <= version <= MAX_COUNT
+            target = uow.modules.get_version(module, version) if exists else None
             if target is None:
                 raise NotFoundError(
                     f"{name.full}@{version} does not exist (versions 1..{module.latest_version})",

@@ -28,6 +28,7 @@ from mlstudio.workflows.records import RUN_TERMINAL, RunRecord
 
 EXECUTORS = ("local", "ray", "queue")  # queue: tasks run on `mlstudio worker` processes
 STALE_ENGINE = timedelta(seconds=15)
+MAX_DAYS = 36500  # a cache age beyond 100 years is a mistake, not a date before year 1
 
 
 def parse_params(pairs: list[str]) -> dict[str, str]:
@@ -142,6 +143,10 @@ class RunService:
         if pool is not None and executor != "queue":
             raise InvalidInputError(
                 f"--pool needs the queue executor, not {executor}", hint="leave out --executor"
+            )
+        if isinstance(priority, bool) or not isinstance(priority, int) or abs(priority) > 1000:
+            raise InvalidInputError(
+                f"invalid priority {priority!r}", hint="use a whole number from -1000 to 1000"
             )
         if pool is not None and not pool.replace("-", "").replace("_", "").isalnum():
             raise InvalidInputError(
@@ -641,7 +646,19 @@ class RunService:
         task: str | None = None,
         older_than_days: float | None = None,
     ) -> int:
-        older = utcnow() - timedelta(days=older_than_days) if older_than_days is not None else None
+        older = None
+        if older_than_days is not None:
+            days = older_than_days
+            if (
+                isinstance(days, bool)
+                or not isinstance(days, int | float)
+                or not 0 <= days <= MAX_DAYS
+            ):
+                raise InvalidInputError(
+                    f"invalid age {older_than_days!r} days: it is 0 to {MAX_DAYS} days",
+                    hint=f"give a number of days from 0 to {MAX_DAYS}",
+                )
+            older = utcnow() - timedelta(days=days)
 
         def work(uow: Any) -> int:
             removed = uow.runs.cache_clear(workflow=workflow, task=task, older_than=older)

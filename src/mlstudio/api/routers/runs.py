@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from mlstudio.api.deps import Actor, Paging, PlatformDep
-from mlstudio.api.schemas.common import Page
+from mlstudio.api.schemas.common import IsoTime, Page
 from mlstudio.api.schemas.runs import CloneRequest, LogEntry, RunListItem, RunOut, RunShowOut
 
 router = APIRouter(prefix="/runs", tags=["runs"])
@@ -24,7 +23,7 @@ def list_runs(
     user: Annotated[str | None, Query(description="Runs created by this user")] = None,
     domain: str | None = None,
     namespace: str | None = None,
-    since: Annotated[datetime | None, Query(description="Created at or after (ISO)")] = None,
+    since: Annotated[IsoTime | None, Query(description="Created at or after (ISO)")] = None,
 ) -> dict[str, Any]:
     """Runs the token's user may view, newest first, with task counts by state."""
     rows = platform.runs.list(
