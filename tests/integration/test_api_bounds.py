@@ -154,3 +154,9 @@ def test_a_webhook_url_with_a_control_character_is_refused(studio):
     failed = studio.fails("webhook", "add", "http://127.0.0.1/a\r\nb", "--event", "run.failed")
     assert failed.code == 2 and "invalid webhook URL" in failed.stderr
     assert studio.ok("webhook", "list") == []
+
+
+def test_a_nul_byte_in_a_query_parameter_a_route_validates_is_a_400(client):
+    """schemathesis (seed 4): DELETE /users/{name}/grants/{role}?namespace=%00 was a 500."""
+    response = client.delete("/api/v1/users/bob/grants/reader", params={"namespace": "\x00x"})
+    refused(response, "NUL")

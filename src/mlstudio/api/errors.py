@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mlstudio.errors import AuthenticationError, InvalidInputError, MlstudioError
@@ -106,6 +107,11 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         return error_response(validation_message(exc))
 
+    async def on_model_error(_request: Request, exc: Exception) -> JSONResponse:
+        # a request model a route builds from its parameters (e.g. GrantIn from a query)
+        assert isinstance(exc, ValidationError)
+        return error_response(validation_message(RequestValidationError(exc.errors())))
+
     async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         status = exc.status_code
@@ -139,5 +145,6 @@ def install(app: FastAPI) -> None:
 
     app.add_exception_handler(MlstudioError, on_mlstudio_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(ValidationError, on_model_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected)
