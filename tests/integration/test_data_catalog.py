@@ -442,11 +442,16 @@ def test_export_needs_a_domain_role(studio, churn, tmp_path):
     result = studio.fails("data", "export", "churn/public", target, user="bob", code=4)
     assert "viewer or runner" in result.stderr and "experimentation" in result.stderr
     assert not target.exists()
+    [denied] = audit(studio, "data.export")  # the refusal is audited
+    assert (denied["actor"], denied["decision"]) == ("bob", "deny")
+    assert (
+        denied["resource"] == "dataset:churn/public@1" and "viewer" in denied["details"]["reason"]
+    )
     studio.ok("user", "grant", "bob", "runner", "--domain", "experimentation")
     studio.ok("data", "export", "churn/public", target, user="bob")
     assert target.exists()
-    # a public export is not a sensitive read: nothing to audit
-    assert audit(studio, "data.export") == []
+    # a public export is not a sensitive read: nothing more to audit
+    assert audit(studio, "data.export") == [denied]
     # a viewer of experimentation is not a viewer of production
     studio.fails(
         "data", "export", "churn/public", target, "--domain", "production", user="bob", code=4

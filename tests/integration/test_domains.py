@@ -52,7 +52,12 @@ def test_only_admins_change_domains(studio):
         "experimentation",
         "production",
     ]
-    assert studio.ok("audit", "--action", "domain.set") == []
+    refusals = studio.ok("audit", "--action", "domain.set")  # audited, and nothing else
+    assert [(e["actor"], e["resource"], e["decision"]) for e in refusals] == [
+        ("bob", "domain:staging", "deny"),
+        ("sue", "domain:adhoc", "deny"),
+        ("bob", "domain:adhoc", "deny"),
+    ]
 
 
 def test_set_changes_a_policy_and_audits_before_and_after(studio):

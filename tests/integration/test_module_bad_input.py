@@ -50,7 +50,8 @@ def churn(studio):
 
 def assert_nothing_published(studio) -> None:
     assert studio.ok("module", "list") == []
-    assert not any(e["action"] == "module.push" for e in studio.ok("audit", "--limit", "1000"))
+    events = studio.ok("audit", "--limit", "1000")  # a refused push is audited, as a deny
+    assert not any(e["action"] == "module.push" and e["decision"] == "allow" for e in events)
 
 
 # --- the manifest -----------------------------------------------------------------------------

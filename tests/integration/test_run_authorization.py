@@ -261,7 +261,13 @@ def test_record_denial_audits_a_refusal_outside_the_refused_transaction(studio, 
     with studio.opened() as platform:
         with pytest.raises(PermissionDeniedError) as caught:
             platform.runs.submit("bob", flow, {}, RunOptions(domain="adhoc"))
+        # submit audited it (run.start); recording the same refusal again adds nothing
         record_denial(platform.store, "bob", "run.denied", "domain:adhoc", caught.value)
+        assert studio.ok("audit", "--action", "run.denied") == []
+        [started] = studio.ok("audit", "--action", "run.start")
+        assert (started["actor"], started["decision"]) == ("bob", "deny")
+        fresh = PermissionDeniedError(caught.value.message, hint=caught.value.hint)
+        record_denial(platform.store, "bob", "run.denied", "domain:adhoc", fresh)
     [event] = studio.ok("audit", "--action", "run.denied")
     assert event["actor"] == "bob" and event["decision"] == "deny"
     assert event["details"]["code"] == "permission_denied"

@@ -110,7 +110,7 @@ def test_coerce_param_turns_strings_into_the_declared_type(raw, annotation, expe
         ("x", float, "p='x' is not a float"),
         ("maybe", bool, "p='maybe' is not a bool"),
         ("not json", list, "is not JSON"),
-        ("[1]", dict, "p=[1] is not a dict"),
+        ("[1]", dict, "p expects a dict, got list [1]"),
         (True, int, "p=True is not a int"),  # a bool is not an int
         ("x", list[int], "is not JSON"),
     ],

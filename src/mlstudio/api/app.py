@@ -114,7 +114,10 @@ def create_app(
     app.state.gate = Gate(max_requests)
     app.add_middleware(ConcurrencyLimit, gate=app.state.gate, open_paths=OPEN_PATHS)  # outermost
     app.include_router(health.router)
-    app.include_router(metrics.router, dependencies=[Depends(current_actor)])
+    unauthenticated = {401: {"model": ErrorOut, "description": "Missing or invalid token"}}
+    app.include_router(
+        metrics.router, dependencies=[Depends(current_actor)], responses=unauthenticated
+    )
 
     failures: dict[int | str, dict[str, Any]] = {
         status: {"model": ErrorOut, "description": text}

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mlstudio.api.schemas.common import DEFAULT_LIMIT, MAX_LIMIT
+from mlstudio.api.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
 from mlstudio.app.local import LocalStudio
 from mlstudio.errors import AuthenticationError, MlstudioError
 from mlstudio.platform import Platform
@@ -115,7 +115,7 @@ class PageParams:
 
 async def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")] = DEFAULT_LIMIT,
-    offset: Annotated[int, Query(ge=0, description="Items to skip")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip")] = 0,
 ) -> PageParams:
     return PageParams(limit, offset)
 

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mlstudio.errors import AuthenticationError, InvalidInputError, MlstudioError
@@ -34,11 +35,17 @@ def error_response(error: MlstudioError) -> JSONResponse:
     return JSONResponse({"error": error.to_dict()}, status_code=error.http_status, headers=headers)
 
 
-def _body(status: int, code: str, message: str, hint: str | None = None) -> JSONResponse:
+def _body(
+    status: int,
+    code: str,
+    message: str,
+    hint: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     error: dict[str, Any] = {"code": code, "message": message}
     if hint:
         error["hint"] = hint
-    return JSONResponse({"error": error}, status_code=status)
+    return JSONResponse({"error": error}, status_code=status, headers=headers)
 
 
 def _where(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -77,6 +84,18 @@ def validation_message(exc: RequestValidationError) -> InvalidInputError:
     )
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves on this path (Starlette names the first route's only)."""
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match is not Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
 def install(app: FastAPI) -> None:
     async def on_mlstudio_error(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, MlstudioError)
@@ -87,6 +106,11 @@ def install(app: FastAPI) -> None:
     async def on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         return error_response(validation_message(exc))
+
+    async def on_model_error(_request: Request, exc: Exception) -> JSONResponse:
+        # a request model a route builds from its parameters (e.g. GrantIn from a query)
+        assert isinstance(exc, ValidationError)
+        return error_response(validation_message(RequestValidationError(exc.errors())))
 
     async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
@@ -100,7 +124,10 @@ def install(app: FastAPI) -> None:
             )
         if status == 405:
             return _body(
-                405, "method_not_allowed", f"{request.method} is not allowed on {request.url.path}"
+                405,
+                "method_not_allowed",
+                f"{request.method} is not allowed on {request.url.path}",
+                headers={"Allow": _allowed_methods(request)},  # RFC 9110
             )
         code = _HTTP_CODES.get(status, "http_error")
         return _body(status, code, str(exc.detail).replace("\n", " "))
@@ -118,5 +145,6 @@ def install(app: FastAPI) -> None:
 
     app.add_exception_handler(MlstudioError, on_mlstudio_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(ValidationError, on_model_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected)

@@ -81,7 +81,16 @@ def _first_file_part(body: bytes, content_type: str) -> tuple[bytes, str | None]
 
 
 def safe_filename(name: str | None, default: str) -> str:
-    """The base name of a client-supplied file name (no folders), or ``default``."""
+    """The base name of a client-supplied file name (no folders), or ``default``; a name with
+    NUL or another control character is refused."""
+    from mlstudio.core.ids import control_character
+
+    bad = control_character(name or "")
+    if bad is not None:
+        raise InvalidInputError(
+            f"invalid file name {name!r}: it contains the control character {bad!r}",
+            hint="send a plain file name, e.g. customers.csv",
+        )
     base = PurePath((name or "").replace("\\", "/")).name.strip()
     return base if base and base not in (".", "..") else default
 

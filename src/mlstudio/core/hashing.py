@@ -29,4 +29,4 @@ def digest_of(value: Any) -> str:
 
 
 def is_digest(text: str) -> bool:
-    return bool(DIGEST_RE.match(text))
+    return bool(DIGEST_RE.fullmatch(text))

@@ -15,32 +15,57 @@ NAMESPACE_RE = re.compile(rf"^{_SEGMENT}$")
 MODULE_RE = re.compile(rf"^({_SEGMENT})/({_SEGMENT})$")
 TAG_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,62}$")
 USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def control_character(text: str) -> str | None:
+    """The first NUL, newline or other control character in ``text``, if any."""
+    found = _CONTROL.search(text)
+    return found.group(0) if found else None
+
+
+def matches_name(pattern: re.Pattern[str], text: object) -> bool:
+    """Whether all of ``text`` matches ``pattern`` (a trailing newline does not slip through
+    ``$``). The one test every name (users, namespaces, modules, datasets, tags, domains,
+    labels) passes."""
+    return isinstance(text, str) and pattern.fullmatch(text) is not None
+
+
+def validate_name(text: object, pattern: re.Pattern[str], what: str, hint: str) -> str:
+    """``text`` when it is a valid ``what``, else :class:`InvalidNameError` (naming a control
+    character when that is the problem)."""
+    if matches_name(pattern, text):
+        assert isinstance(text, str)
+        return text
+    bad = control_character(text) if isinstance(text, str) else None
+    if bad is not None:
+        raise InvalidNameError(
+            f"invalid {what} {text!r}: it contains the control character {bad!r}",
+            hint="names never contain NUL, newlines or other control characters; " + hint,
+        )
+    raise InvalidNameError(f"invalid {what} {text!r}", hint=hint)
 
 
 def validate_namespace(name: str) -> str:
-    if not NAMESPACE_RE.match(name or ""):
-        raise InvalidNameError(
-            f"invalid namespace {name!r}",
-            hint="use lowercase letters, digits, '-' or '_', starting with a letter, e.g. churn",
-        )
-    return name
+    return validate_name(
+        name,
+        NAMESPACE_RE,
+        "namespace",
+        "use lowercase letters, digits, '-' or '_', starting with a letter, e.g. churn",
+    )
 
 
 def validate_tag(name: str) -> str:
-    if not TAG_RE.match(name or ""):
-        raise InvalidNameError(
-            f"invalid tag name {name!r}",
-            hint="a tag starts with a letter and uses letters, digits, '.', '-' or '_', e.g. latest",
-        )
-    return name
+    return validate_name(
+        name,
+        TAG_RE,
+        "tag name",
+        "a tag starts with a letter and uses letters, digits, '.', '-' or '_', e.g. latest",
+    )
 
 
 def validate_user(name: str) -> str:
-    if not USER_RE.match(name or ""):
-        raise InvalidNameError(
-            f"invalid user name {name!r}", hint="use letters, digits, '.', '-', '_' or '@'"
-        )
-    return name
+    return validate_name(name, USER_RE, "user name", "use letters, digits, '.', '-', '_' or '@'")
 
 
 @dataclass(frozen=True)
@@ -57,13 +82,14 @@ class ModuleName:
 
     @classmethod
     def parse(cls, text: str) -> ModuleName:
-        match = MODULE_RE.match(text or "")
-        if not match:
-            raise InvalidNameError(
-                f"invalid module name {text!r}",
-                hint="use NS/NAME in lowercase letters, digits, '-' or '_', e.g. churn/features",
-            )
-        return cls(match.group(1), match.group(2))
+        validate_name(
+            text,
+            MODULE_RE,
+            "module name",
+            "use NS/NAME in lowercase letters, digits, '-' or '_', e.g. churn/features",
+        )
+        namespace, _, name = text.partition("/")
+        return cls(namespace, name)
 
 
 @dataclass(frozen=True)

@@ -26,17 +26,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlstudio.core.clock import iso, utcnow
-from mlstudio.core.ids import ModuleName
+from mlstudio.core.ids import MODULE_RE, ModuleName, validate_name
 from mlstudio.errors import (
     InvalidInputError,
     InvalidNameError,
     NotFoundError,
     PermissionDeniedError,
 )
+from mlstudio.governance.audit import guarded, refusals_audited
 from mlstudio.governance.classification import Classification, Level, parse_column_spec
 from mlstudio.governance.policy import (
     DomainPolicy,
     enforce,
+    evaluate_read,
     evaluate_write,
     validate_domain,
 )
@@ -58,13 +60,14 @@ EXPORT_VIEW_ROLES = ("viewer", "runner")
 # --- names and refs ------------------------------------------------------------------------------
 def parse_dataset_name(text: str) -> ModuleName:
     """``NS/NAME`` with the same rules as module names."""
-    try:
-        return ModuleName.parse((text or "").strip())
-    except InvalidNameError:
-        raise InvalidNameError(
-            f"invalid dataset name {text!r}",
-            hint="use NS/NAME in lowercase letters, digits, '-' or '_', e.g. churn/customers",
-        ) from None
+    text = (text or "").strip()
+    validate_name(
+        text,
+        MODULE_RE,
+        "dataset name",
+        "use NS/NAME in lowercase letters, digits, '-' or '_', e.g. churn/customers",
+    )
+    return ModuleName.parse(text)
 
 
 def parse_dataset_ref(text: str) -> tuple[ModuleName, int | None]:
@@ -240,12 +243,6 @@ def version_span(numbers: list[int]) -> str:
     return ", ".join(str(n) for n in numbers)
 
 
-def _deny(store: Any, actor: str, action: str, resource: str, details: dict[str, Any]) -> None:
-    """Record a refused decision in its own transaction (the caller then raises)."""
-    with store.transaction() as uow:
-        uow.audit.record(actor, action, resource, decision="deny", details=details)
-
-
 # --- the service ---------------------------------------------------------------------------------
 class DatasetService:
     """Named, versioned, classified datasets (see the module docstring)."""
@@ -284,94 +281,68 @@ class DatasetService:
                 auth.require_steward(actor, "classify columns")
             return load_policy(uow, domain)
 
-        with self.store.read() as uow:
-            policy = authorize(uow)
+        context = {"domain": domain, "file": path.name}
+        with refusals_audited(self.store, actor, "data.import", f"dataset:{dataset.full}", context):
+            with self.store.read() as uow:
+                policy = authorize(uow)
 
-        table = _read_file(path, fmt)
-        names = list(table.column_names)
-        _check_column_names(names, path.name)
-        _check_columns_exist(tags, names, path.name)
+            table = _read_file(path, fmt)
+            names = list(table.column_names)
+            _check_column_names(names, path.name)
+            _check_columns_exist(tags, names, path.name)
 
-        now = iso(utcnow())
-        columns: list[dict[str, Any]] = []
-        for field in table.schema:
-            tag = tags.get(field.name)
-            if tag is None or tag.unclassified:
-                classification, provenance = Classification(), {"rule": "unclassified"}
-            else:
-                classification = tag
-                provenance = {"rule": "manual", "actor": actor, "at": now}
-            columns.append(
-                {
-                    "name": field.name,
-                    "type": str(field.type),
-                    "classification": classification.to_dict(),
-                    "provenance": provenance,
-                }
-            )
+            columns = _imported_columns(table, tags, actor)
+            enforce(evaluate_write(policy, dataset.full, classifications(columns), True))
 
-        violations = evaluate_write(policy, dataset.full, classifications(columns), True)
-        if violations:
-            _deny(
-                self.store,
-                actor,
-                "data.import",
-                f"dataset:{dataset.full}",
-                {
-                    "domain": domain,
-                    "file": path.name,
-                    "violations": [v.to_dict() for v in violations],
-                },
-            )
-            enforce(violations)
+            data = _parquet_bytes(with_classification(table, columns))
+            digest = self.cas.put(data)
+            source = {"kind": "import", "file": path.name, "format": fmt}
 
-        data = _parquet_bytes(with_classification(table, columns))
-        digest = self.cas.put(data)
-        source = {"kind": "import", "file": path.name, "format": fmt}
+            def work(uow: UnitOfWork) -> DatasetRecord:
+                # again, inside the write: grants or the policy may have changed meanwhile
+                enforce(
+                    evaluate_write(authorize(uow), dataset.full, classifications(columns), True)
+                )
+                record = uow.datasets.create_version(
+                    {
+                        "namespace": dataset.namespace,
+                        "full_name": dataset.full,
+                        "digest": digest,
+                        "domain": domain,
+                        "num_rows": table.num_rows,
+                        "size_bytes": len(data),
+                        "columns": columns,
+                        "source": source,
+                        "created_by": actor,
+                    }
+                )
+                resource = f"dataset:{record.ref}"
+                uow.audit.record(
+                    actor,
+                    "data.import",
+                    resource,
+                    details={
+                        "domain": domain,
+                        "file": path.name,
+                        "format": fmt,
+                        "rows": table.num_rows,
+                        "digest": digest,
+                        "unclassified": [
+                            c["name"] for c in columns if c["provenance"]["rule"] == "unclassified"
+                        ],
+                    },
+                )
+                for column, tag in tags.items():
+                    if not tag.unclassified:
+                        uow.audit.record(
+                            actor,
+                            "data.classify",
+                            resource,
+                            details={"column": column, "from": "unclassified", "to": tag.spec()},
+                        )
+                return record
 
-        def work(uow: UnitOfWork) -> DatasetRecord:
-            # again, inside the write: grants or the policy may have changed meanwhile
-            enforce(evaluate_write(authorize(uow), dataset.full, classifications(columns), True))
-            record = uow.datasets.create_version(
-                {
-                    "namespace": dataset.namespace,
-                    "full_name": dataset.full,
-                    "digest": digest,
-                    "domain": domain,
-                    "num_rows": table.num_rows,
-                    "size_bytes": len(data),
-                    "columns": columns,
-                    "source": source,
-                    "created_by": actor,
-                }
-            )
-            resource = f"dataset:{record.ref}"
-            uow.audit.record(
-                actor,
-                "data.import",
-                resource,
-                details={
-                    "domain": domain,
-                    "file": path.name,
-                    "format": fmt,
-                    "rows": table.num_rows,
-                    "digest": digest,
-                    "unclassified": [
-                        c["name"] for c in columns if c["provenance"]["rule"] == "unclassified"
-                    ],
-                },
-            )
-            for column, tag in tags.items():
-                if not tag.unclassified:
-                    uow.audit.record(
-                        actor,
-                        "data.classify",
-                        resource,
-                        details={"column": column, "from": "unclassified", "to": tag.spec()},
-                    )
-            return record
-
-        return self.store.retrying(work)
+            return self.store.retrying(work)
 
     # --- catalog --------------------------------------------------------------------------------
     def list(self, namespace: str | None = None, search: str | None = None) -> list[dict[str, Any]]:
@@ -452,9 +423,12 @@ class DatasetService:
                 "nothing to classify", hint="give at least one COL=LEVEL[+LABEL...]"
             )
 
+        with self.store.read() as uow:  # the version the refusal, if any, is about
+            found = get_dataset(uow, name.full, version)
+
         def work(uow: UnitOfWork) -> tuple[DatasetRecord, list[int], list[dict[str, Any]]]:
             Authorizer(uow.identity).require_steward(actor, "classify columns")
-            record = get_dataset(uow, name.full, version)
+            record = get_dataset(uow, found.full_name, found.version)
             names = [c["name"] for c in record.columns]
             _check_columns_exist(tags, names, record.ref)
             now = iso(utcnow())
@@ -487,7 +461,10 @@ class DatasetService:
             versions = [v.version for v in uow.datasets.versions(record.full_name)]
             return get_dataset(uow, record.full_name, record.version), versions, changes
 
-        record, versions, changes = self.store.retrying(work)
+        context = {"columns": {column: tag.spec() for column, tag in tags.items()}}
+        record, versions, changes = guarded(
+            self.store, actor, "data.classify", f"dataset:{found.ref}", work, context
+        )
         return {**self._describe(record, versions), "changes": changes}
 
     # --- export ---------------------------------------------------------------------------------
@@ -549,13 +526,13 @@ class DatasetService:
         with self.store.read() as uow:
             record = get_dataset(uow, full_name, version)
             policy = load_policy(uow, domain)
-            require_domain_role(uow, actor, domain, EXPORT_VIEW_ROLES, what)
-        tags = classifications(record.columns)
         resource = f"dataset:{record.ref}"
+        tags = classifications(record.columns)
         checks = {"action": action, "resource": resource, "extra": extra}
-        reads.authorize_read(
-            self.store, actor, policy, record.full_name, record.domain, tags, **checks
-        )
+        with refusals_audited(self.store, actor, action, resource, {"domain": domain, **extra}):
+            with self.store.read() as uow:
+                require_domain_role(uow, actor, domain, EXPORT_VIEW_ROLES, what)
+            enforce(evaluate_read(policy, record.full_name, record.domain, tags))
 
         import pyarrow.parquet as pq
 
@@ -579,6 +556,30 @@ class DatasetService:
             walker = LineageWalker(uow)
             graphs = [walker.column_graph(record, c) for c in ([column] if column else names)]
         return {"dataset": record.ref, "columns": graphs}
+
+
+def _imported_columns(
+    table: pa.Table, tags: dict[str, Classification], actor: str
+) -> list[dict[str, Any]]:
+    """The column list of an imported table: manual tags where given, else unclassified."""
+    now = iso(utcnow())
+    columns: list[dict[str, Any]] = []
+    for field in table.schema:
+        tag = tags.get(field.name)
+        if tag is None or tag.unclassified:
+            classification, provenance = Classification(), {"rule": "unclassified"}
+        else:
+            classification = tag
+            provenance = {"rule": "manual", "actor": actor, "at": now}
+        columns.append(
+            {
+                "name": field.name,
+                "type": str(field.type),
+                "classification": classification.to_dict(),
+                "provenance": provenance,
+            }
+        )
+    return columns
 
 
 def _check_raise(ref: str, column: str, old: Classification, new: Classification) -> None:

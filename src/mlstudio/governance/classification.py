@@ -66,8 +66,9 @@ def validate_label(label: str) -> str:
     """Return ``label`` if it is a lowercase identifier, else raise :class:`InvalidInputError`."""
     if label in _VALID_LABELS:
         return label
-    if not isinstance(label, str) or not LABEL_RE.match(label):
-        raise InvalidInputError(f"invalid classification label {label!r}", hint=_LABEL_HINT)
+    from mlstudio.core.ids import validate_name
+
+    validate_name(label, LABEL_RE, "classification label", _LABEL_HINT)
     if len(_VALID_LABELS) < _VALID_LABELS_MAX:
         _VALID_LABELS.add(label)
     return label
@@ -228,7 +229,7 @@ class Classification:
             pseudo = label.endswith(PSEUDONYMOUS_SUFFIX)
             if pseudo:
                 label = label[: -len(PSEUDONYMOUS_SUFFIX)].strip()
-            if not LABEL_RE.match(label):
+            if not LABEL_RE.fullmatch(label):
                 raise InvalidInputError(
                     f"invalid classification {text!r}: bad label {part!r}", hint=_LABEL_HINT
                 )

@@ -24,6 +24,7 @@ from mlstudio.errors import (
     PermissionDeniedError,
     StateError,
 )
+from mlstudio.governance.audit import guarded, guarded_read, refusals_audited
 from mlstudio.governance.classification import Classification, Level, validate_label
 from mlstudio.governance.rbac import Authorizer
 
@@ -135,8 +136,12 @@ class DeclassifierService:
                 "a declassifier needs a justification",
                 hint="say why the columns are less sensitive: --justification TEXT",
             )
-        with self.store.read() as uow:  # fail fast, before resolving anything
+        action, target, context = "declassifier.create", str(ref), {"task": task}
+
+        def allowed(uow: UnitOfWork) -> None:
             Authorizer(uow.identity).require_steward(actor, "create declassifiers")
+
+        guarded_read(self.store, actor, action, target, allowed, context)  # fail fast
         version = self.modules.resolve(ref)
         task_names = [t.get("name") for t in version.tasks if t.get("kind", "task") == "task"]
         if task not in task_names:
@@ -176,7 +181,7 @@ class DeclassifierService:
             )
             return record
 
-        return self.store.retrying(work)
+        return guarded(self.store, actor, action, target, work, context)
 
     def _get(self, uow: UnitOfWork, declassifier_id: str) -> DeclassifierRecord:
         record = uow.declassifiers.get((declassifier_id or "").strip())
@@ -189,23 +194,17 @@ class DeclassifierService:
 
     def approve(self, actor: str, declassifier_id: str) -> DeclassifierRecord:
         """A second steward (or an admin) approves a pending declassifier."""
-        with self.store.read() as uow:
-            Authorizer(uow.identity).require_steward(actor, "approve declassifiers")
-            record = self._get(uow, declassifier_id)
-        if record.created_by == actor:
-            with self.store.transaction() as uow:  # the refusal is a decision: audit it
-                uow.audit.record(
-                    actor,
-                    "declassifier.approve",
-                    f"declassifier:{record.id}",
-                    decision="deny",
-                    details={**_summary(record), "reason": "the approver created it"},
+        resource = f"declassifier:{(declassifier_id or '').strip()}"
+        with refusals_audited(self.store, actor, "declassifier.approve", resource):
+            with self.store.read() as uow:
+                Authorizer(uow.identity).require_steward(actor, "approve declassifiers")
+                record = self._get(uow, declassifier_id)
+            if record.created_by == actor:
+                raise PermissionDeniedError(
+                    f"{actor} may not approve declassifier {record.id}: they created it, "
+                    "and it needs a second person",
+                    hint=f"ask another steward or an admin: mlstudio data approve {record.id}",
                 )
-            raise PermissionDeniedError(
-                f"{actor} may not approve declassifier {record.id}: they created it, "
-                "and it needs a second person",
-                hint=f"ask another steward or an admin: mlstudio data approve {record.id}",
-            )
 
         def work(uow: UnitOfWork) -> DeclassifierRecord:
             Authorizer(uow.identity).require_steward(actor, "approve declassifiers")
@@ -224,7 +223,8 @@ class DeclassifierService:
             )
             return self._get(uow, current.id)
 
-        return self.store.retrying(work)
+        context = _summary(record)
+        return guarded(self.store, actor, "declassifier.approve", resource, work, context)
 
     def revoke(self, actor: str, declassifier_id: str) -> DeclassifierRecord:
         """Stop a pending or approved declassifier from (ever) applying."""
@@ -246,7 +246,8 @@ class DeclassifierService:
             )
             return self._get(uow, record.id)
 
-        return self.store.retrying(work)
+        resource = f"declassifier:{(declassifier_id or '').strip()}"
+        return guarded(self.store, actor, "declassifier.revoke", resource, work)
 
     def list(self, state: str | None = None) -> list[DeclassifierRecord]:
         if state and state not in STATES:

@@ -20,6 +20,7 @@ from types import EllipsisType
 from typing import Any
 
 from mlstudio.errors import ConflictError, InvalidInputError, NotFoundError, StateError
+from mlstudio.governance.audit import guarded
 from mlstudio.governance.classification import Level
 from mlstudio.governance.policy import DomainPolicy, validate_domain
 from mlstudio.governance.rbac import Authorizer
@@ -184,7 +185,7 @@ class DomainService:
             )
             return policy
 
-        return self.store.retrying(work)
+        return guarded(self.store, actor, "domain.set", f"domain:{name}", work)
 
     def remove(self, actor: str, name: str) -> dict[str, Any]:
         """Remove a domain nothing belongs to (admins); built-in domains stay.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mlstudio.core.ids import validate_namespace, validate_user
 from mlstudio.errors import ConflictError, InvalidInputError, NotFoundError, StateError
+from mlstudio.governance.audit import guarded
 from mlstudio.governance.policy import validate_domain
 from mlstudio.governance.rbac import Authorizer, validate_role
 from mlstudio.governance.records import GrantRecord, UserRecord
@@ -51,7 +52,7 @@ class IdentityService:
                 )
             return record
 
-        return self.store.retrying(work)
+        return guarded(self.store, actor, "user.add", f"user:{name}", work)
 
     def list_users(self) -> list[tuple[UserRecord, list[GrantRecord]]]:
         with self.store.read() as uow:
@@ -98,7 +99,8 @@ class IdentityService:
             )
             return added
 
-        return self.store.retrying(work)
+        context = {"role": role, "scope_kind": scope_kind, "scope": scope}
+        return guarded(self.store, actor, "grant.add", f"user:{user}", work, context)
 
     def revoke(self, actor: str, user: str, role: str, scope_kind: str, scope: str = "") -> bool:
         """Remove a grant (same rights as granting it); False when there was none.
@@ -128,7 +130,8 @@ class IdentityService:
                 )
             return removed
 
-        return self.store.retrying(work)
+        context = {"role": role, "scope_kind": scope_kind, "scope": scope}
+        return guarded(self.store, actor, "grant.revoke", f"user:{user}", work, context)
 
     def set_disabled(self, actor: str, name: str, disabled: bool) -> UserRecord:
         """Disable (or enable) a user (admins only): a disabled user can neither
@@ -155,7 +158,7 @@ class IdentityService:
             assert found is not None
             return found
 
-        return self.store.retrying(work)
+        return guarded(self.store, actor, f"user.{verb}", f"user:{name}", work)
 
     def disable(self, actor: str, name: str) -> UserRecord:
         return self.set_disabled(actor, name, True)

@@ -48,13 +48,10 @@ _HINTS = {
 
 def validate_domain(name: str) -> str:
     """Return ``name`` if it is a valid domain name, else raise :class:`InvalidInputError`."""
-    if not isinstance(name, str) or not DOMAIN_RE.match(name):
-        raise InvalidInputError(
-            f"invalid domain name {name!r}",
-            hint="use lowercase letters, digits, '-' or '_', starting with a letter, "
-            "e.g. experimentation",
-        )
-    return name
+    from mlstudio.core.ids import validate_name
+
+    hint = "use lowercase letters, digits, '-' or '_', starting with a letter, e.g. experimentation"
+    return validate_name(name, DOMAIN_RE, "domain name", hint)
 
 
 def _iterable(value: Any) -> Iterable[Any]:

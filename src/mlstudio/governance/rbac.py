@@ -6,14 +6,12 @@ per domain ``runner | viewer``. Admins may do everything; unregistered or disabl
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from mlstudio.errors import InvalidInputError, PermissionDeniedError
 
-from mlstudio.errors import InvalidInputError, MlstudioError, PermissionDeniedError
+# refusals are audited by governance/audit.py; both names stay importable from here
+from mlstudio.governance.audit import guarded, record_denial
 from mlstudio.governance.records import UserRecord
 from mlstudio.store.metadata.repositories.identity import IdentityRepository
-
-if TYPE_CHECKING:
-    from mlstudio.store.metadata.store import MetadataStore
 
 PLATFORM_ROLES = ("admin", "steward")
 NAMESPACE_ROLES = ("owner", "maintainer", "reader")
@@ -140,34 +138,15 @@ DOMAIN_RUN = ("runner",)
 DOMAIN_VIEW = ("viewer", "runner")
 
 
-def record_denial(
-    store: MetadataStore, actor: str, action: str, resource: str, error: MlstudioError
-) -> None:
-    """Audit a refusal in its own transaction (the refused one was rolled back).
-
-    For callers whose check ran inside a write transaction that the error aborted, e.g.
-    ``RunService.submit``: ``except PermissionDeniedError as exc: record_denial(...); raise``.
-    """
-
-    def work(uow: Any) -> None:
-        uow.audit.record(
-            actor,
-            action,
-            resource,
-            decision="deny",
-            details={"code": error.code, "message": error.message},
-        )
-
-    store.retrying(work)
-
-
-def guarded(store: MetadataStore, actor: str, action: str, resource: str, work: Any) -> Any:
-    """``store.retrying(work)``, auditing a ``PermissionDeniedError`` it raises (then re-raised):
-    the one way a service runs a checked write."""
-    from mlstudio.errors import PermissionDeniedError
-
-    try:
-        return store.retrying(work)
-    except PermissionDeniedError as exc:
-        record_denial(store, actor, action, resource, exc)
-        raise
+__all__ = [
+    "DOMAIN_ROLES",
+    "DOMAIN_RUN",
+    "DOMAIN_VIEW",
+    "NAMESPACE_ROLES",
+    "NAMESPACE_WRITE",
+    "PLATFORM_ROLES",
+    "Authorizer",
+    "guarded",
+    "record_denial",
+    "validate_role",
+]

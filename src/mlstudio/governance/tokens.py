@@ -24,6 +24,7 @@ from mlstudio.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from mlstudio.governance.audit import guarded, guarded_read
 from mlstudio.governance.rbac import Authorizer
 from mlstudio.store.metadata.store import MetadataStore
 
@@ -44,7 +45,7 @@ def hash_token(token: str) -> str:
 
 def parse_token(token: str) -> str | None:
     """The token id of a well-formed token, else None."""
-    match = _TOKEN_RE.match(token.strip()) if isinstance(token, str) else None
+    match = _TOKEN_RE.fullmatch(token.strip()) if isinstance(token, str) else None
     return match.group(1) if match else None
 
 
@@ -109,7 +110,7 @@ class TokenService:
             )
             return record, secret
 
-        return self.store.retrying(work)
+        return guarded(self.store, actor, "token.create", f"user:{owner}", work)
 
     def revoke(self, actor: str, token_id: str) -> TokenRecord:
         """Revoke a token (its owner or an admin); revoking twice is a no-op."""
@@ -136,13 +137,14 @@ class TokenService:
             assert found is not None
             return found
 
-        return self.store.retrying(work)
+        return guarded(self.store, actor, "token.revoke", f"token:{token_id}", work)
 
     def list(self, actor: str, user: str | None = None) -> list[TokenRecord]:
         """Tokens (never their hashes): your own; admins see everyone's, or ``user``'s."""
         if user is not None:
             validate_user(user)
-        with self.store.read() as uow:
+
+        def work(uow: Any) -> list[TokenRecord]:
             auth = Authorizer(uow.identity)
             if auth.is_admin(actor):
                 return uow.tokens.list(user)
@@ -152,6 +154,8 @@ class TokenService:
                     hint="list your own: mlstudio token list",
                 )
             return uow.tokens.list(actor)
+
+        return guarded_read(self.store, actor, "token.list", f"user:{user or actor}", work)
 
     # --- authentication -----------------------------------------------------------------------
     def authenticate(self, token: str) -> str:
@@ -243,7 +247,7 @@ def _validate_ttl(ttl_days: float) -> timedelta:
 
 def _validate_id(token_id: str) -> str:
     token_id = (token_id or "").strip()
-    if not _ID_RE.match(token_id):
+    if not _ID_RE.fullmatch(token_id):
         raise InvalidInputError(
             f"invalid token id {token_id!r}",
             hint="token ids look like tok_0190f3a2b4c5d6e7f8a9b0 (see: mlstudio token list)",

@@ -257,10 +257,13 @@ class WebhookService:
 
     def list(self, actor: str, *, include_removed: bool = False) -> list[dict[str, Any]]:
         """Webhooks with their deliveries by state (admins); secrets are never listed."""
-        with self.store.read() as uow:
+
+        def work(uow: Any) -> tuple[list[Any], dict[str, Any]]:
             self._require_admin(uow, actor, "list webhooks")
             hooks = uow.webhooks.list(include_removed=include_removed)
-            counts = uow.webhooks.counts([h.id for h in hooks])
+            return hooks, uow.webhooks.counts([h.id for h in hooks])
+
+        hooks, counts = self._guarded_read(actor, "webhook.list", "webhook:*", work)
         return [
             {
                 **h.to_dict(),
@@ -298,10 +301,13 @@ class WebhookService:
             raise InvalidInputError(
                 f"unknown delivery state {state!r}", hint="use pending, delivered or failed"
             )
-        with self.store.read() as uow:
+
+        def work(uow: Any) -> list[Any]:
             self._require_admin(uow, actor, "read webhook deliveries")
             hook = self._hook(uow, webhook_id)
-            rows = uow.webhooks.deliveries(hook.id, state=state, limit=limit, offset=offset)
+            return uow.webhooks.deliveries(hook.id, state=state, limit=limit, offset=offset)
+
+        rows = self._guarded_read(actor, "webhook.deliveries", f"webhook:{webhook_id}", work)
         return [r.to_dict() for r in rows]
 
     def attempts(
@@ -314,11 +320,14 @@ class WebhookService:
     ) -> list[dict[str, Any]]:
         """Every attempt to post a delivery, first to last: status, error, latency, sender."""
         did = _delivery_id(delivery_id)
-        with self.store.read() as uow:
+
+        def work(uow: Any) -> list[Any]:
             self._require_admin(uow, actor, "read webhook deliveries")
             if uow.webhooks.get_delivery(did) is None:
                 raise _no_delivery(did)
-            rows = uow.webhooks.attempts(did, limit=limit, offset=offset)
+            return uow.webhooks.attempts(did, limit=limit, offset=offset)
+
+        rows = self._guarded_read(actor, "webhook.attempts", f"delivery:{did}", work)
         return [r.to_dict() for r in rows]
 
     def replay(self, actor: str, delivery_id: int | str) -> dict[str, Any]:
@@ -381,9 +390,14 @@ class WebhookService:
         Authorizer(uow.identity).require_admin(actor, action)
 
     def _guarded(self, actor: str, action: str, resource: str, work: Any) -> Any:
-        from mlstudio.governance.rbac import guarded
+        from mlstudio.governance.audit import guarded
 
         return guarded(self.store, actor, action, resource, work)
+
+    def _guarded_read(self, actor: str, action: str, resource: str, work: Any) -> Any:
+        from mlstudio.governance.audit import guarded_read
+
+        return guarded_read(self.store, actor, action, resource, work)
 
     # --- delivery -----------------------------------------------------------------------------
     def backoff(self, attempts: int) -> float:
@@ -544,9 +558,12 @@ def _no_delivery(delivery_id: int) -> NotFoundError:
 
 
 def _validate_url(url: str) -> str:
+    from mlstudio.core.ids import control_character
+
     text = (url or "").strip()
     parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname or len(text) > 2000:
+    bad = control_character(text) is not None
+    if bad or parts.scheme not in ("http", "https") or not parts.hostname or len(text) > 2000:
         raise InvalidInputError(
             f"invalid webhook URL {url!r}",
             hint="use an http:// or https:// URL, e.g. https://example.com/hooks/mlstudio",

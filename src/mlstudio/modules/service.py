@@ -20,7 +20,8 @@ from mlstudio.errors import (
     NotFoundError,
     StateError,
 )
-from mlstudio.governance.rbac import Authorizer, guarded, validate_role
+from mlstudio.governance.audit import guarded, refusals_audited
+from mlstudio.governance.rbac import Authorizer, validate_role
 from mlstudio.integrations.webhooks import emit_tag_moved
 from mlstudio.modules.archive import ModuleBuild, build_module, read_archive
 from mlstudio.modules.changes import module_changes
@@ -34,6 +35,7 @@ from mlstudio.store.artifacts.cas import ContentStore
 from mlstudio.store.metadata.store import MetadataStore, UnitOfWork
 
 LATEST = "latest"
+MAX_COUNT = 2**31 - 1  # versions and quotas: what every backend's INTEGER column holds
 LATEST_ALPHA = "latestAlpha"
 Progress = Callable[[str], None]
 
@@ -103,7 +105,7 @@ class ModuleService:
             )
             return record
 
-        return self.store.retrying(work)
+        return guarded(self.store, actor, "namespace.create", f"namespace:{name}", work)
 
     def grant_namespace(self, actor: str, namespace: str, user: str, role: str) -> bool:
         validate_role(role, "namespace")
@@ -151,6 +153,11 @@ class ModuleService:
                     f"invalid {key} {value!r}: a quota is a whole number, 0 or more",
                     hint="give a number >= 0, or none (JSON null) for unlimited",
                 )
+            if value is not None and value > MAX_COUNT:
+                raise InvalidInputError(
+                    f"invalid {key} {value!r}: a quota is at most {MAX_COUNT}",
+                    hint="give a smaller number, or none (JSON null) for unlimited",
+                )
             changes[key] = value
 
         def work(uow: UnitOfWork) -> dict[str, Any]:
@@ -187,7 +194,8 @@ class ModuleService:
         progress("reading module.toml")
         manifest = load_manifest(module_dir)
         name = manifest.name
-        with self.store.read() as uow:
+        denied = (self.store, actor, "module.push", name.full)
+        with refusals_audited(*denied), self.store.read() as uow:
             if not uow.modules.get_namespace(name.namespace):
                 raise NotFoundError(
                     f"namespace {name.namespace} does not exist",
@@ -226,7 +234,8 @@ class ModuleService:
         git_commit, git_dirty = git if git is not None else git_info(module_dir)
         progress("publishing")
         self.cas.repair(build.archive)  # like put, and heals a damaged copy of the same bytes
-        record, unchanged = self.store.retrying(
+        record, unchanged = guarded(
+            *denied,
             lambda uow: self._publish(
                 uow,
                 actor,
@@ -239,7 +248,7 @@ class ModuleService:
                 git_commit,
                 git_dirty,
                 tests,
-            )
+            ),
         )
         changes = None
         if previous is not None and not unchanged:
@@ -325,7 +334,7 @@ class ModuleService:
             )
             return record
 
-        record = self.store.retrying(work)
+        record = guarded(self.store, actor, "module.push", name.full, work)
         return PushResult(
             record,
             unchanged=True,
@@ -489,7 +498,8 @@ class ModuleService:
         def work(uow: UnitOfWork) -> dict[str, Any]:
             Authorizer(uow.identity).require_namespace(actor, name.namespace, f"{action} modules")
             module = self._module(uow, name, for_update=True)
-            target = uow.modules.get_version(module, version)
+            exists = isinstance(version, int) and 1 <= version <= MAX_COUNT
+            target = uow.modules.get_version(module, version) if exists else None
             if target is None:
                 from mlstudio.modules.deletion import deleted_message
 
@@ -533,7 +543,9 @@ class ModuleService:
                 **warning,
             }
 
-        return self.store.retrying(work)
+        audit_action = "module.promote" if action == "promote" else "tag.move"
+        context = {"to": version, "action": action}
+        return guarded(self.store, actor, audit_action, f"{name.full}:{tag}", work, context)
 
     def promote(self, actor: str, module_name: str, version: int) -> dict[str, Any]:
         return self.move_tag(actor, module_name, LATEST, version, action="promote")
@@ -577,7 +589,8 @@ class ModuleService:
                 "moved": True,
             }
 
-        return self.store.retrying(work)
+        resource = f"{name.full}:{tag}"
+        return guarded(self.store, actor, "tag.move", resource, work, {"action": "rollback"})
 
     # --- catalog ------------------------------------------------------------------------------
     def list_modules(

@@ -223,6 +223,7 @@ class ScheduleService:
         parsed = Cron.parse(cron, tz)
         reference = self._workflow_reference(workflow)
         params = dict(params or {})
+        self.runs.check_params(reference, params)  # a wrong type fails now, not hourly
         now = utcnow()
         first = parsed.next_after(now)
         if first is None:
@@ -275,7 +276,7 @@ class ScheduleService:
         return workflow.strip()
 
     def _guarded(self, actor: str, action: str, resource: str, work: Any) -> Any:
-        from mlstudio.governance.rbac import guarded
+        from mlstudio.governance.audit import guarded
 
         return guarded(self.store, actor, action, resource, work)
 
@@ -328,14 +329,23 @@ class ScheduleService:
         return [self._view(r, fires.get(r.id, []), counts.get(r.id, {})) for r in records]
 
     def get(self, actor: str, schedule_id: str, *, recent: int = 20) -> dict[str, Any]:
+        from mlstudio.governance.audit import guarded_read
+
         with self.store.read() as uow:
             sid = self._resolve_id(uow, schedule_id)
+
+        def work(uow: Any) -> dict[str, Any]:
             record = uow.schedules.get(sid)
-            assert record is not None
+            if record is None:
+                raise NotFoundError(
+                    f"schedule {sid} does not exist", hint="see: mlstudio schedule list"
+                )
             check_view(uow, actor, record.domain)
             fires = uow.schedules.fires([sid], per_schedule=recent).get(sid, [])
             counts = uow.schedules.fire_counts([sid]).get(sid, {})
-        return self._view(record, fires, counts)
+            return self._view(record, fires, counts)
+
+        return guarded_read(self.store, actor, "schedule.show", f"schedule:{sid}", work)
 
     @staticmethod
     def _view(record: Any, fires: list[Any], counts: dict[str, int]) -> dict[str, Any]:

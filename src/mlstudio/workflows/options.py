@@ -43,9 +43,10 @@ class RunOptions:
             raise InvalidInputError(
                 f"invalid pool name {self.pool!r}", hint="use letters, digits, - and _"
             )
-        if isinstance(self.priority, bool) or not isinstance(self.priority, int):
+        priority = self.priority
+        if isinstance(priority, bool) or not isinstance(priority, int) or abs(priority) > 1000:
             raise InvalidInputError(
-                f"priority must be a whole number, got {self.priority!r}", hint="e.g. --priority 5"
+                f"invalid priority {priority!r}", hint="use a whole number from -1000 to 1000"
             )
         return self.replace(executor=executor)
 

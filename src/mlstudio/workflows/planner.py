@@ -24,6 +24,7 @@ from mlstudio.errors import (
 )
 from mlstudio.workflows.code import CodeLoader, LoadedModule, code_ref_for_version
 from mlstudio.workflows.definitions import Definition, type_name
+from mlstudio.workflows.param_types import accepts, conform, describe
 from mlstudio.workflows.plan import Plan, validate_plan
 from mlstudio.workflows.sdk import DatasetRef, WorkflowDef
 from mlstudio.workflows.tracing import Tracer
@@ -67,53 +68,65 @@ def parse_workflow_ref(text: str) -> WorkflowTarget:
     return WorkflowTarget(display=text, workflow=parts[2], module_ref=ref)
 
 
-def coerce_param(name: str, raw: Any, annotation: Any) -> Any:
-    """Turn a CLI string into the type the workflow declares; raises ValueError on mismatch."""
-    expected = type_name(annotation)
+def coerce_param(
+    name: str, raw: Any, annotation: Any, namespace: dict[str, Any] | None = None
+) -> Any:
+    """Turn a CLI string (or an API value) into the type the workflow declares.
+
+    Scalars parse from their text; anything else is JSON, checked element by element
+    (:mod:`mlstudio.workflows.param_types`), or the text itself where the type takes a string.
+    Raises ValueError naming the parameter, or the element, on a mismatch."""
+    annotation = resolve_annotation(annotation, namespace)
+    if annotation in (str, int, float, bool):
+        return _coerce_scalar(name, raw, annotation)
     if not isinstance(raw, str):
-        value = raw
-    elif expected == "str":
+        return conform(name, raw, annotation)
+    try:
+        parsed, is_json = json.loads(raw), True
+    except json.JSONDecodeError:
+        parsed, is_json = None, False
+    if is_json and accepts(parsed, annotation):
+        return conform(name, parsed, annotation)
+    if accepts(raw, annotation):
         return raw
-    elif expected == "bool":
-        lowered = raw.lower()
-        if lowered in ("true", "1", "yes", "on"):
-            return True
-        if lowered in ("false", "0", "no", "off"):
-            return False
-        raise ValueError(f"{name}={raw!r} is not a bool (use true or false)")
-    elif expected == "int":
-        try:
-            return int(raw)
-        except ValueError:
-            raise ValueError(f"{name}={raw!r} is not an int") from None
-    elif expected == "float":
-        try:
-            return float(raw)
-        except ValueError:
-            raise ValueError(f"{name}={raw!r} is not a float") from None
-    else:
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            if expected.split("[")[0] in ("list", "dict"):
-                raise ValueError(f"{name}={raw!r} is not JSON ({expected})") from None
+    if is_json:
+        return conform(name, parsed, annotation)  # raises, naming each offending element
+    raise ValueError(
+        f"{name} expects {describe(annotation)}, got str {json.dumps(raw)}, which is not JSON"
+    )
+
+
+def _coerce_scalar(name: str, raw: Any, annotation: type) -> Any:
+    expected = annotation.__name__
+    if isinstance(raw, str):
+        if annotation is str:
             return raw
-    if value is None and "None" in expected.split(" | "):
-        return None  # an optional parameter given as null
-    base = expected.split("[")[0]
-    checks: dict[str, tuple[type, ...]] = {
-        "int": (int,),
-        "float": (int, float),
-        "bool": (bool,),
-        "str": (str,),
-        "list": (list,),
-        "dict": (dict,),
-    }
-    if (base in checks and not isinstance(value, checks[base])) or (
-        base in ("int", "float") and isinstance(value, bool)
-    ):
-        raise ValueError(f"{name}={value!r} is not a {expected}")
-    return float(value) if base == "float" else value
+        if annotation is bool:
+            lowered = raw.lower()
+            if lowered in ("true", "1", "yes", "on"):
+                return True
+            if lowered in ("false", "0", "no", "off"):
+                return False
+            raise ValueError(f"{name}={raw!r} is not a bool (use true or false)")
+        article = "an" if annotation is int else "a"
+        try:
+            return annotation(raw)
+        except ValueError:
+            raise ValueError(f"{name}={raw!r} is not {article} {expected}") from None
+    if not accepts(raw, annotation):
+        raise ValueError(f"{name}={raw!r} is not a {expected}")
+    return float(raw) if annotation is float else raw
+
+
+def resolve_annotation(annotation: Any, namespace: dict[str, Any] | None = None) -> Any:
+    """A string annotation (``from __future__ import annotations``) evaluated in the workflow's
+    module namespace; left as it is (and so unchecked) when it names something unknown."""
+    if not isinstance(annotation, str):
+        return annotation
+    try:
+        return eval(annotation, dict(namespace or {}))  # the module's own code, already imported
+    except Exception:
+        return annotation
 
 
 def bind_params(wf: WorkflowDef, given: dict[str, Any]) -> dict[str, Any]:
@@ -123,6 +136,7 @@ def bind_params(wf: WorkflowDef, given: dict[str, Any]) -> dict[str, Any]:
         hints = typing.get_type_hints(wf.fn)
     except Exception:
         hints = {}
+    namespace = getattr(wf.fn, "__globals__", {})
     problems: list[str] = []
     unknown = sorted(set(given) - set(sig.parameters))
     if unknown:
@@ -133,7 +147,8 @@ def bind_params(wf: WorkflowDef, given: dict[str, Any]) -> dict[str, Any]:
     for name, param in sig.parameters.items():
         if name in given:
             try:
-                values[name] = coerce_param(name, given[name], hints.get(name, param.annotation))
+                annotation = hints.get(name, param.annotation)
+                values[name] = coerce_param(name, given[name], annotation, namespace)
             except ValueError as exc:
                 problems.append(str(exc))
         elif param.default is inspect.Parameter.empty:
@@ -285,16 +300,8 @@ class Planner:
             return loaded
 
         root_loaded = register(root)
-        wf = root_loaded.definitions.get(workflow)
-        if not isinstance(wf, WorkflowDef):
-            available = sorted(
-                n for n, d in root_loaded.definitions.items() if isinstance(d, WorkflowDef)
-            )
-            raise NotFoundError(
-                f"{alias_of(root)} has no workflow {workflow!r}",
-                hint=f"workflows there: {', '.join(available) or 'none'}",
-            )
-        values = bind_params(wf, params)
+        values = bind_params(_workflow_of(root_loaded, root, workflow), params)
+        wf = root_loaded.definitions[workflow]
 
         def resolve_use(ref_text: str) -> Any:
             if pinned_uses and ref_text in pinned_uses:
@@ -374,6 +381,18 @@ class Planner:
             )
         return plan, tracer.objects
 
+    def check_params(
+        self, root: dict[str, Any], workflow: str, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        """``params`` bound to ``workflow``'s signature (names and element types), without
+        tracing it: what a schedule checks when it is added. Raises ParameterError."""
+        if root.get("requirements") and self.envs is not None:
+            env = self.envs.ensure(tuple(root["requirements"]))
+            if env is not None:
+                self.loader.add_site(env.python)
+        loaded = self.loader.load(root)
+        return bind_params(_workflow_of(loaded, root, workflow), params)
+
     def _store_objects(self, plan: Plan, objects: list[Any]) -> None:
         if not objects:
             return
@@ -398,6 +417,17 @@ class Planner:
         for node in plan.nodes.values():
             node.inputs = {k: swap(b) for k, b in node.inputs.items()}
         plan.output = swap(plan.output)
+
+
+def _workflow_of(loaded: LoadedModule, root: dict[str, Any], workflow: str) -> WorkflowDef:
+    wf = loaded.definitions.get(workflow)
+    if not isinstance(wf, WorkflowDef):
+        available = sorted(n for n, d in loaded.definitions.items() if isinstance(d, WorkflowDef))
+        raise NotFoundError(
+            f"{alias_of(root)} has no workflow {workflow!r}",
+            hint=f"workflows there: {', '.join(available) or 'none'}",
+        )
+    return wf
 
 
 def alias_of(ref: dict[str, Any]) -> str:

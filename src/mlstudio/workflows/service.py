@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 DEFAULT_OPTIONS = RunOptions()
 
 STALE_ENGINE = timedelta(seconds=15)
+MAX_DAYS = 36500  # a cache age beyond 100 years is a mistake, not a date before year 1
 
 
 def parse_params(pairs: list[str]) -> dict[str, str]:
@@ -127,12 +128,12 @@ class RunService:
 
         This is :meth:`prepare` then :meth:`record` in a transaction of its own; a refusal is
         audited (:meth:`record_denial`)."""
+        from mlstudio.governance.audit import refusals_audited
+
         prepared = self.prepare(actor, workflow, params, options, parent=parent)
-        try:
+        resource, context = self._denial_target(prepared)
+        with refusals_audited(self.store, actor, "run.start", resource, context):
             return self.store.retrying(lambda uow: self.record(uow, prepared))
-        except PermissionDeniedError as exc:
-            self.record_denial(prepared, exc)
-            raise
 
     def prepare(
         self,
@@ -183,6 +184,13 @@ class RunService:
             parent_id=parent.id if parent else None,
         )
 
+    def check_params(self, workflow: str, params: dict[str, Any]) -> dict[str, Any]:
+        """``params`` checked against ``workflow``'s signature (names, types, element types)
+        without planning a run: what a schedule is checked with when it is added."""
+        planner = self.planner()
+        target = parse_workflow_ref(workflow)
+        return planner.check_params(planner.root_code(target), target.workflow, params)
+
     def record(self, uow: Any, prepared: PreparedRun) -> RunRecord:
         """The second half of :meth:`submit`: authorize ``prepared`` and record it as a queued
         run inside the caller's unit of work (it commits with whatever else the caller writes
@@ -231,10 +239,17 @@ class RunService:
     def record_denial(self, prepared: PreparedRun, error: PermissionDeniedError) -> None:
         """Audit that :meth:`record` refused ``prepared``, in a transaction of its own (call it
         after the refused one rolled back)."""
-        from mlstudio.governance.rbac import record_denial
+        from mlstudio.governance.audit import record_denial
 
-        resource = f"workflow:{prepared.workflow}"
-        record_denial(self.store, prepared.actor, "run.start", resource, error)
+        resource, context = self._denial_target(prepared)
+        record_denial(self.store, prepared.actor, "run.start", resource, error, context)
+
+    @staticmethod
+    def _denial_target(prepared: PreparedRun) -> tuple[str, dict[str, Any]]:
+        context = {"domain": prepared.options.domain, "trigger": prepared.options.trigger}
+        if prepared.parent_id:
+            context["parent"] = prepared.parent_id
+        return f"workflow:{prepared.workflow}", context
 
     @staticmethod
     def _authorize_persist(uow: Any, actor: str, plan: Plan) -> None:
@@ -415,17 +430,23 @@ class RunService:
             out.append(item)
         return out
 
-    def _viewable(self, actor: str, run_id: str) -> RunRecord:
+    def _viewable(self, actor: str, run_id: str, action: str) -> RunRecord:
+        """The run, if ``actor`` may view it; a refusal is audited as ``action``."""
+        from mlstudio.governance.audit import guarded_read
+
         run = self.get(run_id)
-        with self.store.read() as uow:
+
+        def work(uow: Any) -> None:
             check_view(uow, actor, run.domain)
+
+        guarded_read(self.store, actor, action, f"run:{run.id}", work, {"domain": run.domain})
         return run
 
     def show(self, run_id: str, *, actor: str, explain: bool = False) -> dict[str, Any]:
         """A run with its tasks and output (needs viewer or runner on the run's domain)."""
         from mlstudio.workflows.pins import pin_view
 
-        run = self._viewable(actor, run_id)
+        run = self._viewable(actor, run_id, "run.show")
         with self.store.read() as uow:
             tasks = uow.runs.task_runs_of(run.id)
             pinned = pin_view(uow, run.id)
@@ -478,7 +499,7 @@ class RunService:
         return _inline_view(run.output)
 
     def logs(self, run_id: str, *, actor: str, task: str | None = None) -> list[dict[str, Any]]:
-        run = self._viewable(actor, run_id)
+        run = self._viewable(actor, run_id, "run.logs")
         with self.store.read() as uow:
             tasks = uow.runs.task_runs_of(run.id)
         if task and not any(t.node_id == task or t.task == task for t in tasks):
@@ -529,7 +550,9 @@ class RunService:
                 raise _already(uow.runs.get_run(current.id))
             uow.audit.record(actor, "run.cancel", f"run:{run.id}")
 
-        self.store.retrying(work)
+        from mlstudio.governance.audit import guarded
+
+        guarded(self.store, actor, "run.cancel", f"run:{run.id}", work, {"domain": run.domain})
         return self.get(run.id)
 
     def _engine_gone(self, run: RunRecord) -> bool:
@@ -558,9 +581,13 @@ class RunService:
                 f"run {run.id} is still being driven by {run.engine_id}",
                 hint="wait for it, or cancel it with: mlstudio runs cancel RUN",
             )
-        with self.store.transaction() as uow:
+        from mlstudio.governance.audit import guarded
+
+        def work(uow: Any) -> None:
             check_run(uow, actor, run.domain, None)
             uow.audit.record(actor, "run.resume", f"run:{run.id}")
+
+        guarded(self.store, actor, "run.resume", f"run:{run.id}", work, {"domain": run.domain})
         return run
 
     def clone(
@@ -619,7 +646,19 @@ class RunService:
         task: str | None = None,
         older_than_days: float | None = None,
     ) -> int:
-        older = utcnow() - timedelta(days=older_than_days) if older_than_days is not None else None
+        older = None
+        if older_than_days is not None:
+            days = older_than_days
+            if (
+                isinstance(days, bool)
+                or not isinstance(days, int | float)
+                or not 0 <= days <= MAX_DAYS
+            ):
+                raise InvalidInputError(
+                    f"invalid age {older_than_days!r} days: it is 0 to {MAX_DAYS} days",
+                    hint=f"give a number of days from 0 to {MAX_DAYS}",
+                )
+            older = utcnow() - timedelta(days=days)
 
         def work(uow: Any) -> int:
             removed = uow.runs.cache_clear(workflow=workflow, task=task, older_than=older)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from mlstudio.api.deps import Paging, StudioDep
-from mlstudio.api.schemas.common import Page
+from mlstudio.api.schemas.common import IsoTime, Page
 from mlstudio.api.schemas.governance import AuditEventOut
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -18,7 +17,7 @@ router = APIRouter(prefix="/audit", tags=["audit"])
 def list_audit(
     studio: StudioDep,
     page: Paging,
-    since: Annotated[datetime | None, Query(description="At or after this time (ISO)")] = None,
+    since: Annotated[IsoTime | None, Query(description="At or after this time (ISO)")] = None,
     user: Annotated[str | None, Query(alias="actor", description="Only this user")] = None,
     action: Annotated[str | None, Query(description="Action or prefix, e.g. tag")] = None,
 ) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -14,7 +13,7 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from mlstudio.api.deps import Paging, StudioDep
-from mlstudio.api.schemas.common import Page
+from mlstudio.api.schemas.common import IsoTime, Page
 from mlstudio.api.schemas.runs import (
     CloneRequest,
     LogEntry,
@@ -38,7 +37,7 @@ def list_runs(
     user: Annotated[str | None, Query(description="Runs created by this user")] = None,
     domain: str | None = None,
     namespace: str | None = None,
-    since: Annotated[datetime | None, Query(description="Created at or after (ISO)")] = None,
+    since: Annotated[IsoTime | None, Query(description="Created at or after (ISO)")] = None,
 ) -> dict[str, Any]:
     """Runs the token's user may view, newest first, with task counts by state."""
     rows = studio.runs.list(

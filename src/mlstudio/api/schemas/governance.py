@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import Field
 
 from mlstudio.api.schemas.common import In, Out
+from mlstudio.governance.tokens import MAX_TTL_DAYS
 
 
 class DomainOut(Out):
@@ -99,7 +100,7 @@ class TokenOut(Out):
 
 class TokenCreateIn(In):
     user: str | None = Field(None, description="Token owner (default: you; others: admins)")
-    ttl_days: float = Field(90.0, gt=0, description="Days until the token expires")
+    ttl_days: float = Field(90.0, gt=0, le=MAX_TTL_DAYS, description="Days until the token expires")
     description: str = ""
 
 

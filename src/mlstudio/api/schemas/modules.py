@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from mlstudio.api.schemas.common import In, Out
+from mlstudio.api.schemas.common import MAX_INT, In, Out
 
 
 class ModuleOut(Out):
@@ -51,11 +51,11 @@ class TagMoveOut(Out):
 
 
 class PromoteIn(In):
-    version: int = Field(ge=1, description="Version to point `latest` at")
+    version: int = Field(ge=1, le=MAX_INT, description="Version to point `latest` at")
 
 
 class TagIn(In):
-    version: int = Field(ge=1, description="Version to point the tag at")
+    version: int = Field(ge=1, le=MAX_INT, description="Version to point the tag at")
 
 
 class RollbackIn(In):
@@ -93,10 +93,16 @@ class NamespaceQuotaIn(In):
     """Fields left out stay unchanged; ``null`` clears a quota (unlimited)."""
 
     max_running_runs: int | None = Field(
-        None, strict=True, description="Runs of the namespace driven at once"
+        None,
+        strict=True,
+        json_schema_extra={"minimum": 0, "maximum": MAX_INT},  # checked by the service
+        description="Runs of the namespace driven at once",
     )
     max_running_tasks: int | None = Field(
-        None, strict=True, description="Tasks of the namespace claimed by workers at once"
+        None,
+        strict=True,
+        json_schema_extra={"minimum": 0, "maximum": MAX_INT},  # checked by the service
+        description="Tasks of the namespace claimed by workers at once",
     )
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from mlstudio.api.schemas.common import In, Out
+from mlstudio.api.schemas.common import MAX_DAYS, In, Out
 from mlstudio.workflows.options import RunOptions
 
 
@@ -114,7 +114,12 @@ class CacheStatsOut(Out):
 class CacheClearIn(In):
     workflow: str | None = Field(None, description="Only entries of this workflow (prefix)")
     task: str | None = None
-    older_than_days: float | None = Field(None, ge=0)
+    older_than_days: float | None = Field(
+        None,
+        strict=True,
+        json_schema_extra={"minimum": 0, "maximum": MAX_DAYS},  # checked by the service
+        description="Only entries older than this many days",
+    )
 
 
 class CacheClearOut(Out):

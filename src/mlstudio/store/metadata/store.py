@@ -10,7 +10,7 @@ from typing import TypeVar
 from sqlalchemy import Connection, Engine
 from sqlalchemy import exc as sa_exc
 
-from mlstudio.errors import ConflictError
+from mlstudio.errors import ConflictError, InvalidInputError
 from mlstudio.store.metadata.repositories.audit import AuditRepository
 from mlstudio.store.metadata.repositories.governance import (
     DatasetRepository,
@@ -56,13 +56,16 @@ class MetadataStore:
     @contextmanager
     def transaction(self) -> Iterator[UnitOfWork]:
         """A write transaction: committed on success, rolled back on any error."""
-        with self.engine.begin() as conn:
+        with _unstorable_input(), self.engine.begin() as conn:
             yield UnitOfWork(conn)
 
     @contextmanager
     def read(self) -> Iterator[UnitOfWork]:
         # Read-only units of work take a deferred BEGIN on SQLite, so they never wait on writers.
-        with self.engine.connect().execution_options(mlstudio_readonly=True) as conn:
+        with (
+            _unstorable_input(),
+            self.engine.connect().execution_options(mlstudio_readonly=True) as conn,
+        ):
             yield UnitOfWork(conn)
             conn.rollback()
 
@@ -80,6 +83,27 @@ class MetadataStore:
                     ) from exc
                 time.sleep(0.01 * (2**attempt))
         raise AssertionError("unreachable")
+
+
+@contextmanager
+def _unstorable_input() -> Iterator[None]:
+    """A value no database can hold (a NUL character in text, a number past its column's
+    range) is the caller's bad input, whatever path brought it here: a 400, never a 500."""
+    try:
+        yield
+    except sa_exc.DataError as exc:
+        text = str(exc.orig).lower()
+        if "nul" in text or "0x00" in text:
+            raise InvalidInputError(
+                "text may not contain NUL (0x00) characters",
+                hint="remove the NUL character from the value",
+            ) from exc
+        if "out of range" in text:
+            raise InvalidInputError(
+                f"a number is out of range: {str(exc.orig).splitlines()[0]}",
+                hint="use a smaller number",
+            ) from exc
+        raise
 
 
 def _is_race(exc: Exception) -> bool:
