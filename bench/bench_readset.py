@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mlstudio.workflows.options import RunOptions
+
 WORKFLOWS = textwrap.dedent(
     """
     from mlstudio import task, workflow
@@ -73,7 +75,7 @@ WORKFLOWS = textwrap.dedent(
 
 def run(p: Any, executor: Any, workflow: str, params: dict, no_cache: bool) -> tuple[float, dict]:
     t0 = time.perf_counter()
-    record = p.runs.submit("bench", workflow, params, no_cache=no_cache)
+    record = p.runs.submit("bench", workflow, params, RunOptions(no_cache=no_cache))
     p.runs.execute(record.id, executor=executor)
     elapsed = time.perf_counter() - t0
     shown = p.runs.show(record.id, actor="bench")

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from mlstudio.testing.flows import working_copy
+from mlstudio.workflows.options import RunOptions
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 SEED = 20241202
@@ -61,7 +62,7 @@ def seed_state(server, tmp_path: Path) -> None:
     data.write_text("id,plan\n1,pro\n2,free\n")
     platform.datasets.import_file("alice", data, "team/customers", classify=["id=internal"])
     flow = working_copy(tmp_path)
-    platform.runs.submit("alice", flow, {}, domain="experimentation")
+    platform.runs.submit("alice", flow, {}, RunOptions(domain="experimentation"))
     platform.schedules.add("alice", flow, "0 * * * *")
     platform.webhooks.subscribe("alice", "http://127.0.0.1:9/hook", ["run.succeeded"])
 

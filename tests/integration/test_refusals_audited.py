@@ -14,6 +14,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from mlstudio.testing.flows import working_copy
+from mlstudio.workflows.options import RunOptions
 
 APP_MANIFEST = '[module]\nname = "team/app"\ndescription = "an app"\nowners = ["alice"]\n'
 APP_TASKS = """
@@ -80,7 +81,7 @@ def build_world(studio: Any, tmp_path: Path) -> World:
     assert run["state"] == "succeeded"
     [delivery] = studio.ok("webhook", "deliveries", hook["id"])
     with studio.opened() as platform:
-        queued = platform.runs.submit("alice", flow, {}, domain="experimentation")
+        queued = platform.runs.submit("alice", flow, {}, RunOptions(domain="experimentation"))
         token, _secret = platform.tokens.create("alice")
     schedule = studio.ok("schedule", "add", flow, "--cron", "0 * * * *")
     declassifier = studio.ok(

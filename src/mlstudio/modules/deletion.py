@@ -32,6 +32,8 @@ def parse_version_ref(text: str) -> ModuleRef:
 
 def deleted_message(uow: Any, module: str, version: int) -> NotFoundError | None:
     """The error for a reference to a deleted version (None when it was never deleted)."""
+    if not 0 < version < 2**31:  # no such number was ever given out
+        return None
     deleted = uow.maintenance.deletion("module", module, version)
     if deleted is None:
         return None

@@ -104,6 +104,10 @@ def _unstorable_input() -> Iterator[None]:
                 hint="use a smaller number",
             ) from exc
         raise
+    except OverflowError as exc:  # SQLite's driver refuses a number past 64 bits itself
+        raise InvalidInputError(
+            f"a number is out of range: {exc}", hint="use a smaller number"
+        ) from exc
 
 
 def _is_race(exc: Exception) -> bool:
