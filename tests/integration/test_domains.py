@@ -52,9 +52,10 @@ def test_only_admins_change_domains(studio):
         "experimentation",
         "production",
     ]
-    refusals = studio.ok("audit", "--action", "domain.set")  # audited, and nothing else
+    refusals = studio.ok("audit", "--action", "domain.set")  # every refusal audited, newest first
     assert [(e["actor"], e["resource"], e["decision"]) for e in refusals] == [
-        ("bob", "domain:staging", "deny"),
+        ("bob", "domain:staging", "deny"),  # the create
+        ("bob", "domain:staging", "deny"),  # the set of a domain that is not there
         ("sue", "domain:adhoc", "deny"),
         ("bob", "domain:adhoc", "deny"),
     ]
