@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import EllipsisType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlstudio.core.clock import utcnow
 from mlstudio.core.hashing import sha256_bytes
@@ -22,17 +22,14 @@ from mlstudio.errors import (
 )
 from mlstudio.governance.audit import guarded, refusals_audited
 from mlstudio.governance.rbac import Authorizer, validate_role
-from mlstudio.integrations.webhooks import emit_tag_moved
-from mlstudio.modules.archive import ModuleBuild, build_module, read_archive
-from mlstudio.modules.changes import module_changes
-from mlstudio.modules.envs import EnvironmentManager
-from mlstudio.modules.introspect import introspect, package_root
-from mlstudio.modules.manifest import load_manifest
-from mlstudio.modules.provenance import git_info
 from mlstudio.modules.records import ModuleRecord, ModuleVersionRecord, NamespaceRecord
-from mlstudio.modules.testrunner import TestReport, run_module_tests
 from mlstudio.store.artifacts.cas import ContentStore
 from mlstudio.store.metadata.store import MetadataStore, UnitOfWork
+
+if TYPE_CHECKING:
+    from mlstudio.modules.archive import ModuleBuild
+    from mlstudio.modules.envs import EnvironmentManager
+    from mlstudio.modules.testrunner import TestReport
 
 LATEST = "latest"
 MAX_COUNT = 2**31 - 1  # versions and quotas: what every backend's INTEGER column holds
@@ -190,6 +187,13 @@ class ModuleService:
 
         ``git`` is the (commit, dirty) the pusher's working copy was at; by default it is read
         from ``module_dir`` (a server pushing an upload gets it from the client)."""
+        from mlstudio.modules.archive import build_module
+        from mlstudio.modules.changes import module_changes
+        from mlstudio.modules.introspect import introspect
+        from mlstudio.modules.manifest import load_manifest
+        from mlstudio.modules.provenance import git_info
+        from mlstudio.modules.testrunner import TestReport
+
         module_dir = module_dir.resolve()
         progress("reading module.toml")
         manifest = load_manifest(module_dir)
@@ -270,6 +274,8 @@ class ModuleService:
     def _files_of(self, version: ModuleVersionRecord) -> list[str] | None:
         """The file paths of a stored version (None if its archive cannot be read)."""
         try:
+            from mlstudio.modules.archive import read_archive
+
             return sorted(read_archive(self.cas.get(version.archive_digest)))
         except Exception:  # a missing or damaged archive: say less, never fail the push
             return None
@@ -281,6 +287,9 @@ class ModuleService:
         return self.envs.ensure(manifest.requirements)
 
     def _run_tests(self, build: ModuleBuild, manifest: Any, python: str) -> TestReport:
+        from mlstudio.modules.introspect import package_root
+        from mlstudio.modules.testrunner import run_module_tests
+
         return run_module_tests(build, manifest.tests, python, package_root(), self.test_timeout_s)
 
     def _push_unchanged(
@@ -424,6 +433,8 @@ class ModuleService:
             details={"digest": build.digest, "tests_passed": record.tests_passed},
         )
         moved = uow.modules.move_tag(module, LATEST_ALPHA, record.version, actor, "push")
+        from mlstudio.integrations.webhooks import emit_tag_moved
+
         emit_tag_moved(uow, moved)
         uow.audit.record(
             actor,
@@ -526,6 +537,8 @@ class ModuleService:
                     **warning,
                 }
             event = uow.modules.move_tag(module, tag, version, actor, action)
+            from mlstudio.integrations.webhooks import emit_tag_moved
+
             emit_tag_moved(uow, event)
             audit_action = "module.promote" if action == "promote" else "tag.move"
             uow.audit.record(
@@ -574,6 +587,8 @@ class ModuleService:
                     hint=f"move it explicitly: mlstudio module tag {name.full} {tag} N",
                 )
             event = uow.modules.move_tag(module, tag, target, actor, "rollback")
+            from mlstudio.integrations.webhooks import emit_tag_moved
+
             emit_tag_moved(uow, event)
             uow.audit.record(
                 actor,

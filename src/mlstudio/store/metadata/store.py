@@ -5,47 +5,111 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from functools import cached_property
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy import exc as sa_exc
 
 from mlstudio.errors import ConflictError, InvalidInputError
-from mlstudio.store.metadata.repositories.audit import AuditRepository
-from mlstudio.store.metadata.repositories.governance import (
-    DatasetRepository,
-    DeclassifierRepository,
-    DomainRepository,
-    TokenRepository,
-)
-from mlstudio.store.metadata.repositories.identity import IdentityRepository
-from mlstudio.store.metadata.repositories.maintenance import MaintenanceRepository
-from mlstudio.store.metadata.repositories.modules import ModuleRepository
-from mlstudio.store.metadata.repositories.queue import QueueRepository
-from mlstudio.store.metadata.repositories.runs import RunRepository
-from mlstudio.store.metadata.repositories.schedules import ScheduleRepository
-from mlstudio.store.metadata.repositories.webhooks import WebhookRepository
+
+if TYPE_CHECKING:
+    from mlstudio.store.metadata.repositories.audit import AuditRepository
+    from mlstudio.store.metadata.repositories.governance import (
+        DatasetRepository,
+        DeclassifierRepository,
+        DomainRepository,
+        TokenRepository,
+    )
+    from mlstudio.store.metadata.repositories.identity import IdentityRepository
+    from mlstudio.store.metadata.repositories.maintenance import MaintenanceRepository
+    from mlstudio.store.metadata.repositories.modules import ModuleRepository
+    from mlstudio.store.metadata.repositories.queue import QueueRepository
+    from mlstudio.store.metadata.repositories.runs import RunRepository
+    from mlstudio.store.metadata.repositories.schedules import ScheduleRepository
+    from mlstudio.store.metadata.repositories.webhooks import WebhookRepository
 
 T = TypeVar("T")
 
 
 class UnitOfWork:
-    """Repositories sharing one connection (and so one transaction)."""
+    """Repositories sharing one connection (and so one transaction); each is created (and its
+    module imported) on first use, so a command imports only the repositories it touches."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self.modules = ModuleRepository(conn)
-        self.identity = IdentityRepository(conn)
-        self.audit = AuditRepository(conn)
-        self.runs = RunRepository(conn)
-        self.tokens = TokenRepository(conn)
-        self.domains = DomainRepository(conn)
-        self.datasets = DatasetRepository(conn)
-        self.declassifiers = DeclassifierRepository(conn)
-        self.schedules = ScheduleRepository(conn)
-        self.webhooks = WebhookRepository(conn)
-        self.queue = QueueRepository(conn)
-        self.maintenance = MaintenanceRepository(conn)
+
+    @cached_property
+    def modules(self) -> ModuleRepository:
+        from mlstudio.store.metadata.repositories.modules import ModuleRepository
+
+        return ModuleRepository(self.conn)
+
+    @cached_property
+    def identity(self) -> IdentityRepository:
+        from mlstudio.store.metadata.repositories.identity import IdentityRepository
+
+        return IdentityRepository(self.conn)
+
+    @cached_property
+    def audit(self) -> AuditRepository:
+        from mlstudio.store.metadata.repositories.audit import AuditRepository
+
+        return AuditRepository(self.conn)
+
+    @cached_property
+    def runs(self) -> RunRepository:
+        from mlstudio.store.metadata.repositories.runs import RunRepository
+
+        return RunRepository(self.conn)
+
+    @cached_property
+    def tokens(self) -> TokenRepository:
+        from mlstudio.store.metadata.repositories.governance import TokenRepository
+
+        return TokenRepository(self.conn)
+
+    @cached_property
+    def domains(self) -> DomainRepository:
+        from mlstudio.store.metadata.repositories.governance import DomainRepository
+
+        return DomainRepository(self.conn)
+
+    @cached_property
+    def datasets(self) -> DatasetRepository:
+        from mlstudio.store.metadata.repositories.governance import DatasetRepository
+
+        return DatasetRepository(self.conn)
+
+    @cached_property
+    def declassifiers(self) -> DeclassifierRepository:
+        from mlstudio.store.metadata.repositories.governance import DeclassifierRepository
+
+        return DeclassifierRepository(self.conn)
+
+    @cached_property
+    def schedules(self) -> ScheduleRepository:
+        from mlstudio.store.metadata.repositories.schedules import ScheduleRepository
+
+        return ScheduleRepository(self.conn)
+
+    @cached_property
+    def webhooks(self) -> WebhookRepository:
+        from mlstudio.store.metadata.repositories.webhooks import WebhookRepository
+
+        return WebhookRepository(self.conn)
+
+    @cached_property
+    def queue(self) -> QueueRepository:
+        from mlstudio.store.metadata.repositories.queue import QueueRepository
+
+        return QueueRepository(self.conn)
+
+    @cached_property
+    def maintenance(self) -> MaintenanceRepository:
+        from mlstudio.store.metadata.repositories.maintenance import MaintenanceRepository
+
+        return MaintenanceRepository(self.conn)
 
 
 class MetadataStore:

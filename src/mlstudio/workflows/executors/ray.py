@@ -68,8 +68,10 @@ class RayExecutor:
             kwargs: dict[str, Any] = {"ignore_reinit_error": True, "log_to_driver": False}
             if self.address:
                 kwargs["address"] = self.address
-            else:
-                kwargs.update(include_dashboard=False, num_cpus=os.cpu_count() or 2)
+            else:  # "local": never join a cluster some other process left running
+                kwargs.update(
+                    address="local", include_dashboard=False, num_cpus=os.cpu_count() or 2
+                )
             ray.init(**kwargs)
         self.ray = ray
         self.remote = ray.remote(max_retries=0)(_execute)
