@@ -39,6 +39,7 @@ from mlstudio.app.views import (
     GrantChangeView,
     HeadView,
     LineageView,
+    LogTailView,
     LogView,
     ModuleShowView,
     ModuleView,
@@ -182,6 +183,13 @@ class RunsApi(Protocol):
     ) -> list[RunView]: ...
     def show(self, run_id: str, *, explain: bool = False) -> RunShowView: ...
     def logs(self, run_id: str, *, task: str | None = None) -> list[LogView]: ...
+    def log_tail(
+        self, run_id: str, *, task: str | None = None, cursor: str | None = None
+    ) -> LogTailView:
+        """What the run's (or ``task``'s) attempts printed since ``cursor`` (from the last
+        call; none: from the start); poll it until ``done``."""
+        ...
+
     def cancel(self, run_id: str) -> RunView: ...
     def clone(
         self, run_id: str, params: dict[str, Any] | None = None, *, no_cache: bool = False

@@ -176,6 +176,9 @@ class RunView(TypedDict):
     duration_s: float | None
     tasks: NotRequired[dict[str, int]]  # in a listing: task runs by state
     waiting: NotRequired[str]  # in a listing: why a queued run waits
+    # running/cancelling: is its engine alive (process or heartbeat)? None otherwise
+    engine_alive: NotRequired[bool | None]
+    engine_note: NotRequired[str | None]  # a dead engine: what happened and the fix
 
 
 class TaskRunView(TypedDict):
@@ -203,6 +206,19 @@ class LogView(TypedDict):
     node: str
     attempt: int
     text: str
+    state: NotRequired[str]  # the attempt's state ("retried": a later attempt followed)
+    note: NotRequired[str]  # why it has no output (it never started)
+
+
+class LogTailView(TypedDict):
+    """What a run's attempts printed since a cursor (``runs logs --follow``)."""
+
+    run: str  # the run's state
+    entries: list[LogView]  # attempts with new text (or a note), in order
+    cursor: str  # pass it to the next call
+    done: bool  # everything followed ended and all of its output was returned
+    engine_alive: NotRequired[bool | None]  # not done: as in a run's listing
+    engine_note: NotRequired[str | None]
 
 
 class DetachedView(TypedDict):

@@ -91,6 +91,8 @@ def print_run(data: dict[str, Any]) -> None:
     c.print(
         f"[{color}]{data['state']}[/] run [bold]{data['id']}[/] {data['workflow']}{duration} — {describe_counts(counts)}"
     )
+    if data.get("engine_note"):
+        c.print(f"[yellow]engine gone:[/] {escape(data['engine_note'])}", highlight=False)
     if len(tasks) <= 40:
         rows = []
         for t in tasks:

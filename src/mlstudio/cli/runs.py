@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from mlstudio.cli import context
 from mlstudio.cli.output import JsonFlag, console, emit, table
@@ -57,7 +58,7 @@ def list_runs(
                 [
                     r["id"],
                     r["workflow"],
-                    f"{r['state']} ({r['waiting']})" if r.get("waiting") else r["state"],
+                    _state(r),
                     _counts(r["tasks"]),
                     r["created_by"],
                     r["created_at"],
@@ -67,8 +68,19 @@ def list_runs(
             ],
             wide=wide,
         )
+        for r in data:
+            if r.get("engine_note"):
+                console().print(
+                    f"[yellow]run {r['id']}:[/] {escape(r['engine_note'])}", highlight=False
+                )
 
     emit(rows, json_output, human)
+
+
+def _state(run: dict[str, Any]) -> str:
+    if run.get("engine_alive") is False:
+        return f"{run['state']} (engine gone)"
+    return f"{run['state']} ({run['waiting']})" if run.get("waiting") else run["state"]
 
 
 @app.command("show")
@@ -90,21 +102,82 @@ def logs(
     task: Annotated[
         str | None, typer.Option("--task", help="Only this task (node id or task name)")
     ] = None,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow", "-f", help="Print new output as it is written until the task (or run) ends"
+        ),
+    ] = False,
     json_output: JsonFlag = False,
 ) -> None:
-    """Captured output of every task attempt (stdout, stderr, logging, tracebacks)."""
+    """Captured output of every task attempt (stdout, stderr, logging, tracebacks), also
+    while it runs; --follow tails it (with --json: one JSON object per line and chunk)."""
+    if follow:
+        _follow(run_id, task, json_output)
+        return
     entries = context.studio().runs.logs(run_id, task=task)
 
     def human(data: list[dict[str, Any]]) -> None:
         c = console()
-        if not any(e["text"] for e in data):
+        if not any(e["text"] or e.get("note") for e in data):
             c.print("no output captured")
         for e in data:
             if e["text"]:
                 c.print(f"[bold]── {e['node']} (attempt {e['attempt']})[/]")
                 c.print(e["text"].rstrip(), markup=False, highlight=False)
+            elif e.get("note"):
+                c.print(f"[bold]── {e['node']} (attempt {e['attempt']})[/] [dim]{e['note']}[/]")
 
     emit(entries, json_output, human)
+
+
+FOLLOW_POLL_S = 0.25  # between two polls that brought nothing new
+
+
+def _follow(run_id: str, task: str | None, json_output: bool) -> None:
+    """Poll ``runs.log_tail`` with its cursor, printing what is new, until it is done."""
+    import json
+    import sys
+    import time
+
+    from mlstudio.errors import StateError
+
+    runs = context.studio().runs
+    cursor = None
+    current = None  # the attempt whose text was printed last (a header starts another)
+    open_line = False  # the last text printed did not end its line
+    while True:
+        chunk = runs.log_tail(run_id, task=task, cursor=cursor)
+        for e in chunk["entries"]:
+            if json_output:
+                print(json.dumps(e), flush=True)
+                continue
+            here = (e["node"], e["attempt"])
+            if here != current or e.get("note"):
+                suffix = f" {e['note']}" if e.get("note") else ""
+                start = "\n" if open_line else ""
+                sys.stdout.write(f"{start}── {e['node']} (attempt {e['attempt']}){suffix}\n")
+                current, open_line = (None if e.get("note") else here), False
+            if e["text"]:
+                sys.stdout.write(e["text"])
+                open_line = not e["text"].endswith("\n")
+            sys.stdout.flush()
+        cursor = chunk["cursor"]
+        if chunk["done"]:
+            if not json_output:
+                if open_line:
+                    sys.stdout.write("\n")
+                sys.stdout.flush()
+                console(stderr=True).print(f"[dim]run {run_id}: {chunk['run']}[/]")
+            return
+        if chunk.get("engine_alive") is False:  # nothing more will come until it is resumed
+            if open_line and not json_output:
+                sys.stdout.write("\n")
+            sys.stdout.flush()
+            what, _, fix = chunk["engine_note"].partition(" — ")
+            raise StateError(f"run {run_id} stopped: {what}", hint=fix or None)
+        if not chunk["entries"]:
+            time.sleep(FOLLOW_POLL_S)
 
 
 @app.command("cancel")

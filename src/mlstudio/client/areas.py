@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         GrantChangeView,
         HeadView,
         LineageView,
+        LogTailView,
         LogView,
         ModuleShowView,
         ModuleView,
@@ -350,6 +351,12 @@ class RemoteRuns(RemoteArea):
 
     def logs(self, run_id: str, *, task: str | None = None) -> list[LogView]:
         return self.http.list(f"/runs/{seg(run_id)}/logs", {"task": task}, None)
+
+    def log_tail(
+        self, run_id: str, *, task: str | None = None, cursor: str | None = None
+    ) -> LogTailView:
+        params = {"task": task, "cursor": cursor}
+        return self.http.json("GET", f"/runs/{seg(run_id)}/logs/tail", params=params)
 
     def cancel(self, run_id: str) -> RunView:
         return self.http.json("POST", f"/runs/{seg(run_id)}/cancel")

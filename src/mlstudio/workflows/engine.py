@@ -405,7 +405,9 @@ class Engine:
             self._by_id[state.id] = state
             self._missing[child.id] = 0
             made.append(state)
-            self._worklist.append(child.id)
+        # the worklist is taken from its end: the first child first, so the map's items start
+        # in order (the last used to start first; the first waited for a worker the longest)
+        self._worklist.extend(c.node.id for c in reversed(made))
         self._children[node.id] = made
         self._maps_to_check.add(node.id)
 

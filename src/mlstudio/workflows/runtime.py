@@ -22,7 +22,11 @@ from mlstudio.workflows.executors.base import TaskDispatch, TaskResult
 
 
 class _LazyLog(io.TextIOBase):
-    """A text stream that creates its file on the first write (most tasks print nothing)."""
+    """A text stream that creates its file on the first write (most tasks print nothing).
+
+    Every write is on disk when it returns (the file is line-buffered and flushed after
+    each write, a partial line too): ``runs logs`` shows it while the task runs, and a
+    kill -9 of the worker or its engine, or ``runs cancel``, loses nothing printed."""
 
     def __init__(self, path: str | None) -> None:
         self.path = path
@@ -40,7 +44,9 @@ class _LazyLog(io.TextIOBase):
             return len(text)
         if self.handle is None:
             self.open_now()
-        return self.handle.write(text)
+        written = self.handle.write(text)
+        self.handle.flush()  # a no-op after a newline (line buffering wrote it already)
+        return written
 
     def open_now(self) -> None:
         """Open the file (as the worker: the task's sandbox does not apply)."""

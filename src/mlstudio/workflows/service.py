@@ -8,7 +8,6 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlstudio.core.clock import utcnow
@@ -404,8 +403,9 @@ class RunService:
             raise NotFoundError(f"run {run_id} does not exist", hint="see: mlstudio runs list")
         return run
 
-    def list(self, actor: str, **filters: Any) -> list[dict[str, Any]]:
-        """Runs the actor may view (viewer or runner on their domain; admins see all)."""
+    def list(self, actor: str, served: bool = False, **filters: Any) -> list[dict[str, Any]]:
+        """Runs the actor may view (viewer or runner on their domain; admins see all); an
+        active run says whether its engine is alive (``engine_check``)."""
         from mlstudio.governance.rbac import Authorizer
 
         with self.store.read() as uow:
@@ -424,7 +424,7 @@ class RunService:
             waiting = waiting_reasons(uow, runs)
         out = []
         for r in runs:
-            item = {**r.summary(), "tasks": counts.get(r.id, {})}
+            item = {**r.summary(), "tasks": counts.get(r.id, {}), **self.engine_check(r, served)}
             if r.id in waiting:
                 item["waiting"] = waiting[r.id]
             out.append(item)
@@ -442,7 +442,9 @@ class RunService:
         guarded_read(self.store, actor, action, f"run:{run.id}", work, {"domain": run.domain})
         return run
 
-    def show(self, run_id: str, *, actor: str, explain: bool = False) -> dict[str, Any]:
+    def show(
+        self, run_id: str, *, actor: str, explain: bool = False, served: bool = False
+    ) -> dict[str, Any]:
         """A run with its tasks and output (needs viewer or runner on the run's domain)."""
         from mlstudio.workflows.pins import pin_view
 
@@ -467,6 +469,7 @@ class RunService:
                         ),
                     }
         out = run.summary()
+        out.update(self.engine_check(run, served))
         out["lock"] = run.lock
         out["output_value"] = self.output_value(run)
         out["pinned"] = pinned
@@ -499,26 +502,78 @@ class RunService:
         return _inline_view(run.output)
 
     def logs(self, run_id: str, *, actor: str, task: str | None = None) -> list[dict[str, Any]]:
+        """Every attempt's output so far (read from its file while it runs)."""
+        from mlstudio.workflows import logtail
+
         run = self._viewable(actor, run_id, "run.logs")
+        tasks = self._log_tasks(run, task)
+        gone = self.engine_check(run)["engine_alive"] is False
+        return logtail.whole(tasks, task, gone)
+
+    def log_tail(
+        self,
+        run_id: str,
+        *,
+        actor: str,
+        task: str | None = None,
+        cursor: str | None = None,
+        served: bool = False,
+    ) -> dict[str, Any]:
+        """What the run's (or ``task``'s) attempts printed since ``cursor`` (``runs logs
+        --follow``): see :func:`mlstudio.workflows.logtail.since`."""
+        from mlstudio.workflows import logtail
+
+        logtail.decode_cursor(cursor)  # a bad cursor is refused before anything is read
+        run = self._viewable(actor, run_id, "run.logs")
+        tasks = self._log_tasks(run, task)
+        current = self.get(run.id)  # read after its tasks: ended means their files are whole
+        engine = self.engine_check(current, served)
+        ended = current.state in RUN_TERMINAL
+        gone = engine["engine_alive"] is False
+        out = logtail.since(tasks, task, cursor, current.state, ended, gone)
+        if not out["done"]:
+            out.update(engine)
+        return out
+
+    def _log_tasks(self, run: RunRecord, task: str | None) -> list[Any]:
         with self.store.read() as uow:
             tasks = uow.runs.task_runs_of(run.id)
         if task and not any(t.node_id == task or t.task == task for t in tasks):
             raise NotFoundError(
                 f"run {run.id} has no task {task!r}", hint="see: mlstudio runs show RUN"
             )
-        out = []
-        for t in tasks:
-            if task and task not in (t.node_id, t.task):
-                continue
-            for entry in t.logs or []:
-                text = entry.get("text")
-                path = entry.get("path")
-                if text is None and path and Path(path).is_file():
-                    text = Path(path).read_text(errors="replace")
-                out.append({"node": t.node_id, "attempt": entry["attempt"], "text": text or ""})
-            if t.traceback and not t.logs:
-                out.append({"node": t.node_id, "attempt": t.attempt, "text": t.traceback})
-        return out
+        return tasks
+
+    def engine_check(self, run: RunRecord, served: bool = False) -> dict[str, Any]:
+        """Whether the engine of an active run is alive, from its process (same host) or its
+        heartbeat: ``{"engine_alive": bool | None, "engine_note": str | None}`` (``None``
+        for a run no engine should be driving: queued, or ended)."""
+        if run.state not in ("running", "cancelling"):
+            return {"engine_alive": None, "engine_note": None}
+        if not self._engine_gone(run):
+            return {"engine_alive": True, "engine_note": None}
+        beat = run.heartbeat_at
+        ago = f", last heartbeat {int((utcnow() - beat).total_seconds())}s ago" if beat else ""
+        what = f"its engine {run.engine_id} is gone" if run.engine_id else "no engine drives it"
+        from mlstudio.store.metadata.repositories.queue import IN_PROCESS_TRIGGERS
+
+        resume = f"mlstudio runs resume {run.id}"
+        drivable = run.executor == "queue" or (
+            run.executor == "ray" and run.trigger not in IN_PROCESS_TRIGGERS
+        )
+        if drivable and served:
+            fix = (
+                "this server's run driver takes such runs over (unless it runs with "
+                f"--no-workers); or finish it now with: {resume}"
+            )
+        elif drivable:
+            fix = (
+                "a server's run driver (mlstudio server, mlstudio worker --drive) takes it "
+                f"over; or finish it now with: {resume}"
+            )
+        else:
+            fix = f"finish it with: {resume}"
+        return {"engine_alive": False, "engine_note": f"{what}{ago} — {fix}"}
 
     # --- control ------------------------------------------------------------------------------
     def cancel(self, actor: str, run_id: str) -> RunRecord:

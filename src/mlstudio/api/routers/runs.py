@@ -17,6 +17,7 @@ from mlstudio.api.schemas.common import IsoTime, Page
 from mlstudio.api.schemas.runs import (
     CloneRequest,
     LogEntry,
+    LogTailOut,
     PinIn,
     PinOut,
     RunListItem,
@@ -70,8 +71,22 @@ def run_logs(
     page: Paging,
     task: Annotated[str | None, Query(description="Only this node id or task name")] = None,
 ) -> dict[str, Any]:
-    """Captured output of every task attempt."""
+    """Captured output of every task attempt so far (also while it runs)."""
     return page.page(page.slice(studio.runs.logs(run_id, task=task)))
+
+
+@router.get("/{run_id}/logs/tail", response_model=LogTailOut)
+def run_log_tail(
+    run_id: str,
+    studio: StudioDep,
+    task: Annotated[str | None, Query(description="Only this node id or task name")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=100_000, description="From the previous answer")
+    ] = None,
+) -> Any:
+    """What the task attempts printed since ``cursor`` (``runs logs --follow``): poll with
+    each answer's cursor until ``done``."""
+    return studio.runs.log_tail(run_id, task=task, cursor=cursor)
 
 
 @router.post("/{run_id}/cancel", response_model=RunOut)

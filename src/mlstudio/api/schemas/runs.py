@@ -29,10 +29,18 @@ class RunOut(Out):
 
 
 class RunListItem(RunOut):
+    engine_alive: bool | None = Field(
+        None, description="A running run: is its engine alive (process or heartbeat)?"
+    )
+    engine_note: str | None = Field(None, description="A dead engine: what happened, the fix")
     tasks: dict[str, int] = Field(description="Task runs by state")
 
 
 class RunShowOut(RunOut):
+    engine_alive: bool | None = Field(
+        None, description="A running run: is its engine alive (process or heartbeat)?"
+    )
+    engine_note: str | None = Field(None, description="A dead engine: what happened, the fix")
     lock: dict[str, Any] = Field(description="Resolved module versions")
     output_value: Any = None
     tasks: list[dict[str, Any]]
@@ -69,9 +77,23 @@ class PinOut(Out):
 
 
 class LogEntry(Out):
+    """One attempt's output; ``note`` (only when it has none) says why, e.g. it never
+    started."""
+
     node: str
     attempt: int
     text: str
+    state: str = Field(description='The attempt\'s state ("retried": a later one followed)')
+
+
+class LogTailOut(Out):
+    """What the run's attempts printed since ``cursor``; poll again with the returned
+    ``cursor`` until ``done``."""
+
+    run: str = Field(description="The run's state")
+    entries: list[LogEntry] = Field(description="Attempts with new text (or a note), in order")
+    cursor: str = Field(description="Pass it as ?cursor= to get what comes next")
+    done: bool = Field(description="Everything followed ended and all its output was returned")
 
 
 class RunRequest(In):

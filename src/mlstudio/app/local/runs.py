@@ -15,6 +15,7 @@ if TYPE_CHECKING:
         CacheClearView,
         CacheStatsView,
         DetachedView,
+        LogTailView,
         LogView,
         OutputView,
         PinView,
@@ -60,6 +61,7 @@ class LocalRuns(Area):
         check_page(limit, offset)
         return self.platform.runs.list(  # type: ignore[return-value]
             self.actor,
+            served=self.served,
             state=state,
             workflow=workflow,
             user=user,
@@ -71,10 +73,19 @@ class LocalRuns(Area):
         )
 
     def show(self, run_id: str, *, explain: bool = False) -> RunShowView:
-        return self.platform.runs.show(run_id, actor=self.actor, explain=explain)  # type: ignore[return-value]
+        return self.platform.runs.show(  # type: ignore[return-value]
+            run_id, actor=self.actor, explain=explain, served=self.served
+        )
 
     def logs(self, run_id: str, *, task: str | None = None) -> list[LogView]:
         return self.platform.runs.logs(run_id, actor=self.actor, task=task)  # type: ignore[return-value]
+
+    def log_tail(
+        self, run_id: str, *, task: str | None = None, cursor: str | None = None
+    ) -> LogTailView:
+        return self.platform.runs.log_tail(  # type: ignore[return-value]
+            run_id, actor=self.actor, task=task, cursor=cursor, served=self.served
+        )
 
     def cancel(self, run_id: str) -> RunView:
         return self.platform.runs.cancel(self.actor, run_id).summary()  # type: ignore[return-value]
