@@ -1,7 +1,7 @@
 """What a run's task attempts have printed, read as it is written: whole, or since a cursor.
 
 A task attempt's output is a file the worker appends to line by line, flushed as written
-(``runtime._TaskLog``), named in the task run's ``logs`` column before the task is handed
+(``runtime._LazyLog``: created on its first write), named in the task run's ``logs`` column before the task is handed
 to a worker; a worker on another disk sends its tail back with the result (``text``). The
 file, when this process can read it, is the source; else that text. A cursor holds, per
 attempt, how many bytes of its source were already returned, so ``runs logs --follow``
@@ -85,7 +85,7 @@ def note(state: str, engine_gone: bool = False) -> tuple[int, str] | None:
     if state == "running" and engine_gone:
         return NEVER, "never started: the run's engine is gone"
     if state == "running":
-        return WAITING, "not started yet: waiting for a free worker"
+        return WAITING, "no output yet (not started, or nothing printed so far)"
     if state in ("cancelled", "failed", "retried"):
         return NEVER, f"{'ended' if state == 'retried' else state} before it started: no output"
     return None
