@@ -247,3 +247,30 @@ def _environ() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("MLSTUDIO_URL", None)
     return env
+
+
+def test_a_queue_run_whose_engine_died_says_a_servers_driver_takes_it_over(studio, tmp_path):
+    from mlstudio.app.local import LocalStudio
+
+    flow = write_flow(tmp_path, SLOW)
+    # no worker: its task waits in the queue while the engine (this process) drives the run
+    proc = start_mlstudio("run", f"{flow}:talk", "--executor", "queue", env=studio.env())
+    try:
+        wait_until(
+            lambda: [r for r in studio.ok("runs", "list") if r["state"] == "running"],
+            "the queue run to be running",
+        )
+        [alive] = studio.ok("runs", "list")
+        assert (alive["engine_alive"], alive["engine_note"]) == (True, None)
+    finally:
+        kill_group(proc)
+    rid = alive["id"]
+    wait_until(lambda: studio.ok("runs", "show", rid)["engine_alive"] is False, "the dead engine")
+    embedded = studio.ok("runs", "show", rid)["engine_note"]
+    assert "is gone" in embedded and "a server's run driver" in embedded
+    assert f"mlstudio runs resume {rid}" in embedded
+    with studio.opened() as platform:
+        # as the API answers it: this server's driver takes it over
+        note = LocalStudio(platform, "alice", served=True).runs.show(rid)["engine_note"]
+    assert "this server's run driver takes such runs over" in note
+    assert f"mlstudio runs resume {rid}" in note
