@@ -51,12 +51,7 @@ def test_remote_logs_show_lines_while_running_and_follow_ends_with_the_task(
     server = server_factory("sqlite")
     token = server.token()
     _push(server, tmp_path)
-    worker = server.spawn("worker", "--concurrency", "1")  # runs the server's tasks
-    try:
-        _follow_through(server, token, tmp_path)
-    finally:
-        worker.terminate()
-        worker.wait(timeout=30)
+    _follow_through(server, token, tmp_path)
 
 
 def _follow_through(server: Any, token: str, tmp_path: Path) -> None:
@@ -68,7 +63,7 @@ def _follow_through(server: Any, token: str, tmp_path: Path) -> None:
     )  # fmt: skip
     assert ran.code == 0, ran.stderr
     rid = ran.json["id"]
-    worker = server.spawn("worker", "--concurrency", "1")
+    worker = server.spawn("worker", "--concurrency", "1")  # runs the server's tasks
     try:
         shown = wait_until(
             lambda: [
