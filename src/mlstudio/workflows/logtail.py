@@ -1,8 +1,8 @@
 """What a run's task attempts have printed, read as it is written: whole, or since a cursor.
 
 A task attempt's output is a file the worker appends to line by line, flushed as written
-(``runtime._LazyLog``: created on its first write), named in the task run's ``logs`` column before the task is handed
-to a worker; a worker on another disk sends its tail back with the result (``text``). The
+(``runtime._LazyLog``: created on its first write), named in the task run's ``logs``
+column before the task is handed to a worker; a worker on another disk sends its tail back with the result (``text``). The
 file, when this process can read it, is the source; else that text. A cursor holds, per
 attempt, how many bytes of its source were already returned, so ``runs logs --follow``
 polls for what is new and stops once everything it follows has ended.
