@@ -135,7 +135,10 @@ def test_log_tail_returns_each_line_once_and_a_bad_cursor_is_refused(studio, tmp
                 "the task to end",
             )
             assert "".join(e["text"] for e in last["entries"]) == "step 2"
-            assert last["run"] == "succeeded"
+            # the task has ended; the run settles right after it (its state is polled, not raced)
+            wait_until(
+                lambda: runs.log_tail(rid, task="slow")["run"] == "succeeded", "the run to end"
+            )
             for bad in ("nonsense!", "eyJhIjogLTF9"):  # not base64 / not an offsets map
                 with pytest.raises(InvalidInputError, match="invalid log cursor") as caught:
                     runs.log_tail(rid, cursor=bad)
