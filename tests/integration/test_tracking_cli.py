@@ -121,9 +121,12 @@ def test_plot_writes_a_png(studio, swept, tmp_path):
     data = studio.ok("runs", "plot", runs["gbm"], "--metric", "train/loss", "--to", str(target))
     assert data["points"] == 50 and target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "logged no metric" in studio.fails("runs", "plot", runs["gbm"], "--metric", "x").stderr
-    assert ".png" in studio.fails(
-        "runs", "plot", runs["gbm"], "--metric", "auc", "--to", str(tmp_path / "a.txt")
-    ).stderr
+    assert (
+        ".png"
+        in studio.fails(
+            "runs", "plot", runs["gbm"], "--metric", "auc", "--to", str(tmp_path / "a.txt")
+        ).stderr
+    )
 
 
 def test_a_param_logged_twice_with_another_value_fails_the_task(studio, swept):

@@ -15,10 +15,11 @@ PREFIX = "/mlflow"
 def mlflow_router() -> APIRouter:
     from fastapi import APIRouter
 
-    from mlstudio.api.mlflow import artifacts, tracking
+    from mlstudio.api.mlflow import artifacts, logged_models, tracking
     from mlstudio.api.mlflow.errors import MlflowRoute, mlflow_error
 
     router = APIRouter(prefix=PREFIX, include_in_schema=False)
+    router.include_router(logged_models.router)  # before tracking's /logged-models… none
     router.include_router(tracking.router)
     router.include_router(artifacts.router)
     # the registry helper adds its include line here

@@ -27,9 +27,7 @@ def split(path: str) -> tuple[str, str]:
         return parts[2], "/".join(parts[4:])
     if len(parts) >= 3 and parts[2] == "artifacts":
         return parts[1], "/".join(parts[3:])
-    raise InvalidInputError(
-        f"invalid artifact path {path!r}", hint="use EXP/RUN/artifacts/PATH"
-    )
+    raise InvalidInputError(f"invalid artifact path {path!r}", hint="use EXP/RUN/artifacts/PATH")
 
 
 @router.put("/artifacts/{path:path}")

@@ -271,7 +271,9 @@ async def log_batch(request: Request, platform: PlatformDep, actor: Actor) -> An
     ]
     params, tags = _pairs(body.get("params")), _pairs(body.get("tags"))
     await run_in_threadpool(
-        lambda: platform.tracking.log_batch(actor, run_id, metrics=metrics, params=params, tags=tags)
+        lambda: platform.tracking.log_batch(
+            actor, run_id, metrics=metrics, params=params, tags=tags
+        )
     )
     return {}
 
