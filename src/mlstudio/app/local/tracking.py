@@ -67,4 +67,11 @@ class LocalTracking(Area):
             ]
             if points:
                 out.append({"run": run_id, "points": points})
+        if not out:
+            from mlstudio.errors import NotFoundError
+
+            raise NotFoundError(
+                f"{ref} logged no metric {metric!r}",
+                hint="see its metrics with `mlstudio runs compare` or `runs search`",
+            )
         return out
