@@ -119,3 +119,25 @@ def test_mlflow_refusals_have_the_mlflow_shape(tracked):
         assert refused.status_code == 401
     names = [e.name for e in client.search_experiments()]
     assert "x" not in names
+
+
+def test_sklearn_log_model_and_load_it_back(tracked):
+    import mlflow
+    import mlflow.sklearn
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    server, token = tracked
+    x = np.array([[0.0], [1.0], [2.0], [3.0]])
+    y = np.array([0, 0, 1, 1])
+    model = LogisticRegression().fit(x, y)
+    mlflow.set_experiment("models")
+    with mlflow.start_run() as run:
+        info = mlflow.sklearn.log_model(model, name="model")
+    assert info.model_id.startswith("m-")
+    by_model = mlflow.sklearn.load_model(f"models:/{info.model_id}")
+    assert list(by_model.predict(x)) == [0, 0, 1, 1]
+    by_run = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    assert list(by_run.predict(x)) == [0, 0, 1, 1]
+    got = mlflow.get_logged_model(info.model_id)
+    assert got.status.to_proto() == 2 or str(got.status).endswith("READY")

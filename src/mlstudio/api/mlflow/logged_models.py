@@ -31,7 +31,6 @@ def model_proto(m: dict[str, Any]) -> dict[str, Any]:
         "creation_timestamp_ms": m["creation_timestamp"],
         "last_updated_timestamp_ms": m["last_updated_timestamp"],
         "status": f"LOGGED_MODEL_{m['status']}",
-        "creator_id": m["created_by"],
         "tags": [{"key": k, "value": v} for k, v in m["tags"].items()],
     }
     if m.get("model_type"):

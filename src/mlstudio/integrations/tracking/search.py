@@ -329,6 +329,7 @@ def compile_search(
         where.append(runs.c.experiment_id.in_(experiment_ids))
     if not include_deleted:
         where.append(runs.c.lifecycle_stage == "active")
+    joined: dict[tuple[str, str], Any] = {}  # (kind, key) -> the inner-joined alias
     for n, clause in enumerate(clauses):
         if clause.kind == "attributes":
             column = runs.c[ATTRIBUTES[clause.key][0]]
@@ -339,10 +340,13 @@ def compile_search(
         source = source.join(
             alias, and_(alias.c.run_id == runs.c.id, alias.c.key == clause.key, condition)
         )
+        joined.setdefault((clause.kind, clause.key), alias)
     order_columns = []
     for n, order in enumerate(orders):
         if order.kind == "attributes":
             column = runs.c[ATTRIBUTES[order.key][0]]
+        elif (order.kind, order.key) in joined:  # filtered on: every row has it already
+            column = joined[(order.kind, order.key)].c.value
         else:
             alias = tables[order.kind].alias(f"o{n}")
             source = source.outerjoin(

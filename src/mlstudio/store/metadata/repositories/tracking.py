@@ -211,24 +211,31 @@ class TrackingRepository:
                 )
             )
         }
-        new_rows = []
+        moved = []
         for key, (_, value, step, ts) in latest.items():
-            nan = value != value
-            values = {"value": None if nan else value, "is_nan": nan, "step": step, "timestamp": ts}
             old = current.get(key)
-            if old is None:
-                new_rows.append({"run_id": run_id, "key": key, **values})
-            elif (step, ts) >= (old.step, old.timestamp):
-                self.conn.execute(
-                    update(tracking_latest_metrics)
-                    .where(
-                        tracking_latest_metrics.c.run_id == run_id,
-                        tracking_latest_metrics.c.key == key,
-                    )
-                    .values(**values)
+            if old is None or (step, ts) >= (old.step, old.timestamp):
+                nan = value != value
+                moved.append(
+                    {
+                        "run_id": run_id,
+                        "key": key,
+                        "value": None if nan else value,
+                        "is_nan": nan,
+                        "step": step,
+                        "timestamp": ts,
+                    }
                 )
-        if new_rows:
-            self.conn.execute(insert(tracking_latest_metrics), new_rows)
+        replaced = [m["key"] for m in moved if m["key"] in current]
+        if replaced:  # one delete and one insert, not an update per key
+            self.conn.execute(
+                delete(tracking_latest_metrics).where(
+                    tracking_latest_metrics.c.run_id == run_id,
+                    tracking_latest_metrics.c.key.in_(replaced),
+                )
+            )
+        if moved:
+            self.conn.execute(insert(tracking_latest_metrics), moved)
 
     def latest_of(self, run_ids: Sequence[str]) -> dict[str, dict[str, dict[str, Any]]]:
         out: dict[str, dict[str, dict[str, Any]]] = {r: {} for r in run_ids}
