@@ -157,5 +157,8 @@ def create_app(
     app.include_router(api)
     from mlstudio.api.mlflow import mlflow_router
 
+    app.include_router(mlflow_router(), dependencies=[Depends(current_actor)])
+    from mlstudio.api.mlflow import mlflow_router
+
     app.include_router(mlflow_router())  # /mlflow: the MLflow REST API, same tokens
     return app
