@@ -24,6 +24,8 @@ CLIENT = textwrap.dedent(
             mlflow.log_metric("train/loss", 1.0 / (step + 1), step=step)
         mlflow.log_metrics({"auc": 0.9, "odd": float("nan")})
         mlflow.set_tag("team", "a")
+        open("notes.txt", "w").write("hello")
+        mlflow.log_artifact("notes.txt", artifact_path="docs")
         first = run.info.run_id
     with mlflow.start_run(run_name="second") as run:
         mlflow.log_param("kind", "lr")
@@ -34,6 +36,9 @@ CLIENT = textwrap.dedent(
         order_by=["metrics.auc DESC"], output_format="list",
     )
     history = mlflow.MlflowClient().get_metric_history(first, "train/loss")
+    import pathlib
+    fetched = mlflow.artifacts.download_artifacts(run_id=first, artifact_path="docs/notes.txt")
+    listed = [f.path for f in mlflow.MlflowClient().list_artifacts(first, "docs")]
     refused = ""
     try:
         with mlflow.start_run(run_id=first):
@@ -43,6 +48,7 @@ CLIENT = textwrap.dedent(
     print(json.dumps({
         "first": first, "second": second, "found": [r.info.run_id for r in found],
         "history": [m.value for m in history], "refused": refused,
+        "fetched": pathlib.Path(fetched).read_text(), "listed": listed,
     }))
     """
 )
@@ -58,13 +64,19 @@ def test_the_mlflow_client_logs_into_mlstudio(server_factory, tmp_path):
         "MLFLOW_TRACKING_TOKEN": server.token("alice"),
     }
     out = subprocess.run(
-        [sys.executable, "-c", CLIENT], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", CLIENT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got["found"] == [got["first"]]
     assert got["history"] == [1.0, 0.5, pytest.approx(1 / 3)]
     assert "INVALID_PARAMETER_VALUE" in got["refused"]
+    assert got["fetched"] == "hello" and got["listed"] == ["docs/notes.txt"]
 
     with server.http(server.token("alice")) as http:
         compared = http.post(
@@ -79,5 +91,10 @@ def test_the_mlflow_client_logs_into_mlstudio(server_factory, tmp_path):
         assert missing.json()["error_code"] == "ENDPOINT_NOT_FOUND"
         gone = http.get("/mlflow/api/2.0/mlflow/runs/get", params={"run_id": "f" * 32})
         assert gone.status_code == 404 and gone.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+        escape = http.put(
+            f"/mlflow/api/2.0/mlflow-artifacts/artifacts/1/{got['first']}/artifacts/../x",
+            content=b"x",
+        )
+        assert escape.status_code in (400, 404)
     with server.http("bad-token") as http:
         assert http.get("/mlflow/api/2.0/mlflow/experiments/search").status_code == 401

@@ -8,9 +8,11 @@ from fastapi import APIRouter
 
 
 def mlflow_router() -> APIRouter:
-    from mlstudio.api.mlflow import tracking
+    from mlstudio.api.mlflow import artifacts, logged_models, tracking
 
     router = APIRouter(prefix="/mlflow", include_in_schema=False)
     router.include_router(tracking.router)
+    router.include_router(artifacts.router)
+    router.include_router(logged_models.router)
     router.include_router(tracking.fallback)  # last: unknown endpoints → ENDPOINT_NOT_FOUND
     return router

@@ -1,109 +1,46 @@
-"""MLflow 3 logged-model endpoints (``/api/2.0/mlflow/logged-models``) that
-``mlflow.sklearn.log_model`` and ``mlflow.pyfunc.log_model`` call."""
+"""MLflow 3 logged models (``/api/2.0/mlflow/logged-models``): search only so far (the client
+calls it when resolving a run's artifacts); create/get/finalize are not served yet."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 
-from mlstudio.api.deps import Actor, PlatformDep
-from mlstudio.api.mlflow.errors import MlflowRoute
-from mlstudio.api.mlflow.tracking import _body, _need, _pairs
-from mlstudio.errors import InvalidInputError
+from mlstudio.api.deps import StudioDep
 
-router = APIRouter(prefix="/api/2.0/mlflow/logged-models", route_class=MlflowRoute)
+P = "/api/2.0/mlflow/logged-models"
+router = APIRouter()
 
 
-def _models(platform: Any) -> Any:
-    from mlstudio.integrations.tracking.models import LoggedModels
-
-    return LoggedModels(platform.store)
-
-
-def model_proto(m: dict[str, Any]) -> dict[str, Any]:
-    info = {
-        "model_id": m["id"],
-        "experiment_id": str(m["experiment_id"]),
-        "name": m["name"],
-        "artifact_uri": f"mlflow-artifacts:/{m['experiment_id']}/models/{m['id']}/artifacts",
-        "creation_timestamp_ms": m["creation_timestamp"],
-        "last_updated_timestamp_ms": m["last_updated_timestamp"],
-        "status": f"LOGGED_MODEL_{m['status']}",
-        "tags": [{"key": k, "value": v} for k, v in m["tags"].items()],
+def _model_json(row: dict[str, Any]) -> dict[str, Any]:
+    exp = str(row["experiment_id"])
+    return {
+        "info": {
+            "model_id": row["id"],
+            "experiment_id": exp,
+            "name": row["name"],
+            "source_run_id": row["source_run_id"] or "",
+            "status": row["status"],
+            "model_type": row["model_type"] or "",
+            "creation_timestamp_ms": row["creation_timestamp"],
+            "last_updated_timestamp_ms": row["last_updated_timestamp"],
+            "artifact_uri": f"mlflow-artifacts:/{exp}/models/{row['id']}/artifacts",
+            "creator_id": row["created_by"],
+            "tags": [{"key": k, "value": v} for k, v in (row["tags"] or {}).items()],
+        },
+        "data": {"params": [{"key": k, "value": v} for k, v in (row["params"] or {}).items()]},
     }
-    if m.get("model_type"):
-        info["model_type"] = m["model_type"]
-    if m.get("source_run_id"):
-        info["source_run_id"] = m["source_run_id"]
-    params = [{"key": k, "value": v} for k, v in m["params"].items()]
-    return {"info": info, "data": {"params": params, "metrics": []}}
 
 
-@router.post("")
-async def create(request: Request, platform: PlatformDep, actor: Actor) -> Any:
-    body = await _body(request)
-    model = await run_in_threadpool(
-        lambda: _models(platform).create(
-            actor,
-            str(_need(body, "experiment_id")),
-            name=body.get("name"),
-            model_type=body.get("model_type"),
-            source_run_id=body.get("source_run_id"),
-            params=_pairs(body.get("params")),
-            tags=_pairs(body.get("tags")),
-        )
-    )
-    return {"model": model_proto(model)}
-
-
-@router.post("/search")
-async def search(request: Request, platform: PlatformDep, actor: Actor) -> Any:
-    body = await _body(request)
-    exp_ids = [str(e) for e in body.get("experiment_ids") or []]
-    if not all(e.isdigit() for e in exp_ids):
-        raise InvalidInputError("experiment ids are numbers")
-    run_id = None
-    text = str(body.get("filter") or "")
-    if "source_run_id" in text:
-        run_id = text.split("=", 1)[-1].strip().strip("'\"")
-    limit = int(body.get("max_results") or 100)
-    found = await run_in_threadpool(
-        lambda: _models(platform).search(
-            [int(e) for e in exp_ids], source_run_id=run_id, limit=limit
-        )
-    )
-    return {"models": [model_proto(m) for m in found]}
-
-
-@router.get("/{model_id}")
-async def get(model_id: str, platform: PlatformDep, actor: Actor) -> Any:
-    return {"model": model_proto(await run_in_threadpool(_models(platform).get, model_id))}
-
-
-@router.patch("/{model_id}")
-async def finalize(model_id: str, request: Request, platform: PlatformDep, actor: Actor) -> Any:
-    status = _need(await _body(request), "status")
-    model = await run_in_threadpool(lambda: _models(platform).update(model_id, status=status))
-    return {"model": model_proto(model)}
-
-
-@router.post("/{model_id}/params")
-async def log_params(model_id: str, request: Request, platform: PlatformDep, actor: Actor) -> Any:
-    params = _pairs((await _body(request)).get("params"))
-    await run_in_threadpool(lambda: _models(platform).update(model_id, params=params))
-    return {}
-
-
-@router.patch("/{model_id}/tags")
-async def set_tags(model_id: str, request: Request, platform: PlatformDep, actor: Actor) -> Any:
-    tags = _pairs((await _body(request)).get("tags"))
-    model = await run_in_threadpool(lambda: _models(platform).update(model_id, tags=tags))
-    return {"model": model_proto(model)}
-
-
-@router.delete("/{model_id}/tags/{key}")
-async def delete_tag(model_id: str, key: str, platform: PlatformDep, actor: Actor) -> Any:
-    await run_in_threadpool(lambda: _models(platform).update(model_id, drop_tag=key))
-    return {}
+@router.post(f"{P}/search")
+async def search_logged_models(request: Request, studio: StudioDep) -> Any:
+    try:
+        data = await request.json()
+    except Exception:
+        data = {}
+    ids = [int(e) for e in (data or {}).get("experiment_ids") or [] if str(e).isdigit()]
+    limit = min(int((data or {}).get("max_results") or 100), 1000)
+    with studio.platform.store.read() as uow:
+        rows = uow.tracking.logged_models(ids, limit=limit)
+    return {"models": [_model_json(r) for r in rows]}
