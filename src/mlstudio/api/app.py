@@ -158,7 +158,4 @@ def create_app(
     from mlstudio.api.mlflow import mlflow_router
 
     app.include_router(mlflow_router(), dependencies=[Depends(current_actor)])
-    from mlstudio.api.mlflow import mlflow_router
-
-    app.include_router(mlflow_router())  # /mlflow: the MLflow REST API, same tokens
     return app
