@@ -98,3 +98,44 @@ def test_the_mlflow_client_logs_into_mlstudio(server_factory, tmp_path):
         assert escape.status_code in (400, 404)
     with server.http("bad-token") as http:
         assert http.get("/mlflow/api/2.0/mlflow/experiments/search").status_code == 401
+
+
+SKLEARN = textwrap.dedent(
+    """
+    import json, mlflow, mlflow.sklearn, mlflow.pyfunc
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    X = np.array([[0.0], [1.0], [2.0], [3.0]]); y = np.array([0, 0, 1, 1])
+    mlflow.set_experiment("skl")
+    with mlflow.start_run() as run:
+        info = mlflow.sklearn.log_model(LogisticRegression().fit(X, y), name="model")
+        rid = run.info.run_id
+    a = mlflow.sklearn.load_model(f"models:/{info.model_id}").predict(X).tolist()
+    b = mlflow.pyfunc.load_model(f"runs:/{rid}/model").predict(X).tolist()
+    print(json.dumps({"a": a, "b": b, "model_id": info.model_id}))
+    """
+)
+
+
+def test_sklearn_log_model_and_load_it_back(server_factory, tmp_path):
+    import json
+
+    pytest.importorskip("sklearn")
+    server = server_factory("sqlite", "--no-workers")
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"{server.url}/mlflow",
+        "MLFLOW_TRACKING_TOKEN": server.token("alice"),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", SKLEARN],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["a"] == [0, 0, 1, 1] and got["b"] == [0, 0, 1, 1]
+    assert got["model_id"].startswith("m-")
