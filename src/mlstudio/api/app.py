@@ -77,6 +77,7 @@ def create_app(
         schedules,
         storage,
         tokens,
+        tracking,
         users,
         webhooks,
         workflows,
@@ -144,6 +145,7 @@ def create_app(
         tokens,
         audit,
         storage,
+        tracking,
     )
     for module in by_domain:
         api.include_router(module.router)
@@ -153,4 +155,7 @@ def create_app(
         return request.app.openapi()
 
     app.include_router(api)
+    from mlstudio.api.mlflow import mlflow_router
+
+    app.include_router(mlflow_router(), dependencies=[Depends(current_actor)])
     return app

@@ -333,6 +333,36 @@ class StorageApi(Protocol):
         ...
 
 
+class TrackingApi(Protocol):
+    """Experiment tracking: tracked runs are task runs (one per task run of a workflow run)
+    and MLflow client runs. ``ref`` arguments take a tracked-run id or a workflow run id (its
+    task runs)."""
+
+    def experiments(self, *, include_deleted: bool = False) -> list[dict[str, Any]]: ...
+    def experiment(self, ref: str, *, limit: int = 20) -> dict[str, Any]:
+        """An experiment by id or name, with its newest runs."""
+        ...
+
+    def get(self, run_id: str) -> dict[str, Any]: ...
+    def runs_of(self, ref: str) -> list[dict[str, Any]]: ...
+    def search(
+        self,
+        filter: str | None = None,
+        *,
+        order_by: list[str] | None = None,
+        experiment: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> dict[str, Any]:
+        """``{"runs": [...], "next_offset": N | None}``."""
+        ...
+
+    def compare(self, refs: list[str], *, only_differences: bool = False) -> dict[str, Any]: ...
+    def history(self, ref: str, metric: str) -> list[dict[str, Any]]:
+        """``[{"run": ID, "points": [...]}]`` for each tracked run ``ref`` names."""
+        ...
+
+
 class Studio(Protocol):
     """mlstudio, as one actor sees it: local (:class:`~mlstudio.app.local.LocalStudio`) or
     through a server (:class:`~mlstudio.client.Client`)."""
@@ -365,4 +395,6 @@ class Studio(Protocol):
     def webhooks(self) -> WebhooksApi: ...
     @property
     def storage(self) -> StorageApi: ...
+    @property
+    def tracking(self) -> TrackingApi: ...
     def close(self) -> None: ...

@@ -22,6 +22,10 @@ ENTRIES: dict[str, tuple[str, str]] = {
     "whoami": ("mlstudio.cli.home:whoami_app", "Show who you are and your roles."),
     "run": ("mlstudio.cli.run:app", "Run a workflow (pushed module or PATH.py:FUNCTION)."),
     "runs": ("mlstudio.cli.runs:app", "List, inspect, cancel, clone and resume runs."),
+    "experiments": (
+        "mlstudio.cli.experiments:app",
+        "List and show experiments; compare and search tracked runs with `runs`.",
+    ),
     "cache": ("mlstudio.cli.cache:app", "Cache statistics and clearing."),
     "module": (
         "mlstudio.cli.module:app",

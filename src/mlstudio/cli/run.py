@@ -64,6 +64,14 @@ def run(
         bool,
         typer.Option("--preemptible", help="Its tasks give way to higher-priority work"),
     ] = False,
+    experiment: Annotated[
+        str | None,
+        typer.Option(
+            "--experiment",
+            envvar="MLSTUDIO_EXPERIMENT",
+            help="Experiment its tracked task runs join (default: the workflow's name)",
+        ),
+    ] = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Run a workflow; tasks run in parallel on worker processes, results are cached."""
@@ -79,6 +87,7 @@ def run(
         pool=pool,
         priority=priority,
         preemptible=preemptible,
+        experiment=experiment,
     )
     record = context.studio().runs.start(workflow, parse_params(param or []), options)
     finish(record["id"], json_output, detach)

@@ -267,4 +267,82 @@ def unpin(
     emit(context.studio().runs.unpin(run_id), json_output, print_pin)
 
 
+# --- experiment tracking (tracked runs: task runs and MLflow runs) ----------------------------
+@app.command("compare")
+def compare(
+    runs: Annotated[
+        list[str], typer.Argument(metavar="RUN...", help="Tracked run ids or workflow run ids")
+    ],
+    only_differences: Annotated[
+        bool, typer.Option("--only-differences", help="Only params and metrics that differ")
+    ] = False,
+    wide: WideFlag = False,
+    json_output: JsonFlag = False,
+) -> None:
+    """Params and latest metrics side by side; the best value of each metric is marked *.
+
+    A workflow run id stands for all its tracked task runs. Metrics named like a loss or an
+    error are better low; every other metric is better high.
+    """
+    from mlstudio.cli.experiments import print_compare
+
+    data = context.studio().tracking.compare(runs, only_differences=only_differences)
+    emit(data, json_output, lambda d: print_compare(d, wide))
+
+
+@app.command("search")
+def search(
+    filter: Annotated[
+        str | None,
+        typer.Option("--filter", help="MLflow filter: \"metrics.auc > 0.8 and params.k = 'gbm'\""),
+    ] = None,
+    order_by: Annotated[
+        list[str] | None,
+        typer.Option("--order-by", help="e.g. metrics.auc (best first for metrics) or 'x ASC'"),
+    ] = None,
+    experiment: Annotated[
+        str | None, typer.Option("--experiment", help="Experiment name or id")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=50000)] = 50,
+    offset: Annotated[int, typer.Option("--offset", min=0)] = 0,
+    wide: WideFlag = False,
+    json_output: JsonFlag = False,
+) -> None:
+    """Tracked runs matching a filter (MLflow's grammar: metrics./params./tags./attributes.,
+    = != < <= > >= LIKE ILIKE IN, joined by AND)."""
+    from mlstudio.cli.experiments import print_runs
+
+    data = context.studio().tracking.search(
+        filter=filter, order_by=order_by, experiment=experiment, limit=limit, offset=offset
+    )
+
+    def human(found: dict[str, Any]) -> None:
+        if not found["runs"]:
+            console().print("no tracked runs match")
+            return
+        print_runs(found["runs"], wide)
+        if found["next_offset"] is not None:
+            console().print(f"more: --offset {found['next_offset']}")
+
+    emit(data, json_output, human)
+
+
+@app.command("plot")
+def plot(
+    run: Annotated[str, typer.Argument(metavar="RUN", help="Tracked run or workflow run id")],
+    metric: Annotated[str, typer.Option("--metric", help="The metric to plot")],
+    to: Annotated[
+        str | None, typer.Option("--to", help="PNG file (default RUN-METRIC.png)")
+    ] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Plot a metric against its step (one line per tracked run) to a PNG file."""
+    from mlstudio.cli.experiments import plot_series
+
+    series = context.studio().tracking.history(run, metric)
+    path = to or f"{run}-{metric.replace('/', '_')}.png"
+    data = plot_series(series, metric, path)
+    emit(data, json_output, lambda d: console().print(f"wrote {d['path']} ({d['points']} points)"))
+
+
 __all__ = ["app", "print_run"]

@@ -294,6 +294,7 @@ class RemoteRuns(RemoteArea):
             "pool": options.pool,
             "priority": options.priority,
             "preemptible": options.preemptible,
+            "experiment": options.experiment,
         }
         return self.http.json("POST", f"/workflows/{quote(workflow, safe='/:@')}/runs", json=body)
 
@@ -554,6 +555,49 @@ class RemoteStorage(RemoteArea):
         check_options(keep_runs_days, grace_hours)  # the same message as locally, not a 422
         body = {"dry_run": dry_run, "keep_runs_days": keep_runs_days, "grace_hours": grace_hours}
         return self.http.json("POST", "/storage/gc", json=body, timeout=LONG)
+
+
+# --- tracking ---------------------------------------------------------------------------------
+class RemoteTracking(RemoteArea):
+    def experiments(self, *, include_deleted: bool = False) -> list[dict[str, Any]]:
+        params = {"include_deleted": include_deleted}
+        return self.http.json("GET", "/tracking/experiments", params=params)["items"]
+
+    def experiment(self, ref: str, *, limit: int = 20) -> dict[str, Any]:
+        params = {"limit": limit}
+        return self.http.json("GET", f"/tracking/experiments/{seg(ref)}", params=params)
+
+    def get(self, run_id: str) -> dict[str, Any]:
+        return self.http.json("GET", f"/tracking/runs/{seg(run_id)}")
+
+    def runs_of(self, ref: str) -> list[dict[str, Any]]:
+        return self.http.json("GET", f"/tracking/runs/{seg(ref)}/all")["items"]
+
+    def search(
+        self,
+        filter: str | None = None,
+        *,
+        order_by: list[str] | None = None,
+        experiment: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> dict[str, Any]:
+        body = {
+            "filter": filter,
+            "order_by": order_by or [],
+            "experiment": experiment,
+            "limit": limit,
+            "offset": offset,
+        }
+        return self.http.json("POST", "/tracking/search", json=body)
+
+    def compare(self, refs: list[str], *, only_differences: bool = False) -> dict[str, Any]:
+        body = {"runs": list(refs), "only_differences": only_differences}
+        return self.http.json("POST", "/tracking/compare", json=body)
+
+    def history(self, ref: str, metric: str) -> list[dict[str, Any]]:
+        params = {"metric": metric}
+        return self.http.json("GET", f"/tracking/runs/{seg(ref)}/history", params=params)["items"]
 
 
 # --- schedules and webhooks -------------------------------------------------------------------

@@ -96,3 +96,7 @@ class Client:
     @cached_property
     def storage(self) -> areas.RemoteStorage:
         return areas.RemoteStorage(self.http)
+
+    @cached_property
+    def tracking(self) -> areas.RemoteTracking:
+        return areas.RemoteTracking(self.http)

@@ -63,6 +63,19 @@ class TaskChanged(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class TaskTracked(Event):
+    """A task run ended (succeeded, cached, or failed for good): the facts experiment tracking
+    records about it (``facts``: params, code, duration, cache hit, what the task logged)."""
+
+    task_run_id: int = 0
+    node_id: str = ""
+    task: str = ""
+    state: TaskState = TaskState.SUCCEEDED
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    kind: ClassVar[str] = "task.tracked"
+
+
+@dataclass(frozen=True, slots=True)
 class CacheHit(Event):
     """A task's result was reused from the cache instead of being computed."""
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from mlstudio.core.clock import utcnow
-from mlstudio.core.events import CacheHit, RunEnded, RunStarted, TaskChanged
+from mlstudio.core.events import CacheHit, RunEnded, RunStarted, TaskChanged, TaskTracked
 from mlstudio.core.ids import process_identity
 from mlstudio.core.states import (
     TASK_BAD,
@@ -98,6 +98,8 @@ class Engine:
         self.engine_id = engine_identity()
         self._pending = PendingWrites()
         self._task_events = self.recorder.bus.wants(TaskChanged)
+        self._tracked = self.recorder.bus.wants(TaskTracked)
+        self._plan_code: dict[str, Any] = {}
 
     # --- setup --------------------------------------------------------------------------------
     def _load(self, run_id: str) -> tuple[Any, Plan, dict[str, _State]]:
@@ -138,6 +140,7 @@ class Engine:
     def drive(self, run_id: str, observe: Callable[[dict[str, Any]], None] | None = None) -> str:
         """Run until the run is terminal; returns its final state."""
         run, plan, states = self._load(run_id)
+        self._plan_code = plan.code
         self.executor.start()
         # A previous engine may have died with tasks in flight. An executor whose attempts
         # outlive their engine (the queue) takes them over; the others' attempts are lost and
@@ -556,6 +559,8 @@ class Engine:
         )
         if self._task_events or self.recorder.bus.wants(CacheHit):
             self._pending.events.append(CacheHit(run.id, s.node.id, entry.key))
+        if self._tracked:
+            self._track(run, s, TaskState.CACHED, entry.duration_s, None, source_run=entry.run_id)
         self._terminal(s.node.id)
         return True
 
@@ -663,6 +668,8 @@ class Engine:
             logs=list(s.logs),
             read_set=read_set,
         )
+        if self._tracked:
+            self._track(run, s, TaskState.SUCCEEDED, duration, result)
         cache = s.node.options.get("cache", "default") != "off" and s.cache_key
         if cache and readset.cacheable(result.read_set):  # not when its inputs moved under it
             row = cache_entry(run, plan, s, duration)
@@ -730,11 +737,45 @@ class Engine:
             logs=list(s.logs),
             read_set=read_set,
         )
+        if self._tracked:
+            self._track(run, s, TaskState.FAILED, duration, result)
         self._terminal(s.node.id)
         if run.fail_fast:
             step.uow.runs.update_run(
                 run.id, cancel_requested=True, error=f"{s.node.id} failed (fail-fast)"
             )
+
+    def _track(
+        self,
+        run: Any,
+        s: _State,
+        state: TaskState,
+        duration: float | None,
+        result: TaskResult | None,
+        source_run: str | None = None,
+    ) -> None:
+        """The facts of a finished task run for experiment tracking (a subscriber stores them
+        in this step's transaction; a cache hit carries no logged values, only its source)."""
+        code = self._plan_code.get(s.node.code, {}) if self._plan_code else {}
+        facts = {
+            "workflow": run.workflow,
+            "domain": run.domain,
+            "user": run.created_by,
+            "experiment": (run.plan or {}).get("experiment"),
+            "inputs": s.inputs or {},
+            "module": code.get("module"),
+            "version": code.get("version"),
+            "digest": code.get("digest"),
+            "attempt": s.attempt,
+            "duration_s": duration,
+            "cache_key": s.cache_key,
+            "source_run": source_run,
+            "started_at": result.started_at if result is not None else None,
+            "finished_at": result.finished_at if result is not None else None,
+            "logged": (result.extra.get("tracking") if result is not None else None),
+            "error": (result.error if result is not None and not result.ok else None),
+        }
+        self._pending.events.append(TaskTracked(run.id, s.id, s.node.id, s.node.task, state, facts))
 
     # --- the end ------------------------------------------------------------------------------
     def _cancel(self, run: Any, plan: Plan, states: dict[str, _State]) -> str:

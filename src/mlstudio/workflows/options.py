@@ -26,6 +26,7 @@ class RunOptions:
     pool: str | None = None
     priority: int = 0
     preemptible: bool = False
+    experiment: str | None = None  # tracking experiment of its task runs (default: workflow)
 
     def checked(self) -> RunOptions:
         """These options with the executor a pool implies, or a one-line error."""
@@ -48,7 +49,15 @@ class RunOptions:
             raise InvalidInputError(
                 f"invalid priority {priority!r}", hint="use a whole number from -1000 to 1000"
             )
-        return self.replace(executor=executor)
+        experiment = self.experiment
+        if experiment is not None:
+            experiment = experiment.strip()
+            if not experiment or len(experiment) > 256 or any(ord(c) < 32 for c in experiment):
+                raise InvalidInputError(
+                    f"invalid experiment name {self.experiment!r}",
+                    hint="use 1 to 256 printable characters",
+                )
+        return self.replace(executor=executor, experiment=experiment)
 
     def replace(self, **changes: Any) -> RunOptions:
         return dataclasses.replace(self, **changes)
@@ -66,4 +75,5 @@ class RunOptions:
             pool=queue.get("pool") if run.executor == "queue" else None,
             priority=int(run.priority or 0),
             preemptible=bool(queue.get("preemptible", False)),
+            experiment=(run.plan or {}).get("experiment"),
         )

@@ -189,6 +189,10 @@ class Runtime:
                 )
             if outcome.data is not None:
                 store.put(outcome.data)
+            if outcome.extra.get("tracking"):
+                from mlstudio.workflows.logged import store_artifacts
+
+                outcome.extra["tracking"] = store_artifacts(outcome.extra["tracking"], store.put)
         finally:
             if scratch_dir is not None:
                 scratch_dir.remove()
@@ -366,6 +370,9 @@ def _run_user_code(
     log.close()
     if log.buffer_text:
         extra["log"] = "".join(log.buffer_text)
+    logged = getattr(context, "_logged", None)
+    if logged:
+        extra["tracking"] = logged.payload()  # artifacts' bytes are stored by the worker
     return _Outcome(status, output, data, error, tb, read_set, extra)
 
 

@@ -265,6 +265,64 @@ class TaskContext:
     def log(self, *parts: Any) -> None:
         print(*parts, flush=True)
 
+    # --- experiment tracking (workflows.logged): buffered here, stored when the attempt ends --
+    @property
+    def logged(self) -> Any:
+        buffer = getattr(self, "_logged", None)
+        if buffer is None:
+            from mlstudio.workflows.logged import LogBuffer
+
+            buffer = self._logged = LogBuffer()
+        return buffer
+
+    def log_param(self, key: str, value: Any) -> None:
+        """Record a param of this task run (once: logging another value is refused)."""
+        self.logged.param(key, value)
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        for key, value in params.items():
+            self.logged.param(key, value)
+
+    def log_metric(
+        self, key: str, value: float, step: int | None = None, timestamp: int | None = None
+    ) -> None:
+        """Append a point to the metric series ``key`` (``step`` default 0, ``timestamp`` in
+        epoch ms, default now); NaN and infinities are stored as they are."""
+        self.logged.metric(key, value, step, timestamp)
+
+    def log_metrics(
+        self, metrics: dict[str, float], step: int | None = None, timestamp: int | None = None
+    ) -> None:
+        for key, value in metrics.items():
+            self.logged.metric(key, value, step, timestamp)
+
+    def set_tag(self, key: str, value: Any) -> None:
+        self.logged.tag(key, value)
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        for key, value in tags.items():
+            self.logged.tag(key, value)
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        """Keep a file (or a directory's files) as an artifact of this task run, under
+        ``artifact_path`` if given; read now, so the file may be deleted afterwards."""
+        self.logged.artifact_file(path, artifact_path)
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        self.logged.artifact_bytes(artifact_file, text.encode("utf-8"))
+
+    def log_figure(self, figure: Any, artifact_file: str = "figure.png") -> None:
+        """Save a matplotlib figure as an artifact (format from the file's suffix)."""
+        import io
+
+        from mlstudio.core.tracking import validate_artifact_path
+
+        name = validate_artifact_path(artifact_file)
+        buffer = io.BytesIO()
+        suffix = name.rsplit(".", 1)[-1].lower() if "." in name else "png"
+        figure.savefig(buffer, format=suffix)
+        self.logged.artifact_bytes(name, buffer.getvalue())
+
 
 CURRENT: contextvars.ContextVar[TaskContext | None] = contextvars.ContextVar(
     "mlstudio_current", default=None

@@ -756,6 +756,8 @@ def _with_queue(plan: dict[str, Any], options: RunOptions) -> dict[str, Any]:
     """A queue run keeps where its tasks go in its plan (read by the drivers)."""
     if options.executor == "queue":
         plan["queue"] = {"pool": options.pool or "default", "preemptible": options.preemptible}
+    if options.experiment:
+        plan["experiment"] = options.experiment  # tracking (integrations.tracking)
     return plan
 
 

@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlstudio.core.events import DatasetPersisted, Decision, Event, EventBus, RunEnded, RunStarted
+from mlstudio.core.events import (
+    DatasetPersisted,
+    Decision,
+    Event,
+    EventBus,
+    RunEnded,
+    RunStarted,
+    TaskTracked,
+)
 
 
 def audit(uow: Any, event: Event) -> None:
@@ -38,8 +46,16 @@ def webhooks(uow: Any, event: Event) -> None:
     emit_run_event(uow, event.name, event.run_id)
 
 
+def tracking(uow: Any, event: Event) -> None:
+    """Every finished task run becomes a tracked run (integrations.tracking.ingest)."""
+    from mlstudio.integrations.tracking.ingest import on_task_tracked
+
+    on_task_tracked(uow, event)
+
+
 def default_bus() -> EventBus:
     bus = EventBus()
+    bus.subscribe(tracking, TaskTracked)
     bus.subscribe(audit, Decision, DatasetPersisted)
     bus.subscribe(webhooks, RunStarted, RunEnded)
     return bus

@@ -105,6 +105,9 @@ class RunRequest(In):
     priority: int = Field(0, ge=-1000, le=1000, description="Higher is served first")
     pool: str | None = Field(None, description="Worker pool of its tasks (default: default)")
     preemptible: bool = Field(False, description="Its tasks give way to higher priorities")
+    experiment: str | None = Field(
+        None, max_length=256, description="Tracking experiment (default: the workflow's name)"
+    )
     no_cache: bool = False
     fail_fast: bool = False
 
@@ -116,6 +119,7 @@ class RunRequest(In):
             pool=self.pool,
             priority=self.priority,
             preemptible=self.preemptible,
+            experiment=self.experiment,
         )
 
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from mlstudio.app.local.operations import LocalSchedules, LocalWebhooks
     from mlstudio.app.local.runs import LocalCache, LocalRuns
     from mlstudio.app.local.storage import LocalStorage
+    from mlstudio.app.local.tracking import LocalTracking
     from mlstudio.platform import Platform
 
 
@@ -119,6 +120,12 @@ class LocalStudio:
         from mlstudio.app.local.storage import LocalStorage
 
         return LocalStorage(self.platform, self.actor, self.served)
+
+    @cached_property
+    def tracking(self) -> LocalTracking:
+        from mlstudio.app.local.tracking import LocalTracking
+
+        return LocalTracking(self.platform, self.actor, self.served)
 
     def close(self) -> None:
         if self._owns_platform:

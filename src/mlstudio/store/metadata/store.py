@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from mlstudio.store.metadata.repositories.queue import QueueRepository
     from mlstudio.store.metadata.repositories.runs import RunRepository
     from mlstudio.store.metadata.repositories.schedules import ScheduleRepository
+    from mlstudio.store.metadata.repositories.tracking import TrackingRepository
     from mlstudio.store.metadata.repositories.webhooks import WebhookRepository
 
 T = TypeVar("T")
@@ -110,6 +111,12 @@ class UnitOfWork:
         from mlstudio.store.metadata.repositories.maintenance import MaintenanceRepository
 
         return MaintenanceRepository(self.conn)
+
+    @cached_property
+    def tracking(self) -> TrackingRepository:
+        from mlstudio.store.metadata.repositories.tracking import TrackingRepository
+
+        return TrackingRepository(self.conn)
 
 
 class MetadataStore:

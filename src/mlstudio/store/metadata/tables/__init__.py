@@ -22,6 +22,16 @@ from mlstudio.store.metadata.tables.service import (
     webhooks,
     workers,
 )
+from mlstudio.store.metadata.tables.tracking import (
+    tracking_artifacts,
+    tracking_experiments,
+    tracking_latest_metrics,
+    tracking_logged_models,
+    tracking_metrics,
+    tracking_params,
+    tracking_runs,
+    tracking_tags,
+)
 
 __all__ = [
     "api_tokens",
@@ -48,5 +58,13 @@ __all__ = [
     "run_pins",
     "tag_events",
     "tags",
+    "tracking_artifacts",
+    "tracking_experiments",
+    "tracking_latest_metrics",
+    "tracking_logged_models",
+    "tracking_metrics",
+    "tracking_params",
+    "tracking_runs",
+    "tracking_tags",
     "users",
 ]

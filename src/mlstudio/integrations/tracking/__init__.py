@@ -1,0 +1,1 @@
+"""Experiment tracking (native task logging and the store the MLflow API serves)."""
