@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from mlstudio.governance.domains import DomainService
     from mlstudio.governance.identity import IdentityService
     from mlstudio.governance.tokens import TokenService
+    from mlstudio.integrations.registry.service import RegistryService
     from mlstudio.integrations.webhooks import WebhookService
     from mlstudio.modules.envs import EnvironmentManager
     from mlstudio.modules.service import ModuleService
@@ -132,6 +133,12 @@ class Platform:
         from mlstudio.integrations.webhooks import WebhookService
 
         return WebhookService(self.store)
+
+    @cached_property
+    def registry(self) -> RegistryService:
+        from mlstudio.integrations.registry.service import RegistryService
+
+        return RegistryService(self.store, self.cas)
 
     def close(self) -> None:
         if "store" in self.__dict__:

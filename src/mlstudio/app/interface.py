@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mlstudio.app.views import (
+    AliasMoveView,
     AttemptView,
     AuditEventView,
     CacheClearView,
@@ -40,6 +41,10 @@ from mlstudio.app.views import (
     HeadView,
     LineageView,
     LogView,
+    ModelDeletionView,
+    ModelShowView,
+    ModelVersionView,
+    ModelView,
     ModuleShowView,
     ModuleView,
     NamespaceGrantView,
@@ -325,6 +330,50 @@ class StorageApi(Protocol):
         ...
 
 
+class ModelsApi(Protocol):
+    """The model registry: models, immutable versions, aliases, approvals, governed loads."""
+
+    def list(
+        self, search: str | None = None, *, limit: int | None = 100, offset: int = 0
+    ) -> list[ModelView]: ...
+    def show(self, ref: str, *, at: datetime | None = None) -> ModelShowView:
+        """``NAME``, ``NAME/VERSION`` or ``NAME@ALIAS`` (with ``at``: where the alias pointed
+        then), with versions, alias history, decisions and recorded loads."""
+        ...
+
+    def create(
+        self, name: str, *, namespace: str | None = None, description: str = ""
+    ) -> ModelView: ...
+    def register(
+        self,
+        name: str,
+        run_id: str,
+        *,
+        task: str | None = None,
+        namespace: str | None = None,
+        description: str = "",
+    ) -> ModelVersionView:
+        """The ``Model`` a task of the run returned, as the model's next version."""
+        ...
+
+    def alias(self, name: str, alias: str, version: int) -> AliasMoveView: ...
+    def unalias(self, name: str, alias: str) -> AliasMoveView: ...
+    def approve(self, name: str, version: int, reason: str) -> ModelVersionView: ...
+    def reject(self, name: str, version: int, reason: str) -> ModelVersionView: ...
+    def protect(self, name: str, alias: str, protected: bool = True) -> ModelView: ...
+    def delete(self, name: str) -> ModelDeletionView: ...
+    def download(
+        self,
+        ref: str,
+        *,
+        domain: str | None = None,
+        run_id: str | None = None,
+        node_id: str | None = None,
+    ) -> tuple[ModelVersionView, bytes]:
+        """The version's pickled bytes, after the domain and classification checks."""
+        ...
+
+
 class Studio(Protocol):
     """mlstudio, as one actor sees it: local (:class:`~mlstudio.app.local.LocalStudio`) or
     through a server (:class:`~mlstudio.client.Client`)."""
@@ -357,4 +406,6 @@ class Studio(Protocol):
     def webhooks(self) -> WebhooksApi: ...
     @property
     def storage(self) -> StorageApi: ...
+    @property
+    def models(self) -> ModelsApi: ...
     def close(self) -> None: ...

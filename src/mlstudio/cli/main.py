@@ -27,6 +27,10 @@ ENTRIES: dict[str, tuple[str, str]] = {
         "mlstudio.cli.module:app",
         "Scaffold, push, test, tag, promote and roll back modules.",
     ),
+    "model": (
+        "mlstudio.cli.model:app",
+        "Register, show, alias, approve and protect models (the model registry).",
+    ),
     "namespace": ("mlstudio.cli.namespace:app", "Create team namespaces and grant their roles."),
     "data": (
         "mlstudio.cli.data:app",
@@ -50,6 +54,10 @@ ENTRIES: dict[str, tuple[str, str]] = {
     "webhook": (
         "mlstudio.cli.webhook:app",
         "Signed webhooks on run and tag events: add, list, deliveries, replay.",
+    ),
+    "model": (
+        "mlstudio.cli.model:app",
+        "The model registry: register, list, show, alias, approve, reject, protect.",
     ),
     "gc": (
         "mlstudio.cli.storage:app",
