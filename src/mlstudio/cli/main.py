@@ -55,10 +55,6 @@ ENTRIES: dict[str, tuple[str, str]] = {
         "mlstudio.cli.webhook:app",
         "Signed webhooks on run and tag events: add, list, deliveries, replay.",
     ),
-    "model": (
-        "mlstudio.cli.model:app",
-        "The model registry: register, list, show, alias, approve, reject, protect.",
-    ),
     "gc": (
         "mlstudio.cli.storage:app",
         "Remove artifact blobs nothing needs (--dry-run, --keep-runs-days N).",
