@@ -71,6 +71,7 @@ def create_app(
         domains,
         health,
         metrics,
+        models,
         modules,
         namespaces,
         runs,
@@ -144,6 +145,7 @@ def create_app(
         tokens,
         audit,
         storage,
+        models,
     )
     for module in by_domain:
         api.include_router(module.router)
@@ -153,4 +155,7 @@ def create_app(
         return request.app.openapi()
 
     app.include_router(api)
+    from mlstudio.api.mlflow import mlflow_router
+
+    app.include_router(mlflow_router())
     return app

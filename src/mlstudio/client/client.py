@@ -96,3 +96,9 @@ class Client:
     @cached_property
     def storage(self) -> areas.RemoteStorage:
         return areas.RemoteStorage(self.http)
+
+    @cached_property
+    def models(self) -> Any:
+        from mlstudio.client.models import RemoteModels
+
+        return RemoteModels(self.http)
