@@ -754,16 +754,17 @@ class RegistryService:
         parsed = ModelRef.parse(ref)
         resource = f"model:{parsed}"
         reading = domain or DEFAULT_LOAD_DOMAIN
+        if run_id is not None:  # inside a run: the run's own domain, whatever was asked
+            with self.store.read() as uow:
+                run = uow.runs.get_run(run_id)
+            if run is None:
+                raise NotFoundError(f"run {run_id} does not exist")
+            reading = run.domain
 
         def check(uow: Any) -> tuple[dict[str, Any], dict[str, Any], str]:
             auth = Authorizer(uow.identity)
             auth.require_active(actor, "load models")
             where = reading
-            if run_id is not None:
-                run = uow.runs.get_run(run_id)
-                if run is None:
-                    raise NotFoundError(f"run {run_id} does not exist")
-                where = run.domain
             policy = load_policy(uow, where)
             auth.require_domain(actor, where, DOMAIN_VIEW, "load models")
             model, version = self._resolve(uow, parsed)
