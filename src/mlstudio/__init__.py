@@ -1,7 +1,8 @@
 """mlstudio: versioned ML modules, a durable workflow orchestrator, governance in execution.
 
 The public SDK is imported lazily so that ``import mlstudio`` stays fast:
-``from mlstudio import task, workflow, use, Dataset, Model, File, CachePolicy, current, errors``.
+``from mlstudio import task, workflow, use, Dataset, Model, File, CachePolicy, current, errors``
+(and ``load_model("models:/NAME@ALIAS")``).
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ _LAZY = {
     "File": "mlstudio.data.files",
     "Dataset": "mlstudio.data.dataset",
     "Model": "mlstudio.data.model",
+    "load_model": "mlstudio.app.loading",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlstudio import errors
+    from mlstudio.app.loading import load_model
     from mlstudio.data.dataset import Dataset
     from mlstudio.data.files import File
     from mlstudio.data.model import Model
@@ -54,6 +57,7 @@ __all__ = [
     "current",
     "dataset",
     "errors",
+    "load_model",
     "sql_task",
     "task",
     "use",

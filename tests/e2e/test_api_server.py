@@ -32,6 +32,8 @@ PATH_VALUES = {
     "webhook_id": "whk_0123456789",
     "schedule_id": "sch_0123456789",
     "delivery_id": "1",
+    "alias": "champion",
+    "version": "1",
 }
 
 

@@ -71,6 +71,7 @@ def create_app(
         domains,
         health,
         metrics,
+        models,
         modules,
         namespaces,
         runs,
@@ -146,6 +147,7 @@ def create_app(
         audit,
         storage,
         tracking,
+        models,
     )
     for module in by_domain:
         api.include_router(module.router)

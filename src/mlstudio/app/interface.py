@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mlstudio.app.views import (
+    AliasMoveView,
     AttemptView,
     AuditEventView,
     CacheClearView,
@@ -41,6 +42,10 @@ from mlstudio.app.views import (
     LineageView,
     LogTailView,
     LogView,
+    ModelDeletionView,
+    ModelShowView,
+    ModelVersionView,
+    ModelView,
     ModuleShowView,
     ModuleView,
     NamespaceGrantView,
@@ -360,6 +365,48 @@ class TrackingApi(Protocol):
     def compare(self, refs: list[str], *, only_differences: bool = False) -> dict[str, Any]: ...
     def history(self, ref: str, metric: str) -> list[dict[str, Any]]:
         """``[{"run": ID, "points": [...]}]`` for each tracked run ``ref`` names."""
+
+class ModelsApi(Protocol):
+    """The model registry: models, immutable versions, aliases, approvals, governed loads."""
+
+    def list(
+        self, search: str | None = None, *, limit: int | None = 100, offset: int = 0
+    ) -> list[ModelView]: ...
+    def show(self, ref: str, *, at: datetime | None = None) -> ModelShowView:
+        """``NAME``, ``NAME/VERSION`` or ``NAME@ALIAS`` (with ``at``: where the alias pointed
+        then), with versions, alias history, decisions and recorded loads."""
+        ...
+
+    def create(
+        self, name: str, *, namespace: str | None = None, description: str = ""
+    ) -> ModelView: ...
+    def register(
+        self,
+        name: str,
+        run_id: str,
+        *,
+        task: str | None = None,
+        namespace: str | None = None,
+        description: str = "",
+    ) -> ModelVersionView:
+        """The ``Model`` a task of the run returned, as the model's next version."""
+        ...
+
+    def alias(self, name: str, alias: str, version: int) -> AliasMoveView: ...
+    def unalias(self, name: str, alias: str) -> AliasMoveView: ...
+    def approve(self, name: str, version: int, reason: str) -> ModelVersionView: ...
+    def reject(self, name: str, version: int, reason: str) -> ModelVersionView: ...
+    def protect(self, name: str, alias: str, protected: bool = True) -> ModelView: ...
+    def delete(self, name: str) -> ModelDeletionView: ...
+    def download(
+        self,
+        ref: str,
+        *,
+        domain: str | None = None,
+        run_id: str | None = None,
+        node_id: str | None = None,
+    ) -> tuple[ModelVersionView, bytes]:
+        """The version's pickled bytes, after the domain and classification checks."""
         ...
 
 
@@ -397,4 +444,6 @@ class Studio(Protocol):
     def storage(self) -> StorageApi: ...
     @property
     def tracking(self) -> TrackingApi: ...
+
+    def models(self) -> ModelsApi: ...
     def close(self) -> None: ...

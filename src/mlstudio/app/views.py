@@ -402,3 +402,66 @@ class AttemptView(TypedDict):
     error: str | None
     latency_ms: float | None
     sent_by: str
+
+
+# --- model registry ---------------------------------------------------------------------------
+class ModelView(TypedDict):
+    name: str
+    namespace: str | None
+    owner: str
+    description: str
+    latest_version: int
+    aliases: dict[str, int]
+    protected_aliases: list[str]
+    tags: dict[str, str]
+    created_at: str
+    updated_at: str
+
+
+class ModelVersionView(TypedDict):
+    model: str
+    version: int
+    ref: str
+    digest: str
+    source: str
+    status: str
+    run_id: str | None
+    node: str | None
+    task: str | None
+    module: str | None
+    classification: str
+    approval: dict[str, Any]
+    aliases: list[str]
+    description: str
+    tags: dict[str, str]
+    lineage: dict[str, Any]
+    created_by: str
+    created_at: str
+    updated_at: str
+
+
+class ModelShowView(TypedDict):
+    model: ModelView
+    ref: str
+    at: str | None
+    selected: ModelVersionView | None
+    versions: list[dict[str, Any]]
+    alias_history: list[dict[str, Any]]
+    decisions: list[dict[str, Any]]
+    reads: list[dict[str, Any]]
+
+
+class AliasMoveView(TypedDict):
+    model: str
+    alias: str
+    from_version: int | None
+    to_version: int | None
+    moved: bool
+    actor: NotRequired[str]
+    at: NotRequired[str]
+
+
+class ModelDeletionView(TypedDict):
+    name: str
+    deleted: bool
+    versions: int

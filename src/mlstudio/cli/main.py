@@ -31,6 +31,10 @@ ENTRIES: dict[str, tuple[str, str]] = {
         "mlstudio.cli.module:app",
         "Scaffold, push, test, tag, promote and roll back modules.",
     ),
+    "model": (
+        "mlstudio.cli.model:app",
+        "Register, show, alias, approve and protect models (the model registry).",
+    ),
     "namespace": ("mlstudio.cli.namespace:app", "Create team namespaces and grant their roles."),
     "data": (
         "mlstudio.cli.data:app",

@@ -100,3 +100,7 @@ class Client:
     @cached_property
     def tracking(self) -> areas.RemoteTracking:
         return areas.RemoteTracking(self.http)
+    def models(self) -> Any:
+        from mlstudio.client.models import RemoteModels
+
+        return RemoteModels(self.http)

@@ -1,7 +1,8 @@
 """Outbound webhooks: subscriptions, a durable outbox, signed at-least-once delivery, replay.
 
 **Events**: ``run.started`` (a run's first start), ``run.succeeded``, ``run.failed``,
-``run.cancelled`` and ``tag.moved`` (push's ``latestAlpha``, promote, tag, rollback). ``emit``
+``run.cancelled``, ``tag.moved`` (push's ``latestAlpha``, promote, tag, rollback), and the model
+registry's ``model.version.created``, ``model.alias.moved`` and ``model.approved``. ``emit``
 writes one pending delivery per subscribed webhook *in the caller's transaction*, so an event is
 recorded if and only if the state change it describes commits.
 
@@ -51,7 +52,16 @@ from mlstudio.errors import InvalidInputError, NotFoundError, StateError
 
 log = logging.getLogger(__name__)
 
-EVENTS = ("run.started", "run.succeeded", "run.failed", "run.cancelled", "tag.moved")
+EVENTS = (
+    "run.started",
+    "run.succeeded",
+    "run.failed",
+    "run.cancelled",
+    "tag.moved",
+    "model.version.created",
+    "model.alias.moved",
+    "model.approved",
+)
 SIGNATURE_HEADER = "X-Mlstudio-Signature"
 TIMESTAMP_HEADER = "X-Mlstudio-Timestamp"
 EVENT_HEADER = "X-Mlstudio-Event"

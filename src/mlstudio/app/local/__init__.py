@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from mlstudio.app.local.data import LocalDatasets, LocalDeclassifiers
     from mlstudio.app.local.governance import LocalDomains, LocalNamespaces
     from mlstudio.app.local.identity import LocalAudit, LocalTokens, LocalUsers
+    from mlstudio.app.local.models import LocalModels
     from mlstudio.app.local.modules import LocalModules
     from mlstudio.app.local.operations import LocalSchedules, LocalWebhooks
     from mlstudio.app.local.runs import LocalCache, LocalRuns
@@ -126,6 +127,10 @@ class LocalStudio:
         from mlstudio.app.local.tracking import LocalTracking
 
         return LocalTracking(self.platform, self.actor, self.served)
+    def models(self) -> LocalModels:
+        from mlstudio.app.local.models import LocalModels
+
+        return LocalModels(self.platform, self.actor, self.served)
 
     def close(self) -> None:
         if self._owns_platform:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from mlstudio.store.metadata.repositories.maintenance import MaintenanceRepository
     from mlstudio.store.metadata.repositories.modules import ModuleRepository
     from mlstudio.store.metadata.repositories.queue import QueueRepository
+    from mlstudio.store.metadata.repositories.registry import RegistryRepository
     from mlstudio.store.metadata.repositories.runs import RunRepository
     from mlstudio.store.metadata.repositories.schedules import ScheduleRepository
     from mlstudio.store.metadata.repositories.tracking import TrackingRepository
@@ -105,6 +106,12 @@ class UnitOfWork:
         from mlstudio.store.metadata.repositories.queue import QueueRepository
 
         return QueueRepository(self.conn)
+
+    @cached_property
+    def registry(self) -> RegistryRepository:
+        from mlstudio.store.metadata.repositories.registry import RegistryRepository
+
+        return RegistryRepository(self.conn)
 
     @cached_property
     def maintenance(self) -> MaintenanceRepository:

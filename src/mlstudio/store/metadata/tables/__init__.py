@@ -12,6 +12,14 @@ from mlstudio.store.metadata.tables.modules import (
     tag_events,
     tags,
 )
+from mlstudio.store.metadata.tables.registry import (
+    model_alias_events,
+    model_aliases,
+    model_approvals,
+    model_reads,
+    registered_model_versions,
+    registered_models,
+)
 from mlstudio.store.metadata.tables.runs import cache_entries, runs, task_runs
 from mlstudio.store.metadata.tables.service import (
     schedule_fires,
@@ -51,6 +59,12 @@ __all__ = [
     "workers",
     "task_runs",
     "metadata",
+    "model_alias_events",
+    "model_aliases",
+    "model_approvals",
+    "model_reads",
+    "registered_model_versions",
+    "registered_models",
     "module_versions",
     "modules",
     "namespaces",

@@ -1,0 +1,32 @@
+"""Request bodies of the model registry routes (responses are the registry's views)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from mlstudio.api.schemas.common import MAX_INT, In
+
+
+class ModelCreateIn(In):
+    name: str = Field(description="Model name, e.g. churn-model")
+    namespace: str | None = Field(None, description="Namespace whose maintainers manage it")
+    description: str = ""
+
+
+class RegisterIn(In):
+    run_id: str = Field(description="Run whose task returned the Model")
+    task: str | None = Field(None, description="Task (or node) that returned it")
+    namespace: str | None = Field(None, description="Namespace of a model created by this")
+    description: str = ""
+
+
+class AliasIn(In):
+    version: int = Field(ge=1, le=MAX_INT, description="Version to point the alias at")
+
+
+class DecisionIn(In):
+    reason: str = Field(description="Why (recorded with the decision)")
+
+
+class ProtectIn(In):
+    protected: bool = Field(True, description="False unprotects the alias")
