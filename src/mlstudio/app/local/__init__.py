@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mlstudio.app.local.data import LocalDatasets, LocalDeclassifiers
+    from mlstudio.app.local.features import LocalFeatures
     from mlstudio.app.local.governance import LocalDomains, LocalNamespaces
     from mlstudio.app.local.identity import LocalAudit, LocalTokens, LocalUsers
     from mlstudio.app.local.modules import LocalModules
@@ -95,6 +96,12 @@ class LocalStudio:
         from mlstudio.app.local.data import LocalDatasets
 
         return LocalDatasets(self.platform, self.actor, self.served)
+
+    @cached_property
+    def features(self) -> LocalFeatures:
+        from mlstudio.app.local.features import LocalFeatures
+
+        return LocalFeatures(self.platform, self.actor, self.served)
 
     @cached_property
     def declassifiers(self) -> LocalDeclassifiers:

@@ -40,7 +40,9 @@ def latest_batches(
             f"{q(src)} WHERE {where} QUALIFY row_number() OVER (PARTITION BY {key_list} "
             f"ORDER BY __et DESC, __kt DESC, __ord DESC) = 1"
         )
-        reader = con.execute(sql).fetch_record_batch(batch_rows)
+        result = con.execute(sql)
+        fetch = getattr(result, "to_arrow_reader", None) or result.fetch_record_batch
+        reader = fetch(batch_rows)
         for batch in reader:
             data = batch.to_pydict()
             rows = []
