@@ -195,3 +195,58 @@ def test_unknown_view_and_version_are_clear_errors(studio, churn):
     assert studio.ok("data", "list", "--search", "churn/t") == [] or all(
         d["name"] != "churn/t" for d in studio.ok("data", "list")
     )
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_online_store_max_age_incremental_and_consistency(studio, churn, tmp_path, kind):
+    from mlstudio.integrations.features.service import FeatureService
+
+    push(studio, churn, '{"orders": "int64"}', max_age="3d")
+    ref = "churn/customer_stats@1"
+    with studio.opened() as platform:
+        service = FeatureService(platform.store, platform.cas, platform.settings.home)
+        online = service.online(kind)
+        if kind == "redis":  # one Redis for every test: start this view from nothing
+            online.delete_view(ref)
+        first = service.materialize("alice", ref, store=kind)
+        assert (first["written"], first["incremental"]) == (3, False)
+        reader = service.reader("alice", ref, domain="production", store=kind)
+        keys = [["1", "23"], ["12", "3"], ["123", ""]]
+        fresh = reader.read(keys, now=day(4))
+        assert [r["status"] for r in fresh] == ["present", "present", "missing"]
+        # the late correction (event day 2) is the newest value per key online
+        assert [r["values"] for r in fresh[:2]] == [{"orders": 99}, {"orders": 5}]
+        stale = reader.read(keys, now=day(6))  # day 2 + 3d < day 6
+        assert [r["status"] for r in stale] == ["expired", "expired", "missing"]
+        assert stale[0]["values"] is None
+
+        # a new dataset version with one newer row: the next run writes only that key
+        old = pq.read_table(tmp_path / "events.parquet")
+        row = {
+            "region": ["12"], "cid": ["3"], "ts": pa.array([day(3)], pa.timestamp("us")),
+            "known_at": pa.array([day(20)], pa.timestamp("us")),
+            "orders": pa.array([6], pa.int64()), "email": ["b@x"],
+        }  # fmt: skip
+        events = tmp_path / "more.parquet"
+        pq.write_table(pa.concat_tables([old, pa.table(row, schema=old.schema)]), events)
+        studio.ok(
+            "data", "import", events, "--name", "churn/events",
+            *[f"--classify={c}=internal" for c in ("region", "cid", "ts", "known_at", "orders")],
+            "--classify", "email=confidential+pii",
+        )  # fmt: skip
+        second = service.materialize("alice", ref, store=kind)
+        assert (second["written"], second["incremental"]) == (1, True)
+        assert reader.read([["12", "3"]], now=day(4))[0]["values"] == {"orders": 6}
+        assert service.materialize("alice", ref, store=kind)["written"] == 0
+
+        # online vs offline now: every value is older than max_age on both sides
+        report = service.consistency("alice", ref, store=kind, sample=10)
+        assert report["checked"] == 3 and report["consistent"], report
+
+
+def test_bad_online_inputs(studio, churn):
+    push(studio, churn, '{"orders": "int64"}')
+    wrong = studio.fails("features", "get", "churn/customer_stats", "--key", "1")
+    assert "2 join keys" in wrong.stderr
+    store = studio.fails("features", "materialize", "churn/customer_stats", "--store", "mongo")
+    assert "unknown online store" in store.stderr

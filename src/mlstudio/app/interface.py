@@ -325,6 +325,48 @@ class StorageApi(Protocol):
         ...
 
 
+class FeaturesApi(Protocol):
+    """The feature store: versioned views, point-in-time training sets, the online store."""
+
+    def list(
+        self,
+        namespace: str | None = None,
+        search: str | None = None,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]: ...
+    def show(self, ref: str) -> dict[str, Any]: ...
+    def diff(self, a: str, b: str) -> dict[str, Any]: ...
+    def training_set(
+        self,
+        entities: str,
+        features: list[str],
+        *,
+        as_of: str,
+        domain: str = "experimentation",
+        inclusive: bool = False,
+        known_by: bool = True,
+        save: str | None = None,
+        file: str | Path | None = None,
+    ) -> dict[str, Any]: ...
+    def materialize(
+        self, ref: str, *, store: str = "sqlite", domain: str = "production", full: bool = False
+    ) -> dict[str, Any]: ...
+    def get(
+        self,
+        ref: str,
+        keys: list[list[Any]],
+        *,
+        domain: str = "production",
+        store: str = "sqlite",
+        features: list[str] | None = None,
+    ) -> dict[str, Any]: ...
+    def check(
+        self, ref: str, *, store: str = "sqlite", sample: int = 100, domain: str = "production"
+    ) -> dict[str, Any]: ...
+
+
 class Studio(Protocol):
     """mlstudio, as one actor sees it: local (:class:`~mlstudio.app.local.LocalStudio`) or
     through a server (:class:`~mlstudio.client.Client`)."""
@@ -357,4 +399,6 @@ class Studio(Protocol):
     def webhooks(self) -> WebhooksApi: ...
     @property
     def storage(self) -> StorageApi: ...
+    @property
+    def features(self) -> FeaturesApi: ...
     def close(self) -> None: ...

@@ -46,6 +46,10 @@ class Client:
         return self.http.health()
 
     @cached_property
+    def features(self) -> areas.RemoteFeatures:
+        return areas.RemoteFeatures(self.http)
+
+    @cached_property
     def users(self) -> areas.RemoteUsers:
         return areas.RemoteUsers(self.http)
 
