@@ -40,8 +40,8 @@ def latest_batches(
             f"{q(src)} WHERE {where} QUALIFY row_number() OVER (PARTITION BY {key_list} "
             f"ORDER BY __et DESC, __kt DESC, __ord DESC) = 1"
         )
-        result = con.execute(sql)
-        fetch = getattr(result, "to_arrow_reader", None) or result.fetch_record_batch
+        relation = con.sql(sql)
+        fetch = getattr(relation, "to_arrow_reader", None) or relation.fetch_arrow_reader
         reader = fetch(batch_rows)
         for batch in reader:
             data = batch.to_pydict()

@@ -123,18 +123,30 @@ class SqliteOnlineStore:
 
 
 _WRITE_LUA = """
-local cur = redis.call('HGET', KEYS[1], '__et')
-if cur then
-  local c = tonumber(cur)
-  local et = tonumber(ARGV[1])
-  if c > et then return 0 end
-  if c == et and tonumber(redis.call('HGET', KEYS[1], '__kt')) > tonumber(ARGV[2]) then
-    return 0
+local n = 0
+local i = 1
+for k = 1, #KEYS do
+  local et = tonumber(ARGV[i])
+  local kt = tonumber(ARGV[i + 1])
+  local ok = true
+  local cur = redis.call('HGET', KEYS[k], '__et')
+  if cur then
+    local c = tonumber(cur)
+    if c > et then
+      ok = false
+    elseif c == et and tonumber(redis.call('HGET', KEYS[k], '__kt')) > kt then
+      ok = false
+    end
   end
+  if ok then
+    redis.call('HSET', KEYS[k], '__et', ARGV[i], '__kt', ARGV[i + 1], '__v', ARGV[i + 2])
+    n = n + 1
+  end
+  i = i + 3
 end
-redis.call('HSET', KEYS[1], '__et', ARGV[1], '__kt', ARGV[2], unpack(ARGV, 3))
-return 1
+return n
 """
+_KEYS_PER_CALL = 200  # keys per script call: few round trips, short blocking of Redis
 
 
 class RedisOnlineStore:
@@ -164,18 +176,21 @@ class RedisOnlineStore:
         return f"mlstudio:fv:{view}:{key}"
 
     def write(self, view: str, rows: Sequence[Row]) -> int:
+        """Write each row unless the stored value is newer (event time, then knowledge time)."""
         pipe = self.client.pipeline(transaction=False)
-        for key, et, kt, values in rows:
-            args: list[Any] = [et, kt]
-            for name, value in values.items():
-                args += [name, json.dumps(value, default=str)]
-            self._script(keys=[self._key(view, key)], args=args, client=pipe)
+        for start in range(0, len(rows), _KEYS_PER_CALL):
+            keys: list[str] = []
+            args: list[Any] = []
+            for key, et, kt, values in rows[start : start + _KEYS_PER_CALL]:
+                keys.append(self._key(view, key))
+                args += [et, kt, json.dumps(values, default=str, separators=(",", ":"))]
+            self._script(keys=keys, args=args, client=pipe)
         return int(sum(pipe.execute()))
 
     def read(
         self, view: str, keys: Sequence[str], features: Sequence[str]
     ) -> list[tuple[int, dict[str, Any]] | None]:
-        fields = ["__et", *features]
+        fields = ["__et", "__v"]  # one JSON document per key: few arguments to pack and parse
         if len(keys) == 1:
             replies = [self.client.hmget(self._key(view, keys[0]), fields)]
         else:
@@ -188,16 +203,19 @@ class RedisOnlineStore:
             if reply[0] is None:
                 out.append(None)
                 continue
-            values = {
-                f: (json.loads(v) if v is not None else None)
-                for f, v in zip(features, reply[1:], strict=True)
-            }
-            out.append((int(reply[0]), values))
+            data = json.loads(reply[1]) if reply[1] is not None else {}
+            out.append((int(reply[0]), {f: data.get(f) for f in features}))
         return out
 
     def delete_view(self, view: str) -> None:
+        batch: list[Any] = []
         for key in self.client.scan_iter(match=f"mlstudio:fv:{view}:*", count=1000):
-            self.client.delete(key)
+            batch.append(key)
+            if len(batch) >= 1000:
+                self.client.unlink(*batch)
+                batch = []
+        if batch:
+            self.client.unlink(*batch)
 
     def close(self) -> None:
         self.client.close()
