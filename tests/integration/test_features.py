@@ -4,6 +4,7 @@ composite keys, pinned versions), the online store with max_age and per-column c
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -250,3 +251,33 @@ def test_bad_online_inputs(studio, churn):
     assert "2 join keys" in wrong.stderr
     store = studio.fails("features", "materialize", "churn/customer_stats", "--store", "mongo")
     assert "unknown online store" in store.stderr
+
+
+def test_consistency_check_finds_a_stale_online_store(studio, churn, tmp_path):
+    push(studio, churn, '{"orders": "int64"}', max_age="3650d")
+    ref = "churn/customer_stats@1"
+    studio.ok("features", "materialize", ref)
+    assert studio.ok("features", "check", ref)["consistent"] is True
+    # a new dataset version changes key ("12", "3"); the online store is not refreshed yet
+    old = pq.read_table(tmp_path / "events.parquet")
+    row = {
+        "region": ["12"], "cid": ["3"], "ts": pa.array([day(3)], pa.timestamp("us")),
+        "known_at": pa.array([day(20)], pa.timestamp("us")),
+        "orders": pa.array([6], pa.int64()), "email": ["b@x"],
+    }  # fmt: skip
+    events = tmp_path / "more.parquet"
+    pq.write_table(pa.concat_tables([old, pa.table(row, schema=old.schema)]), events)
+    studio.ok(
+        "data", "import", events, "--name", "churn/events",
+        *[f"--classify={c}=internal" for c in ("region", "cid", "ts", "known_at", "orders")],
+        "--classify", "email=confidential+pii",
+    )  # fmt: skip
+    stale = studio.cli("features", "check", ref, "--json")
+    assert stale.code == 1
+
+    report = json.loads(stale.stdout)
+    assert report["mismatches"] == 1 and report["checked"] == 3
+    assert report["examples"][0]["key"] == ["12", "3"]
+    assert report["examples"][0]["features"]["orders"] == {"offline": 6, "online": 5}
+    studio.ok("features", "materialize", ref)
+    assert studio.ok("features", "check", ref)["consistent"] is True
