@@ -22,23 +22,19 @@ def training_set(
     inclusive: bool = False,
     known_by: bool = True,
 ) -> Any:
-    """The point-in-time training set as a governed :class:`~mlstudio.Dataset` (embedded)."""
+    """The point-in-time training set as a governed :class:`~mlstudio.Dataset`: per-column
+    classification and feature provenance ride in its schema (embedded home)."""
+    from mlstudio.app.embedded import embedded_studio
     from mlstudio.data.dataset import Dataset
-    from mlstudio.integrations.features.service import FeatureService
-    from mlstudio.platform import Platform
 
-    platform = Platform.open()
-    try:
-        service = FeatureService(platform.store, platform.cas, platform.settings.home)
-        table, summary = service.training_table(
-            platform.actor,
+    with embedded_studio() as studio:
+        table, summary = studio.features.service.training_table(
+            studio.actor,
             entities,
-            features,
+            list(features),
             as_of=as_of,
             domain=domain,
             inclusive=inclusive,
             known_by=known_by,
         )
-    finally:
-        platform.close()
     return Dataset(table, name=f"training-set:{summary['entities']}")

@@ -281,3 +281,20 @@ def test_consistency_check_finds_a_stale_online_store(studio, churn, tmp_path):
     assert report["examples"][0]["features"]["orders"] == {"offline": 6, "online": 5}
     studio.ok("features", "materialize", ref)
     assert studio.ok("features", "check", ref)["consistent"] is True
+
+
+def test_sdk_training_set_is_a_governed_dataset(studio, churn, monkeypatch):
+    import mlstudio.features
+
+    push(studio, churn, '{"orders": "int64"}')
+    monkeypatch.setenv("MLSTUDIO_HOME", str(studio.home))
+    monkeypatch.setenv("MLSTUDIO_DATABASE_URL", studio.database_url)
+    monkeypatch.setenv("MLSTUDIO_USER", "alice")
+    ds = mlstudio.features.training_set(
+        "churn/labels", ["churn/customer_stats@1:orders"], as_of="label_time"
+    )
+    table = ds.to_arrow()
+    assert table.column("orders").to_pylist() == [1, 99, None, None, None]
+    # the feature carries its source column's classification
+    meta = json.loads(table.schema.field("orders").metadata[b"mlstudio.classification"])
+    assert "internal" in json.dumps(meta)
