@@ -130,7 +130,7 @@ def bench_redis(keys: int, reads: int) -> dict[str, Any]:
         None,
         [(n, "float64", n) for n in names],
     )
-    ref = "bench/features@1"
+    ref = f"bench{os.getpid()}/features@1"  # concurrent runs never share keys
     store.delete_view(ref)
     start = time.perf_counter()
     result = materialize(store, ref, view, None, batch_rows=10_000)
