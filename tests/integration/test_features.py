@@ -298,3 +298,34 @@ def test_sdk_training_set_is_a_governed_dataset(studio, churn, monkeypatch):
     # the feature carries its source column's classification
     meta = json.loads(table.schema.field("orders").metadata[b"mlstudio.classification"])
     assert "internal" in json.dumps(meta)
+
+
+def test_backfill_reaches_the_online_store_without_a_knowledge_time(studio, churn, tmp_path):
+    (churn / "tasks.py").write_text(
+        VIEWS.replace('    knowledge_time="known_at",\n', "")
+        .replace("{features}", '{"orders": "int64"}')
+        .replace("{max_age}", "3650d")
+    )
+    studio.ok("module", "push", churn, "--no-tests")
+    ref = "churn/customer_stats@1"
+    assert studio.ok("features", "show", ref)["knowledge_time"] is None
+    assert studio.ok("features", "materialize", ref)["written"] == 3
+    # a backfill: key ("x", "y") gets a newer value, stamped before the other keys' newest rows
+    old = pq.read_table(tmp_path / "events.parquet")
+    row = {
+        "region": ["x"], "cid": ["y"], "ts": pa.array([day(1.5)], pa.timestamp("us")),
+        "known_at": pa.array([day(1.5)], pa.timestamp("us")),
+        "orders": pa.array([8], pa.int64()), "email": ["c@x"],
+    }  # fmt: skip
+    events = tmp_path / "backfill.parquet"
+    pq.write_table(pa.concat_tables([old, pa.table(row, schema=old.schema)]), events)
+    studio.ok(
+        "data", "import", events, "--name", "churn/events",
+        *[f"--classify={c}=internal" for c in ("region", "cid", "ts", "known_at", "orders")],
+        "--classify", "email=confidential+pii",
+    )  # fmt: skip
+    again = studio.ok("features", "materialize", ref)
+    assert again["incremental"] is False and again["written"] == 3  # a full run
+    got = studio.ok("features", "get", ref, "--key", '["x", "y"]')
+    assert got["results"][0]["values"]["orders"] == 8
+    assert studio.ok("features", "check", ref)["consistent"] is True

@@ -314,9 +314,12 @@ class FeatureService:
         started = utcnow()
         with self.store.read() as uow:
             selection = offline.select(uow, [ref])[0]
+            # incremental needs a knowledge time: without one, a backfilled row (an old event
+            # time, written late) would sit below the watermark; the store keeps the newest
+            # value per key, so a full run is always correct
             since = (
                 None
-                if full
+                if full or not selection.spec.get("knowledge_time")
                 else uow.features.watermark(
                     selection.row["full_name"], selection.row["version"], store
                 )
