@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     from mlstudio.governance.domains import DomainService
     from mlstudio.governance.identity import IdentityService
     from mlstudio.governance.tokens import TokenService
-    from mlstudio.integrations.tracking.service import TrackingService
     from mlstudio.integrations.registry.service import RegistryService
+    from mlstudio.integrations.tracking.service import TrackingService
     from mlstudio.integrations.webhooks import WebhookService
     from mlstudio.modules.envs import EnvironmentManager
     from mlstudio.modules.service import ModuleService
@@ -140,6 +140,7 @@ class Platform:
         from mlstudio.integrations.tracking.service import TrackingService
 
         return TrackingService(self.store, self.cas)
+
     def registry(self) -> RegistryService:
         from mlstudio.integrations.registry.service import RegistryService
 

@@ -365,6 +365,8 @@ class TrackingApi(Protocol):
     def compare(self, refs: list[str], *, only_differences: bool = False) -> dict[str, Any]: ...
     def history(self, ref: str, metric: str) -> list[dict[str, Any]]:
         """``[{"run": ID, "points": [...]}]`` for each tracked run ``ref`` names."""
+        ...
+
 
 class ModelsApi(Protocol):
     """The model registry: models, immutable versions, aliases, approvals, governed loads."""
@@ -408,6 +410,49 @@ class ModelsApi(Protocol):
     ) -> tuple[ModelVersionView, bytes]:
         """The version's pickled bytes, after the domain and classification checks."""
         ...
+        ...
+
+
+class FeaturesApi(Protocol):
+    """The feature store: versioned views, point-in-time training sets, the online store."""
+
+    def list(
+        self,
+        namespace: str | None = None,
+        search: str | None = None,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]: ...
+    def show(self, ref: str) -> dict[str, Any]: ...
+    def diff(self, a: str, b: str) -> dict[str, Any]: ...
+    def training_set(
+        self,
+        entities: str,
+        features: list[str],
+        *,
+        as_of: str,
+        domain: str = "experimentation",
+        inclusive: bool = False,
+        known_by: bool = True,
+        save: str | None = None,
+        file: str | Path | None = None,
+    ) -> dict[str, Any]: ...
+    def materialize(
+        self, ref: str, *, store: str = "sqlite", domain: str = "production", full: bool = False
+    ) -> dict[str, Any]: ...
+    def get(
+        self,
+        ref: str,
+        keys: list[list[Any]],
+        *,
+        domain: str = "production",
+        store: str = "sqlite",
+        features: list[str] | None = None,
+    ) -> dict[str, Any]: ...
+    def check(
+        self, ref: str, *, store: str = "sqlite", sample: int = 100, domain: str = "production"
+    ) -> dict[str, Any]: ...
 
 
 class Studio(Protocol):
@@ -444,6 +489,8 @@ class Studio(Protocol):
     def storage(self) -> StorageApi: ...
     @property
     def tracking(self) -> TrackingApi: ...
-
+    @property
     def models(self) -> ModelsApi: ...
+    @property
+    def features(self) -> FeaturesApi: ...
     def close(self) -> None: ...

@@ -40,6 +40,10 @@ ENTRIES: dict[str, tuple[str, str]] = {
         "mlstudio.cli.data:app",
         "Import, classify, trace and export datasets; declassifiers.",
     ),
+    "features": (
+        "mlstudio.cli.features:app",
+        "Feature views, point-in-time training sets, materialize and read online features.",
+    ),
     "user": ("mlstudio.cli.user:app", "Add, disable and enable users; grant and revoke roles."),
     "token": ("mlstudio.cli.token:app", "Create, list and revoke API tokens."),
     "domain": (

@@ -670,3 +670,83 @@ class RemoteWebhooks(RemoteArea):
 
     def replay(self, delivery_id: int | str) -> DeliveryView:
         return self.http.json("POST", f"/webhooks/deliveries/{seg(str(delivery_id))}/replay")
+
+
+# --- features ---------------------------------------------------------------------------------
+def _view_path(ref: str) -> str:
+    from mlstudio.integrations.features.registry import parse_view_ref
+
+    parse_view_ref(ref)  # the server's parser names a bad reference the same way
+    namespace, _, rest = ref.strip().partition("/")
+    return f"/features/{seg(namespace)}/{quote(rest, safe='@')}"
+
+
+class RemoteFeatures(RemoteArea):
+    def list(
+        self,
+        namespace: str | None = None,
+        search: str | None = None,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        params = {k: v for k, v in {"namespace": namespace, "search": search}.items() if v}
+        return self.http.list("/features", params, limit, offset)
+
+    def show(self, ref: str) -> dict[str, Any]:
+        return self.http.json("GET", _view_path(ref))
+
+    def diff(self, a: str, b: str) -> dict[str, Any]:
+        return self.http.json("GET", f"{_view_path(a)}/diff", params={"to": b})
+
+    def training_set(
+        self,
+        entities: str,
+        features: list[str],
+        *,
+        as_of: str,
+        domain: str = "experimentation",
+        inclusive: bool = False,
+        known_by: bool = True,
+        save: str | None = None,
+        file: str | Path | None = None,
+    ) -> dict[str, Any]:
+        if file is not None:
+            raise InvalidInputError(
+                "a server does not write files for its callers",
+                hint="save it as a dataset (--save NS/NAME), then: mlstudio data export",
+            )
+        body = {
+            "entities": entities,
+            "features": list(features),
+            "as_of": as_of,
+            "domain": domain,
+            "inclusive": inclusive,
+            "known_by": known_by,
+            "save": save,
+        }
+        return self.http.json("POST", "/features/training-sets", json=body, timeout=LONG)
+
+    def materialize(
+        self, ref: str, *, store: str = "sqlite", domain: str = "production", full: bool = False
+    ) -> dict[str, Any]:
+        body = {"store": store, "domain": domain, "full": full}
+        return self.http.json("POST", f"{_view_path(ref)}/materialize", json=body, timeout=LONG)
+
+    def get(
+        self,
+        ref: str,
+        keys: list[list[Any]],
+        *,
+        domain: str = "production",
+        store: str = "sqlite",
+        features: list[str] | None = None,
+    ) -> dict[str, Any]:
+        body = {"keys": keys, "domain": domain, "store": store, "features": features}
+        return self.http.json("POST", f"{_view_path(ref)}/online", json=body)
+
+    def check(
+        self, ref: str, *, store: str = "sqlite", sample: int = 100, domain: str = "production"
+    ) -> dict[str, Any]:
+        body = {"store": store, "sample": sample, "domain": domain}
+        return self.http.json("POST", f"{_view_path(ref)}/check", json=body, timeout=LONG)

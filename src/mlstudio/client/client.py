@@ -46,6 +46,10 @@ class Client:
         return self.http.health()
 
     @cached_property
+    def features(self) -> areas.RemoteFeatures:
+        return areas.RemoteFeatures(self.http)
+
+    @cached_property
     def users(self) -> areas.RemoteUsers:
         return areas.RemoteUsers(self.http)
 
@@ -100,6 +104,7 @@ class Client:
     @cached_property
     def tracking(self) -> areas.RemoteTracking:
         return areas.RemoteTracking(self.http)
+
     def models(self) -> Any:
         from mlstudio.client.models import RemoteModels
 

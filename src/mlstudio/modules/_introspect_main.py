@@ -29,6 +29,18 @@ def _locate(exc: BaseException, root: Path) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _feature_views(module: object, entry: str) -> list[dict]:
+    """The feature views a module defines at top level (only if it imported the feature SDK)."""
+    definitions = sys.modules.get("mlstudio.integrations.features.definitions")
+    if definitions is None:
+        return []
+    out = []
+    for attr, obj in vars(module).items():
+        if isinstance(obj, definitions.FeatureView) and not attr.startswith("_"):
+            out.append({**obj.describe(), "file": entry, "attr": attr})
+    return out
+
+
 def main(argv: list[str]) -> int:
     root = Path(argv[0]).resolve()
     entries = argv[1:]
@@ -36,6 +48,7 @@ def main(argv: list[str]) -> int:
     from mlstudio.workflows.definitions import Definition
 
     found: list[dict] = []
+    views: list[dict] = []  # feature views (mlstudio.features.FeatureView), registered on push
     seen: dict[str, str] = {}
     for entry in entries:
         module_name = entry[:-3].replace("/", ".")
@@ -44,6 +57,7 @@ def main(argv: list[str]) -> int:
         except BaseException as exc:  # user code: report every kind of failure
             print(json.dumps({"ok": False, "error": _locate(exc, root)}))
             return 0
+        views.extend(_feature_views(module, entry))
         for attr, obj in vars(module).items():
             if not isinstance(obj, Definition) or attr.startswith("_"):
                 continue
@@ -62,7 +76,13 @@ def main(argv: list[str]) -> int:
             seen[info["name"]] = entry
             found.append(info)
     found.sort(key=lambda d: (d["kind"], d["name"]))
-    print(json.dumps({"ok": True, "definitions": found}))
+    names = [v["name"] for v in views]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        message = f"feature view {twice[0]!r} is defined twice; names must be unique in a module"
+        print(json.dumps({"ok": False, "error": message}))
+        return 0
+    print(json.dumps({"ok": True, "definitions": found, "feature_views": views}))
     return 0
 
 

@@ -34,9 +34,14 @@ def default_entrypoints(module_dir: Path) -> tuple[str, ...]:
 
 
 def introspect(
-    module_dir: Path, manifest: ModuleManifest, python: str | None = None
+    module_dir: Path,
+    manifest: ModuleManifest,
+    python: str | None = None,
+    feature_views: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Return the descriptions of every task and workflow; raise with ``file:line`` on failure."""
+    """Return the descriptions of every task and workflow; raise with ``file:line`` on failure.
+
+    ``feature_views``, when given, receives the specs of the module's feature views."""
     entries = manifest.entrypoints or default_entrypoints(module_dir)
     if not entries:
         raise ModuleImportError(
@@ -72,7 +77,10 @@ def introspect(
             f"module code failed to import: {result['error']}", hint="fix the code at that line"
         )
     definitions: list[dict[str, Any]] = result["definitions"]
-    if not any(d["kind"] in ("task", "workflow") for d in definitions):
+    views = result.get("feature_views") or []
+    if feature_views is not None:
+        feature_views.extend(views)
+    if not views and not any(d["kind"] in ("task", "workflow") for d in definitions):
         raise ModuleImportError(
             f"{module_dir.name} defines no @task or @workflow in {', '.join(entries)}",
             hint="decorate at least one function with @mlstudio.task",

@@ -226,7 +226,8 @@ class ModuleService:
                 (staged / entry.path).parent.mkdir(parents=True, exist_ok=True)
                 (staged / entry.path).write_bytes(entry.data)
             progress("importing tasks and workflows")
-            definitions = introspect(staged, manifest, python=python)
+            feature_views: list[dict[str, Any]] = []
+            definitions = introspect(staged, manifest, python=python, feature_views=feature_views)
         _attach_code_identities(definitions, build)
         report = TestReport()
         if run_tests:
@@ -252,6 +253,7 @@ class ModuleService:
                 git_commit,
                 git_dirty,
                 tests,
+                feature_views,
             ),
         )
         changes = None
@@ -395,6 +397,7 @@ class ModuleService:
         git_commit: str | None,
         git_dirty: bool | None,
         tests: dict[str, Any],
+        feature_views: list[dict[str, Any]] | None = None,
     ) -> tuple[ModuleVersionRecord, bool]:
         Authorizer(uow.identity).require_namespace(actor, name.namespace, "push modules")
         module = uow.modules.get_module(name.full, for_update=True)
@@ -432,6 +435,10 @@ class ModuleService:
             record.ref,
             details={"digest": build.digest, "tests_passed": record.tests_passed},
         )
+        if feature_views:
+            from mlstudio.integrations.features.registry import register_views
+
+            register_views(uow, actor, record, feature_views)
         moved = uow.modules.move_tag(module, LATEST_ALPHA, record.version, actor, "push")
         from mlstudio.integrations.webhooks import emit_tag_moved
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mlstudio.app.local.data import LocalDatasets, LocalDeclassifiers
+    from mlstudio.app.local.features import LocalFeatures
     from mlstudio.app.local.governance import LocalDomains, LocalNamespaces
     from mlstudio.app.local.identity import LocalAudit, LocalTokens, LocalUsers
     from mlstudio.app.local.models import LocalModels
@@ -99,6 +100,12 @@ class LocalStudio:
         return LocalDatasets(self.platform, self.actor, self.served)
 
     @cached_property
+    def features(self) -> LocalFeatures:
+        from mlstudio.app.local.features import LocalFeatures
+
+        return LocalFeatures(self.platform, self.actor, self.served)
+
+    @cached_property
     def declassifiers(self) -> LocalDeclassifiers:
         from mlstudio.app.local.data import LocalDeclassifiers
 
@@ -127,6 +134,7 @@ class LocalStudio:
         from mlstudio.app.local.tracking import LocalTracking
 
         return LocalTracking(self.platform, self.actor, self.served)
+
     def models(self) -> LocalModels:
         from mlstudio.app.local.models import LocalModels
 

@@ -15,6 +15,7 @@ from mlstudio.errors import ConflictError, InvalidInputError
 
 if TYPE_CHECKING:
     from mlstudio.store.metadata.repositories.audit import AuditRepository
+    from mlstudio.store.metadata.repositories.features import FeatureRepository
     from mlstudio.store.metadata.repositories.governance import (
         DatasetRepository,
         DeclassifierRepository,
@@ -112,6 +113,12 @@ class UnitOfWork:
         from mlstudio.store.metadata.repositories.registry import RegistryRepository
 
         return RegistryRepository(self.conn)
+
+    @cached_property
+    def features(self) -> FeatureRepository:
+        from mlstudio.store.metadata.repositories.features import FeatureRepository
+
+        return FeatureRepository(self.conn)
 
     @cached_property
     def maintenance(self) -> MaintenanceRepository:

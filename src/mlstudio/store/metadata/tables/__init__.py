@@ -2,6 +2,11 @@
 
 from mlstudio.store.metadata.tables._base import metadata
 from mlstudio.store.metadata.tables.audit import audit_events
+from mlstudio.store.metadata.tables.features import (
+    feature_materializations,
+    feature_usages,
+    feature_views,
+)
 from mlstudio.store.metadata.tables.governance import api_tokens, datasets, declassifiers, domains
 from mlstudio.store.metadata.tables.identity import role_grants, users
 from mlstudio.store.metadata.tables.maintenance import deleted_versions, run_pins
@@ -48,6 +53,9 @@ __all__ = [
     "declassifiers",
     "deleted_versions",
     "domains",
+    "feature_materializations",
+    "feature_usages",
+    "feature_views",
     "cache_entries",
     "runs",
     "schedule_fires",
