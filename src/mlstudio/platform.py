@@ -141,6 +141,7 @@ class Platform:
 
         return TrackingService(self.store, self.cas)
 
+    @cached_property
     def registry(self) -> RegistryService:
         from mlstudio.integrations.registry.service import RegistryService
 

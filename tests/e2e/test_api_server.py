@@ -34,6 +34,7 @@ PATH_VALUES = {
     "delivery_id": "1",
     "alias": "champion",
     "version": "1",
+    "view": "v",
 }
 
 

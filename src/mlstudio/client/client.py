@@ -105,6 +105,7 @@ class Client:
     def tracking(self) -> areas.RemoteTracking:
         return areas.RemoteTracking(self.http)
 
+    @cached_property
     def models(self) -> Any:
         from mlstudio.client.models import RemoteModels
 

@@ -135,6 +135,7 @@ class LocalStudio:
 
         return LocalTracking(self.platform, self.actor, self.served)
 
+    @cached_property
     def models(self) -> LocalModels:
         from mlstudio.app.local.models import LocalModels
 
