@@ -117,11 +117,12 @@ SKLEARN = textwrap.dedent(
 )
 
 
-def test_sklearn_log_model_and_load_it_back(server_factory, tmp_path):
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_sklearn_log_model_and_load_it_back(server_factory, tmp_path, backend):
     import json
 
     pytest.importorskip("sklearn")
-    server = server_factory("sqlite", "--no-workers")
+    server = server_factory(backend, "--no-workers")
     env = {
         **os.environ,
         "MLFLOW_TRACKING_URI": f"{server.url}/mlflow",

@@ -120,7 +120,7 @@ def upgrade() -> None:
         sa.Column("experiment_id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=256), nullable=False),
         sa.Column("source_run_id", sa.String(length=40), nullable=True),
-        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("status", sa.String(length=32), nullable=False),
         sa.Column("model_type", sa.String(length=128), nullable=True),
         sa.Column("params", _json(), nullable=False),
         sa.Column("tags", _json(), nullable=False),
