@@ -83,7 +83,14 @@ class TokenAuthentication:
         try:
             actor = await run_in_threadpool(authenticate, self.platform, header)
         except MlstudioError as exc:
-            await error_response(exc)(scope, receive, send)
+            if scope.get("path", "").startswith(
+                "/mlflow/"
+            ):  # the MLflow client reads its own shape
+                from mlstudio.api.mlflow.errors import from_mlstudio
+
+                await from_mlstudio(exc)(scope, receive, send)
+            else:
+                await error_response(exc)(scope, receive, send)
             return
         scope.setdefault("state", {})["actor"] = actor
         await self.app(scope, receive, send)
