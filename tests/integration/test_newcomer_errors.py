@@ -13,7 +13,7 @@ from mlstudio.testing.flows import working_copy
 def test_a_typo_of_a_command_names_the_closest_one(studio):
     typo = studio.cli("modul", "list")
     assert typo.code == 2
-    assert "No such command 'modul'. Did you mean 'module'?" in typo.stderr
+    assert "No such command 'modul'. Did you mean 'module' or 'model'?" in typo.stderr
     assert "Did you mean" not in studio.cli("zzzz").stderr  # nothing close: no guess
 
 
