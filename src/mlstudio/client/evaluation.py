@@ -1,0 +1,52 @@
+"""The evaluation area over HTTP: each method sends its ``/api/v1/evaluations`` request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlstudio.client.areas import RemoteArea, seg
+from mlstudio.client.http import LONG
+
+
+class RemoteEvaluation(RemoteArea):
+    def compare(
+        self,
+        candidates: list[str],
+        *,
+        on: str,
+        label: str | None = None,
+        metrics: list[str] | None = None,
+        slices: list[str] | None = None,
+        cluster: str | None = None,
+        margin: float = 0.0,
+        domain: str = "experimentation",
+        save: str | None = None,
+        resamples: int = 2000,
+        seed: int = 0,
+        confidence: float = 0.95,
+        correction: str = "holm",
+    ) -> dict[str, Any]:
+        body = {
+            "candidates": list(candidates),
+            "on": on,
+            "label": label,
+            "metrics": list(metrics or []),
+            "slices": list(slices or []),
+            "cluster": cluster,
+            "margin": margin,
+            "domain": domain,
+            "save": save,
+            "resamples": resamples,
+            "seed": seed,
+            "confidence": confidence,
+            "correction": correction,
+        }
+        return self.http.json("POST", "/evaluations", json=body, timeout=LONG)
+
+    def show(self, ref: str) -> dict[str, Any]:
+        return self.http.json("GET", f"/evaluations/{seg(ref)}")
+
+    def list(
+        self, dataset: str | None = None, *, limit: int | None = 50, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        return self.http.list("/evaluations", {"dataset": dataset}, limit, offset)
