@@ -1,6 +1,6 @@
 """Pairwise judges called in both orders, with agreement against human labels.
 
-A judge is ``judge(item, x, y) -> "x" | "y" | "tie"`` or a float score difference x − y. It is
+A judge is ``judge(item, x, y) -> "x" | "y" | "tie"`` or a float score difference x - y. It is
 called as (A, B) and as (B, A); the second verdict is mapped back, and when the two disagree the
 item is ``"inconsistent"`` (a judge that prefers whatever comes first shows up here). Human labels
 ("a" | "b" | "tie" per item index) measure how far the judge can be trusted: agreement rate and
@@ -122,7 +122,7 @@ def judge_pairwise(
 ) -> JudgeReport:
     """Call ``judge`` on (A, B) and (B, A) for every item and tally the mapped-back verdicts.
 
-    ``tie_delta``: a float verdict with |x − y| <= tie_delta is a tie. ``human``: item index ->
+    ``tie_delta``: a float verdict with |x - y| <= tie_delta is a tie. ``human``: item index ->
     "a" | "b" | "tie" on a subset; an inconsistent item counts as a disagreement there.
     """
     n = len(items)

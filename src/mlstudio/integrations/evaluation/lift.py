@@ -4,8 +4,8 @@ Rows are logged events (one per outcome); they are first aggregated per randomis
 the metric and the denominator are summed, the pre-period covariate is the unit's first value.
 Each variant's estimate is then the mean of the unit sums (or, for a ratio metric, sum of
 numerators / sum of denominators) with a variance from its linearisation: the unit values
-themselves for a mean, ``(y − R·d) / mean(d)`` for a ratio (the delta method, Deng et al. 2018).
-CUPED subtracts ``theta·(x − mean x)`` from those linearised values with one theta pooled over
+themselves for a mean, ``(y - R·d) / mean(d)`` for a ratio (the delta method, Deng et al. 2018).
+CUPED subtracts ``theta·(x - mean x)`` from those linearised values with one theta pooled over
 all variants (within-variant covariance / variance), which keeps the estimate unbiased and
 shrinks its variance by about corr(y, x)². A unit logged under two variants is refused: it means
 the assignment leaked, and dropping such units silently would bias the comparison.
@@ -34,7 +34,7 @@ class LiftResult:
     n_treatment: int
     mean_control: float  # unadjusted (mean of unit sums, or the ratio)
     mean_treatment: float
-    lift_abs: float  # treatment − control (CUPED-adjusted when cuped)
+    lift_abs: float  # treatment - control (CUPED-adjusted when cuped)
     lift_rel: float  # lift_abs / control
     ci_abs: tuple[float, float]
     ci_rel: tuple[float, float]

@@ -216,7 +216,7 @@ def _bin_of(p: Any, bins: int) -> Any:
 
 
 def expected_calibration_error(y_true: Any, y_pred: Any, idx: Any = None, bins: int = 10) -> float:
-    """ECE: item-weighted mean |mean predicted − observed rate| over equal-width bins."""
+    """ECE: item-weighted mean |mean predicted - observed rate| over equal-width bins."""
     import numpy as np
 
     y, p = _subset(*_binary(y_true, y_pred), idx)
@@ -224,7 +224,7 @@ def expected_calibration_error(y_true: Any, y_pred: Any, idx: Any = None, bins: 
         return math.nan
     b = _bin_of(p, bins)
     n = np.bincount(b, minlength=bins)
-    gap = np.abs(np.bincount(b, p, bins) - np.bincount(b, y, bins))  # n·|mean p − mean y|
+    gap = np.abs(np.bincount(b, p, bins) - np.bincount(b, y, bins))  # n·|mean p - mean y|
     return float(gap.sum() / n.sum())
 
 
@@ -410,8 +410,8 @@ def _fixed() -> dict[str, Metric]:
     c, r, t = "classification", "regression", "text"
     metrics = [
         Metric("accuracy", c, True, "item", "share of items where p >= 0.5 matches y", _accuracy),
-        Metric("log_loss", c, False, "item", "−log p(true class), p clipped to 1e-15", _log_loss),
-        Metric("brier", c, False, "item", "squared error of the probability, (p − y)²", _brier),
+        Metric("log_loss", c, False, "item", "-log p(true class), p clipped to 1e-15", _log_loss),
+        Metric("brier", c, False, "item", "squared error of the probability, (p - y)²", _brier),
         Metric("auc", c, True, "auc", "ROC AUC (rank formula); compared by DeLong", None, rank_auc),
         Metric(
             "ece",
@@ -422,19 +422,43 @@ def _fixed() -> dict[str, Metric]:
             None,
             expected_calibration_error,
         ),
-        Metric("mae", r, False, "item", "absolute error |ŷ − y|", _abs_error),
-        Metric("mse", r, False, "item", "squared error (ŷ − y)²", _sq_error),
+        Metric("mae", r, False, "item", "absolute error |ŷ - y|", _abs_error),
+        Metric("mse", r, False, "item", "squared error (ŷ - y)²", _sq_error),
         Metric("rmse", r, False, "aggregate", "sqrt(mean squared error)", None, _rmse),
-        Metric("mrr", "ranking", True, "item", "reciprocal rank of the first relevant item, per "
-               "query", _per_query(_mrr)),
-        Metric("exact_match", t, True, "item", "normalised strings equal (SQuAD-style: case, "
-               "punctuation, articles, whitespace)", _text_item(_text.exact_match)),
-        Metric("token_f1", t, True, "item", "F1 of normalised token bags (SQuAD-style)",
-               _text_item(_text.token_f1)),
-        Metric("rouge_l", t, True, "item", "ROUGE-L F1: longest common token subsequence",
-               _text_item(_text.rouge_l)),
+        Metric(
+            "mrr",
+            "ranking",
+            True,
+            "item",
+            "reciprocal rank of the first relevant item, per query",
+            _per_query(_mrr),
+        ),
+        Metric(
+            "exact_match",
+            t,
+            True,
+            "item",
+            "normalised strings equal (SQuAD-style: case, punctuation, articles, whitespace)",
+            _text_item(_text.exact_match),
+        ),
+        Metric(
+            "token_f1",
+            t,
+            True,
+            "item",
+            "F1 of normalised token bags (SQuAD-style)",
+            _text_item(_text.token_f1),
+        ),
+        Metric(
+            "rouge_l",
+            t,
+            True,
+            "item",
+            "ROUGE-L F1: longest common token subsequence",
+            _text_item(_text.rouge_l),
+        ),
         similarity_metric(None),
-    ]  # fmt: skip
+    ]
     return {m.name: m for m in metrics}
 
 
@@ -445,9 +469,11 @@ def _with_k(kind: str, k: int, task: str | None) -> Metric:
         return Metric(name, "ranking", True, "item", desc, _per_query(_ndcg(k)))
     if task == "ranking":
         fn = _query_precision(k) if kind == "precision" else _query_recall(k)
-        desc = f"share of the top {k} per query that are relevant" if kind == "precision" else (
-            f"share of a query's relevant items found in its top {k}"
-        )  # fmt: skip
+        desc = (
+            f"share of the top {k} per query that are relevant"
+            if kind == "precision"
+            else f"share of a query's relevant items found in its top {k}"
+        )
         return Metric(name, "ranking", True, "item", desc, _per_query(fn))
     stat = _precision_at_k(k) if kind == "precision" else _recall_at_k(k)
     desc = (
@@ -478,7 +504,7 @@ def known_metrics() -> list[Metric]:
 
 
 def _known_names() -> list[str]:
-    return sorted(_fixed()) + ["ndcg@k", "precision@k", "recall@k"]
+    return [*sorted(_fixed()), "ndcg@k", "precision@k", "recall@k"]
 
 
 def get_metric(spec: str, *, task: str | None = None) -> Metric:
