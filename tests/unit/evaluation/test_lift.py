@@ -93,9 +93,7 @@ def test_srm_detects_a_55_45_split_at_10k_and_passes_a_fair_one():
     rng = np.random.default_rng(6)
     (skewed,) = lift(experiment(rng, n=10_000, share=0.45))
     assert not skewed.srm_ok and skewed.srm_p < 1e-6
-    assert any(
-        "sample ratio mismatch" in n and "not trustworthy" in n for n in skewed.notes
-    )
+    assert any("sample ratio mismatch" in n and "not trustworthy" in n for n in skewed.notes)
     (fair,) = lift(experiment(rng, n=10_000, share=0.5))
     assert fair.srm_ok and not any("sample ratio" in n for n in fair.notes)
     # a 55/45 design declared as such is not a mismatch
@@ -193,6 +191,7 @@ def test_every_treatment_is_compared_with_the_control():
     ]
     gbm, logreg = results
     assert gbm.ci_abs[0] <= 1.0 <= gbm.ci_abs[1] and gbm.p_value < 1e-6
+    assert abs(logreg.lift_abs) < 0.3 < gbm.lift_abs  # no true lift for logreg (sd of Δ ~0.09)
     (only,) = lift(rows, control="logreg", treatment="gbm")
     assert (only.control, only.treatment) == ("logreg", "gbm")
     assert any(n == "control variant: 'logreg'" for n in only.notes)
@@ -242,7 +241,7 @@ def test_other_bad_input_is_refused():
         lift(rows, control="champion")
     with pytest.raises(InvalidInputError, match="does not match the variants"):
         lift(rows, expected_split={"control": 0.5, "other": 0.5})
-    bad = dict(rows, revenue=list(rows["revenue"][:-1]) + [None])
+    bad = dict(rows, revenue=[*rows["revenue"][:-1], None])
     with pytest.raises(InvalidInputError, match="1 missing values"):
         lift(bad)
     short = dict(rows, revenue=rows["revenue"][:10])

@@ -71,6 +71,27 @@ def test_lcs_length_matches_brute_force_on_small_random_lists():
         assert text.lcs_length(a, b) == best
 
 
+def _lcs_table(a, b):
+    """The textbook O(len(a) * len(b)) table, as a reference for the bit-parallel version."""
+    table = np.zeros((len(a) + 1, len(b) + 1), dtype=int)
+    for i, u in enumerate(a, 1):
+        for j, v in enumerate(b, 1):
+            table[i, j] = (
+                table[i - 1, j - 1] + 1 if u == v else max(table[i - 1, j], table[i, j - 1])
+            )
+    return int(table[-1, -1])
+
+
+def test_lcs_length_matches_the_textbook_table_on_long_lists():
+    rng = np.random.default_rng(4)
+    words = [f"w{i}" for i in range(12)]
+    for _ in range(10):
+        a = list(rng.choice(words, size=int(rng.integers(50, 150))))
+        b = list(rng.choice(words, size=int(rng.integers(1, 150))))
+        assert text.lcs_length(a, b) == _lcs_table(a, b)
+        assert text.lcs_length(b, a) == _lcs_table(a, b)
+
+
 def test_ngram_similarity_hand_computed_and_bounds():
     # " abc " and " abd " share one of three 3-grams each: cosine 1/3
     assert text.ngram_similarity("abc", "abd") == pytest.approx(1 / 3)
