@@ -72,6 +72,8 @@ def test_float_judges_use_tie_delta():
     assert report.outcomes == ["tie", "b", "a"]
     strict = judge_pairwise([{}] * 3, a, b, score_diff)
     assert strict.outcomes == ["b", "b", "a"]
+    numpy_ints = judge_pairwise([{}] * 2, [3, 1], [1, 1], lambda i, x, y: np.int64(x - y))
+    assert numpy_ints.outcomes == ["a", "tie"]
 
 
 def test_human_agreement_and_kappa_match_sklearn():

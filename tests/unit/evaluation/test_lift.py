@@ -81,6 +81,20 @@ def test_cuped_narrows_the_interval_when_the_covariate_is_correlated():
     assert any("CUPED-adjusted" in note for note in cuped.notes)
 
 
+def test_cuped_estimate_equals_the_regression_adjusted_estimate_of_statsmodels():
+    import statsmodels.api as sm
+
+    rows = experiment(np.random.default_rng(3), n=1500, lift=0.4, rho=0.7)
+    (res,) = lift(rows, pre_period_column="pre")
+    treated = (rows["variant"] == "treatment").astype(float)
+    design = sm.add_constant(np.column_stack([treated, rows["pre"] - rows["pre"].mean()]))
+    fit = sm.OLS(rows["revenue"], design).fit(cov_type="HC2")
+    # OLS with a treatment dummy pools the within-variant slope, as CUPED's theta does
+    assert res.lift_abs == pytest.approx(fit.params[1])
+    se = (res.ci_abs[1] - res.ci_abs[0]) / (2 * stats.t.ppf(0.975, 1e6))
+    assert se == pytest.approx(fit.bse[1], rel=0.02)
+
+
 def test_cuped_with_an_uncorrelated_covariate_changes_little():
     rows = experiment(np.random.default_rng(5), n=2000, rho=0.0)
     (plain,) = lift(rows)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -275,3 +277,14 @@ def test_custom_metric_errors_name_the_item_and_nan_is_kept():
         bad.item_scores([{}], [1])
     with pytest.raises(InvalidInputError, match="2 predictions for 1 items"):
         m.item_scores([{}], [1.0, 2.0])
+
+
+def test_importing_the_catalog_does_not_import_numpy():
+    code = (
+        "import sys; import mlstudio.integrations.evaluation.metrics, "
+        "mlstudio.integrations.evaluation.judges, mlstudio.integrations.evaluation.lift; "
+        "print('numpy' in sys.modules, 'scipy' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "False"]

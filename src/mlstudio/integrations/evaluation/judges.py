@@ -10,6 +10,7 @@ Cohen's kappa. :func:`labels_judge` turns imported human labels into a judge.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -49,7 +50,7 @@ def _verdict(raw: Any, tie_delta: float, index: int) -> str:
     """The judge's answer as "x" | "y" | "tie"."""
     if isinstance(raw, str) and raw.strip().lower() in ("x", "y", "tie"):
         return raw.strip().lower()
-    if isinstance(raw, int | float) and not isinstance(raw, bool) and not math.isnan(raw):
+    if isinstance(raw, numbers.Real) and not isinstance(raw, bool) and not math.isnan(raw):
         if raw > tie_delta:
             return "x"
         if raw < -tie_delta:

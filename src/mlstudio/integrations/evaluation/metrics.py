@@ -44,7 +44,8 @@ class Metric:
         """One float per item (ranking: per group/query); NaN where a prediction is missing."""
         if self._item is None:
             raise InvalidInputError(
-                f"metric {self.name!r} is a {self.kind} statistic, it has no item scores",
+                f"metric {self.name!r} (kind {self.kind}) is an aggregate statistic, it has no "
+                "item scores",
                 hint="use Metric.statistic(y_true, y_pred, idx) and bootstrap it",
             )
         return self._item(y_true, y_pred, groups)
