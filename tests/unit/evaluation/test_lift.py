@@ -274,3 +274,16 @@ def test_units_without_a_pre_period_value_are_noted():
     (res,) = lift(rows, pre_period_column="pre")
     assert any(n.startswith("5 units had no pre-period value") for n in res.notes)
     assert res.variance_reduction > 0.3
+
+
+def test_a_constant_metric_gives_a_point_interval_and_says_so():
+    rows = {
+        "variant": ["control", "treatment"] * 4,
+        "account": list(range(8)),
+        "revenue": [2.0] * 8,
+        "pre": [1.0, 2.0, 3.0, 4.0] * 2,
+    }
+    (res,) = lift(rows, pre_period_column="pre")
+    assert (res.lift_abs, res.ci_abs, res.p_value) == (0.0, (0.0, 0.0), 1.0)
+    assert res.variance_reduction == 0.0
+    assert any("zero variance" in n for n in res.notes)

@@ -345,7 +345,8 @@ def analyse_lift(
             local.append("the control's mean is 0: relative lift is undefined")
         reduction = None
         if cuped:
-            reduction = float(min(1.0, max(0.0, 1 - (a + b) / float(var_raw[t] + var_raw[c]))))
+            raw = float(var_raw[t] + var_raw[c])
+            reduction = float(min(1.0, max(0.0, 1 - (a + b) / raw))) if raw > 0 else 0.0
             local.append("lift is CUPED-adjusted; mean_control/mean_treatment are unadjusted")
         if se == 0:
             local.append("zero variance in both variants: the interval is a point")
