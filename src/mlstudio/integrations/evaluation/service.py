@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 from typing import Any
 
 from mlstudio.core.ids import new_id
@@ -20,29 +19,7 @@ from mlstudio.errors import InvalidInputError, NotFoundError
 from mlstudio.governance.classification import UNCLASSIFIED, Classification
 from mlstudio.integrations.evaluation.candidates import Candidate, check_refs, resolve
 
-MIN_SLICE_N = 10
-MAX_SLICE_VALUES = 50
 EXPERIMENT = "evaluations"
-CORRECTIONS = ("holm", "bh")
-
-
-def _check_options(margin: float, resamples: int, confidence: float, correction: str) -> None:
-    if not isinstance(margin, int | float) or math.isnan(margin) or margin < 0:
-        raise InvalidInputError(
-            f"margin must be a number >= 0, not {margin!r}", hint="--margin 0.01"
-        )
-    if not 100 <= int(resamples) <= 100_000:
-        raise InvalidInputError(
-            f"resamples must be between 100 and 100000, not {resamples}", hint="--resamples 2000"
-        )
-    if not 0.5 < confidence < 1:
-        raise InvalidInputError(
-            f"confidence must be between 0.5 and 1, not {confidence}", hint="--confidence 0.95"
-        )
-    if correction not in CORRECTIONS:
-        raise InvalidInputError(
-            f"unknown correction {correction!r}", hint="--correction holm or --correction bh"
-        )
 
 
 def _field_classes(table: Any) -> dict[str, Classification]:
@@ -87,194 +64,78 @@ class EvaluationService:
     ) -> dict[str, Any]:
         """Compare ``candidates`` (the first is the baseline) on dataset ``on``; returns the
         report (also stored, with item-level scores as a dataset and a tracking run)."""
-        import numpy as np
-
         from mlstudio.data.catalog import DatasetService, parse_dataset_name, parse_dataset_ref
-        from mlstudio.integrations.evaluation.metrics import default_metrics, get_metric
+        from mlstudio.governance.rbac import Authorizer
+        from mlstudio.integrations.evaluation.compare import check_options, evaluate
+        from mlstudio.integrations.evaluation.metrics import get_metric
 
         check_refs(list(candidates))
-        _check_options(margin, resamples, confidence, correction)
+        check_options(margin, resamples, confidence, correction)
         slices = list(dict.fromkeys(slices or []))
-        wanted = [get_metric(m) for m in dict.fromkeys(metrics or [])]
+        for m in metrics or []:
+            get_metric(m)  # an unknown metric is refused before anything is read
         name, _ = parse_dataset_ref(on)
         target = parse_dataset_name(save) if save else None
+        target_name = target.full if target else f"{name.namespace}/{name.name}-eval"
+        with self.store.read() as uow:  # the scores must be storable before anything is scored
+            Authorizer(uow.identity).require_namespace(
+                actor, target_name.partition("/")[0], "write datasets"
+            )
         dataset = DatasetService(self.store, self.cas).read(actor, on, domain=domain)
         table = dataset.to_arrow()
         classes = _field_classes(table)
         columns = {n: table.column(n).to_numpy(zero_copy_only=False) for n in table.column_names}
         ref = dataset.name  # NS/NAME@V
+        for col in [*slices, *([cluster] if cluster else []), *([label] if label else [])]:
+            if col not in columns:
+                raise InvalidInputError(
+                    f"{ref} has no column {col!r}", hint=f"its columns are {', '.join(columns)}"
+                )
         resolved = [
             resolve(self.registry, actor, c, columns, classes, domain=domain, dataset=ref)
             for c in candidates
         ]
         _unique_names(resolved)
         label = label or next((c.target for c in resolved if c.target), None)
-        if not label:
+        if not label or label not in columns:
             raise InvalidInputError(
-                "which column holds the true outcome? none of the candidates names one",
+                "which column holds the true outcome? "
+                + (f"{ref} has no column {label!r}" if label else "no candidate names one"),
                 hint="add --label COLUMN",
             )
-        for col in [label, *slices, *([cluster] if cluster else [])]:
-            if col not in columns:
-                raise InvalidInputError(
-                    f"{ref} has no column {col!r}", hint=f"its columns are {', '.join(columns)}"
-                )
         y = _labels(columns[label], label)
-        present = y[~np.isnan(y)]
-        task = "classification" if np.isin(present, (0.0, 1.0)).all() else "regression"
-        if not wanted:
-            wanted = [get_metric(m) for m in default_metrics(task)]
-        notes: list[str] = []
-        n_label_missing = int(np.isnan(y).sum())
-        if n_label_missing:
-            notes.append(f"{n_label_missing} items without a label were left out")
-        clusters = columns[cluster] if cluster else None
-        options = {
-            "margin": float(margin),
-            "resamples": int(resamples),
-            "seed": int(seed),
-            "confidence": float(confidence),
-        }
-        comparisons, item_scores = self._pairs(wanted, y, resolved, clusters, options)
-        slice_rows, family = self._slices(wanted, y, resolved, columns, slices, clusters, options)
-        _adjust(slice_rows, correction)
-        ranking, ranking_metric = _ranking(wanted, item_scores, resolved, options)
+        result = evaluate(
+            y,
+            {c.name: c.predictions for c in resolved},
+            metrics=metrics,
+            slices={col: columns[col].tolist() for col in slices},
+            clusters=columns[cluster].tolist() if cluster else None,
+            margin=margin,
+            resamples=resamples,
+            seed=seed,
+            confidence=confidence,
+            correction=correction,
+        )
+        item_scores = result.pop("item_scores")
         eval_id = new_id("ev")
         report = {
             "id": eval_id,
             "dataset": ref,
             "domain": domain,
             "label": label,
-            "task": task,
-            "n_items": int(len(y) - n_label_missing),
             "candidates": [c.describe() for c in resolved],
-            "baseline": resolved[0].name,
-            "metrics": [m.name for m in wanted],
-            "margin": float(margin),
-            "confidence": float(confidence),
-            "resamples": int(resamples),
-            "seed": int(seed),
             "cluster": cluster,
-            "correction": correction,
-            "family_size": family,
-            "comparisons": comparisons,
-            "slices": slice_rows,
-            "ranking": ranking,
-            "ranking_metric": ranking_metric,
-            "notes": notes,
+            **result,
             "created_by": actor,
         }
         scores_table = _scores_table(columns, y, label, slices, cluster, resolved, item_scores)
         scores_columns = _scores_columns(scores_table, classes, label, slices, cluster, resolved)
-        target_name = target.full if target else f"{name.namespace}/{name.name}-eval"
         report["scores"] = self._save_scores(
             actor, target_name, scores_table, scores_columns, domain, eval_id, ref
         )
         report["tracking_run"] = self._track(actor, report)
         self._record(actor, report)
         return report
-
-    def _pairs(
-        self, wanted: list[Any], y: Any, resolved: list[Candidate], clusters: Any, options: dict
-    ) -> tuple[list[dict[str, Any]], dict[tuple[str, str], Any]]:
-        base = resolved[0]
-        out: list[dict[str, Any]] = []
-        item_scores: dict[tuple[str, str], Any] = {}
-        for metric in wanted:
-            if metric.kind == "item":
-                for c in resolved:
-                    item_scores[(metric.name, c.name)] = metric.item_scores(y, c.predictions)
-            for other in resolved[1:]:
-                result = _compare(metric, y, base, other, item_scores, None, clusters, options)
-                out.append(
-                    {
-                        "metric": metric.name,
-                        "candidate": other.name,
-                        "baseline": base.name,
-                        **result,
-                    }
-                )
-        return out, item_scores
-
-    def _slices(
-        self,
-        wanted: list[Any],
-        y: Any,
-        resolved: list[Candidate],
-        columns: dict[str, Any],
-        slices: list[str],
-        clusters: Any,
-        options: dict,
-    ) -> tuple[list[dict[str, Any]], int]:
-        import numpy as np
-
-        rows: list[dict[str, Any]] = []
-        base = resolved[0]
-        for col in slices:
-            values = columns[col]
-            distinct = list(dict.fromkeys(v for v in values.tolist() if v is not None))
-            if len(distinct) > MAX_SLICE_VALUES:
-                raise InvalidInputError(
-                    f"slice column {col!r} has {len(distinct)} distinct values (at most "
-                    f"{MAX_SLICE_VALUES})",
-                    hint="slice by a column with few values (plan, region), or bucket it first",
-                )
-            for value in sorted(distinct, key=str):
-                mask = np.asarray([v == value for v in values.tolist()])
-                n = int((mask & ~np.isnan(y)).sum())
-                for metric in wanted:
-                    for other in resolved[1:]:
-                        row = {
-                            "column": col,
-                            "value": value,
-                            "metric": metric.name,
-                            "candidate": other.name,
-                            "n": n,
-                        }
-                        if n < MIN_SLICE_N:
-                            rows.append(
-                                {
-                                    **row,
-                                    "tested": False,
-                                    "delta": _slice_delta(metric, y, base, other, mask),
-                                    "delta_ci": None,
-                                    "p_value": None,
-                                    "adjusted_p": None,
-                                    "verdict": None,
-                                    "note": f"{n} items: reported, not tested (min {MIN_SLICE_N})",
-                                }
-                            )
-                            continue
-                        try:
-                            result = _compare(metric, y, base, other, None, mask, clusters, options)
-                        except InvalidInputError as exc:  # e.g. one class only in this slice
-                            rows.append(
-                                {
-                                    **row,
-                                    "tested": False,
-                                    "delta": None,
-                                    "delta_ci": None,
-                                    "p_value": None,
-                                    "adjusted_p": None,
-                                    "verdict": None,
-                                    "note": exc.message,
-                                }
-                            )
-                            continue
-                        rows.append(
-                            {
-                                **row,
-                                "tested": result["p_value"] is not None,
-                                "delta": result["delta"],
-                                "delta_ci": result["delta_ci"],
-                                "p_value": result["p_value"],
-                                "adjusted_p": None,
-                                "verdict": result["verdict"],
-                                "higher_is_better": result["higher_is_better"],
-                                "note": "; ".join(result["notes"]) or None,
-                            }
-                        )
-        return rows, sum(1 for r in rows if r["tested"])
 
     # --- storage ------------------------------------------------------------------------------
     def _save_scores(
@@ -475,119 +336,6 @@ def _labels(values: Any, label: str) -> Any:
             f"label column {label!r} is not numeric",
             hint="use a 0/1 outcome (classification) or a number (regression)",
         ) from None
-
-
-def _compare(
-    metric: Any,
-    y: Any,
-    base: Candidate,
-    other: Candidate,
-    item_scores: dict[tuple[str, str], Any] | None,
-    mask: Any,
-    clusters: Any,
-    options: dict[str, Any],
-) -> dict[str, Any]:
-    """One paired comparison of ``other`` against ``base`` on ``metric`` (on ``mask`` items)."""
-    import numpy as np
-
-    from mlstudio.integrations.evaluation import auc, stats
-
-    select = mask if mask is not None else np.ones(len(y), dtype=bool)
-    keep = select & ~np.isnan(y)
-    yk, pa, pb = y[keep], base.predictions[keep], other.predictions[keep]
-    ck = clusters[keep] if clusters is not None else None
-    common = {"margin": options["margin"], "confidence": options["confidence"]}
-    if metric.kind == "auc":
-        result = auc.delong_compare(yk, pa, pb, **common)
-    elif metric.kind == "aggregate":
-        result = stats.paired_compare_statistic(
-            lambda idx: (metric.statistic(yk, pa, idx), metric.statistic(yk, pb, idx)),
-            len(yk),
-            higher_is_better=metric.higher_is_better,
-            clusters=ck,
-            resamples=options["resamples"],
-            seed=options["seed"],
-            **common,
-        )
-    else:
-        if item_scores is not None:
-            sa = item_scores[(metric.name, base.name)][keep]
-            sb = item_scores[(metric.name, other.name)][keep]
-        else:
-            sa, sb = metric.item_scores(yk, pa), metric.item_scores(yk, pb)
-        result = stats.paired_compare(
-            sa,
-            sb,
-            higher_is_better=metric.higher_is_better,
-            clusters=ck,
-            resamples=options["resamples"],
-            seed=options["seed"],
-            **common,
-        )
-    return result.to_dict()
-
-
-def _slice_delta(metric: Any, y: Any, base: Candidate, other: Candidate, mask: Any) -> Any:
-    """Δ of an item metric's mean on a slice too small to test (None for other metrics)."""
-    import numpy as np
-
-    if metric.kind != "item":
-        return None
-    keep = mask & ~np.isnan(y)
-    if not keep.any():
-        return None
-    sa = metric.item_scores(y[keep], base.predictions[keep])
-    sb = metric.item_scores(y[keep], other.predictions[keep])
-    with np.errstate(all="ignore"):
-        value = float(np.nanmean(sb - sa)) if np.isfinite(sb - sa).any() else None
-    return value
-
-
-def _adjust(rows: list[dict[str, Any]], method: str) -> None:
-    """Adjust every tested slice's p-value in one family (all slices, metrics, candidates)."""
-    from mlstudio.integrations.evaluation.multiple import adjust
-
-    tested = [r for r in rows if r["tested"]]
-    adjusted = adjust([r["p_value"] for r in tested], method)
-    for row, p in zip(tested, adjusted, strict=True):
-        row["adjusted_p"] = p
-        if p is not None and p >= 0.05 and row["verdict"] in ("better", "worse"):
-            row["verdict"] = "tied"  # significant only before the correction
-            row["note"] = ((row.get("note") or "") + "; not significant after correction").lstrip(
-                "; "
-            )
-
-
-def _ranking(
-    wanted: list[Any],
-    item_scores: dict[tuple[str, str], Any],
-    resolved: list[Candidate],
-    options: dict[str, Any],
-) -> tuple[list[dict[str, Any]] | None, str | None]:
-    """With three or more candidates: a ranking on the first item metric, with intervals."""
-    if len(resolved) < 3:
-        return None, None
-    metric = next((m for m in wanted if m.kind == "item"), None)
-    if metric is None:
-        return None, None
-    from mlstudio.integrations.evaluation.ranking import rank_candidates
-
-    entries = rank_candidates(
-        {c.name: item_scores[(metric.name, c.name)] for c in resolved},
-        higher_is_better=metric.higher_is_better,
-        resamples=min(options["resamples"], 1000),
-        seed=options["seed"],
-    )
-    return [
-        {
-            "name": e.name,
-            "mean": float(e.mean),
-            "ci": {"low": float(e.ci.low), "high": float(e.ci.high)},
-            "rank": int(e.rank),
-            "rank_ci": [int(e.rank_ci[0]), int(e.rank_ci[1])],
-        }
-        for e in entries
-    ], metric.name
 
 
 def _scores_table(
