@@ -414,9 +414,15 @@ def paired_compare(
     )
     sa, sb = _summary(xa, codes, confidence), _summary(xb, codes, confidence)
     d = xb - xa
+    # "constant" tolerates float noise from subtracting scores (e.g. x - 0.1 - x)
+    scale = float(np.abs(d).max()) if n else 0.0
+    constant = n > 0 and float(d.max() - d.min()) <= 1e-12 * max(1.0, scale)
+    if constant and scale <= 1e-15:
+        d = np.zeros(n)
+    elif constant:
+        d = np.full(n, float(d.mean()))
     delta = float(d.mean()) if n else float("nan")
     delta_se = mean_se(d, codes)
-    constant = n > 0 and bool((d == d[0]).all())
 
     testable = n >= 2 and not (constant and d[0] == 0.0)
     if n < 2:
