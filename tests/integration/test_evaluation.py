@@ -120,7 +120,7 @@ def test_compare_reports_paired_deltas_slices_and_a_ranking(studio, ev):
     assert strong["a"]["mean"] < strong["b"]["mean"]
     # heuristic is the logistic of x2, the weak model a logistic in x2: the same ranking
     weak = by[("auc", "churn_1")]
-    assert abs(weak["delta"]) < 1e-9 and weak["verdict"] == "tied"
+    assert abs(weak["delta"]) < 1e-9 and weak["verdict"] == "untestable"  # identical rankings
     loss = by[("log_loss", "churn_2")]
     assert loss["higher_is_better"] is False and loss["delta"] < 0 and loss["verdict"] == "better"
     # slices: 4 segments x 2 metrics x 2 candidates in one family, adjusted p >= raw p
@@ -224,7 +224,8 @@ def test_a_gated_alias_moves_only_with_a_passing_evaluation_or_an_approvers_over
     assert first["moved"] and first["gate"]["passed"]
     refused = studio.fails("model", "alias", "churn", "prod", "2")
     assert "no evaluation" in refused.stderr and "mlstudio eval compare" in refused.stderr
-    assert studio.ok("model", "show", "churn")["aliases"]["prod"] == 1
+    shown = studio.ok("model", "show", "churn")
+    assert shown["model"]["aliases"]["prod"] == 1 and shown["gates"]["prod"]["metric"] == "auc"
     report = compare(studio, "models:/churn/1", "models:/churn/2", "--on", "ev/holdout",
                      "--metric", "auc")  # fmt: skip
     moved = studio.ok("model", "alias", "churn", "prod", "2")
@@ -267,3 +268,72 @@ def test_gate_bad_input(studio, ev):
     assert [
         e for e in studio.ok("audit", "--action", "model.gate") if e["decision"] != "deny"
     ] == []
+
+
+def test_text_candidates_and_precomputed_scores(studio, tmp_path):
+    """String predictions are scored by the text metrics; a column that already holds per-item
+    scores (a judge's grade) is compared with the label-free ``score`` metric."""
+    studio.ok("namespace", "create", "tx")
+    rng = np.random.default_rng(5)
+    words = ["the cat sat", "a dog ran", "red fish", "blue sky", "old tree"]
+    rows = []
+    for i in range(120):
+        ref = words[i % 5]
+        rows.append(
+            {
+                "answer": ref,
+                "a": ref if rng.random() < 0.5 else "something else",
+                "b": ref if rng.random() < 0.8 else "something else",
+                "grade_a": round(float(rng.random()), 4),
+                "grade_b": round(float(rng.random() * 0.5 + 0.5), 4),
+            }
+        )
+    path = _csv(tmp_path / "qa.csv", rows)
+    studio.ok("data", "import", path, "--name", "tx/qa",
+              *[f"--classify={c}=internal" for c in rows[0]])  # fmt: skip
+    text = studio.ok("eval", "compare", "column:a", "column:b", "--on", "tx/qa", "--label",
+                     "answer", "--metric", "exact_match", "--metric", "token_f1")  # fmt: skip
+    assert text["task"] == "text"
+    em = next(c for c in text["comparisons"] if c["metric"] == "exact_match")
+    assert em["test"].startswith("mcnemar") and em["delta"] > 0
+    expected = np.mean([r["b"] == r["answer"] for r in rows]) - np.mean(
+        [r["a"] == r["answer"] for r in rows]
+    )
+    assert em["delta"] == pytest.approx(expected)
+    graded = studio.ok("eval", "compare", "column:grade_a", "column:grade_b", "--on", "tx/qa",
+                       "--metric", "score")  # fmt: skip
+    [g] = graded["comparisons"]
+    assert g["verdict"] == "better" and g["test"] == "paired permutation"
+    assert g["delta"] == pytest.approx(
+        np.mean([r["grade_b"] for r in rows]) - np.mean([r["grade_a"] for r in rows])
+    )
+
+
+def test_lift_of_an_online_experiment(studio, tmp_path):
+    studio.ok("namespace", "create", "ab")
+    rng = np.random.default_rng(9)
+    rows = []
+    for unit in range(2000):
+        variant = "control" if unit % 2 else "treatment"
+        pre = float(rng.gamma(2.0, 10.0))
+        revenue = 0.8 * pre + rng.normal(0, 5) + (1.5 if variant == "treatment" else 0.0)
+        rows.append({"account": f"a{unit}", "variant": variant, "pre": round(pre, 3),
+                     "revenue": round(revenue, 3)})  # fmt: skip
+    path = _csv(tmp_path / "ab.csv", rows)
+    studio.ok("data", "import", path, "--name", "ab/outcomes",
+              *[f"--classify={c}=internal" for c in rows[0]])  # fmt: skip
+    base = ["eval", "lift", "--experiment", "ab/outcomes", "--metric", "revenue",
+            "--variant-column", "variant", "--unit-column", "account"]  # fmt: skip
+    plain = studio.ok(*base)
+    cuped = studio.ok(*base, "--pre-period-column", "pre")
+    [p], [c] = plain["results"], cuped["results"]
+    assert (p["control"], p["treatment"], p["n_control"], p["n_treatment"]) == (
+        "control", "treatment", 1000, 1000,
+    )  # fmt: skip
+    assert p["srm_ok"] and c["cuped"] and c["variance_reduction"] > 0.5
+    width = lambda r: r["ci_abs"][1] - r["ci_abs"][0]  # noqa: E731
+    assert width(c) < 0.75 * width(p)  # the pre-period covariate narrows the interval
+    assert c["ci_abs"][0] < 1.5 < c["ci_abs"][1]
+    missing = studio.fails(*base[:-1], "nope")
+    assert "nope" in missing.stderr
+    assert [e["action"] for e in studio.ok("audit", "--action", "eval.lift")] == ["eval.lift"] * 2

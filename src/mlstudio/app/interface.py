@@ -453,6 +453,23 @@ class EvaluationApi(Protocol):
         confidence: float = 0.95,
         correction: str = "holm",
     ) -> dict[str, Any]: ...
+    def lift(
+        self,
+        experiment: str,
+        *,
+        metric: str,
+        variant_column: str,
+        unit_column: str,
+        pre_period_column: str | None = None,
+        denominator_column: str | None = None,
+        control: str | None = None,
+        treatment: str | None = None,
+        domain: str = "experimentation",
+        confidence: float = 0.95,
+    ) -> dict[str, Any]:
+        """Business lift of an online experiment (delta method, CUPED, SRM check)."""
+        ...
+
     def show(self, ref: str) -> dict[str, Any]: ...
     def list(
         self, dataset: str | None = None, *, limit: int | None = 50, offset: int = 0

@@ -235,3 +235,83 @@ def list_evaluations(
         )
 
     emit(rows, json_output, human)
+
+
+def print_lift(r: dict[str, Any]) -> None:
+    c = console()
+    controls = sorted({x["control"] for x in r["results"]})
+    c.print(
+        f"lift of {r['metric']} per {r['unit']} on {r['dataset']} (control: {', '.join(controls)})",
+        markup=False,
+    )
+    table(
+        None,
+        [
+            Col("treatment", key=True),
+            Col("units c/t", drop=2),
+            Col("mean c/t", drop=1),
+            Col("lift"),
+            Col("lift CI"),
+            Col("p"),
+            Col("CUPED", drop=3),
+            Col("SRM"),
+        ],
+        [
+            [
+                x["treatment"],
+                f"{x['n_control']}/{x['n_treatment']}",
+                f"{_fmt(x['mean_control'], 2)}/{_fmt(x['mean_treatment'], 2)}",
+                "-" if x["lift_rel"] is None else f"{x['lift_rel']:+.2%}",
+                "-" if None in x["ci_rel"] else f"[{x['ci_rel'][0]:+.2%}, {x['ci_rel'][1]:+.2%}]",
+                _p(x["p_value"]),
+                "-" if not x["cuped"] else f"-{(x['variance_reduction'] or 0):.0%} var",
+                "ok" if x["srm_ok"] else f"MISMATCH p={x['srm_p']:.2g}",
+            ]
+            for x in r["results"]
+        ],
+    )
+    for x in r["results"]:
+        for note in x["notes"]:
+            if not note.startswith("control variant"):
+                c.print(f"note ({x['treatment']}): {note}", markup=False)
+
+
+@app.command("lift")
+def lift(
+    experiment: Annotated[
+        str, typer.Option("--experiment", help="Dataset of logged outcomes NS/NAME[@V]")
+    ],
+    metric: Annotated[str, typer.Option("--metric", "-m", help="Outcome column, e.g. revenue")],
+    variant_column: Annotated[
+        str, typer.Option("--variant-column", help="Column naming each row's variant")
+    ],
+    unit_column: Annotated[
+        str, typer.Option("--unit-column", help="Randomisation unit, e.g. account_id")
+    ],
+    pre_period_column: Annotated[
+        str | None, typer.Option("--pre-period-column", help="Pre-period covariate (CUPED)")
+    ] = None,
+    denominator_column: Annotated[
+        str | None, typer.Option("--denominator-column", help="Ratio metric denominator")
+    ] = None,
+    control: Annotated[str | None, typer.Option("--control", help="Control variant")] = None,
+    treatment: Annotated[str | None, typer.Option("--treatment", help="Only this one")] = None,
+    domain: Annotated[str, typer.Option("--domain", help="Domain the read passes")] = (
+        "experimentation"
+    ),
+    json_output: JsonFlag = False,
+) -> None:
+    """Business lift of an online experiment: per-unit means, lift with a delta-method CI,
+    CUPED variance reduction, and a sample-ratio-mismatch check."""
+    result = context.studio().evaluation.lift(
+        experiment,
+        metric=metric,
+        variant_column=variant_column,
+        unit_column=unit_column,
+        pre_period_column=pre_period_column,
+        denominator_column=denominator_column,
+        control=control,
+        treatment=treatment,
+        domain=domain,
+    )
+    emit(result, json_output, print_lift)

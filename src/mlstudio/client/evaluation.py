@@ -43,6 +43,34 @@ class RemoteEvaluation(RemoteArea):
         }
         return self.http.json("POST", "/evaluations", json=body, timeout=LONG)
 
+    def lift(
+        self,
+        experiment: str,
+        *,
+        metric: str,
+        variant_column: str,
+        unit_column: str,
+        pre_period_column: str | None = None,
+        denominator_column: str | None = None,
+        control: str | None = None,
+        treatment: str | None = None,
+        domain: str = "experimentation",
+        confidence: float = 0.95,
+    ) -> dict[str, Any]:
+        body = {
+            "experiment": experiment,
+            "metric": metric,
+            "variant_column": variant_column,
+            "unit_column": unit_column,
+            "pre_period_column": pre_period_column,
+            "denominator_column": denominator_column,
+            "control": control,
+            "treatment": treatment,
+            "domain": domain,
+            "confidence": confidence,
+        }
+        return self.http.json("POST", "/evaluations/lift", json=body, timeout=LONG)
+
     def show(self, ref: str) -> dict[str, Any]:
         return self.http.json("GET", f"/evaluations/{seg(ref)}")
 

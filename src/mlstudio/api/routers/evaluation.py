@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from mlstudio.api.deps import Paging, StudioDep
-from mlstudio.api.schemas.evaluation import CompareIn
+from mlstudio.api.schemas.evaluation import CompareIn, LiftIn
 
 router = APIRouter(prefix="/evaluations", tags=["evaluation"])
 
@@ -29,6 +29,23 @@ def compare(body: CompareIn, studio: StudioDep) -> dict[str, Any]:
         seed=body.seed,
         confidence=body.confidence,
         correction=body.correction,
+    )
+
+
+@router.post("/lift")
+def lift(body: LiftIn, studio: StudioDep) -> dict[str, Any]:
+    """Business lift of an online experiment's logged outcomes."""
+    return studio.evaluation.lift(
+        body.experiment,
+        metric=body.metric,
+        variant_column=body.variant_column,
+        unit_column=body.unit_column,
+        pre_period_column=body.pre_period_column,
+        denominator_column=body.denominator_column,
+        control=body.control,
+        treatment=body.treatment,
+        domain=body.domain,
+        confidence=body.confidence,
     )
 
 

@@ -23,3 +23,16 @@ class CompareIn(In):
     seed: int = Field(0, ge=0, description="Random seed (reproducible intervals)")
     confidence: float = Field(0.95, gt=0.5, lt=1, description="Interval confidence")
     correction: str = Field("holm", description="holm or bh, across slices and metrics")
+
+
+class LiftIn(In):
+    experiment: str = Field(description="Dataset of logged outcomes NS/NAME[@V]")
+    metric: str = Field(description="Outcome column (e.g. revenue)")
+    variant_column: str = Field(description="Column naming each row's variant")
+    unit_column: str = Field(description="Randomisation unit (e.g. account_id)")
+    pre_period_column: str | None = Field(None, description="Pre-period covariate (CUPED)")
+    denominator_column: str | None = Field(None, description="Denominator of a ratio metric")
+    control: str | None = Field(None, description="Control variant (default: 'control')")
+    treatment: str | None = Field(None, description="Only this treatment")
+    domain: str = Field("experimentation", description="Domain whose policy the read passes")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="Interval confidence")

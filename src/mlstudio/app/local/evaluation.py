@@ -51,6 +51,34 @@ class LocalEvaluation(Area):
             correction=correction,
         )
 
+    def lift(
+        self,
+        experiment: str,
+        *,
+        metric: str,
+        variant_column: str,
+        unit_column: str,
+        pre_period_column: str | None = None,
+        denominator_column: str | None = None,
+        control: str | None = None,
+        treatment: str | None = None,
+        domain: str = "experimentation",
+        confidence: float = 0.95,
+    ) -> dict[str, Any]:
+        return self.service.lift(
+            self.actor,
+            experiment,
+            metric=metric,
+            variant_column=variant_column,
+            unit_column=unit_column,
+            pre_period_column=pre_period_column,
+            denominator_column=denominator_column,
+            control=control,
+            treatment=treatment,
+            domain=domain,
+            confidence=confidence,
+        )
+
     def show(self, ref: str) -> dict[str, Any]:
         return self.service.show(self.actor, ref)
 

@@ -89,12 +89,16 @@ def resolve(
             f"models:/NAME/VERSION) nor a column of {dataset}",
             hint=f"its columns are {', '.join(columns)}",
         )
-    values = _floats(columns[name], f"column {name!r} of {dataset}")
+    raw = columns[name]
+    try:
+        values = np.asarray([np.nan if v is None else v for v in raw.tolist()], dtype=float)
+    except (TypeError, ValueError):  # text predictions, for the text metrics
+        values = np.asarray([None if v is None else str(v) for v in raw.tolist()], dtype=object)
     return Candidate(
         ref=ref,
         name=column_name(name),
         kind="column",
-        predictions=np.asarray(values, dtype=float),
+        predictions=values,
         classification=classes.get(name, UNCLASSIFIED),
         inputs=[name],
     )
@@ -165,14 +169,3 @@ def _model(
         target=metadata.get("target"),
         inputs=features,
     )
-
-
-def _floats(values: Any, what: str) -> Any:
-    import numpy as np
-
-    try:
-        return np.asarray(values, dtype=float)
-    except (TypeError, ValueError):
-        raise InvalidInputError(
-            f"{what} is not numeric", hint="compare a column of scores or predicted values"
-        ) from None

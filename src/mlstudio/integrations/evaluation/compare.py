@@ -52,13 +52,14 @@ def evaluate(
     seed: int = 0,
     confidence: float = 0.95,
     correction: str = "holm",
+    keep_item_scores: bool = False,
 ) -> dict[str, Any]:
     """Compare every candidate of ``predictions`` (name -> one prediction per item; the first
     is the baseline) with the baseline: per metric n, means with CIs, Δ with a paired CI, a
     paired test, a verdict, MDE; per slice the same with ``correction`` across all of them.
 
-    Returns a JSON-ready dict (``comparisons``, ``slices``, ``ranking``…); ``item_scores``
-    (``{(metric, candidate): array}``) is attached for callers that store them."""
+    Returns a JSON-ready dict (``comparisons``, ``slices``, ``ranking``…); with
+    ``keep_item_scores``, ``item_scores`` (``{(metric, candidate): array}``) too."""
     import numpy as np
 
     from mlstudio.integrations.evaluation.metrics import default_metrics, get_metric
@@ -70,8 +71,10 @@ def evaluate(
             "evaluate needs at least two candidates: the baseline first, then the others",
             hint="evaluate(y, {'baseline': b, 'model': p})",
         )
-    y = _as_float(y_true, "y_true")
-    preds = {n: _as_float(predictions[n], f"predictions of {n}") for n in names}
+    wanted = [get_metric(m) for m in dict.fromkeys(metrics or [])]
+    text = _is_text(y_true, predictions[names[0]], wanted)
+    y = _as_values(y_true, "y_true", text)
+    preds = {n: _as_values(predictions[n], f"predictions of {n}", text) for n in names}
     for n, p in preds.items():
         if len(p) != len(y):
             raise InvalidInputError(
@@ -90,20 +93,28 @@ def evaluate(
         raise InvalidInputError(
             f"clusters has {len(groups)} values for {len(y)} items", hint="one group per item"
         )
-    present = y[~np.isnan(y)]
-    task = "classification" if len(present) and np.isin(present, (0.0, 1.0)).all() else "regression"
-    wanted = [get_metric(m) for m in dict.fromkeys(metrics or default_metrics(task))]
+    valid = np.asarray([v is not None for v in y]) if text else ~np.isnan(y)
+    if text:
+        task = "text"
+    else:
+        present = y[valid]
+        binary = len(present) and np.isin(present, (0.0, 1.0)).all()
+        task = "classification" if binary else "regression"
+    wanted = wanted or [get_metric(m) for m in default_metrics(task)]
     options = {
         "margin": float(margin),
         "resamples": int(resamples),
         "seed": int(seed),
         "confidence": float(confidence),
+        "valid": valid,
     }
     item_scores: dict[tuple[str, str], Any] = {}
     for metric in wanted:
         if metric.kind == "item":
             for n in names:
-                item_scores[(metric.name, n)] = metric.item_scores(y, preds[n])
+                scores = np.full(len(y), np.nan)
+                scores[valid] = metric.item_scores(y[valid], preds[n][valid])
+                item_scores[(metric.name, n)] = scores
     base = names[0]
     comparisons = []
     for metric in wanted:
@@ -118,8 +129,8 @@ def evaluate(
     slice_rows = _slices(wanted, y, preds, names, slices, groups, options)
     family = _adjust(slice_rows, correction)
     ranking, ranking_metric = _ranking(wanted, item_scores, names, options)
-    n_missing = int(np.isnan(y).sum())
-    return {
+    n_missing = int((~valid).sum())
+    out = {
         "task": task,
         "n_items": int(len(y) - n_missing),
         "baseline": base,
@@ -135,13 +146,31 @@ def evaluate(
         "ranking": ranking,
         "ranking_metric": ranking_metric,
         "notes": [f"{n_missing} items without a label were left out"] if n_missing else [],
-        "item_scores": item_scores,
     }
+    if keep_item_scores:
+        out["item_scores"] = item_scores
+    return out
 
 
-def _as_float(values: Any, what: str) -> Any:
+def _is_text(y_true: Any, first: Any, wanted: list[Any]) -> bool:
+    """Text items (strings compared by text metrics) rather than numbers."""
+    if wanted:
+        kinds = {m.task == "text" for m in wanted}
+        if len(kinds) > 1:
+            raise InvalidInputError(
+                "text metrics and numeric metrics cannot be mixed in one evaluation",
+                hint="run one evaluation with the text metrics and one with the others",
+            )
+        return kinds == {True}
+    sample = next((v for v in list(first) if v is not None), None)
+    return isinstance(sample, str)
+
+
+def _as_values(values: Any, what: str, text: bool) -> Any:
     import numpy as np
 
+    if text:
+        return np.asarray([None if v is None else str(v) for v in list(values)], dtype=object)
     try:
         return np.asarray([np.nan if v is None else v for v in list(values)], dtype=float)
     except (TypeError, ValueError):
@@ -168,7 +197,7 @@ def _compare(
     from mlstudio.integrations.evaluation import auc, stats
 
     select = mask if mask is not None else np.ones(len(y), dtype=bool)
-    keep = select & ~np.isnan(y)
+    keep = select & options["valid"]
     yk, ak, bk = y[keep], pa[keep], pb[keep]
     ck = clusters[keep] if clusters is not None else None
     common = {"margin": options["margin"], "confidence": options["confidence"]}
@@ -226,7 +255,7 @@ def _slices(
             )
         for value in sorted(distinct, key=str):
             mask = np.asarray([v == value for v in values])
-            n = int((mask & ~np.isnan(y)).sum())
+            n = int((mask & options["valid"]).sum())
             for metric in wanted:
                 for other in names[1:]:
                     row: dict[str, Any] = {
@@ -245,7 +274,9 @@ def _slices(
                         "note": None,
                     }
                     if n < MIN_SLICE_N:
-                        row["delta"] = _mean_delta(metric, y, preds[base], preds[other], mask)
+                        row["delta"] = _mean_delta(
+                            metric, y, preds[base], preds[other], mask & options["valid"]
+                        )
                         row["note"] = f"{n} items: reported, not tested (min {MIN_SLICE_N})"
                         rows.append(row)
                         continue
@@ -269,11 +300,10 @@ def _slices(
     return rows
 
 
-def _mean_delta(metric: Any, y: Any, pa: Any, pb: Any, mask: Any) -> float | None:
+def _mean_delta(metric: Any, y: Any, pa: Any, pb: Any, keep: Any) -> float | None:
     """Δ of an item metric's mean on a slice too small to test (None for other metrics)."""
     import numpy as np
 
-    keep = mask & ~np.isnan(y)
     if metric.kind != "item" or not keep.any():
         return None
     diff = metric.item_scores(y[keep], pb[keep]) - metric.item_scores(y[keep], pa[keep])

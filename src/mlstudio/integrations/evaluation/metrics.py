@@ -406,10 +406,26 @@ def similarity_metric(embed: Callable[[list[str]], Any] | None = None) -> Metric
     return Metric("similarity", "text", True, "item", desc, item)
 
 
+def _score(y_true: Any, y_pred: Any, groups: Any = None) -> Any:
+    return _floats(y_pred, "scores")
+
+
 # --- the catalog -------------------------------------------------------------------------------
+LABEL_FREE = frozenset({"score"})  # metrics that do not read y_true
+
+
 def _fixed() -> dict[str, Metric]:
     c, r, t = "classification", "regression", "text"
     metrics = [
+        Metric(
+            "score",
+            "custom",
+            True,
+            "item",
+            "the prediction is itself a per-item score (a judge's grade, a ROUGE computed "
+            "elsewhere); the label is not read",
+            _score,
+        ),
         Metric("accuracy", c, True, "item", "share of items where p >= 0.5 matches y", _accuracy),
         Metric("log_loss", c, False, "item", "-log p(true class), p clipped to 1e-15", _log_loss),
         Metric("brier", c, False, "item", "squared error of the probability, (p - y)²", _brier),

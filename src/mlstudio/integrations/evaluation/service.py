@@ -96,14 +96,20 @@ class EvaluationService:
             for c in candidates
         ]
         _unique_names(resolved)
+        from mlstudio.integrations.evaluation.metrics import LABEL_FREE
+
         label = label or next((c.target for c in resolved if c.target), None)
-        if not label or label not in columns:
+        label_free = bool(metrics) and set(metrics) <= LABEL_FREE
+        if label is None and label_free:
+            y: Any = [0] * table.num_rows  # the scores are the candidates' own values
+        elif not label or label not in columns:
             raise InvalidInputError(
                 "which column holds the true outcome? "
                 + (f"{ref} has no column {label!r}" if label else "no candidate names one"),
                 hint="add --label COLUMN",
             )
-        y = _labels(columns[label], label)
+        else:
+            y = columns[label].tolist()
         result = evaluate(
             y,
             {c.name: c.predictions for c in resolved},
@@ -115,6 +121,7 @@ class EvaluationService:
             seed=seed,
             confidence=confidence,
             correction=correction,
+            keep_item_scores=True,
         )
         item_scores = result.pop("item_scores")
         eval_id = new_id("ev")
@@ -122,7 +129,7 @@ class EvaluationService:
             "id": eval_id,
             "dataset": ref,
             "domain": domain,
-            "label": label,
+            "label": label or "(none)",
             "candidates": [c.describe() for c in resolved],
             "cluster": cluster,
             **result,
@@ -264,6 +271,66 @@ class EvaluationService:
 
         self.store.retrying(work)
 
+    # --- online experiments -------------------------------------------------------------------
+    def lift(
+        self,
+        actor: str,
+        experiment: str,
+        *,
+        metric: str,
+        variant_column: str,
+        unit_column: str,
+        pre_period_column: str | None = None,
+        denominator_column: str | None = None,
+        control: str | None = None,
+        treatment: str | None = None,
+        domain: str = "experimentation",
+        confidence: float = 0.95,
+    ) -> dict[str, Any]:
+        """Business lift of an online experiment's logged outcomes (dataset ``experiment``,
+        read under ``domain``): per treatment vs the control, CI by the delta method, CUPED
+        with a pre-period column, the sample-ratio-mismatch check. Audited as ``eval.lift``."""
+        from mlstudio.data.catalog import DatasetService
+        from mlstudio.integrations.evaluation.lift import analyse_lift
+
+        dataset = DatasetService(self.store, self.cas).read(actor, experiment, domain=domain)
+        table = dataset.to_arrow()
+        rows = {n: table.column(n).to_pylist() for n in table.column_names}
+        results = analyse_lift(
+            rows,
+            metric=metric,
+            variant_column=variant_column,
+            unit_column=unit_column,
+            control=control,
+            treatment=treatment,
+            pre_period_column=pre_period_column,
+            denominator_column=denominator_column,
+            confidence=confidence,
+        )
+        out = {
+            "dataset": dataset.name,
+            "domain": domain,
+            "metric": metric,
+            "unit": unit_column,
+            "variant": variant_column,
+            "results": [r.to_dict() for r in results],
+        }
+
+        def work(uow: Any) -> None:
+            uow.audit.record(
+                actor,
+                "eval.lift",
+                f"dataset:{dataset.name}",
+                details={
+                    "domain": domain,
+                    "metric": metric,
+                    "lift": {r.treatment: r.lift_rel for r in results},
+                },
+            )
+
+        self.store.retrying(work)
+        return out
+
     # --- reading ------------------------------------------------------------------------------
     def show(self, actor: str, ref: str) -> dict[str, Any]:
         """A stored evaluation's report (``ref``: its id or a unique prefix)."""
@@ -326,18 +393,6 @@ def _unique_names(resolved: list[Candidate]) -> None:
             seen[c.name] = 1
 
 
-def _labels(values: Any, label: str) -> Any:
-    import numpy as np
-
-    try:
-        return np.asarray([np.nan if v is None else v for v in values.tolist()], dtype=float)
-    except (TypeError, ValueError):
-        raise InvalidInputError(
-            f"label column {label!r} is not numeric",
-            hint="use a 0/1 outcome (classification) or a number (regression)",
-        ) from None
-
-
 def _scores_table(
     columns: dict[str, Any],
     y: Any,
@@ -352,9 +407,13 @@ def _scores_table(
 
     data: dict[str, Any] = {"item": pa.array(np.arange(len(y), dtype=np.int64))}
     for col in [label, *slices, *([cluster] if cluster else [])]:
-        data.setdefault(col, pa.array(columns[col].tolist()))
+        if col is not None:
+            data.setdefault(col, pa.array(columns[col].tolist()))
     for c in resolved:
-        data[f"pred__{c.name}"] = pa.array(c.predictions, type=pa.float64())
+        numeric = c.predictions.dtype != object
+        data[f"pred__{c.name}"] = (
+            pa.array(c.predictions, type=pa.float64()) if numeric else pa.array(list(c.predictions))
+        )
     for (metric, cand), scores in item_scores.items():
         data[f"score__{metric}__{cand}".replace("@", "_at_")] = pa.array(scores, type=pa.float64())
     return pa.table(data)
@@ -382,7 +441,7 @@ def _scores_columns(
         else:
             cand = name.split("__")[-1]
             source = by_name.get(cand)
-            parts = [label_class] if name.startswith("score__") else []
+            parts = [label_class] if name.startswith("score__") and label else []
             parts.append(source.classification if source else UNCLASSIFIED)
             cls, rule = Classification.join_all(parts), "evaluation"
         out.append(

@@ -196,6 +196,7 @@ class RegistryService:
                     }
                     for r in uow.registry.reads(model["id"])
                 ],
+                "gates": {g["alias"]: g["spec"] for g in uow.evaluation.gates(model["id"])},
             }
 
         return guarded_read(self.store, actor, "model.show", f"model:{parsed}", work)
@@ -517,11 +518,6 @@ class RegistryService:
             return {"model": name, "alias": alias, "gate": spec}
 
         return guarded(self.store, actor, "model.gate", resource, work)
-
-    def gates(self, name: str) -> dict[str, Any]:
-        with self.store.read() as uow:
-            model = self._model(uow, name)
-            return {g["alias"]: g["spec"] for g in uow.evaluation.gates(model["id"])}
 
     def set_alias(
         self,
