@@ -15,6 +15,7 @@ from mlstudio.integrations.evaluation.stats import (
     mcnemar_pvalue,
     paired_compare,
     paired_compare_statistic,
+    sign_flip_pvalue,
 )
 
 
@@ -283,3 +284,38 @@ def test_to_dict_is_plain_json() -> None:
     assert set(data) >= {"n", "a", "b", "delta", "delta_ci", "p_value", "verdict", "notes"}
     assert isinstance(data["delta_ci"]["low"], float) and isinstance(data["notes"], list)
     assert json.loads(json.dumps(data, allow_nan=False)) == data
+
+
+def test_large_p_stops_early_and_still_matches_scipy() -> None:
+    rng = np.random.default_rng(21)
+    a = rng.normal(0.5, 0.1, 60)
+    b = a + rng.normal(0.0, 0.08, 60)  # no difference: p is large, the draws stop early
+    ref = stats.permutation_test(
+        (a, b),
+        lambda x, y, axis: np.mean(y - x, axis=axis),
+        permutation_type="samples",
+        n_resamples=9999,
+        vectorized=True,
+        random_state=1,
+    ).pvalue
+    ours = sign_flip_pvalue(b - a, 9999, np.random.default_rng(0))
+    assert ref > 0.1
+    # sequential estimate 500 / L: relative SE about 1 / sqrt(500)
+    assert abs(ours - ref) < 4 * (ref / math.sqrt(500) + math.sqrt(ref * (1 - ref) / 9999))
+    full = sign_flip_pvalue(b - a, 9999, np.random.default_rng(0), stop_hits=0)
+    assert abs(full - ref) < 5 * math.sqrt(2 * ref * (1 - ref) / 9999)
+
+
+def test_many_items_sign_flip_matches_the_normal_limit() -> None:
+    rng = np.random.default_rng(22)
+    d = rng.normal(0.0, 1.0, 20_000)
+    d += 2.0 * math.sqrt(float(d @ d)) / len(d) - d.mean()  # |T| = 2 null SDs
+    expected = 2 * stats.norm.sf(abs(d.sum()) / math.sqrt(float(d @ d)))
+    p = sign_flip_pvalue(d, 9999, np.random.default_rng(1), stop_hits=0)
+    assert abs(p - expected) < 5 * math.sqrt(expected * (1 - expected) / 9999) + 0.002
+
+
+def test_overwhelming_effect_gives_the_smallest_p_without_draws() -> None:
+    a, b = research_example(seed=4, n=3000)
+    result = paired_compare(a, b, permutations=999)
+    assert result.p_value == pytest.approx(1 / 1000)
