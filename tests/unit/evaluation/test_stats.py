@@ -319,3 +319,33 @@ def test_overwhelming_effect_gives_the_smallest_p_without_draws() -> None:
     a, b = research_example(seed=4, n=3000)
     result = paired_compare(a, b, permutations=999)
     assert result.p_value == pytest.approx(1 / 1000)
+
+
+def test_clustered_binary_outcomes_use_the_cluster_sign_flip() -> None:
+    rng = np.random.default_rng(30)
+    groups = np.repeat(np.arange(40), 5)
+    a = (rng.uniform(size=200) < 0.6).astype(float)
+    b = (rng.uniform(size=200) < 0.7).astype(float)
+    result = paired_compare(a, b, clusters=groups, permutations=999)
+    assert result.test == "paired permutation"
+    assert any("not McNemar" in note for note in result.notes)
+    assert result.n_clusters == 40
+    unclustered = paired_compare(a, b)
+    assert unclustered.test.startswith("mcnemar")
+
+
+def test_statistic_with_no_difference_is_untestable_without_warnings() -> None:
+    values = np.linspace(0.0, 1.0, 40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = paired_compare_statistic(
+            lambda idx: (float(values[idx].mean()), float(values[idx].mean())), 40, resamples=100
+        )
+    assert result.verdict == "untestable" and result.p_value is None
+    assert result.delta == 0.0 and result.delta_ci == type(result.delta_ci)(0.0, 0.0)
+    _no_nan(result.to_dict())
+
+
+def test_statistic_must_return_a_pair() -> None:
+    with pytest.raises(InvalidInputError, match="value_a, value_b"):
+        paired_compare_statistic(lambda idx: 0.5, 10)
