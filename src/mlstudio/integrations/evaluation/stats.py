@@ -132,8 +132,8 @@ def cluster_codes(clusters: Any, length: int) -> np.ndarray:
     """Integer codes 0..G-1 for per-item cluster labels (any hashable labels)."""
     import numpy as np
 
-    labels = np.asarray(clusters, dtype=object) if not hasattr(clusters, "dtype") else clusters
-    labels = np.asarray(labels)
+    # object dtype for plain sequences, so that 1 and "1" stay different clusters
+    labels = np.asarray(clusters) if hasattr(clusters, "dtype") else np.asarray(clusters, object)
     if labels.ndim != 1 or len(labels) != length:
         raise InvalidInputError(
             f"clusters has {len(labels) if labels.ndim == 1 else labels.shape} labels "
