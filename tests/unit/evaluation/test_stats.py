@@ -349,3 +349,23 @@ def test_statistic_with_no_difference_is_untestable_without_warnings() -> None:
 def test_statistic_must_return_a_pair() -> None:
     with pytest.raises(InvalidInputError, match="value_a, value_b"):
         paired_compare_statistic(lambda idx: 0.5, 10)
+
+
+def test_binary_bca_interval_is_close_to_scipy() -> None:
+    rng = np.random.default_rng(5)
+    a = (rng.uniform(size=300) < 0.6).astype(float)
+    b = np.where(rng.uniform(size=300) < 0.8, a, 1 - a)  # 20 % of items flip
+    ours = paired_compare(a, b, resamples=4000, seed=1)
+    ref = stats.bootstrap(
+        (a, b),
+        lambda x, y, axis: np.mean(y - x, axis=axis),
+        paired=True,
+        vectorized=True,
+        method="BCa",
+        n_resamples=4000,
+        random_state=3,
+    ).confidence_interval
+    width = ref.high - ref.low
+    assert ours.test == "mcnemar corrected"
+    assert abs(ours.delta_ci.low - ref.low) < 0.1 * width
+    assert abs(ours.delta_ci.high - ref.high) < 0.1 * width
