@@ -15,6 +15,7 @@ from mlstudio.integrations.evaluation.stats import (
     mcnemar_pvalue,
     paired_compare,
     paired_compare_statistic,
+    sign_flip_pvalue,
 )
 
 
@@ -283,3 +284,88 @@ def test_to_dict_is_plain_json() -> None:
     assert set(data) >= {"n", "a", "b", "delta", "delta_ci", "p_value", "verdict", "notes"}
     assert isinstance(data["delta_ci"]["low"], float) and isinstance(data["notes"], list)
     assert json.loads(json.dumps(data, allow_nan=False)) == data
+
+
+def test_large_p_stops_early_and_still_matches_scipy() -> None:
+    rng = np.random.default_rng(21)
+    a = rng.normal(0.5, 0.1, 60)
+    b = a + rng.normal(0.0, 0.08, 60)  # no difference: p is large, the draws stop early
+    ref = stats.permutation_test(
+        (a, b),
+        lambda x, y, axis: np.mean(y - x, axis=axis),
+        permutation_type="samples",
+        n_resamples=9999,
+        vectorized=True,
+        random_state=1,
+    ).pvalue
+    ours = sign_flip_pvalue(b - a, 9999, np.random.default_rng(0))
+    assert ref > 0.1
+    # sequential estimate 500 / L: relative SE about 1 / sqrt(500)
+    assert abs(ours - ref) < 4 * (ref / math.sqrt(500) + math.sqrt(ref * (1 - ref) / 9999))
+    full = sign_flip_pvalue(b - a, 9999, np.random.default_rng(0), stop_hits=0)
+    assert abs(full - ref) < 5 * math.sqrt(2 * ref * (1 - ref) / 9999)
+
+
+def test_many_items_sign_flip_matches_the_normal_limit() -> None:
+    rng = np.random.default_rng(22)
+    d = rng.normal(0.0, 1.0, 20_000)
+    d += 2.0 * math.sqrt(float(d @ d)) / len(d) - d.mean()  # |T| = 2 null SDs
+    expected = 2 * stats.norm.sf(abs(d.sum()) / math.sqrt(float(d @ d)))
+    p = sign_flip_pvalue(d, 9999, np.random.default_rng(1), stop_hits=0)
+    assert abs(p - expected) < 5 * math.sqrt(expected * (1 - expected) / 9999) + 0.002
+
+
+def test_overwhelming_effect_gives_the_smallest_p_without_draws() -> None:
+    a, b = research_example(seed=4, n=3000)
+    result = paired_compare(a, b, permutations=999)
+    assert result.p_value == pytest.approx(1 / 1000)
+
+
+def test_clustered_binary_outcomes_use_the_cluster_sign_flip() -> None:
+    rng = np.random.default_rng(30)
+    groups = np.repeat(np.arange(40), 5)
+    a = (rng.uniform(size=200) < 0.6).astype(float)
+    b = (rng.uniform(size=200) < 0.7).astype(float)
+    result = paired_compare(a, b, clusters=groups, permutations=999)
+    assert result.test == "paired permutation"
+    assert any("not McNemar" in note for note in result.notes)
+    assert result.n_clusters == 40
+    unclustered = paired_compare(a, b)
+    assert unclustered.test.startswith("mcnemar")
+
+
+def test_statistic_with_no_difference_is_untestable_without_warnings() -> None:
+    values = np.linspace(0.0, 1.0, 40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = paired_compare_statistic(
+            lambda idx: (float(values[idx].mean()), float(values[idx].mean())), 40, resamples=100
+        )
+    assert result.verdict == "untestable" and result.p_value is None
+    assert result.delta == 0.0 and result.delta_ci == type(result.delta_ci)(0.0, 0.0)
+    _no_nan(result.to_dict())
+
+
+def test_statistic_must_return_a_pair() -> None:
+    with pytest.raises(InvalidInputError, match="value_a, value_b"):
+        paired_compare_statistic(lambda idx: 0.5, 10)
+
+
+def test_binary_bca_interval_is_close_to_scipy() -> None:
+    rng = np.random.default_rng(5)
+    a = (rng.uniform(size=300) < 0.6).astype(float)
+    b = np.where(rng.uniform(size=300) < 0.8, a, 1 - a)  # 20 % of items flip
+    ours = paired_compare(a, b, resamples=4000, seed=1)
+    ref = stats.bootstrap(
+        (a, b),
+        lambda x, y, axis: np.mean(y - x, axis=axis),
+        paired=True,
+        vectorized=True,
+        method="BCa",
+        n_resamples=4000,
+        random_state=3,
+    ).confidence_interval
+    width = ref.high - ref.low
+    assert ours.test == "mcnemar corrected"
+    assert abs(ours.delta_ci.low - ref.low) < 0.1 * width
+    assert abs(ours.delta_ci.high - ref.high) < 0.1 * width
