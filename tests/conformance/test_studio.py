@@ -730,12 +730,12 @@ def test_evaluation_compare_show_list_and_alias_gates(app):
     bad = np.clip(0.5 + rng.normal(0, 0.15, n), 0.01, 0.99)
     segment = np.array(["a", "b", "c"])[rng.integers(0, 3, n)]
     csv = app.tmp / "holdout.csv"
-    lines = ["y,good,bad,segment"] + [
-        f"{y[i]},{good[i]:.6f},{bad[i]:.6f},{segment[i]}" for i in range(n)
+    lines = ["id,y,good,bad,segment"] + [
+        f"{i},{y[i]},{good[i]:.6f},{bad[i]:.6f},{segment[i]}" for i in range(n)
     ]
     csv.write_text("\n".join(lines) + "\n")
     name = f"{app.ns}/holdout"
-    classify = ["y=internal", "good=internal", "bad=internal", "segment=internal"]
+    classify = [f"{c}=internal" for c in ("id", "y", "good", "bad", "segment")]
     app.datasets.import_file(csv, name, classify=classify)
     report = app.evaluation.compare(
         ["column:bad", "column:good"],
@@ -769,3 +769,14 @@ def test_evaluation_compare_show_list_and_alias_gates(app):
     fails(lambda: app.models.gate(model, "prod", metric="auc"), InvalidInputError, "--on")
     assert app.models.gate(model, "prod", remove=True)["gate"] is None
     fails(lambda: app.models.gate(model, "prod", remove=True), NotFoundError, "no gate")
+    lift = app.evaluation.lift(
+        name, metric="good", variant_column="segment", unit_column="id", control="a"
+    )
+    assert lift["dataset"] == f"{name}@1"
+    assert {r["treatment"] for r in lift["results"]} == {"b", "c"}
+    assert sum(r["n_treatment"] for r in lift["results"]) + lift["results"][0]["n_control"] == n
+    fails(
+        lambda: app.evaluation.lift(name, metric="good", variant_column="segment", unit_column="y"),
+        InvalidInputError,
+        "more than one variant",
+    )
