@@ -25,7 +25,11 @@ def test_static_default_and_the_callers_default_on_every_error():
     r = resolve(flag(), "serve.m.route", "x")
     assert (r.value, r.variant, r.reason, r.error_code) == ("champion", "champion", "STATIC", None)
     missing = resolve(None, "nope", "safe")
-    assert (missing.value, missing.reason, missing.error_code) == ("safe", "ERROR", "FLAG_NOT_FOUND")
+    assert (missing.value, missing.reason, missing.error_code) == (
+        "safe",
+        "ERROR",
+        "FLAG_NOT_FOUND",
+    )
     mistyped = resolve(flag(), "serve.m.route", False)
     assert (mistyped.value, mistyped.error_code) == (False, "TYPE_MISMATCH")
     disabled = resolve(flag(enabled=False), "serve.m.route", "safe")
@@ -46,8 +50,12 @@ def test_rules_match_first_and_split_without_subject_is_the_default():
 
 
 def test_split_is_sticky_proportional_and_widening_never_moves_a_subject_back():
-    ten = flag(split=[{"variant": "champion", "weight": 90}, {"variant": "challenger", "weight": 10}])
-    twenty = flag(split=[{"variant": "champion", "weight": 80}, {"variant": "challenger", "weight": 20}])
+    ten = flag(
+        split=[{"variant": "champion", "weight": 90}, {"variant": "challenger", "weight": 10}]
+    )
+    twenty = flag(
+        split=[{"variant": "champion", "weight": 80}, {"variant": "challenger", "weight": 20}]
+    )
     subjects = [f"user-{i}" for i in range(10_000)]
     first = {s: resolve(ten, ten["key"], "x", s).variant for s in subjects}
     again = {s: resolve(ten, ten["key"], "x", s).variant for s in subjects}

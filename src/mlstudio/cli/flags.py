@@ -28,7 +28,8 @@ def _describe(f: dict[str, Any]) -> str:
     if f["split"]:
         total = sum(s["weight"] for s in f["split"])
         parts.append(
-            "split " + " / ".join(f"{s['variant']} {s['weight'] * 100 / total:g}%" for s in f["split"])
+            "split "
+            + " / ".join(f"{s['variant']} {s['weight'] * 100 / total:g}%" for s in f["split"])
         )
     for r in f["rules"]:
         parts.append(f"{r['attribute']} in {','.join(map(str, r['in']))} -> {r['variant']}")
