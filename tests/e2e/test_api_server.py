@@ -35,6 +35,7 @@ PATH_VALUES = {
     "alias": "champion",
     "version": "1",
     "view": "v",
+    "key": "serve.x.kill",
 }
 
 

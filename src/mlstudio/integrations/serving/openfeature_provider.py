@@ -36,10 +36,15 @@ class MlstudioProvider(AbstractProvider):
     @classmethod
     def from_settings(cls, refresh_s: float = 0.5) -> MlstudioProvider:
         """A provider on this process's installation (``MLSTUDIO_DATABASE_URL`` or the home)."""
-        from mlstudio.platform import Platform
+        from mlstudio.settings import Settings
+        from mlstudio.store.metadata.engine import make_engine
+        from mlstudio.store.metadata.store import MetadataStore
 
-        platform = Platform.open(bootstrap=False)
-        return cls(FlagCache(platform.store, refresh_s), owns_store=platform)
+        settings = Settings()
+        engine = make_engine(
+            settings.resolved_database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
+        )
+        return cls(FlagCache(MetadataStore(engine), refresh_s), owns_store=engine)
 
     def get_metadata(self) -> Metadata:
         return Metadata(name="mlstudio")
@@ -51,7 +56,7 @@ class MlstudioProvider(AbstractProvider):
     def shutdown(self) -> None:
         self._stop.set()
         if self._owns is not None:
-            self._owns.close()
+            self._owns.dispose()
 
     def _details(
         self, key: str, default: Any, context: EvaluationContext | None
