@@ -36,7 +36,13 @@ from mlstudio.core.states import (
 )
 from mlstudio.workflows.cache import keys as cache_keys
 from mlstudio.workflows.cache import readset
-from mlstudio.workflows.engine_cache import blob_present, cache_entry, cacheable
+from mlstudio.workflows.engine_cache import (
+    blob_present,
+    cache_entry,
+    cacheable,
+    check_model_reads,
+    record_model_reads,
+)
 from mlstudio.workflows.engine_governance import GovernanceGate
 from mlstudio.workflows.engine_state import (  # noqa: F401  (initial_rows is re-exported)
     StepTransaction,
@@ -49,6 +55,7 @@ from mlstudio.workflows.engine_state import (  # noqa: F401  (initial_rows is re
     snapshot,
     state_from_row,
 )
+from mlstudio.workflows.engine_tracking import tracked
 from mlstudio.workflows.engine_values import ValueResolver
 from mlstudio.workflows.executors.base import (
     Executor,
@@ -469,9 +476,10 @@ class Engine:
             else:
                 allowed.append(s)
         found = self._lookup(step, run, allowed)
+        memo: dict[Any, Any] = {}  # this step's model resolutions and domain checks
         for s in allowed:
             entry = found.pop(s.cache_key, None) if s.cache_key in found else None
-            if entry is not None and self._take_hit(run, s, entry):
+            if entry is not None and self._take_hit(step, run, s, entry, memo):
                 continue
             if s.state == TaskState.PENDING:
                 self._waiting.append(s)
@@ -524,13 +532,18 @@ class Engine:
         keys = [s.cache_key for s in fresh if cacheable(run, s)]
         return step.uow.runs.cache_lookup(keys) if keys else {}
 
-    def _take_hit(self, run: Any, s: _State, entry: Any) -> bool:
-        """Reuse a cache entry for ``s`` when its blobs exist and the domain may hold it; True
-        when ``s`` is settled (cached, or failed by the gate)."""
+    def _take_hit(
+        self, step: StepTransaction, run: Any, s: _State, entry: Any, memo: dict[Any, Any]
+    ) -> bool:
+        """Reuse a cache entry for ``s`` when its blobs exist, what it read still holds and the
+        domain may hold it; True when ``s`` is settled (cached, or failed by the gate)."""
         if not blob_present(self.cas, entry.output):
             self._pending.stale.append(entry.key)
             return False
         problems = readset.check_entry(entry, s.node.options)  # the files it read, its expiry
+        models: list[Any] = []
+        if not problems:  # the registered models it read: same versions, readable here
+            problems, models = check_model_reads(step.uow, run, entry.read_set, memo)
         if problems:
             self._stale_notes[s.id] = readset.stale_note(entry, problems)
             self._pending.stale.append(entry.key)
@@ -540,6 +553,7 @@ class Engine:
             self._set(run, s, TaskState.FAILED, error=problem, finished_at=utcnow())
             self._terminal(s.node.id)
             return True
+        record_model_reads(step.uow, run, s.node.id, entry.run_id, models)
         self._persist_later(run, s, entry.output)
         s.output = entry.output
         self._pending.hits.append(entry.key)
@@ -754,28 +768,10 @@ class Engine:
         result: TaskResult | None,
         source_run: str | None = None,
     ) -> None:
-        """The facts of a finished task run for experiment tracking (a subscriber stores them
-        in this step's transaction; a cache hit carries no logged values, only its source)."""
+        """Experiment tracking's facts of a finished task run (``engine_tracking``)."""
         code = self._plan_code.get(s.node.code, {}) if self._plan_code else {}
-        facts = {
-            "workflow": run.workflow,
-            "domain": run.domain,
-            "user": run.created_by,
-            "experiment": (run.plan or {}).get("experiment"),
-            "inputs": s.inputs or {},
-            "module": code.get("module"),
-            "version": code.get("version"),
-            "digest": code.get("digest"),
-            "attempt": s.attempt,
-            "duration_s": duration,
-            "cache_key": s.cache_key,
-            "source_run": source_run,
-            "started_at": result.started_at if result is not None else None,
-            "finished_at": result.finished_at if result is not None else None,
-            "logged": (result.extra.get("tracking") if result is not None else None),
-            "error": (result.error if result is not None and not result.ok else None),
-        }
-        self._pending.events.append(TaskTracked(run.id, s.id, s.node.id, s.node.task, state, facts))
+        event = tracked(run, s, state, duration, result, code, source_run)
+        self._pending.events.append(event)
 
     # --- the end ------------------------------------------------------------------------------
     def _cancel(self, run: Any, plan: Plan, states: dict[str, _State]) -> str:

@@ -1,5 +1,7 @@
 """The engine's cache helpers: whether a task may use the cache, whether a cached result's
-blobs still exist, and the entry a fresh result leaves (pure, apart from ``cas.exists``)."""
+blobs still exist, the entry a fresh result leaves, and whether the registered models a
+cached result read may be read again by the run it would serve (and the record of that read).
+"""
 
 from __future__ import annotations
 
@@ -42,3 +44,43 @@ def cache_entry(run: Any, plan: Plan, s: _State, duration: float | None) -> dict
         "created_at": utcnow(),
         "hits": 0,
     }
+
+
+def check_model_reads(
+    uow: Any, run: Any, read_set: dict[str, Any] | None, memo: dict[Any, Any]
+) -> tuple[list[str], list[Any]]:
+    """(why a cached result that read registered models may not serve ``run``, the reads to
+    record when it may): each uri is resolved again (a moved alias: stale) and the registry's
+    check is run for the run's domain and user (refused: not served; the task then runs and
+    the registry refuses it, audited). ``memo``: one step's, one query per distinct uri."""
+    from mlstudio.workflows.cache.readset import model_reads
+
+    reads = model_reads(read_set)
+    if not reads:
+        return [], []
+    from mlstudio.integrations.registry.reads import check_cached
+
+    return check_cached(uow, run.created_by, run.domain, reads, memo)
+
+
+def record_model_reads(
+    uow: Any, run: Any, node_id: str, source_run: str, allowed: list[Any]
+) -> None:
+    """Record the model reads of a cache hit as reads by ``run`` (lineage and audit, as
+    ``registry.load`` records them), naming the run whose result it reuses."""
+    if not allowed:
+        return
+    from mlstudio.integrations.registry.reads import record
+
+    for model, version, ref in allowed:
+        record(
+            uow,
+            run.created_by,
+            model,
+            version,
+            ref=ref,
+            domain=run.domain,
+            run_id=run.id,
+            node_id=node_id,
+            cached_from=source_run,
+        )

@@ -1,0 +1,189 @@
+"""Model reads are governed reads, also on a cache hit (SQLite and Postgres).
+
+A task that calls ``mlstudio.load_model("models:/NAME@ALIAS")`` records the read in its read
+set (the uri, and the name, version and digest it resolved to). On a cache hit the engine
+re-resolves every such uri and re-runs the registry's check for the new run's domain and user:
+a moved alias makes the entry stale (the reason names the alias and both versions), a domain
+that may not read the version's classification is not served from the cache (the task runs and
+the registry refuses it, audited), and an allowed hit is recorded in the registry's reads.
+In-task ``load_model`` reaches the run's own store from local workers and queue workers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlstudio.testing.flows import start_mlstudio, task_of, wait_until
+
+TASKS = """
+import pandas as pd
+
+from mlstudio import Model, task, workflow
+
+
+class Mean:
+    def __init__(self, value):
+        self.value = value
+
+    def predict(self, rows):
+        return [self.value for _ in rows]
+
+
+@task(classify={"*": "confidential"})
+def make(n: int) -> pd.DataFrame:
+    return pd.DataFrame({"y": [2.0 * i for i in range(n)]})
+
+
+@task
+def train(df: pd.DataFrame) -> Model:
+    return Model(Mean(float(df["y"].mean())))
+
+
+@task
+def score(ref: str) -> float:
+    from mlstudio import load_model
+
+    first = load_model(ref)
+    load_model(ref)  # the same uri twice: one read in the read set
+    return float(first.predict([0])[0])
+
+
+@workflow
+def flow(n: int = 3):
+    return train(make(n))
+
+
+@workflow
+def scoring(ref: str = "models:/churn@champion"):
+    return score(ref)
+"""
+
+
+@pytest.fixture
+def models(studio, tmp_path: Path) -> dict[str, Any]:
+    """Module mr/models; model churn with versions 1 (mean 3.0) and 2 (mean 5.0), both
+    confidential (inherited) and approved by carol; champion -> 1."""
+    root = tmp_path / "mr-models"
+    root.mkdir()
+    (root / "module.toml").write_text(
+        '[module]\nname = "mr/models"\ndescription = "model reads"\nrequirements = []\n'
+    )
+    (root / "tasks.py").write_text(TASKS)
+    studio.ok("namespace", "create", "mr")
+    studio.ok("user", "add", "carol")
+    studio.ok("namespace", "grant", "mr", "carol", "maintainer")
+    studio.ok("module", "push", root, "--no-tests")
+    runs = [studio.ok("run", "mr/models/flow:latestAlpha", "-p", f"n={n}") for n in (4, 6)]
+    for number, run in enumerate(runs, start=1):
+        assert run["state"] == "succeeded", run
+        version = studio.ok("model", "register", "churn", "--run", run["id"], "--namespace", "mr")
+        assert version["version"] == number and version["classification"] == "confidential"
+        studio.ok("model", "approve", "churn", str(number), "--reason", "ok", user="carol")
+    studio.ok("model", "alias", "churn", "champion", "1")
+    return {"runs": runs}
+
+
+def scoring(studio, *args: str) -> dict[str, Any]:
+    result = studio.cli("run", "mr/models/scoring:latestAlpha", *args, "--json")
+    assert result.json is not None, result.stderr
+    return result.json
+
+
+def model_loads(studio, decision: str) -> list[dict[str, Any]]:
+    events = studio.ok("audit", "--action", "model.load", "--limit", "1000")
+    return [e for e in events if e["decision"] == decision]
+
+
+def reads_of(studio) -> list[tuple[int, str, str | None]]:
+    shown = studio.ok("model", "show", "churn")
+    return sorted((r["version"], r["domain"], r["run_id"]) for r in shown["reads"])
+
+
+def test_an_unchanged_alias_in_the_same_domain_is_a_hit_recorded_as_a_read(studio, models):
+    first = scoring(studio)
+    assert first["state"] == "succeeded" and first["output_value"] == 3.0
+    score = task_of(studio.ok("runs", "show", first["id"]), "score")
+    assert score["cache_hit"] is False
+    assert score["reads"]["models"] == ["models:/churn@champion → churn/1"]  # read twice: one
+    second = scoring(studio)
+    assert second["state"] == "succeeded" and second["output_value"] == 3.0
+    assert task_of(studio.ok("runs", "show", second["id"]), "score")["cache_hit"] is True
+    # the hit is a read of version 1 by the new run, like the computed one
+    assert reads_of(studio) == sorted(
+        [
+            (1, "experimentation", first["id"]),
+            (1, "experimentation", first["id"]),
+            (1, "experimentation", second["id"]),
+        ]
+    )
+    [hit] = [e for e in model_loads(studio, "allow") if e["details"]["run_id"] == second["id"]]
+    assert hit["details"]["cached_from"] == first["id"] and hit["resource"] == "model:churn/1"
+    assert model_loads(studio, "deny") == []
+
+
+def test_a_stricter_domain_is_not_served_the_cached_result_and_the_read_is_denied(studio, models):
+    cached = scoring(studio)
+    assert cached["state"] == "succeeded"
+    refused = scoring(studio, "--domain", "adhoc")  # adhoc may not read confidential
+    assert refused["state"] == "failed", refused
+    score = task_of(studio.ok("runs", "show", refused["id"], "--explain"), "score")
+    assert score["cache_hit"] is False and score["state"] == "failed"
+    assert "confidential" in score["error"]
+    [reason] = score["explain"]["reasons"]
+    assert "models:/churn@champion" in reason and "adhoc" in reason
+    assert score["explain"]["compared_with_run"] == cached["id"]
+    [denied] = model_loads(studio, "deny")  # the recomputation's, audited as always
+    assert denied["details"]["domain"] == "adhoc" and denied["details"]["run_id"] == refused["id"]
+    assert all(r[1] == "experimentation" for r in reads_of(studio))  # nothing read in adhoc
+
+
+def test_a_moved_alias_recomputes_with_the_new_version_and_explain_names_the_alias(studio, models):
+    before = scoring(studio)
+    assert before["output_value"] == 3.0
+    studio.ok("model", "alias", "churn", "champion", "2")
+    after = scoring(studio)
+    assert after["state"] == "succeeded" and after["output_value"] == 5.0
+    score = task_of(studio.ok("runs", "show", after["id"], "--explain"), "score")
+    assert score["cache_hit"] is False
+    assert score["reads"]["models"] == ["models:/churn@champion → churn/2"]
+    [reason] = score["explain"]["reasons"]
+    assert "models:/churn@champion" in reason and "churn/1" in reason and "churn/2" in reason
+    assert (2, "experimentation", after["id"]) in reads_of(studio)
+    # moved back: version 1's entry holds again (each version keeps its own entry valid)
+    studio.ok("model", "alias", "churn", "champion", "1")
+    back = scoring(studio)
+    assert back["output_value"] == 3.0
+    assert task_of(studio.ok("runs", "show", back["id"]), "score")["cache_hit"] is True
+
+
+def test_a_pinned_version_stays_a_hit_while_the_alias_moves(studio, models):
+    pinned = scoring(studio, "-p", "ref=models:/churn/1")
+    assert pinned["output_value"] == 3.0
+    studio.ok("model", "alias", "churn", "champion", "2")
+    again = scoring(studio, "-p", "ref=models:/churn/1")
+    assert again["output_value"] == 3.0
+    assert task_of(studio.ok("runs", "show", again["id"]), "score")["cache_hit"] is True
+
+
+def test_load_model_in_a_task_on_a_queue_worker_reads_the_runs_store(studio, models, tmp_path):
+    log = open(tmp_path / "worker.log", "ab")  # noqa: SIM115 - closed below
+    worker = start_mlstudio(
+        "worker", "--pool", "mr", "--concurrency", "1", env=studio.env(), output=log
+    )
+    try:
+        shown = scoring(studio, "--pool", "mr", "--no-cache")
+        assert shown["executor"] == "queue"
+        assert shown["state"] == "succeeded", (tmp_path / "worker.log").read_text()
+        assert shown["output_value"] == 3.0
+        assert (1, "experimentation", shown["id"]) in reads_of(studio)
+        refused = scoring(studio, "--pool", "mr", "--no-cache", "--domain", "adhoc")
+        assert refused["state"] == "failed"
+        [denied] = model_loads(studio, "deny")
+        assert denied["details"]["run_id"] == refused["id"]
+    finally:
+        worker.terminate()
+        wait_until(lambda: worker.poll() is not None, "the worker to stop", 30)
+        log.close()
