@@ -136,7 +136,7 @@ def test_a_stricter_domain_is_not_served_the_cached_result_and_the_read_is_denie
     assert "models:/churn@champion" in reason and "adhoc" in reason
     assert score["explain"]["compared_with_run"] == cached["id"]
     [denied] = model_loads(studio, "deny")  # the recomputation's, audited as always
-    assert denied["details"]["domain"] == "adhoc" and denied["details"]["run_id"] == refused["id"]
+    assert denied["details"]["domain"] == "adhoc" and denied["resource"] == "model:churn@champion"
     assert all(r[1] == "experimentation" for r in reads_of(studio))  # nothing read in adhoc
 
 
@@ -152,11 +152,14 @@ def test_a_moved_alias_recomputes_with_the_new_version_and_explain_names_the_ali
     [reason] = score["explain"]["reasons"]
     assert "models:/churn@champion" in reason and "churn/1" in reason and "churn/2" in reason
     assert (2, "experimentation", after["id"]) in reads_of(studio)
-    # moved back: version 1's entry holds again (each version keeps its own entry valid)
-    studio.ok("model", "alias", "churn", "champion", "1")
+    # one entry per key: it now holds version 2's result, which the next run reuses
+    again = scoring(studio)
+    assert again["output_value"] == 5.0
+    assert task_of(studio.ok("runs", "show", again["id"]), "score")["cache_hit"] is True
+    studio.ok("model", "alias", "churn", "champion", "1")  # moved back: stale again
     back = scoring(studio)
     assert back["output_value"] == 3.0
-    assert task_of(studio.ok("runs", "show", back["id"]), "score")["cache_hit"] is True
+    assert task_of(studio.ok("runs", "show", back["id"]), "score")["cache_hit"] is False
 
 
 def test_a_pinned_version_stays_a_hit_while_the_alias_moves(studio, models):
@@ -182,7 +185,7 @@ def test_load_model_in_a_task_on_a_queue_worker_reads_the_runs_store(studio, mod
         refused = scoring(studio, "--pool", "mr", "--no-cache", "--domain", "adhoc")
         assert refused["state"] == "failed"
         [denied] = model_loads(studio, "deny")
-        assert denied["details"]["run_id"] == refused["id"]
+        assert denied["details"]["domain"] == "adhoc"
     finally:
         worker.terminate()
         wait_until(lambda: worker.poll() is not None, "the worker to stop", 30)
