@@ -36,11 +36,12 @@ from mlstudio.core.states import (
 )
 from mlstudio.workflows.cache import keys as cache_keys
 from mlstudio.workflows.cache import readset
+from mlstudio.workflows.engine_attempts import denial, retry_delay
 from mlstudio.workflows.engine_cache import (
     blob_present,
     cache_entry,
     cacheable,
-    check_model_reads,
+    hit_problems,
     record_model_reads,
 )
 from mlstudio.workflows.engine_governance import GovernanceGate
@@ -67,7 +68,6 @@ from mlstudio.workflows.plan import CHOOSE, MAP, TASK, Plan
 from mlstudio.workflows.recorder import PendingWrites, RunRecorder
 
 HEARTBEAT_S = 2.0
-LOST_ATTEMPTS = 3  # re-dispatches after lost worker leases, on top of the task's own retries
 CANCEL_CHECK_S = 0.3
 
 
@@ -540,10 +540,8 @@ class Engine:
         if not blob_present(self.cas, entry.output):
             self._pending.stale.append(entry.key)
             return False
-        problems = readset.check_entry(entry, s.node.options)  # the files it read, its expiry
-        models: list[Any] = []
-        if not problems:  # the registered models it read: same versions, readable here
-            problems, models = check_model_reads(step.uow, run, entry.read_set, memo)
+        # the files it read, its expiry, the registered models it read (same, readable here)
+        problems, models = hit_problems(step.uow, run, entry, s.node.options, memo)
         if problems:
             self._stale_notes[s.id] = readset.stale_note(entry, problems)
             self._pending.stale.append(entry.key)
@@ -574,7 +572,11 @@ class Engine:
         if self._task_events or self.recorder.bus.wants(CacheHit):
             self._pending.events.append(CacheHit(run.id, s.node.id, entry.key))
         if self._tracked:
-            self._track(run, s, TaskState.CACHED, entry.duration_s, None, source_run=entry.run_id)
+            self._pending.events.append(
+                tracked(
+                    run, s, TaskState.CACHED, entry.duration_s, None, self._plan_code, entry.run_id
+                )
+            )
         self._terminal(s.node.id)
         return True
 
@@ -683,7 +685,9 @@ class Engine:
             read_set=read_set,
         )
         if self._tracked:
-            self._track(run, s, TaskState.SUCCEEDED, duration, result)
+            self._pending.events.append(
+                tracked(run, s, TaskState.SUCCEEDED, duration, result, self._plan_code)
+            )
         cache = s.node.options.get("cache", "default") != "off" and s.cache_key
         if cache and readset.cacheable(result.read_set):  # not when its inputs moved under it
             row = cache_entry(run, plan, s, duration)
@@ -702,32 +706,9 @@ class Engine:
     ) -> None:
         message = result.error or result.status
         if result.status == ResultStatus.DENIED:
-            from mlstudio.workflows.sandbox import denial_audit
-
-            resource = f"run:{run.id}/{s.node.id}"
-            refused = denial_audit(result, run.created_by, resource, run.domain)
-            if refused is not None:  # the sandbox refused a read: sandbox.access
-                _actor, action, _resource, decision, details = refused
-                self.gate.decide(run, action, resource, decision, details)
-            else:  # the output may not be written in the domain
-                self.gate.decide(
-                    run, "data.write", resource, "deny", {"error": message, "domain": run.domain}
-                )
-        # A worker that vanished (lease lost) did not fail the task: run it again without
-        # spending its retry budget (the attempt number still goes up), a few times at most.
-        lost = result.status == ResultStatus.LOST and s.attempt < s.max_attempts + LOST_ATTEMPTS
-        retries_left = lost or (
-            s.attempt < s.max_attempts
-            and result.retryable
-            and result.status
-            not in (ResultStatus.CANCELLED, ResultStatus.DENIED, ResultStatus.LOST)
-        )
-        if retries_left:
-            delay = (
-                0.0
-                if lost
-                else float(s.node.options.get("retry_delay", 1.0)) * (2 ** (s.attempt - 1))
-            )
+            self.gate.decide(run, *denial(run, s, result))
+        delay = retry_delay(s, result)
+        if delay is not None:
             s.not_before = time.time() + delay
             self._delayed.append(s)
             self._set(
@@ -752,26 +733,14 @@ class Engine:
             read_set=read_set,
         )
         if self._tracked:
-            self._track(run, s, TaskState.FAILED, duration, result)
+            self._pending.events.append(
+                tracked(run, s, TaskState.FAILED, duration, result, self._plan_code)
+            )
         self._terminal(s.node.id)
         if run.fail_fast:
             step.uow.runs.update_run(
                 run.id, cancel_requested=True, error=f"{s.node.id} failed (fail-fast)"
             )
-
-    def _track(
-        self,
-        run: Any,
-        s: _State,
-        state: TaskState,
-        duration: float | None,
-        result: TaskResult | None,
-        source_run: str | None = None,
-    ) -> None:
-        """Experiment tracking's facts of a finished task run (``engine_tracking``)."""
-        code = self._plan_code.get(s.node.code, {}) if self._plan_code else {}
-        event = tracked(run, s, state, duration, result, code, source_run)
-        self._pending.events.append(event)
 
     # --- the end ------------------------------------------------------------------------------
     def _cancel(self, run: Any, plan: Plan, states: dict[str, _State]) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlstudio.core.clock import utcnow
+from mlstudio.workflows.cache import readset
 from mlstudio.workflows.engine_state import _State
 from mlstudio.workflows.plan import Plan
 
@@ -46,6 +47,18 @@ def cache_entry(run: Any, plan: Plan, s: _State, duration: float | None) -> dict
     }
 
 
+def hit_problems(
+    uow: Any, run: Any, entry: Any, options: dict[str, Any], memo: dict[Any, Any]
+) -> tuple[list[str], list[Any]]:
+    """(why ``entry`` may not serve a task of ``run`` with ``options``, the model reads to
+    record when it may): the files it read and its expiry (``readset.check_entry``), then the
+    registered models it read (:func:`check_model_reads`)."""
+    problems = readset.check_entry(entry, options)
+    if problems:
+        return problems, []
+    return check_model_reads(uow, run, entry.read_set, memo)
+
+
 def check_model_reads(
     uow: Any, run: Any, read_set: dict[str, Any] | None, memo: dict[Any, Any]
 ) -> tuple[list[str], list[Any]]:
@@ -53,9 +66,7 @@ def check_model_reads(
     record when it may): each uri is resolved again (a moved alias: stale) and the registry's
     check is run for the run's domain and user (refused: not served; the task then runs and
     the registry refuses it, audited). ``memo``: one step's, one query per distinct uri."""
-    from mlstudio.workflows.cache.readset import model_reads
-
-    reads = model_reads(read_set)
+    reads = readset.model_reads(read_set)
     if not reads:
         return [], []
     from mlstudio.integrations.registry.reads import check_cached

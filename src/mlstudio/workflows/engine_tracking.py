@@ -17,10 +17,12 @@ def tracked(
     state: TaskState,
     duration: float | None,
     result: TaskResult | None,
-    code: dict[str, Any],
+    plan_code: dict[str, Any] | None,
     source_run: str | None = None,
 ) -> TaskTracked:
-    """The ``TaskTracked`` event of ``s`` (``code``: its plan's code entry)."""
+    """The ``TaskTracked`` event of ``s`` (``plan_code``: the plan's code entries; a hit's
+    ``source_run`` produced the values it reuses)."""
+    code = (plan_code or {}).get(s.node.code, {})
     facts = {
         "workflow": run.workflow,
         "domain": run.domain,
