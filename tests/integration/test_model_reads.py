@@ -190,3 +190,31 @@ def test_load_model_in_a_task_on_a_queue_worker_reads_the_runs_store(studio, mod
         worker.terminate()
         wait_until(lambda: worker.poll() is not None, "the worker to stop", 30)
         log.close()
+
+
+def test_local_workers_are_handed_the_engines_store_not_the_environments(
+    studio, models, tmp_path, monkeypatch
+):
+    """The engine's settings name the store; the environment its workers inherit names
+    another (an empty SQLite home): the task's load_model still reads the run's registry."""
+    from mlstudio.workflows.executors.local import LocalExecutor
+    from mlstudio.workflows.executors.store import address_of
+    from mlstudio.workflows.options import RunOptions
+
+    with studio.opened() as platform:
+        decoy = tmp_path / "decoy"
+        monkeypatch.setenv("MLSTUDIO_HOME", str(decoy))
+        monkeypatch.setenv("MLSTUDIO_DATABASE_URL", f"sqlite:///{decoy}/studio.db")
+        executor = LocalExecutor(max_workers=1, store=address_of(platform.settings))
+        executor.start()
+        try:
+            record = platform.runs.submit(
+                "alice", "mr/models/scoring:latestAlpha", {}, RunOptions(no_cache=True)
+            )
+            run = platform.runs.execute(record.id, executor=executor)
+        finally:
+            executor.shutdown()
+        assert run.state == "succeeded", run.error
+        assert platform.runs.show(record.id, actor="alice")["output_value"] == 3.0
+    assert (1, "experimentation", record.id) in reads_of(studio)
+    assert not (decoy / "studio.db").exists()

@@ -13,9 +13,10 @@ Postgres). Instead the worker is handed the store, as plain data kept in this pr
   environment named when it dropped its credentials (:func:`remember_environment`, called
   first).
 
-The address stays in the worker's memory, where a task's own Python could find it: the task
-sandbox is an audit hook, not a boundary against code that inspects its own process (see
-docs/governance.md, "The task sandbox").
+The address stays in the worker's memory, where a task's own Python could find it (under
+``run_as`` too: the task's process is a fork of the worker): the task sandbox is an audit hook,
+not a boundary against code that inspects its own process (docs/governance.md, "The task
+sandbox"). A credential scoped to one run's registry reads would close that; not built yet.
 """
 
 from __future__ import annotations
