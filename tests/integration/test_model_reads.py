@@ -218,3 +218,21 @@ def test_local_workers_are_handed_the_engines_store_not_the_environments(
         assert platform.runs.show(record.id, actor="alice")["output_value"] == 3.0
     assert (1, "experimentation", record.id) in reads_of(studio)
     assert not (decoy / "studio.db").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("studio", ["postgres"], indirect=True)
+def test_load_model_in_a_task_on_ray_reads_the_runs_store(studio, models):
+    """A Ray worker keeps the store its environment named before it dropped its credentials."""
+    pytest.importorskip("ray")
+    import ray
+
+    try:
+        shown = scoring(studio, "--executor", "ray", "--no-cache")
+        assert shown["executor"] == "ray"
+        assert shown["state"] == "succeeded", shown
+        assert shown["output_value"] == 3.0
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+    assert (1, "experimentation", shown["id"]) in reads_of(studio)

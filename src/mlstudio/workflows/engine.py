@@ -84,6 +84,7 @@ class EngineConfig:
     task_environment: Callable[[dict[str, Any], dict[str, Any] | None], dict[str, Any]]
     env_python: Callable[[dict[str, Any]], str | None] = lambda code: None
     sandbox: dict[str, Any] | None = None  # protected roots for the task sandbox (None: off)
+    model_reads: Any = None  # a ModelReads (engine_cache); None: no cached model read reused
 
 
 class Engine:
@@ -541,7 +542,7 @@ class Engine:
             self._pending.stale.append(entry.key)
             return False
         # the files it read, its expiry, the registered models it read (same, readable here)
-        problems, models = hit_problems(step.uow, run, entry, s.node.options, memo)
+        problems, models = hit_problems(self.config.model_reads, step.uow, run, entry, s, memo)
         if problems:
             self._stale_notes[s.id] = readset.stale_note(entry, problems)
             self._pending.stale.append(entry.key)
@@ -551,7 +552,7 @@ class Engine:
             self._set(run, s, TaskState.FAILED, error=problem, finished_at=utcnow())
             self._terminal(s.node.id)
             return True
-        record_model_reads(step.uow, run, s.node.id, entry.run_id, models)
+        record_model_reads(self.config.model_reads, step.uow, run, s, entry, models)
         self._persist_later(run, s, entry.output)
         s.output = entry.output
         self._pending.hits.append(entry.key)

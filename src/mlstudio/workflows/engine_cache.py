@@ -5,7 +5,7 @@ cached result read may be read again by the run it would serve (and the record o
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from mlstudio.core.clock import utcnow
 from mlstudio.workflows.cache import readset
@@ -47,44 +47,58 @@ def cache_entry(run: Any, plan: Plan, s: _State, duration: float | None) -> dict
     }
 
 
+class ModelReads(Protocol):
+    """The registry's side of model reads on a cache hit (``integrations.registry.reads``,
+    handed to the engine in its ``EngineConfig``: the engine imports no registry code)."""
+
+    def check_cached(
+        self,
+        uow: Any,
+        actor: str,
+        domain: str,
+        reads: list[dict[str, Any]],
+        memo: dict[Any, Any] | None = None,
+    ) -> tuple[list[str], list[Any]]: ...
+
+    def record(self, uow: Any, actor: str, model: Any, version: Any, **where: Any) -> None: ...
+
+
+NO_REGISTRY = "it read registered models, and this engine has no registry to check them against"
+
+
 def hit_problems(
-    uow: Any, run: Any, entry: Any, options: dict[str, Any], memo: dict[Any, Any]
+    checker: ModelReads | None,
+    uow: Any,
+    run: Any,
+    entry: Any,
+    s: _State,
+    memo: dict[Any, Any],
 ) -> tuple[list[str], list[Any]]:
-    """(why ``entry`` may not serve a task of ``run`` with ``options``, the model reads to
-    record when it may): the files it read and its expiry (``readset.check_entry``), then the
-    registered models it read (:func:`check_model_reads`)."""
-    problems = readset.check_entry(entry, options)
+    """(why ``entry`` may not serve ``s`` of ``run``, the model reads to record when it may):
+    the files it read and its expiry (``readset.check_entry``), then the registered models it
+    read: each uri is resolved again (a moved alias: stale) and the registry's check runs for
+    the run's domain and user (refused: not served; the task then runs and the registry
+    refuses it, audited). ``memo``: one step's, so one query per distinct uri."""
+    problems = readset.check_entry(entry, s.node.options)
     if problems:
         return problems, []
-    return check_model_reads(uow, run, entry.read_set, memo)
-
-
-def check_model_reads(
-    uow: Any, run: Any, read_set: dict[str, Any] | None, memo: dict[Any, Any]
-) -> tuple[list[str], list[Any]]:
-    """(why a cached result that read registered models may not serve ``run``, the reads to
-    record when it may): each uri is resolved again (a moved alias: stale) and the registry's
-    check is run for the run's domain and user (refused: not served; the task then runs and
-    the registry refuses it, audited). ``memo``: one step's, one query per distinct uri."""
-    reads = readset.model_reads(read_set)
+    reads = readset.model_reads(entry.read_set)
     if not reads:
         return [], []
-    from mlstudio.integrations.registry.reads import check_cached
-
-    return check_cached(uow, run.created_by, run.domain, reads, memo)
+    if checker is None:  # fail closed
+        return [NO_REGISTRY], []
+    return checker.check_cached(uow, run.created_by, run.domain, reads, memo)
 
 
 def record_model_reads(
-    uow: Any, run: Any, node_id: str, source_run: str, allowed: list[Any]
+    checker: ModelReads | None, uow: Any, run: Any, s: _State, entry: Any, allowed: list[Any]
 ) -> None:
     """Record the model reads of a cache hit as reads by ``run`` (lineage and audit, as
     ``registry.load`` records them), naming the run whose result it reuses."""
-    if not allowed:
+    if checker is None:
         return
-    from mlstudio.integrations.registry.reads import record
-
     for model, version, ref in allowed:
-        record(
+        checker.record(
             uow,
             run.created_by,
             model,
@@ -92,6 +106,6 @@ def record_model_reads(
             ref=ref,
             domain=run.domain,
             run_id=run.id,
-            node_id=node_id,
-            cached_from=source_run,
+            node_id=s.node.id,
+            cached_from=entry.run_id,
         )

@@ -19,7 +19,7 @@ part of the key (:func:`extend_components`), so each content version keeps its o
 **Model reads** (``mlstudio.load_model`` in a task) are governed reads: the read set keeps each
 distinct uri as written with the name, version and digest it resolved to (``models``). On a
 hit the engine re-resolves every uri and re-runs the registry's check for the *new* run's
-domain and user (:func:`mlstudio.workflows.engine_cache.check_model_reads`): a moved alias
+domain and user (:func:`mlstudio.workflows.engine_cache.hit_problems`): a moved alias
 makes the entry stale, a domain that may not read the version is not served from the cache
 (the task runs, and the registry refuses it), and an allowed hit is recorded as a read.
 """
