@@ -2,7 +2,7 @@
 
 The public SDK is imported lazily so that ``import mlstudio`` stays fast:
 ``from mlstudio import task, workflow, use, Dataset, Model, File, CachePolicy, current, errors``
-(and ``load_model("models:/NAME@ALIAS")``).
+(and ``load_model("models:/NAME@ALIAS")``, ``evaluate(y, {"a": pa, "b": pb})``).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ _LAZY = {
     "Dataset": "mlstudio.data.dataset",
     "Model": "mlstudio.data.model",
     "load_model": "mlstudio.app.loading",
+    "evaluate": "mlstudio.integrations.evaluation.compare",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -32,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from mlstudio.data.dataset import Dataset
     from mlstudio.data.files import File
     from mlstudio.data.model import Model
+    from mlstudio.integrations.evaluation.compare import evaluate
     from mlstudio.workflows.definitions import CachePolicy
     from mlstudio.workflows.sdk import current, dataset, sql_task, task, use, when, workflow
 
@@ -57,6 +59,7 @@ __all__ = [
     "current",
     "dataset",
     "errors",
+    "evaluate",
     "load_model",
     "sql_task",
     "task",

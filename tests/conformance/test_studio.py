@@ -703,7 +703,7 @@ def test_every_area_of_the_interface_is_implemented(app):
     from mlstudio.app import interface
 
     areas = {n: p for n, p in vars(interface.Studio).items() if isinstance(p, property)}
-    assert len(areas) == 16  # ... tracking, models (the registry), features
+    assert len(areas) == 17  # ... tracking, models (the registry), features, evaluation
     for area_name, prop in areas.items():
         protocol = typing.get_type_hints(prop.fget)["return"]
         area = getattr(app.studio, area_name)
@@ -715,3 +715,68 @@ def test_every_area_of_the_interface_is_implemented(app):
             want = [p for p in inspect.signature(declared).parameters if p != "self"]
             have = list(inspect.signature(implemented).parameters)
             assert have[: len(want)] == want, f"{app.kind}: {area_name}.{method}{have} != {want}"
+
+
+# --- evaluation ---------------------------------------------------------------------------------
+def test_evaluation_compare_show_list_and_alias_gates(app):
+    """Two score columns of one evaluation set compared with paired statistics; the report is
+    stored (shown, listed) and its item-level scores are a dataset; gates on a model's alias."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    n = 300
+    y = (rng.random(n) < 0.4).astype(int)
+    good = np.clip(0.5 * y + 0.25 + rng.normal(0, 0.15, n), 0.01, 0.99)
+    bad = np.clip(0.5 + rng.normal(0, 0.15, n), 0.01, 0.99)
+    segment = np.array(["a", "b", "c"])[rng.integers(0, 3, n)]
+    csv = app.tmp / "holdout.csv"
+    lines = ["id,y,good,bad,segment"] + [
+        f"{i},{y[i]},{good[i]:.6f},{bad[i]:.6f},{segment[i]}" for i in range(n)
+    ]
+    csv.write_text("\n".join(lines) + "\n")
+    name = f"{app.ns}/holdout"
+    classify = [f"{c}=internal" for c in ("id", "y", "good", "bad", "segment")]
+    app.datasets.import_file(csv, name, classify=classify)
+    report = app.evaluation.compare(
+        ["column:bad", "column:good"],
+        on=name,
+        label="y",
+        metrics=["log_loss", "auc"],
+        slices=["segment"],
+        resamples=500,
+    )
+    assert report["dataset"] == f"{name}@1" and report["n_items"] == n
+    by = {c["metric"]: c for c in report["comparisons"]}
+    assert by["auc"]["verdict"] == "better" and by["auc"]["test"] == "delong"
+    assert by["log_loss"]["verdict"] == "better" and by["log_loss"]["delta"] < 0
+    assert {s["value"] for s in report["slices"]} == {"a", "b", "c"}
+    assert report["scores"] == f"{name}-eval@1"
+    assert app.datasets.show(f"{name}-eval")["rows"] == n
+    shown = app.evaluation.show(report["id"])
+    assert shown["comparisons"] == report["comparisons"]
+    assert report["id"] in [e["id"] for e in app.evaluation.list(name)]
+    fails(lambda: app.evaluation.show("ev_nope"), NotFoundError, "ev_nope")
+    fails(
+        lambda: app.evaluation.compare(["column:good"], on=name, label="y"),
+        InvalidInputError,
+        "at least two candidates",
+    )
+    model = f"m-{app.ns}"
+    app.models.create(model, namespace=app.ns)
+    gate = app.models.gate(model, "prod", on=name, metric="auc", margin=0.01)
+    assert gate["gate"] == {"on": name, "metric": "auc", "margin": 0.01, "slices": []}
+    assert app.models.show(model)["gates"] == {"prod": gate["gate"]}
+    fails(lambda: app.models.gate(model, "prod", metric="auc"), InvalidInputError, "--on")
+    assert app.models.gate(model, "prod", remove=True)["gate"] is None
+    fails(lambda: app.models.gate(model, "prod", remove=True), NotFoundError, "no gate")
+    lift = app.evaluation.lift(
+        name, metric="good", variant_column="segment", unit_column="id", control="a"
+    )
+    assert lift["dataset"] == f"{name}@1"
+    assert {r["treatment"] for r in lift["results"]} == {"b", "c"}
+    assert sum(r["n_treatment"] for r in lift["results"]) + lift["results"][0]["n_control"] == n
+    fails(
+        lambda: app.evaluation.lift(name, metric="good", variant_column="segment", unit_column="y"),
+        InvalidInputError,
+        "more than one variant",
+    )

@@ -786,7 +786,7 @@ def test_two_drivers_at_once_never_drive_one_run(studio, platform, procs, tmp_pa
         )
     logs = "".join(procs.output(d) for d in drivers)
     for run in runs:
-        assert logs.count(f"driving {run.id} ") == 1
+        assert logs.count(f"driving {run.id} ") == 1, logs
 
 
 @POSTGRES

@@ -170,3 +170,47 @@ def test_filter_parser_grammar():
     ]
     assert clauses[1].value == ("a", "b") and clauses[4].value == -2.0
     assert parse_order_by(["metrics.auc DESC"])[0].ascending is False
+
+
+@pytest.mark.parametrize("studio", ["postgres"], indirect=True)
+def test_two_engines_creating_the_same_experiments_at_once_both_go_on(platform):
+    """Two engines' first tracked tasks race to create ``Default`` (id 0) and a named
+    experiment: the second waits on the first's uncommitted rows, then reads them (it used to
+    fail its engine with a unique violation, and another driver had to resume the run)."""
+    import threading
+
+    from sqlalchemy import text
+
+    from mlstudio.integrations.tracking.service import ensure_default, experiment_id_for
+    from mlstudio.testing.flows import wait_until
+
+    outcome: dict[str, object] = {}
+
+    def second() -> None:
+        try:
+            with platform.store.transaction() as uow:
+                ensure_default(uow, "bob")
+                outcome["id"] = experiment_id_for(uow, "race", "bob")
+        except Exception as exc:  # the assertion below names it
+            outcome["error"] = exc
+
+    def blocked() -> bool:
+        with platform.store.read() as uow:
+            q = (
+                "select count(*) from pg_stat_activity"
+                " where datname = current_database() and wait_event_type = 'Lock'"
+            )
+            return uow.conn.execute(text(q)).scalar() > 0
+
+    with platform.store.transaction() as uow:
+        ensure_default(uow, "alice")
+        first = experiment_id_for(uow, "race", "alice")
+        thread = threading.Thread(target=second)
+        thread.start()
+        wait_until(blocked, "the second engine to wait on the first one's rows", 30)
+    thread.join(30)
+    assert "error" not in outcome, outcome.get("error")
+    assert outcome["id"] == first
+    with platform.store.read() as uow:
+        assert uow.tracking.experiment(0)["name"] == "Default"
+        assert [e["name"] for e in uow.tracking.experiments()].count("race") == 1

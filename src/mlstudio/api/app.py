@@ -69,6 +69,7 @@ def create_app(
         cache,
         data,
         domains,
+        evaluation,
         features,
         health,
         metrics,
@@ -150,6 +151,7 @@ def create_app(
         storage,
         tracking,
         models,
+        evaluation,
     )
     for module in by_domain:
         api.include_router(module.router)

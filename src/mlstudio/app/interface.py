@@ -394,7 +394,27 @@ class ModelsApi(Protocol):
         """The ``Model`` a task of the run returned, as the model's next version."""
         ...
 
-    def alias(self, name: str, alias: str, version: int) -> AliasMoveView: ...
+    def alias(
+        self, name: str, alias: str, version: int, *, override_reason: str | None = None
+    ) -> AliasMoveView:
+        """Move ``alias``; a gated alias needs an evaluation, or an approver's override."""
+        ...
+
+    def gate(
+        self,
+        name: str,
+        alias: str,
+        *,
+        on: str | None = None,
+        metric: str | None = None,
+        margin: float = 0.0,
+        slices: list[str] | None = None,
+        remove: bool = False,
+    ) -> dict[str, Any]:
+        """Require an evaluation on ``on`` (non-inferior on ``metric`` within ``margin``)
+        to move ``alias``; ``remove`` drops the gate."""
+        ...
+
     def unalias(self, name: str, alias: str) -> AliasMoveView: ...
     def approve(self, name: str, version: int, reason: str) -> ModelVersionView: ...
     def reject(self, name: str, version: int, reason: str) -> ModelVersionView: ...
@@ -411,6 +431,49 @@ class ModelsApi(Protocol):
         """The version's pickled bytes, after the domain and classification checks."""
         ...
         ...
+
+
+class EvaluationApi(Protocol):
+    """A-vs-B evaluation: paired statistics on a governed evaluation set, stored reports."""
+
+    def compare(
+        self,
+        candidates: list[str],
+        *,
+        on: str,
+        label: str | None = None,
+        metrics: list[str] | None = None,
+        slices: list[str] | None = None,
+        cluster: str | None = None,
+        margin: float = 0.0,
+        domain: str = "experimentation",
+        save: str | None = None,
+        resamples: int = 2000,
+        seed: int = 0,
+        confidence: float = 0.95,
+        correction: str = "holm",
+    ) -> dict[str, Any]: ...
+    def lift(
+        self,
+        experiment: str,
+        *,
+        metric: str,
+        variant_column: str,
+        unit_column: str,
+        pre_period_column: str | None = None,
+        denominator_column: str | None = None,
+        control: str | None = None,
+        treatment: str | None = None,
+        domain: str = "experimentation",
+        confidence: float = 0.95,
+    ) -> dict[str, Any]:
+        """Business lift of an online experiment (delta method, CUPED, SRM check)."""
+        ...
+
+    def show(self, ref: str) -> dict[str, Any]: ...
+    def list(
+        self, dataset: str | None = None, *, limit: int | None = 50, offset: int = 0
+    ) -> list[dict[str, Any]]: ...
 
 
 class FeaturesApi(Protocol):
@@ -493,4 +556,6 @@ class Studio(Protocol):
     def models(self) -> ModelsApi: ...
     @property
     def features(self) -> FeaturesApi: ...
+    @property
+    def evaluation(self) -> EvaluationApi: ...
     def close(self) -> None: ...

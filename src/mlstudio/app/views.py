@@ -449,6 +449,7 @@ class ModelShowView(TypedDict):
     alias_history: list[dict[str, Any]]
     decisions: list[dict[str, Any]]
     reads: list[dict[str, Any]]
+    gates: dict[str, dict[str, Any]]  # alias -> its evaluation gate
 
 
 class AliasMoveView(TypedDict):

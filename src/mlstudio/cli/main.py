@@ -40,6 +40,10 @@ ENTRIES: dict[str, tuple[str, str]] = {
         "mlstudio.cli.data:app",
         "Import, classify, trace and export datasets; declassifiers.",
     ),
+    "eval": (
+        "mlstudio.cli.evaluation:app",
+        "Is model A better than B here? Paired statistics, slices, stored reports.",
+    ),
     "features": (
         "mlstudio.cli.features:app",
         "Feature views, point-in-time training sets, materialize and read online features.",

@@ -180,9 +180,17 @@ def alias(
     alias_name: Annotated[str, typer.Argument(metavar="ALIAS", help="e.g. champion")],
     version: Annotated[int | None, typer.Argument(help="Version to point it at")] = None,
     delete: Annotated[bool, typer.Option("--delete", help="Remove the alias")] = False,
+    override_reason: Annotated[
+        str | None,
+        typer.Option(
+            "--override-reason",
+            help="Move a gated alias without a passing evaluation (an approver; audited)",
+        ),
+    ] = None,
     json_output: JsonFlag = False,
 ) -> None:
-    """Point ALIAS at VERSION (recorded; a protected alias needs an approved version)."""
+    """Point ALIAS at VERSION (recorded; a protected alias needs an approved version, a gated
+    one an evaluation that shows the version non-inferior)."""
     from mlstudio.errors import InvalidInputError
 
     models = context.studio().models
@@ -195,8 +203,46 @@ def alias(
             raise InvalidInputError(
                 "missing VERSION", hint=f"mlstudio model alias {name} {alias_name} N"
             )
-        result = models.alias(name, alias_name, version)
+        result = models.alias(name, alias_name, version, override_reason=override_reason)
     emit(result, json_output, _print_move)
+
+
+@app.command("gate")
+def gate(
+    name: Annotated[str, typer.Argument(help="Model name")],
+    alias_name: Annotated[str, typer.Argument(metavar="ALIAS", help="e.g. champion")],
+    on: Annotated[
+        str | None, typer.Option("--on", help="Evaluation set NS/NAME (its latest version)")
+    ] = None,
+    metric: Annotated[str | None, typer.Option("--metric", "-m", help="e.g. auc")] = None,
+    margin: Annotated[
+        float, typer.Option("--margin", min=0.0, help="Non-inferiority margin")
+    ] = 0.0,
+    slices: Annotated[
+        list[str] | None, typer.Option("--slice", help="Slice column that must not regress")
+    ] = None,
+    remove: Annotated[bool, typer.Option("--remove", help="Drop the gate")] = False,
+    json_output: JsonFlag = False,
+) -> None:
+    """Require an evaluation (mlstudio eval compare) before ALIAS moves: the new version must be
+    non-inferior to the current one on METRIC within MARGIN, and no slice worse."""
+    result = context.studio().models.gate(
+        name, alias_name, on=on, metric=metric, margin=margin, slices=slices, remove=remove
+    )
+
+    def show(r: dict[str, Any]) -> None:
+        g = r["gate"]
+        if g is None:
+            console().print(f"{r['model']}@{r['alias']}: no gate", markup=False)
+            return
+        console().print(
+            f"{r['model']}@{r['alias']} moves only after an evaluation on {g['on']}: "
+            f"non-inferior on {g['metric']} within {g['margin']}"
+            + (f", slices {', '.join(g['slices'])}" if g["slices"] else ""),
+            markup=False,
+        )
+
+    emit(result, json_output, show)
 
 
 @app.command("approve")

@@ -46,6 +46,12 @@ class Client:
         return self.http.health()
 
     @cached_property
+    def evaluation(self) -> Any:
+        from mlstudio.client.evaluation import RemoteEvaluation
+
+        return RemoteEvaluation(self.http)
+
+    @cached_property
     def features(self) -> areas.RemoteFeatures:
         return areas.RemoteFeatures(self.http)
 

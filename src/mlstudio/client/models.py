@@ -35,9 +35,29 @@ class RemoteModels(RemoteArea):
         body = {"run_id": run_id, "task": task, "namespace": namespace, "description": description}
         return self.http.json("POST", f"/models/{seg(name)}/versions", json=body)
 
-    def alias(self, name: str, alias: str, version: int) -> Any:
+    def alias(
+        self, name: str, alias: str, version: int, *, override_reason: str | None = None
+    ) -> Any:
         path = f"/models/{seg(name)}/aliases/{seg(alias)}"
-        return self.http.json("PUT", path, json={"version": version})
+        body = {"version": version, "override_reason": override_reason}
+        return self.http.json("PUT", path, json=body)
+
+    def gate(
+        self,
+        name: str,
+        alias: str,
+        *,
+        on: str | None = None,
+        metric: str | None = None,
+        margin: float = 0.0,
+        slices: list[str] | None = None,
+        remove: bool = False,
+    ) -> Any:
+        path = f"/models/{seg(name)}/gates/{seg(alias)}"
+        if remove:
+            return self.http.json("DELETE", path)
+        body = {"on": on, "metric": metric, "margin": margin, "slices": list(slices or [])}
+        return self.http.json("PUT", path, json=body)
 
     def unalias(self, name: str, alias: str) -> Any:
         return self.http.json("DELETE", f"/models/{seg(name)}/aliases/{seg(alias)}")

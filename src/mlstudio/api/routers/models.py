@@ -9,7 +9,14 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from mlstudio.api.deps import Paging, StudioDep
-from mlstudio.api.schemas.models import AliasIn, DecisionIn, ModelCreateIn, ProtectIn, RegisterIn
+from mlstudio.api.schemas.models import (
+    AliasIn,
+    DecisionIn,
+    GateIn,
+    ModelCreateIn,
+    ProtectIn,
+    RegisterIn,
+)
 
 router = APIRouter(prefix="/models", tags=["models"])
 MODEL_HEADER = "X-Mlstudio-Model"
@@ -55,7 +62,7 @@ def register_version(name: str, body: RegisterIn, studio: StudioDep) -> Any:
 
 @router.put("/{name}/aliases/{alias}")
 def set_alias(name: str, alias: str, body: AliasIn, studio: StudioDep) -> Any:
-    return studio.models.alias(name, alias, body.version)
+    return studio.models.alias(name, alias, body.version, override_reason=body.override_reason)
 
 
 @router.delete("/{name}/aliases/{alias}")
@@ -71,6 +78,19 @@ def approve(name: str, version: int, body: DecisionIn, studio: StudioDep) -> Any
 @router.post("/{name}/versions/{version}/reject")
 def reject(name: str, version: int, body: DecisionIn, studio: StudioDep) -> Any:
     return studio.models.reject(name, version, body.reason)
+
+
+@router.put("/{name}/gates/{alias}")
+def set_gate(name: str, alias: str, body: GateIn, studio: StudioDep) -> Any:
+    """Moving ``alias`` needs an evaluation showing non-inferiority on the gate's metric."""
+    return studio.models.gate(
+        name, alias, on=body.on, metric=body.metric, margin=body.margin, slices=body.slices
+    )
+
+
+@router.delete("/{name}/gates/{alias}")
+def remove_gate(name: str, alias: str, studio: StudioDep) -> Any:
+    return studio.models.gate(name, alias, remove=True)
 
 
 @router.put("/{name}/protected/{alias}")

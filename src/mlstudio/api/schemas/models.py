@@ -22,6 +22,16 @@ class RegisterIn(In):
 
 class AliasIn(In):
     version: int = Field(ge=1, le=MAX_INT, description="Version to point the alias at")
+    override_reason: str | None = Field(
+        None, description="Move a gated alias without a passing evaluation (approvers; audited)"
+    )
+
+
+class GateIn(In):
+    on: str | None = Field(None, description="Evaluation set NS/NAME (its latest version)")
+    metric: str | None = Field(None, description="Metric the new version must not be worse on")
+    margin: float = Field(0.0, ge=0, description="Non-inferiority margin")
+    slices: list[str] = Field(default_factory=list, description="Slice columns that count")
 
 
 class DecisionIn(In):

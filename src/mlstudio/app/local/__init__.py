@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mlstudio.app.local.data import LocalDatasets, LocalDeclassifiers
+    from mlstudio.app.local.evaluation import LocalEvaluation
     from mlstudio.app.local.features import LocalFeatures
     from mlstudio.app.local.governance import LocalDomains, LocalNamespaces
     from mlstudio.app.local.identity import LocalAudit, LocalTokens, LocalUsers
@@ -98,6 +99,12 @@ class LocalStudio:
         from mlstudio.app.local.data import LocalDatasets
 
         return LocalDatasets(self.platform, self.actor, self.served)
+
+    @cached_property
+    def evaluation(self) -> LocalEvaluation:
+        from mlstudio.app.local.evaluation import LocalEvaluation
+
+        return LocalEvaluation(self.platform, self.actor, self.served)
 
     @cached_property
     def features(self) -> LocalFeatures:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlstudio.app.local.base import Area, check_page
 
@@ -52,8 +52,36 @@ class LocalModels(Area):
             self.actor, name, run_id, task=task, namespace=namespace, description=description
         )
 
-    def alias(self, name: str, alias: str, version: int) -> AliasMoveView:
-        return self.platform.registry.set_alias(self.actor, name, alias, version)  # type: ignore[return-value]
+    def alias(
+        self, name: str, alias: str, version: int, *, override_reason: str | None = None
+    ) -> AliasMoveView:
+        return self.platform.registry.set_alias(  # type: ignore[return-value]
+            self.actor, name, alias, version, override_reason=override_reason
+        )
+
+    def gate(
+        self,
+        name: str,
+        alias: str,
+        *,
+        on: str | None = None,
+        metric: str | None = None,
+        margin: float = 0.0,
+        slices: list[str] | None = None,
+        remove: bool = False,
+    ) -> dict[str, Any]:
+        from mlstudio.errors import InvalidInputError
+        from mlstudio.integrations.evaluation.gate import gate_spec
+
+        if remove:
+            return self.platform.registry.set_gate(self.actor, name, alias, None)
+        if not on or not metric:
+            raise InvalidInputError(
+                "a gate needs the evaluation set and the metric",
+                hint=f"mlstudio model gate {name} {alias} --on NS/DATASET --metric auc --margin 0.01",
+            )
+        spec = gate_spec(on, metric, margin, slices)
+        return self.platform.registry.set_gate(self.actor, name, alias, spec)
 
     def unalias(self, name: str, alias: str) -> AliasMoveView:
         return self.platform.registry.delete_alias(self.actor, name, alias)  # type: ignore[return-value]

@@ -53,6 +53,11 @@ def fit(data: dict[str, Any], kind: str = "logreg", seed: int = 7) -> Model:
     return Model(estimator, kind=kind, features=columns, target="churned", trained_rows=len(train))
 
 
+def heuristic(test: pd.DataFrame) -> np.ndarray:
+    """The analysts' rule: low seat utilization plus support tickets means churn risk."""
+    return (1.0 - test["seat_utilization"]).to_numpy() + 0.02 * test["tickets_total"].to_numpy()
+
+
 def _at_top(scores: np.ndarray, labels: np.ndarray, fraction: float) -> tuple[float, float]:
     k = max(1, int(len(scores) * fraction))
     top = np.argsort(-scores, kind="stable")[:k]
@@ -68,7 +73,7 @@ def evaluate(model: Model, data: dict[str, Any], top_fraction: float = 0.1) -> d
     test = data["test"]
     labels = test["churned"].to_numpy()
     scores = model.predict_proba(test[model.metadata["features"]])[:, 1]
-    baseline = (1.0 - test["seat_utilization"]).to_numpy() + 0.02 * test["tickets_total"].to_numpy()
+    baseline = heuristic(test)
     precision, recall = _at_top(scores, labels, top_fraction)
     base_precision, base_recall = _at_top(baseline, labels, top_fraction)
     base_rate = float(labels.mean())
@@ -84,6 +89,32 @@ def evaluate(model: Model, data: dict[str, Any], top_fraction: float = 0.1) -> d
         "lift_over_baseline": round(precision / base_precision, 3) if base_precision else None,
         "test_rows": len(test),
         "churn_rate": round(base_rate, 4),
+    }
+
+
+@task
+def compare(models: list[Model], data: dict[str, Any], seed: int = 7) -> dict[str, Any]:
+    """Is each model better than the heuristic, and is the best better than the runner-up?
+    Paired on the same test customers: DeLong for AUC, a paired bootstrap for log loss."""
+    from mlstudio import evaluate
+
+    test = data["test"]
+    labels = test["churned"].to_numpy()
+    scores = {"heuristic": heuristic(test)}
+    for m in models:
+        scores[m.metadata["kind"]] = m.predict_proba(test[m.metadata["features"]])[:, 1]
+    kinds = [m.metadata["kind"] for m in models]
+    vs_rule = evaluate(labels, scores, metrics=["auc"], seed=seed)
+    models_only = {k: scores[k] for k in kinds}
+    head = (
+        evaluate(labels, models_only, metrics=["auc", "log_loss"], seed=seed)
+        if len(kinds) > 1
+        else None
+    )
+    return {
+        "n": vs_rule["n_items"],
+        "vs_heuristic": vs_rule["comparisons"],
+        "head_to_head": head["comparisons"] if head else [],
     }
 
 

@@ -4,13 +4,44 @@ from __future__ import annotations
 
 from typing import Any
 
-from modeling import evaluate, fit, pick_best, split
+from modeling import compare, evaluate, fit, pick_best, split
 
 from mlstudio import dataset, task, use, workflow
 
 
+def _ci(ci: dict[str, float] | None) -> str:
+    return f"[{ci['low']:+.3f}, {ci['high']:+.3f}]" if ci else "[-]"
+
+
+def _p(p: float | None) -> str:
+    return "-" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}")
+
+
+def _verdicts(tests: dict[str, Any]) -> list[str]:
+    lines = [
+        "",
+        f"Is it better? Paired on the same {tests['n']} test customers "
+        "(AUC: DeLong; log loss: paired bootstrap), 95% intervals:",
+        "",
+        "| comparison | metric | A | B | Δ (B - A) | Δ 95% CI | p | verdict |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for c in tests["vs_heuristic"] + tests["head_to_head"]:
+        lines.append(
+            f"| {c['candidate']} vs {c['baseline']} | {c['metric']} | {c['a']['mean']:.3f} "
+            f"| {c['b']['mean']:.3f} | {c['delta']:+.3f} | {_ci(c['delta_ci'])} "
+            f"| {_p(c['p_value'])} | **{c['verdict']}** |"
+        )
+    return lines
+
+
 @task
-def report(best: dict[str, Any], candidates: list[dict[str, Any]], n_customers: int) -> str:
+def report(
+    best: dict[str, Any],
+    candidates: list[dict[str, Any]],
+    n_customers: int,
+    tests: dict[str, Any] | None = None,
+) -> str:
     """A short Markdown report of the model comparison."""
     lines = [
         f"# Churn propensity — {n_customers} customers",
@@ -29,6 +60,8 @@ def report(best: dict[str, Any], candidates: list[dict[str, Any]], n_customers: 
         f"precision@top10% {best['baseline_precision_at_top']:.3f}.",
         f"Chosen model: **{best['kind']}** (AUC {best['auc']:.3f}; churn rate {best['churn_rate']:.1%}).",
     ]
+    if tests:
+        lines += _verdicts(tests)
     return "\n".join(lines)
 
 
@@ -46,7 +79,9 @@ def train(seed: int = 7, kinds: list[str] | None = None) -> dict[str, Any]:
     models = fit.map(kind=kinds or ["logreg", "gbm"], data=sets, seed=seed)
     evaluations = [evaluate(m, sets) for m in models]
     best = pick_best(evaluations)
-    return {"best": best, "report": report(best, evaluations, count_rows(customers))}
+    tests = compare(models, sets, seed=seed)
+    summary = report(best, evaluations, count_rows(customers), tests)
+    return {"best": best, "tests": tests, "report": summary}
 
 
 @task(columns={"customers": ["customer_id"]})

@@ -57,7 +57,7 @@ def record(
 ) -> None:
     """Record a read of ``version``: its lineage row and an allowed ``model.load`` audit record
     (``cached_from``: the run whose cached result the read reuses)."""
-    from mlstudio.integrations.registry.service import classification_spec
+    from mlstudio.integrations.registry.views import classification_spec
 
     uow.registry.record_read(
         {

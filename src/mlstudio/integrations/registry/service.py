@@ -29,12 +29,10 @@ from mlstudio.errors import (
     CorruptArtifactError,
     InvalidInputError,
     NotFoundError,
-    PermissionDeniedError,
     PolicyViolationError,
 )
 from mlstudio.governance.audit import guarded, guarded_read
-from mlstudio.governance.classification import UNCLASSIFIED, Classification
-from mlstudio.governance.rbac import NAMESPACE_WRITE, Authorizer
+from mlstudio.governance.rbac import Authorizer
 from mlstudio.integrations.registry.names import (
     DEFAULT_PROTECTED,
     ModelRef,
@@ -42,139 +40,22 @@ from mlstudio.integrations.registry.names import (
     validate_model_name,
     validate_version,
 )
+from mlstudio.integrations.registry.permissions import (
+    require_approver,
+    require_manage,
+)
+from mlstudio.integrations.registry.views import (
+    APPROVED,
+    REJECTED,
+    _decision_view,
+    approval_of,
+    classification_spec,
+    event_view,
+    model_view,
+    version_view,
+)
 
-APPROVED, REJECTED, PENDING = "approved", "rejected", "pending"
 DEFAULT_LOAD_DOMAIN = "experimentation"
-
-
-# --- views ------------------------------------------------------------------------------------
-def model_view(model: dict[str, Any], aliases: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "name": model["name"],
-        "namespace": model["namespace"],
-        "owner": model["owner"],
-        "description": model["description"],
-        "latest_version": model["latest_version"],
-        "aliases": {a["alias"]: a["version"] for a in aliases},
-        "protected_aliases": list(model["protected_aliases"]),
-        "tags": dict(model["tags"] or {}),
-        "created_at": iso(model["created_at"]),
-        "updated_at": iso(model["updated_at"]),
-    }
-
-
-def approval_of(version: dict[str, Any], decisions: list[dict[str, Any]]) -> dict[str, Any]:
-    """The version's approval state: its latest decision given for its own digest."""
-    for decision in decisions:  # newest first
-        if decision["version"] == version["version"] and decision["digest"] == version["digest"]:
-            return {
-                "state": decision["decision"],
-                "by": decision["actor"],
-                "at": iso(decision["at"]),
-                "reason": decision["reason"],
-                "digest": decision["digest"],
-            }
-    return {"state": PENDING, "by": None, "at": None, "reason": None, "digest": None}
-
-
-def classification_spec(version: dict[str, Any]) -> str:
-    data = version.get("classification")
-    return Classification.from_dict(data).spec() if data is not None else UNCLASSIFIED.spec()
-
-
-def version_view(
-    name: str,
-    version: dict[str, Any],
-    aliases: list[dict[str, Any]],
-    decisions: list[dict[str, Any]],
-) -> dict[str, Any]:
-    return {
-        "model": name,
-        "version": version["version"],
-        "ref": f"{name}/{version['version']}",
-        "digest": version["digest"],
-        "source": version["source"],
-        "status": "READY",
-        "run_id": version["run_id"],
-        "node": version["node_id"],
-        "task": version["task"],
-        "module": version["module"],
-        "classification": classification_spec(version),
-        "approval": approval_of(version, decisions),
-        "aliases": sorted(a["alias"] for a in aliases if a["version"] == version["version"]),
-        "description": version["description"],
-        "tags": dict(version["tags"] or {}),
-        "lineage": version["lineage"],
-        "created_by": version["created_by"],
-        "created_at": iso(version["created_at"]),
-        "updated_at": iso(version["updated_at"]),
-    }
-
-
-def event_view(name: str, event: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "model": name,
-        "alias": event["alias"],
-        "from_version": event["from_version"],
-        "to_version": event["to_version"],
-        "actor": event["actor"],
-        "at": iso(event["at"]),
-    }
-
-
-def _decision_view(name: str, d: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "model": name,
-        "version": d["version"],
-        "decision": d["decision"],
-        "digest": d["digest"],
-        "reason": d["reason"],
-        "actor": d["actor"],
-        "at": iso(d["at"]),
-    }
-
-
-# --- permissions ------------------------------------------------------------------------------
-def _may_manage(auth: Authorizer, actor: str, model: dict[str, Any]) -> bool:
-    if auth.is_admin(actor):
-        return True
-    if not auth.is_active(actor):
-        return False
-    if model["owner"] == actor:
-        return True
-    namespace = model["namespace"]
-    return bool(namespace) and auth.has_namespace_role(actor, namespace, NAMESPACE_WRITE)
-
-
-def require_manage(auth: Authorizer, actor: str, model: dict[str, Any], action: str) -> None:
-    auth.require_active(actor, action)
-    if not _may_manage(auth, actor, model):
-        who = f"its owner {model['owner']}"
-        if model["namespace"]:
-            who += f", an owner or maintainer of namespace {model['namespace']}"
-        raise PermissionDeniedError(
-            f"{actor} may not {action} of model {model['name']}: it needs {who}, or an admin",
-            hint=f"ask {model['owner']} or an admin",
-        )
-
-
-def require_approver(
-    auth: Authorizer, actor: str, model: dict[str, Any], version: dict[str, Any], verb: str
-) -> None:
-    auth.require_active(actor, f"{verb} model versions")
-    authors = {version["created_by"], (version["lineage"] or {}).get("trained_by")}
-    if actor in authors:
-        raise PermissionDeniedError(
-            f"{actor} may not {verb} {model['name']}/{version['version']}: "
-            "a version is approved by someone other than its author",
-            hint="ask another owner, maintainer, steward or admin to review it",
-        )
-    if not (_may_manage(auth, actor, model) or auth.is_steward(actor)):
-        raise PermissionDeniedError(
-            f"{actor} may not {verb} {model['name']}/{version['version']}: it needs the "
-            "model's owner, a maintainer of its namespace, a steward or an admin",
-            hint=f"ask {model['owner']} or a steward",
-        )
 
 
 class RegistryService:
@@ -314,6 +195,7 @@ class RegistryService:
                     }
                     for r in uow.registry.reads(model["id"])
                 ],
+                "gates": {g["alias"]: g["spec"] for g in uow.evaluation.gates(model["id"])},
             }
 
         return guarded_read(self.store, actor, "model.show", f"model:{parsed}", work)
@@ -616,10 +498,43 @@ class RegistryService:
         return guarded(self.store, actor, "model.update", f"model:{name}/{version}", work)
 
     # --- aliases ------------------------------------------------------------------------------
-    def set_alias(self, actor: str, name: str, alias: str, version: int) -> dict[str, Any]:
-        """Point ``alias`` at ``version`` (recorded); a protected alias needs an approved one."""
+    def set_gate(
+        self, actor: str, name: str, alias: str, spec: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """Require (``spec``) or stop requiring (None) an evaluation to move ``alias``."""
         validate_alias(alias)
         resource = f"model:{name}@{alias}"
+
+        def work(uow: Any) -> dict[str, Any]:
+            model = self._model(uow, name, for_update=True)
+            require_manage(Authorizer(uow.identity), actor, model, "gate aliases")
+            if spec is None:
+                if not uow.evaluation.remove_gate(model["id"], alias):
+                    raise NotFoundError(f"alias {alias} of model {name} has no gate")
+            else:
+                uow.evaluation.set_gate(model["id"], alias, spec, actor)
+            uow.audit.record(actor, "model.gate", resource, details={"gate": spec})
+            return {"model": name, "alias": alias, "gate": spec}
+
+        return guarded(self.store, actor, "model.gate", resource, work)
+
+    def set_alias(
+        self,
+        actor: str,
+        name: str,
+        alias: str,
+        version: int,
+        *,
+        override_reason: str | None = None,
+    ) -> dict[str, Any]:
+        """Point ``alias`` at ``version`` (recorded); a protected alias needs an approved one,
+        a gated alias an evaluation (or an approver's override with a reason, audited)."""
+        validate_alias(alias)
+        resource = f"model:{name}@{alias}"
+        if override_reason is not None and not override_reason.strip():
+            raise InvalidInputError(
+                "a gate override needs a reason", hint='--override-reason "why"'
+            )
 
         def work(uow: Any) -> dict[str, Any]:
             model = self._model(uow, name, for_update=True)
@@ -643,6 +558,8 @@ class RegistryService:
                     "to_version": version,
                     "moved": False,
                 }
+            held = self._version(uow, model, current["version"]) if current else None
+            gate = self._gate(uow, actor, model, alias, target, held, override_reason)
             event = uow.registry.set_alias(model["id"], alias, version, actor)
             uow.audit.record(
                 actor,
@@ -654,9 +571,39 @@ class RegistryService:
             from mlstudio.integrations.webhooks import emit
 
             emit(uow, "model.alias.moved", view)
-            return {**view, "moved": True}
+            return {**view, "moved": True, **({"gate": gate} if gate else {})}
 
         return guarded(self.store, actor, "model.alias", resource, work, {"to": version})
+
+    def _gate(
+        self,
+        uow: Any,
+        actor: str,
+        model: dict[str, Any],
+        alias: str,
+        target: dict[str, Any],
+        held: dict[str, Any] | None,
+        override_reason: str | None,
+    ) -> dict[str, Any] | None:
+        from mlstudio.integrations.evaluation import gate
+
+        try:
+            return gate.check(uow, model, alias, target, held)
+        except PolicyViolationError as refused:
+            if override_reason is None:
+                raise
+            require_approver(Authorizer(uow.identity), actor, model, target, "override the gate of")
+            uow.audit.record(
+                actor,
+                "model.gate.override",
+                f"model:{model['name']}@{alias}",
+                details={
+                    "version": target["version"],
+                    "reason": override_reason.strip(),
+                    "refused": refused.message,
+                },
+            )
+            return {"passed": False, "overridden_by": actor, "reason": override_reason.strip()}
 
     def delete_alias(self, actor: str, name: str, alias: str) -> dict[str, Any]:
         validate_alias(alias)

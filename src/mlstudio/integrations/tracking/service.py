@@ -55,17 +55,16 @@ def lower_is_better(key: str) -> bool:
 
 def experiment_id_for(uow: UnitOfWork, name: str, actor: str) -> int:
     """The id of experiment ``name``, created when it does not exist yet."""
-    found = uow.tracking.experiment_by_name(name)
-    if found is not None:
-        if found["lifecycle_stage"] != "active":
-            uow.tracking.update_experiment(found["id"], lifecycle_stage="active")
-        return int(found["id"])
-    return uow.tracking.create_experiment(name, actor)
+    found = uow.tracking.experiment_by_name(name) or uow.tracking.ensure_experiment(name, actor)
+    if found["lifecycle_stage"] != "active":
+        uow.tracking.update_experiment(found["id"], lifecycle_stage="active")
+    return int(found["id"])
 
 
 def ensure_default(uow: UnitOfWork, actor: str) -> None:
+    """The ``Default`` experiment (id 0), created by whichever engine needs it first."""
     if uow.tracking.experiment(0) is None:
-        uow.tracking.create_experiment(DEFAULT_EXPERIMENT, actor, id=0)
+        uow.tracking.ensure_experiment(DEFAULT_EXPERIMENT, actor, id=0)
 
 
 class TrackingService:

@@ -15,6 +15,7 @@ from mlstudio.errors import ConflictError, InvalidInputError
 
 if TYPE_CHECKING:
     from mlstudio.store.metadata.repositories.audit import AuditRepository
+    from mlstudio.store.metadata.repositories.evaluation import EvaluationRepository
     from mlstudio.store.metadata.repositories.features import FeatureRepository
     from mlstudio.store.metadata.repositories.governance import (
         DatasetRepository,
@@ -113,6 +114,12 @@ class UnitOfWork:
         from mlstudio.store.metadata.repositories.registry import RegistryRepository
 
         return RegistryRepository(self.conn)
+
+    @cached_property
+    def evaluation(self) -> EvaluationRepository:
+        from mlstudio.store.metadata.repositories.evaluation import EvaluationRepository
+
+        return EvaluationRepository(self.conn)
 
     @cached_property
     def features(self) -> FeatureRepository:

@@ -89,6 +89,9 @@ class RegistryRepository:
         return _rows(self.conn.execute(query))
 
     def delete_model(self, model_id: int) -> None:
+        from mlstudio.store.metadata.repositories.evaluation import EvaluationRepository
+
+        EvaluationRepository(self.conn).remove_gates_of(model_id)
         for table in (model_reads, model_approvals, model_alias_events, model_aliases, versions_t):
             self.conn.execute(delete(table).where(table.c.model_id == model_id))
         self.conn.execute(delete(models_t).where(models_t.c.id == model_id))

@@ -50,6 +50,29 @@ class TrackingRepository:
         result = self.conn.execute(insert(tracking_experiments).values(**values))
         return int(id if id is not None else result.inserted_primary_key[0])
 
+    def ensure_experiment(self, name: str, actor: str, id: int | None = None) -> dict[str, Any]:
+        """Experiment ``name``, created unless it exists: safe when two engines race to create
+        it (the loser's insert does nothing, it reads the winner's row)."""
+        if self.conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        now = utcnow()
+        values: dict[str, Any] = {
+            "name": name,
+            "lifecycle_stage": "active",
+            "tags": {},
+            "created_by": actor,
+            "created_at": now,
+            "updated_at": now,
+        }
+        if id is not None:
+            values["id"] = id
+        self.conn.execute(upsert(tracking_experiments).values(**values).on_conflict_do_nothing())
+        found = (self.experiment(id) if id is not None else None) or self.experiment_by_name(name)
+        assert found is not None  # inserted, or the row that made the insert a no-op
+        return found
+
     def experiment(self, id: int) -> dict[str, Any] | None:
         r = self.conn.execute(
             select(tracking_experiments).where(tracking_experiments.c.id == id)

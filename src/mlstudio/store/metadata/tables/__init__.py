@@ -2,6 +2,7 @@
 
 from mlstudio.store.metadata.tables._base import metadata
 from mlstudio.store.metadata.tables.audit import audit_events
+from mlstudio.store.metadata.tables.evaluation import evaluations, model_alias_gates
 from mlstudio.store.metadata.tables.features import (
     feature_materializations,
     feature_usages,
@@ -47,12 +48,14 @@ from mlstudio.store.metadata.tables.tracking import (
 )
 
 __all__ = [
+    "model_alias_gates",
     "api_tokens",
     "audit_events",
     "datasets",
     "declassifiers",
     "deleted_versions",
     "domains",
+    "evaluations",
     "feature_materializations",
     "feature_usages",
     "feature_views",

@@ -1,0 +1,119 @@
+"""The cost of the evaluation statistics (issue 14). Prints the figures quoted.
+
+    python bench/bench_eval.py [--items 100000] [--slices 10] [--resamples 2000] [--repeats 3] [--json]
+
+- ``bootstrap``: the paired bootstrap alone (``resamples`` resamples of the item-level differences,
+  BCa interval) over all items and then over each of ``slices`` equal slices: the issue's target
+  (< 2 s for 100k items, 10 slices, 2,000 resamples).
+- ``paired_compare``: the whole comparison over all items (bootstrap + sign-flip permutation test
+  with 9,999 draws + power), once with no true difference (the permutation draws stop early) and
+  once with a small true difference (p near 0.01: all draws run).
+- ``compare_slices``: the per-slice table (every slice compared, Holm-adjusted).
+
+Times are the median of ``--repeats``; ``os.getloadavg()`` is printed before and after, because
+the machine is shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from mlstudio.integrations.evaluation.multiple import compare_slices
+from mlstudio.integrations.evaluation.stats import (
+    bca_interval,
+    bootstrap_means,
+    paired_compare,
+)
+
+
+def _median_time(fn: Callable[[], Any], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _data(items: int, lift: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    difficulty = rng.normal(0.35, 0.125, items)
+    a = difficulty + rng.normal(0.0, 0.0368, items)
+    b = difficulty + lift + rng.normal(0.0, 0.0368, items)
+    return a, b
+
+
+def run(items: int, slices: int, resamples: int, repeats: int) -> dict[str, Any]:
+    a, b = _data(items, 0.0, seed=1)
+    d = b - a
+    labels = np.arange(items) % slices
+    parts = [d[labels == k] for k in range(slices)]
+
+    def bootstrap_all() -> None:
+        rng = np.random.default_rng(0)
+        for x in [d, *parts]:
+            boot = bootstrap_means(x, None, resamples, rng)
+            bca_interval(float(x.mean()), boot, 0.0, 0.95)
+
+    # a lift giving p around 0.01 at this n: 2.6 standard errors
+    se = float(np.std(d, ddof=1)) / np.sqrt(items)
+    a_small, b_small = _data(items, 2.6 * se, seed=2)
+    out: dict[str, Any] = {
+        "items": items,
+        "slices": slices,
+        "resamples": resamples,
+        "repeats": repeats,
+        "loadavg_before": list(os.getloadavg()),
+    }
+    out["bootstrap_all_and_slices_s"] = _median_time(bootstrap_all, repeats)
+    out["paired_compare_null_s"] = _median_time(
+        lambda: paired_compare(a, b, resamples=resamples), repeats
+    )
+    small = paired_compare(a_small, b_small, resamples=resamples)
+    out["paired_compare_small_effect_p"] = small.p_value
+    out["paired_compare_small_effect_s"] = _median_time(
+        lambda: paired_compare(a_small, b_small, resamples=resamples), repeats
+    )
+    out["compare_slices_s"] = _median_time(
+        lambda: compare_slices(a, b, {"slice": labels}, resamples=resamples), repeats
+    )
+    out["loadavg_after"] = list(os.getloadavg())
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--slices", type=int, default=10)
+    parser.add_argument("--resamples", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+    result = run(args.items, args.slices, args.resamples, args.repeats)
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(f"load average before: {result['loadavg_before']}")
+    print(
+        f"paired bootstrap, {args.resamples} resamples, {args.items} items + {args.slices} slices: "
+        f"{result['bootstrap_all_and_slices_s']:.3f} s (target < 2 s)"
+    )
+    print(f"paired_compare, no difference:          {result['paired_compare_null_s']:.3f} s")
+    print(
+        f"paired_compare, small effect (p={result['paired_compare_small_effect_p']:.4f}): "
+        f"{result['paired_compare_small_effect_s']:.3f} s"
+    )
+    print(f"compare_slices, {args.slices} slices:             {result['compare_slices_s']:.3f} s")
+    print(f"load average after:  {result['loadavg_after']}")
+
+
+if __name__ == "__main__":
+    main()
