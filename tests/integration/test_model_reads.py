@@ -236,3 +236,44 @@ def test_load_model_in_a_task_on_ray_reads_the_runs_store(studio, models):
         if ray.is_initialized():
             ray.shutdown()
     assert (1, "experimentation", shown["id"]) in reads_of(studio)
+
+
+def test_checking_a_fan_out_of_hits_costs_one_query_per_distinct_uri(studio, models):
+    """The engine checks one step's hits with one memo: resolving is one query per distinct
+    uri, and the domain check is made once, however many cached tasks read the models."""
+    from sqlalchemy import event
+
+    from mlstudio.integrations.registry import reads
+
+    with studio.opened() as platform:
+        show = {v: studio.ok("model", "show", f"churn/{v}")["selected"]["digest"] for v in (1, 2)}
+        entries = [
+            {"uri": "models:/churn@champion", "name": "churn", "version": 1, "digest": show[1]},
+            {"uri": "models:/churn/2", "name": "churn", "version": 2, "digest": show[2]},
+        ]
+
+        def check(fan_out: int) -> tuple[int, list[str], int]:
+            statements: list[str] = []
+            engine = platform.store.engine
+            listen = lambda *args: statements.append(args[2])  # noqa: E731
+            event.listen(engine, "before_cursor_execute", listen)
+            try:
+                memo: dict = {}
+                allowed = 0
+                with platform.store.read() as uow:
+                    for _ in range(fan_out):
+                        problems, ok = reads.check_cached(
+                            uow, "alice", "experimentation", entries, memo
+                        )
+                        assert problems == []
+                        allowed += len(ok)
+            finally:
+                event.remove(engine, "before_cursor_execute", listen)
+            resolving = [s for s in statements if "registered_model_versions" in s]
+            return len(resolving), statements, allowed
+
+        one, few, allowed_one = check(1)
+        many, lots, allowed_many = check(50)
+    assert one == many == 2  # one per distinct uri
+    assert len(lots) == len(few)  # nothing else grows with the fan-out either
+    assert (allowed_one, allowed_many) == (2, 100)
