@@ -324,11 +324,6 @@ def setup_module_dir(studio) -> Path:
 
 
 def test_load_model_in_a_task_reads_under_the_runs_domain(studio, setup):
-    if studio.backend == "postgres":
-        pytest.xfail(
-            "known gap: a task's load_model opens the worker's settings, and a local worker "
-            "is not handed the Postgres URL (it finds the home's SQLite database)"
-        )
     studio.ok("model", "register", "churn", "--run", setup["id"], "--namespace", "reg")
     ok = studio.ok("run", "reg/models/scoring:latestAlpha")
     assert ok["state"] == "succeeded", ok

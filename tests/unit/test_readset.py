@@ -99,3 +99,53 @@ def test_a_file_changed_while_the_task_ran_makes_the_result_uncacheable(tmp_path
     built = readset.finish(scope)
     assert built["changed_during_task"] == [os.path.realpath(f)]
     assert not readset.cacheable(built)
+
+
+# --- model reads (mlstudio.load_model in a task) and the read set's format --------------------
+class _Entry:
+    """A cache_entries row as check_entry sees it."""
+
+    def __init__(self, read_set):
+        self.read_set = read_set
+        self.run_id, self.key = "run_a", "k"
+
+
+CHURN = {"uri": "models:/churn@champion", "name": "churn", "version": 1, "digest": "d" * 64}
+
+
+def test_model_reads_are_kept_sorted_by_uri_with_or_without_a_sandbox():
+    other = {"uri": "models:/alpha/2", "name": "alpha", "version": 2, "digest": "e" * 64}
+    models = {CHURN["uri"]: CHURN, other["uri"]: other}
+    bare = readset.finish(None, models)
+    assert bare == {"v": readset.READ_SET_VERSION, "models": [other, CHURN]}
+    scoped = readset.finish(TaskScope(SandboxPolicy({}, {}, "/nonexistent"), (), None), models)
+    assert readset.model_reads(scoped) == [other, CHURN]
+    assert readset.summary(scoped)["models"] == [
+        "models:/alpha/2 → alpha/2",
+        "models:/churn@champion → churn/1",
+    ]
+
+
+def test_a_task_that_read_nothing_still_gets_a_read_set_of_the_current_format():
+    built = readset.finish(None)
+    assert built == {"v": readset.READ_SET_VERSION}
+    assert readset.summary(built) is None  # nothing to show
+    assert readset.check_entry(_Entry(built), {}) == []
+
+
+@pytest.mark.parametrize("old", [None, {"v": 1, "files": [], "dirs": []}, {"files": []}])
+def test_an_entry_cached_before_model_reads_were_recorded_is_a_miss(old):
+    # it may hide a model read the new run's domain may not make: recomputed once
+    [reason] = readset.check_entry(_Entry(old), {})
+    assert "before model reads were recorded" in reason
+    # a CachePolicy that vouches for its reads does not waive that
+    [again] = readset.check_entry(_Entry(old), {"cache_policy": {"reads": "ignore"}})
+    assert again == reason
+
+
+def test_a_stale_note_keeps_the_model_reads_and_explain_names_the_reason():
+    built = readset.finish(None, {CHURN["uri"]: CHURN})
+    reason = "model models:/churn@champion now resolves to churn/2; the cached result read churn/1"
+    noted = readset.with_note(built, readset.stale_note(_Entry(built), [reason]))
+    assert readset.model_reads(noted) == [CHURN]
+    assert readset.explain(noted) == ("run_a", [f"cached result not reused: {reason}"])

@@ -4,7 +4,9 @@ the registry before a single byte of it is unpickled.
 Outside a run it goes through this process's studio (the server with ``MLSTUDIO_URL``, else
 the embedded home), read under ``domain`` (default ``MLSTUDIO_DOMAIN`` or experimentation).
 Inside a task it is read under the run's own domain, as the user who started the run, and the
-read is recorded with the run and the task (the registry's lineage of who used a version).
+read is recorded with the run and the task (the registry's lineage of who used a version) and
+in the task's read set, so a cached result is only reused while the uri names the same version
+and the new run may read it (see :mod:`mlstudio.workflows.cache.readset`).
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ def fetch_model(uri: str, *, domain: str | None = None) -> tuple[dict[str, Any],
 
     context = current()
     if context.run_id is not None:
-        return _in_run(uri, context.run_id, context.node_id)
+        view, data = _in_run(uri, context.run_id, context.node_id)
+        remember_read(context, uri, view)
+        return view, data
     from mlstudio.app import open_studio
 
     studio = open_studio()
@@ -47,13 +51,28 @@ def fetch_model(uri: str, *, domain: str | None = None) -> tuple[dict[str, Any],
         studio.close()
 
 
+def remember_read(context: Any, uri: str, view: dict[str, Any]) -> None:
+    """Keep the read for the task's read set (``cache.readset``): the uri as written and what
+    it resolved to. A cache hit re-resolves the uri and re-checks the read for its own run."""
+    reads = getattr(context, "_model_reads", None)
+    if reads is None:
+        reads = context._model_reads = {}
+    reads.setdefault(
+        uri,
+        {"uri": uri, "name": view["model"], "version": view["version"], "digest": view["digest"]},
+    )
+
+
 def _in_run(uri: str, run_id: str, node_id: str | None) -> tuple[dict[str, Any], bytes]:
-    """As the run's user, under the run's domain; the worker's own store access."""
+    """As the run's user, under the run's domain, in the store the run belongs to (which the
+    worker was handed: :func:`mlstudio.workflows.executors.store.run_settings`); the worker's
+    own store access."""
     from mlstudio.platform import Platform
+    from mlstudio.workflows.executors.store import run_settings
     from mlstudio.workflows.sandbox import trusted
 
     with trusted():
-        platform = Platform.open(bootstrap=False)
+        platform = Platform.open(run_settings(), bootstrap=False)
         try:
             with platform.store.read() as uow:
                 run = uow.runs.get_run(run_id)

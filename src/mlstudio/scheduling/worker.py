@@ -166,10 +166,14 @@ class Worker:
     def local(self) -> Any:
         if self._executor is None:
             from mlstudio.workflows.executors.local import LocalExecutor
+            from mlstudio.workflows.executors.store import address_of
 
             depth = 1 + self.config.prefetch
             self._executor = LocalExecutor(
-                self.config.concurrency, queue_depth=depth, run_as=self.settings.run_as
+                self.config.concurrency,
+                queue_depth=depth,
+                run_as=self.settings.run_as,
+                store=address_of(self.settings),  # in-task load_model: the queue's store
             )
         return self._executor
 

@@ -36,7 +36,14 @@ from mlstudio.core.states import (
 )
 from mlstudio.workflows.cache import keys as cache_keys
 from mlstudio.workflows.cache import readset
-from mlstudio.workflows.engine_cache import blob_present, cache_entry, cacheable
+from mlstudio.workflows.engine_attempts import denial, retry_delay
+from mlstudio.workflows.engine_cache import (
+    blob_present,
+    cache_entry,
+    cacheable,
+    hit_problems,
+    record_model_reads,
+)
 from mlstudio.workflows.engine_governance import GovernanceGate
 from mlstudio.workflows.engine_state import (  # noqa: F401  (initial_rows is re-exported)
     StepTransaction,
@@ -49,6 +56,7 @@ from mlstudio.workflows.engine_state import (  # noqa: F401  (initial_rows is re
     snapshot,
     state_from_row,
 )
+from mlstudio.workflows.engine_tracking import tracked
 from mlstudio.workflows.engine_values import ValueResolver
 from mlstudio.workflows.executors.base import (
     Executor,
@@ -60,7 +68,6 @@ from mlstudio.workflows.plan import CHOOSE, MAP, TASK, Plan
 from mlstudio.workflows.recorder import PendingWrites, RunRecorder
 
 HEARTBEAT_S = 2.0
-LOST_ATTEMPTS = 3  # re-dispatches after lost worker leases, on top of the task's own retries
 CANCEL_CHECK_S = 0.3
 
 
@@ -77,6 +84,7 @@ class EngineConfig:
     task_environment: Callable[[dict[str, Any], dict[str, Any] | None], dict[str, Any]]
     env_python: Callable[[dict[str, Any]], str | None] = lambda code: None
     sandbox: dict[str, Any] | None = None  # protected roots for the task sandbox (None: off)
+    model_reads: Any = None  # a ModelReads (engine_cache); None: no cached model read reused
 
 
 class Engine:
@@ -469,9 +477,10 @@ class Engine:
             else:
                 allowed.append(s)
         found = self._lookup(step, run, allowed)
+        memo: dict[Any, Any] = {}  # this step's model resolutions and domain checks
         for s in allowed:
             entry = found.pop(s.cache_key, None) if s.cache_key in found else None
-            if entry is not None and self._take_hit(run, s, entry):
+            if entry is not None and self._take_hit(step, run, s, entry, memo):
                 continue
             if s.state == TaskState.PENDING:
                 self._waiting.append(s)
@@ -524,13 +533,16 @@ class Engine:
         keys = [s.cache_key for s in fresh if cacheable(run, s)]
         return step.uow.runs.cache_lookup(keys) if keys else {}
 
-    def _take_hit(self, run: Any, s: _State, entry: Any) -> bool:
-        """Reuse a cache entry for ``s`` when its blobs exist and the domain may hold it; True
-        when ``s`` is settled (cached, or failed by the gate)."""
+    def _take_hit(
+        self, step: StepTransaction, run: Any, s: _State, entry: Any, memo: dict[Any, Any]
+    ) -> bool:
+        """Reuse a cache entry for ``s`` when its blobs exist, what it read still holds and the
+        domain may hold it; True when ``s`` is settled (cached, or failed by the gate)."""
         if not blob_present(self.cas, entry.output):
             self._pending.stale.append(entry.key)
             return False
-        problems = readset.check_entry(entry, s.node.options)  # the files it read, its expiry
+        # the files it read, its expiry, the registered models it read (same, readable here)
+        problems, models = hit_problems(self.config.model_reads, step.uow, run, entry, s, memo)
         if problems:
             self._stale_notes[s.id] = readset.stale_note(entry, problems)
             self._pending.stale.append(entry.key)
@@ -540,6 +552,7 @@ class Engine:
             self._set(run, s, TaskState.FAILED, error=problem, finished_at=utcnow())
             self._terminal(s.node.id)
             return True
+        record_model_reads(self.config.model_reads, step.uow, run, s, entry, models)
         self._persist_later(run, s, entry.output)
         s.output = entry.output
         self._pending.hits.append(entry.key)
@@ -560,7 +573,11 @@ class Engine:
         if self._task_events or self.recorder.bus.wants(CacheHit):
             self._pending.events.append(CacheHit(run.id, s.node.id, entry.key))
         if self._tracked:
-            self._track(run, s, TaskState.CACHED, entry.duration_s, None, source_run=entry.run_id)
+            self._pending.events.append(
+                tracked(
+                    run, s, TaskState.CACHED, entry.duration_s, None, self._plan_code, entry.run_id
+                )
+            )
         self._terminal(s.node.id)
         return True
 
@@ -669,7 +686,9 @@ class Engine:
             read_set=read_set,
         )
         if self._tracked:
-            self._track(run, s, TaskState.SUCCEEDED, duration, result)
+            self._pending.events.append(
+                tracked(run, s, TaskState.SUCCEEDED, duration, result, self._plan_code)
+            )
         cache = s.node.options.get("cache", "default") != "off" and s.cache_key
         if cache and readset.cacheable(result.read_set):  # not when its inputs moved under it
             row = cache_entry(run, plan, s, duration)
@@ -688,32 +707,9 @@ class Engine:
     ) -> None:
         message = result.error or result.status
         if result.status == ResultStatus.DENIED:
-            from mlstudio.workflows.sandbox import denial_audit
-
-            resource = f"run:{run.id}/{s.node.id}"
-            refused = denial_audit(result, run.created_by, resource, run.domain)
-            if refused is not None:  # the sandbox refused a read: sandbox.access
-                _actor, action, _resource, decision, details = refused
-                self.gate.decide(run, action, resource, decision, details)
-            else:  # the output may not be written in the domain
-                self.gate.decide(
-                    run, "data.write", resource, "deny", {"error": message, "domain": run.domain}
-                )
-        # A worker that vanished (lease lost) did not fail the task: run it again without
-        # spending its retry budget (the attempt number still goes up), a few times at most.
-        lost = result.status == ResultStatus.LOST and s.attempt < s.max_attempts + LOST_ATTEMPTS
-        retries_left = lost or (
-            s.attempt < s.max_attempts
-            and result.retryable
-            and result.status
-            not in (ResultStatus.CANCELLED, ResultStatus.DENIED, ResultStatus.LOST)
-        )
-        if retries_left:
-            delay = (
-                0.0
-                if lost
-                else float(s.node.options.get("retry_delay", 1.0)) * (2 ** (s.attempt - 1))
-            )
+            self.gate.decide(run, *denial(run, s, result))
+        delay = retry_delay(s, result)
+        if delay is not None:
             s.not_before = time.time() + delay
             self._delayed.append(s)
             self._set(
@@ -738,44 +734,14 @@ class Engine:
             read_set=read_set,
         )
         if self._tracked:
-            self._track(run, s, TaskState.FAILED, duration, result)
+            self._pending.events.append(
+                tracked(run, s, TaskState.FAILED, duration, result, self._plan_code)
+            )
         self._terminal(s.node.id)
         if run.fail_fast:
             step.uow.runs.update_run(
                 run.id, cancel_requested=True, error=f"{s.node.id} failed (fail-fast)"
             )
-
-    def _track(
-        self,
-        run: Any,
-        s: _State,
-        state: TaskState,
-        duration: float | None,
-        result: TaskResult | None,
-        source_run: str | None = None,
-    ) -> None:
-        """The facts of a finished task run for experiment tracking (a subscriber stores them
-        in this step's transaction; a cache hit carries no logged values, only its source)."""
-        code = self._plan_code.get(s.node.code, {}) if self._plan_code else {}
-        facts = {
-            "workflow": run.workflow,
-            "domain": run.domain,
-            "user": run.created_by,
-            "experiment": (run.plan or {}).get("experiment"),
-            "inputs": s.inputs or {},
-            "module": code.get("module"),
-            "version": code.get("version"),
-            "digest": code.get("digest"),
-            "attempt": s.attempt,
-            "duration_s": duration,
-            "cache_key": s.cache_key,
-            "source_run": source_run,
-            "started_at": result.started_at if result is not None else None,
-            "finished_at": result.finished_at if result is not None else None,
-            "logged": (result.extra.get("tracking") if result is not None else None),
-            "error": (result.error if result is not None and not result.ok else None),
-        }
-        self._pending.events.append(TaskTracked(run.id, s.id, s.node.id, s.node.task, state, facts))
 
     # --- the end ------------------------------------------------------------------------------
     def _cancel(self, run: Any, plan: Plan, states: dict[str, _State]) -> str:

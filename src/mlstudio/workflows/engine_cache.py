@@ -1,11 +1,14 @@
 """The engine's cache helpers: whether a task may use the cache, whether a cached result's
-blobs still exist, and the entry a fresh result leaves (pure, apart from ``cas.exists``)."""
+blobs still exist, the entry a fresh result leaves, and whether the registered models a
+cached result read may be read again by the run it would serve (and the record of that read).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from mlstudio.core.clock import utcnow
+from mlstudio.workflows.cache import readset
 from mlstudio.workflows.engine_state import _State
 from mlstudio.workflows.plan import Plan
 
@@ -42,3 +45,67 @@ def cache_entry(run: Any, plan: Plan, s: _State, duration: float | None) -> dict
         "created_at": utcnow(),
         "hits": 0,
     }
+
+
+class ModelReads(Protocol):
+    """The registry's side of model reads on a cache hit (``integrations.registry.reads``,
+    handed to the engine in its ``EngineConfig``: the engine imports no registry code)."""
+
+    def check_cached(
+        self,
+        uow: Any,
+        actor: str,
+        domain: str,
+        reads: list[dict[str, Any]],
+        memo: dict[Any, Any] | None = None,
+    ) -> tuple[list[str], list[Any]]: ...
+
+    def record(self, uow: Any, actor: str, model: Any, version: Any, **where: Any) -> None: ...
+
+
+NO_REGISTRY = "it read registered models, and this engine has no registry to check them against"
+
+
+def hit_problems(
+    checker: ModelReads | None,
+    uow: Any,
+    run: Any,
+    entry: Any,
+    s: _State,
+    memo: dict[Any, Any],
+) -> tuple[list[str], list[Any]]:
+    """(why ``entry`` may not serve ``s`` of ``run``, the model reads to record when it may):
+    the files it read and its expiry (``readset.check_entry``), then the registered models it
+    read: each uri is resolved again (a moved alias: stale) and the registry's check runs for
+    the run's domain and user (refused: not served; the task then runs and the registry
+    refuses it, audited). ``memo``: one step's, so one query per distinct uri."""
+    problems = readset.check_entry(entry, s.node.options)
+    if problems:
+        return problems, []
+    reads = readset.model_reads(entry.read_set)
+    if not reads:
+        return [], []
+    if checker is None:  # fail closed
+        return [NO_REGISTRY], []
+    return checker.check_cached(uow, run.created_by, run.domain, reads, memo)
+
+
+def record_model_reads(
+    checker: ModelReads | None, uow: Any, run: Any, s: _State, entry: Any, allowed: list[Any]
+) -> None:
+    """Record the model reads of a cache hit as reads by ``run`` (lineage and audit, as
+    ``registry.load`` records them), naming the run whose result it reuses."""
+    if checker is None:
+        return
+    for model, version, ref in allowed:
+        checker.record(
+            uow,
+            run.created_by,
+            model,
+            version,
+            ref=ref,
+            domain=run.domain,
+            run_id=run.id,
+            node_id=s.node.id,
+            cached_from=entry.run_id,
+        )

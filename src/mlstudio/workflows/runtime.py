@@ -364,7 +364,8 @@ def _run_user_code(
         log.write(f"mlstudio: {error}\n")
     if scope is not None and prepared is not None:
         scope.absorb(prepared)
-    read_set = readset.finish(scope) if status == "ok" else None
+    models = getattr(context, "_model_reads", None)  # load_model's registry reads
+    read_set = readset.finish(scope, models) if status == "ok" else None
     if tb:
         log.write(tb)
     log.close()

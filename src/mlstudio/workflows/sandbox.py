@@ -474,10 +474,15 @@ class PlanningDeniedError(PermissionDeniedError):
 def drop_credentials() -> None:
     """Take the worker's credentials out of this process's environment for good (a process
     that runs tasks needs none: it reads and writes the artifact store only). What the process
-    started with stays readable in ``/proc/self/environ``, which the sandbox refuses."""
+    started with stays readable in ``/proc/self/environ``, which the sandbox refuses. The store
+    the environment named is kept first, for the worker's own in-task registry reads
+    (:mod:`mlstudio.workflows.executors.store`)."""
     if _DROPPED[0]:
         return
     _DROPPED[0] = True
+    from mlstudio.workflows.executors import store
+
+    store.remember_environment()
     for key in _SECRET_ENV:
         os.environ.pop(key, None)
 

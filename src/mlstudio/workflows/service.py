@@ -286,6 +286,7 @@ class RunService:
             env = envs.ensure(tuple(code["requirements"]))
             return env.python if env else None
 
+        from mlstudio.integrations.registry import reads as model_reads
         from mlstudio.workflows.cache.environment import TaskEnvironments
 
         config = EngineConfig(
@@ -295,6 +296,7 @@ class RunService:
             task_environment=TaskEnvironments(settings.cache_dir, env_python),
             env_python=env_python,
             sandbox=sandbox_policy_for(settings),
+            model_reads=model_reads,  # a cache hit's model reads: checked by the registry
         )
         from mlstudio.workflows.recorder import RunRecorder
 

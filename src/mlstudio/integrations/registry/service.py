@@ -32,8 +32,7 @@ from mlstudio.errors import (
     PolicyViolationError,
 )
 from mlstudio.governance.audit import guarded, guarded_read
-from mlstudio.governance.classification import UNCLASSIFIED, Classification
-from mlstudio.governance.rbac import DOMAIN_VIEW, Authorizer
+from mlstudio.governance.rbac import Authorizer
 from mlstudio.integrations.registry.names import (
     DEFAULT_PROTECTED,
     ModelRef,
@@ -696,8 +695,7 @@ class RegistryService:
         (the run's own inside a run) must be readable by the actor and may read the version's
         classification. A refusal is audited and nothing is fetched; an allowed load is
         audited and recorded as a read of the version (with the run and task reading it)."""
-        from mlstudio.data.catalog import load_policy
-        from mlstudio.governance.policy import enforce, evaluate_read
+        from mlstudio.integrations.registry import reads
 
         parsed = ModelRef.parse(ref)
         resource = f"model:{parsed}"
@@ -710,16 +708,11 @@ class RegistryService:
             reading = run.domain
 
         def check(uow: Any) -> tuple[dict[str, Any], dict[str, Any], str]:
-            auth = Authorizer(uow.identity)
-            auth.require_active(actor, "load models")
             where = reading
-            policy = load_policy(uow, where)
-            auth.require_domain(actor, where, DOMAIN_VIEW, "load models")
+            policy = reads.authorize_domain(uow, actor, where)  # shared with cache hits
             model, version = self._resolve(uow, parsed)
-            data = version["classification"]
-            tags = Classification.from_dict(data) if data is not None else UNCLASSIFIED
+            reads.enforce_classification(policy, model["name"], version)
             label = f"model {model['name']}/{version['version']}"
-            enforce(evaluate_read(policy, label, None, {"*": tags}))
             if not version["artifact"]:
                 raise InvalidInputError(
                     f"{label} was registered from {version['source']}; its files are in the "
@@ -740,27 +733,15 @@ class RegistryService:
             )
 
         def record(uow: Any) -> dict[str, Any]:
-            uow.registry.record_read(
-                {
-                    "model_id": model["id"],
-                    "version": version["version"],
-                    "actor": actor,
-                    "domain": where,
-                    "run_id": run_id,
-                    "node_id": node_id,
-                }
-            )
-            uow.audit.record(
+            reads.record(
+                uow,
                 actor,
-                "model.load",
-                f"model:{model['name']}/{version['version']}",
-                details={
-                    "ref": str(parsed),
-                    "domain": where,
-                    "run_id": run_id,
-                    "node": node_id,
-                    "classification": classification_spec(version),
-                },
+                model,
+                version,
+                ref=str(parsed),
+                domain=where,
+                run_id=run_id,
+                node_id=node_id,
             )
             return self._version_view(uow, model, version)
 

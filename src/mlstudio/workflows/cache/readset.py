@@ -15,6 +15,13 @@ changed *while the task ran* is not cached at all.
 
 Declared file inputs (a ``Path`` or ``mlstudio.File`` parameter) are hashed up front and are
 part of the key (:func:`extend_components`), so each content version keeps its own entry.
+
+**Model reads** (``mlstudio.load_model`` in a task) are governed reads: the read set keeps each
+distinct uri as written with the name, version and digest it resolved to (``models``). On a
+hit the engine re-resolves every uri and re-runs the registry's check for the *new* run's
+domain and user (:func:`mlstudio.workflows.engine_cache.hit_problems`): a moved alias
+makes the entry stale, a domain that may not read the version is not served from the cache
+(the task runs, and the registry refuses it), and an allowed hit is recorded as a read.
 """
 
 from __future__ import annotations
@@ -27,15 +34,27 @@ from typing import Any
 
 HASH_LIMIT = 256 * 2**20  # files above this are compared by size + mtime + ctime only
 RACY_NS = 100_000_000  # a file written this close to its hashing is re-hashed when checked
-READ_SET_VERSION = 1
+# 2: every result has a read set (``{"v": 2}`` at least) and it holds the task's model reads.
+# An entry without one (``None``, or v1) was cached before model reads were recorded, so it
+# may hide a read of a registered model that the new run's domain may not make: it is a miss
+# (recomputed once, and the reason says so) rather than a governance bypass.
+READ_SET_VERSION = 2
+OLD_FORMAT = (
+    "it was cached before model reads were recorded with results (read set v1): "
+    "recomputed once to check them"
+)
 _MAX_SHOWN = 3
 
 
-def finish(scope: Any) -> dict[str, Any] | None:
+def finish(scope: Any, models: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """The read set of a finished task (``scope``: its :class:`~mlstudio.workflows.sandbox.
-    TaskScope`); None when it read nothing and ran nothing worth noting."""
+    TaskScope`, None without a sandbox; ``models``: its registry reads by uri, from
+    ``mlstudio.load_model``); ``{"v": 2}`` when it read nothing."""
+    out: dict[str, Any] = {"v": READ_SET_VERSION}
+    if models:
+        out["models"] = [dict(models[uri]) for uri in sorted(models)]
     if scope is None:
-        return None
+        return out
     files: list[dict[str, Any]] = []
     dirs: list[dict[str, Any]] = []
     changed: list[str] = []
@@ -50,8 +69,8 @@ def finish(scope: Any) -> dict[str, Any] | None:
     for path in sorted(scope.listings):
         dirs.append(_dir_entry(path))
     if not (files or dirs or scope.effects):
-        return None
-    out: dict[str, Any] = {"v": READ_SET_VERSION, "files": files, "dirs": dirs}
+        return out
+    out.update(files=files, dirs=dirs)
     if scope.effects:
         out["effects"] = list(scope.effects)
         out["effects_total"] = scope.effect_count
@@ -92,7 +111,11 @@ def validate(read_set: dict[str, Any] | None) -> list[str]:
 
 def check_entry(entry: Any, options: dict[str, Any]) -> list[str]:
     """Why the cache entry ``entry`` (a ``cache_entries`` row) may not be used for a task with
-    ``options`` (its ``CachePolicy``: an expiry, or reads it vouches for itself)."""
+    ``options`` (its ``CachePolicy``: an expiry, or reads it vouches for itself). Its model
+    reads are checked by the engine (they need the registry); a policy never waives them."""
+    read_set = getattr(entry, "read_set", None)
+    if not current_format(read_set):
+        return [OLD_FORMAT]
     policy = options.get("cache_policy") or {}
     expire_s = policy.get("expire_s")
     if expire_s:
@@ -106,7 +129,18 @@ def check_entry(entry: Any, options: dict[str, Any]) -> list[str]:
             ]
     if policy.get("reads") == "ignore":
         return []
-    return validate(getattr(entry, "read_set", None))
+    return validate(read_set)
+
+
+def current_format(read_set: dict[str, Any] | None) -> bool:
+    """Whether ``read_set`` is of a format that records model reads (see READ_SET_VERSION)."""
+    version = (read_set or {}).get("v")
+    return isinstance(version, int) and version >= READ_SET_VERSION
+
+
+def model_reads(read_set: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The registered model versions a task read (``uri``, ``name``, ``version``, ``digest``)."""
+    return [dict(m) for m in (read_set or {}).get("models") or []]
 
 
 def stale_note(entry: Any, problems: list[str]) -> dict[str, Any]:
@@ -130,15 +164,21 @@ def explain(read_set: dict[str, Any] | None) -> tuple[str | None, list[str]]:
 
 
 def summary(read_set: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A short view for ``runs show``: counts, and what the sandbox could not follow."""
+    """A short view for ``runs show``: counts, the models read (``uri → name/version``), and
+    what the sandbox could not follow."""
     if not read_set or not (
-        read_set.get("files") or read_set.get("dirs") or read_set.get("effects")
+        read_set.get("files")
+        or read_set.get("dirs")
+        or read_set.get("effects")
+        or read_set.get("models")
     ):
         return None
     out: dict[str, Any] = {
         "files": len(read_set.get("files", [])),
         "dirs": len(read_set.get("dirs", [])),
     }
+    if read_set.get("models"):
+        out["models"] = [f"{m['uri']} → {m['name']}/{m['version']}" for m in read_set["models"]]
     if read_set.get("effects"):
         out["untracked"] = [f"{e['kind']}: {e['what']}" for e in read_set["effects"][:_MAX_SHOWN]]
         out["untracked_total"] = read_set.get("effects_total", len(read_set["effects"]))

@@ -74,17 +74,23 @@ class _Worker:
 class _Pool:
     """The worker processes of one interpreter, and the tasks waiting for one of them."""
 
-    def __init__(self, ctx: Any, python: str | None, size: int, run_as: str | None = None) -> None:
+    def __init__(
+        self,
+        ctx: Any,
+        python: str | None,
+        size: int,
+        run_as: str | None = None,
+        store: dict[str, Any] | None = None,
+    ) -> None:
         self.ctx = ctx
         self.python = python
         self.size = size
         self.run_as = run_as
+        self.store = store  # the metadata store its tasks belong to (executors.store)
         self.workers: dict[int, _Worker] = {}
         self.backlog: deque[int] = deque()  # task_run_ids not yet handed to a worker
 
     def spawn(self) -> None:
-        from mlstudio.workflows.runtime import main_loop
-
         task_reader, task_writer = self.ctx.Pipe(duplex=False)
         result_reader, result_writer = self.ctx.Pipe(duplex=False)
         # PR_SET_PDEATHSIG fires when the *thread* that started the child ends: ask for it only
@@ -94,8 +100,8 @@ class _Pool:
             self.ctx.set_executable(self.python)
         try:
             proc = self.ctx.Process(
-                target=main_loop,
-                args=(task_reader, result_writer, os.getpid(), deathsig, self.run_as),
+                target=_worker_main,
+                args=(self.store, task_reader, result_writer, os.getpid(), deathsig, self.run_as),
                 daemon=True,
                 name="mlstudio-worker",
             )
@@ -175,13 +181,17 @@ class LocalExecutor:
         queue_depth: int = 2,
         pipeline: int = 1,
         run_as: str | None = None,
+        store: dict[str, Any] | None = None,
     ) -> None:
-        """``run_as``: an OS user that every task's code runs as (workflows.runas)."""
+        """``run_as``: an OS user that every task's code runs as (workflows.runas);
+        ``store``: the metadata store the tasks belong to (``executors.store.address_of``),
+        handed to every worker process (an in-task ``load_model`` reads the registry there)."""
         if run_as:
             from mlstudio.workflows.runas import check_run_as
 
             check_run_as(run_as)
         self.run_as = run_as
+        self.store = store
         self.size = max(1, max_workers or os.cpu_count() or 2)
         self.queue_depth = queue_depth  # dispatches accepted per worker (the rest wait here)
         self.pipeline = max(1, pipeline)  # dispatches one worker may hold (tiny tasks only)
@@ -205,7 +215,7 @@ class LocalExecutor:
         (a one-task run boots one process, not one per core)."""
         pool = self.pools.get(python)
         if pool is None:
-            pool = self.pools[python] = _Pool(self.ctx, python, self.size, self.run_as)
+            pool = self.pools[python] = _Pool(self.ctx, python, self.size, self.run_as, self.store)
             pool.spawn()
         return pool
 
@@ -441,7 +451,24 @@ class LocalExecutor:
         self.started = False
 
 
+def _worker_main(store: dict[str, Any] | None, *args: Any) -> None:
+    """A worker process: told the store its tasks belong to, then the runtime's loop."""
+    from mlstudio.workflows.executors.store import hand
+    from mlstudio.workflows.runtime import main_loop
+
+    hand(store)
+    main_loop(*args)
+
+
 def from_context(context: Any) -> LocalExecutor:
-    """The registry's factory (``--executor local``): tiny tasks are pipelined."""
+    """The registry's factory (``--executor local``): tiny tasks are pipelined; the workers
+    are handed the settings' store."""
+    from mlstudio.workflows.executors.store import address_of
+
     settings = context.settings
-    return LocalExecutor(settings.max_workers, pipeline=PIPELINE, run_as=settings.run_as)
+    return LocalExecutor(
+        settings.max_workers,
+        pipeline=PIPELINE,
+        run_as=settings.run_as,
+        store=address_of(settings),
+    )

@@ -27,7 +27,7 @@ def _execute(dispatch: dict[str, Any]) -> TaskResult:
         from mlstudio.workflows import sandbox
 
         sandbox.install()
-        sandbox.drop_credentials()
+        sandbox.drop_credentials()  # the store its environment names is kept (executors.store)
         runtime = _RUNTIME = Runtime()  # warm per Ray worker process: code and stores cached
     result = runtime.execute(TaskDispatch(**dispatch))
     result.worker = f"ray:{os.getpid()}"
