@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from mlstudio.api.portal.pages import PREFIX, guarded, may_write_namespace, render
+from mlstudio.api.portal.pages import PREFIX, guarded, may_write_namespace, post, render
 from mlstudio.errors import InvalidInputError
 
 router = APIRouter(include_in_schema=False)
@@ -36,18 +36,15 @@ def module(request: Request, namespace: str, name: str) -> Response:
 
 
 @router.post(f"{PREFIX}/modules/{{namespace}}/{{name}}/promote")
-def promote(
-    request: Request,
-    namespace: str,
-    name: str,
-    version: Annotated[int, Form()],
-    csrf: Annotated[str, Form()] = "",
-) -> Response:
-    def act(_session: Any, studio: Any) -> Response:
-        studio.modules.promote(f"{namespace}/{name}", version)
+async def promote(request: Request, namespace: str, name: str) -> Response:
+    def act(_session: Any, studio: Any, form: dict[str, str]) -> Response:
+        version = form.get("version", "")
+        if not version.isdigit():
+            raise InvalidInputError(f"version {version!r} is not a number", hint="e.g. 3")
+        studio.modules.promote(f"{namespace}/{name}", int(version))
         return RedirectResponse(f"{PREFIX}/modules/{namespace}/{name}", status_code=303)
 
-    return guarded(request, act, csrf=csrf)
+    return await post(request, act)
 
 
 @router.get(f"{PREFIX}/datasets")

@@ -137,7 +137,32 @@ def may_write_namespace(whoami: dict[str, Any], namespace: str) -> bool:
     for grant in whoami.get("grants") or ():
         if grant.get("role") == "admin":
             return True
-        if grant.get("scope_kind") == "namespace" and grant.get("scope") == namespace:
-            if grant.get("role") in NAMESPACE_WRITE:
-                return True
+        in_namespace = grant.get("scope_kind") == "namespace" and grant.get("scope") == namespace
+        if in_namespace and grant.get("role") in NAMESPACE_WRITE:
+            return True
     return False
+
+
+MAX_FORM_BYTES = 1 << 20
+
+
+async def form_data(request: Request) -> dict[str, str]:
+    """The fields of a urlencoded form post (last value wins; no multipart parser needed)."""
+    from urllib.parse import parse_qsl
+
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        return {}
+    return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+
+
+async def post(
+    request: Request, page: Callable[[Session, Any, dict[str, str]], Response]
+) -> Response:
+    """A state-changing form: ``page(session, studio, form)`` after the CSRF check."""
+    from starlette.concurrency import run_in_threadpool
+
+    form = await form_data(request)
+    return await run_in_threadpool(
+        guarded, request, lambda s, studio: page(s, studio, form), csrf=form.get("csrf", "")
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
 from mlstudio.api.portal import forms, views
@@ -17,7 +17,9 @@ from mlstudio.api.portal.pages import (
     PREFIX,
     STATIC,
     current_session,
+    form_data,
     guarded,
+    post,
     render,
     sessions,
 )
@@ -75,12 +77,16 @@ def _secure(request: Request) -> bool:
 
 
 @router.post(f"{PREFIX}/signin")
-def signin(
-    request: Request,
-    token: Annotated[str, Form()] = "",
-    csrf: Annotated[str, Form()] = "",
-    next: Annotated[str, Form()] = "",
-) -> Response:
+async def signin(request: Request) -> Response:
+    from starlette.concurrency import run_in_threadpool
+
+    form = await form_data(request)
+    return await run_in_threadpool(
+        _signin, request, form.get("token", ""), form.get("csrf", ""), form.get("next", "")
+    )
+
+
+def _signin(request: Request, token: str, csrf: str, next: str) -> Response:
     from mlstudio.api.deps import authenticate
 
     issuer = sessions(request)
@@ -115,13 +121,13 @@ def signin(
 
 
 @router.post(f"{PREFIX}/signout")
-def signout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
-    def out(_session: Any, _studio: Any) -> Response:
+async def signout(request: Request) -> Response:
+    def out(_session: Any, _studio: Any, _form: dict[str, str]) -> Response:
         response = RedirectResponse(f"{PREFIX}/signin", status_code=303)
         response.delete_cookie(COOKIE, path="/")
         return response
 
-    return guarded(request, out, csrf=csrf)
+    return await post(request, out)
 
 
 # --- runs ---------------------------------------------------------------------------------------
@@ -239,28 +245,22 @@ def run_state(request: Request, run_id: str) -> Response:
 
 
 @router.post(f"{PREFIX}/runs/{{run_id}}/cancel")
-def run_cancel(request: Request, run_id: str, csrf: Annotated[str, Form()] = "") -> Response:
-    def act(_session: Any, studio: Any) -> Response:
+async def run_cancel(request: Request, run_id: str) -> Response:
+    def act(_session: Any, studio: Any, _form: dict[str, str]) -> Response:
         studio.runs.cancel(run_id)
         return RedirectResponse(f"{PREFIX}/runs/{run_id}", status_code=303)
 
-    return guarded(request, act, csrf=csrf)
+    return await post(request, act)
 
 
 @router.post(f"{PREFIX}/runs/{{run_id}}/clone")
 async def run_clone(request: Request, run_id: str) -> Response:
-    form = await request.form()
-    values = {k: str(v) for k, v in form.items()}
-
-    def act(_session: Any, studio: Any) -> Response:
+    def act(_session: Any, studio: Any, form: dict[str, str]) -> Response:
         original = studio.runs.show(run_id)
-        params = forms.read_params(original["params"], values)
-        new = studio.runs.clone(run_id, params)
+        new = studio.runs.clone(run_id, forms.read_params(original["params"], form))
         return RedirectResponse(f"{PREFIX}/runs/{new['id']}", status_code=303)
 
-    from starlette.concurrency import run_in_threadpool
-
-    return await run_in_threadpool(guarded, request, act, csrf=values.get("csrf", ""))
+    return await post(request, act)
 
 
 @router.get(f"{PREFIX}/whoami")
