@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mlstudio.testing.flows import touch, wait_until, write_flow
+from mlstudio.testing.flows import FINISHED, start_mlstudio, touch, wait_until, write_flow
 from mlstudio.testing.servers import Server, start_server
 
 sync_api = pytest.importorskip("playwright.sync_api")  # a dev dependency: present in CI
@@ -42,7 +43,9 @@ def prepare(x: int) -> int:
 
 @task
 def gate(x: int, release: str) -> int:
+    print(f"gate waiting for {release}", flush=True)
     wait_for(release)
+    print(f"gate released by {release}", flush=True)
     return x
 
 
@@ -143,7 +146,7 @@ def run_json(portal: dict[str, Any], run_id: str) -> dict[str, Any]:
 
 def finished(portal: dict[str, Any], run_id: str) -> dict[str, Any]:
     return wait_until(
-        lambda: (r := run_json(portal, run_id))["state"] in ("succeeded", "failed") and r,
+        lambda: (r := run_json(portal, run_id))["state"] in FINISHED and r,
         f"run {run_id} to finish",
         120,
     )
@@ -321,9 +324,14 @@ def test_viewer_sees_only_their_domain_and_a_forged_cancel_is_refused(portal, op
     answer = httpx.post(f"{server.url}/ui/runs/{visible}/cancel", data={"csrf": csrf})
     assert answer.status_code == 403  # no session cookie at all
     assert run_json(portal, visible)["state"] in ("queued", "running")
-    touch(portal["root"], "go-hidden")
     touch(portal["root"], "go-visible")
     finished(portal, visible)
+    # alice may cancel: the button is there and the run ends cancelled
+    admin = open_page()
+    sign_in(admin, server, portal["alice"], f"/ui/runs/{hidden}")
+    admin.click("#cancel")
+    expect(admin.locator("#run-state")).to_have_text("cancelled", timeout=60_000)
+    expect(admin.locator("#cancel")).to_have_count(0)
 
 
 def test_promote_only_for_writers_and_pii_classification(portal, open_page):
@@ -343,3 +351,38 @@ def test_promote_only_for_writers_and_pii_classification(portal, open_page):
         "unclassified"
     )
     expect(admin.locator("#unclassified-backlog")).to_contain_text("score")
+
+
+def test_mlstudio_ui_prints_a_sign_in_url_that_works(tmp_path):
+    """``mlstudio ui`` on an embedded home: the printed token signs in at the printed URL."""
+    from mlstudio.testing.flows import kill_group
+    from mlstudio.testing.servers import clean_env
+
+    home = tmp_path / "home"
+    env = clean_env(home, f"sqlite:///{(home / 'studio.db').as_posix()}")
+    assert start_mlstudio("init", env=env, output=subprocess.DEVNULL).wait(120) == 0
+    out = tmp_path / "ui.out"
+    with out.open("wb") as handle:
+        proc = start_mlstudio("ui", env=env, output=handle)
+    try:
+        printed = wait_until(
+            lambda: "sign-in token" in out.read_text() and out.read_text(), "the URL", 60
+        )
+        url = re.search(r"(http://127\.0\.0\.1:\d+/ui/signin)", printed)[1]
+        token = re.search(r"token \(valid 1 h\): (\S+)", printed)[1]
+
+        def signed_in() -> httpx.Response | None:
+            try:
+                with httpx.Client(timeout=10) as http:
+                    form = http.get(url)
+                    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)[1]
+                    answer = http.post(url, data={"token": token, "csrf": csrf})
+                    return answer if answer.status_code == 303 else None
+            except httpx.TransportError:  # not listening yet
+                return None
+
+        answer = wait_until(signed_in, "a sign-in through mlstudio ui", 60)
+        assert answer.headers["location"] == "/ui/runs"
+        assert "mlstudio_session=" in answer.headers["set-cookie"]
+    finally:
+        kill_group(proc)
