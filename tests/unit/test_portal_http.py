@@ -114,3 +114,26 @@ def test_promote_buttons_follow_namespace_grants():
     assert not may_write_namespace(grants(("maintainer", "namespace", "other")), "team")
     assert not may_write_namespace(grants(("reader", "namespace", "team")), "team")
     assert not may_write_namespace({"grants": []}, "team")
+
+
+def test_revoking_the_token_ends_the_session(app):
+    client, token = app
+    sign_in(client, token)
+    assert client.get("/ui/runs").status_code == 200
+    platform = client.app.state.platform
+    token_id = next(t.id for t in platform.tokens.list("alice", "alice") if not t.revoked_at)
+    platform.tokens.revoke("alice", token_id)
+    ended = client.get("/ui/runs")
+    assert ended.status_code == 303 and ended.headers["location"].startswith("/ui/signin")
+    assert client.get("/ui/runs/x/state").status_code == 303
+
+
+def test_the_session_ends_with_a_short_lived_token(app):
+    client, _token = app
+    platform = client.app.state.platform
+    _record, short = platform.tokens.create("alice", ttl_days=1 / 24)
+    answer = sign_in(client, short)
+    max_age = int(
+        re.search(r"mlstudio_session=[^;]+;.*?Max-Age=(\d+)", answer.headers["set-cookie"])[1]
+    )
+    assert 3500 <= max_age <= 3600  # the token's hour, not the session's 8 hours

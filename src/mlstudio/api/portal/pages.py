@@ -124,9 +124,28 @@ def guarded(
             hint="reload the page and submit the form again",
         )
     try:
-        return page(session, studio_for(request, session))
+        studio = studio_for(request, session)
+        if not token_active(studio, session):
+            ended = to_signin(request) if csrf is None else _refused(request, "the session ended")
+            ended.delete_cookie(COOKIE, path="/")
+            return ended
+        return page(session, studio)
     except MlstudioError as exc:
         return error_page(request, session, exc)
+
+
+def _refused(request: Request, message: str) -> HTMLResponse:
+    return render(request, "error.html", None, 403, message=message, hint=None)
+
+
+def token_active(studio: Any, session: Session) -> bool:
+    """Whether the token the session was opened with is still active (not revoked or
+    expired, its user not disabled): asked of the interface on every request."""
+    try:
+        tokens = studio.tokens.list(session.user)
+    except MlstudioError:  # e.g. the user was disabled meanwhile
+        return False
+    return any(t["id"] == session.token_id and t.get("state", "active") == "active" for t in tokens)
 
 
 def may_write_namespace(whoami: dict[str, Any], namespace: str) -> bool:

@@ -6,6 +6,8 @@ application interface through :func:`~mlstudio.api.portal.pages.guarded`.
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -22,8 +24,9 @@ from mlstudio.api.portal.pages import (
     post,
     render,
     sessions,
+    studio_for,
 )
-from mlstudio.api.portal.session import COOKIE, PRE_COOKIE, cookie_options
+from mlstudio.api.portal.session import COOKIE, PRE_COOKIE, Session, cookie_options
 from mlstudio.errors import MlstudioError
 
 router = APIRouter(include_in_schema=False)
@@ -72,6 +75,11 @@ def signin_form(request: Request, next: str | None = None) -> Response:
     return response
 
 
+def _timestamp(iso: str) -> float:
+    when = datetime.fromisoformat(iso)
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
 def _secure(request: Request) -> bool:
     return request.url.scheme == "https"
 
@@ -86,12 +94,12 @@ async def signin(request: Request) -> Response:
     )
 
 
-def _signin(request: Request, token: str, csrf: str, next: str) -> Response:
+def _signin(request: Request, token: str, csrf: str, wanted: str) -> Response:
     from mlstudio.api.deps import authenticate
 
     issuer = sessions(request)
     nonce = request.cookies.get(PRE_COOKIE)
-    target = _safe_next(next)
+    target = _safe_next(wanted)
 
     def again(message: str, status: int) -> Response:
         response = render(
@@ -111,11 +119,17 @@ def _signin(request: Request, token: str, csrf: str, next: str) -> Response:
         user = authenticate(request.app.state.platform, f"Bearer {token.strip()}")
     except MlstudioError as exc:
         return again(f"sign-in refused: {exc}", 401)
-    cookie, _session = issuer.issue(user)
+    from mlstudio.governance.tokens import parse_token
+
+    token_id = parse_token(token) or ""
+    studio = studio_for(request, Session(user, "", 0.0, token_id))
+    record = next((t for t in studio.tokens.list(user) if t["id"] == token_id), None)
+    expires = record and record.get("expires_at")
+    not_after = _timestamp(expires) if expires else None
+    cookie, session = issuer.issue(user, token_id=token_id, not_after=not_after)
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(
-        COOKIE, cookie, max_age=int(issuer.ttl_s), **cookie_options(_secure(request))
-    )
+    max_age = max(1, int(session.expires - time.time()))
+    response.set_cookie(COOKIE, cookie, max_age=max_age, **cookie_options(_secure(request)))
     response.delete_cookie(PRE_COOKIE, path="/")
     return response
 

@@ -1,8 +1,10 @@
 """Portal sessions: a signed cookie (HttpOnly, SameSite=Strict) and CSRF tokens.
 
 Signing in exchanges an API token (checked by the API's own ``authenticate``) for a cookie
-``v1.<payload>.<hmac>`` whose payload names the user, an expiry and a random session id; the
-server keeps only its signing key. The CSRF token of a session is an HMAC of its id, so it needs
+``v1.<payload>.<hmac>`` whose payload names the user, the token's id (not its secret: each
+page checks through the interface that the token is still active, so revoking it signs the
+session out), an expiry (never past the token's) and a random session id; the server keeps
+only its signing key. The CSRF token of a session is an HMAC of its id, so it needs
 no storage either and a forged form (no cookie-bound token) is refused.
 """
 
@@ -26,6 +28,7 @@ class Session:
     user: str
     sid: str
     expires: float
+    token_id: str = ""
 
 
 def _b64(data: bytes) -> str:
@@ -46,11 +49,21 @@ class Sessions:
     def _mac(self, purpose: str, text: str) -> str:
         return _b64(hmac.new(self.key, f"{purpose}:{text}".encode(), hashlib.sha256).digest())
 
-    def issue(self, user: str, now: float | None = None) -> tuple[str, Session]:
-        """A new session for ``user``: (cookie value, session)."""
+    def issue(
+        self,
+        user: str,
+        now: float | None = None,
+        *,
+        token_id: str = "",
+        not_after: float | None = None,
+    ) -> tuple[str, Session]:
+        """A new session for ``user`` (signed in with token ``token_id``, valid until
+        ``not_after`` at most): (cookie value, session)."""
         now = time.time() if now is None else now
-        session = Session(user, secrets.token_urlsafe(16), now + self.ttl_s)
-        payload = _b64(json.dumps({"u": user, "s": session.sid, "e": session.expires}).encode())
+        expires = now + self.ttl_s if not_after is None else min(now + self.ttl_s, not_after)
+        session = Session(user, secrets.token_urlsafe(16), expires, token_id)
+        data = {"u": user, "s": session.sid, "e": session.expires, "t": token_id}
+        payload = _b64(json.dumps(data).encode())
         return f"v1.{payload}.{self._mac('session', payload)}", session
 
     def read(self, cookie: str | None, now: float | None = None) -> Session | None:
@@ -63,7 +76,9 @@ class Sessions:
             return None
         try:
             data = json.loads(_unb64(payload))
-            session = Session(str(data["u"]), str(data["s"]), float(data["e"]))
+            session = Session(
+                str(data["u"]), str(data["s"]), float(data["e"]), str(data.get("t", ""))
+            )
         except (ValueError, KeyError, TypeError):
             return None
         now = time.time() if now is None else now
