@@ -281,6 +281,10 @@ def test_log_tail_is_bounded_and_loads_earlier(portal, open_page):
     page.click("#load-earlier")
     expect(log).to_contain_text(f"log line {LOG_LINES - 300:07d}")
     assert page.evaluate("document.getElementById('log').textContent.length") < 200_000
+    with page.expect_download() as download:
+        page.click("#log-download")
+    whole = Path(download.value.path()).read_text()
+    assert whole.count("log line ") == LOG_LINES  # the download is the whole log
 
 
 def test_clone_with_a_changed_parameter(portal, open_page):

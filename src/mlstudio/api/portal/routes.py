@@ -12,7 +12,13 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import (
+    FileResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 
 from mlstudio.api.portal import forms, views
 from mlstudio.api.portal.pages import (
@@ -234,6 +240,19 @@ def run_log(
             )
         text, start, total = _log(studio, run_id, task, lines, before)
         return JSONResponse({"text": text, "start": start, "total": total})
+
+    return guarded(request, show)
+
+
+@router.get(f"{PREFIX}/runs/{{run_id}}/log.txt")
+def run_log_download(request: Request, run_id: str, task: str) -> Response:
+    """The task's whole log as a text download (never put into a page)."""
+
+    def show(_session: Any, studio: Any) -> Response:
+        text, _, _ = _log(studio, run_id, task, 10**9, None)
+        name = f"{run_id}-{task}.log".replace("/", "_").replace('"', "")
+        headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+        return PlainTextResponse(text + "\n", headers=headers)
 
     return guarded(request, show)
 
