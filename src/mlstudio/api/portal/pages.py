@@ -33,7 +33,7 @@ def environment() -> Any:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         autoescape=jinja2.select_autoescape(("html",)),
-        undefined=jinja2.StrictUndefined,
+        undefined=jinja2.ChainableUndefined,  # catalog views vary: a missing key shows empty
         trim_blocks=True,
         lstrip_blocks=True,
     )
