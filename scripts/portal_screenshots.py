@@ -49,7 +49,9 @@ def pipeline(rows: int = 100, release: str = "go") -> dict:
     return pick(models)
 """
 
-PEOPLE = "customer_id,email,country,age,score\n1,a@example.com,NL,31,0.4\n2,b@example.com,DE,45,0.9\n"
+PEOPLE = (
+    "customer_id,email,country,age,score\n1,a@example.com,NL,31,0.4\n2,b@example.com,DE,45,0.9\n"
+)
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -86,9 +88,17 @@ def main() -> None:
         assert server.cli("namespace", "create", "growth").code == 0
         (root / "people.csv").write_text(PEOPLE)
         imported = server.cli(
-            "data", "import", str(root / "people.csv"), "--name", "growth/customers",
-            "--classify", "customer_id=internal", "--classify", "email=confidential+pii",
-            "--classify", "country=internal",
+            "data",
+            "import",
+            str(root / "people.csv"),
+            "--name",
+            "growth/customers",
+            "--classify",
+            "customer_id=internal",
+            "--classify",
+            "email=confidential+pii",
+            "--classify",
+            "country=internal",
         )
         assert imported.code == 0, imported.stderr
         with sync_playwright() as driver:
