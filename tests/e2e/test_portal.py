@@ -347,6 +347,18 @@ def test_promote_only_for_writers_and_pii_classification(portal, open_page):
     admin = open_page()
     sign_in(admin, server, portal["alice"], "/ui/modules/team/demo")
     expect(admin.locator("button.promote")).to_have_count(1)
+
+    # a real POST with the session's CSRF token, refused by the module service (pushed with
+    # --no-tests): the page says why, and no tag moved
+    def tags() -> list[tuple[str, int]]:
+        with server.http(portal["alice"]) as http:
+            shown = http.get("/api/v1/modules/team/demo").raise_for_status().json()
+        return sorted((t["name"], t["version"]) for t in shown["tags"])
+
+    before = tags()
+    admin.click("button.promote")
+    expect(admin.locator("#error")).to_contain_text("team/demo@1 cannot become latest")
+    assert tags() == before
     admin.goto(f"{server.url}/ui/datasets")
     admin.click("text=team/people")
     email = admin.locator("tr[data-column='email'] [data-classification]")
