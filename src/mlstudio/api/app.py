@@ -115,7 +115,11 @@ def create_app(
     app.state.platform = platform
     app.state.max_upload_bytes = int(max_upload_bytes)
     errors.install(app)
-    app.add_middleware(TokenAuthentication, platform=platform, open_paths=OPEN_PATHS)
+    from mlstudio.api import portal  # its pages check their own session cookie instead
+
+    app.add_middleware(
+        TokenAuthentication, platform=platform, open_paths=portal.open_paths(OPEN_PATHS)
+    )
     app.state.gate = Gate(max_requests)
     app.add_middleware(ConcurrencyLimit, gate=app.state.gate, open_paths=OPEN_PATHS)  # outermost
     app.include_router(health.router)
@@ -166,4 +170,5 @@ def create_app(
     from mlstudio.api.mlflow import mlflow_router
 
     app.include_router(mlflow_router(), dependencies=[Depends(current_actor)])
+    portal.mount(app)
     return app

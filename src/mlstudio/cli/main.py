@@ -63,6 +63,7 @@ ENTRIES: dict[str, tuple[str, str]] = {
         "mlstudio.cli.server:app",
         "Serve the REST API (and run the run driver, schedules and webhooks).",
     ),
+    "ui": ("mlstudio.cli.ui:app", "Serve the web portal on the local home; print its sign-in URL."),
     "schedule": (
         "mlstudio.cli.schedule:app",
         "Start runs on a cron schedule: add, list, pause, resume, remove.",
