@@ -66,6 +66,15 @@ def test_linear_chain_passes_each_result_on_and_shows_the_output_value(studio, t
     shown = studio.ok("runs", "show", run["id"])
     assert shown["output_value"] == run["output_value"]
     assert shown["workflow"] == f"{flow.resolve()}:chain"
+    # what a graph and a timeline need: each task's dependencies and its stored times
+    assert {t["node"]: t["deps"] for t in shown["tasks"]} == {
+        "load": [],
+        "double": ["load"],
+        "summarize": ["double"],
+    }
+    by = {t["node"]: t for t in shown["tasks"]}
+    assert by["load"]["finished_at"] <= by["double"]["started_at"]
+    assert by["double"]["finished_at"] <= by["summarize"]["started_at"]
 
 
 def test_dynamic_fan_out_over_a_task_result_and_join(studio, tmp_path):
@@ -101,6 +110,9 @@ def test_dynamic_fan_out_over_a_task_result_and_join(studio, tmp_path):
         "join": "succeeded",
     }
     assert all(task_of(run, c)["attempt"] == 1 for c in children)
+    deps = {t["node"]: t["deps"] for t in run["tasks"]}
+    assert deps["square[*]"] == ["numbers"] and deps["square[3]"] == ["numbers"]
+    assert deps["join"] == ["square[*]"]
     # every child ran, with its own element, and the join got them in order
     assert run["output_value"] == {"squares": [0, 1, 4, 9, 16], "nodes": children}
 

@@ -191,6 +191,9 @@ class TaskRunView(TypedDict):
     cache_key: str | None
     duration_s: float | None
     error: str | None
+    started_at: NotRequired[str | None]  # ISO times of the task run (a timeline's bars)
+    finished_at: NotRequired[str | None]
+    deps: NotRequired[list[str]]  # the nodes it depends on (a graph's edges)
     explain: NotRequired[Json]
     reads: NotRequired[Json]  # the read set's counts and what it could not follow (readset)
 

@@ -449,6 +449,7 @@ class RunService:
     ) -> dict[str, Any]:
         """A run with its tasks and output (needs viewer or runner on the run's domain)."""
         from mlstudio.workflows.pins import pin_view
+        from mlstudio.workflows.run_views import plan_dependencies, task_view
 
         run = self._viewable(actor, run_id, "run.show")
         with self.store.read() as uow:
@@ -475,26 +476,8 @@ class RunService:
         out["lock"] = run.lock
         out["output_value"] = self.output_value(run)
         out["pinned"] = pinned
-        out["tasks"] = []
-        for t in tasks:
-            kind = "map" if t.node_id.endswith("[*]") else "when" if t.task == "(when)" else "task"
-            item = {
-                "node": t.node_id,
-                "kind": kind,
-                "task": t.task,
-                "state": t.state,
-                "attempt": t.attempt,
-                "cache_hit": t.cache_hit,
-                "cache_key": t.cache_key,
-                "duration_s": t.duration_s,
-                "error": t.error,
-            }
-            reads = readset.summary(t.read_set)
-            if reads:
-                item["reads"] = reads
-            if t.node_id in explanations:
-                item["explain"] = explanations[t.node_id]
-            out["tasks"].append(item)
+        deps = plan_dependencies(run.plan)
+        out["tasks"] = [task_view(t, deps, explanations) for t in tasks]
         return out
 
     def output_value(self, run: RunRecord) -> Any:
