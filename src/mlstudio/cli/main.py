@@ -59,6 +59,10 @@ ENTRIES: dict[str, tuple[str, str]] = {
         "mlstudio.cli.server:app",
         "Serve the REST API (and run the run driver, schedules and webhooks).",
     ),
+    "serve": (
+        "mlstudio.cli.serve:app",
+        "Serve a registered model over HTTP, following its alias (fallbacks, prediction log).",
+    ),
     "schedule": (
         "mlstudio.cli.schedule:app",
         "Start runs on a cron schedule: add, list, pause, resume, remove.",
