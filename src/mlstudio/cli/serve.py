@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -120,6 +121,13 @@ def serve(
         max_body_bytes=int(max_body_mb * 1024 * 1024),
     )
     serving = Serving(platform, platform.actor, config)
+
+    def terminate(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    # uvicorn re-raises the signal it caught after shutting down: with this handler that ends
+    # the process through the ``finally`` below (flush and seal the prediction log)
+    signal.signal(signal.SIGTERM, terminate)
     try:
         serving.start()
         current = serving.host.current

@@ -224,7 +224,7 @@ class FallbackChain:
         except MissingInputError as exc:  # not the model's fault: its breaker is untouched
             attempts.append(Attempt(target, "missing_input", exc.message))
             return None, dict(exc.details or {}), "missing_input"
-        breaker = self.breaker((loaded.version, loaded.digest))
+        breaker = self.breaker(f"version:{loaded.version}:{loaded.digest[:12]}")
         if not breaker.allow():
             attempts.append(Attempt(target, "circuit_open"))
             return None, missing, "circuit_open"
