@@ -146,7 +146,7 @@ def test_follows_the_alias_refuses_broken_versions_and_rolls_back(
     shown = served.wait_for(
         lambda: (s := served.show())["rejected"].get(str(v["hanging"])) and s, what="corrupt"
     )
-    assert "do not match" in shown["rejected"][str(v["hanging"])]
+    assert "is corrupt" in shown["rejected"][str(v["hanging"])]
     assert served.predict([ROW]).json()["version"] == v["other"]
 
     alias(studio, v["good"])  # rollback: no restart, the kept version answers again

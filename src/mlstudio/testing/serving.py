@@ -126,21 +126,24 @@ def register(home: Path, db_url: str, name: str, workflow: str, *params: str) ->
     return int(version["version"])
 
 
-def prepare_home(home: Path, db_url: str, name: str = "churn") -> dict[str, int]:
+def prepare_home(
+    home: Path, db_url: str, name: str = "churn", *, broken: bool = True
+) -> dict[str, int]:
     """A home with namespace ``shop``, module ``shop/scoring`` and versions of ``name``:
-    1 and 2 (logistic regressions), 3 raising, 4 hanging; alias ``live`` → 1."""
+    1 and 2 (logistic regressions), then (``broken``) 3 raising and 4 hanging on rows with
+    ``a >= 50``; alias ``live`` → 1."""
     home.mkdir(parents=True, exist_ok=True)
     run_cli(home, db_url, "init")
     run_cli(home, db_url, "namespace", "create", "shop")
-    run_cli(
-        home, db_url, "module", "push", write_module(home.parent / "shop-scoring"), "--no-tests"
-    )
+    module = write_module(home.parent / "shop-scoring")
+    run_cli(home, db_url, "module", "push", module, "--no-tests")
     versions = {
         "good": register(home, db_url, name, "fit", "-p", "c=1.0"),
         "other": register(home, db_url, name, "fit", "-p", "c=0.01"),
-        "raising": register(home, db_url, name, "bad", "-p", "kind=raising"),
-        "hanging": register(home, db_url, name, "bad", "-p", "kind=hanging"),
     }
+    if broken:
+        versions["raising"] = register(home, db_url, name, "bad", "-p", "kind=raising")
+        versions["hanging"] = register(home, db_url, name, "bad", "-p", "kind=hanging")
     run_cli(home, db_url, "model", "alias", name, "live", str(versions["good"]))
     return versions
 
