@@ -5,6 +5,7 @@ the prediction log. One trained home on Postgres is cloned for each test."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -232,3 +233,78 @@ def test_kill_9_loses_at_most_the_unflushed_buffer_and_the_log_is_sealed(serve, 
     logged = (Path(studio[0]) / "serving" / "churn" / "predictions" / "sealed").glob("*.jsonl")
     seen = {json.loads(line)["request_id"] for p in logged for line in p.read_text().splitlines()}
     assert set(ids) <= seen and len(seen & set(late)) <= 5
+
+
+def test_a_pii_model_is_refused_where_pii_may_not_be_read_and_logs_digests_where_it_may(
+    studio, tmp_path
+):
+    home, url = studio
+    refused = start_serve(home, url, "people", "--alias", "live", "--domain", "experimentation")
+    code = refused.proc.wait(timeout=60)
+    refused.stop()
+    errors = [line for line in refused.log_text().splitlines() if line.startswith("error:")]
+    assert code != 0 and len(errors) == 1 and "pii" in errors[0], refused.log_text()
+
+    served = start_serve(home, url, "people", "--alias", "live", "--domain", "production")
+    try:
+        assert served.proc.poll() is None, served.log_text()
+        assert served.show()["prediction_log"]["inputs"] == "sha256"
+        assert served.predict([ROW]).status_code == 200
+    finally:
+        assert served.stop() == 0, served.log_text()
+    shown = run_cli(home, url, "data", "show", "shop/people-predictions")
+    columns = {c["name"]: c for c in shown["columns"]}
+    assert "inputs" not in columns and "inputs_sha256" in columns
+    assert "pii" in columns["prediction"]["labels"] and "pii" in columns["inputs_sha256"]["labels"]
+    assert columns["request_id"]["labels"] == []
+
+
+def test_200_concurrent_clients_during_alias_swaps_get_no_errors(serve, studio, template):
+    v = template.versions
+    served = serve("--poll", "0.1")
+    stop = threading.Event()
+    started = threading.Barrier(201)
+    results: dict[int, list[tuple[int, Any]]] = {}
+
+    def client(k: int) -> None:
+        seen: list[tuple[int, Any]] = []
+        headers = {"Authorization": f"Bearer {served.token}"}
+        with httpx.Client(base_url=served.url, headers=headers, timeout=120) as http:
+            first = True
+            while first or not stop.is_set():
+                try:
+                    r = http.post("/v1/models/churn:predict", json={"rows": [ROW]})
+                    seen.append((r.status_code, r.json().get("version")))
+                except httpx.HTTPError as exc:
+                    seen.append((0, repr(exc)))
+                if first:
+                    first = False
+                    started.wait(timeout=300)
+        results[k] = seen
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(200)]
+    for t in threads:
+        t.start()
+    started.wait(timeout=300)
+    alias(studio, v["other"])
+    served.wait_for(lambda: served.show()["version"] == v["other"], what="swap", deadline_s=120)
+    alias(studio, v["good"])
+    served.wait_for(lambda: served.show()["version"] == v["good"], what="back", deadline_s=120)
+    stop.set()
+    for t in threads:
+        t.join(timeout=300)
+    assert len(results) == 200
+    answers = [a for seen in results.values() for a in seen]
+    assert [a for a in answers if a[0] != 200] == []
+    assert {a[1] for a in answers} <= {v["good"], v["other"]}
+    assert v["other"] in {a[1] for a in answers}
+    for seen in results.values():  # an atomic swap: each client sees good → other → good
+        versions = [version for _, version in seen]
+        runs = [x for i, x in enumerate(versions) if i == 0 or versions[i - 1] != x]
+        assert runs in (
+            [v["good"]],
+            [v["good"], v["other"]],
+            [v["good"], v["other"], v["good"]],
+            [v["other"]],
+            [v["other"], v["good"]],
+        ), runs

@@ -80,6 +80,22 @@ def broken(kind: str = "raising") -> Model:
     return Model(obj, features=["a", "b"])
 
 
+@task(classify={"*": "confidential+pii"})
+def people() -> pd.DataFrame:
+    return frame(200)
+
+
+@task
+def train_on(df: pd.DataFrame) -> Model:
+    est = LogisticRegression().fit(df[["a", "b"]].to_numpy(), df["y"].to_numpy())
+    return Model(est, features=["a", "b"])
+
+
+@workflow
+def fit_pii():
+    return train_on(people())
+
+
 @workflow
 def fit(c: float = 1.0):
     return train(c)
@@ -131,7 +147,7 @@ def prepare_home(
 ) -> dict[str, int]:
     """A home with namespace ``shop``, module ``shop/scoring`` and versions of ``name``:
     1 and 2 (logistic regressions), then (``broken``) 3 raising and 4 hanging on rows with
-    ``a >= 50``; alias ``live`` → 1."""
+    ``a >= 50``, and model ``people`` (pii); alias ``live`` → 1 of each."""
     home.mkdir(parents=True, exist_ok=True)
     run_cli(home, db_url, "init")
     run_cli(home, db_url, "namespace", "create", "shop")
@@ -144,6 +160,9 @@ def prepare_home(
     if broken:
         versions["raising"] = register(home, db_url, name, "bad", "-p", "kind=raising")
         versions["hanging"] = register(home, db_url, name, "bad", "-p", "kind=hanging")
+        # model "people": trained on confidential+pii data (inherits it); alias live → 1
+        register(home, db_url, "people", "fit_pii")
+        run_cli(home, db_url, "model", "alias", "people", "live", "1")
     run_cli(home, db_url, "model", "alias", name, "live", str(versions["good"]))
     return versions
 
