@@ -703,7 +703,7 @@ def test_every_area_of_the_interface_is_implemented(app):
     from mlstudio.app import interface
 
     areas = {n: p for n, p in vars(interface.Studio).items() if isinstance(p, property)}
-    assert len(areas) == 17  # ... tracking, models (the registry), features, evaluation
+    assert len(areas) == 18  # ... tracking, models (the registry), features, evaluation, flags
     for area_name, prop in areas.items():
         protocol = typing.get_type_hints(prop.fget)["return"]
         area = getattr(app.studio, area_name)
@@ -780,3 +780,27 @@ def test_evaluation_compare_show_list_and_alias_gates(app):
         InvalidInputError,
         "more than one variant",
     )
+
+
+# --- flags --------------------------------------------------------------------------------------
+def test_flags_set_evaluate_and_remove(app):
+    key = f"serve.{app.ns}.route"
+    made = app.flags.set(key, split=["champion=90", "challenger=10"], namespace=app.ns)
+    assert made["kind"] == "string" and made["split"][1] == {"variant": "challenger", "weight": 10}
+    r = app.flags.evaluate(key, "x", subject="acc-1")
+    assert r["reason"] == "SPLIT" and r["value"] in ("champion", "challenger")
+    assert app.flags.evaluate(key, "x", subject="acc-1")["variant"] == r["variant"]
+    targeted = app.flags.set(key, rules=["plan=enterprise->challenger"])
+    assert targeted["revision"] == 2 and targeted["split"] == made["split"]
+    hit = app.flags.evaluate(key, "x", subject="a", context={"plan": "enterprise"})
+    assert hit["reason"] == "TARGETING_MATCH"
+    assert app.flags.evaluate(key, False)["error_code"] == "TYPE_MISMATCH"
+    assert app.flags.show(key)["rules"][0]["in"] == ["enterprise"]
+    assert key in [f["key"] for f in app.flags.list(f"serve.{app.ns}.")]
+    fails(lambda: app.flags.set("bad key"), InvalidInputError, "invalid flag key")
+    bob = user(app, "bob")
+    app.users.add(bob)
+    fails(lambda: app.as_user(bob).flags.set(key, enabled=False), PermissionDeniedError, app.ns)
+    assert app.flags.remove(key)["removed"] is True
+    assert app.flags.evaluate(key, "safe")["error_code"] == "FLAG_NOT_FOUND"
+    fails(lambda: app.flags.remove(key), NotFoundError, "no flag")

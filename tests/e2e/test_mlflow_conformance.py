@@ -118,3 +118,34 @@ def test_mlflow_refusals_have_the_mlflow_shape(tracked):
         assert refused.status_code == 401
     names = [e.name for e in client.search_experiments()]
     assert "x" not in names
+
+
+def test_search_experiments_filters_orders_and_pages_like_mlflow(tracked):
+    from mlflow import MlflowClient
+    from mlflow.entities import ViewType
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient()
+    ids = {}
+    for name, team in (("churn-a", "growth"), ("churn-b", "risk"), ("fraud-x", "risk")):
+        ids[name] = client.create_experiment(name, tags={"team": team})
+    client.delete_experiment(ids["churn-b"])
+    like = client.search_experiments(filter_string="name LIKE 'churn%'")
+    assert [e.name for e in like] == ["churn-a"]  # churn-b is deleted: ACTIVE_ONLY by default
+    every = client.search_experiments(view_type=ViewType.ALL, filter_string="name LIKE 'churn%'")
+    assert sorted(e.name for e in every) == ["churn-a", "churn-b"]
+    deleted = client.search_experiments(view_type=ViewType.DELETED_ONLY)
+    assert [e.name for e in deleted] == ["churn-b"]
+    risky = client.search_experiments(filter_string="tags.team = 'risk'")
+    assert [e.name for e in risky] == ["fraud-x"]
+    ilike = client.search_experiments(filter_string="name ILIKE 'FRAUD%' AND tags.team != 'x'")
+    assert [e.name for e in ilike] == ["fraud-x"]
+    ordered = client.search_experiments(order_by=["name DESC"], filter_string="name != 'Default'")
+    assert [e.name for e in ordered] == ["fraud-x", "churn-a"]
+    first = client.search_experiments(max_results=1, order_by=["name ASC"])
+    assert len(first) == 1 and first.token
+    rest = client.search_experiments(max_results=5, order_by=["name ASC"], page_token=first.token)
+    assert [e.name for e in first] + [e.name for e in rest] == ["Default", "churn-a", "fraud-x"]
+    with pytest.raises(MlflowException) as bad:
+        client.search_experiments(filter_string="colour = 'red'")
+    assert bad.value.error_code == "INVALID_PARAMETER_VALUE"

@@ -192,27 +192,27 @@ def test_a_domain_that_may_not_read_the_evaluation_set_is_refused_before_scoring
     assert denied and denied[0]["details"]["domain"] == "adhoc"
 
 
-@pytest.mark.parametrize(
-    ("args", "needle"),
-    [
-        (["models:/churn/2", "--on", "ev/holdout"], "at least two candidates"),
-        (["column:heuristic", "column:heuristic", "--on", "ev/holdout"], "named twice"),
-        (["column:nope", "models:/churn/2", "--on", "ev/holdout"], "neither a registered model"),
-        (["column:heuristic", "models:/churn/2", "--on", "ev/holdout", "--metric", "auk"], "auk"),
-        (["column:heuristic", "column:x1", "--on", "ev/holdout"], "--label"),
-        (["column:heuristic", "models:/churn/2", "--on", "ev/holdout", "--slice", "zz"], "zz"),
-        (["column:heuristic", "models:/churn/2", "--on", "ev/nope"], "ev/nope"),
-        (["column:heuristic", "models:/churn/9", "--on", "ev/holdout"], "9"),
-        (["column:heuristic", "models:/churn/2", "--on", "ev/holdout", "--report", "r.txt"], ".md"),
-        (
-            ["column:heuristic", "models:/churn/2", "--on", "ev/holdout", "--correction", "x"],
-            "holm",
-        ),
-    ],
-)
-def test_bad_input_is_one_line_and_changes_nothing(studio, ev, args, needle):
-    failed = studio.fails("eval", "compare", *args)
-    assert needle in failed.stderr and len(failed.stderr.strip().splitlines()) == 1
+BAD_INPUT = [
+    (["models:/churn/2", "--on", "ev/holdout"], "at least two candidates"),
+    (["column:heuristic", "column:heuristic", "--on", "ev/holdout"], "named twice"),
+    (["column:nope", "models:/churn/2", "--on", "ev/holdout"], "neither a registered model"),
+    (["column:heuristic", "models:/churn/2", "--on", "ev/holdout", "--metric", "auk"], "auk"),
+    (["column:heuristic", "column:x1", "--on", "ev/holdout"], "--label"),
+    (["column:heuristic", "models:/churn/2", "--on", "ev/holdout", "--slice", "zz"], "zz"),
+    (["column:heuristic", "models:/churn/2", "--on", "ev/nope"], "ev/nope"),
+    (["column:heuristic", "models:/churn/9", "--on", "ev/holdout"], "9"),
+    (["column:heuristic", "models:/churn/2", "--on", "ev/holdout", "--report", "r.txt"], ".md"),
+    (
+        ["column:heuristic", "models:/churn/2", "--on", "ev/holdout", "--correction", "x"],
+        "holm",
+    ),
+]
+
+
+def test_bad_input_is_one_line_and_changes_nothing(studio, ev):
+    for args, needle in BAD_INPUT:
+        failed = studio.fails("eval", "compare", *args)
+        assert needle in failed.stderr and len(failed.stderr.strip().splitlines()) == 1, args
     assert studio.ok("eval", "list") == []
 
 

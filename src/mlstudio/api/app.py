@@ -71,6 +71,7 @@ def create_app(
         domains,
         evaluation,
         features,
+        flags,
         health,
         metrics,
         models,
@@ -152,6 +153,7 @@ def create_app(
         tracking,
         models,
         evaluation,
+        flags,
     )
     for module in by_domain:
         api.include_router(module.router)

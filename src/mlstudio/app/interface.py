@@ -476,6 +476,41 @@ class EvaluationApi(Protocol):
     ) -> list[dict[str, Any]]: ...
 
 
+class FlagsApi(Protocol):
+    """Feature flags (OpenFeature semantics): kill switches, canary splits, targeting."""
+
+    def list(self, prefix: str | None = None) -> list[dict[str, Any]]: ...
+    def show(self, key: str) -> dict[str, Any]: ...
+    def set(
+        self,
+        key: str,
+        *,
+        value: Any = None,
+        variants: dict[str, Any] | None = None,
+        default_variant: str | None = None,
+        split: list[str] | None = None,
+        clear_split: bool = False,
+        rules: list[str] | None = None,
+        enabled: bool | None = None,
+        namespace: str | None = None,
+        description: str | None = None,
+    ) -> dict[str, Any]:
+        """Create or change a flag (``split``: VARIANT=WEIGHT, ``rules``: ATTR=V1,V2->VARIANT)."""
+        ...
+
+    def remove(self, key: str) -> dict[str, Any]: ...
+    def evaluate(
+        self,
+        key: str,
+        default: Any = None,
+        *,
+        subject: str | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The flag's value for ``subject`` with its reason (never an error for a bad flag)."""
+        ...
+
+
 class FeaturesApi(Protocol):
     """The feature store: versioned views, point-in-time training sets, the online store."""
 
@@ -558,4 +593,6 @@ class Studio(Protocol):
     def features(self) -> FeaturesApi: ...
     @property
     def evaluation(self) -> EvaluationApi: ...
+    @property
+    def flags(self) -> FlagsApi: ...
     def close(self) -> None: ...

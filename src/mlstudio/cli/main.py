@@ -44,6 +44,10 @@ ENTRIES: dict[str, tuple[str, str]] = {
         "mlstudio.cli.evaluation:app",
         "Is model A better than B here? Paired statistics, slices, stored reports.",
     ),
+    "flag": (
+        "mlstudio.cli.flags:app",
+        "Feature flags: kill switches, canary splits and targeting (set, list, show, remove).",
+    ),
     "features": (
         "mlstudio.cli.features:app",
         "Feature views, point-in-time training sets, materialize and read online features.",

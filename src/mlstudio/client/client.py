@@ -52,6 +52,12 @@ class Client:
         return RemoteEvaluation(self.http)
 
     @cached_property
+    def flags(self) -> Any:
+        from mlstudio.client.flags import RemoteFlags
+
+        return RemoteFlags(self.http)
+
+    @cached_property
     def features(self) -> areas.RemoteFeatures:
         return areas.RemoteFeatures(self.http)
 

@@ -102,8 +102,79 @@ def get_experiment_by_name(experiment_name: str, studio: StudioDep) -> Any:
 
 @router.post(f"{P}/experiments/search")
 async def search_experiments(request: Request, studio: StudioDep) -> Any:
-    exps = studio.platform.tracking.list_experiments()
-    return {"experiments": [_exp_json(e) for e in exps]}
+    """Filter (``name LIKE …``, ``tags.K = …``, times), view type, order_by and pages."""
+    from mlstudio.integrations.tracking.experiment_search import search
+
+    data = await _body(request)
+
+    def work() -> dict[str, Any]:
+        exps = studio.platform.tracking.list_experiments(include_deleted=True)
+        page, token = search(
+            exps,
+            filter_string=data.get("filter"),
+            view_type=data.get("view_type"),
+            order_by=data.get("order_by"),
+            max_results=data.get("max_results"),
+            page_token=data.get("page_token"),
+        )
+        out: dict[str, Any] = {"experiments": [_exp_json(e) for e in page]}
+        if token:
+            out["next_page_token"] = token
+        return out
+
+    return _call(work)
+
+
+def _experiment_id(data: dict[str, Any]) -> int:
+    value = str(data.get("experiment_id") or "")
+    if not value.isdigit():
+        raise InvalidInputError(f"invalid experiment_id {value!r}", hint="a numeric experiment id")
+    return int(value)
+
+
+@router.post(f"{P}/experiments/delete")
+async def delete_experiment(request: Request, studio: StudioDep) -> Any:
+    data = await _body(request)
+    service = studio.platform.tracking
+    return _call(
+        lambda: service.set_experiment_state(studio.actor, _experiment_id(data), "deleted") or {}
+    )
+
+
+@router.post(f"{P}/experiments/restore")
+async def restore_experiment(request: Request, studio: StudioDep) -> Any:
+    data = await _body(request)
+    service = studio.platform.tracking
+    return _call(
+        lambda: service.set_experiment_state(studio.actor, _experiment_id(data), "active") or {}
+    )
+
+
+@router.post(f"{P}/experiments/update")
+async def update_experiment(request: Request, studio: StudioDep) -> Any:
+    data = await _body(request)
+    service = studio.platform.tracking
+    return _call(
+        lambda: (
+            service.update_experiment(studio.actor, _experiment_id(data), name=data.get("new_name"))
+            or {}
+        )
+    )
+
+
+@router.post(f"{P}/experiments/set-experiment-tag")
+async def set_experiment_tag(request: Request, studio: StudioDep) -> Any:
+    data = await _body(request)
+    service = studio.platform.tracking
+
+    def work() -> dict[str, Any]:
+        if not data.get("key"):
+            raise InvalidInputError("missing key", hint="set-experiment-tag needs key and value")
+        tags = {str(data["key"]): str(data.get("value") or "")}
+        service.update_experiment(studio.actor, _experiment_id(data), tags=tags)
+        return {}
+
+    return _call(work)
 
 
 @router.post(f"{P}/runs/create")

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from mlstudio.app.local.data import LocalDatasets, LocalDeclassifiers
     from mlstudio.app.local.evaluation import LocalEvaluation
     from mlstudio.app.local.features import LocalFeatures
+    from mlstudio.app.local.flags import LocalFlags
     from mlstudio.app.local.governance import LocalDomains, LocalNamespaces
     from mlstudio.app.local.identity import LocalAudit, LocalTokens, LocalUsers
     from mlstudio.app.local.models import LocalModels
@@ -105,6 +106,12 @@ class LocalStudio:
         from mlstudio.app.local.evaluation import LocalEvaluation
 
         return LocalEvaluation(self.platform, self.actor, self.served)
+
+    @cached_property
+    def flags(self) -> LocalFlags:
+        from mlstudio.app.local.flags import LocalFlags
+
+        return LocalFlags(self.platform, self.actor, self.served)
 
     @cached_property
     def features(self) -> LocalFeatures:

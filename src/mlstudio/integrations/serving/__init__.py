@@ -1,7 +1,8 @@
-"""Serving: registered models behind HTTP that follow alias moves (``mlstudio serve``).
+"""Serving: models behind HTTP that follow alias moves, feature flags, fallbacks, prediction log.
 
-``host`` holds the loaded versions and swaps them atomically, ``watch`` follows the alias,
-``fallback`` is the chain (retry, previous version, baseline) with a circuit breaker,
-``predlog`` the prediction log, ``app`` the FastAPI app. Nothing here is imported by
-``import mlstudio``.
+``flags`` is the flag store's evaluation (OpenFeature semantics); ``host`` holds the loaded
+versions and swaps them atomically, ``watch`` follows the alias, ``fallback`` is the chain
+(retry, previous version, baseline) with a circuit breaker, ``predlog`` the prediction log,
+``runtime`` wires one served model and ``app`` is its FastAPI app (``mlstudio serve``).
+Nothing here is imported by ``import mlstudio``.
 """

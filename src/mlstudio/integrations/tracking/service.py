@@ -139,12 +139,65 @@ class TrackingService:
             ]
 
     def set_experiment_state(self, actor: str, exp_id: int, stage: str) -> None:
+        """Delete (``stage="deleted"``) or restore (``"active"``) an experiment: its creator or
+        an admin; the Default experiment stays. Audited."""
+        if stage not in ("active", "deleted"):
+            raise InvalidInputError(f"invalid lifecycle stage {stage!r}", hint="active or deleted")
+
         def work(uow: UnitOfWork) -> None:
-            if uow.tracking.experiment(exp_id) is None:
-                raise NotFoundError(f"no experiment {exp_id}")
+            self._manageable(uow, actor, exp_id)
+            if exp_id == 0 and stage == "deleted":
+                raise InvalidInputError(
+                    "the Default experiment cannot be deleted", hint="delete another experiment"
+                )
             uow.tracking.update_experiment(exp_id, lifecycle_stage=stage)
 
-        self.store.retrying(work)
+        verb = "delete" if stage == "deleted" else "restore"
+        self._guarded(actor, f"tracking.experiment.{verb}", f"experiment:{exp_id}", work)
+
+    def update_experiment(
+        self,
+        actor: str,
+        exp_id: int,
+        *,
+        name: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        """Rename an experiment or set its tags (its creator or an admin). Audited."""
+        new_name = _experiment_name(name) if name is not None else None
+        clean = {validate_key(k, "tag"): _tag_value(v) for k, v in (tags or {}).items()}
+
+        def work(uow: UnitOfWork) -> None:
+            found = self._manageable(uow, actor, exp_id)
+            values: dict[str, Any] = {}
+            if new_name is not None and new_name != found["name"]:
+                if uow.tracking.experiment_by_name(new_name) is not None:
+                    raise ConflictError(
+                        f"experiment {new_name!r} already exists", hint="pick another name"
+                    )
+                values["name"] = new_name
+            if clean:
+                values["tags"] = {**(found["tags"] or {}), **clean}
+            if values:
+                uow.tracking.update_experiment(exp_id, **values)
+
+        self._guarded(actor, "tracking.experiment.update", f"experiment:{exp_id}", work)
+
+    @staticmethod
+    def _manageable(uow: UnitOfWork, actor: str, exp_id: int) -> dict[str, Any]:
+        from mlstudio.governance.rbac import Authorizer
+
+        found = uow.tracking.experiment(exp_id)
+        if found is None:
+            raise NotFoundError(f"no experiment {exp_id}", hint="see `mlstudio experiments list`")
+        auth = Authorizer(uow.identity)
+        if found["created_by"] != actor and not auth.is_admin(actor):
+            raise PermissionDeniedError(
+                f"{actor} may not change experiment {found['name']!r}: it belongs to "
+                f"{found['created_by']}",
+                hint="ask its creator or an admin",
+            )
+        return found
 
     # --- runs ---------------------------------------------------------------------------------
     def create_run(

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from mlstudio.store.metadata.repositories.audit import AuditRepository
     from mlstudio.store.metadata.repositories.evaluation import EvaluationRepository
     from mlstudio.store.metadata.repositories.features import FeatureRepository
+    from mlstudio.store.metadata.repositories.flags import FlagRepository
     from mlstudio.store.metadata.repositories.governance import (
         DatasetRepository,
         DeclassifierRepository,
@@ -120,6 +121,12 @@ class UnitOfWork:
         from mlstudio.store.metadata.repositories.evaluation import EvaluationRepository
 
         return EvaluationRepository(self.conn)
+
+    @cached_property
+    def flags(self) -> FlagRepository:
+        from mlstudio.store.metadata.repositories.flags import FlagRepository
+
+        return FlagRepository(self.conn)
 
     @cached_property
     def features(self) -> FeatureRepository:

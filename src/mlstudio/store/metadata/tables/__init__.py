@@ -8,6 +8,7 @@ from mlstudio.store.metadata.tables.features import (
     feature_usages,
     feature_views,
 )
+from mlstudio.store.metadata.tables.flags import feature_flags
 from mlstudio.store.metadata.tables.governance import api_tokens, datasets, declassifiers, domains
 from mlstudio.store.metadata.tables.identity import role_grants, users
 from mlstudio.store.metadata.tables.maintenance import deleted_versions, run_pins
@@ -56,6 +57,7 @@ __all__ = [
     "deleted_versions",
     "domains",
     "evaluations",
+    "feature_flags",
     "feature_materializations",
     "feature_usages",
     "feature_views",
