@@ -1,5 +1,5 @@
-"""The serving process's view of feature flags: the lead's ``FlagCache`` when it exists, else
-``NoFlags`` (every evaluation answers the caller's default with reason ``DEFAULT``).
+"""The serving process's view of feature flags: the flag store's ``FlagCache``, or ``NoFlags``
+(every evaluation answers the caller's default with reason ``DEFAULT``) without one.
 
 Flag conventions per served model NAME: ``serve.NAME.kill`` (bool: everything to the fallback),
 ``serve.NAME.route`` (the alias answering a subject), ``serve.NAME.shadow`` (an alias that gets
@@ -52,18 +52,16 @@ class NoFlags:
 
 
 def open_flags(platform: Any, refresh_s: float = 0.5) -> Any:
-    """The flag store's cache if this install has one (``serving/flags.py``), else NoFlags."""
+    """The flag store's in-memory cache (loaded once now; refreshed by ``start``), else
+    NoFlags when this install has no flag store. Evaluating before the store was reachable
+    answers the default with reason ERROR / PROVIDER_NOT_READY."""
     try:
-        from mlstudio.integrations.serving import flags  # type: ignore[attr-defined]
+        from mlstudio.integrations.serving.flags import FlagCache
     except ImportError:
         return NoFlags()
-    make = getattr(flags, "open_cache", None)
-    if make is not None:
-        return make(platform, refresh_s=refresh_s)
-    store_cls = getattr(flags, "FlagStore", None)
-    if store_cls is None:
-        return NoFlags()
-    return flags.FlagCache(store_cls(platform.store), refresh_s=refresh_s)
+    cache = FlagCache(platform.store, refresh_s=refresh_s)
+    cache.refresh()
+    return cache
 
 
 def keys(name: str) -> dict[str, str]:
