@@ -309,3 +309,71 @@ def test_200_concurrent_clients_during_alias_swaps_get_no_errors(serve, studio, 
             [v["other"]],
             [v["other"], v["good"]],
         ), runs
+
+
+def test_the_kill_switch_flag_sends_traffic_to_the_fallback_within_a_second(serve, studio):
+    served = serve("--fallback", "constant:0.5")
+    first = served.predict([ROW]).json()
+    assert first["answered_by"] == "model"
+    assert served.show()["flags"]["kill"]["error_code"] == "FLAG_NOT_FOUND"
+    run_cli(*studio, "flag", "set", "serve.churn.kill", "--value", "true")
+    killed = served.wait_for(
+        lambda: (a := served.predict([ROW]).json())["answered_by"] == "baseline" and a,
+        what="kill switch",
+    )
+    assert killed["fallback_reason"] == "kill_switch" and killed["predictions"] == [0.5]
+    run_cli(*studio, "flag", "set", "serve.churn.kill", "--value", "false")
+    served.wait_for(
+        lambda: served.predict([ROW]).json()["answered_by"] == "model", what="kill switch off"
+    )
+
+
+def test_a_route_split_is_sticky_per_subject_and_shadow_answers_are_logged_not_returned(
+    serve, studio, template
+):
+    v = template.versions
+    run_cli(*studio, "model", "alias", "churn", "challenger", str(v["other"]))
+    served = serve("--also", "challenger", "--seal-every", "0")
+    assert served.show()["aliases"] == {"live": v["good"], "challenger": v["other"]}
+    run_cli(
+        *studio,
+        "flag",
+        "set",
+        "serve.churn.route",
+        "--variant",
+        "live=live",
+        "--variant",
+        "challenger=challenger",
+        "--default",
+        "live",
+        "--split",
+        "live=50",
+        "--split",
+        "challenger=50",
+    )
+    served.wait_for(
+        lambda: served.show()["flags"]["route"]["reason"] != "ERROR", what="route flag loaded"
+    )
+    answers = {s: served.predict([ROW], subject=s).json() for s in map(str, range(40))}
+    assert {a["alias"] for a in answers.values()} == {"live", "challenger"}
+    for s, a in answers.items():
+        assert a["version"] == (v["good"] if a["alias"] == "live" else v["other"])
+        assert a["flag_reason"] == "SPLIT"
+        again = served.predict([ROW], subject=s).json()
+        assert again["alias"] == a["alias"]  # sticky
+
+    run_cli(*studio, "flag", "set", "serve.churn.shadow", "--value", "challenger")
+    run_cli(*studio, "flag", "remove", "serve.churn.route")
+    served.wait_for(
+        lambda: served.show()["flags"]["shadow"]["value"] == "challenger", what="shadow flag"
+    )
+    reply = served.predict([ROW]).json()
+    assert reply["alias"] == "live" and reply["version"] == v["good"]
+    assert served.stop() == 0
+    logged = (Path(studio[0]) / "serving" / "churn" / "predictions" / "sealed").glob("*.jsonl")
+    records = [json.loads(line) for p in logged for line in p.read_text().splitlines()]
+    shadows = [r for r in records if r["request_id"] == reply["request_id"]]
+    assert sorted(r["variant"] for r in shadows) == ["live", "shadow:challenger"]
+    copy = next(r for r in shadows if r["variant"] == "shadow:challenger")
+    assert copy["version"] == v["other"] and copy["answered_by"] == "shadow"
+    assert len(copy["outputs"]) == 1

@@ -30,6 +30,13 @@ def _json_file(path: Path | None, what: str) -> object:
 def serve(
     name: Annotated[str, typer.Argument(help="Registered model name")],
     alias: Annotated[str, typer.Option("--alias", help="Alias to serve and follow")] = "champion",
+    also: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--also",
+            help="Another alias to load and follow, for the route and shadow flags (repeatable)",
+        ),
+    ] = None,
     host: Annotated[str, typer.Option("--host", help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port")] = 8766,
     domain: Annotated[
@@ -108,6 +115,7 @@ def serve(
     config = ServeConfig(
         name=name,
         alias=alias,
+        also=list(also or []),
         domain=domain,
         fallback=fallback,
         sample=rows,

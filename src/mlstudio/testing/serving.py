@@ -161,7 +161,20 @@ def prepare_home(
         versions["raising"] = register(home, db_url, name, "bad", "-p", "kind=raising")
         versions["hanging"] = register(home, db_url, name, "bad", "-p", "kind=hanging")
         # model "people": trained on confidential+pii data (inherits it); alias live → 1
-        register(home, db_url, "people", "fit_pii")
+        run_cli(
+            home,
+            db_url,
+            "domain",
+            "create",
+            "pii-lab",
+            "--clearance",
+            "confidential",
+            "--readable-labels",
+            "all",
+            "--persist",
+            "--no-promoted-only",
+        )
+        register(home, db_url, "people", "fit_pii", "--domain", "pii-lab")
         run_cli(home, db_url, "model", "alias", "people", "live", "1")
     run_cli(home, db_url, "model", "alias", name, "live", str(versions["good"]))
     return versions

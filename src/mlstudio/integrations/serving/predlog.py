@@ -186,6 +186,7 @@ def rows_of(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "version": r.get("version"),
                 "variant": r.get("variant"),
                 "flag_reason": r.get("flag_reason"),
+                "bucket": r.get("bucket"),
                 "answered_by": r.get("answered_by"),
                 "fallback_reason": r.get("fallback_reason"),
                 "latency_ms": r.get("latency_ms"),

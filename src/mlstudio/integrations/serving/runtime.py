@@ -7,6 +7,7 @@ prediction log and seals it into the predictions dataset.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import threading
@@ -32,6 +33,7 @@ MAX_ROWS = 10_000
 class ServeConfig:
     name: str
     alias: str = "champion"
+    also: list[str] = field(default_factory=list)  # more aliases loaded, for route and shadow
     domain: str = "production"
     fallback: str | None = None
     sample: list[dict[str, Any]] | None = None
@@ -62,17 +64,23 @@ class Serving:
         self.actor = actor
         self.config = config
         self.metrics = Metrics()
-        self.host = ModelHost(
-            platform,
-            actor,
-            config.name,
-            config.alias,
-            domain=config.domain,
-            sample=config.sample,
-            defaults=config.defaults,
-            metrics=self.metrics,
-        )
-        self.watcher = AliasWatcher(platform, self.host, config.poll_s)
+        self.hosts = {
+            alias: ModelHost(
+                platform,
+                actor,
+                config.name,
+                alias,
+                domain=config.domain,
+                sample=config.sample,
+                defaults=config.defaults,
+                metrics=self.metrics,
+            )
+            for alias in dict.fromkeys([config.alias, *config.also])
+        }
+        self.host = self.hosts[config.alias]
+        self.watchers = {a: AliasWatcher(platform, h, config.poll_s) for a, h in self.hosts.items()}
+        self.watcher = self.watchers[config.alias]
+        self._shadows: set[Any] = set()
         use_previous, baseline = parse_fallback(config.fallback)
         if isinstance(baseline, str):
             baseline = _task_baseline(platform, actor, baseline)
@@ -96,6 +104,9 @@ class Serving:
     # --- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
         loaded = self.host.start()
+        for alias, host in self.hosts.items():
+            if alias != self.config.alias:
+                host.start()
         cfg = self.config
         if cfg.log:
             root = cfg.log_dir or (
@@ -116,7 +127,8 @@ class Serving:
             self._threads.append(self.predlog.start(self._stop))
             if self.dataset and cfg.seal_every_s > 0:
                 self._threads.append(self._start_sealer())
-        self._threads.append(self.watcher.start(self._stop))
+        for watcher in self.watchers.values():
+            self._threads.append(watcher.start(self._stop))
         started = self.flags.start(self._stop)
         if started is not None:
             self._threads.append(started)
@@ -209,56 +221,132 @@ class Serving:
         )
 
     # --- requests -----------------------------------------------------------------------------
+    def route(self, subject: str) -> tuple[str, Any, Any, Any]:
+        """(alias, its host, the kill resolution, the route resolution) for ``subject``."""
+        keys = self.flag_keys
+        kill = self.flags.evaluate(keys["kill"], False, subject=subject)
+        route = self.flags.evaluate(keys["route"], self.config.alias, subject=subject)
+        alias = route.value if route.value in self.hosts else self.config.alias
+        return alias, self.hosts[alias], kill, route
+
     async def predict(self, payload: Any, rid: str) -> dict[str, Any]:
         started = time.perf_counter()
         rows = _rows(payload)
         subject = payload.get("subject") if isinstance(payload.get("subject"), str) else None
-        kill = self.flags.evaluate(self.flag_keys["kill"], False, subject=subject or rid)
+        alias, host, kill, route = self.route(subject or rid)
         forced = "kill_switch" if kill.value is True else None
-        outcome = await self.chain.run(rows, self.host.current, self.host.previous, forced=forced)
+        outcome = await self.chain.run(rows, host.current, host.previous, forced=forced)
         for column, n in outcome.missing.items():
             action = "fallback" if outcome.fallback_reason == "missing_input" else "default"
             self.metrics.inc("mlstudio_serve_missing_inputs_total", n, column=column, action=action)
         if outcome.answered_by != "model":
-            target = outcome.answered_by
             self.metrics.inc(
                 "mlstudio_serve_fallbacks_total",
                 reason=outcome.fallback_reason or "unknown",
-                target=target,
+                target=outcome.answered_by,
             )
+        self.metrics.inc("mlstudio_serve_variant_total", variant=alias)
         latency_ms = (time.perf_counter() - started) * 1000.0
-        answered = self.host.current if outcome.answered_by == "model" else None
-        if outcome.answered_by == "previous":
-            answered = self.host.previous
+        answered = {"model": host.current, "previous": host.previous}.get(outcome.answered_by)
+        flag_reason = kill.reason if forced else route.reason
         response = {
             "request_id": rid,
             "model": self.config.name,
-            "alias": self.config.alias,
+            "alias": alias,
             "version": outcome.version,
             "answered_by": outcome.answered_by,
             "fallback_reason": outcome.fallback_reason,
+            "flag_reason": flag_reason,
             "predictions": outcome.predictions,
         }
-        if self.predlog is not None:
-            self.predlog.append(
-                {
-                    "request_id": rid,
-                    "at": time.time(),
-                    "model": self.config.name,
-                    "version": outcome.version,
-                    "variant": self.config.alias,
-                    "flag_reason": kill.reason,
-                    "answered_by": outcome.answered_by,
-                    "fallback_reason": outcome.fallback_reason,
-                    "attempts": [f"{a.target} {a.outcome}" for a in outcome.attempts],
-                    "latency_ms": latency_ms,
-                    "subject": subject,
-                    "classification": answered.classification if answered else None,
-                    "inputs": rows,
-                    "outputs": outcome.predictions,
-                }
-            )
+        self._log(
+            rid,
+            alias,
+            flag_reason,
+            outcome.version,
+            outcome.answered_by,
+            outcome.fallback_reason,
+            [f"{a.target} {a.outcome}" for a in outcome.attempts],
+            latency_ms,
+            subject,
+            answered.classification if answered else None,
+            rows,
+            outcome.predictions,
+            bucket=getattr(route, "bucket", None),
+        )
+        shadow = self.flags.evaluate(self.flag_keys["shadow"], "", subject=subject or rid)
+        if isinstance(shadow.value, str) and shadow.value in self.hosts and shadow.value != alias:
+            task = asyncio.ensure_future(self._shadow(shadow.value, rows, rid, subject))
+            self._shadows.add(task)
+            task.add_done_callback(self._shadows.discard)
         return response
+
+    async def _shadow(self, alias: str, rows: list[dict], rid: str, subject: str | None) -> None:
+        """A copy of the request to ``alias``, out of band: logged, never returned."""
+        loaded = self.hosts[alias].current
+        if loaded is None:
+            return
+        started = time.perf_counter()
+        outputs: list[float] = []
+        reason = None
+        try:
+            prepared, _ = loaded.prepare(rows)
+            outputs = await self.chain._call(lambda: loaded.predict(prepared))
+        except Exception as exc:
+            reason = "timeout" if isinstance(exc, TimeoutError) else "error"
+        self.metrics.inc("mlstudio_serve_shadow_total", variant=alias, outcome=reason or "ok")
+        self._log(
+            rid,
+            f"shadow:{alias}",
+            "SHADOW",
+            loaded.version,
+            "shadow",
+            reason,
+            [],
+            (time.perf_counter() - started) * 1000.0,
+            subject,
+            loaded.classification,
+            rows,
+            outputs,
+        )
+
+    def _log(
+        self,
+        rid: str,
+        variant: str,
+        flag_reason: str | None,
+        version: int | None,
+        answered_by: str,
+        fallback_reason: str | None,
+        attempts: list[str],
+        latency_ms: float,
+        subject: str | None,
+        classification: str | None,
+        rows: list[dict[str, Any]],
+        outputs: list[float],
+        bucket: int | None = None,
+    ) -> None:
+        if self.predlog is None:
+            return
+        self.predlog.append(
+            {
+                "request_id": rid,
+                "at": time.time(),
+                "model": self.config.name,
+                "version": version,
+                "variant": variant,
+                "flag_reason": flag_reason,
+                "bucket": bucket,
+                "answered_by": answered_by,
+                "fallback_reason": fallback_reason,
+                "attempts": attempts,
+                "latency_ms": latency_ms,
+                "subject": subject,
+                "classification": classification,
+                "inputs": rows,
+                "outputs": outputs,
+            }
+        )
 
     def describe(self) -> dict[str, Any]:
         current, previous = self.host.current, self.host.previous
@@ -276,6 +364,9 @@ class Serving:
             "classification": current.classification if current else None,
             "features": current.features if current else [],
             "previous_version": previous.version if previous else None,
+            "aliases": {
+                a: (h.current.version if h.current else None) for a, h in self.hosts.items()
+            },
             "alias_version": self.host.alias_version,
             "rejected": {str(k): v for k, v in self.host.rejected.items()},
             "metadata_db": "reachable" if self.watcher.db_ok else "unreachable",
