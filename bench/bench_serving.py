@@ -86,7 +86,13 @@ def open_loop(url: str, token: str, rate: float, seconds: float, clients: int = 
     }
 
 
-def closed_loop(url: str, token: str, seconds: float, clients: int = 8) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def closed_loop(url: str, token: str, seconds: float, clients: int = 8, pid: int = 0) -> dict:
     done = [0]
     lock = threading.Lock()
     end = time.perf_counter() + seconds
@@ -100,22 +106,32 @@ def closed_loop(url: str, token: str, seconds: float, clients: int = 8) -> dict:
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
     started = time.perf_counter()
+    cpu0 = cpu_seconds(pid) if pid else 0.0
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    return {"clients": clients, "rps": done[0] / (time.perf_counter() - started)}
+    cpu = (cpu_seconds(pid) - cpu0) if pid else float("nan")
+    return {
+        "clients": clients,
+        "rps": done[0] / (time.perf_counter() - started),
+        "server_cpu_ms_per_request": cpu * 1000 / max(done[0], 1),
+    }
 
 
-def added_costs(tmp: Path, n: int) -> dict:
-    """Per-request cost of the flag evaluation and of the prediction log, in process."""
-    from mlstudio.integrations.serving.flagging import NoFlags
+def added_costs(tmp: Path, n: int, platform) -> dict:
+    """Per-request cost of the flag evaluations (kill, a 90/10 route split, shadow: what the
+    serving process asks per request) and of the prediction log, in process."""
+    from mlstudio.integrations.serving.flagging import open_flags
     from mlstudio.integrations.serving.predlog import PredictionLog
 
-    flags = NoFlags()
+    flags = open_flags(platform)
+    subjects = [f"user-{i}" for i in range(n)]
     t0 = time.perf_counter()
-    for i in range(n):
-        flags.evaluate("serve.churn.kill", False, subject=f"s{i}")
+    for subject in subjects:
+        flags.evaluate("serve.churn.kill", False, subject=subject)
+        flags.evaluate("serve.churn.route", "live", subject=subject)
+        flags.evaluate("serve.churn.shadow", "", subject=subject)
     flag_ms = (time.perf_counter() - t0) * 1000 / n
     log = PredictionLog(tmp / "predlog-bench", max_buffer=n + 1, flush_records=n + 1)
     record = {
@@ -196,7 +212,7 @@ def main() -> int:
 
     from mlstudio.platform import Platform
     from mlstudio.settings import Settings
-    from mlstudio.testing.serving import prepare_home, start_serve
+    from mlstudio.testing.serving import prepare_home, run_cli, start_serve
 
     out: dict = {"loadavg_before": os.getloadavg(), "cores": os.cpu_count()}
     with tempfile.TemporaryDirectory() as tmp:
@@ -206,6 +222,24 @@ def main() -> int:
         t0 = time.perf_counter()
         versions = prepare_home(home, url, broken=False)
         out["prepare_s"] = time.perf_counter() - t0
+        # a real split on the route flag: every request is bucketed (both variants → live)
+        run_cli(
+            home,
+            url,
+            "flag",
+            "set",
+            "serve.churn.route",
+            "--variant",
+            "a=live",
+            "--variant",
+            "b=live",
+            "--default",
+            "a",
+            "--split",
+            "a=90",
+            "--split",
+            "b=10",
+        )
         served = start_serve(home, url, "churn", "--alias", "live", "--poll", "0.5", "--log")
         if served.proc.poll() is not None:
             print(served.log_text(), file=sys.stderr)
@@ -217,8 +251,10 @@ def main() -> int:
             for _ in range(50):  # warm up (imports, first predict, token cache)
                 served.predict([{"a": 1, "b": 2}])
             out["open_loop"] = open_loop(served.url, served.token, args.rate, args.seconds)
-            out["closed_loop"] = closed_loop(served.url, served.token, min(args.seconds, 5.0))
-            out["added"] = added_costs(root, 20_000 if args.quick else 100_000)
+            out["closed_loop"] = closed_loop(
+                served.url, served.token, min(args.seconds, 5.0), pid=served.proc.pid
+            )
+            out["added"] = added_costs(root, 20_000 if args.quick else 100_000, platform)
             out["alias_to_serving"] = alias_to_serving(
                 served, platform, versions, args.moves, cli=True
             )
@@ -246,9 +282,12 @@ def main() -> int:
         f"p99 {ol['p99_ms']:.2f} ms, max {ol['max_ms']:.1f} ms (target p99 < {TARGET_P99_MS} ms)"
     )
     cl = out["closed_loop"]
-    print(f"closed loop {cl['clients']} clients: {cl['rps']:.0f} req/s")
     print(
-        f"added per request: flag evaluation {added['flag_eval_ms'] * 1000:.1f} us "
+        f"closed loop {cl['clients']} clients: {cl['rps']:.0f} req/s; the serving process used "
+        f"{cl['server_cpu_ms_per_request']:.2f} ms of CPU per request"
+    )
+    print(
+        f"added per request: 3 flag evaluations {added['flag_eval_ms'] * 1000:.1f} us "
         f"({added['flags']}), prediction log {added['log_total_ms'] * 1000:.1f} us "
         f"(append {added['log_append_ms'] * 1000:.1f} + flush {added['log_flush_share_ms'] * 1000:.1f})"
         f" (target < {TARGET_ADDED_MS} ms together)"
