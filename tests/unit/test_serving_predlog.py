@@ -133,3 +133,23 @@ def test_metrics_render_prometheus_text():
     assert 'mlstudio_serve_request_duration_seconds_bucket{le="0.005"} 1' in text
     assert 'mlstudio_serve_request_duration_seconds_bucket{le="+Inf"} 2' in text
     assert "mlstudio_serve_request_duration_seconds_count 2" in text
+
+
+def test_each_record_can_decide_whether_its_inputs_are_digested(tmp_path: Path):
+    log = PredictionLog(tmp_path, digest_inputs=False)
+    log.append({**record(1), "_digest": True})
+    log.append({**record(2), "_digest": False})
+    log.flush()
+    first, second = lines(list(tmp_path.glob("*.open.jsonl")))
+    assert "inputs" not in first and first["inputs_sha256"] == [digest_of({"a": 1, "k": 0})]
+    assert second["inputs"] == [{"a": 2, "k": 0}] and "inputs_sha256" not in second
+    assert "_digest" not in first and "_digest" not in second
+
+
+def test_rows_of_keeps_raw_and_digested_inputs_in_their_own_columns():
+    import pyarrow as pa
+
+    rows = rows_of([{**record(1), "inputs": None, "inputs_sha256": ["d"]}, record(2)])
+    table = pa.Table.from_pylist(rows)
+    assert table.column("inputs_sha256").to_pylist() == ["d", None]
+    assert json.loads(table.column("inputs").to_pylist()[1]) == {"a": 2, "k": 0}

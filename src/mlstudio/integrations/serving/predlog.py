@@ -88,10 +88,15 @@ class PredictionLog:
             path.rename(path.with_name(path.name[: -len(OPEN_SUFFIX)] + CLOSED_SUFFIX))
 
     def _line(self, record: dict[str, Any]) -> str:
-        if self.digest_inputs:
+        """A record as JSON; with ``digest_inputs`` (or the record's own ``_digest``), each
+        input row becomes its sha256."""
+        if record.get("_digest", self.digest_inputs):
             record = dict(record)
+            record.pop("_digest", None)
             rows = record.pop("inputs", [])
             record["inputs_sha256"] = [digest_of(r) for r in rows]
+        if "_digest" in record:
+            record = {k: v for k, v in record.items() if k != "_digest"}
         return json.dumps(record, separators=(",", ":"), default=str)
 
     def flush(self) -> int:
@@ -170,7 +175,8 @@ class PredictionLog:
 
 
 def rows_of(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per input row: the request's fields plus ``row`` and ``prediction``."""
+    """One row per input row: the request's fields plus ``row``, ``prediction`` and the row's
+    ``inputs`` (JSON) or ``inputs_sha256`` (the other None); every row has every key."""
     out = []
     for r in records:
         inputs = r.get("inputs")
@@ -193,10 +199,8 @@ def rows_of(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "subject": r.get("subject"),
                 "prediction": outputs[i] if i < len(outputs) else None,
             }
-            if digests is not None:
-                row["inputs_sha256"] = digests[i] if i < len(digests) else None
-            else:
-                value = inputs[i] if inputs and i < len(inputs) else None
-                row["inputs"] = None if value is None else json.dumps(value, sort_keys=True)
+            value = inputs[i] if inputs and i < len(inputs) else None
+            row["inputs"] = None if value is None else json.dumps(value, sort_keys=True)
+            row["inputs_sha256"] = digests[i] if digests and i < len(digests) else None
             out.append(row)
     return out

@@ -81,6 +81,7 @@ class Serving:
         self.watchers = {a: AliasWatcher(platform, h, config.poll_s) for a, h in self.hosts.items()}
         self.watcher = self.watchers[config.alias]
         self._shadows: set[Any] = set()
+        self._digests: dict[str, bool] = {}
         use_previous, baseline = parse_fallback(config.fallback)
         if isinstance(baseline, str):
             baseline = _task_baseline(platform, actor, baseline)
@@ -189,9 +190,12 @@ class Serving:
 
         rows = rows_of(records)
         table = pa.Table.from_pylist(rows)
-        inherited = Classification.join_all(
-            Classification.parse(c) for c in {r.get("classification") or "" for r in records} if c
-        )
+        for unused in ("inputs", "inputs_sha256"):  # raw or digested only: drop the other
+            if table.column(unused).null_count == table.num_rows:
+                table = table.drop_columns([unused])
+        specs = {r.get("classification") or "" for r in records}
+        specs |= {h.current.classification for h in self.hosts.values() if h.current}
+        inherited = Classification.join_all(Classification.parse(c) for c in specs if c)
         model_columns = {"inputs", "inputs_sha256", "prediction"}
         internal = Classification.parse("internal")
         columns = [
@@ -328,8 +332,12 @@ class Serving:
     ) -> None:
         if self.predlog is None:
             return
+        if classification is None:  # a baseline answered: the inputs are still the model's
+            current = self.host.current
+            classification = current.classification if current else None
         self.predlog.append(
             {
+                "_digest": self._digest(classification),
                 "request_id": rid,
                 "at": time.time(),
                 "model": self.config.name,
@@ -347,6 +355,19 @@ class Serving:
                 "outputs": outputs,
             }
         )
+
+    def _digest(self, classification: str | None) -> bool:
+        """Log this record's inputs as digests? (``--log-inputs``, else by classification:
+        each version decides for the requests it answers; unknown → digests)."""
+        mode = self.config.log_inputs
+        if mode != "auto":
+            return mode == "digest"
+        if classification is None:
+            return True
+        found = self._digests.get(classification)
+        if found is None:
+            found = self._digests[classification] = _forbids_inputs(classification)
+        return found
 
     def describe(self) -> dict[str, Any]:
         current, previous = self.host.current, self.host.previous
@@ -380,7 +401,9 @@ class Serving:
                 "dataset": self.dataset,
                 "written": self.predlog.written,
                 "dropped": self.predlog.dropped,
-                "inputs": "sha256" if self.predlog.digest_inputs else "raw",
+                "inputs": "sha256"
+                if self._digest(current.classification if current else None)
+                else "raw",
                 "last_seal": self.last_seal,
             },
         }
