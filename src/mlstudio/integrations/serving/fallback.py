@@ -118,18 +118,6 @@ class ConstantBaseline:
         return [self.value] * len(rows)
 
 
-class TaskBaseline:
-    """A module task ``NS/MOD/TASK`` called in this process with one row's columns as
-    keyword arguments (it returns a number), e.g. a rule a team already maintains."""
-
-    def __init__(self, function: Callable[..., Any], name: str) -> None:
-        self.function = function
-        self.name = name
-
-    def predict(self, rows: list[dict[str, Any]]) -> list[float]:
-        return [float(self.function(**row)) for row in rows]
-
-
 def parse_fallback(spec: str | None) -> tuple[bool, Any]:
     """``previous`` | ``column:NAME`` | ``constant:X`` | ``NS/MOD/TASK`` (comma-separated, in
     order) → (use the previous version?, baseline or None). Task baselines are resolved by the
