@@ -64,6 +64,10 @@ ENTRIES: dict[str, tuple[str, str]] = {
         "Serve the REST API (and run the run driver, schedules and webhooks).",
     ),
     "ui": ("mlstudio.cli.ui:app", "Serve the web portal on the local home; print its sign-in URL."),
+    "serve": (
+        "mlstudio.cli.serve:app",
+        "Serve a registered model over HTTP, following its alias (fallbacks, prediction log).",
+    ),
     "schedule": (
         "mlstudio.cli.schedule:app",
         "Start runs on a cron schedule: add, list, pause, resume, remove.",
