@@ -364,9 +364,15 @@ def test_a_route_split_is_sticky_per_subject_and_shadow_answers_are_logged_not_r
 
     run_cli(*studio, "flag", "set", "serve.churn.shadow", "--value", "challenger")
     run_cli(*studio, "flag", "remove", "serve.churn.route")
-    served.wait_for(
-        lambda: served.show()["flags"]["shadow"]["value"] == "challenger", what="shadow flag"
-    )
+
+    def shadow_only() -> bool:  # both changes seen: one refresh may fall between the two
+        flags = served.show()["flags"]
+        return (
+            flags["shadow"]["value"] == "challenger"
+            and flags["route"]["error_code"] == "FLAG_NOT_FOUND"
+        )
+
+    served.wait_for(shadow_only, what="shadow flag set and route flag removed")
     reply = served.predict([ROW]).json()
     assert reply["alias"] == "live" and reply["version"] == v["good"]
     assert served.stop() == 0
