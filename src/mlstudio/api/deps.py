@@ -19,7 +19,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mlstudio.api.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
 from mlstudio.app.local import LocalStudio
-from mlstudio.errors import AuthenticationError, MlstudioError
+from mlstudio.errors import MlstudioError
+from mlstudio.governance.bearer import authenticate
 from mlstudio.platform import Platform
 
 # Documents the scheme in OpenAPI; the header itself is read below for precise messages.
@@ -32,22 +33,6 @@ async def get_platform(request: Request) -> Platform:
 
 
 PlatformDep = Annotated[Platform, Depends(get_platform)]
-
-
-def authenticate(platform: Platform, header: str | None) -> str:
-    """The user of an ``Authorization: Bearer <token>`` header, or AuthenticationError (401)."""
-    if not header:
-        raise AuthenticationError(
-            "missing API token: send the header Authorization: Bearer <token>",
-            hint="create a token with: mlstudio token create",
-        )
-    scheme, _, token = header.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise AuthenticationError(
-            "malformed Authorization header: expected Bearer <token>",
-            hint="send the header Authorization: Bearer <token>",
-        )
-    return platform.tokens.authenticate(token.strip())
 
 
 async def current_actor(

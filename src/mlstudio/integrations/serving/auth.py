@@ -36,7 +36,7 @@ class TokenCache:
 
     def check(self, header: str | None) -> str:
         """Authenticate through the token service (blocking: call it off the event loop)."""
-        from mlstudio.api.deps import authenticate
+        from mlstudio.governance.bearer import authenticate
 
         key = header or ""
         try:
