@@ -20,6 +20,22 @@ from mlstudio.governance.policy import DomainPolicy, Violation, evaluate_read, e
 from mlstudio.governance.propagation import PropagatedColumn, propagate_python, propagate_sql
 
 FIELD_KEY = b"mlstudio.classification"
+
+
+def field_classifications(table: Any) -> dict[str, Classification]:
+    """Each field's classification from an Arrow table's field metadata (unclassified when
+    a field carries none)."""
+    out = {}
+    for f in table.schema:
+        meta = f.metadata or {}
+        out[f.name] = (
+            Classification.from_dict(json.loads(meta[FIELD_KEY]))
+            if FIELD_KEY in meta
+            else UNCLASSIFIED
+        )
+    return out
+
+
 AUDITED_LEVEL = Level.CONFIDENTIAL
 
 

@@ -10,30 +10,16 @@ domain that may not read them is refused (and audited) before anything is scored
 
 from __future__ import annotations
 
-import io
 import json
 from typing import Any
 
 from mlstudio.core.ids import new_id
+from mlstudio.data.io import field_classifications
 from mlstudio.errors import InvalidInputError, NotFoundError
 from mlstudio.governance.classification import UNCLASSIFIED, Classification
 from mlstudio.integrations.evaluation.candidates import Candidate, check_refs, resolve
 
 EXPERIMENT = "evaluations"
-
-
-def _field_classes(table: Any) -> dict[str, Classification]:
-    from mlstudio.data.io import FIELD_KEY
-
-    out = {}
-    for f in table.schema:
-        meta = f.metadata or {}
-        out[f.name] = (
-            Classification.from_dict(json.loads(meta[FIELD_KEY]))
-            if FIELD_KEY in meta
-            else UNCLASSIFIED
-        )
-    return out
 
 
 class EvaluationService:
@@ -83,7 +69,7 @@ class EvaluationService:
             )
         dataset = DatasetService(self.store, self.cas).read(actor, on, domain=domain)
         table = dataset.to_arrow()
-        classes = _field_classes(table)
+        classes = field_classifications(table)
         columns = {n: table.column(n).to_numpy(zero_copy_only=False) for n in table.column_names}
         ref = dataset.name  # NS/NAME@V
         for col in [*slices, *([cluster] if cluster else []), *([label] if label else [])]:
@@ -155,42 +141,20 @@ class EvaluationService:
         eval_id: str,
         source: str,
     ) -> str:
-        import pyarrow.parquet as pq
+        from mlstudio.data.governed_write import save_table
 
-        from mlstudio.data.catalog import classifications, load_policy, parse_dataset_name
-        from mlstudio.governance.audit import refusals_audited
-        from mlstudio.governance.policy import enforce, evaluate_write
-        from mlstudio.governance.rbac import Authorizer
-
-        dataset = parse_dataset_name(full_name)
-        buffer = io.BytesIO()
-        pq.write_table(table, buffer)
-        data = buffer.getvalue()
-        digest = self.cas.put(data)
-
-        def work(uow: Any) -> str:
-            Authorizer(uow.identity).require_namespace(actor, dataset.namespace, "write datasets")
-            policy = load_policy(uow, domain)
-            enforce(evaluate_write(policy, dataset.full, classifications(columns), True))
-            record = uow.datasets.create_version(
-                {
-                    "namespace": dataset.namespace,
-                    "full_name": dataset.full,
-                    "digest": digest,
-                    "domain": domain,
-                    "num_rows": table.num_rows,
-                    "size_bytes": len(data),
-                    "columns": columns,
-                    "source": {"kind": "evaluation", "evaluation": eval_id, "dataset": source},
-                    "created_by": actor,
-                }
-            )
-            return record.ref
-
-        with refusals_audited(
-            self.store, actor, "eval.scores", f"dataset:{dataset.full}", {"domain": domain}
-        ):
-            return self.store.retrying(work)
+        return save_table(
+            self.store,
+            self.cas,
+            actor,
+            full_name,
+            table,
+            columns,
+            domain=domain,
+            source={"kind": "evaluation", "evaluation": eval_id, "dataset": source},
+            action="eval.scores",
+            details={"evaluation": eval_id},
+        )
 
     def _track(self, actor: str, report: dict[str, Any]) -> str:
         from mlstudio.integrations.evaluation.report import html_page, markdown

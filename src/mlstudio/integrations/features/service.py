@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from mlstudio.core.clock import iso, utcnow
+from mlstudio.data.io import field_classifications
 from mlstudio.errors import InvalidInputError
 from mlstudio.governance.audit import refusals_audited
 from mlstudio.governance.classification import UNCLASSIFIED, Classification
@@ -152,7 +153,7 @@ class FeatureService:
                 hint="entities='churn/labels'",
             )
         entity_table = dataset.to_arrow()
-        entity_classes = _field_classes(entity_table)
+        entity_classes = field_classifications(entity_table)
         with self.store.read() as uow:
             selections = offline.select(uow, list(features))
         with (
@@ -543,22 +544,6 @@ def _mat(row: dict[str, Any] | None) -> dict[str, Any]:
         "at": iso(row["finished_at"]),
         "by": row["actor"],
     }
-
-
-def _field_classes(table: Any) -> dict[str, Classification]:
-    import json
-
-    from mlstudio.data.io import FIELD_KEY
-
-    out = {}
-    for field in table.schema:
-        meta = field.metadata or {}
-        out[field.name] = (
-            Classification.from_dict(json.loads(meta[FIELD_KEY]))
-            if FIELD_KEY in meta
-            else UNCLASSIFIED
-        )
-    return out
 
 
 def _plain(value: Any) -> Any:
