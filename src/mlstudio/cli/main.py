@@ -88,10 +88,18 @@ ENTRIES: dict[str, tuple[str, str]] = {
 
 
 class LazyGroup(click.Group):
+    """Command groups imported and built on first use (and kept: the warm process builds them
+    all once, see :mod:`mlstudio.cli.warm`)."""
+
+    _built: dict[str, click.Command] = {}
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(ENTRIES)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        built = self._built.get(cmd_name)
+        if built is not None:
+            return built
         spec = ENTRIES.get(cmd_name)
         if spec is None:
             return None
@@ -101,6 +109,7 @@ class LazyGroup(click.Group):
         app = getattr(importlib.import_module(module_name), attr)
         command = typer.main.get_command(app)
         command.name = cmd_name
+        self._built[cmd_name] = command
         return command
 
     def resolve_command(
