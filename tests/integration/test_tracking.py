@@ -214,3 +214,29 @@ def test_two_engines_creating_the_same_experiments_at_once_both_go_on(platform):
     with platform.store.read() as uow:
         assert uow.tracking.experiment(0)["name"] == "Default"
         assert [e["name"] for e in uow.tracking.experiments()].count("race") == 1
+
+
+def test_a_large_batch_keeps_nan_infinities_and_the_latest_point(platform):
+    """Batches of 20+ rows take Postgres's COPY path (store/metadata/bulk.py): the values, NaN,
+    the infinities and each key's latest point come back exactly as executemany stores them."""
+    tracking = platform.tracking
+    exp = tracking.ensure_experiment(platform.actor, "bulk")
+    run = tracking.create_run(platform.actor, exp["id"])["id"]
+    special = [float("nan"), float("inf"), float("-inf"), 0.0, -1.5e300]
+    batch = [
+        (f"k{i % 7}", special[i % 5] if i % 3 == 0 else i / 10, i, 1_000 + i) for i in range(500)
+    ]
+    tracking.log_batch(platform.actor, run, metrics=batch)
+    tracking.log_batch(platform.actor, run, metrics=[("k0", 42.0, 10_000, 5)])
+    for key in ("k0", "k3"):
+        stored = tracking.history(run, key)
+        sent = [p for p in batch if p[0] == key] + (
+            [("k0", 42.0, 10_000, 5)] if key == "k0" else []
+        )
+        assert [p["step"] for p in stored] == [p[2] for p in sent]
+        for point, (_, value, _, _) in zip(stored, sent, strict=True):
+            assert math.isnan(point["value"]) if math.isnan(value) else point["value"] == value
+    by_key = tracking.get_run(run)["metrics"]
+    assert (by_key["k0"]["value"], by_key["k0"]["step"]) == (42.0, 10_000)
+    last_k3 = max((p for p in batch if p[0] == "k3"), key=lambda p: p[2])
+    assert by_key["k3"]["step"] == last_k3[2]

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, delete, func, insert, select, tuple_, update
 
 from mlstudio.core.clock import utcnow
+from mlstudio.store.metadata.bulk import insert_rows
 from mlstudio.store.metadata.tables import (
     tracking_artifacts,
     tracking_experiments,
@@ -223,17 +224,11 @@ class TrackingRepository:
             best = latest.get(key)
             if best is None or (step, ts) >= (best[2], best[3]):
                 latest[key] = (key, value, step, ts)
-        for i in range(0, len(rows), 5000):
-            self.conn.execute(insert(tracking_metrics), rows[i : i + 5000])
-        current = {
-            r.key: r
-            for r in self.conn.execute(
-                select(tracking_latest_metrics).where(
-                    tracking_latest_metrics.c.run_id == run_id,
-                    tracking_latest_metrics.c.key.in_(list(latest)),
-                )
-            )
-        }
+        insert_rows(self.conn, tracking_metrics, rows)
+        known = select(tracking_latest_metrics).where(tracking_latest_metrics.c.run_id == run_id)
+        if len(latest) <= 50:  # else the run's every latest point costs less than a long IN
+            known = known.where(tracking_latest_metrics.c.key.in_(list(latest)))
+        current = {r.key: r for r in self.conn.execute(known) if r.key in latest}
         moved = []
         for key, (_, value, step, ts) in latest.items():
             old = current.get(key)
@@ -257,8 +252,7 @@ class TrackingRepository:
                     tracking_latest_metrics.c.key.in_(replaced),
                 )
             )
-        if moved:
-            self.conn.execute(insert(tracking_latest_metrics), moved)
+        insert_rows(self.conn, tracking_latest_metrics, moved)
 
     def latest_of(self, run_ids: Sequence[str]) -> dict[str, dict[str, dict[str, Any]]]:
         out: dict[str, dict[str, dict[str, Any]]] = {r: {} for r in run_ids}
