@@ -109,6 +109,7 @@ class DatasetPersisted(Event):
 
 
 Handler = Callable[[Any, Event], None]  # (unit of work of the transaction, event)
+BatchHandler = Callable[[Any, list[Event]], None]  # (unit of work, the events of one publish)
 
 
 class EventBus:
@@ -117,6 +118,7 @@ class EventBus:
 
     def __init__(self) -> None:
         self._handlers: dict[type[Event], list[Handler]] = {}
+        self._batch: list[tuple[BatchHandler, tuple[type[Event], ...]]] = []
 
     def subscribe(self, handler: Handler, *types: type[Event]) -> Callable[[], None]:
         """Call ``handler(uow, event)`` for events of ``types`` (every event when none is
@@ -133,14 +135,36 @@ class EventBus:
 
         return unsubscribe
 
+    def subscribe_batch(self, handler: BatchHandler, *types: type[Event]) -> Callable[[], None]:
+        """Call ``handler(uow, events)`` once per publish with all its events of ``types``
+        (in order), after the per-event handlers: for subscribers that write one statement for
+        many events. Returns a function that unsubscribes it."""
+        entry = (handler, types or (Event,))
+        self._batch.append(entry)
+
+        def unsubscribe() -> None:
+            if entry in self._batch:
+                self._batch.remove(entry)
+
+        return unsubscribe
+
     def wants(self, kind: type[Event]) -> bool:
         """Whether any subscriber listens to ``kind`` (lets emitters skip building events)."""
-        return bool(self._handlers.get(kind) or self._handlers.get(Event))
+        return bool(
+            self._handlers.get(kind)
+            or self._handlers.get(Event)
+            or any(issubclass(kind, types) for _, types in self._batch)
+        )
 
     def publish(self, uow: Any, events: Iterable[Event]) -> None:
+        events = list(events)
         everything = self._handlers.get(Event, ())
         for event in events:
             for handler in self._handlers.get(type(event), ()):
                 handler(uow, event)
             for handler in everything:
                 handler(uow, event)
+        for handler, types in self._batch:
+            chosen = [e for e in events if isinstance(e, types)]
+            if chosen:
+                handler(uow, chosen)

@@ -46,16 +46,17 @@ def webhooks(uow: Any, event: Event) -> None:
     emit_run_event(uow, event.name, event.run_id)
 
 
-def tracking(uow: Any, event: Event) -> None:
-    """Every finished task run becomes a tracked run (integrations.tracking.ingest)."""
-    from mlstudio.integrations.tracking.ingest import on_task_tracked
+def tracking(uow: Any, events: list[Event]) -> None:
+    """Every finished task run becomes a tracked run (integrations.tracking.ingest); all of an
+    engine step's at once."""
+    from mlstudio.integrations.tracking.ingest import on_tasks_tracked
 
-    on_task_tracked(uow, event)
+    on_tasks_tracked(uow, events)
 
 
 def default_bus() -> EventBus:
     bus = EventBus()
-    bus.subscribe(tracking, TaskTracked)
+    bus.subscribe_batch(tracking, TaskTracked)
     bus.subscribe(audit, Decision, DatasetPersisted)
     bus.subscribe(webhooks, RunStarted, RunEnded)
     return bus

@@ -10,6 +10,7 @@ names the tracked run that computed the value.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from typing import Any
 
 from mlstudio.core.events import Event, TaskTracked
@@ -26,26 +27,46 @@ _STATUS = {"succeeded": "FINISHED", "cached": "FINISHED", "failed": "FAILED"}
 
 
 def on_task_tracked(uow: Any, event: Event) -> None:
-    if not isinstance(event, TaskTracked):
+    """One event (the per-event form of :func:`on_tasks_tracked`)."""
+    on_tasks_tracked(uow, [event])
+
+
+def on_tasks_tracked(uow: Any, events: Sequence[Event]) -> None:
+    """The tracked runs of one engine step's finished task runs, in a few statements: one
+    insert each for the runs, their params and their tags, whatever the number of tasks (an
+    engine step of a 1,000-task fan-out used to cost ~8 statements per task here)."""
+    tracked = [e for e in events if isinstance(e, TaskTracked)]
+    if not tracked:
         return
-    facts = dict(event.facts)
-    user = facts.get("user") or "unknown"
-    ensure_default(uow, user)
-    experiment = facts.get("experiment") or facts.get("workflow") or "Default"
-    exp_id = experiment_id_for(uow, str(experiment)[:256], user)
-    run_id = new_run_id()
-    state = str(event.state)
-    cached = state == "cached"
-    end = int((facts.get("finished_at") or 0) * 1000) or now_ms()
-    start = int((facts.get("started_at") or 0) * 1000) or end
-    produced_by = None
-    if cached and facts.get("source_run") and facts.get("cache_key"):
-        produced_by = uow.tracking.producer_of(facts["source_run"], facts["cache_key"])
-    uow.tracking.create_runs(
-        [
+    experiments: dict[tuple[str, str], int] = {}
+    users: set[str] = set()
+    runs: list[dict[str, Any]] = []
+    param_rows: list[dict[str, Any]] = []
+    tag_rows: list[dict[str, Any]] = []
+    logged_of: list[tuple[str, dict[str, Any]]] = []
+    producers = _producers(uow, tracked)
+    for event in tracked:
+        facts = dict(event.facts)
+        user = facts.get("user") or "unknown"
+        if user not in users:
+            ensure_default(uow, user)
+            users.add(user)
+        experiment = (
+            str(facts.get("experiment") or facts.get("workflow") or "Default")[:256],
+            user,
+        )
+        if experiment not in experiments:
+            experiments[experiment] = experiment_id_for(uow, *experiment)
+        run_id = new_run_id()
+        state = str(event.state)
+        cached = state == "cached"
+        end = int((facts.get("finished_at") or 0) * 1000) or now_ms()
+        start = int((facts.get("started_at") or 0) * 1000) or end
+        produced_by = producers.get(event.task_run_id) if cached else None
+        runs.append(
             {
                 "id": run_id,
-                "experiment_id": exp_id,
+                "experiment_id": experiments[experiment],
                 "name": event.node_id[:256],
                 "user": user,
                 "status": _STATUS.get(state, "FAILED"),
@@ -62,8 +83,42 @@ def on_task_tracked(uow: Any, event: Event) -> None:
                 "produced_by": produced_by,
                 "duration_s": facts.get("duration_s"),
             }
+        )
+        params, tags = _params_and_tags(event, facts, user, cached, produced_by)
+        param_rows += [{"run_id": run_id, "key": k, "value": v} for k, v in params.items()]
+        tag_rows += [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()]
+        logged = facts.get("logged") or {}
+        if logged.get("metrics") or logged.get("artifacts"):
+            logged_of.append((run_id, logged))
+    uow.tracking.create_runs(runs)
+    uow.tracking.insert_param_rows(param_rows)
+    uow.tracking.insert_tag_rows(tag_rows)  # new runs: no tag to replace
+    for run_id, logged in logged_of:
+        points = [
+            (key, metric_value(value), int(step), int(ts))
+            for key, value, step, ts in logged.get("metrics") or []
         ]
-    )
+        uow.tracking.log_metrics(run_id, points)
+        files = [(p, d, int(s)) for p, d, s in logged.get("artifacts") or [] if isinstance(d, str)]
+        uow.tracking.put_artifacts(run_id, files)
+
+
+def _producers(uow: Any, tracked: Sequence[TaskTracked]) -> dict[int, str]:
+    """task-run id of each cache hit -> the tracked run that computed its value."""
+    wanted: dict[int, tuple[str, str]] = {}
+    for event in tracked:
+        facts = event.facts
+        if str(event.state) == "cached" and facts.get("source_run") and facts.get("cache_key"):
+            wanted[event.task_run_id] = (str(facts["source_run"]), str(facts["cache_key"]))
+    if not wanted:
+        return {}
+    found = uow.tracking.producers_of(list(set(wanted.values())))
+    return {trid: found[pair] for trid, pair in wanted.items() if pair in found}
+
+
+def _params_and_tags(
+    event: TaskTracked, facts: dict[str, Any], user: str, cached: bool, produced_by: str | None
+) -> tuple[dict[str, str], dict[str, str]]:
     params = _input_params(facts.get("inputs") or {})
     logged = facts.get("logged") or {}
     tags = {
@@ -90,14 +145,7 @@ def on_task_tracked(uow: Any, event: Event) -> None:
         else:
             params[key] = value
     tags.update(logged.get("tags") or {})
-    uow.tracking.insert_params(run_id, params)
-    uow.tracking.set_tags(run_id, tags)
-    points = []
-    for key, value, step, ts in logged.get("metrics") or []:
-        points.append((key, metric_value(value), int(step), int(ts)))
-    uow.tracking.log_metrics(run_id, points)
-    files = [(p, d, int(s)) for p, d, s in logged.get("artifacts") or [] if isinstance(d, str)]
-    uow.tracking.put_artifacts(run_id, files)
+    return params, tags
 
 
 def _input_params(inputs: dict[str, Any]) -> dict[str, str]:
@@ -111,4 +159,4 @@ def _input_params(inputs: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-__all__ = ["on_task_tracked", "validate_artifact_path"]
+__all__ = ["on_task_tracked", "on_tasks_tracked", "validate_artifact_path"]

@@ -106,8 +106,7 @@ class TrackingRepository:
 
     # --- runs ---------------------------------------------------------------------------------
     def create_runs(self, rows: Sequence[dict[str, Any]]) -> None:
-        if rows:
-            self.conn.execute(insert(tracking_runs), list(rows))
+        insert_rows(self.conn, tracking_runs, rows)
 
     def run(self, run_id: str) -> dict[str, Any] | None:
         r = self.conn.execute(select(tracking_runs).where(tracking_runs.c.id == run_id)).first()
@@ -148,6 +147,24 @@ class TrackingRepository:
         )
         return self.conn.execute(q).scalar()
 
+    def producers_of(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """``producer_of`` for many (workflow run, cache key) pairs in few queries."""
+        out: dict[tuple[str, str], str] = {}
+        by_run: dict[str, set[str]] = {}
+        for run_id, key in pairs:
+            by_run.setdefault(run_id, set()).add(key)
+        for run_id, keys in by_run.items():
+            listed = sorted(keys)
+            for i in range(0, len(listed), CHUNK):
+                q = select(tracking_runs.c.id, tracking_runs.c.cache_key).where(
+                    tracking_runs.c.workflow_run_id == run_id,
+                    tracking_runs.c.cache_key.in_(listed[i : i + CHUNK]),
+                    tracking_runs.c.cache_hit.is_(False),
+                )
+                for r in self.conn.execute(q):
+                    out.setdefault((run_id, r.cache_key), r.id)
+        return out
+
     def update_run(self, run_id: str, **values: Any) -> None:
         self.conn.execute(
             update(tracking_runs).where(tracking_runs.c.id == run_id).values(**values)
@@ -172,6 +189,14 @@ class TrackingRepository:
                 insert(tracking_params),
                 [{"run_id": run_id, "key": k, "value": v} for k, v in params.items()],
             )
+
+    def insert_param_rows(self, rows: Sequence[dict[str, Any]]) -> None:
+        """``{run_id, key, value}`` rows of new runs' params."""
+        insert_rows(self.conn, tracking_params, rows)
+
+    def insert_tag_rows(self, rows: Sequence[dict[str, Any]]) -> None:
+        """``{run_id, key, value}`` rows of new runs' tags (nothing to replace)."""
+        insert_rows(self.conn, tracking_tags, rows)
 
     def tags_of(self, run_ids: Sequence[str]) -> dict[str, dict[str, str]]:
         out: dict[str, dict[str, str]] = {r: {} for r in run_ids}
