@@ -93,6 +93,20 @@ def test_the_scan_is_remembered_per_search_path_until_it_changes(tmp_path):
     assert again.versions["ck-app"] == "1.1" != first.versions["ck-app"]
 
 
+def test_files_other_than_distribution_metadata_leave_the_stamp_alone(tmp_path):
+    """A script's folder on sys.path (or /tmp) gains files all the time: no re-scan for that."""
+    site = site_with_packages(tmp_path)
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    paths = [str(scripts), str(site)]
+    before = env.stamp(paths)
+    (scripts / "notes.txt").write_text("x")
+    (site / "plain_module.py").write_text("x = 1\n")
+    assert env.stamp(paths) == before
+    install_distribution(scripts, "ck-new", "1.0")  # a distribution there does count
+    assert env.stamp(paths) != before
+
+
 def test_a_module_environment_is_resolved_against_its_site_and_the_host_it_layers(tmp_path):
     root = tmp_path / "envs" / "abc"
     module_site = root / "lib" / "python3.11" / "site-packages"

@@ -18,8 +18,9 @@ Installing or upgrading anything else leaves the key alone.
   site-packages, then the host ones it layers over), not its lock: the same rule for both.
 
 Reading every distribution's metadata takes ~0.2 s, so the resolution is remembered per
-environment, on disk, under a stamp of its search path (each folder's mtime changes when a
-distribution is installed, upgraded or removed).
+environment, on disk, under a stamp of its search path: the names and mtimes of each folder's
+``*.dist-info``/``*.egg-info``/``*.pth`` entries, which change when a distribution is installed,
+upgraded or removed (and not when a script's folder on the path gains a file).
 """
 
 from __future__ import annotations
@@ -177,11 +178,27 @@ def module_env_paths(python: str) -> list[str]:
     return [p for p in dict.fromkeys(out) if os.path.exists(p)]
 
 
+_METADATA_SUFFIXES = (".dist-info", ".egg-info", ".egg-link", ".pth")
+
+
 def stamp(paths: list[str]) -> str:
+    """What the distributions on ``paths`` depend on: each folder's metadata entries (names and
+    mtimes). Other files coming and going (a script's folder, /tmp) leave it alone; installing,
+    upgrading or removing a distribution changes it."""
     entries = []
     for path in paths:
         try:
-            entries.append(f"{path}\0{os.stat(path).st_mtime_ns}")
+            if not os.path.isdir(path):  # a zip or egg on the path
+                entries.append(f"{path}\0{os.stat(path).st_mtime_ns}")
+                continue
+            with os.scandir(path) as listing:
+                found = sorted(
+                    f"{e.name}\0{e.stat().st_mtime_ns}"
+                    for e in listing
+                    if e.name.endswith(_METADATA_SUFFIXES)
+                )
+            entries.append(f"{path}\0{len(found)}")
+            entries.extend(found)
         except OSError:
             entries.append(f"{path}\0-")
     text = "\n".join([str(SNAPSHOT_VERSION), sys.version, *entries])
