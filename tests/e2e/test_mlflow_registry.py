@@ -154,3 +154,58 @@ print(float(loaded.predict(np.array([[3.0]]))[0]))
     assert abs(float(done.stdout.strip().splitlines()[-1]) - 6.0) < 1e-6
     shown = server.platform().registry.show("alice", "sk-model@challenger")
     assert shown["selected"]["version"] == 1
+
+
+def test_search_logged_models_honours_its_filter(server_factory):
+    """``mlflow.search_logged_models(filter_string=...)`` (name, params, tags, LIKE, AND); a bad
+    filter is MLflow's INVALID_PARAMETER_VALUE, not every model."""
+    pytest.importorskip("sklearn")
+    server = server_factory("sqlite", "--no-workers")
+    token = server.token("alice")
+    script = r"""
+import json, mlflow, numpy as np
+from mlflow.exceptions import MlflowException
+from sklearn.linear_model import LinearRegression
+exp = mlflow.set_experiment("lm-search").experiment_id
+model = LinearRegression().fit(np.array([[1.0], [2.0]]), np.array([2.0, 4.0]))
+with mlflow.start_run():
+    mlflow.sklearn.log_model(model, name="small", params={"alpha": "0.1"}, tags={"team": "a"})
+    mlflow.sklearn.log_model(model, name="large", params={"alpha": "0.9"}, tags={"team": "b"})
+    mlflow.sklearn.log_model(model, name="large-v2", params={"alpha": "0.9"})
+def names(flt):
+    found = mlflow.search_logged_models(
+        experiment_ids=[exp], filter_string=flt, output_format="list"
+    )
+    return sorted(m.name for m in found)
+out = {
+    "all": names(None),
+    "name": names("name = 'small'"),
+    "param": names("params.alpha = '0.9'"),
+    "like_and": names("name LIKE 'large%' AND tags.team = 'b'"),
+    "not": names("name != 'small'"),
+}
+try:
+    names("name >> 'x'")
+    out["bad"] = None
+except MlflowException as exc:
+    out["bad"] = exc.error_code
+print(json.dumps(out))
+"""
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"{server.url}/mlflow",
+        "MLFLOW_TRACKING_TOKEN": token,
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    import json
+
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["all"] == ["large", "large-v2", "small"]
+    assert out["name"] == ["small"]
+    assert out["param"] == ["large", "large-v2"]
+    assert out["like_and"] == ["large"]
+    assert out["not"] == ["large", "large-v2"]
+    assert out["bad"] == "INVALID_PARAMETER_VALUE"

@@ -1,5 +1,6 @@
-"""MLflow 3 logged models (``/api/2.0/mlflow/logged-models``): search only so far (the client
-calls it when resolving a run's artifacts); create/get/finalize are not served yet."""
+"""MLflow 3 logged models (``/api/2.0/mlflow/logged-models``): create, get, finalize, tags and
+search (with MLflow's filter grammar over attributes, params and tags:
+:mod:`mlstudio.integrations.tracking.model_search`)."""
 
 from __future__ import annotations
 
@@ -38,11 +39,21 @@ async def search_logged_models(request: Request, studio: StudioDep) -> Any:
         data = await request.json()
     except Exception:
         data = {}
-    ids = [int(e) for e in (data or {}).get("experiment_ids") or [] if str(e).isdigit()]
-    limit = min(int((data or {}).get("max_results") or 100), 1000)
+    from mlstudio.api.mlflow.errors import from_mlstudio
+    from mlstudio.errors import MlstudioError
+    from mlstudio.integrations.tracking.model_search import matching, parse_model_filter
+
+    data = data if isinstance(data, dict) else {}
+    ids = [int(e) for e in data.get("experiment_ids") or [] if str(e).isdigit()]
+    limit = min(int(data.get("max_results") or 100), 1000)
+    try:
+        clauses = parse_model_filter(data.get("filter"))
+    except MlstudioError as exc:
+        return from_mlstudio(exc)
     with studio.platform.store.read() as uow:
-        rows = uow.tracking.logged_models(ids, limit=limit)
-    return {"models": [_model_json(r) for r in rows]}
+        # a filter is applied to the experiments' models, then the page is cut
+        rows = uow.tracking.logged_models(ids, limit=limit if not clauses else 100_000)
+    return {"models": [_model_json(r) for r in matching(rows, clauses)[:limit]]}
 
 
 async def _body(request: Request) -> dict[str, Any]:

@@ -121,9 +121,13 @@ def _tokens(text: str) -> list[tuple[str, Any]]:
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(
+        self, text: str, attributes: dict[str, tuple[str, bool]] | None = None, bare: bool = False
+    ) -> None:
         self.tokens = _tokens(text)
         self.i = 0
+        self.attributes = ATTRIBUTES if attributes is None else attributes
+        self.bare = bare  # an attribute may be named without ``attributes.`` (logged models)
 
     def peek(self) -> tuple[str, Any] | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
@@ -147,6 +151,8 @@ class _Parser:
         if kind != "word":
             raise _bad(f"expected metrics./params./tags./attributes., got {value!r}")
         prefix, dot, rest = value.partition(".")
+        if self.bare and not dot and value in self.attributes:
+            return "attributes", value
         entity = _PREFIXES.get(prefix.lower())
         if entity is None:
             raise _bad(
@@ -162,10 +168,10 @@ class _Parser:
             kind, rest = self.take()
             if kind not in ("quoted", "word"):
                 raise _bad(f"expected a key name after {prefix}.")
-        if entity == "attributes" and rest not in ATTRIBUTES:
+        if entity == "attributes" and rest not in self.attributes:
             raise _bad(
                 f"unknown attribute {rest!r}",
-                hint=f"use one of {', '.join(sorted(ATTRIBUTES))}",
+                hint=f"use one of {', '.join(sorted(self.attributes))}",
             )
         return entity, rest
 
@@ -206,7 +212,7 @@ class _Parser:
             value: Any = tuple(items)
         else:
             value = self.value()
-        numeric = entity == "metrics" or (entity == "attributes" and ATTRIBUTES[key][1])
+        numeric = entity == "metrics" or (entity == "attributes" and self.attributes[key][1])
         if numeric:
             if op not in _NUMERIC_OPS:
                 raise _bad(f"{entity}.{key} is a number: use =, !=, <, <=, >, >= (not {op})")
@@ -227,11 +233,15 @@ def _plain(value: Any) -> str:
     return str(value)
 
 
-def parse_filter(text: str | None) -> list[Clause]:
-    """The clauses of an MLflow filter string (empty: all runs); a one-line error if bad."""
+def parse_filter(
+    text: str | None, attributes: dict[str, tuple[str, bool]] | None = None, bare: bool = False
+) -> list[Clause]:
+    """The clauses of an MLflow filter string (empty: all runs); a one-line error if bad.
+    ``attributes``: the attribute names allowed (default: a run's), ``bare``: whether they may
+    be written without ``attributes.``."""
     if not text or not text.strip():
         return []
-    parser = _Parser(text)
+    parser = _Parser(text, attributes, bare)
     clauses = [parser.clause()]
     while parser.peek() is not None:
         if parser.keyword("AND") is None:
