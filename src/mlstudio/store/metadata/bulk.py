@@ -1,11 +1,12 @@
-"""Insert many rows in one round trip.
+"""Insert many rows in one round trip, without SQLAlchemy's per-row parameter processing.
 
-psycopg's ``executemany`` sends one ``INSERT`` per row (pipelined): about 25 µs a row on this
-machine, so a 1,000-metric batch spent most of its time there. On Postgres the rows go through
-``COPY … FROM STDIN`` on the same connection and transaction instead; SQLite's ``executemany``
-is a C loop already and is kept. Every row must have the same keys. COPY bypasses SQLAlchemy's
-type processing, so a table with a decorated column type (``Json``, ``UtcDateTime``) keeps
-``executemany``.
+SQLAlchemy's ``executemany`` builds and type-processes every row in Python (about 20 µs a row
+here), and psycopg's sends one ``INSERT`` per row (pipelined). For 20 or more rows of a table
+whose columns need no type processing, this goes to the driver directly on the same
+connection and transaction: ``COPY … FROM STDIN`` on Postgres, the sqlite3 module's C-level
+``executemany`` on SQLite. A 100,000-point metric series took ~5 s to store and now takes a
+fraction of that. Every row must have the same keys. Tables with a decorated column type
+(``Json``, ``UtcDateTime``) keep SQLAlchemy's path.
 """
 
 from __future__ import annotations
@@ -15,23 +16,50 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, TypeDecorator, insert
 
-COPY_FROM = 20  # fewer rows than this: executemany is as quick
+DIRECT_FROM = 20  # fewer rows than this: SQLAlchemy's path is as quick
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert ``rows`` (dicts with the same keys)."""
     if not rows:
         return
     columns = list(rows[0])
-    plain = not any(isinstance(table.c[c].type, TypeDecorator) for c in columns)
-    if conn.dialect.name != "postgresql" or len(rows) < COPY_FROM or not plain:
+    if not _direct(conn, table, columns, len(rows)):
         conn.execute(insert(table), list(rows))
+        return
+    insert_tuples(conn, table, columns, [tuple(row[c] for c in columns) for row in rows])
+
+
+def insert_tuples(
+    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Insert ``rows`` given as tuples in the order of ``columns``."""
+    if not rows:
+        return
+    if not _direct(conn, table, columns, len(rows)):
+        conn.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
+        return
+    raw = conn.connection.dbapi_connection
+    if conn.dialect.name == "sqlite":
+        names = ", ".join(f'"{c}"' for c in columns)
+        marks = ", ".join("?" for _ in columns)
+        cursor = raw.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', rows)
+        finally:
+            cursor.close()
         return
     from psycopg import sql
 
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns))
     )
-    raw = conn.connection.dbapi_connection
     with raw.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
         for row in rows:
-            copy.write_row([row[c] for c in columns])
+            copy.write_row(row)
+
+
+def _direct(conn: Connection, table: Table, columns: Sequence[str], count: int) -> bool:
+    if count < DIRECT_FROM or conn.dialect.name not in ("postgresql", "sqlite"):
+        return False
+    return not any(isinstance(table.c[c].type, TypeDecorator) for c in columns)

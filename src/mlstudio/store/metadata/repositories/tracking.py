@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, delete, func, insert, select, tuple_, update
 
 from mlstudio.core.clock import utcnow
-from mlstudio.store.metadata.bulk import insert_rows
+from mlstudio.store.metadata.bulk import insert_rows, insert_tuples
 from mlstudio.store.metadata.tables import (
     tracking_artifacts,
     tracking_experiments,
@@ -22,6 +22,7 @@ from mlstudio.store.metadata.tables import (
 )
 
 CHUNK = 500
+_POINT_COLUMNS = ("run_id", "key", "value", "is_nan", "step", "timestamp")
 Point = tuple[str, float, int, int]  # key, value, step, timestamp (ms)
 
 
@@ -232,24 +233,16 @@ class TrackingRepository:
         """Append ``points`` to the run's series and move each key's latest point."""
         if not points:
             return
-        rows = []
         latest: dict[str, Point] = {}
-        for key, value, step, ts in points:
+        rows = []
+        for point in points:
+            key, value, step, ts = point
             nan = value != value
-            rows.append(
-                {
-                    "run_id": run_id,
-                    "key": key,
-                    "value": None if nan else value,
-                    "is_nan": nan,
-                    "step": step,
-                    "timestamp": ts,
-                }
-            )
+            rows.append((run_id, key, None if nan else value, nan, step, ts))
             best = latest.get(key)
             if best is None or (step, ts) >= (best[2], best[3]):
-                latest[key] = (key, value, step, ts)
-        insert_rows(self.conn, tracking_metrics, rows)
+                latest[key] = point
+        insert_tuples(self.conn, tracking_metrics, _POINT_COLUMNS, rows)
         known = select(tracking_latest_metrics).where(tracking_latest_metrics.c.run_id == run_id)
         if len(latest) <= 50:  # else the run's every latest point costs less than a long IN
             known = known.where(tracking_latest_metrics.c.key.in_(list(latest)))
