@@ -123,11 +123,19 @@ def evaluate_point(
     events = [f for f in fb if f.kind == "event"]
     if any(f.covers(t) for f in events):
         return Verdict(t, x, "event", affected_by_feedback=True)
-    change = max((f.start for f in fb if f.kind == "new_trend" and f.start <= t), default=None)
-    lo = t - cfg.window if change is None else max(t - cfg.window, change)
+    trend = max(
+        (f for f in fb if f.kind == "new_trend" and f.start <= t),
+        key=lambda f: f.start,
+        default=None,
+    )
+    lo = t - cfg.window if trend is None else max(t - cfg.window, trend.start)
     false_alarms = [f for f in fb if f.kind == "false_alarm"]
+    # anomalies between a change point and its feedback were the new level: they stay in
     excluded = {
-        s for s in anomalies if not any(f.covers(s) for f in false_alarms)
+        s
+        for s in anomalies
+        if not any(f.covers(s) for f in false_alarms)
+        and not (trend is not None and trend.start <= s <= trend.given_at)
     }
     excl_ranges = [f for f in fb if f.kind in _EXCLUDE_KINDS]
     history: dict[int, float] = {}
