@@ -12,9 +12,7 @@ from mlstudio.integrations.monitoring.feedback import Feedback, quality
 
 def _series(seed: int, days: int = 200, level: float = 100.0) -> dict[int, float | None]:
     rng = np.random.default_rng(seed)
-    return {
-        t: level + 10 * np.sin(2 * np.pi * t / 7) + rng.normal(0, 2) for t in range(days)
-    }
+    return {t: level + 10 * np.sin(2 * np.pi * t / 7) + rng.normal(0, 2) for t in range(days)}
 
 
 def _alerts(verdicts) -> list[int]:
@@ -29,7 +27,7 @@ def test_a_seasonal_series_without_anomalies_rarely_alerts_and_a_spike_is_caught
         total += len(verdicts)
     assert false / total < 0.01
     x = _series(42)
-    x[120] = x[120] + 25  # a spike of about 12σ of the noise, on a weekly pattern of ±10
+    x[120] = x[120] + 25  # a spike of about 12sigma of the noise, on a weekly pattern of ±10
     assert 120 in _alerts(detect(x, range(56, 200)))
 
 

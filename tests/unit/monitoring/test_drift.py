@@ -1,4 +1,4 @@
-"""Drift tests on seeded simulated streams: calibrated under no drift at every n, power on 0.2σ."""
+"""Drift tests on seeded simulated streams: calibrated under no drift at every n, power on 0.2sigma."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def test_no_drift_fires_at_most_alpha_per_feature(n: int, trials: int) -> None:
         chi2.append(chi2_counts(r, c, alpha=ALPHA).fired)
         rf, cf = _binned(rng, n, bins=100)
         ks.append(ks_counts(rf, cf, alpha=ALPHA).fired)
-    allowed = ALPHA + 3 * math.sqrt(ALPHA * (1 - ALPHA) / trials)  # α ± simulation error
+    allowed = ALPHA + 3 * math.sqrt(ALPHA * (1 - ALPHA) / trials)  # alpha ± simulation error
     assert _rate(psi) <= allowed
     assert _rate(chi2) <= allowed
     assert _rate(ks) <= allowed
@@ -100,7 +100,7 @@ def test_categorical_chi2_merges_rare_categories_and_sees_a_mix_change() -> None
     res = chi2_counts(*category_counts(ref, moved))
     assert res.fired and res.effect is not None and res.effect > 0.05
     # two rare categories (expected count < 5) are merged into one: df = 4 - 1 not 5 - 1
-    r, c = category_counts(ref + ["x", "y"], same + ["y"])
+    r, c = category_counts([*ref, "x", "y"], [*same, "y"])
     merged = chi2_counts(r, c)
     from scipy.stats import chi2
 

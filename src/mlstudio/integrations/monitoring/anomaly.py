@@ -2,15 +2,15 @@
 
 A series is ``{period: value}`` per dimension combination; a missing period (or ``None``) is
 "no data" — never zero — and is neither in the baseline nor alerted. For period ``t`` the
-baseline is the look-back ``[t − window, t − 1]``, cut at the latest visible change point
+baseline is the look-back ``[t - window, t - 1]``, cut at the latest visible change point
 (``new_trend`` feedback), without ``event`` windows and without earlier anomalies (unless
 marked ``false_alarm``). Expected value = the history's median level + the median offset of
 ``t``'s phase (``t mod season``, when that phase has at least two points); scale = 1.4826·MAD
-of the history's residuals. ``|z| = |x − expected| / scale > threshold`` is an anomaly.
+of the history's residuals. ``|z| = |x - expected| / scale > threshold`` is an anomaly.
 
 Re-baselining (documented window): after ``new_trend`` feedback the detector gives no verdict
 until ``min_points`` points of the new level exist and, below ``min_history`` points, the
-threshold is raised linearly up to 2× — so a level shift stops alerting at the first
+threshold is raised linearly up to 2x — so a level shift stops alerting at the first
 evaluation after the feedback, while a large separate spike is still caught.
 """
 

@@ -3,16 +3,16 @@
 Every test works on counts so that a caller can bin a million rows with Arrow/numpy once and
 test many slices cheaply; ``*_samples`` wrappers bin raw arrays for convenience.
 
-- PSI: under no drift ``PSI ≈ (1/n + 1/m)·χ²(B−1)``, so the critical value is
-  ``(1/n + 1/m)·χ²_{1−α}(B−1)`` and ``p = P(χ²(B−1) > PSI / (1/n + 1/m))``. Fixed cut-offs
+- PSI: under no drift ``PSI ≈ (1/n + 1/m)·χ²(B-1)``, so the critical value is
+  ``(1/n + 1/m)·χ²_{1-alpha}(B-1)`` and ``p = P(χ²(B-1) > PSI / (1/n + 1/m))``. Fixed cut-offs
   (0.1, 0.25) fire on most no-drift batches at n=100 and on nothing at n=10,000.
 - χ²: Pearson homogeneity test of reference vs current counts (categories with an expected
-  count below 5 merged first; ``df = k − 1``).
+  count below 5 merged first; ``df = k - 1``).
 - KS: the effect ``D`` (largest ECDF gap) and the evidence ``p`` are reported separately; the
-  test fires only when ``p < α`` *and* ``D ≥ effect_floor`` (with big n everything is
+  test fires only when ``p < alpha`` *and* ``D ≥ effect_floor`` (with big n everything is
   "significant").
 
-``bh`` adjusts one evaluation's family (features × slices) with Benjamini–Hochberg and
+``bh`` adjusts one evaluation's family (features x slices) with Benjamini-Hochberg and
 ``persistent`` is the k-of-last-m rule applied before alerting.
 """
 
@@ -78,7 +78,7 @@ def _counts(ref: Sequence[float], cur: Sequence[float]) -> tuple[Any, Any, int, 
 
 
 def psi_threshold(n: int, m: int, bins: int, alpha: float = 0.05) -> float:
-    """The n-aware critical PSI: ``(1/n + 1/m)·χ²_{1−α}(bins − 1)``."""
+    """The n-aware critical PSI: ``(1/n + 1/m)·χ²_{1-alpha}(bins - 1)``."""
     from scipy.stats import chi2
 
     _check_alpha(alpha)
@@ -125,7 +125,7 @@ def _merge_rare(r: Any, c: Any, n: int, m: int) -> tuple[Any, Any]:
 
 
 def chi2_counts(ref: Sequence[float], cur: Sequence[float], *, alpha: float = 0.05) -> DriftResult:
-    """Pearson χ² homogeneity test; the effect is Cramér's V, the threshold ``χ²_{1−α}(k−1)``."""
+    """Pearson χ² homogeneity test; the effect is Cramér's V, the threshold ``χ²_{1-alpha}(k-1)``."""
     import numpy as np
     from scipy.stats import chi2
 
@@ -143,7 +143,7 @@ def chi2_counts(ref: Sequence[float], cur: Sequence[float], *, alpha: float = 0.
     df = k - 1
     p = float(chi2.sf(stat, df))
     crit = float(chi2.ppf(1 - alpha, df))
-    v = math.sqrt(stat / (n + m))  # Cramér's V for a 2×k table
+    v = math.sqrt(stat / (n + m))  # Cramér's V for a 2xk table
     return DriftResult("chi2", stat, crit, p, n, m, v, p < alpha)
 
 
@@ -157,7 +157,7 @@ def ks_counts(
     """Two-sample KS over ordered fine bins: D at the bin edges, p from the exact/asymptotic law.
 
     The statistic is the ECDF gap at the bin edges (a lower bound of the raw-data D that is
-    exact when the bins separate every distinct value); fires when ``p < α`` and ``D ≥ floor``.
+    exact when the bins separate every distinct value); fires when ``p < alpha`` and ``D ≥ floor``.
     """
     import numpy as np
     from scipy.stats import kstwo
@@ -168,8 +168,8 @@ def ks_counts(
         raise InvalidInputError("KS needs rows on both sides", hint="check the windows")
     d = float(np.max(np.abs(np.cumsum(r) / n - np.cumsum(c) / m)))
     en = n * m / (n + m)
-    p = float(kstwo.sf(d, max(int(round(en)), 1)))
-    crit = float(kstwo.isf(alpha, max(int(round(en)), 1)))
+    p = float(kstwo.sf(d, max(round(en), 1)))
+    crit = float(kstwo.isf(alpha, max(round(en), 1)))
     threshold = max(crit, effect_floor)
     return DriftResult("ks", d, threshold, p, n, m, d, p < alpha and d >= effect_floor)
 
@@ -211,7 +211,9 @@ def drift_samples(
     import numpy as np
 
     if test not in KINDS:
-        raise InvalidInputError(f"unknown drift test {test!r}", hint=f"use one of {', '.join(KINDS)}")
+        raise InvalidInputError(
+            f"unknown drift test {test!r}", hint=f"use one of {', '.join(KINDS)}"
+        )
     if test == "ks":
         from scipy.stats import ks_2samp
 
@@ -226,7 +228,13 @@ def drift_samples(
 
         crit = float(kstwo.isf(alpha, max(round(r.size * c.size / (r.size + c.size)), 1)))
         return DriftResult(
-            "ks", d, max(crit, effect_floor), p, int(r.size), int(c.size), d,
+            "ks",
+            d,
+            max(crit, effect_floor),
+            p,
+            int(r.size),
+            int(c.size),
+            d,
             p < alpha and d >= effect_floor,
         )
     edges = quantile_edges(reference, bins)
@@ -234,7 +242,9 @@ def drift_samples(
     return psi_counts(rc, cc, alpha=alpha) if test == "psi" else chi2_counts(rc, cc, alpha=alpha)
 
 
-def category_counts(reference: Sequence[Any], current: Sequence[Any]) -> tuple[list[int], list[int]]:
+def category_counts(
+    reference: Sequence[Any], current: Sequence[Any]
+) -> tuple[list[int], list[int]]:
     """Aligned category counts of two samples (categories unseen on one side count 0 there)."""
     from collections import Counter
 
@@ -244,7 +254,7 @@ def category_counts(reference: Sequence[Any], current: Sequence[Any]) -> tuple[l
 
 
 def bh(p_values: Sequence[float | None], alpha: float = 0.05) -> list[bool]:
-    """Benjamini–Hochberg over one evaluation's family: which hypotheses are rejected at ``alpha``."""
+    """Benjamini-Hochberg over one evaluation's family: which hypotheses are rejected at ``alpha``."""
     from mlstudio.integrations.evaluation.multiple import adjust
 
     _check_alpha(alpha)
