@@ -12,6 +12,12 @@ from mlstudio.store.metadata.tables.flags import feature_flags
 from mlstudio.store.metadata.tables.governance import api_tokens, datasets, declassifiers, domains
 from mlstudio.store.metadata.tables.identity import role_grants, users
 from mlstudio.store.metadata.tables.maintenance import deleted_versions, run_pins
+from mlstudio.store.metadata.tables.monitoring import (
+    monitor_alerts,
+    monitor_feedback,
+    monitor_windows,
+    monitors,
+)
 from mlstudio.store.metadata.tables.modules import (
     module_versions,
     modules,
@@ -49,6 +55,10 @@ from mlstudio.store.metadata.tables.tracking import (
 )
 
 __all__ = [
+    "monitor_alerts",
+    "monitor_feedback",
+    "monitor_windows",
+    "monitors",
     "model_alias_gates",
     "api_tokens",
     "audit_events",
