@@ -126,11 +126,11 @@ def drift_windows(
                         tests.setdefault(key, {}).setdefault(f, []).append(res)
     rows = []
     for w, p in enumerate(periods):
-        keys = [
-            (w, dim, label) for dim, _, _, labels in slicings for label in labels
-        ]
+        keys = [(w, dim, label) for dim, _, _, labels in slicings for label in labels]
         family = [
-            (key, f, res) for key in keys for f, results in tests.get(key, {}).items()
+            (key, f, res)
+            for key in keys
+            for f, results in tests.get(key, {}).items()
             for res in results
         ]
         rejected = drift.bh([res.p_value for _, _, res in family], alpha) if family else []

@@ -146,7 +146,12 @@ class MonitorService:
                 )
         table = self._read(actor, source, domain)  # refused (and audited) like any read
         names = set(table.to_arrow().column_names)
-        wanted = [time_column, *dimensions, *features, *(x["column"] for x in parsed if x["column"])]
+        wanted = [
+            time_column,
+            *dimensions,
+            *features,
+            *(x["column"] for x in parsed if x["column"]),
+        ]
         missing = [c for c in dict.fromkeys(wanted) if c not in names]
         if missing:
             raise InvalidInputError(
@@ -315,16 +320,12 @@ class MonitorService:
                     if not values:
                         continue
                     have = {w for w, s in done.get(check, set()) if s == label}
-                    todo = [
-                        p for p in range(min(values), now_p) if window_key(p, per) not in have
-                    ]
+                    todo = [p for p in range(min(values), now_p) if window_key(p, per) not in have]
                     verdicts = detect(
                         values, todo, det, fbs, dims=dims, metric=metric["name"],
                         anomalies=flagged.get((check, label), set()),
                     )  # fmt: skip
-                    rows += [
-                        _win(check, v.t, per, label, v.status, v.as_dict()) for v in verdicts
-                    ]
+                    rows += [_win(check, v.t, per, label, v.status, v.as_dict()) for v in verdicts]
         return self._commit(actor, row, rows, notes, latest_key, emit_events)
 
     def _commit(
@@ -406,7 +407,9 @@ class MonitorService:
 
         return self.store.retrying(work)
 
-    def backfill(self, actor: str, name: str, *, now: datetime | str | None = None) -> dict[str, Any]:
+    def backfill(
+        self, actor: str, name: str, *, now: datetime | str | None = None
+    ) -> dict[str, Any]:
         """Forget the monitor's windows and alerts and recompute them from its history (after
         data loss or a config change); feedback is kept and applies as it did (by period).
         No webhook events are sent for the recomputed history."""
@@ -472,7 +475,9 @@ class MonitorService:
         def work(uow: Any) -> dict[str, Any]:
             alert = uow.monitoring.alert(target) if target.startswith("al_") else None
             if target.startswith("al_") and alert is None:
-                raise NotFoundError(f"alert {target} does not exist", hint="see: mlstudio monitor alerts")
+                raise NotFoundError(
+                    f"alert {target} does not exist", hint="see: mlstudio monitor alerts"
+                )
             if alert is not None:
                 row = next(r for r in uow.monitoring.list() if r["id"] == alert["monitor_id"])
             else:

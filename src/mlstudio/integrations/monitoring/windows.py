@@ -58,7 +58,9 @@ class Frame:
     rows: int
 
 
-def frame(table: Any, time_column: str, period: str, columns: Sequence[str], now: datetime) -> Frame:
+def frame(
+    table: Any, time_column: str, period: str, columns: Sequence[str], now: datetime
+) -> Frame:
     """Period-index the rows with DuckDB; keep the complete periods' rows of ``columns``."""
     import duckdb
     import numpy as np

@@ -68,7 +68,9 @@ class MonitorRepository:
             q = q.where(monitor_windows.c.check_name == check)
         if slice is not None:
             q = q.where(monitor_windows.c.slice == slice)
-        q = q.order_by(monitor_windows.c.check_name, monitor_windows.c.slice, monitor_windows.c.period)
+        q = q.order_by(
+            monitor_windows.c.check_name, monitor_windows.c.slice, monitor_windows.c.period
+        )
         return [dict(r._mapping) for r in self.conn.execute(q)]
 
     def delete_windows(self, monitor_id: str, check: str | None = None) -> int:

@@ -12,18 +12,18 @@ from mlstudio.store.metadata.tables.flags import feature_flags
 from mlstudio.store.metadata.tables.governance import api_tokens, datasets, declassifiers, domains
 from mlstudio.store.metadata.tables.identity import role_grants, users
 from mlstudio.store.metadata.tables.maintenance import deleted_versions, run_pins
-from mlstudio.store.metadata.tables.monitoring import (
-    monitor_alerts,
-    monitor_feedback,
-    monitor_windows,
-    monitors,
-)
 from mlstudio.store.metadata.tables.modules import (
     module_versions,
     modules,
     namespaces,
     tag_events,
     tags,
+)
+from mlstudio.store.metadata.tables.monitoring import (
+    monitor_alerts,
+    monitor_feedback,
+    monitor_windows,
+    monitors,
 )
 from mlstudio.store.metadata.tables.registry import (
     model_alias_events,
