@@ -189,10 +189,11 @@ def metric_series(
 
     fn = AGGREGATES[agg]
     value = "COUNT(*)" if agg == "count" else f'{fn}(CAST("{column}" AS DOUBLE))'
-    period = f'CAST(floor(epoch(CAST("{time_column}" AS TIMESTAMP)) / {size}) AS BIGINT)'
+    period = f'CAST(floor(epoch(CAST("{time_column}" AS TIMESTAMPTZ)) / {size}) AS BIGINT)'
     dim_cols = ", ".join(f'"{d}"' for d in dims)
     con = duckdb.connect()
     try:
+        con.execute("SET TimeZone = 'UTC'")
         con.register("src", table)
         base = f"SELECT {period} AS __p, * FROM src"
         total = con.execute(

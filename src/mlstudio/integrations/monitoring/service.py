@@ -357,7 +357,7 @@ class MonitorService:
                 past = repo.windows(row["id"], check=check, slice=label)
                 fired_hist = [w["status"] in FIRING for w in past]
                 positions = {w["window_key"]: i for i, w in enumerate(past)}
-                kk, mm = (1, 1) if check == "data" else (k, m)
+                kk, mm = (k, m) if check == "drift" else (1, 1)  # persistence is for drift
                 for r in series_rows:
                     upto = fired_hist[: positions[r["window_key"]] + 1]
                     open_key = f"{check}|{label}"
@@ -377,7 +377,8 @@ class MonitorService:
                                 emit(uow, "monitor.alert", {"alert": alert_id, **evidence})
                         else:
                             repo.update_alert(current["id"], last_window=r["window_key"],
-                                              windows=current["windows"] + 1)  # fmt: skip
+                                              windows=current["windows"] + 1,
+                                              evidence=evidence)  # fmt: skip
                     elif r["status"] == "ok" and current is not None:
                         repo.update_alert(current["id"], state="resolved", open_key=None,
                                           resolved_at=utcnow())  # fmt: skip
@@ -447,13 +448,17 @@ class MonitorService:
                 next(iter(monitors)) if name is not None else None, state=state, limit=limit
             )
             kinds = _latest_kinds(uow, monitors)
+            readable = {
+                mid
+                for mid, r in monitors.items()
+                if auth.has_domain_role(actor, r["domain"], READ_ROLES)
+            }
         if name is not None:
             self._require_read(actor, next(iter(monitors.values())), "monitor.alerts")
         return [
             _alert_view(a, monitors[a["monitor_id"]]["name"], kinds.get(a["id"]))
             for a in found
-            if a["monitor_id"] in monitors
-            and auth.has_domain_role(actor, monitors[a["monitor_id"]]["domain"], READ_ROLES)
+            if a["monitor_id"] in readable
         ]
 
     def feedback(

@@ -69,15 +69,18 @@ def frame(
     now_period = int(now.timestamp() // size)
     con = duckdb.connect()
     try:
+        con.execute("SET TimeZone = 'UTC'")
         con.register("src", table)
         cols = ", ".join(f'"{c}"' for c in dict.fromkeys(columns))
         sel = f", {cols}" if cols else ""
         q = (
-            f'SELECT CAST(floor(epoch(CAST("{time_column}" AS TIMESTAMP)) / {size}) AS BIGINT)'
+            f'SELECT CAST(floor(epoch(CAST("{time_column}" AS TIMESTAMPTZ)) / {size}) AS BIGINT)'
             f" AS __p{sel} FROM src"
         )
         try:
-            result = con.execute(q).arrow()
+            rel = con.execute(q)
+            # duckdb >= 1.4 names it to_arrow_table; older versions only have arrow()
+            result = (getattr(rel, "to_arrow_table", None) or rel.arrow)()
         except duckdb.Error as exc:
             raise InvalidInputError(
                 f"cannot read {time_column!r} as a time: {str(exc).splitlines()[0]}",
