@@ -40,7 +40,7 @@ def _reference(seed: int = 0, n: int = 3000) -> dict[str, Any]:
 
 
 def _predictions(seed: int = 1, days: int = 30, per_day: int = 400) -> dict[str, Any]:
-    """x1 drifts (+0.5σ) for plan=pro from Jan 26; revenue spikes on Jan 20."""
+    """x1 drifts (+0.5 sd) for plan=pro from Jan 26; revenue spikes on Jan 20."""
     rng = np.random.default_rng(seed)
     out: dict[str, list[Any]] = {"ts": [], "x1": [], "plan": [], "amount": [], "account": []}
     for d in range(days):
@@ -228,6 +228,5 @@ def test_bad_monitor_definitions_are_refused_and_nothing_is_stored(studio, shop)
         with pytest.raises(InvalidInputError, match="already exists"):
             _add(svc)
     studio.ok("user", "add", "bob")
-    with studio.opened("bob") as p:
-        with pytest.raises(PermissionDeniedError):
-            _service(p).run("bob", "shop/churn", now=NOW)
+    with studio.opened("bob") as p, pytest.raises(PermissionDeniedError):
+        _service(p).run("bob", "shop/churn", now=NOW)

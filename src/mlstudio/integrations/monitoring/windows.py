@@ -78,7 +78,7 @@ def frame(
             f" AS __p{sel} FROM src"
         )
         try:
-            rel = con.execute(q)
+            rel = con.sql(q)
             # duckdb >= 1.4 names it to_arrow_table; older versions only have arrow()
             result = (getattr(rel, "to_arrow_table", None) or rel.arrow)()
         except duckdb.Error as exc:
