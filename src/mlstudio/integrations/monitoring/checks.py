@@ -91,10 +91,27 @@ def drift_windows(
             good_x, good_r = ~np.isnan(x), ~np.isnan(r)
             coarse = drift.quantile_edges(r[good_r], bins)
             fine = drift.quantile_edges(r[good_r], FINE_BINS)
-            kinds = [
-                ("psi", np.searchsorted(coarse, x), np.searchsorted(coarse, r), len(coarse) + 1),
-                ("ks", np.searchsorted(fine, x), np.searchsorted(fine, r), len(fine) + 1),
-            ]
+            fx, fr = np.searchsorted(fine, x), np.searchsorted(fine, r)
+            # coarse bins are unions of fine bins when every coarse edge is a fine edge: one
+            # searchsorted per side, the PSI counts summed from the fine counts
+            at = np.searchsorted(fine, coarse)
+            nested = bool(
+                np.all(at < len(fine))
+                and np.array_equal(fine[np.minimum(at, len(fine) - 1)], coarse)
+            )
+            if nested:
+                kinds = [("ks+psi", fx, fr, len(fine) + 1)]
+                starts = np.concatenate([[0], at + 1])
+            else:
+                kinds = [
+                    (
+                        "psi",
+                        np.searchsorted(coarse, x),
+                        np.searchsorted(coarse, r),
+                        len(coarse) + 1,
+                    ),
+                    ("ks", fx, fr, len(fine) + 1),
+                ]
         else:
             xs, rs = np.asarray(x).astype(str), r.astype(str)
             cats, inv = np.unique(np.concatenate([rs, xs]), return_inverse=True)
@@ -104,26 +121,38 @@ def drift_windows(
             n_s = len(labels)
             group = np.where((ppos >= 0) & (c_codes >= 0) & good_x, ppos * n_s + c_codes, -1)
             r_group = np.where((r_codes >= 0) & good_r, r_codes, -1)
+            expanded = []
             for kind, cb, rb, nb in kinds:
                 cc = grouped_counts(cb, group, n_p * n_s, nb)
-                rc = grouped_counts(rb, r_group, n_s, nb)
-                for w in range(n_p):
-                    for s, label in enumerate(labels):
-                        cur_counts, ref_counts = cc[w * n_s + s], rc[s]
-                        n, m = int(ref_counts.sum()), int(cur_counts.sum())
-                        key = (w, dim, label)
-                        sizes[key] = (n, max(m, sizes.get(key, (0, 0))[1]))
-                        if n < min_rows or m < min_rows:
-                            continue
-                        if kind == "psi":
-                            res = drift.psi_counts(ref_counts, cur_counts, alpha=alpha)
-                        elif kind == "ks":
-                            res = drift.ks_counts(
-                                ref_counts, cur_counts, alpha=alpha, effect_floor=ks_floor
-                            )
-                        else:
-                            res = drift.chi2_counts(ref_counts, cur_counts, alpha=alpha)
-                        tests.setdefault(key, {}).setdefault(f, []).append(res)
+                rc = np.tile(grouped_counts(rb, r_group, n_s, nb), (n_p, 1))
+                if kind == "ks+psi":
+                    expanded.append(("ks", cc, rc))
+                    expanded.append(("psi", np.add.reduceat(cc, starts, axis=1),
+                                     np.add.reduceat(rc, starts, axis=1)))  # fmt: skip
+                else:
+                    expanded.append((kind, cc, rc))
+            for kind, cc, rc in expanded:
+                m_all, n_all = cc.sum(axis=1), rc.sum(axis=1)
+                valid = (m_all >= min_rows) & (n_all >= min_rows)
+                if kind == "psi":
+                    stat, thr, pv = drift.psi_many(rc, cc, alpha=alpha)
+                elif kind == "ks":
+                    stat, thr, pv = drift.ks_many(rc, cc, alpha=alpha, effect_floor=ks_floor)
+                for g in range(n_p * n_s):
+                    w, s_i = divmod(g, n_s)
+                    key = (w, dim, labels[s_i])
+                    n, m = int(n_all[g]), int(m_all[g])
+                    sizes[key] = (n, max(m, sizes.get(key, (0, 0))[1]))
+                    if not valid[g]:
+                        continue
+                    if kind == "chi2":
+                        res = drift.chi2_counts(rc[g], cc[g], alpha=alpha)
+                    else:
+                        st, th, pp = float(stat[g]), float(thr[g]), float(pv[g])
+                        fired = st > th if kind == "psi" else (pp < alpha and st >= ks_floor)
+                        effect = st if kind == "ks" else None
+                        res = drift.DriftResult(kind, st, th, pp, n, m, effect, fired)
+                    tests.setdefault(key, {}).setdefault(f, []).append(res)
     rows = []
     for w, p in enumerate(periods):
         keys = [(w, dim, label) for dim, _, _, labels in slicings for label in labels]
