@@ -230,3 +230,32 @@ def test_bad_monitor_definitions_are_refused_and_nothing_is_stored(studio, shop)
     studio.ok("user", "add", "bob")
     with studio.opened("bob") as p, pytest.raises(PermissionDeniedError):
         _service(p).run("bob", "shop/churn", now=NOW)
+
+
+def test_the_cli_adds_runs_lists_alerts_feedback_shows_and_removes(studio, shop, tmp_path):
+    made = studio.ok("monitor", "add", "shop/churn", "--source", "shop/preds", "--time-column",
+                     "ts", "--dimension", "plan", "--metric", "revenue=sum:amount")  # fmt: skip
+    assert made["checks"] == ["data", "anomaly:revenue"]
+    ran = studio.ok("monitor", "run", "shop/churn", "--now", NOW)
+    assert ran["computed"]["anomaly:revenue"] == 90
+    [alert] = [a for a in studio.ok("monitor", "alerts", "shop/churn")
+               if a["check"] == "anomaly:revenue" and a["slice"] == ""]  # fmt: skip
+    fb = studio.ok("monitor", "feedback", alert["id"], "expected", "-m", "planned sale")
+    assert fb["kind"] == "expected" and fb["comment"] == "planned sale"
+    event = studio.ok("monitor", "feedback", "shop/churn", "event", "--start", "2026-02-03",
+                      "--end", "2026-02-05", "--dim", "plan=pro")  # fmt: skip
+    assert event["dims"] == {"plan": "pro"} and event["applies_after"] == "2026-01-30"
+    png = tmp_path / "chart.png"
+    shown = studio.ok("monitor", "show", "shop/churn", "--png", png)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert shown["quality"]["anomaly:revenue"]["precision"] == 1.0
+    text = studio.cli("monitor", "show", "shop/churn")
+    assert text.code == 0 and "anomaly:revenue" in text.stdout and alert["id"] in text.stdout
+    assert [m["name"] for m in studio.ok("monitor", "list")] == ["shop/churn"]
+    bad = studio.fails("monitor", "feedback", alert["id"], "maybe", code=2)
+    assert "unknown feedback kind" in bad.stderr
+    bad = studio.fails("monitor", "add", "shop/x", "--source", "shop/preds", "--time-column",
+                       "ts", "--metric", "revenue", code=2)  # fmt: skip
+    assert "NAME=AGG:COLUMN" in bad.stderr
+    assert studio.ok("monitor", "remove", "shop/churn")["removed"] is True
+    assert studio.ok("monitor", "list") == []
