@@ -151,8 +151,13 @@ def run(name: Name, now: Now = None, json_output: JsonFlag = False) -> None:
 
     def human(r: dict[str, Any]) -> None:
         computed = ", ".join(f"{k} {v}" for k, v in r["computed"].items()) or "nothing new"
-        console().print(f"{r['monitor']}: computed {computed}; opened {len(r['opened'])}, "
-                        f"resolved {len(r['resolved'])} alerts", markup=False)  # fmt: skip
+        c = console()
+        c.print(f"{r['monitor']}: computed {computed}; opened {len(r['opened'])}, "
+                f"resolved {len(r['resolved'])} alerts", markup=False)  # fmt: skip
+        for alert_id in r["opened"]:
+            c.print(f"  opened {alert_id}", markup=False)
+        for alert_id in r["resolved"]:
+            c.print(f"  resolved {alert_id}", markup=False)
 
     emit(result, json_output, human)
 

@@ -6,7 +6,8 @@ baseline is the look-back ``[t - window, t - 1]``, cut at the latest visible cha
 (``new_trend`` feedback), without ``event`` windows and without earlier anomalies (unless
 marked ``false_alarm``). Expected value = the history's median level + the median offset of
 ``t``'s phase (``t mod season``, when that phase has at least two points); scale = 1.4826·MAD
-of the history's residuals. ``|z| = |x - expected| / scale > threshold`` is an anomaly.
+of the history's leave-one-out residuals (at least IQR/1.349). ``|z| = |x - expected| / scale >
+threshold`` is an anomaly.
 
 Re-baselining (documented window): after ``new_trend`` feedback the detector gives no verdict
 until ``min_points`` points of the new level exist and, below ``min_history`` points, the
@@ -96,6 +97,22 @@ def _median(xs: Sequence[float]) -> float:
     return s[k // 2] if k % 2 else 0.5 * (s[k // 2 - 1] + s[k // 2])
 
 
+def _iqr(xs: Sequence[float]) -> float:
+    """Interquartile range (linear interpolation); with the MAD it keeps the scale honest on
+    discrete (e.g. integer) data, where the MAD alone collapses."""
+    s = sorted(xs)
+    if len(s) < 2:
+        return 0.0
+
+    def q(f: float) -> float:
+        pos = f * (len(s) - 1)
+        lo = int(pos)
+        hi = min(lo + 1, len(s) - 1)
+        return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+
+    return q(0.75) - q(0.25)
+
+
 def _value(series: Mapping[int, float | None], t: int) -> float | None:
     v = series.get(t)
     if v is None or (isinstance(v, float) and math.isnan(v)):
@@ -163,7 +180,7 @@ def evaluate_point(
     # leave-one-out residuals: a point's own value does not shrink its residual (honest scale)
     residuals = [v - expected_at(s, leave_out=True) for s, v in history.items()]
     centre = _median(residuals)
-    scale = 1.4826 * _median([abs(r - centre) for r in residuals])
+    scale = max(1.4826 * _median([abs(r - centre) for r in residuals]), _iqr(residuals) / 1.349)
     scale = max(scale, 1e-9, 1e-6 * abs(level))
     expected = expected_at(t)
     z = (x - expected) / scale
