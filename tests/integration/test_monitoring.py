@@ -259,3 +259,37 @@ def test_the_cli_adds_runs_lists_alerts_feedback_shows_and_removes(studio, shop,
     assert "NAME=AGG:COLUMN" in bad.stderr
     assert studio.ok("monitor", "remove", "shop/churn")["removed"] is True
     assert studio.ok("monitor", "list") == []
+
+
+def test_two_concurrent_runs_compute_each_window_once(studio, shop):
+    import threading
+
+    with studio.opened() as p:
+        _add(_service(p), features=[], reference=None)
+    results: list[Any] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def run() -> None:
+        try:
+            with studio.opened() as p:
+                start.wait(timeout=30)
+                results.append(_service(p).run("alice", "shop/churn", now=NOW))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    computed = [r["computed"].get("anomaly:revenue", 0) for r in results]
+    assert sorted(computed) == [0, 90]  # one of them computed everything, the other nothing
+    with studio.opened() as p, p.store.read() as uow:
+        row = uow.monitoring.get("shop/churn")
+        windows = uow.monitoring.windows(row["id"], check="anomaly:revenue")
+        alerts = uow.monitoring.alerts(row["id"])
+    assert len(windows) == 90 == len({(w["window_key"], w["slice"]) for w in windows})
+    keys = [(a["check_name"], a["slice"], a["first_window"]) for a in alerts]
+    assert len(keys) == len(set(keys))  # no alert opened twice
