@@ -293,3 +293,23 @@ def test_two_concurrent_runs_compute_each_window_once(studio, shop):
     assert len(windows) == 90 == len({(w["window_key"], w["slice"]) for w in windows})
     keys = [(a["check_name"], a["slice"], a["first_window"]) for a in alerts]
     assert len(keys) == len(set(keys))  # no alert opened twice
+
+
+def test_a_model_alert_flips_the_configured_serving_flag(studio, shop):
+    from mlstudio.errors import NotFoundError
+
+    studio.ok("flag", "set", "serve.shop.kill", "--value", "false", "--namespace", "shop")
+    with studio.opened() as p:
+        svc = _service(p)
+        with pytest.raises(NotFoundError, match=r"serve\.shop\.nope"):
+            _add(svc, features=[], reference=None, flag="serve.shop.nope=true")
+        _add(svc, features=[], reference=None, flag="serve.shop.kill=true")
+        quiet = svc.run("alice", "shop/churn", now="2026-01-15T00:00:00Z")  # before the spike
+        assert "flags" not in quiet
+        assert studio.ok("flag", "eval", "serve.shop.kill", "--default", "false")["value"] is False
+        out = svc.run("alice", "shop/churn", now="2026-01-21T00:00:00Z")
+        assert out["flags"] and out["flags"][0]["key"] == "serve.shop.kill"
+    assert studio.ok("flag", "eval", "serve.shop.kill", "--default", "false")["value"] is True
+    [flipped] = [e for e in studio.ok("audit", "--action", "flag.set") if "by" in e["details"]]
+    assert flipped["details"]["by"]["monitor"] == "shop/churn"
+    assert flipped["details"]["by"]["alert"] == out["flags"][0]["alert"]

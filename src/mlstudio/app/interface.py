@@ -573,8 +573,10 @@ class MonitoringApi(Protocol):
         max_slices: int = 50,
         freshness: int = 2,
         schedule: str | None = None,
+        flag: str | None = None,
     ) -> dict[str, Any]:
-        """Declare a monitor (``metrics``: NAME=AGG:COLUMN or NAME=count; ``persistence``: K/M)."""
+        """Declare a monitor (``metrics``: NAME=AGG:COLUMN or NAME=count; ``persistence``: K/M;
+        ``flag``: KEY=VALUE set when a model alert opens)."""
         ...
 
     def list(self, namespace: str | None = None) -> list[dict[str, Any]]: ...

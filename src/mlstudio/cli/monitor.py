@@ -58,6 +58,10 @@ def add(
         int, typer.Option("--freshness", help="Periods without data before a data alert")
     ] = 2,
     schedule: Annotated[str | None, typer.Option("--schedule", help="Cron (stored)")] = None,
+    flag: Annotated[
+        str | None,
+        typer.Option("--flag", help="KEY=VALUE: set this serving flag when a model alert opens"),
+    ] = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Declare a monitor over a dataset it may read in its domain. Audited."""
@@ -76,6 +80,7 @@ def add(
         max_slices=max_slices,
         freshness=freshness,
         schedule=schedule,
+        flag=flag,
     )
     emit(result, json_output, _print)
 

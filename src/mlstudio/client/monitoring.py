@@ -30,6 +30,7 @@ class RemoteMonitoring(RemoteArea):
         max_slices: int = 50,
         freshness: int = 2,
         schedule: str | None = None,
+        flag: str | None = None,
     ) -> dict[str, Any]:
         body = {
             "name": name,
@@ -46,6 +47,7 @@ class RemoteMonitoring(RemoteArea):
             "max_slices": max_slices,
             "freshness": freshness,
             "schedule": schedule,
+            "flag": flag,
         }
         return self.http.json("POST", "/monitors", json=body)
 

@@ -30,6 +30,7 @@ def add_monitor(body: MonitorIn, studio: StudioDep) -> dict[str, Any]:
         max_slices=body.max_slices,
         freshness=body.freshness,
         schedule=body.schedule,
+        flag=body.flag,
     )
 
 

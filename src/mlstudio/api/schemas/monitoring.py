@@ -22,6 +22,8 @@ class MonitorIn(In):
     max_slices: int = Field(50, description="Slice values kept per dimension (the rest capped)")
     freshness: int = Field(2, description="Periods without data before a data alert")
     schedule: str | None = Field(None, description="Cron expression (stored)")
+    flag: str | None = Field(None, description="KEY=VALUE: set that serving flag when a model "
+                             "alert opens (e.g. a kill switch to the fallback)")  # fmt: skip
 
 
 class RunIn(In):

@@ -32,6 +32,7 @@ class LocalMonitoring(Area):
         max_slices: int = 50,
         freshness: int = 2,
         schedule: str | None = None,
+        flag: str | None = None,
     ) -> dict[str, Any]:
         return self.service.add(
             self.actor,
@@ -49,6 +50,7 @@ class LocalMonitoring(Area):
             max_slices=max_slices,
             freshness=freshness,
             schedule=schedule,
+            flag=flag,
         )
 
     def list(self, namespace: str | None = None) -> list[dict[str, Any]]:

@@ -108,6 +108,7 @@ class MonitorService:
         max_slices: int = 50,
         freshness: int = 2,
         schedule: str | None = None,
+        flag: str | None = None,
         detector: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Declare a monitor; its source (and reference) must be readable in ``domain``."""
@@ -136,9 +137,12 @@ class MonitorService:
                 "max-slices and freshness must be at least 1", hint="e.g. --max-slices 50"
             )
         det = DetectorConfig.of({"season": SEASONS[period], **(detector or {})})
+        flip = _parse_flag(flag) if flag else None
         resource = f"monitor:{full.full}"
         with refusals_audited(self.store, actor, "monitor.add", resource), self.store.read() as uow:
             Authorizer(uow.identity).require_namespace(actor, full.namespace, "add monitors")
+            if flip is not None:
+                _require_flag(uow, actor, flip["key"])
             if uow.monitoring.get(full.full) is not None:
                 raise InvalidInputError(
                     f"monitor {full.full} already exists",
@@ -178,6 +182,7 @@ class MonitorService:
             "max_slices": max_slices,
             "freshness": freshness,
             "schedule": schedule,
+            "flag": flip,
             "detector": det.as_dict(),
         }
 
@@ -350,6 +355,7 @@ class MonitorService:
             repo.add_windows([{**r, "monitor_id": row["id"], "revision": row["revision"]}
                               for r in new])  # fmt: skip
             opened, resolved = [], []
+            flipped: list[dict[str, Any]] = []
             by_series: dict[tuple[str, str], list[dict[str, Any]]] = {}
             for r in sorted(new, key=lambda r: r["period"]):
                 by_series.setdefault((r["check_name"], r["slice"]), []).append(r)
@@ -375,6 +381,11 @@ class MonitorService:
                             opened.append(alert_id)
                             if emit_events:
                                 emit(uow, "monitor.alert", {"alert": alert_id, **evidence})
+                            flip = row["spec"].get("flag")
+                            if flip and check != "data" and emit_events:
+                                done_flip = _flip(uow, actor, flip, row["name"], alert_id)
+                                if done_flip is not None:
+                                    flipped.append(done_flip)
                         else:
                             repo.update_alert(current["id"], last_window=r["window_key"],
                                               windows=current["windows"] + 1,
@@ -399,6 +410,7 @@ class MonitorService:
                 "statuses": statuses,
                 "opened": opened,
                 "resolved": resolved,
+                **({"flags": flipped} if flipped else {}),
                 **notes,
             }
             uow.audit.record(actor, "monitor.run", f"monitor:{row['name']}", details={
@@ -564,6 +576,54 @@ class MonitorService:
 
 
 # --- helpers ----------------------------------------------------------------------------------
+def _parse_flag(text: str) -> dict[str, Any]:
+    from mlstudio.integrations.serving.flag_service import parse_value, validate_key
+
+    key, sep, value = text.partition("=")
+    if not sep or not value:
+        raise InvalidInputError(
+            f"invalid --flag {text!r}", hint="use KEY=VALUE, e.g. serve.churn.kill=true"
+        )
+    return {"key": validate_key(key.strip()), "value": parse_value(value)}
+
+
+def _require_flag(uow: Any, actor: str, key: str) -> None:
+    """The actor may change flag ``key`` (its namespace's maintainers, or admins)."""
+    from mlstudio.governance.rbac import Authorizer
+
+    auth = Authorizer(uow.identity)
+    row = uow.flags.get(key)
+    if row is None:
+        raise NotFoundError(
+            f"flag {key} does not exist", hint=f"create it: mlstudio flag set {key}"
+        )
+    if row["namespace"] and not auth.is_admin(actor):
+        auth.require_namespace(actor, row["namespace"], "change flags")
+    elif not row["namespace"]:
+        auth.require_admin(actor, "change flags without a namespace")
+
+
+def _flip(
+    uow: Any, actor: str, flip: dict[str, Any], monitor: str, alert: str
+) -> dict[str, Any] | None:
+    """Set the monitor's flag in the alert's transaction, audited as ``flag.set``; None when
+    it already serves that value (the resolved alert does not flip it back: a person decides)."""
+    from mlstudio.integrations.serving.flag_service import FlagService, flag_view
+
+    _require_flag(uow, actor, flip["key"])
+    before = uow.flags.get(flip["key"], for_update=True)
+    serves = before["variants"].get(before["default_variant"])
+    if before["enabled"] and serves == flip["value"] and type(serves) is type(flip["value"]):
+        return None
+    row = FlagService._apply(before, flip["key"], flip["value"], None, None, None, False, None,
+                             None, before["namespace"], None)  # fmt: skip
+    saved = uow.flags.put(row, actor)
+    uow.audit.record(actor, "flag.set", f"flag:{flip['key']}", details={
+        "before": flag_view(before), "after": flag_view(saved),
+        "by": {"monitor": monitor, "alert": alert}})  # fmt: skip
+    return {"key": flip["key"], "value": flip["value"], "alert": alert}
+
+
 def _now(now: datetime | str | None) -> datetime:
     from datetime import UTC
 
