@@ -831,6 +831,9 @@ def test_monitor_add_run_alert_feedback_and_remove(app):
     assert fb["kind"] == "confirmed" and fb["applies_after"] == "2026-01-28"
     shown = app.monitoring.show(name)
     assert shown["quality"]["anomaly:orders"]["precision"] == 1.0
+    tuned = app.monitoring.tune(name)["checks"]["anomaly:orders"]
+    assert tuned["current_threshold"] == 4.0 and tuned["suggested"] is not None
+    fails(lambda: app.monitoring.tune(name, apply=True), InvalidInputError, "needs a threshold")
     assert [m["name"] for m in app.monitoring.list(app.ns)] == [name]
     fails(lambda: app.monitoring.feedback(alerts[0]["id"], "nope"), InvalidInputError, "nope")
     fails(lambda: app.monitoring.add(f"{app.ns}/bad", source=source, time_column="ts"),

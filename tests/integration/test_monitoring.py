@@ -157,6 +157,33 @@ def test_feedback_changes_future_windows_only_and_counts_in_quality(studio, shop
     assert events == ["monitor.feedback"]
 
 
+def test_tuning_replays_history_per_threshold_and_applies_only_when_asked(studio, shop):
+    with studio.opened() as p:
+        svc = _service(p)
+        _add(svc, features=[], reference=None)
+        svc.run("alice", "shop/churn", now="2026-01-21T00:00:00Z")
+        [spike] = [a for a in svc.alerts("alice", "shop/churn")
+                   if a["slice"] == "" and a["check"] == "anomaly:revenue"]  # fmt: skip
+        svc.feedback("alice", spike["id"], "confirmed")
+        svc.run("alice", "shop/churn", now=NOW)
+        report = svc.tune("alice", "shop/churn")
+        t = report["checks"]["anomaly:revenue"]
+        at_current = next(r for r in t["candidates"] if r["threshold"] == t["current_threshold"])
+        assert at_current["alerts"] == t["current_alerts"]  # the replay reproduces history
+        assert at_current["true_positives"] >= 1 and at_current["recall"] == 1.0
+        counts = [r["alerts"] for r in t["candidates"]]
+        assert counts == sorted(counts, reverse=True)  # a higher threshold never alerts more
+        assert report["applied"] is None and report["revision"] == 1
+        with pytest.raises(InvalidInputError, match="needs a threshold"):
+            svc.tune("alice", "shop/churn", apply=True)
+        applied = svc.tune("alice", "shop/churn", threshold=6.0, apply=True)
+        assert (applied["applied"], applied["revision"]) == (6.0, 2)
+        shown = svc.show("alice", "shop/churn")
+        assert shown["spec"]["detector"]["threshold"] == 6.0 and shown["revision"] == 2
+    [event] = studio.ok("audit", "--action", "monitor.tune")
+    assert (event["details"]["before"], event["details"]["after"]) == (4.0, 6.0)
+
+
 def test_a_monitor_over_data_its_domain_may_not_read_is_refused_at_creation(studio, shop):
     with studio.opened() as p:
         svc = _service(p)

@@ -603,6 +603,12 @@ class MonitoringApi(Protocol):
         """Feedback on an alert (its id) or a monitor's range; applies to later windows only."""
         ...
 
+    def tune(
+        self, name: str, *, threshold: float | None = None, apply: bool = False
+    ) -> dict[str, Any]:
+        """Alert counts and precision/recall on history per threshold; ``apply`` sets one."""
+        ...
+
     def remove(self, name: str) -> dict[str, Any]: ...
 
 

@@ -230,6 +230,33 @@ def feedback(
         f"{f['applies_after']}", markup=False))  # fmt: skip
 
 
+@app.command("tune")
+def tune(
+    name: Name,
+    threshold: Annotated[
+        float | None, typer.Option("--threshold", help="Threshold (robust z) to evaluate")
+    ] = None,
+    apply: Annotated[bool, typer.Option("--apply", help="Set it for future windows")] = False,
+    json_output: JsonFlag = False,
+) -> None:
+    """Re-tune the anomaly threshold from feedback: before/after alert counts on history,
+    precision and recall per threshold; --apply (with --threshold) sets it. Audited."""
+    result = context.studio().monitoring.tune(name, threshold=threshold, apply=apply)
+
+    def human(r: dict[str, Any]) -> None:
+        c = console()
+        for check, t in r["checks"].items():
+            c.print(f"{check}: threshold {t['current_threshold']}, {t['current_alerts']} alerts on "
+                    f"history; suggested {t['suggested']}", markup=False)  # fmt: skip
+            for row in t["candidates"]:
+                c.print(f"  threshold {row['threshold']:<5} alerts {row['alerts']:<4} precision "
+                        f"{row['precision']} recall {row['recall']}", markup=False)  # fmt: skip
+        if r["applied"] is not None:
+            c.print(f"applied threshold {r['applied']} (revision {r['revision']})", markup=False)
+
+    emit(result, json_output, human)
+
+
 @app.command("remove")
 def remove(name: Name, json_output: JsonFlag = False) -> None:
     """Remove a monitor with its windows, alerts and feedback. Audited."""

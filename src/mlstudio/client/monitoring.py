@@ -82,5 +82,11 @@ class RemoteMonitoring(RemoteArea):
                 "dims": dims, "comment": comment}  # fmt: skip
         return self.http.json("POST", "/monitor-feedback", json=body)
 
+    def tune(
+        self, name: str, *, threshold: float | None = None, apply: bool = False
+    ) -> dict[str, Any]:
+        body = {"threshold": threshold, "apply": apply}
+        return self.http.json("POST", f"{_path(name)}/tune", json=body)
+
     def remove(self, name: str) -> dict[str, Any]:
         return self.http.json("DELETE", _path(name))

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from mlstudio.api.deps import StudioDep
-from mlstudio.api.schemas.monitoring import FeedbackIn, MonitorIn, RunIn
+from mlstudio.api.schemas.monitoring import FeedbackIn, MonitorIn, RunIn, TuneIn
 
 router = APIRouter(tags=["monitoring"])
 
@@ -55,6 +55,12 @@ def run_monitor(namespace: str, name: str, body: RunIn, studio: StudioDep) -> di
 def backfill_monitor(namespace: str, name: str, body: RunIn, studio: StudioDep) -> dict[str, Any]:
     """Recompute the monitor's history (no webhook events for it)."""
     return studio.monitoring.backfill(f"{namespace}/{name}", now=body.now)
+
+
+@router.post("/monitors/{namespace}/{name}/tune")
+def tune_monitor(namespace: str, name: str, body: TuneIn, studio: StudioDep) -> dict[str, Any]:
+    """Alert counts and precision/recall on history per threshold; ``apply`` sets one."""
+    return studio.monitoring.tune(f"{namespace}/{name}", threshold=body.threshold, apply=body.apply)
 
 
 @router.delete("/monitors/{namespace}/{name}")

@@ -30,6 +30,11 @@ class RunIn(In):
     now: str | None = Field(None, description="Evaluate as of this ISO time (default: now)")
 
 
+class TuneIn(In):
+    threshold: float | None = Field(None, description="Threshold to evaluate (and apply)")
+    apply: bool = Field(False, description="Set it for future windows (needs threshold)")
+
+
 class FeedbackIn(In):
     target: str = Field(..., description="An alert id, or a monitor NS/NAME with start/end")
     kind: str = Field(..., description="confirmed, expected, false_alarm, missed, new_trend, "

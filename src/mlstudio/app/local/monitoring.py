@@ -90,5 +90,10 @@ class LocalMonitoring(Area):
             comment=comment,
         )
 
+    def tune(
+        self, name: str, *, threshold: float | None = None, apply: bool = False
+    ) -> dict[str, Any]:
+        return self.service.tune(self.actor, name, threshold=threshold, apply=apply)
+
     def remove(self, name: str) -> dict[str, Any]:
         return self.service.remove(self.actor, name)

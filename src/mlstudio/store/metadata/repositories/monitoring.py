@@ -37,6 +37,14 @@ class MonitorRepository:
     def get(self, name: str) -> dict[str, Any] | None:
         return _row(self.conn.execute(select(monitors).where(monitors.c.name == name)).first())
 
+    def update_spec(self, monitor_id: str, spec: dict[str, Any]) -> None:
+        """A config change: the new spec and the next revision (feedback records it)."""
+        self.conn.execute(
+            update(monitors)
+            .where(monitors.c.id == monitor_id)
+            .values(spec=spec, revision=monitors.c.revision + 1, updated_at=utcnow())
+        )
+
     def list(self, namespace: str | None = None) -> list[dict[str, Any]]:
         q = select(monitors).order_by(monitors.c.name)
         if namespace:
