@@ -246,6 +246,8 @@ def test_bad_monitor_definitions_are_refused_and_nothing_is_stored(studio, shop)
             ({"metrics": ["revenue=median:amount"]}, "invalid metric"),
             ({"persistence": "3/2"}, "invalid persistence"),
             ({"period": "month"}, "unknown period"),
+            ({"schedule": "every day"}, "cron"),
+            ({"flag": "serve.shop.kill"}, "invalid --flag"),
         ]
         for extra, message in cases:
             with pytest.raises(InvalidInputError, match=message):

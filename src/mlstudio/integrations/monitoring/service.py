@@ -138,6 +138,10 @@ class MonitorService:
             )
         det = DetectorConfig.of({"season": SEASONS[period], **(detector or {})})
         flip = _parse_flag(flag) if flag else None
+        if schedule:
+            from mlstudio.scheduling.schedules import Cron
+
+            schedule = Cron.parse(schedule).expr  # validated and stored (no loop runs it yet)
         resource = f"monitor:{full.full}"
         with refusals_audited(self.store, actor, "monitor.add", resource), self.store.read() as uow:
             Authorizer(uow.identity).require_namespace(actor, full.namespace, "add monitors")
