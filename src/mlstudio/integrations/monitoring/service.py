@@ -26,6 +26,10 @@ from mlstudio.governance.audit import guarded, refusals_audited
 from mlstudio.integrations.monitoring import drift
 from mlstudio.integrations.monitoring.anomaly import DetectorConfig, detect
 from mlstudio.integrations.monitoring.feedback import Feedback, check_kind, quality
+from mlstudio.integrations.monitoring.flagflip import flip as flip_flag
+from mlstudio.integrations.monitoring.flagflip import parse_flag, require_flag
+from mlstudio.integrations.monitoring.views import alert_view, feedback_view
+from mlstudio.integrations.monitoring.views import evidence as evidence_of
 from mlstudio.integrations.monitoring.windows import (
     PERIODS,
     SEASONS,
@@ -137,7 +141,7 @@ class MonitorService:
                 "max-slices and freshness must be at least 1", hint="e.g. --max-slices 50"
             )
         det = DetectorConfig.of({"season": SEASONS[period], **(detector or {})})
-        flip = _parse_flag(flag) if flag else None
+        flip = parse_flag(flag) if flag else None
         if schedule:
             from mlstudio.scheduling.schedules import Cron
 
@@ -146,7 +150,7 @@ class MonitorService:
         with refusals_audited(self.store, actor, "monitor.add", resource), self.store.read() as uow:
             Authorizer(uow.identity).require_namespace(actor, full.namespace, "add monitors")
             if flip is not None:
-                _require_flag(uow, actor, flip["key"])
+                require_flag(uow, actor, flip["key"])
             if uow.monitoring.get(full.full) is not None:
                 raise InvalidInputError(
                     f"monitor {full.full} already exists",
@@ -373,7 +377,7 @@ class MonitorService:
                     open_key = f"{check}|{label}"
                     current = repo.open_alert(row["id"], open_key)
                     if r["status"] in FIRING and drift.persistent(upto, kk, mm):
-                        evidence = _evidence(row, r)
+                        evidence = evidence_of(row, r)
                         if current is None:
                             alert_id = new_id("al")
                             repo.add_alert({
@@ -387,7 +391,7 @@ class MonitorService:
                                 emit(uow, "monitor.alert", {"alert": alert_id, **evidence})
                             flip = row["spec"].get("flag")
                             if flip and check != "data" and emit_events:
-                                done_flip = _flip(uow, actor, flip, row["name"], alert_id)
+                                done_flip = flip_flag(uow, actor, flip, row["name"], alert_id)
                                 if done_flip is not None:
                                     flipped.append(done_flip)
                         else:
@@ -400,7 +404,7 @@ class MonitorService:
                         resolved.append(current["id"])
                         if emit_events:
                             emit(uow, "monitor.resolved", {
-                                "alert": current["id"], **_evidence(row, r)})  # fmt: skip
+                                "alert": current["id"], **evidence_of(row, r)})  # fmt: skip
             counts: dict[str, int] = {}
             for r in new:
                 counts[r["check_name"]] = counts.get(r["check_name"], 0) + 1
@@ -472,7 +476,7 @@ class MonitorService:
         if name is not None:
             self._require_read(actor, next(iter(monitors.values())), "monitor.alerts")
         return [
-            _alert_view(a, monitors[a["monitor_id"]]["name"], kinds.get(a["id"]))
+            alert_view(a, monitors[a["monitor_id"]]["name"], kinds.get(a["id"]))
             for a in found
             if a["monitor_id"] in readable
         ]
@@ -647,61 +651,13 @@ class MonitorService:
         return {
             **self._view(row),
             "series": {c: pts[-limit:] for c, pts in series.items()},
-            "alerts": [_alert_view(a, row["name"], kinds.get(a["id"])) for a in alerts],
-            "feedback": [_feedback_view(f) for f in feedback],
+            "alerts": [alert_view(a, row["name"], kinds.get(a["id"])) for a in alerts],
+            "feedback": [feedback_view(f) for f in feedback],
             "quality": qualities,
         }
 
 
 # --- helpers ----------------------------------------------------------------------------------
-def _parse_flag(text: str) -> dict[str, Any]:
-    from mlstudio.integrations.serving.flag_service import parse_value, validate_key
-
-    key, sep, value = text.partition("=")
-    if not sep or not value:
-        raise InvalidInputError(
-            f"invalid --flag {text!r}", hint="use KEY=VALUE, e.g. serve.churn.kill=true"
-        )
-    return {"key": validate_key(key.strip()), "value": parse_value(value)}
-
-
-def _require_flag(uow: Any, actor: str, key: str) -> None:
-    """The actor may change flag ``key`` (its namespace's maintainers, or admins)."""
-    from mlstudio.governance.rbac import Authorizer
-
-    auth = Authorizer(uow.identity)
-    row = uow.flags.get(key)
-    if row is None:
-        raise NotFoundError(
-            f"flag {key} does not exist", hint=f"create it: mlstudio flag set {key}"
-        )
-    if row["namespace"] and not auth.is_admin(actor):
-        auth.require_namespace(actor, row["namespace"], "change flags")
-    elif not row["namespace"]:
-        auth.require_admin(actor, "change flags without a namespace")
-
-
-def _flip(
-    uow: Any, actor: str, flip: dict[str, Any], monitor: str, alert: str
-) -> dict[str, Any] | None:
-    """Set the monitor's flag in the alert's transaction, audited as ``flag.set``; None when
-    it already serves that value (the resolved alert does not flip it back: a person decides)."""
-    from mlstudio.integrations.serving.flag_service import FlagService, flag_view
-
-    _require_flag(uow, actor, flip["key"])
-    before = uow.flags.get(flip["key"], for_update=True)
-    serves = before["variants"].get(before["default_variant"])
-    if before["enabled"] and serves == flip["value"] and type(serves) is type(flip["value"]):
-        return None
-    row = FlagService._apply(before, flip["key"], flip["value"], None, None, None, False, None,
-                             None, before["namespace"], None)  # fmt: skip
-    saved = uow.flags.put(row, actor)
-    uow.audit.record(actor, "flag.set", f"flag:{flip['key']}", details={
-        "before": flag_view(before), "after": flag_view(saved),
-        "by": {"monitor": monitor, "alert": alert}})  # fmt: skip
-    return {"key": flip["key"], "value": flip["value"], "alert": alert}
-
-
 def _now(now: datetime | str | None) -> datetime:
     from datetime import UTC
 
@@ -791,26 +747,6 @@ def _slice_dims(label: str) -> list[tuple[str, str]]:
     return [tuple(part.split("=", 1)) for part in label.split(",") if "=" in part]  # type: ignore[misc]
 
 
-def _evidence(monitor: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
-    res = r["result"]
-    base = {"monitor": monitor["name"], "check": r["check_name"], "slice": r["slice"],
-            "window": r["window_key"], "status": r["status"]}  # fmt: skip
-    if r["check_name"] == "drift":
-        tests = [
-            {"feature": f, "metric": e["test"], "statistic": e["statistic"],
-             "threshold": e["threshold"], "p_value": e["p_value"], "n": e["n_current"],
-             "n_reference": e["n_reference"]}
-            for f in res.get("drifted", []) for e in res["features"][f] if e["fired"]
-        ]  # fmt: skip
-        return {**base, "n": res.get("n"), "tests": tests}
-    if r["check_name"].startswith("anomaly:"):
-        return {**base, "metric": r["check_name"].partition(":")[2], "statistic": res.get("z"),
-                "value": res.get("value"), "expected": res.get("expected"),
-                "threshold": res.get("threshold"), "n": res.get("history")}  # fmt: skip
-    return {**base, "metric": "data", "n": res.get("rows"), "problems": res.get("problems") or
-            [res.get("problem")]}  # fmt: skip
-
-
 def _latest_kinds(uow: Any, monitors: dict[str, dict[str, Any]]) -> dict[str, str]:
     out: dict[str, str] = {}
     for mid in monitors:
@@ -818,22 +754,3 @@ def _latest_kinds(uow: Any, monitors: dict[str, dict[str, Any]]) -> dict[str, st
             if f["alert_id"] and f["kind"] != "comment":
                 out[f["alert_id"]] = f["kind"]  # the last word wins
     return out
-
-
-def _alert_view(a: dict[str, Any], monitor: str, feedback: str | None) -> dict[str, Any]:
-    return {
-        "id": a["id"], "monitor": monitor, "check": a["check_name"], "slice": a["slice"],
-        "kind": a["kind"], "state": a["state"], "first_window": a["first_window"],
-        "last_window": a["last_window"], "windows": a["windows"], "evidence": a["evidence"],
-        "feedback": feedback, "opened_at": _iso(a["opened_at"]),
-        "resolved_at": _iso(a["resolved_at"]),
-    }  # fmt: skip
-
-
-def _feedback_view(f: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": f["id"], "alert": f["alert_id"], "kind": f["kind"], "metric": f["metric"],
-        "dims": f["dims"], "start": f["start_window"], "end": f["end_window"],
-        "revision": f["revision"], "comment": f["comment"], "created_by": f["created_by"],
-        "created_at": _iso(f["created_at"]),
-    }  # fmt: skip
