@@ -703,7 +703,7 @@ def test_every_area_of_the_interface_is_implemented(app):
     from mlstudio.app import interface
 
     areas = {n: p for n, p in vars(interface.Studio).items() if isinstance(p, property)}
-    assert len(areas) == 18  # ... tracking, models (the registry), features, evaluation, flags
+    assert len(areas) == 19  # ... features, evaluation, flags, monitoring
     for area_name, prop in areas.items():
         protocol = typing.get_type_hints(prop.fget)["return"]
         area = getattr(app.studio, area_name)
@@ -804,3 +804,39 @@ def test_flags_set_evaluate_and_remove(app):
     assert app.flags.remove(key)["removed"] is True
     assert app.flags.evaluate(key, "safe")["error_code"] == "FLAG_NOT_FOUND"
     fails(lambda: app.flags.remove(key), NotFoundError, "no flag")
+
+
+# --- monitoring ---------------------------------------------------------------------------------
+def test_monitor_add_run_alert_feedback_and_remove(app):
+    rows = ["ts,plan,orders"]
+    for day in range(1, 29):
+        for plan, base in (("free", 20), ("pro", 10)):
+            count = base * (5 if day == 20 else 1) + (day % 3)
+            rows.append(f"2026-01-{day:02d}T12:00:00,{plan},{count}")
+    csv = app.tmp / "log.csv"
+    csv.write_text("\n".join(rows) + "\n")
+    source = f"{app.ns}/log"
+    app.datasets.import_file(csv, source, domain="production",
+                             classify=["ts=internal", "plan=internal", "orders=internal"])  # fmt: skip
+    name = f"{app.ns}/orders"
+    made = app.monitoring.add(name, source=source, time_column="ts",
+                              dimensions=["plan"], metrics=["orders=sum:orders"])  # fmt: skip
+    assert made["checks"] == ["data", "anomaly:orders"]
+    first = app.monitoring.run(name, now="2026-01-29T00:00:00Z")
+    assert first["computed"]["anomaly:orders"] == 3 * 28
+    assert app.monitoring.run(name, now="2026-01-29T00:00:00Z")["computed"] == {}
+    alerts = [a for a in app.monitoring.alerts(name) if a["slice"] == ""]
+    assert [a["first_window"] for a in alerts if a["check"] == "anomaly:orders"] == ["2026-01-20"]
+    fb = app.monitoring.feedback(alerts[0]["id"], "confirmed", comment="promo")
+    assert fb["kind"] == "confirmed" and fb["applies_after"] == "2026-01-28"
+    shown = app.monitoring.show(name)
+    assert shown["quality"]["anomaly:orders"]["precision"] == 1.0
+    tuned = app.monitoring.tune(name)["checks"]["anomaly:orders"]
+    assert tuned["current_threshold"] == 4.0 and tuned["suggested"] is not None
+    fails(lambda: app.monitoring.tune(name, apply=True), InvalidInputError, "needs a threshold")
+    assert [m["name"] for m in app.monitoring.list(app.ns)] == [name]
+    fails(lambda: app.monitoring.feedback(alerts[0]["id"], "nope"), InvalidInputError, "nope")
+    fails(lambda: app.monitoring.add(f"{app.ns}/bad", source=source, time_column="ts"),
+          InvalidInputError, "at least one check")  # fmt: skip
+    assert app.monitoring.remove(name)["removed"] is True
+    fails(lambda: app.monitoring.show(name), NotFoundError, "does not exist")

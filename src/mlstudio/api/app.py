@@ -76,6 +76,7 @@ def create_app(
         metrics,
         models,
         modules,
+        monitoring,
         namespaces,
         runs,
         schedules,
@@ -158,6 +159,7 @@ def create_app(
         models,
         evaluation,
         flags,
+        monitoring,
     )
     for module in by_domain:
         api.include_router(module.router)

@@ -553,6 +553,65 @@ class FeaturesApi(Protocol):
     ) -> dict[str, Any]: ...
 
 
+class MonitoringApi(Protocol):
+    """Monitors over governed datasets: n-aware drift, metric anomalies, alerts, feedback."""
+
+    def add(
+        self,
+        name: str,
+        *,
+        source: str,
+        time_column: str,
+        period: str = "day",
+        domain: str = "production",
+        dimensions: list[str] | None = None,
+        features: list[str] | None = None,
+        reference: str | None = None,
+        metrics: list[str] | None = None,
+        alpha: float = 0.05,
+        persistence: str = "1/1",
+        max_slices: int = 50,
+        freshness: int = 2,
+        schedule: str | None = None,
+        flag: str | None = None,
+    ) -> dict[str, Any]:
+        """Declare a monitor (``metrics``: NAME=AGG:COLUMN or NAME=count; ``persistence``: K/M;
+        ``flag``: KEY=VALUE set when a model alert opens)."""
+        ...
+
+    def list(self, namespace: str | None = None) -> list[dict[str, Any]]: ...
+    def show(self, name: str) -> dict[str, Any]: ...
+    def run(self, name: str, *, now: str | None = None) -> dict[str, Any]:
+        """Compute the complete windows not computed yet; open and resolve alerts."""
+        ...
+
+    def backfill(self, name: str, *, now: str | None = None) -> dict[str, Any]: ...
+    def alerts(
+        self, name: str | None = None, *, state: str | None = None
+    ) -> list[dict[str, Any]]: ...
+    def feedback(
+        self,
+        target: str,
+        kind: str,
+        *,
+        start: str | None = None,
+        end: str | None = None,
+        metric: str | None = None,
+        dims: dict[str, str] | None = None,
+        comment: str = "",
+    ) -> dict[str, Any]:
+        """Feedback on an alert (its id) or a monitor's range; applies to later windows only."""
+        ...
+
+    def tune(
+        self, name: str, *, threshold: float | None = None, apply: bool = False
+    ) -> dict[str, Any]:
+        """Alert counts and precision/recall on history per threshold; ``apply`` sets one."""
+        ...
+
+    def remove(self, name: str) -> dict[str, Any]: ...
+
+
 class Studio(Protocol):
     """mlstudio, as one actor sees it: local (:class:`~mlstudio.app.local.LocalStudio`) or
     through a server (:class:`~mlstudio.client.Client`)."""
@@ -595,4 +654,6 @@ class Studio(Protocol):
     def evaluation(self) -> EvaluationApi: ...
     @property
     def flags(self) -> FlagsApi: ...
+    @property
+    def monitoring(self) -> MonitoringApi: ...
     def close(self) -> None: ...

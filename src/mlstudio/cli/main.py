@@ -48,6 +48,10 @@ ENTRIES: dict[str, tuple[str, str]] = {
         "mlstudio.cli.flags:app",
         "Feature flags: kill switches, canary splits and targeting (set, list, show, remove).",
     ),
+    "monitor": (
+        "mlstudio.cli.monitor:app",
+        "Monitors: n-aware drift, metric anomalies, alerts and feedback (add, run, alerts).",
+    ),
     "features": (
         "mlstudio.cli.features:app",
         "Feature views, point-in-time training sets, materialize and read online features.",

@@ -52,6 +52,12 @@ class Client:
         return RemoteEvaluation(self.http)
 
     @cached_property
+    def monitoring(self) -> Any:
+        from mlstudio.client.monitoring import RemoteMonitoring
+
+        return RemoteMonitoring(self.http)
+
+    @cached_property
     def flags(self) -> Any:
         from mlstudio.client.flags import RemoteFlags
 

@@ -2,7 +2,8 @@
 
 **Events**: ``run.started`` (a run's first start), ``run.succeeded``, ``run.failed``,
 ``run.cancelled``, ``tag.moved`` (push's ``latestAlpha``, promote, tag, rollback), and the model
-registry's ``model.version.created``, ``model.alias.moved`` and ``model.approved``. ``emit``
+registry's ``model.version.created``, ``model.alias.moved`` and ``model.approved``, and
+monitoring's ``monitor.alert`` and ``monitor.resolved`` (with the evidence). ``emit``
 writes one pending delivery per subscribed webhook *in the caller's transaction*, so an event is
 recorded if and only if the state change it describes commits.
 
@@ -61,6 +62,8 @@ EVENTS = (
     "model.version.created",
     "model.alias.moved",
     "model.approved",
+    "monitor.alert",
+    "monitor.resolved",
 )
 SIGNATURE_HEADER = "X-Mlstudio-Signature"
 TIMESTAMP_HEADER = "X-Mlstudio-Timestamp"

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from mlstudio.app.local.identity import LocalAudit, LocalTokens, LocalUsers
     from mlstudio.app.local.models import LocalModels
     from mlstudio.app.local.modules import LocalModules
+    from mlstudio.app.local.monitoring import LocalMonitoring
     from mlstudio.app.local.operations import LocalSchedules, LocalWebhooks
     from mlstudio.app.local.runs import LocalCache, LocalRuns
     from mlstudio.app.local.storage import LocalStorage
@@ -112,6 +113,12 @@ class LocalStudio:
         from mlstudio.app.local.flags import LocalFlags
 
         return LocalFlags(self.platform, self.actor, self.served)
+
+    @cached_property
+    def monitoring(self) -> LocalMonitoring:
+        from mlstudio.app.local.monitoring import LocalMonitoring
+
+        return LocalMonitoring(self.platform, self.actor, self.served)
 
     @cached_property
     def features(self) -> LocalFeatures:

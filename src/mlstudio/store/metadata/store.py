@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from mlstudio.store.metadata.repositories.identity import IdentityRepository
     from mlstudio.store.metadata.repositories.maintenance import MaintenanceRepository
     from mlstudio.store.metadata.repositories.modules import ModuleRepository
+    from mlstudio.store.metadata.repositories.monitoring import MonitorRepository
     from mlstudio.store.metadata.repositories.queue import QueueRepository
     from mlstudio.store.metadata.repositories.registry import RegistryRepository
     from mlstudio.store.metadata.repositories.runs import RunRepository
@@ -127,6 +128,12 @@ class UnitOfWork:
         from mlstudio.store.metadata.repositories.flags import FlagRepository
 
         return FlagRepository(self.conn)
+
+    @cached_property
+    def monitoring(self) -> MonitorRepository:
+        from mlstudio.store.metadata.repositories.monitoring import MonitorRepository
+
+        return MonitorRepository(self.conn)
 
     @cached_property
     def features(self) -> FeatureRepository:

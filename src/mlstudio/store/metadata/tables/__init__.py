@@ -19,6 +19,12 @@ from mlstudio.store.metadata.tables.modules import (
     tag_events,
     tags,
 )
+from mlstudio.store.metadata.tables.monitoring import (
+    monitor_alerts,
+    monitor_feedback,
+    monitor_windows,
+    monitors,
+)
 from mlstudio.store.metadata.tables.registry import (
     model_alias_events,
     model_aliases,
@@ -49,6 +55,10 @@ from mlstudio.store.metadata.tables.tracking import (
 )
 
 __all__ = [
+    "monitor_alerts",
+    "monitor_feedback",
+    "monitor_windows",
+    "monitors",
     "model_alias_gates",
     "api_tokens",
     "audit_events",

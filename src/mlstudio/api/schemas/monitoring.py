@@ -1,0 +1,46 @@
+"""Request bodies of the monitoring routes."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from mlstudio.api.schemas.common import In
+
+
+class MonitorIn(In):
+    name: str = Field(..., description="NS/NAME of the monitor")
+    source: str = Field(..., description="Dataset NS/NAME[@V] it reads (governed)")
+    time_column: str = Field(..., description="Column holding each row's time")
+    period: str = Field("day", description="Window size: hour, day or week")
+    domain: str = Field("production", description="Domain the source is read as")
+    dimensions: list[str] = Field(default_factory=list, description="Columns to slice by")
+    features: list[str] = Field(default_factory=list, description="Columns checked for drift")
+    reference: str | None = Field(None, description="Drift reference dataset NS/NAME[@V]")
+    metrics: list[str] = Field(default_factory=list, description="NAME=AGG:COLUMN or NAME=count")
+    alpha: float = Field(0.05, description="Significance level (BH per window)")
+    persistence: str = Field("1/1", description="K/M: drift alerts when K of the last M fire")
+    max_slices: int = Field(50, description="Slice values kept per dimension (the rest capped)")
+    freshness: int = Field(2, description="Periods without data before a data alert")
+    schedule: str | None = Field(None, description="Cron expression (stored)")
+    flag: str | None = Field(None, description="KEY=VALUE: set that serving flag when a model "
+                             "alert opens (e.g. a kill switch to the fallback)")  # fmt: skip
+
+
+class RunIn(In):
+    now: str | None = Field(None, description="Evaluate as of this ISO time (default: now)")
+
+
+class TuneIn(In):
+    threshold: float | None = Field(None, description="Threshold to evaluate (and apply)")
+    apply: bool = Field(False, description="Set it for future windows (needs threshold)")
+
+
+class FeedbackIn(In):
+    target: str = Field(..., description="An alert id, or a monitor NS/NAME with start/end")
+    kind: str = Field(..., description="confirmed, expected, false_alarm, missed, new_trend, "
+                      "event or comment")  # fmt: skip
+    start: str | None = Field(None, description="First window (ISO date) of the range")
+    end: str | None = Field(None, description="Last window (ISO date) of the range")
+    metric: str | None = Field(None, description="Metric the feedback is about")
+    dims: dict[str, str] | None = Field(None, description="Dimension filter (series it covers)")
+    comment: str = ""
