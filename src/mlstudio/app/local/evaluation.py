@@ -79,6 +79,58 @@ class LocalEvaluation(Area):
             confidence=confidence,
         )
 
+    def judge(
+        self,
+        a: str,
+        b: str,
+        *,
+        on: str,
+        judge: str,
+        label: str | None = None,
+        human: str | None = None,
+        id_column: str = "id",
+        human_column: str = "preference",
+        domain: str = "experimentation",
+        tie_delta: float = 0.0,
+    ) -> dict[str, Any]:
+        return self.service.judge(
+            self.actor,
+            a,
+            b,
+            on=on,
+            judge=judge,
+            label=label,
+            human=human,
+            id_column=id_column,
+            human_column=human_column,
+            domain=domain,
+            tie_delta=tie_delta,
+        )
+
+    def rank(
+        self,
+        *,
+        on: str,
+        first: str = "a",
+        second: str = "b",
+        winner: str = "winner",
+        domain: str = "experimentation",
+        resamples: int = 200,
+        seed: int = 0,
+        confidence: float = 0.95,
+    ) -> dict[str, Any]:
+        return self.service.rank(
+            self.actor,
+            on=on,
+            first=first,
+            second=second,
+            winner=winner,
+            domain=domain,
+            resamples=resamples,
+            seed=seed,
+            confidence=confidence,
+        )
+
     def show(self, ref: str) -> dict[str, Any]:
         return self.service.show(self.actor, ref)
 

@@ -235,6 +235,19 @@ class EvaluationService:
 
         self.store.retrying(work)
 
+    # --- judges and preferences ----------------------------------------------------------------
+    def judge(self, actor: str, a: str, b: str, **options: Any) -> dict[str, Any]:
+        """Judge answers ``a`` and ``b`` in both orders (see :func:`judging.judge`)."""
+        from mlstudio.integrations.evaluation.judging import judge
+
+        return judge(self, actor, a, b, **options)
+
+    def rank(self, actor: str, **options: Any) -> dict[str, Any]:
+        """Bradley-Terry ranking from pairwise preferences (see :func:`judging.rank`)."""
+        from mlstudio.integrations.evaluation.judging import rank
+
+        return rank(self, actor, **options)
+
     # --- online experiments -------------------------------------------------------------------
     def lift(
         self,
