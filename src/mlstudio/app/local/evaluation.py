@@ -15,7 +15,9 @@ class LocalEvaluation(Area):
         from mlstudio.integrations.tracking.service import TrackingService
 
         p = self.platform
-        return EvaluationService(p.store, p.cas, p.registry, TrackingService(p.store, p.cas))
+        return EvaluationService(
+            p.store, p.cas, p.registry, TrackingService(p.store, p.cas), runs=p.runs
+        )
 
     def compare(
         self,
