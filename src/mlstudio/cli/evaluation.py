@@ -138,7 +138,8 @@ def compare(
     candidates: Annotated[
         list[str],
         typer.Argument(
-            help="models:/NAME@ALIAS, models:/NAME/V or column:NAME; the first is the baseline"
+            help="models:/NAME@ALIAS, models:/NAME/V, column:NAME or run:RUN[/TASK][#COL]; "
+            "the first is the baseline"
         ),
     ],
     on: Annotated[str, typer.Option("--on", help="Evaluation set NS/NAME[@V]")],

@@ -9,7 +9,8 @@ from mlstudio.api.schemas.common import In
 
 class CompareIn(In):
     candidates: list[str] = Field(
-        description="models:/NAME@ALIAS, models:/NAME/V or column:NAME; the first is the baseline"
+        description="models:/NAME@ALIAS, models:/NAME/V, column:NAME or run:RUN[/TASK][#COL]; "
+        "the first is the baseline"
     )
     on: str = Field(description="Evaluation set NS/NAME[@V]")
     label: str | None = Field(None, description="Column of true outcomes (default: the model's)")
