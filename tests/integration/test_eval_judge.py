@@ -182,3 +182,17 @@ def test_judge_and_rank_bad_input_is_one_line_and_changes_nothing(studio, qa, tm
     assert "'nope'" in failed.stderr
     assert studio.ok("audit", "--action", "eval.judge") == []
     assert studio.ok("audit", "--action", "eval.rank") == []
+
+
+def test_judge_and_rank_print_tables_without_json(studio, qa, tmp_path):
+    shown = studio.cli("eval", "judge", "a", "b", "--on", "tx/qa", "--judge",
+                       "metric:exact_match", "--label", "answer", "--human", "tx/prefs")  # fmt: skip
+    assert shown.code == 0, shown.stderr
+    assert "B win rate" in shown.stdout and "Cohen's kappa" in shown.stdout
+    rows = _preferences(5)
+    _import(studio, _csv(tmp_path / "p.csv", rows), "tx/battles", list(rows[0]))
+    ranked = studio.cli("eval", "rank", "--on", "tx/battles", "--first", "left", "--second",
+                        "right", "--resamples", "20")  # fmt: skip
+    assert ranked.code == 0, ranked.stderr
+    assert "Bradley-Terry ranking from 300 preferences" in ranked.stdout
+    assert ranked.stdout.index("gpt") < ranked.stdout.index("small")
