@@ -782,6 +782,42 @@ def test_evaluation_compare_show_list_and_alias_gates(app):
     )
 
 
+def test_evaluation_judge_and_rank(app):
+    """A rule judge in both orders with agreement against imported human labels, and a
+    Bradley-Terry ranking from a preferences dataset."""
+    qa = app.tmp / "qa.csv"
+    rows = [(f"q{i}", "red fish", "red fish" if i % 3 else "blue", "red fish") for i in range(30)]
+    qa.write_text("id,answer,a,b\n" + "".join(",".join(r) + "\n" for r in rows))
+    prefs = app.tmp / "prefs.csv"
+    prefs.write_text("id,preference\n" + "".join(f"q{i},{'tie' if i % 3 else 'b'}\n"
+                                                   for i in range(30)))  # fmt: skip
+    name, labels = f"{app.ns}/qa", f"{app.ns}/qa-prefs"
+    app.datasets.import_file(
+        qa, name, classify=[f"{c}=internal" for c in ("id", "answer", "a", "b")]
+    )
+    app.datasets.import_file(prefs, labels, classify=["id=internal", "preference=internal"])
+    out = app.evaluation.judge(
+        "a", "b", on=name, judge="metric:exact_match", label="answer", human=labels
+    )
+    assert (out["a_wins"], out["b_wins"], out["ties"], out["inconsistent"]) == (0, 10, 20, 0)
+    assert out["human_n"] == 30 and out["human_agreement"] == 1.0 and out["cohen_kappa"] == 1.0
+    fails(
+        lambda: app.evaluation.judge("a", "b", on=name, judge="oracle"),
+        InvalidInputError,
+        "unknown judge",
+    )
+    battles = app.tmp / "battles.csv"
+    battles.write_text("a,b,winner\n" + "x,y,a\n" * 8 + "y,x,x\n" * 2 + "y,z,a\n" * 8
+                       + "x,z,tie\n" * 2 + "z,x,b\n" * 6)  # fmt: skip
+    pairs = f"{app.ns}/battles"
+    app.datasets.import_file(
+        battles, pairs, classify=["a=internal", "b=internal", "winner=internal"]
+    )
+    ranked = app.evaluation.rank(on=pairs, resamples=20)
+    assert [e["name"] for e in ranked["ranking"]] == ["x", "y", "z"]
+    assert ranked["n_comparisons"] == 26
+
+
 # --- flags --------------------------------------------------------------------------------------
 def test_flags_set_evaluate_and_remove(app):
     key = f"serve.{app.ns}.route"

@@ -470,6 +470,39 @@ class EvaluationApi(Protocol):
         """Business lift of an online experiment (delta method, CUPED, SRM check)."""
         ...
 
+    def judge(
+        self,
+        a: str,
+        b: str,
+        *,
+        on: str,
+        judge: str,
+        label: str | None = None,
+        human: str | None = None,
+        id_column: str = "id",
+        human_column: str = "preference",
+        domain: str = "experimentation",
+        tie_delta: float = 0.0,
+    ) -> dict[str, Any]:
+        """Judge answer columns A and B of ``on`` in both orders (``judge``: metric:NAME or
+        human:NS/NAME); with ``human``, agreement and Cohen's kappa on the labelled items."""
+        ...
+
+    def rank(
+        self,
+        *,
+        on: str,
+        first: str = "a",
+        second: str = "b",
+        winner: str = "winner",
+        domain: str = "experimentation",
+        resamples: int = 200,
+        seed: int = 0,
+        confidence: float = 0.95,
+    ) -> dict[str, Any]:
+        """Bradley-Terry strengths with bootstrap intervals from a table of preferences."""
+        ...
+
     def show(self, ref: str) -> dict[str, Any]: ...
     def list(
         self, dataset: str | None = None, *, limit: int | None = 50, offset: int = 0

@@ -138,7 +138,8 @@ def compare(
     candidates: Annotated[
         list[str],
         typer.Argument(
-            help="models:/NAME@ALIAS, models:/NAME/V or column:NAME; the first is the baseline"
+            help="models:/NAME@ALIAS, models:/NAME/V, column:NAME or run:RUN[/TASK][#COL]; "
+            "the first is the baseline"
         ),
     ],
     on: Annotated[str, typer.Option("--on", help="Evaluation set NS/NAME[@V]")],
@@ -315,3 +316,124 @@ def lift(
         domain=domain,
     )
     emit(result, json_output, print_lift)
+
+
+def print_judge(r: dict[str, Any]) -> None:
+    c = console()
+    c.print(
+        f"judge {r['judge']} on {r['dataset']} ({r['n']} items, domain {r['domain']}): "
+        f"A = {r['a']}, B = {r['b']}",
+        markup=False,
+    )
+    w = r["win_rate"]
+    rate = "-" if w["b_win_rate"] is None else f"{w['b_win_rate']:.3f}"
+    ci = "-" if not w["ci"] else f"[{w['ci'][0]:.3f}, {w['ci'][1]:.3f}]"
+    table(
+        None,
+        [Col("A wins"), Col("B wins"), Col("ties"), Col("inconsistent"), Col("B win rate [CI]")],
+        [[str(r["a_wins"]), str(r["b_wins"]), str(r["ties"]), str(r["inconsistent"]),
+          f"{rate} {ci}"]],
+    )  # fmt: skip
+    c.print(f"consistency in both orders: {r['consistency']:.3f}", markup=False)
+    if r.get("human"):
+        c.print(
+            f"agreement with {r['human']} on {r['human_n']} items: "
+            f"{_fmt(r['human_agreement'], 3)}, Cohen's kappa {_fmt(r['cohen_kappa'], 3)}",
+            markup=False,
+        )
+    for note in r.get("notes") or []:
+        c.print(f"note: {note}", markup=False)
+
+
+@app.command("judge")
+def judge(
+    a: Annotated[str, typer.Argument(help="Column of answer A (column:NAME or NAME)")],
+    b: Annotated[str, typer.Argument(help="Column of answer B")],
+    on: Annotated[str, typer.Option("--on", help="Evaluation set NS/NAME[@V]")],
+    judge_ref: Annotated[
+        str,
+        typer.Option("--judge", help="metric:token_f1 (a rule) or human:NS/NAME (human labels)"),
+    ],
+    label: Annotated[
+        str | None, typer.Option("--label", help="Reference answers (metric judges)")
+    ] = None,
+    human: Annotated[
+        str | None, typer.Option("--human", help="Human labels NS/NAME: report agreement")
+    ] = None,
+    id_column: Annotated[
+        str, typer.Option("--id-column", help="Item id column joining human labels")
+    ] = "id",
+    human_column: Annotated[
+        str, typer.Option("--human-column", help="Human labels' a/b/tie column")
+    ] = "preference",
+    tie_delta: Annotated[
+        float, typer.Option("--tie-delta", min=0.0, help="Score difference counted as a tie")
+    ] = 0.0,
+    domain: Annotated[str, typer.Option("--domain", help="Domain the reads pass")] = (
+        "experimentation"
+    ),
+    json_output: JsonFlag = False,
+) -> None:
+    """Judge answers A and B item by item, in both orders (inconsistent verdicts reported);
+    with --human, agreement and Cohen's kappa against human labels."""
+    result = context.studio().evaluation.judge(
+        a,
+        b,
+        on=on,
+        judge=judge_ref,
+        label=label,
+        human=human,
+        id_column=id_column,
+        human_column=human_column,
+        domain=domain,
+        tie_delta=tie_delta,
+    )
+    emit(result, json_output, print_judge)
+
+
+def print_rank(r: dict[str, Any]) -> None:
+    console().print(
+        f"Bradley-Terry ranking from {r['n_comparisons']} preferences in {r['dataset']}",
+        markup=False,
+    )
+    table(
+        None,
+        [Col("rank"), Col("candidate", key=True), Col("strength [CI]"), Col("wins/comparisons")],
+        [
+            [
+                str(e["rank"]),
+                e["name"],
+                f"{e['strength']:+.3f} [{e['ci']['low']:+.3f}, {e['ci']['high']:+.3f}]",
+                f"{e['wins']:g}/{e['comparisons']}",
+            ]
+            for e in r["ranking"]
+        ],
+    )
+
+
+@app.command("rank")
+def rank(
+    on: Annotated[str, typer.Option("--on", help="Preferences NS/NAME[@V], one pair per row")],
+    first: Annotated[str, typer.Option("--first", help="Column naming candidate a")] = "a",
+    second: Annotated[str, typer.Option("--second", help="Column naming candidate b")] = "b",
+    winner: Annotated[
+        str, typer.Option("--winner", help="Column: a, b, tie or the winner's name")
+    ] = "winner",
+    resamples: Annotated[int, typer.Option("--resamples", min=10, max=2000)] = 200,
+    seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
+    domain: Annotated[str, typer.Option("--domain", help="Domain the read passes")] = (
+        "experimentation"
+    ),
+    json_output: JsonFlag = False,
+) -> None:
+    """Rank candidates from pairwise preferences (Bradley-Terry strengths, bootstrap CIs)."""
+    result = context.studio().evaluation.rank(
+        on=on,
+        first=first,
+        second=second,
+        winner=winner,
+        domain=domain,
+        resamples=resamples,
+        seed=seed,
+    )
+    emit(result, json_output, print_rank)

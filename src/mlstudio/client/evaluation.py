@@ -71,6 +71,58 @@ class RemoteEvaluation(RemoteArea):
         }
         return self.http.json("POST", "/evaluations/lift", json=body, timeout=LONG)
 
+    def judge(
+        self,
+        a: str,
+        b: str,
+        *,
+        on: str,
+        judge: str,
+        label: str | None = None,
+        human: str | None = None,
+        id_column: str = "id",
+        human_column: str = "preference",
+        domain: str = "experimentation",
+        tie_delta: float = 0.0,
+    ) -> dict[str, Any]:
+        body = {
+            "a": a,
+            "b": b,
+            "on": on,
+            "judge": judge,
+            "label": label,
+            "human": human,
+            "id_column": id_column,
+            "human_column": human_column,
+            "domain": domain,
+            "tie_delta": tie_delta,
+        }
+        return self.http.json("POST", "/evaluations/judge", json=body, timeout=LONG)
+
+    def rank(
+        self,
+        *,
+        on: str,
+        first: str = "a",
+        second: str = "b",
+        winner: str = "winner",
+        domain: str = "experimentation",
+        resamples: int = 200,
+        seed: int = 0,
+        confidence: float = 0.95,
+    ) -> dict[str, Any]:
+        body = {
+            "on": on,
+            "first": first,
+            "second": second,
+            "winner": winner,
+            "domain": domain,
+            "resamples": resamples,
+            "seed": seed,
+            "confidence": confidence,
+        }
+        return self.http.json("POST", "/evaluations/rank", json=body, timeout=LONG)
+
     def show(self, ref: str) -> dict[str, Any]:
         return self.http.json("GET", f"/evaluations/{seg(ref)}")
 

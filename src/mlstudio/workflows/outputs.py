@@ -114,16 +114,36 @@ class RunOutputs:
         fmt: str | None = None,
     ) -> dict[str, Any]:
         """Write the output of ``run_id`` (or of its task ``task``) to ``file``."""
-        from mlstudio.data import reads
-        from mlstudio.data.catalog import load_policy
         from mlstudio.data.writes import check_target
-        from mlstudio.governance.policy import validate_domain
-        from mlstudio.governance.rbac import Authorizer, record_denial
 
         target = Path(file)
         if fmt is not None and fmt not in FORMATS:
             choose_format("json", "", target, fmt)  # names the problem
         check_target(target)
+        return self._governed(actor, run_id, task, domain, fmt=fmt, target=target)
+
+    def read_table(
+        self, actor: str, run_id: str, *, task: str | None = None, domain: str | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        """The table output of ``run_id`` (or of its task ``task``) with its column
+        classifications, through the same checks and audit as :meth:`write`."""
+        return self._governed(actor, run_id, task, domain, fmt=None, target=None)
+
+    def _governed(
+        self,
+        actor: str,
+        run_id: str,
+        task: str | None,
+        domain: str | None,
+        *,
+        fmt: str | None,
+        target: Path | None,
+    ) -> Any:
+        from mlstudio.data import reads
+        from mlstudio.data.catalog import load_policy
+        from mlstudio.governance.policy import validate_domain
+        from mlstudio.governance.rbac import Authorizer, record_denial
+
         run = self.runs.get(run_id)
         self._run_id = run.id
         reading = domain or run.domain
@@ -144,31 +164,51 @@ class RunOutputs:
         if node is not None:
             resource = f"run:{run.id}/{node}"
         output = self._resolve(spec, run.domain)
-        chosen = choose_format(output.kind, output.type, target, fmt)
         label = f"{run.id}/{node}" if node else run.id
+        if target is None and output.kind != "table":
+            raise InvalidInputError(
+                f"the output of {label} is a {output.type}, not a table",
+                hint="name a task whose output is a table: run:RUN/TASK",
+            )
+        chosen = choose_format(output.kind, output.type, target, fmt) if target else "arrow"
         checks = {"action": "run.output", "resource": resource, "extra": {"format": chosen}}
         if output.columns:
             reads.authorize_read(
                 self.store, actor, policy, label, output.source_domain, output.columns, **checks
             )
-        size = self._write(output, target, chosen)
+        if target is None:
+            table = self._table(output)
+            size = None
+        else:
+            size = self._write(output, target, chosen)
         if output.columns:
             reads.audit_sensitive(
                 self.store, actor, policy, output.columns, rows=output.rows, **checks
             )
-        return {
+        info = {
             "run": run.id,
             "node": node,
             "task": task_name,
             "kind": output.kind,
             "type": output.type,
             "format": chosen,
-            "file": str(target),
+            "file": str(target) if target else None,
             "size_bytes": size,
             "rows": output.rows,
             "columns": [c["name"] for c in output.schema] if output.schema else None,
             "domain": reading,
         }
+        if target is None:
+            return table, dict(info, classifications=output.columns)
+        return info
+
+    def _table(self, output: Output) -> Any:
+        import io
+
+        import pyarrow.parquet as pq
+
+        blob = output.data if output.data is not None else self._get(output.digest or "")
+        return pq.read_table(io.BytesIO(blob))
 
     # --- resolution ---------------------------------------------------------------------------
     def _resolve(self, spec: dict[str, Any], run_domain: str) -> Output:

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from mlstudio.api.deps import Paging, StudioDep
-from mlstudio.api.schemas.evaluation import CompareIn, LiftIn
+from mlstudio.api.schemas.evaluation import CompareIn, JudgeIn, LiftIn, RankIn
 
 router = APIRouter(prefix="/evaluations", tags=["evaluation"])
 
@@ -45,6 +45,38 @@ def lift(body: LiftIn, studio: StudioDep) -> dict[str, Any]:
         control=body.control,
         treatment=body.treatment,
         domain=body.domain,
+        confidence=body.confidence,
+    )
+
+
+@router.post("/judge")
+def judge(body: JudgeIn, studio: StudioDep) -> dict[str, Any]:
+    """Judge two answer columns in both orders; agreement with human labels when given."""
+    return studio.evaluation.judge(
+        body.a,
+        body.b,
+        on=body.on,
+        judge=body.judge,
+        label=body.label,
+        human=body.human,
+        id_column=body.id_column,
+        human_column=body.human_column,
+        domain=body.domain,
+        tie_delta=body.tie_delta,
+    )
+
+
+@router.post("/rank")
+def rank(body: RankIn, studio: StudioDep) -> dict[str, Any]:
+    """Bradley-Terry ranking from a dataset of pairwise preferences."""
+    return studio.evaluation.rank(
+        on=body.on,
+        first=body.first,
+        second=body.second,
+        winner=body.winner,
+        domain=body.domain,
+        resamples=body.resamples,
+        seed=body.seed,
         confidence=body.confidence,
     )
 

@@ -9,7 +9,8 @@ from mlstudio.api.schemas.common import In
 
 class CompareIn(In):
     candidates: list[str] = Field(
-        description="models:/NAME@ALIAS, models:/NAME/V or column:NAME; the first is the baseline"
+        description="models:/NAME@ALIAS, models:/NAME/V, column:NAME or run:RUN[/TASK][#COL]; "
+        "the first is the baseline"
     )
     on: str = Field(description="Evaluation set NS/NAME[@V]")
     label: str | None = Field(None, description="Column of true outcomes (default: the model's)")
@@ -35,4 +36,28 @@ class LiftIn(In):
     control: str | None = Field(None, description="Control variant (default: 'control')")
     treatment: str | None = Field(None, description="Only this treatment")
     domain: str = Field("experimentation", description="Domain whose policy the read passes")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="Interval confidence")
+
+
+class JudgeIn(In):
+    a: str = Field(description="Column of answer A (column:NAME or NAME)")
+    b: str = Field(description="Column of answer B")
+    on: str = Field(description="Evaluation set NS/NAME[@V]")
+    judge: str = Field(description="metric:NAME (a rule) or human:NS/NAME[@V] (human labels)")
+    label: str | None = Field(None, description="Reference column (metric judges)")
+    human: str | None = Field(None, description="Human labels NS/NAME[@V] for agreement")
+    id_column: str = Field("id", description="Item id column joining human labels")
+    human_column: str = Field("preference", description="Human labels' a/b/tie column")
+    domain: str = Field("experimentation", description="Domain whose policy the reads pass")
+    tie_delta: float = Field(0.0, ge=0, description="Score difference counted as a tie")
+
+
+class RankIn(In):
+    on: str = Field(description="Preferences dataset NS/NAME[@V], one comparison per row")
+    first: str = Field("a", description="Column naming the first candidate")
+    second: str = Field("b", description="Column naming the second candidate")
+    winner: str = Field("winner", description="Column: a, b, tie or the winner's name")
+    domain: str = Field("experimentation", description="Domain whose policy the read passes")
+    resamples: int = Field(200, ge=10, le=2000, description="Bootstrap refits")
+    seed: int = Field(0, ge=0, description="Random seed")
     confidence: float = Field(0.95, gt=0.5, lt=1, description="Interval confidence")

@@ -15,7 +15,9 @@ class LocalEvaluation(Area):
         from mlstudio.integrations.tracking.service import TrackingService
 
         p = self.platform
-        return EvaluationService(p.store, p.cas, p.registry, TrackingService(p.store, p.cas))
+        return EvaluationService(
+            p.store, p.cas, p.registry, TrackingService(p.store, p.cas), runs=p.runs
+        )
 
     def compare(
         self,
@@ -76,6 +78,58 @@ class LocalEvaluation(Area):
             control=control,
             treatment=treatment,
             domain=domain,
+            confidence=confidence,
+        )
+
+    def judge(
+        self,
+        a: str,
+        b: str,
+        *,
+        on: str,
+        judge: str,
+        label: str | None = None,
+        human: str | None = None,
+        id_column: str = "id",
+        human_column: str = "preference",
+        domain: str = "experimentation",
+        tie_delta: float = 0.0,
+    ) -> dict[str, Any]:
+        return self.service.judge(
+            self.actor,
+            a,
+            b,
+            on=on,
+            judge=judge,
+            label=label,
+            human=human,
+            id_column=id_column,
+            human_column=human_column,
+            domain=domain,
+            tie_delta=tie_delta,
+        )
+
+    def rank(
+        self,
+        *,
+        on: str,
+        first: str = "a",
+        second: str = "b",
+        winner: str = "winner",
+        domain: str = "experimentation",
+        resamples: int = 200,
+        seed: int = 0,
+        confidence: float = 0.95,
+    ) -> dict[str, Any]:
+        return self.service.rank(
+            self.actor,
+            on=on,
+            first=first,
+            second=second,
+            winner=winner,
+            domain=domain,
+            resamples=resamples,
+            seed=seed,
             confidence=confidence,
         )
 

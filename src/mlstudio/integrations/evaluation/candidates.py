@@ -24,7 +24,7 @@ MAX_CANDIDATES = 8
 class Candidate:
     ref: str  # as written
     name: str  # as shown and used in column names
-    kind: str  # "model" | "column"
+    kind: str  # "model" | "column" | "run"
     predictions: Any  # 1-D float numpy array, one per item
     classification: Classification  # what its predictions derive from
     model: str | None = None
@@ -76,12 +76,18 @@ def resolve(
     *,
     domain: str,
     dataset: str,
+    read_run: Any = None,
 ) -> Candidate:
-    """One candidate with its predictions on the evaluation set (``columns``: name -> numpy)."""
+    """One candidate with its predictions on the evaluation set (``columns``: name -> numpy).
+
+    ``read_run(run_id, task)`` returns a run's table output and its read info (the governed
+    run-output read); it resolves ``run:RUN_ID[/TASK][#COLUMN]`` candidates."""
     import numpy as np
 
     if ref.startswith("models:/"):
         return _model(registry, actor, ref, columns, classes, domain=domain, dataset=dataset)
+    if ref.startswith("run:"):
+        return _run(ref, read_run, len(next(iter(columns.values()), [])), dataset)
     name = ref.removeprefix("column:")
     if name not in columns:
         raise InvalidInputError(
@@ -101,6 +107,56 @@ def resolve(
         predictions=values,
         classification=classes.get(name, UNCLASSIFIED),
         inputs=[name],
+    )
+
+
+RUN_REF = re.compile(r"^run:(?P<run>[A-Za-z0-9_-]+)(?:/(?P<task>[^#]+))?(?:#(?P<column>.+))?$")
+PREDICTION_COLUMNS = ("prediction", "predictions", "score", "y_pred")
+
+
+def _run(ref: str, read_run: Any, n_items: int, dataset: str) -> Candidate:
+    """``run:RUN_ID[/TASK][#COLUMN]``: a column of a run's table output, row-aligned with the
+    evaluation set (one row per item, in its order)."""
+    import numpy as np
+
+    match = RUN_REF.match(ref)
+    if match is None or read_run is None:
+        raise InvalidInputError(
+            f"candidate {ref!r} is not run:RUN_ID[/TASK][#COLUMN]",
+            hint="e.g. run:r_0123/score#prediction",
+        )
+    table, info = read_run(match["run"], match["task"])
+    names = list(table.column_names)
+    column = match["column"]
+    if column is None:
+        found = [c for c in PREDICTION_COLUMNS if c in names]
+        column = names[0] if len(names) == 1 else (found[0] if found else None)
+    if column is None or column not in names:
+        raise InvalidInputError(
+            f"which column of {ref}'s output holds the predictions? "
+            + (f"it has no column {column!r}" if column else f"its columns are {', '.join(names)}"),
+            hint=f"name one: {ref.split('#')[0]}#COLUMN",
+        )
+    if table.num_rows != n_items:
+        raise InvalidInputError(
+            f"{ref} has {table.num_rows} rows but {dataset} has {n_items} items",
+            hint="score every item of the evaluation set, in its order, in the run",
+        )
+    raw = table.column(column).to_pylist()
+    try:
+        values = np.asarray([np.nan if v is None else v for v in raw], dtype=float)
+    except (TypeError, ValueError):
+        values = np.asarray([None if v is None else str(v) for v in raw], dtype=object)
+    classes = info.get("classifications") or {}
+    cls = classes.get(column) or classes.get("*") or UNCLASSIFIED
+    node = info.get("node")
+    return Candidate(
+        ref=ref,
+        name=column_name(f"{info['run']}_{node}" if node else info["run"]),
+        kind="run",
+        predictions=values,
+        classification=cls,
+        inputs=[column],
     )
 
 

@@ -23,11 +23,26 @@ EXPERIMENT = "evaluations"
 
 
 class EvaluationService:
-    def __init__(self, store: Any, cas: Any, registry: Any, tracking: Any) -> None:
+    def __init__(
+        self, store: Any, cas: Any, registry: Any, tracking: Any, runs: Any = None
+    ) -> None:
         self.store = store
         self.cas = cas
         self.registry = registry
         self.tracking = tracking
+        self.runs = runs  # the run service: run:RUN[/TASK] candidates
+
+    def _read_run(self, actor: str, run_id: str, task: str | None, domain: str) -> Any:
+        """A run's (or task's) table output, through the governed run-output read."""
+        from mlstudio.workflows.outputs import RunOutputs
+
+        if self.runs is None:
+            raise InvalidInputError(
+                "run outputs cannot be candidates here", hint="use a column or a model"
+            )
+        return RunOutputs(self.store, self.cas, self.runs).read_table(
+            actor, run_id, task=task, domain=domain
+        )
 
     # --- compare ------------------------------------------------------------------------------
     def compare(
@@ -78,7 +93,16 @@ class EvaluationService:
                     f"{ref} has no column {col!r}", hint=f"its columns are {', '.join(columns)}"
                 )
         resolved = [
-            resolve(self.registry, actor, c, columns, classes, domain=domain, dataset=ref)
+            resolve(
+                self.registry,
+                actor,
+                c,
+                columns,
+                classes,
+                domain=domain,
+                dataset=ref,
+                read_run=lambda run, task: self._read_run(actor, run, task, domain),
+            )
             for c in candidates
         ]
         _unique_names(resolved)
@@ -234,6 +258,19 @@ class EvaluationService:
             )
 
         self.store.retrying(work)
+
+    # --- judges and preferences ----------------------------------------------------------------
+    def judge(self, actor: str, a: str, b: str, **options: Any) -> dict[str, Any]:
+        """Judge answers ``a`` and ``b`` in both orders (see :func:`judging.judge`)."""
+        from mlstudio.integrations.evaluation.judging import judge
+
+        return judge(self, actor, a, b, **options)
+
+    def rank(self, actor: str, **options: Any) -> dict[str, Any]:
+        """Bradley-Terry ranking from pairwise preferences (see :func:`judging.rank`)."""
+        from mlstudio.integrations.evaluation.judging import rank
+
+        return rank(self, actor, **options)
 
     # --- online experiments -------------------------------------------------------------------
     def lift(

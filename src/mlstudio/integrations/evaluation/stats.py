@@ -42,7 +42,8 @@ if TYPE_CHECKING:
 
 TESTS = ("paired permutation", "mcnemar exact", "mcnemar corrected", "delong", "bootstrap", "none")
 VERDICTS = ("better", "worse", "tied", "non-inferior", "untestable")
-_CHUNK_ELEMENTS = 1_000_000  # random draws generated at once: bounds memory, stays in cache
+_CHUNK_ELEMENTS = 1_000_000  # permutation draws generated at once: bounds memory
+_INDEX_CHUNK = 200_000  # bootstrap indices drawn at once: 1.6 MB, stays in cache
 _JACKKNIFE_BLOCKS = 50
 STOP_HITS = 500  # sequential permutation stop: p >= 500 / N is clearly not small
 
@@ -207,9 +208,57 @@ def _summary(x: np.ndarray, codes: np.ndarray | None, confidence: float) -> Summ
     return Summary(n, mean, se, Interval(mean - half, mean + half))
 
 
-def _chunks(total: int, width: int) -> list[int]:
-    rows = max(1, _CHUNK_ELEMENTS // max(1, width))
+def _chunks(total: int, width: int, elements: int = _CHUNK_ELEMENTS) -> list[int]:
+    rows = max(1, elements // max(1, width))
     return [min(rows, total - start) for start in range(0, total, rows)]
+
+
+_MASK32 = 0xFFFFFFFF
+
+
+def resample_indices(n: int, rows: int, rng: np.random.Generator) -> np.ndarray:
+    """A ``(rows, n)`` int64 array of item indices drawn uniformly from ``0..n-1``."""
+    return uniform_below(n, rows * n, rng).reshape(rows, n)
+
+
+def uniform_below(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """``size`` integers drawn uniformly from ``0..n-1`` (``0 < n < 2**32``), int64.
+
+    Lemire's multiply-shift on the 32-bit halves of the generator's raw 64-bit output,
+    vectorised, with its rejection step (a draw whose low 32 bits fall below ``2**32 mod n`` is
+    redrawn), so every value is exactly uniform: the algorithm ``Generator.integers`` runs one
+    value at a time, at a fraction of its per-value cost. Reproducible for a generator state.
+    """
+    import numpy as np
+
+    if not 0 < n < 2**32:
+        raise InvalidInputError(f"cannot draw below {n}", hint="pass 1 to 2**32 - 1 items")
+    mask = np.uint64(_MASK32)
+    half = (size + 1) // 2
+    raw = rng.bit_generator.random_raw(half)  # uint64: two 32-bit draws each
+    scaled = np.empty(2 * half, dtype=np.uint64)
+    np.bitwise_and(raw, mask, out=scaled[:half])
+    np.right_shift(raw, np.uint64(32), out=scaled[half:])
+    scaled = scaled[:size]
+    scaled *= np.uint64(n)  # < 2**64: exact
+    threshold = np.uint64((1 << 32) % n)
+    if threshold:
+        redo = np.flatnonzero((scaled & mask) < threshold)
+        while len(redo):  # expected count: size * threshold / 2**32
+            fresh = (rng.bit_generator.random_raw(len(redo)) >> np.uint64(32)) * np.uint64(n)
+            ok = (fresh & mask) >= threshold
+            scaled[redo[ok]] = fresh[ok]
+            redo = redo[~ok]
+    scaled >>= np.uint64(32)
+    return scaled.view(np.int64)  # < n < 2**32 after the shift: the same numbers
+
+
+def _few_values(d: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(values, counts) when ``d`` takes few distinct values (binary or graded scores)."""
+    import numpy as np
+
+    values, counts = np.unique(d, return_counts=True)
+    return (values, counts) if len(values) * 8 <= len(d) else None
 
 
 def bootstrap_means(
@@ -218,29 +267,59 @@ def bootstrap_means(
     """Bootstrap distribution of the mean of ``d``: items resampled, or clusters when given."""
     import numpy as np
 
-    n = len(d)
     if codes is not None:
         sums = np.bincount(codes, weights=d)
         sizes = np.bincount(codes).astype(float)
         groups = len(sums)
         out = [
-            sums[idx].sum(axis=1) / sizes[idx].sum(axis=1)
+            np.take(sums, idx).sum(axis=1) / np.take(sizes, idx).sum(axis=1)
             for idx in (
-                rng.integers(0, groups, size=(rows, groups)) for rows in _chunks(resamples, groups)
+                resample_indices(groups, rows, rng)
+                for rows in _chunks(resamples, groups, _INDEX_CHUNK)
             )
         ]
         return np.concatenate(out)
-    values, counts = np.unique(d, return_counts=True)
-    if len(values) * 8 <= n:  # few distinct values: multinomial counts, same distribution
-        draws = rng.multinomial(n, counts / n, size=resamples)
-        return draws @ values / n
-    centre = float(d.mean())
-    small = (d - centre).astype(np.float32)  # half the memory traffic; error << the SE
-    out = [
-        small[rng.integers(0, n, size=(rows, n))].sum(axis=1, dtype=np.float64) / n
-        for rows in _chunks(resamples, n)
-    ]
-    return centre + np.concatenate(out)
+    return bootstrap_means_many([d], resamples, rng)[0]
+
+
+def bootstrap_means_many(
+    arrays: Sequence[np.ndarray], resamples: int, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Bootstrap distributions of the means of several arrays (e.g. one per slice).
+
+    Arrays of equal length share the resampled indices (drawn once, applied to each: every
+    array's distribution is the same as on its own, they are only dependent on each other), so
+    ten slices of equal size cost one index draw. Arrays with few distinct values draw
+    multinomial counts of those values instead (the same distribution as resampling items).
+    ``bootstrap_means_many([d], B, rng)[0]`` is ``bootstrap_means(d, None, B, rng)``.
+    """
+    import numpy as np
+
+    out: list[np.ndarray | None] = [None] * len(arrays)
+    by_length: dict[int, list[int]] = {}
+    for i, d in enumerate(arrays):
+        few = _few_values(d) if len(d) else None
+        if few is not None:
+            values, counts = few
+            n = len(d)
+            out[i] = rng.multinomial(n, counts / n, size=resamples) @ values / n
+        elif len(d):
+            by_length.setdefault(len(d), []).append(i)
+        else:
+            out[i] = np.full(resamples, np.nan)
+    for n, members in by_length.items():
+        centres = [float(arrays[i].mean()) for i in members]
+        centred = [
+            np.asarray(arrays[i], dtype=float) - c for i, c in zip(members, centres, strict=True)
+        ]
+        parts: list[list[np.ndarray]] = [[] for _ in members]
+        for rows in _chunks(resamples, n, _INDEX_CHUNK):
+            idx = resample_indices(n, rows, rng)
+            for j, x in enumerate(centred):
+                parts[j].append(np.take(x, idx).sum(axis=1) / n)
+        for j, i in enumerate(members):
+            out[i] = centres[j] + np.concatenate(parts[j])
+    return [x for x in out if x is not None]
 
 
 def acceleration(jackknife: np.ndarray) -> float:
