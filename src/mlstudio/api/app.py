@@ -68,6 +68,7 @@ def create_app(
         audit,
         cache,
         data,
+        deployments,
         domains,
         evaluation,
         features,
@@ -158,6 +159,7 @@ def create_app(
         models,
         evaluation,
         flags,
+        deployments,
     )
     for module in by_domain:
         api.include_router(module.router)

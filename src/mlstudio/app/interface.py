@@ -511,6 +511,30 @@ class FlagsApi(Protocol):
         ...
 
 
+class DeploymentsApi(Protocol):
+    """Deployments the server runs and keeps running (one serving process each)."""
+
+    def deploy(
+        self,
+        name: str,
+        *,
+        alias: str = "champion",
+        also: list[str] | None = None,
+        fallback: str | None = None,
+        domain: str = "production",
+        port: int | None = None,
+    ) -> dict[str, Any]:
+        """Create deployment ``name`` (a model) or change it; its supervisor applies it."""
+        ...
+
+    def list(self) -> list[dict[str, Any]]: ...
+    def show(self, name: str) -> dict[str, Any]:
+        """Desired state plus what the supervisor sees: status, reason, url, pid, restarts."""
+        ...
+
+    def remove(self, name: str) -> dict[str, Any]: ...
+
+
 class FeaturesApi(Protocol):
     """The feature store: versioned views, point-in-time training sets, the online store."""
 
@@ -595,4 +619,6 @@ class Studio(Protocol):
     def evaluation(self) -> EvaluationApi: ...
     @property
     def flags(self) -> FlagsApi: ...
+    @property
+    def deployments(self) -> DeploymentsApi: ...
     def close(self) -> None: ...

@@ -52,6 +52,12 @@ class Client:
         return RemoteEvaluation(self.http)
 
     @cached_property
+    def deployments(self) -> Any:
+        from mlstudio.client.deployments import RemoteDeployments
+
+        return RemoteDeployments(self.http)
+
+    @cached_property
     def flags(self) -> Any:
         from mlstudio.client.flags import RemoteFlags
 
