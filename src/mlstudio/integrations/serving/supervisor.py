@@ -240,12 +240,17 @@ class Supervisor:
             log.warning("audit of deploy.restart %s failed: %s", name, exc)
 
     def _healthy(self, child: Child) -> bool:
-        import httpx
+        import http.client
 
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        conn = http.client.HTTPConnection(host, child.port, timeout=0.5)
         try:
-            return httpx.get(self._url(child) + "/health", timeout=0.5).status_code == 200
-        except httpx.HTTPError:
+            conn.request("GET", "/health")
+            return conn.getresponse().status == 200
+        except OSError:
             return False
+        finally:
+            conn.close()
 
     def _stop(self, name: str) -> None:
         child = self.children.pop(name, None)
