@@ -430,6 +430,13 @@ class ModelsApi(Protocol):
     ) -> tuple[ModelVersionView, bytes]:
         """The version's pickled bytes, after the domain and classification checks."""
         ...
+
+    def predict(
+        self, ref: str, *, input: str, output: str, domain: str = "production"
+    ) -> dict[str, Any]:
+        """Batch scoring: ``ref``'s predictions for every row of dataset ``input``, stored as
+        a new version of dataset ``output`` (governed read, load and write)."""
+        ...
         ...
 
 
