@@ -20,6 +20,7 @@ import pytest
 
 from mlstudio.app import views
 from mlstudio.errors import (
+    ConfigurationError,
     ConflictError,
     InUseError,
     InvalidInputError,
@@ -703,7 +704,7 @@ def test_every_area_of_the_interface_is_implemented(app):
     from mlstudio.app import interface
 
     areas = {n: p for n, p in vars(interface.Studio).items() if isinstance(p, property)}
-    assert len(areas) == 18  # ... tracking, models (the registry), features, evaluation, flags
+    assert len(areas) == 19  # ... models (the registry), features, evaluation, flags, deployments
     for area_name, prop in areas.items():
         protocol = typing.get_type_hints(prop.fget)["return"]
         area = getattr(app.studio, area_name)
@@ -804,3 +805,31 @@ def test_flags_set_evaluate_and_remove(app):
     assert app.flags.remove(key)["removed"] is True
     assert app.flags.evaluate(key, "safe")["error_code"] == "FLAG_NOT_FOUND"
     fails(lambda: app.flags.remove(key), NotFoundError, "no flag")
+
+
+# --- deployments and batch scoring --------------------------------------------------------------
+def test_deployments_are_server_run_and_checked_before_recording(app):
+    """A server records a deployment for its supervisor; the embedded studio refuses in one line
+    naming the server; reads and removal answer the same everywhere."""
+    name = f"{app.ns}-model"
+    fails(lambda: app.deployments.show(name), NotFoundError, f"no deployment '{name}'")
+    assert name not in [d["name"] for d in app.deployments.list()]
+    if app.kind == "remote":
+        fails(lambda: app.deployments.deploy(name, alias="live"), NotFoundError, "does not exist")
+        fails(
+            lambda: app.deployments.deploy(name, alias="live", fallback="magic"),
+            InvalidInputError,
+            "invalid fallback",
+        )
+    else:
+        fails(
+            lambda: app.deployments.deploy(name, alias="live"),
+            ConfigurationError,
+            "mlstudio server",
+        )
+    fails(lambda: app.deployments.remove(name), NotFoundError, "no deployment")
+    fails(
+        lambda: app.models.predict(f"{name}@live", input=f"{app.ns}/none", output=f"{app.ns}/out"),
+        NotFoundError,
+        f"{app.ns}/none",
+    )
