@@ -15,18 +15,30 @@ change is audited (``deploy.set``, ``deploy.remove``), refusals too.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from mlstudio.core.clock import iso
+from mlstudio.core.clock import iso, utcnow
 from mlstudio.errors import InvalidInputError, NotFoundError
 from mlstudio.governance.audit import guarded
 from mlstudio.governance.rbac import Authorizer
 
-STATUSES = ("pending", "starting", "running", "restarting", "failed", "removing")
+STATUSES = ("pending", "starting", "running", "restarting", "failed", "removing", "unknown")
+STALE_S = 15.0  # a supervisor's heartbeat older than this: nobody is watching the process
 
 
-def deployment_view(row: dict[str, Any]) -> dict[str, Any]:
-    status = "removing" if row["desired"] == "removed" else row["status"]
+def deployment_view(row: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
+    """The row as ``deploy show`` prints it; a held deployment whose supervisor stopped
+    beating (its server was killed) is ``unknown``, with the time of the last heartbeat."""
+    status, reason = row["status"], row["reason"]
+    beat = row["heartbeat_at"]
+    if row["desired"] == "removed":
+        status = "removing"
+    elif row["supervisor"] and beat is not None:
+        age = ((now or utcnow()) - beat).total_seconds()
+        if age > STALE_S:
+            status = "unknown"
+            reason = f"no supervisor heartbeat since {iso(beat)} (is mlstudio server running?)"
     return {
         "name": row["name"],
         "model": row["model"],
@@ -37,7 +49,7 @@ def deployment_view(row: dict[str, Any]) -> dict[str, Any]:
         "port": row["port"],
         "revision": row["revision"],
         "status": status,
-        "reason": row["reason"],
+        "reason": reason,
         "url": row["url"],
         "pid": row["pid"],
         "restarts": row["restarts"],

@@ -108,5 +108,12 @@ class DeploymentRepository:
         self.conn.execute(
             update(deployments)
             .where(deployments.c.supervisor == supervisor)
-            .values(supervisor=None, heartbeat_at=None, pid=None)
+            .values(
+                supervisor=None,
+                heartbeat_at=None,
+                pid=None,
+                status="pending",
+                reason="its server stopped; the next mlstudio server starts it again",
+                status_at=utcnow(),
+            )
         )
