@@ -20,6 +20,7 @@ import pytest
 
 from mlstudio.app import views
 from mlstudio.errors import (
+    ConfigurationError,
     ConflictError,
     InUseError,
     InvalidInputError,
@@ -703,7 +704,7 @@ def test_every_area_of_the_interface_is_implemented(app):
     from mlstudio.app import interface
 
     areas = {n: p for n, p in vars(interface.Studio).items() if isinstance(p, property)}
-    assert len(areas) == 19  # ... features, evaluation, flags, monitoring
+    assert len(areas) == 20  # ... features, evaluation, flags, monitoring, deployments
     for area_name, prop in areas.items():
         protocol = typing.get_type_hints(prop.fget)["return"]
         area = getattr(app.studio, area_name)
@@ -876,3 +877,31 @@ def test_monitor_add_run_alert_feedback_and_remove(app):
           InvalidInputError, "at least one check")  # fmt: skip
     assert app.monitoring.remove(name)["removed"] is True
     fails(lambda: app.monitoring.show(name), NotFoundError, "does not exist")
+
+
+# --- deployments and batch scoring --------------------------------------------------------------
+def test_deployments_are_server_run_and_checked_before_recording(app):
+    """A server records a deployment for its supervisor; the embedded studio refuses in one line
+    naming the server; reads and removal answer the same everywhere."""
+    name = f"{app.ns}-model"
+    fails(lambda: app.deployments.show(name), NotFoundError, f"no deployment '{name}'")
+    assert name not in [d["name"] for d in app.deployments.list()]
+    if app.kind == "remote":
+        fails(lambda: app.deployments.deploy(name, alias="live"), NotFoundError, "does not exist")
+        fails(
+            lambda: app.deployments.deploy(name, alias="live", fallback="magic"),
+            InvalidInputError,
+            "invalid fallback",
+        )
+    else:
+        fails(
+            lambda: app.deployments.deploy(name, alias="live"),
+            ConfigurationError,
+            "mlstudio server",
+        )
+    fails(lambda: app.deployments.remove(name), NotFoundError, "no deployment")
+    fails(
+        lambda: app.models.predict(f"{name}@live", input=f"{app.ns}/none", output=f"{app.ns}/out"),
+        NotFoundError,
+        f"{app.ns}/none",
+    )

@@ -68,6 +68,7 @@ def create_app(
         audit,
         cache,
         data,
+        deployments,
         domains,
         evaluation,
         features,
@@ -160,6 +161,7 @@ def create_app(
         evaluation,
         flags,
         monitoring,
+        deployments,
     )
     for module in by_domain:
         api.include_router(module.router)

@@ -19,6 +19,7 @@ LOOPS = [
     "mlstudio.scheduling.driver:start",
     "mlstudio.scheduling.schedules:start",
     "mlstudio.integrations.webhooks:start",
+    "mlstudio.integrations.serving.supervisor:start",
 ]
 
 log = logging.getLogger("mlstudio.server")

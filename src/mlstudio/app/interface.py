@@ -430,6 +430,13 @@ class ModelsApi(Protocol):
     ) -> tuple[ModelVersionView, bytes]:
         """The version's pickled bytes, after the domain and classification checks."""
         ...
+
+    def predict(
+        self, ref: str, *, input: str, output: str, domain: str = "production"
+    ) -> dict[str, Any]:
+        """Batch scoring: ``ref``'s predictions for every row of dataset ``input``, stored as
+        a new version of dataset ``output`` (governed read, load and write)."""
+        ...
         ...
 
 
@@ -542,6 +549,30 @@ class FlagsApi(Protocol):
     ) -> dict[str, Any]:
         """The flag's value for ``subject`` with its reason (never an error for a bad flag)."""
         ...
+
+
+class DeploymentsApi(Protocol):
+    """Deployments the server runs and keeps running (one serving process each)."""
+
+    def deploy(
+        self,
+        name: str,
+        *,
+        alias: str = "champion",
+        also: list[str] | None = None,
+        fallback: str | None = None,
+        domain: str = "production",
+        port: int | None = None,
+    ) -> dict[str, Any]:
+        """Create deployment ``name`` (a model) or change it; its supervisor applies it."""
+        ...
+
+    def list(self) -> list[dict[str, Any]]: ...
+    def show(self, name: str) -> dict[str, Any]:
+        """Desired state plus what the supervisor sees: status, reason, url, pid, restarts."""
+        ...
+
+    def remove(self, name: str) -> dict[str, Any]: ...
 
 
 class FeaturesApi(Protocol):
@@ -689,4 +720,6 @@ class Studio(Protocol):
     def flags(self) -> FlagsApi: ...
     @property
     def monitoring(self) -> MonitoringApi: ...
+    @property
+    def deployments(self) -> DeploymentsApi: ...
     def close(self) -> None: ...

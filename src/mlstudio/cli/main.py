@@ -72,6 +72,14 @@ ENTRIES: dict[str, tuple[str, str]] = {
         "mlstudio.cli.serve:app",
         "Serve a registered model over HTTP, following its alias (fallbacks, prediction log).",
     ),
+    "deploy": (
+        "mlstudio.cli.deploy:app",
+        "Deployments the server runs and restarts: deploy NAME, list, show, remove.",
+    ),
+    "predict": (
+        "mlstudio.cli.predict:app",
+        "Score a dataset with a registered model (batch): predict NAME@ALIAS --input --output.",
+    ),
     "schedule": (
         "mlstudio.cli.schedule:app",
         "Start runs on a cron schedule: add, list, pause, resume, remove.",

@@ -78,6 +78,16 @@ def serve(
         float, typer.Option("--max-body-mb", min=0.0, help="Largest request body, MiB (413)")
     ] = 1.0,
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
+    http: Annotated[
+        str,
+        typer.Option(
+            "--http", help="HTTP parser: auto (httptools when installed) | h11 | httptools"
+        ),
+    ] = "auto",
+    loop: Annotated[
+        str,
+        typer.Option("--loop", help="Event loop: auto (uvloop when installed) | asyncio | uvloop"),
+    ] = "auto",
 ) -> None:
     """Serve NAME@ALIAS at POST /v1/models/NAME:predict until stopped (Ctrl-C or SIGTERM).
 
@@ -95,6 +105,10 @@ def serve(
     from mlstudio.integrations.serving.runtime import ServeConfig, Serving
     from mlstudio.platform import Platform
 
+    if http not in {"auto", "h11", "httptools"}:
+        raise InvalidInputError(f"--http {http}", hint="auto, h11 or httptools")
+    if loop not in {"auto", "asyncio", "uvloop"}:
+        raise InvalidInputError(f"--loop {loop}", hint="auto, asyncio or uvloop")
     if log_inputs not in {"auto", "raw", "digest"}:
         raise InvalidInputError(f"--log-inputs {log_inputs}", hint="auto, raw or digest")
     rows = _json_file(sample, "--sample")
@@ -156,6 +170,8 @@ def serve(
             log_config=None,
             timeout_keep_alive=75,
             backlog=4096,
+            http=http,
+            loop=loop,
         )
     finally:
         serving.stop()

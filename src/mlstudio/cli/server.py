@@ -102,6 +102,11 @@ def server(
             # on a connection the server is closing ("disconnected without a response")
             timeout_keep_alive=75,
             backlog=4096,
+            # the pure-Python parser and loop whatever is installed: httptools answers some
+            # malformed requests itself (text/plain 400s the API does not document); the
+            # serving processes (mlstudio serve) use httptools and uvloop for latency
+            http="h11",
+            loop="asyncio",
         )
     finally:
         platform.close()

@@ -58,6 +58,12 @@ class Client:
         return RemoteMonitoring(self.http)
 
     @cached_property
+    def deployments(self) -> Any:
+        from mlstudio.client.deployments import RemoteDeployments
+
+        return RemoteDeployments(self.http)
+
+    @cached_property
     def flags(self) -> Any:
         from mlstudio.client.flags import RemoteFlags
 

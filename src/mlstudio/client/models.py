@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from mlstudio.client.areas import RemoteArea, seg
+from mlstudio.client.http import LONG
 
 
 class RemoteModels(RemoteArea):
@@ -88,3 +89,9 @@ class RemoteModels(RemoteArea):
         params = {"ref": ref, "domain": domain, "run_id": run_id, "node_id": node_id}
         response = self.http.call("GET", "/models/load", params=params)
         return json.loads(response.headers["X-Mlstudio-Model"]), response.content
+
+    def predict(
+        self, ref: str, *, input: str, output: str, domain: str = "production"
+    ) -> dict[str, Any]:
+        body = {"model": ref, "input": input, "output": output, "domain": domain}
+        return self.http.json("POST", "/models/predict", json=body, timeout=LONG)

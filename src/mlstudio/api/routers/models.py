@@ -14,6 +14,7 @@ from mlstudio.api.schemas.models import (
     DecisionIn,
     GateIn,
     ModelCreateIn,
+    PredictIn,
     ProtectIn,
     RegisterIn,
 )
@@ -37,6 +38,15 @@ def create_model(body: ModelCreateIn, studio: StudioDep) -> Any:
 def show_model(studio: StudioDep, ref: str, at: datetime | None = None) -> Any:
     """``ref``: NAME, NAME/VERSION or NAME@ALIAS (with ``at``: where the alias pointed then)."""
     return studio.models.show(ref, at=at)
+
+
+@router.post("/predict")
+def predict(body: PredictIn, studio: StudioDep) -> dict[str, Any]:
+    """Batch scoring: the model's predictions for every row of ``input``, written as a new
+    version of dataset ``output`` (governed like a run in ``domain``)."""
+    return studio.models.predict(
+        body.model, input=body.input, output=body.output, domain=body.domain
+    )
 
 
 @router.get("/load")

@@ -40,3 +40,10 @@ class DecisionIn(In):
 
 class ProtectIn(In):
     protected: bool = Field(True, description="False unprotects the alias")
+
+
+class PredictIn(In):
+    model: str = Field(description="NAME@ALIAS or NAME/VERSION")
+    input: str = Field(description="Dataset to score, NS/NAME[@V]")
+    output: str = Field(description="Dataset to write the predictions to, NS/NAME")
+    domain: str = Field("production", description="Domain the data and model are read under")

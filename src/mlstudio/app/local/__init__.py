@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mlstudio.app.local.data import LocalDatasets, LocalDeclassifiers
+    from mlstudio.app.local.deployments import LocalDeployments
     from mlstudio.app.local.evaluation import LocalEvaluation
     from mlstudio.app.local.features import LocalFeatures
     from mlstudio.app.local.flags import LocalFlags
@@ -107,6 +108,12 @@ class LocalStudio:
         from mlstudio.app.local.evaluation import LocalEvaluation
 
         return LocalEvaluation(self.platform, self.actor, self.served)
+
+    @cached_property
+    def deployments(self) -> LocalDeployments:
+        from mlstudio.app.local.deployments import LocalDeployments
+
+        return LocalDeployments(self.platform, self.actor, self.served)
 
     @cached_property
     def flags(self) -> LocalFlags:

@@ -110,3 +110,12 @@ class LocalModels(Area):
             self.actor, ref, domain=domain, run_id=run_id, node_id=node_id
         )
         return view, data  # type: ignore[return-value]
+
+    def predict(
+        self, ref: str, *, input: str, output: str, domain: str = "production"
+    ) -> dict[str, Any]:
+        from mlstudio.integrations.serving.batch import BatchScoring
+
+        p = self.platform
+        scoring = BatchScoring(p.store, p.cas, p.registry, p.datasets)
+        return scoring.predict(self.actor, ref, input=input, output=output, domain=domain)

@@ -15,6 +15,7 @@ from mlstudio.errors import ConflictError, InvalidInputError
 
 if TYPE_CHECKING:
     from mlstudio.store.metadata.repositories.audit import AuditRepository
+    from mlstudio.store.metadata.repositories.deployments import DeploymentRepository
     from mlstudio.store.metadata.repositories.evaluation import EvaluationRepository
     from mlstudio.store.metadata.repositories.features import FeatureRepository
     from mlstudio.store.metadata.repositories.flags import FlagRepository
@@ -122,6 +123,12 @@ class UnitOfWork:
         from mlstudio.store.metadata.repositories.evaluation import EvaluationRepository
 
         return EvaluationRepository(self.conn)
+
+    @cached_property
+    def deployments(self) -> DeploymentRepository:
+        from mlstudio.store.metadata.repositories.deployments import DeploymentRepository
+
+        return DeploymentRepository(self.conn)
 
     @cached_property
     def flags(self) -> FlagRepository:

@@ -2,6 +2,7 @@
 
 from mlstudio.store.metadata.tables._base import metadata
 from mlstudio.store.metadata.tables.audit import audit_events
+from mlstudio.store.metadata.tables.deployments import deployments
 from mlstudio.store.metadata.tables.evaluation import evaluations, model_alias_gates
 from mlstudio.store.metadata.tables.features import (
     feature_materializations,
@@ -68,6 +69,7 @@ __all__ = [
     "domains",
     "evaluations",
     "feature_flags",
+    "deployments",
     "feature_materializations",
     "feature_usages",
     "feature_views",
