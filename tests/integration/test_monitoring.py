@@ -342,3 +342,34 @@ def test_a_model_alert_flips_the_configured_serving_flag(studio, shop):
     [flipped] = [e for e in studio.ok("audit", "--action", "flag.set") if "by" in e["details"]]
     assert flipped["details"]["by"]["monitor"] == "shop/churn"
     assert flipped["details"]["by"]["alert"] == out["flags"][0]["alert"]
+
+
+def test_a_scheduled_monitor_runs_when_its_cron_fires_and_only_then(studio, shop):
+    """The server's monitor loop (integrations/monitoring/scheduler.py) runs a monitor as its
+    creator at each fire time after the loop started, once; an unscheduled monitor never."""
+    from mlstudio.integrations.monitoring.scheduler import MonitorScheduler
+
+    clock = {"now": datetime(2026, 1, 31, 5, 30, tzinfo=UTC)}
+    with studio.opened() as p:
+        svc = _service(p)
+        _add(svc, schedule="0 6 * * *")  # shop/churn, daily at 06:00 UTC
+        svc.add("alice", "shop/manual", source="shop/preds", time_column="ts",
+                metrics=["revenue=sum:amount"])  # fmt: skip
+        scheduler = MonitorScheduler(p, clock=lambda: clock["now"])
+        assert scheduler.tick() == []  # 05:30: not yet
+        clock["now"] = datetime(2026, 1, 31, 5, 59, 59, tzinfo=UTC)
+        assert scheduler.tick() == []
+        clock["now"] = datetime(2026, 1, 31, 6, 0, 4, tzinfo=UTC)
+        [fired] = scheduler.tick()
+        assert fired["monitor"] == "shop/churn" and fired["fired_at"].startswith("2026-01-31T06:00")
+        assert fired["computed"]["drift"] == 90  # Jan 1 .. Jan 30 x (all, free, pro)
+        clock["now"] = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
+        assert scheduler.tick() == []  # the next fire is tomorrow at 06:00
+        clock["now"] = datetime(2026, 2, 1, 6, 0, 1, tzinfo=UTC)
+        [again] = scheduler.tick()
+        assert again["monitor"] == "shop/churn"
+        # only Jan 31 is new (x 3 slices): the 90 earlier windows are not computed again
+        assert again["computed"] == {"data": 1, "drift": 3, "anomaly:revenue": 3}
+    audited = studio.ok("audit", "--action", "monitor.run")
+    assert sum("shop/churn" in e["resource"] for e in audited) == 2
+    assert not [e for e in audited if "shop/manual" in e["resource"]]  # never run

@@ -20,6 +20,7 @@ LOOPS = [
     "mlstudio.scheduling.schedules:start",
     "mlstudio.integrations.webhooks:start",
     "mlstudio.integrations.serving.supervisor:start",
+    "mlstudio.integrations.monitoring.scheduler:start",
 ]
 
 log = logging.getLogger("mlstudio.server")

@@ -145,7 +145,7 @@ class MonitorService:
         if schedule:
             from mlstudio.scheduling.schedules import Cron
 
-            schedule = Cron.parse(schedule).expr  # validated and stored (no loop runs it yet)
+            schedule = Cron.parse(schedule).expr  # run by the server (monitoring/scheduler.py)
         resource = f"monitor:{full.full}"
         with refusals_audited(self.store, actor, "monitor.add", resource), self.store.read() as uow:
             Authorizer(uow.identity).require_namespace(actor, full.namespace, "add monitors")
