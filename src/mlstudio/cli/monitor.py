@@ -57,7 +57,9 @@ def add(
     freshness: Annotated[
         int, typer.Option("--freshness", help="Periods without data before a data alert")
     ] = 2,
-    schedule: Annotated[str | None, typer.Option("--schedule", help="Cron (stored)")] = None,
+    schedule: Annotated[
+        str | None, typer.Option("--schedule", help="Cron (UTC): mlstudio server runs it then")
+    ] = None,
     flag: Annotated[
         str | None,
         typer.Option("--flag", help="KEY=VALUE: set this serving flag when a model alert opens"),
