@@ -26,11 +26,6 @@ from mlstudio.integrations.tracking.service import (
 _STATUS = {"succeeded": "FINISHED", "cached": "FINISHED", "failed": "FAILED"}
 
 
-def on_task_tracked(uow: Any, event: Event) -> None:
-    """One event (the per-event form of :func:`on_tasks_tracked`)."""
-    on_tasks_tracked(uow, [event])
-
-
 def on_tasks_tracked(uow: Any, events: Sequence[Event]) -> None:
     """The tracked runs of one engine step's finished task runs, in a few statements: one
     insert each for the runs, their params and their tags, whatever the number of tasks (an
@@ -159,4 +154,4 @@ def _input_params(inputs: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-__all__ = ["on_task_tracked", "on_tasks_tracked", "validate_artifact_path"]
+__all__ = ["on_tasks_tracked", "validate_artifact_path"]

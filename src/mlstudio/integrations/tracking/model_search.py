@@ -45,7 +45,7 @@ def _holds(row: dict[str, Any], clause: Clause) -> bool:
     else:
         value = (row.get(clause.kind) or {}).get(clause.key)
     if value is None:
-        return clause.op == "!=" or clause.op == "NOT IN"
+        return clause.op in ("!=", "NOT IN")  # an absent value differs from every value
     op, wanted = clause.op, clause.value
     if isinstance(wanted, float) and not isinstance(value, int | float):
         return False

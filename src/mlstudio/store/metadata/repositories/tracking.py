@@ -136,20 +136,9 @@ class TrackingRepository:
         )
         return {r.task_run_id for r in self.conn.execute(q)}
 
-    def producer_of(self, workflow_run_id: str, cache_key: str) -> str | None:
-        q = (
-            select(tracking_runs.c.id)
-            .where(
-                tracking_runs.c.workflow_run_id == workflow_run_id,
-                tracking_runs.c.cache_key == cache_key,
-                tracking_runs.c.cache_hit.is_(False),
-            )
-            .limit(1)
-        )
-        return self.conn.execute(q).scalar()
-
     def producers_of(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
-        """``producer_of`` for many (workflow run, cache key) pairs in few queries."""
+        """The tracked run that computed each (workflow run, cache key) pair (not a cache hit),
+        in a query per workflow run."""
         out: dict[tuple[str, str], str] = {}
         by_run: dict[str, set[str]] = {}
         for run_id, key in pairs:
