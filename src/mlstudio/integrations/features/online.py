@@ -152,7 +152,8 @@ _KEYS_PER_CALL = 200  # keys per script call: few round trips, short blocking of
 class RedisOnlineStore:
     name = "redis"
 
-    def __init__(self, url: str = DEFAULT_REDIS_URL) -> None:
+    def __init__(self, url: str = DEFAULT_REDIS_URL, prefix: str = "default") -> None:
+        """``prefix``: the installation's id, so installations sharing one Redis never collide."""
         try:
             import redis
         except ImportError as exc:  # pragma: no cover - the extra is not installed
@@ -161,6 +162,7 @@ class RedisOnlineStore:
                 hint="pip install 'mlstudio[features]'",
             ) from exc
         self.url = url
+        self.prefix = prefix
         self.client = redis.Redis.from_url(url, socket_timeout=10)
         try:
             self._script = self.client.register_script(_WRITE_LUA)
@@ -171,9 +173,8 @@ class RedisOnlineStore:
                 hint="start Redis, or set MLSTUDIO_REDIS_URL",
             ) from exc
 
-    @staticmethod
-    def _key(view: str, key: str) -> str:
-        return f"mlstudio:fv:{view}:{key}"
+    def _key(self, view: str, key: str) -> str:
+        return f"mlstudio:{self.prefix}:fv:{view}:{key}"
 
     def write(self, view: str, rows: Sequence[Row]) -> int:
         """Write each row unless the stored value is newer (event time, then knowledge time)."""
@@ -209,7 +210,7 @@ class RedisOnlineStore:
 
     def delete_view(self, view: str) -> None:
         batch: list[Any] = []
-        for key in self.client.scan_iter(match=f"mlstudio:fv:{view}:*", count=1000):
+        for key in self.client.scan_iter(match=f"mlstudio:{self.prefix}:fv:{view}:*", count=1000):
             batch.append(key)
             if len(batch) >= 1000:
                 self.client.unlink(*batch)
@@ -221,7 +222,10 @@ class RedisOnlineStore:
         self.client.close()
 
 
-def open_store(kind: str, home: Path, redis_url: str | None = None) -> OnlineStore:
+def open_store(
+    kind: str, home: Path, redis_url: str | None = None, prefix: str = "default"
+) -> OnlineStore:
+    """The online store ``kind``; Redis keys start with ``MLSTUDIO_REDIS_PREFIX`` or ``prefix``."""
     if kind not in STORES:
         raise InvalidInputError(
             f"unknown online store {kind!r}", hint=f"use one of: {', '.join(STORES)}"
@@ -230,6 +234,7 @@ def open_store(kind: str, home: Path, redis_url: str | None = None) -> OnlineSto
         import os
 
         return RedisOnlineStore(
-            redis_url or os.environ.get("MLSTUDIO_REDIS_URL") or DEFAULT_REDIS_URL
+            redis_url or os.environ.get("MLSTUDIO_REDIS_URL") or DEFAULT_REDIS_URL,
+            os.environ.get("MLSTUDIO_REDIS_PREFIX") or prefix,
         )
     return SqliteOnlineStore(home / "features" / "online.sqlite")

@@ -294,7 +294,7 @@ class FeatureService:
         from mlstudio.integrations.features.online import open_store
 
         if kind not in self._online:
-            self._online[kind] = open_store(kind, self.home)
+            self._online[kind] = open_store(kind, self.home, prefix=self.store.installation_id())
         return self._online[kind]
 
     def materialize(

@@ -165,6 +165,7 @@ class MetadataStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        self._installation_id: str | None = None
 
     @contextmanager
     def transaction(self) -> Iterator[UnitOfWork]:
@@ -181,6 +182,17 @@ class MetadataStore:
         ):
             yield UnitOfWork(conn)
             conn.rollback()
+
+    def installation_id(self) -> str:
+        """This installation's random id (made with its database; the same for every process)."""
+        if self._installation_id is None:
+            from sqlalchemy import select
+
+            from mlstudio.store.metadata.tables import installation
+
+            with self.read() as uow:
+                self._installation_id = uow.conn.execute(select(installation.c.id)).scalar_one()
+        return self._installation_id
 
     def retrying(self, fn: Callable[[UnitOfWork], T], attempts: int = 8) -> T:
         """Run ``fn`` in a transaction, retrying when a concurrent writer won a unique race."""

@@ -12,7 +12,7 @@ from mlstudio.store.metadata.tables.features import (
 from mlstudio.store.metadata.tables.flags import feature_flags
 from mlstudio.store.metadata.tables.governance import api_tokens, datasets, declassifiers, domains
 from mlstudio.store.metadata.tables.identity import role_grants, users
-from mlstudio.store.metadata.tables.maintenance import deleted_versions, run_pins
+from mlstudio.store.metadata.tables.maintenance import deleted_versions, installation, run_pins
 from mlstudio.store.metadata.tables.modules import (
     module_versions,
     modules,
@@ -66,6 +66,7 @@ __all__ = [
     "datasets",
     "declassifiers",
     "deleted_versions",
+    "installation",
     "domains",
     "evaluations",
     "feature_flags",

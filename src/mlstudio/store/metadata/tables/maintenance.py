@@ -31,3 +31,13 @@ deleted_versions = Table(
     UniqueConstraint("kind", "name", "version"),
     Index("ix_deleted_versions_name", "kind", "name"),
 )
+
+# One row: this installation's random id, made when its database was created. Everything that
+# shares the database (server, workers, CLIs on other hosts) reads the same id; shared external
+# stores (the Redis online store) prefix their keys with it so two installations never collide.
+installation = Table(
+    "installation",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
