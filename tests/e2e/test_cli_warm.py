@@ -137,6 +137,8 @@ def test_writes_and_following_run_in_process(warm, tmp_path):
     assert not launch._servable(["module", "list", "--help"])
     assert launch._servable(["--json", "module", "list"])
     assert not launch._servable(["module", "push", "list"])
+    assert launch._servable(["run", "team/m/wf", "-p", "x=1"])
+    assert not launch._servable(["run", "--help"])
 
 
 def test_many_reads_at_once_each_get_their_answer(warm, tmp_path):
@@ -185,3 +187,66 @@ def test_new_code_gets_a_new_warm_process():
     finally:
         os.utime(source, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert launch.code_digest() == before
+
+
+def test_run_is_served_warm_and_ends_as_in_process(warm, tmp_path):
+    warm("namespace", "create", "team", "--json")
+    warm("module", "push", str(_flow_module(tmp_path, "team/m")), "--no-tests", "--json")
+    warm.started()
+    served = warm(
+        "run", "team/m/wf:latestAlpha", "-p", "x=4", "--json", MLSTUDIO_CLI_WARM_TRACE="1"
+    )
+    alone = warm("run", "team/m/wf:latestAlpha", "-p", "x=5", "--json", MLSTUDIO_CLI_WARM="0")
+    assert TRACE in served.stderr
+    ran, ran_alone = json.loads(served.stdout), json.loads(alone.stdout)
+    assert (ran["state"], ran["output_value"]) == ("succeeded", 4)
+    assert (ran_alone["state"], ran_alone["output_value"]) == ("succeeded", 5)
+    assert sorted(ran) == sorted(ran_alone)  # the same fields either way
+    failed = warm("run", "team/m/wf:latestAlpha", "-p", "x=oops", "--json", expect=None)
+    failed_alone = warm(
+        "run", "team/m/wf:latestAlpha", "-p", "x=oops", "--json", expect=None, MLSTUDIO_CLI_WARM="0"
+    )
+    assert failed.returncode == failed_alone.returncode != 0
+    assert failed.stdout == failed_alone.stdout
+
+
+def test_a_warm_run_dies_with_its_caller(warm, tmp_path):
+    """kill -9 of the `mlstudio run` the user started takes its engine (the warm child) and
+    the engine's task process with it, as when the run was in-process."""
+    folder = tmp_path / "team_slow"
+    folder.mkdir()
+    (folder / "module.toml").write_text('[module]\nname = "team/slow"\n')
+    marks = tmp_path / "marks"
+    (folder / "tasks.py").write_text(
+        "import os, time\nfrom pathlib import Path\nfrom mlstudio import task, workflow\n\n"
+        "@task\ndef slow() -> int:\n"
+        f"    Path({str(marks)!r}).write_text(f'{{os.getpid()}} {{os.getppid()}}')\n"
+        "    time.sleep(120)\n    return 1\n\n"
+        "@workflow\ndef wf() -> int:\n    return slow()\n"
+    )
+    warm("namespace", "create", "team", "--json")
+    warm("module", "push", str(folder), "--no-tests", "--json")
+    warm.started()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLSTUDIO_", "PYTEST_"))} | {
+        "MLSTUDIO_USER": "alice",
+        "MLSTUDIO_HOME": str(tmp_path / "home"),
+        "MLSTUDIO_CLI_WARM_DIR": str(warm.dir),
+    }
+    caller = subprocess.Popen(
+        [mlstudio_executable(), "run", "team/slow/wf:latestAlpha", "--json"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait(lambda: marks.exists() and len(marks.read_text().split()) == 2, "the task to start")
+        task_pid, engine_pid = (int(p) for p in marks.read_text().split())
+        assert engine_pid != caller.pid  # the engine is the warm child, not the caller
+        caller.kill()
+        caller.wait(timeout=10)
+        _wait(lambda: not Path(f"/proc/{engine_pid}").exists(), "the warm engine to die", 30.0)
+        _wait(lambda: not Path(f"/proc/{task_pid}").exists(), "its task process to exit", 30.0)
+    finally:
+        if caller.poll() is None:
+            caller.kill()

@@ -8,8 +8,11 @@ stdin, stdout and stderr (passed over a Unix socket), its working directory, uma
 environment, runs the command exactly as :func:`mlstudio.cli.main.main` would, and reports the
 exit code, which this process exits with. Signals (Ctrl-C) are forwarded to the child.
 
-- Only read commands are served warm (:data:`WARM_SUBCOMMANDS` of any group, and ``whoami``);
-  everything else runs here as before.
+- Read commands (:data:`WARM_SUBCOMMANDS` of any group, and ``whoami``) and ``mlstudio run``
+  are served warm; everything else runs here as before. The child dies with its caller: when
+  this process goes away without the exit code (``kill -9``, a closed terminal), the child
+  kills itself at once, as an in-process command would have died, so a run's engine never
+  outlives the command that started it.
 - The socket lives in a 0700 directory of the user's own (``$XDG_RUNTIME_DIR`` or ``/tmp``),
   named after a digest of this interpreter, its site-packages and mlstudio's source files: new
   code or a new install gets a new warm process, and the old one exits when idle.
@@ -27,7 +30,7 @@ import os
 import sys
 
 WARM_SUBCOMMANDS = frozenset({"list", "show"})
-WARM_COMMANDS = frozenset({"whoami"})
+WARM_COMMANDS = frozenset({"whoami", "run"})
 NEVER_WARM_OPTIONS = frozenset({"--follow", "-f", "--watch", "--help", "-h", "--png"})
 IDLE_SECONDS = 900.0
 _WARM_ENV = frozenset(

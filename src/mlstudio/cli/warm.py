@@ -19,6 +19,7 @@ import signal
 import socket
 import struct
 import sys
+import threading
 import time
 
 from mlstudio.cli.launch import IDLE_SECONDS, code_digest
@@ -177,6 +178,7 @@ def _child(conn: socket.socket) -> None:
         sys.modules["random"].seed()
     sys.stdout.reconfigure(line_buffering=os.isatty(1))
     conn.sendall(f"pid {os.getpid()}\n".encode())
+    finished = _die_with_the_caller(conn)
     from mlstudio.cli.main import main
 
     before, started = set(sys.modules), time.perf_counter()
@@ -198,9 +200,27 @@ def _child(conn: socket.socket) -> None:
         sys.stderr.flush()
     except OSError:
         pass
+    finished.set()
     with contextlib.suppress(OSError):
         conn.sendall(f"exit {int(code)}\n".encode())
     os._exit(int(code))
+
+
+def _die_with_the_caller(conn: socket.socket) -> threading.Event:
+    """Watch the caller's end of the socket: it sends nothing more, so the read returns only
+    when the caller is gone. Then this child is killed at once (SIGKILL, like the caller), unless
+    the command had already finished (the returned event is set)."""
+    finished = threading.Event()
+
+    def watch() -> None:
+        with contextlib.suppress(OSError):
+            while conn.recv(64):
+                pass
+        if not finished.is_set():
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="mlstudio-caller-watch", daemon=True).start()
+    return finished
 
 
 def main() -> None:
