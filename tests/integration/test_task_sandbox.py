@@ -223,6 +223,42 @@ def test_every_attempt_gets_its_own_scratch_directory_removed_afterwards(studio,
     assert not Path(first).exists() and not Path(second).exists()
 
 
+def test_the_first_task_on_a_fresh_machine_gets_its_scratch_directory(studio, tmp_path):
+    """The scratch folder does not exist yet (a new /tmp): the worker makes it before the
+    task's code runs, because inside the sandbox it is another task's space."""
+    import subprocess
+
+    from mlstudio.testing.flows import mlstudio_executable
+
+    flow = write_flow(
+        tmp_path,
+        """
+        from mlstudio import current, task, workflow
+
+        @task
+        def uses_scratch() -> str:
+            (current().scratch / "notes.txt").write_text("hello")
+            return str(current().scratch)
+
+        @workflow
+        def wf() -> str:
+            return uses_scratch()
+        """,
+    )
+    fresh_tmp = tmp_path / "fresh-tmp"
+    fresh_tmp.mkdir()
+    env = {**os.environ, **studio.env(), "TMPDIR": str(fresh_tmp), "MLSTUDIO_CLI_WARM": "0"}
+    env.pop("MLSTUDIO_URL", None)
+    done = subprocess.run(
+        [mlstudio_executable(), "run", f"{flow}:wf", "--json"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    used = Path(json.loads(done.stdout)["output_value"])
+    assert used.parent == fresh_tmp / f"mlstudio-scratch-{os.getuid()}"
+    assert used.parent.is_dir() and not used.exists()  # the folder stays, the attempt's is gone
+
+
 def test_what_the_sandbox_cannot_follow_is_recorded_with_the_task(studio, tmp_path):
     flow = write_flow(
         tmp_path,

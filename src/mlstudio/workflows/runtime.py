@@ -269,8 +269,9 @@ class Runtime:
             return None
         base = d.sandbox["scratch"]
         if base not in self._swept:
-            self._swept.add(base)
+            scratch.ensure_base(base)  # not from inside the sandbox, where it is refused
             scratch.sweep(base)
+            self._swept.add(base)
         owner = None
         if self.run_as:
             from mlstudio.workflows import runas

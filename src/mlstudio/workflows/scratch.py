@@ -49,10 +49,7 @@ class Scratch:
         return self.path
 
     def _make(self) -> None:
-        if not os.path.isdir(self.base):
-            os.makedirs(self.base, exist_ok=True)
-            with contextlib.suppress(OSError):
-                os.chmod(self.base, 0o711)  # reach your own directory, list nobody's
+        ensure_base(self.base)
         try:
             os.mkdir(self.path, 0o700)
         except FileExistsError:  # left by a dead worker that had our pid: never reuse it
@@ -66,6 +63,15 @@ class Scratch:
         if self.made:
             shutil.rmtree(self.path, ignore_errors=True)
             self.made = False
+
+
+def ensure_base(base: str) -> None:
+    """Make the folder of every task's scratch directory. Called before a task's code runs:
+    inside the sandbox the folder is "another task's scratch space", which a task may not make."""
+    if not os.path.isdir(base):
+        os.makedirs(base, exist_ok=True)
+        with contextlib.suppress(OSError):
+            os.chmod(base, 0o711)  # reach your own directory, list nobody's
 
 
 def sweep(base: str) -> int:

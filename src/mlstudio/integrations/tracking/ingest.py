@@ -10,6 +10,7 @@ names the tracked run that computed the value.
 from __future__ import annotations
 
 import contextlib
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +25,11 @@ from mlstudio.integrations.tracking.service import (
 )
 
 _STATUS = {"succeeded": "FINISHED", "cached": "FINISHED", "failed": "FAILED"}
+# Per workflow run (ids are unique across databases): the experiments its steps already
+# resolved (("", "") stands for ``Default``), so a 100-step chain looks them up once, not 100
+# times. Only experiments that existed before a step's transaction are remembered. Bounded.
+_RESOLVED: OrderedDict[str, dict[tuple[str, str], int]] = OrderedDict()
+_RESOLVED_RUNS = 256
 
 
 def on_tasks_tracked(uow: Any, events: Sequence[Event]) -> None:
@@ -44,14 +50,14 @@ def on_tasks_tracked(uow: Any, events: Sequence[Event]) -> None:
         facts = dict(event.facts)
         user = facts.get("user") or "unknown"
         if user not in users:
-            ensure_default(uow, user)
+            _ensure_default(uow, event.run_id, user)
             users.add(user)
         experiment = (
             str(facts.get("experiment") or facts.get("workflow") or "Default")[:256],
             user,
         )
         if experiment not in experiments:
-            experiments[experiment] = experiment_id_for(uow, *experiment)
+            experiments[experiment] = _experiment_id(uow, event.run_id, *experiment)
         run_id = new_run_id()
         state = str(event.state)
         cached = state == "cached"
@@ -96,6 +102,40 @@ def on_tasks_tracked(uow: Any, events: Sequence[Event]) -> None:
         uow.tracking.log_metrics(run_id, points)
         files = [(p, d, int(s)) for p, d, s in logged.get("artifacts") or [] if isinstance(d, str)]
         uow.tracking.put_artifacts(run_id, files)
+
+
+def _ensure_default(uow: Any, run_id: str, user: str) -> None:
+    """``ensure_default``, skipped for the rest of the run once it found ``Default`` existing."""
+    known = _RESOLVED.get(run_id)
+    if known is not None and ("", "") in known:
+        return
+    if uow.tracking.experiment(0) is None:
+        ensure_default(uow, user)
+    else:
+        _remember(run_id, ("", ""), 0)
+
+
+def _remember(run_id: str, key: tuple[str, str], experiment_id: int) -> None:
+    known = _RESOLVED.get(run_id)
+    if known is None:
+        known = _RESOLVED[run_id] = {}
+        while len(_RESOLVED) > _RESOLVED_RUNS:
+            _RESOLVED.popitem(last=False)
+    known[key] = experiment_id
+
+
+def _experiment_id(uow: Any, run_id: str, name: str, user: str) -> int:
+    """``experiment_id_for``, remembered for the rest of the workflow run once the experiment
+    is known to exist before this transaction (one made here could still be rolled back)."""
+    known = _RESOLVED.get(run_id)
+    if known is not None and (name, user) in known:
+        _RESOLVED.move_to_end(run_id)
+        return known[(name, user)]
+    existed = uow.tracking.experiment_by_name(name) is not None
+    found = experiment_id_for(uow, name, user)
+    if existed:
+        _remember(run_id, (name, user), found)
+    return found
 
 
 def _producers(uow: Any, tracked: Sequence[TaskTracked]) -> dict[int, str]:
