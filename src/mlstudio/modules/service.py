@@ -508,10 +508,24 @@ class ModuleService:
 
     # --- tags ---------------------------------------------------------------------------------
     def move_tag(
-        self, actor: str, module_name: str, tag: str, version: int, action: str = "tag"
+        self,
+        actor: str,
+        module_name: str,
+        tag: str,
+        version: int,
+        action: str = "tag",
+        *,
+        override_reason: str | None = None,
     ) -> dict[str, Any]:
+        """Point ``tag`` at ``version`` (recorded). ``latest`` needs passing tests; a tag the
+        module's ``[evaluation]`` gates needs a passing evaluation, or an approver's
+        ``override_reason`` (audited)."""
         name = ModuleName.parse(module_name)
         validate_tag(tag)
+        if override_reason is not None and not override_reason.strip():
+            raise InvalidInputError(
+                "a gate override needs a reason", hint='--override-reason "why"'
+            )
 
         def work(uow: UnitOfWork) -> dict[str, Any]:
             Authorizer(uow.identity).require_namespace(actor, name.namespace, f"{action} modules")
@@ -543,6 +557,8 @@ class ModuleService:
                     "moved": False,
                     **warning,
                 }
+            held = uow.modules.get_version(module, current.version) if current else None
+            gate = self._gate(uow, actor, name.full, tag, target, held, override_reason)
             event = uow.modules.move_tag(module, tag, version, actor, action)
             from mlstudio.integrations.webhooks import emit_tag_moved
 
@@ -561,14 +577,51 @@ class ModuleService:
                 "to": version,
                 "moved": True,
                 **warning,
+                **({"gate": gate} if gate else {}),
             }
 
         audit_action = "module.promote" if action == "promote" else "tag.move"
         context = {"to": version, "action": action}
         return guarded(self.store, actor, audit_action, f"{name.full}:{tag}", work, context)
 
-    def promote(self, actor: str, module_name: str, version: int) -> dict[str, Any]:
-        return self.move_tag(actor, module_name, LATEST, version, action="promote")
+    def _gate(
+        self,
+        uow: UnitOfWork,
+        actor: str,
+        module: str,
+        tag: str,
+        target: ModuleVersionRecord,
+        held: ModuleVersionRecord | None,
+        override_reason: str | None,
+    ) -> dict[str, Any] | None:
+        """The evaluation gate's verdict on the move (None: the tag is not gated)."""
+        from mlstudio.errors import PolicyViolationError
+        from mlstudio.modules import evaluation_gate
+
+        spec = evaluation_gate.declared(held, target, tag)
+        if spec is None:
+            return None
+        try:
+            return evaluation_gate.check(uow, module, tag, spec, target, held)
+        except PolicyViolationError as refused:
+            if override_reason is None:
+                raise
+            evaluation_gate.require_approver(uow, actor, module, target)
+            reason = override_reason.strip()
+            uow.audit.record(
+                actor,
+                "module.gate.override",
+                f"{module}:{tag}",
+                details={"version": target.version, "reason": reason, "refused": refused.message},
+            )
+            return {"passed": False, "overridden_by": actor, "reason": reason}
+
+    def promote(
+        self, actor: str, module_name: str, version: int, *, override_reason: str | None = None
+    ) -> dict[str, Any]:
+        return self.move_tag(
+            actor, module_name, LATEST, version, action="promote", override_reason=override_reason
+        )
 
     def rollback(self, actor: str, module_name: str, tag: str = LATEST) -> dict[str, Any]:
         name = ModuleName.parse(module_name)
