@@ -92,7 +92,10 @@ def run(studio, name: str, version: int) -> str:
 
 
 def latest(studio, name: str) -> int:
-    return int(studio.ok("module", "show", name)["tags"]["latest"])
+    [found] = [
+        t["version"] for t in studio.ok("module", "show", name)["tags"] if t["name"] == "latest"
+    ]
+    return int(found)
 
 
 def test_promote_passes_only_a_non_inferior_version_and_an_approver_overrides(studio, gm):
@@ -100,7 +103,9 @@ def test_promote_passes_only_a_non_inferior_version_and_an_approver_overrides(st
     gate = EVALUATION.format(dataset="gm/holdout")
     v1 = push(studio, root, name, 2.0, gate)
     first = studio.ok("module", "promote", name, str(v1))  # nothing promoted yet to compare with
-    assert first["moved"] and first["gate"]["passed"] and "nothing to compare" in first["gate"]["note"]
+    assert (
+        first["moved"] and first["gate"]["passed"] and "nothing to compare" in first["gate"]["note"]
+    )
 
     v2 = push(studio, root, name, 2.05, gate)
     no_runs = studio.fails("module", "promote", name, str(v2))
@@ -128,7 +133,9 @@ def test_promote_passes_only_a_non_inferior_version_and_an_approver_overrides(st
     stranger = studio.fails("module", "promote", name, str(v3), "--override-reason", "x",
                             user="carol")  # fmt: skip
     assert "carol may not" in stranger.stderr
-    assert latest(studio, name) == v2 and studio.ok("audit", "--action", "module.gate.override") == []
+    assert (
+        latest(studio, name) == v2 and studio.ok("audit", "--action", "module.gate.override") == []
+    )
 
     over = studio.ok("module", "promote", name, str(v3), "--override-reason", "incident 7",
                      user="bob")  # fmt: skip
@@ -139,7 +146,9 @@ def test_promote_passes_only_a_non_inferior_version_and_an_approver_overrides(st
     assert event["actor"] == "bob" and event["resource"] == f"{name}:latest"
     assert event["details"]["reason"] == "incident 7" and event["details"]["version"] == v3
     assert "not non-inferior" in event["details"]["refused"]
-    denied = [e for e in studio.ok("audit", "--action", "module.promote") if e["decision"] == "deny"]
+    denied = [
+        e for e in studio.ok("audit", "--action", "module.promote") if e["decision"] == "deny"
+    ]
     assert len(denied) >= 4  # every refusal above was audited
 
     # `module tag` cannot sidestep the gate: moving latest back reads the same evaluation
@@ -209,6 +218,11 @@ def test_the_api_promote_route_enforces_the_gate(studio, gm):
         with TestClient(create_app(platform)) as client:
             client.headers["Authorization"] = f"Bearer {token}"
             path = "/api/v1/modules/gm/scorer/promote"
+            # the gate's comparison reads the evaluation set as bob: he needs the domain
+            denied = client.post(path, json={"version": v2})
+            assert denied.status_code == 403, denied.text
+            assert "bob may not read datasets" in denied.json()["error"]["message"]
+            studio.ok("user", "grant", "bob", "runner", "--domain", "experimentation")
             refused = client.post(path, json={"version": v2})
             assert refused.status_code == 403, refused.text
             assert "not non-inferior" in refused.json()["error"]["message"]

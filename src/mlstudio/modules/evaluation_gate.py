@@ -184,13 +184,41 @@ def run_command(module: str, spec: dict[str, Any], version: int) -> str:
     return f"mlstudio run {module}/{spec['workflow']}@{version}{params} --domain {domain}"
 
 
+def find_evaluation(
+    uow: Any, module: str, spec: dict[str, Any], latest: int, target: Any, current: Any
+) -> tuple[Any, ...] | None:
+    """The newest stored evaluation on the set's version ``latest`` comparing runs of the gate's
+    workflow at ``current`` and ``target`` on its metric (see ``find_comparison``), or None."""
+    from mlstudio.integrations.evaluation.candidates import RUN_REF
+    from mlstudio.integrations.evaluation.gate import find_comparison
+
+    digests: dict[str, str | None] = {}
+
+    def digest_of(candidate: dict[str, Any]) -> str | None:
+        match = RUN_REF.match(str(candidate.get("ref") or ""))
+        if candidate.get("kind") != "run" or match is None:
+            return None
+        if match["run"] not in digests:
+            digests[match["run"]] = _run_digest(uow, match["run"], module, spec["workflow"])
+        return digests[match["run"]]
+
+    return find_comparison(
+        uow,
+        spec["dataset"],
+        latest,
+        spec["metric"],
+        lambda c: digest_of(c) == current.digest,
+        lambda c: digest_of(c) == target.digest,
+    )
+
+
 def check(
     uow: Any, module: str, tag: str, spec: dict[str, Any], target: Any, current: Any
 ) -> dict[str, Any]:
     """The gate's verdict on moving ``module:tag`` from ``current`` to ``target`` (version
     records). Raises PolicyViolationError, naming the command that fixes it, when refused."""
     from mlstudio.data.catalog import get_dataset
-    from mlstudio.integrations.evaluation.gate import decide, find_comparison
+    from mlstudio.integrations.evaluation.gate import decide
 
     subject = f"tag {tag} of module {module}"
     if current is None:
@@ -210,26 +238,7 @@ def check(
             f"{subject} is gated on evaluation set {spec['dataset']}, which does not exist",
             hint=f"import it: mlstudio data import FILE --name {spec['dataset']}",
         ) from exc
-    digests: dict[str, str | None] = {}
-
-    def digest_of(candidate: dict[str, Any]) -> str | None:
-        from mlstudio.integrations.evaluation.candidates import RUN_REF
-
-        match = RUN_REF.match(str(candidate.get("ref") or ""))
-        if candidate.get("kind") != "run" or match is None:
-            return None
-        if match["run"] not in digests:
-            digests[match["run"]] = _run_digest(uow, match["run"], module, spec["workflow"])
-        return digests[match["run"]]
-
-    found = find_comparison(
-        uow,
-        spec["dataset"],
-        latest,
-        spec["metric"],
-        lambda c: digest_of(c) == current.digest,
-        lambda c: digest_of(c) == target.digest,
-    )
+    found = find_evaluation(uow, module, spec, latest, target, current)
     if found is not None:
         verdict = decide(
             {"on": spec["dataset"], **spec}, *found, subject, f"{module}@{target.version}"
@@ -259,6 +268,7 @@ def ensure_evaluation(platform: Any, actor: str, module: str, tag: str, version:
     Anything else is left to :func:`check`, inside the move, which refuses it."""
     from mlstudio.app.local.evaluation import LocalEvaluation
     from mlstudio.core.ids import ModuleName
+    from mlstudio.data.catalog import get_dataset
 
     name = ModuleName.parse(module)
     with platform.store.read() as uow:
@@ -272,10 +282,11 @@ def ensure_evaluation(platform: Any, actor: str, module: str, tag: str, version:
         if spec is None or current is None or current.version == version:
             return
         try:
-            check(uow, name.full, tag, spec, target, current)
+            latest = get_dataset(uow, spec["dataset"]).version
+        except NotFoundError:
+            return  # the move refuses it, naming the fix
+        if find_evaluation(uow, name.full, spec, latest, target, current) is not None:
             return  # an evaluation exists (passing or failing): the move decides
-        except PolicyViolationError:
-            pass
         runs = [latest_run(uow, name.full, spec, v) for v in (current, target)]
     if None in runs:
         return
