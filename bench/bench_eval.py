@@ -11,6 +11,8 @@
   with 9,999 draws + power), once with no true difference (the permutation draws stop early) and
   once with a small true difference (p near 0.01: all draws run).
 - ``compare_slices``: the per-slice table (every slice compared, Holm-adjusted).
+- ``evaluate_slices``: the code path of ``mlstudio eval compare --slice`` (``evaluate`` with a
+  precomputed ``score`` metric): the whole comparison, then each slice's, and the report.
 
 Times are the median of ``--repeats``; ``os.getloadavg()`` is printed before and after, because
 the machine is shared.
@@ -102,6 +104,20 @@ def run(items: int, slices: int, resamples: int, repeats: int) -> dict[str, Any]
     out["compare_slices_s"] = _median_time(
         lambda: compare_slices(a, b, {"slice": labels}, resamples=resamples), repeats
     )
+    from mlstudio.integrations.evaluation.compare import evaluate
+
+    evaluate([0] * 100, {"a": a[:100], "b": b[:100]}, metrics=["score"])  # imports, once
+    out["evaluate_slices_s"] = _median_time(
+        lambda: evaluate(
+            [0] * items,
+            {"a": a, "b": b},
+            metrics=["score"],
+            slices={"slice": labels.tolist()},
+            resamples=resamples,
+        ),
+        repeats,
+        "evaluate",
+    )
     out["cpu_s"] = dict(CPU_TIMES)
     out["cpu_count"] = os.cpu_count()
     out["loadavg_after"] = list(os.getloadavg())
@@ -137,6 +153,10 @@ def main() -> None:
         f"{result['paired_compare_small_effect_s']:.3f} s"
     )
     print(f"compare_slices, {args.slices} slices:             {result['compare_slices_s']:.3f} s")
+    print(
+        f"eval compare --slice path (evaluate), {args.slices} slices: "
+        f"{result['evaluate_slices_s']:.3f} s"
+    )
     print(f"load average after:  {result['loadavg_after']}")
 
 
