@@ -29,7 +29,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from mlstudio.errors import InvalidInputError, ManifestError, NotFoundError, PolicyViolationError
+from mlstudio.errors import ManifestError, NotFoundError, PolicyViolationError
 
 KEYS = (
     "dataset",
@@ -261,53 +261,6 @@ def check(
     )
 
 
-def ensure_evaluation(platform: Any, actor: str, module: str, tag: str, version: int) -> None:
-    """Before a gated move: when no stored evaluation compares the two versions yet but both
-    have a succeeded run of the gate's workflow, compare them now (``eval compare``, as
-    ``actor``, under the gate's domain: governed, stored and audited like any comparison).
-    Anything else is left to :func:`check`, inside the move, which refuses it."""
-    from mlstudio.app.local.evaluation import LocalEvaluation
-    from mlstudio.core.ids import ModuleName
-    from mlstudio.data.catalog import get_dataset
-
-    name = ModuleName.parse(module)
-    with platform.store.read() as uow:
-        record = uow.modules.get_module(name.full)
-        if record is None or not isinstance(version, int):
-            return
-        target = uow.modules.get_version(record, version)
-        held = uow.modules.get_tag(record, tag)
-        current = uow.modules.get_version(record, held.version) if held else None
-        spec = declared(current, target, tag) if target is not None else None
-        if spec is None or current is None or current.version == version:
-            return
-        try:
-            latest = get_dataset(uow, spec["dataset"]).version
-        except NotFoundError:
-            return  # the move refuses it, naming the fix
-        if find_evaluation(uow, name.full, spec, latest, target, current) is not None:
-            return  # an evaluation exists (passing or failing): the move decides
-        runs = [latest_run(uow, name.full, spec, v) for v in (current, target)]
-    if None in runs:
-        return
-    try:
-        LocalEvaluation(platform, actor).compare(
-            [candidate_ref(str(r), spec) for r in runs],
-            on=spec["dataset"],
-            label=spec.get("label"),
-            metrics=[spec["metric"]],
-            slices=spec.get("slices") or None,
-            margin=float(spec["margin"]),
-            domain=spec.get("domain") or "experimentation",
-        )
-    except InvalidInputError as exc:
-        raise InvalidInputError(
-            f"the evaluation gate of {module}:{tag} could not compare @{current.version} and "
-            f"@{version}: {exc.message}",
-            hint=exc.hint,
-        ) from exc
-
-
 def require_approver(uow: Any, actor: str, module: str, target: Any) -> None:
     """Who may override a module's gate: someone other than the version's pusher, who is an
     owner or maintainer of its namespace, a steward or an admin."""
@@ -333,3 +286,35 @@ def require_approver(uow: Any, actor: str, module: str, target: Any) -> None:
             f"or maintainer of namespace {namespace}, a steward or an admin",
             hint=f"ask an owner of {namespace} or a steward",
         )
+
+
+def gate_move(
+    uow: Any,
+    actor: str,
+    module: str,
+    tag: str,
+    target: Any,
+    held: Any,
+    override_reason: str | None,
+) -> dict[str, Any] | None:
+    """The gate's verdict on moving ``module:tag`` from ``held`` to ``target`` inside the
+    move's unit of work (None: the tag is not gated). A refusal raises, unless an approver gave
+    ``override_reason``: then the override is audited (``module.gate.override``) with the
+    refusal it overrode."""
+    spec = declared(held, target, tag)
+    if spec is None:
+        return None
+    try:
+        return check(uow, module, tag, spec, target, held)
+    except PolicyViolationError as refused:
+        if override_reason is None:
+            raise
+        require_approver(uow, actor, module, target)
+        reason = override_reason.strip()
+        uow.audit.record(
+            actor,
+            "module.gate.override",
+            f"{module}:{tag}",
+            details={"version": target.version, "reason": reason, "refused": refused.message},
+        )
+        return {"passed": False, "overridden_by": actor, "reason": reason}

@@ -520,6 +520,8 @@ class ModuleService:
         """Point ``tag`` at ``version`` (recorded). ``latest`` needs passing tests; a tag the
         module's ``[evaluation]`` gates needs a passing evaluation, or an approver's
         ``override_reason`` (audited)."""
+        from mlstudio.modules import evaluation_gate
+
         name = ModuleName.parse(module_name)
         validate_tag(tag)
         if override_reason is not None and not override_reason.strip():
@@ -558,7 +560,9 @@ class ModuleService:
                     **warning,
                 }
             held = uow.modules.get_version(module, current.version) if current else None
-            gate = self._gate(uow, actor, name.full, tag, target, held, override_reason)
+            gate = evaluation_gate.gate_move(
+                uow, actor, name.full, tag, target, held, override_reason
+            )
             event = uow.modules.move_tag(module, tag, version, actor, action)
             from mlstudio.integrations.webhooks import emit_tag_moved
 
@@ -583,38 +587,6 @@ class ModuleService:
         audit_action = "module.promote" if action == "promote" else "tag.move"
         context = {"to": version, "action": action}
         return guarded(self.store, actor, audit_action, f"{name.full}:{tag}", work, context)
-
-    def _gate(
-        self,
-        uow: UnitOfWork,
-        actor: str,
-        module: str,
-        tag: str,
-        target: ModuleVersionRecord,
-        held: ModuleVersionRecord | None,
-        override_reason: str | None,
-    ) -> dict[str, Any] | None:
-        """The evaluation gate's verdict on the move (None: the tag is not gated)."""
-        from mlstudio.errors import PolicyViolationError
-        from mlstudio.modules import evaluation_gate
-
-        spec = evaluation_gate.declared(held, target, tag)
-        if spec is None:
-            return None
-        try:
-            return evaluation_gate.check(uow, module, tag, spec, target, held)
-        except PolicyViolationError as refused:
-            if override_reason is None:
-                raise
-            evaluation_gate.require_approver(uow, actor, module, target)
-            reason = override_reason.strip()
-            uow.audit.record(
-                actor,
-                "module.gate.override",
-                f"{module}:{tag}",
-                details={"version": target.version, "reason": reason, "refused": refused.message},
-            )
-            return {"passed": False, "overridden_by": actor, "reason": reason}
 
     def promote(
         self, actor: str, module_name: str, version: int, *, override_reason: str | None = None

@@ -74,8 +74,8 @@ class LocalModules(Area):
     def _move(
         self, module: str, tag: str, version: int, action: str, override_reason: str | None
     ) -> TagMoveView:
+        from mlstudio.app.local.module_gate import ensure_evaluation
         from mlstudio.errors import MlstudioError
-        from mlstudio.modules.evaluation_gate import ensure_evaluation
 
         try:  # a gated tag: compare the two versions' runs now if nobody has yet
             ensure_evaluation(self.platform, self.actor, module, tag, version)
