@@ -253,9 +253,8 @@ def uniform_below(
     scaled = scaled[:size]
     threshold = (1 << 32) % n
     if threshold:
-        low = scaled.view(_U32)[lo::2]  # the product's low 32 bits, in place
-        redo = np.flatnonzero(low < threshold)
         mask = np.uint64(_MASK32)
+        redo = np.flatnonzero((scaled & mask) < np.uint64(threshold))  # contiguous: SIMD
         while len(redo):  # expected count: size * threshold / 2**32
             fresh = (rng.bit_generator.random_raw(len(redo)) >> np.uint64(32)) * np.uint64(n)
             ok = (fresh & mask) >= np.uint64(threshold)
