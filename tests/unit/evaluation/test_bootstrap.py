@@ -117,3 +117,23 @@ def test_buffered_bootstrap_equals_resampling_the_indices_directly(n: int, resam
         expected.append(centre + np.take(x - centre, idx).sum(axis=1) / n)
         left -= take
     assert np.array_equal(boot, np.concatenate(expected))
+
+
+def test_shared_draws_reuse_the_indices_and_leave_the_generator_where_drawing_would() -> None:
+    from mlstudio.integrations.evaluation import stats
+
+    parts = [np.random.default_rng(k).normal(k, 1.0, 3000) for k in range(3)]
+    alone = []
+    for x in parts:  # each from the same seed, as eval compare's slices are
+        rng = np.random.default_rng(0)
+        alone.append((bootstrap_means(x, None, 500, rng), rng.integers(0, 2**62)))
+    with stats.shared_draws():
+        memo = stats._DRAWS.get()
+        shared = []
+        for x in parts:
+            rng = np.random.default_rng(0)
+            shared.append((bootstrap_means(x, None, 500, rng), rng.integers(0, 2**62)))
+        assert memo is not None and len(memo.draws) == 1  # drawn once, reused twice
+    for (boot_a, next_a), (boot_s, next_s) in zip(alone, shared, strict=True):
+        assert np.array_equal(boot_a, boot_s) and next_a == next_s
+    assert stats._DRAWS.get() is None  # nothing is kept after the block

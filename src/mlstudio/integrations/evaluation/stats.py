@@ -30,7 +30,9 @@ from __future__ import annotations
 import math
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -303,15 +305,61 @@ def _resampled_sums(
     indices = np.empty(width + 1, dtype=np.uint64)  # uniform_below fills whole 64-bit draws
     gathered = np.empty(width, dtype=float)
     out = [np.empty(resamples, dtype=float) for _ in arrays]
+    memo = _DRAWS.get()
+    key = (n, resamples, repr(rng.bit_generator.state)) if memo is not None else None
+    kept = memo.draws.get(key) if memo is not None else None
+    keep = (
+        memo is not None
+        and kept is None
+        and n <= _MEMO_MAX_N
+        and memo.size + resamples * n * 2 <= _MEMO_BYTES
+    )
+    stored: list[np.ndarray] = []
     done = 0
-    for rows in chunks:
-        idx = uniform_below(n, rows * n, rng, out=indices).reshape(rows, n)
+    for c, rows in enumerate(chunks):
+        if kept is not None:  # the same draws as before, from the same generator state
+            idx = indices[: rows * n].view(np.int64).reshape(rows, n)
+            np.copyto(idx, kept[0][c].reshape(rows, n), casting="safe")
+        else:
+            idx = uniform_below(n, rows * n, rng, out=indices).reshape(rows, n)
+            if keep:
+                stored.append(idx.astype(np.uint16))
         block = gathered[: rows * n].reshape(rows, n)
         for x, sums in zip(arrays, out, strict=True):
             np.take(x, idx, out=block, mode="clip")
             np.sum(block, axis=1, out=sums[done : done + rows])
         done += rows
+    if kept is not None:
+        rng.bit_generator.state = kept[1]  # where drawing them had left it
+    elif keep and memo is not None:
+        memo.draws[key] = (stored, rng.bit_generator.state)
+        memo.size += resamples * n * 2
     return out
+
+
+@dataclass
+class _Memo:
+    draws: dict[Any, Any]  # (items, resamples, generator state) -> (uint16 chunks, end state)
+    size: int = 0  # bytes kept
+
+
+_DRAWS: ContextVar[_Memo | None] = ContextVar("mlstudio_bootstrap_draws", default=None)
+_MEMO_MAX_N = 2**16 - 1  # memoised draws are kept as uint16
+_MEMO_BYTES = 64 * 2**20
+
+
+@contextmanager
+def shared_draws() -> Iterator[None]:
+    """Inside the block, bootstrap index draws are memoised by (items, resamples, generator
+    state): a later bootstrap from the same seed over as many items (the per-slice comparisons
+    of ``eval compare``, which all start from the same seed) reuses them instead of drawing
+    them again, and leaves its generator where drawing them would have. The draws, and so every
+    result, are exactly the same; only slices up to 65,535 items and 64 MB of draws are kept."""
+    token = _DRAWS.set(_Memo({}))
+    try:
+        yield
+    finally:
+        _DRAWS.reset(token)
 
 
 def bootstrap_means_many(
