@@ -7,10 +7,14 @@
   (< 2 s for 100k items, 10 slices, 2,000 resamples), one ``bootstrap_means`` call per array.
 - ``bootstrap_shared``: the same distributions from one ``bootstrap_means_many`` call, in which
   the ten equal-size slices share their resampled indices.
+- ``bootstrap_eval_path``: the bootstrap as ``eval compare --slice`` runs it: every array from the
+  same seed, the slices inside ``shared_draws`` (equal-size slices reuse the first one's draws).
 - ``paired_compare``: the whole comparison over all items (bootstrap + sign-flip permutation test
   with 9,999 draws + power), once with no true difference (the permutation draws stop early) and
   once with a small true difference (p near 0.01: all draws run).
 - ``compare_slices``: the per-slice table (every slice compared, Holm-adjusted).
+- ``evaluate_slices``: the code path of ``mlstudio eval compare --slice`` (``evaluate`` with a
+  precomputed ``score`` metric): the whole comparison, then each slice's, and the report.
 
 Times are the median of ``--repeats``; ``os.getloadavg()`` is printed before and after, because
 the machine is shared.
@@ -34,6 +38,7 @@ from mlstudio.integrations.evaluation.stats import (
     bootstrap_means,
     bootstrap_means_many,
     paired_compare,
+    shared_draws,
 )
 
 CPU_TIMES: dict[str, list[float]] = {}  # name -> min and median process CPU seconds
@@ -79,6 +84,13 @@ def run(items: int, slices: int, resamples: int, repeats: int) -> dict[str, Any]
         for x, boot in zip([d, *parts], boots, strict=True):
             bca_interval(float(x.mean()), boot, 0.0, 0.95)
 
+    def bootstrap_eval_path() -> None:
+        for group in ([d], parts):
+            with shared_draws():
+                for x in group:
+                    boot = bootstrap_means(x, None, resamples, np.random.default_rng(0))
+                    bca_interval(float(x.mean()), boot, 0.0, 0.95)
+
     # a lift giving p around 0.01 at this n: 2.6 standard errors
     se = float(np.std(d, ddof=1)) / np.sqrt(items)
     a_small, b_small = _data(items, 2.6 * se, seed=2)
@@ -91,6 +103,7 @@ def run(items: int, slices: int, resamples: int, repeats: int) -> dict[str, Any]
     }
     out["bootstrap_all_and_slices_s"] = _median_time(bootstrap_all, repeats, "bootstrap")
     out["bootstrap_shared_s"] = _median_time(bootstrap_shared, repeats, "shared")
+    out["bootstrap_eval_path_s"] = _median_time(bootstrap_eval_path, repeats, "eval_path")
     out["paired_compare_null_s"] = _median_time(
         lambda: paired_compare(a, b, resamples=resamples), repeats
     )
@@ -101,6 +114,20 @@ def run(items: int, slices: int, resamples: int, repeats: int) -> dict[str, Any]
     )
     out["compare_slices_s"] = _median_time(
         lambda: compare_slices(a, b, {"slice": labels}, resamples=resamples), repeats
+    )
+    from mlstudio.integrations.evaluation.compare import evaluate
+
+    evaluate([0] * 100, {"a": a[:100], "b": b[:100]}, metrics=["score"])  # imports, once
+    out["evaluate_slices_s"] = _median_time(
+        lambda: evaluate(
+            [0] * items,
+            {"a": a, "b": b},
+            metrics=["score"],
+            slices={"slice": labels.tolist()},
+            resamples=resamples,
+        ),
+        repeats,
+        "evaluate",
     )
     out["cpu_s"] = dict(CPU_TIMES)
     out["cpu_count"] = os.cpu_count()
@@ -129,6 +156,10 @@ def main() -> None:
         f"  the same, equal-size slices sharing their resampled indices: "
         f"{result['bootstrap_shared_s']:.3f} s"
     )
+    print(
+        f"  the same as eval compare --slice draws it (slices from one seed, shared_draws): "
+        f"{result['bootstrap_eval_path_s']:.3f} s"
+    )
     for name, (low, mid) in result["cpu_s"].items():
         print(f"  {name}: CPU time min {low:.3f} s, median {mid:.3f} s")
     print(f"paired_compare, no difference:          {result['paired_compare_null_s']:.3f} s")
@@ -137,6 +168,10 @@ def main() -> None:
         f"{result['paired_compare_small_effect_s']:.3f} s"
     )
     print(f"compare_slices, {args.slices} slices:             {result['compare_slices_s']:.3f} s")
+    print(
+        f"eval compare --slice path (evaluate), {args.slices} slices: "
+        f"{result['evaluate_slices_s']:.3f} s"
+    )
     print(f"load average after:  {result['loadavg_after']}")
 
 

@@ -155,6 +155,7 @@ class TagMoveView(TypedDict):
     moved: bool
     to: int
     warning: NotRequired[str]
+    gate: NotRequired[dict[str, Any]]  # a gated tag: the evaluation gate's verdict
 
 
 # --- runs -------------------------------------------------------------------------------------

@@ -169,16 +169,36 @@ def _print_move(d: dict[str, Any]) -> None:
         console().print(f"= {d['module']}:{d['tag']} already points at {d['to']}")
     else:
         console().print(f"[green]✓[/] {d['module']}:{d['tag']} {d['from'] or '∅'} → {d['to']}")
+    gate = d.get("gate")
+    if gate and gate.get("overridden_by"):
+        console().print(
+            f"  evaluation gate overridden by {gate['overridden_by']}: {gate['reason']}"
+        )
+    elif gate and gate.get("evaluation"):
+        low, high = gate["improvement_ci"]
+        console().print(
+            f"  evaluation gate passed ({gate['evaluation']}: {gate['verdict']}, improvement "
+            f"CI [{low:.4g}, {high:.4g}])",
+            markup=False,
+        )
 
 
 @app.command("promote")
 def promote(
     name: Annotated[str, typer.Argument(help="NS/NAME")],
     version: Annotated[int, typer.Argument(help="Version number to promote")],
+    override_reason: Annotated[
+        str | None,
+        typer.Option(
+            "--override-reason",
+            help="Move past a failed evaluation gate (an approver; audited)",
+        ),
+    ] = None,
     json_output: JsonFlag = False,
 ) -> None:
-    """Move the `latest` tag to VERSION (its tests must have passed)."""
-    result = context.studio().modules.promote(name, version)
+    """Move the `latest` tag to VERSION (its tests must have passed; a module declaring an
+    [evaluation] must also pass it)."""
+    result = context.studio().modules.promote(name, version, override_reason=override_reason)
     if result.get("warning") and not json_output:
         console(stderr=True).print(f"warning: {result['warning']}", markup=False)
     emit(result, json_output, _print_move)
@@ -189,10 +209,17 @@ def tag(
     name: Annotated[str, typer.Argument(help="NS/NAME")],
     tag_name: Annotated[str, typer.Argument(metavar="TAG", help="Tag to move, e.g. stable")],
     version: Annotated[int, typer.Argument(help="Version number")],
+    override_reason: Annotated[
+        str | None,
+        typer.Option(
+            "--override-reason",
+            help="Move past a failed evaluation gate (an approver; audited)",
+        ),
+    ] = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Point any tag at VERSION; the move is recorded."""
-    result = context.studio().modules.tag(name, tag_name, version)
+    result = context.studio().modules.tag(name, tag_name, version, override_reason=override_reason)
     emit(result, json_output, _print_move)
 
 

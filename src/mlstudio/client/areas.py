@@ -255,13 +255,19 @@ class RemoteModules(RemoteArea):
             timeout=LONG,  # the module's tests run on the server
         )
 
-    def promote(self, module: str, version: int) -> TagMoveView:
+    def promote(
+        self, module: str, version: int, *, override_reason: str | None = None
+    ) -> TagMoveView:
         path = f"/modules/{ref_path(module, 'module')}/promote"
-        return self.http.json("POST", path, json={"version": version})
+        body = {"version": version, "override_reason": override_reason}
+        return self.http.json("POST", path, json=body)
 
-    def tag(self, module: str, tag: str, version: int) -> TagMoveView:
+    def tag(
+        self, module: str, tag: str, version: int, *, override_reason: str | None = None
+    ) -> TagMoveView:
         path = f"/modules/{ref_path(module, 'module')}/tags/{seg(tag)}"
-        return self.http.json("PUT", path, json={"version": version})
+        body = {"version": version, "override_reason": override_reason}
+        return self.http.json("PUT", path, json=body)
 
     def rollback(self, module: str, tag: str = "latest") -> TagMoveView:
         path = f"/modules/{ref_path(module, 'module')}/rollback"

@@ -23,8 +23,10 @@ class ModuleManifest:
     entrypoints: tuple[str, ...] = ()  # files holding tasks/workflows; default: top-level *.py
     exclude: tuple[str, ...] = ()  # extra glob patterns left out of the build
     tests: str = "tests"  # folder of the module's own tests
+    evaluation: dict[str, Any] | None = None  # [evaluation]: the promotion gate it declares
 
     def to_dict(self) -> dict[str, Any]:
+        extra = {"evaluation": self.evaluation} if self.evaluation is not None else {}
         return {
             "name": self.name.full,
             "description": self.description,
@@ -33,6 +35,7 @@ class ModuleManifest:
             "entrypoints": list(self.entrypoints),
             "exclude": list(self.exclude),
             "tests": self.tests,
+            **extra,
         }
 
 
@@ -108,6 +111,11 @@ def load_manifest(module_dir: Path) -> ModuleManifest:
             raise reader.fail(
                 f"entrypoint {entry!r} is not a .py file in the module", "list files like tasks.py"
             )
+    evaluation = None
+    if "evaluation" in document:
+        from mlstudio.modules.evaluation_gate import parse_evaluation
+
+        evaluation = parse_evaluation(document["evaluation"], path)
     return ModuleManifest(
         name=name,
         description=reader.string("description"),
@@ -116,6 +124,7 @@ def load_manifest(module_dir: Path) -> ModuleManifest:
         entrypoints=entrypoints,
         exclude=reader.strings("exclude"),
         tests=reader.string("tests", "tests"),
+        evaluation=evaluation,
     )
 
 

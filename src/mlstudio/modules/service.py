@@ -508,10 +508,26 @@ class ModuleService:
 
     # --- tags ---------------------------------------------------------------------------------
     def move_tag(
-        self, actor: str, module_name: str, tag: str, version: int, action: str = "tag"
+        self,
+        actor: str,
+        module_name: str,
+        tag: str,
+        version: int,
+        action: str = "tag",
+        *,
+        override_reason: str | None = None,
     ) -> dict[str, Any]:
+        """Point ``tag`` at ``version`` (recorded). ``latest`` needs passing tests; a tag the
+        module's ``[evaluation]`` gates needs a passing evaluation, or an approver's
+        ``override_reason`` (audited)."""
+        from mlstudio.modules import evaluation_gate
+
         name = ModuleName.parse(module_name)
         validate_tag(tag)
+        if override_reason is not None and not override_reason.strip():
+            raise InvalidInputError(
+                "a gate override needs a reason", hint='--override-reason "why"'
+            )
 
         def work(uow: UnitOfWork) -> dict[str, Any]:
             Authorizer(uow.identity).require_namespace(actor, name.namespace, f"{action} modules")
@@ -543,6 +559,10 @@ class ModuleService:
                     "moved": False,
                     **warning,
                 }
+            held = uow.modules.get_version(module, current.version) if current else None
+            gate = evaluation_gate.gate_move(
+                uow, actor, name.full, tag, target, held, override_reason
+            )
             event = uow.modules.move_tag(module, tag, version, actor, action)
             from mlstudio.integrations.webhooks import emit_tag_moved
 
@@ -561,14 +581,19 @@ class ModuleService:
                 "to": version,
                 "moved": True,
                 **warning,
+                **({"gate": gate} if gate else {}),
             }
 
         audit_action = "module.promote" if action == "promote" else "tag.move"
         context = {"to": version, "action": action}
         return guarded(self.store, actor, audit_action, f"{name.full}:{tag}", work, context)
 
-    def promote(self, actor: str, module_name: str, version: int) -> dict[str, Any]:
-        return self.move_tag(actor, module_name, LATEST, version, action="promote")
+    def promote(
+        self, actor: str, module_name: str, version: int, *, override_reason: str | None = None
+    ) -> dict[str, Any]:
+        return self.move_tag(
+            actor, module_name, LATEST, version, action="promote", override_reason=override_reason
+        )
 
     def rollback(self, actor: str, module_name: str, tag: str = LATEST) -> dict[str, Any]:
         name = ModuleName.parse(module_name)

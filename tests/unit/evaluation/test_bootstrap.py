@@ -89,3 +89,51 @@ def test_clustered_bootstrap_resamples_clusters() -> None:
     iid_se = d.std(ddof=1) / np.sqrt(len(d))
     # clusters of 25 nearly identical items: the spread is ~5x the item-level SE
     assert boot.std(ddof=1) > 3.0 * iid_se
+
+
+@pytest.mark.parametrize(("n", "size"), [(37, 10_001), (3 * 2**30, 5_000), (100_000, 7)])
+def test_uniform_below_into_a_reused_buffer_gives_the_same_draws(n: int, size: int) -> None:
+    fresh = uniform_below(n, size, np.random.default_rng(9))
+    buffer = np.full(size + 3, 2**63, dtype=np.uint64)  # stale contents must not leak through
+    reused = uniform_below(n, size, np.random.default_rng(9), out=buffer)
+    assert reused.dtype == np.int64 and len(reused) == size
+    assert np.array_equal(fresh, reused)
+    again = uniform_below(n, size, np.random.default_rng(10), out=buffer)
+    assert np.array_equal(again, uniform_below(n, size, np.random.default_rng(10)))
+
+
+@pytest.mark.parametrize(("n", "resamples"), [(1, 5), (999, 401), (60_000, 9)])
+def test_buffered_bootstrap_equals_resampling_the_indices_directly(n: int, resamples: int) -> None:
+    # the chunked, buffered loop gives exactly the means of x at resample_indices' draws
+    x = np.random.default_rng(n).normal(size=n) * 3.0 + 1.0
+    rng = np.random.default_rng(5)
+    boot = bootstrap_means(x, None, resamples, np.random.default_rng(5))
+    expected = []
+    left = resamples
+    while left:  # the same chunking as the bootstrap: at most 200,000 indices at a time
+        take = min(left, max(1, 200_000 // n))
+        idx = resample_indices(n, take, rng)
+        centre = float(x.mean())
+        expected.append(centre + np.take(x - centre, idx).sum(axis=1) / n)
+        left -= take
+    assert np.array_equal(boot, np.concatenate(expected))
+
+
+def test_shared_draws_reuse_the_indices_and_leave_the_generator_where_drawing_would() -> None:
+    from mlstudio.integrations.evaluation import stats
+
+    parts = [np.random.default_rng(k).normal(k, 1.0, 3000) for k in range(3)]
+    alone = []
+    for x in parts:  # each from the same seed, as eval compare's slices are
+        rng = np.random.default_rng(0)
+        alone.append((bootstrap_means(x, None, 500, rng), rng.integers(0, 2**62)))
+    with stats.shared_draws():
+        memo = stats._DRAWS.get()
+        shared = []
+        for x in parts:
+            rng = np.random.default_rng(0)
+            shared.append((bootstrap_means(x, None, 500, rng), rng.integers(0, 2**62)))
+        assert memo is not None and len(memo.draws) == 1  # drawn once, reused twice
+    for (boot_a, next_a), (boot_s, next_s) in zip(alone, shared, strict=True):
+        assert np.array_equal(boot_a, boot_s) and next_a == next_s
+    assert stats._DRAWS.get() is None  # nothing is kept after the block

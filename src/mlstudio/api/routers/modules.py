@@ -105,13 +105,17 @@ def show_module(namespace: str, name: str, studio: StudioDep) -> dict[str, Any]:
 @router.post("/{namespace}/{name}/promote", response_model=TagMoveOut)
 def promote_module(namespace: str, name: str, body: PromoteIn, studio: StudioDep) -> dict[str, Any]:
     """Move ``latest`` to a version whose tests passed."""
-    return studio.modules.promote(f"{namespace}/{name}", body.version)
+    return studio.modules.promote(
+        f"{namespace}/{name}", body.version, override_reason=body.override_reason
+    )
 
 
 @router.put("/{namespace}/{name}/tags/{tag}", response_model=TagMoveOut)
 def move_tag(namespace: str, name: str, tag: str, body: TagIn, studio: StudioDep) -> dict[str, Any]:
     """Point any tag at a version; the move is recorded."""
-    return studio.modules.tag(f"{namespace}/{name}", tag, body.version)
+    return studio.modules.tag(
+        f"{namespace}/{name}", tag, body.version, override_reason=body.override_reason
+    )
 
 
 @router.post("/{namespace}/{name}/rollback", response_model=TagMoveOut)

@@ -52,10 +52,16 @@ class TagMoveOut(Out):
 
 class PromoteIn(In):
     version: int = Field(ge=1, le=MAX_INT, description="Version to point `latest` at")
+    override_reason: str | None = Field(
+        None, description="Move past a failed evaluation gate (approvers; audited)"
+    )
 
 
 class TagIn(In):
     version: int = Field(ge=1, le=MAX_INT, description="Version to point the tag at")
+    override_reason: str | None = Field(
+        None, description="Move past a failed evaluation gate (approvers; audited)"
+    )
 
 
 class RollbackIn(In):

@@ -61,11 +61,30 @@ class LocalModules(Area):
         )
         return result.to_dict()  # type: ignore[return-value]
 
-    def promote(self, module: str, version: int) -> TagMoveView:
-        return self.platform.modules.promote(self.actor, module, version)  # type: ignore[return-value]
+    def promote(
+        self, module: str, version: int, *, override_reason: str | None = None
+    ) -> TagMoveView:
+        return self._move(module, "latest", version, "promote", override_reason)
 
-    def tag(self, module: str, tag: str, version: int) -> TagMoveView:
-        return self.platform.modules.move_tag(self.actor, module, tag, version)  # type: ignore[return-value]
+    def tag(
+        self, module: str, tag: str, version: int, *, override_reason: str | None = None
+    ) -> TagMoveView:
+        return self._move(module, tag, version, "tag", override_reason)
+
+    def _move(
+        self, module: str, tag: str, version: int, action: str, override_reason: str | None
+    ) -> TagMoveView:
+        from mlstudio.app.local.module_gate import ensure_evaluation
+        from mlstudio.errors import MlstudioError
+
+        try:  # a gated tag: compare the two versions' runs now if nobody has yet
+            ensure_evaluation(self.platform, self.actor, module, tag, version)
+        except MlstudioError:
+            if override_reason is None:
+                raise
+        return self.platform.modules.move_tag(  # type: ignore[return-value]
+            self.actor, module, tag, version, action, override_reason=override_reason
+        )
 
     def rollback(self, module: str, tag: str = "latest") -> TagMoveView:
         return self.platform.modules.rollback(self.actor, module, tag)  # type: ignore[return-value]

@@ -62,6 +62,7 @@ def evaluate(
     ``keep_item_scores``, ``item_scores`` (``{(metric, candidate): array}``) too."""
     import numpy as np
 
+    from mlstudio.integrations.evaluation import stats
     from mlstudio.integrations.evaluation.metrics import default_metrics, get_metric
 
     check_options(margin, resamples, confidence, correction)
@@ -126,7 +127,8 @@ def evaluate(
             comparisons.append(
                 {"metric": metric.name, "candidate": other, "baseline": base, **result}
             )
-    slice_rows = _slices(wanted, y, preds, names, slices, groups, options)
+    with stats.shared_draws():  # every slice starts from the same seed: draw its indices once
+        slice_rows = _slices(wanted, y, preds, names, slices, groups, options)
     family = _adjust(slice_rows, correction)
     ranking, ranking_metric = _ranking(wanted, item_scores, names, options)
     n_missing = int((~valid).sum())

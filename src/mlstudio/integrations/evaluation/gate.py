@@ -10,6 +10,7 @@ from its stored intervals. No such evaluation refuses the move with the command 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from mlstudio.errors import InvalidInputError, PolicyViolationError
@@ -92,29 +93,21 @@ def check(
         f"models:/{name}/{target['version']} --on {spec['on']} --metric {spec['metric']}"
         f" --margin {spec['margin']}" + "".join(f" --slice {s}" for s in spec.get("slices") or [])
     )
-    for row in uow.evaluation.list(dataset=spec["on"], limit=SCAN):
-        if row["dataset_version"] != latest:
-            continue
-        cands = row["candidates"]
-        base, others = cands[0], cands[1:]
-        if _matches(base, name, current) and any(_matches(c, name, target) for c in others):
-            flip, other_name = False, next(c["name"] for c in others if _matches(c, name, target))
-        elif _matches(base, name, target) and any(_matches(c, name, current) for c in others):
-            flip, other_name = True, next(c["name"] for c in others if _matches(c, name, current))
-        else:
-            continue
-        report = row["report"]
-        comparison = next(
-            (
-                c
-                for c in report.get("comparisons", [])
-                if c["metric"] == spec["metric"] and c["candidate"] == other_name
-            ),
-            None,
+    found = find_comparison(
+        uow,
+        spec["on"],
+        latest,
+        spec["metric"],
+        lambda c: _matches(c, name, current),
+        lambda c: _matches(c, name, target),
+    )
+    if found is not None:
+        return decide(
+            spec,
+            *found,
+            f"alias {alias} of model {name}",
+            f"version {target['version']}",
         )
-        if comparison is None:
-            continue
-        return _decide(spec, row, report, comparison, other_name, flip, alias, name, target)
     raise PolicyViolationError(
         f"alias {alias} of model {name} is gated: no evaluation on {spec['on']}@{latest} "
         f"compares version {target['version']} with version {current['version']} on "
@@ -123,30 +116,70 @@ def check(
     )
 
 
-def _decide(
+def find_comparison(
+    uow: Any,
+    dataset: str,
+    version: int,
+    metric: str,
+    is_current: Callable[[dict[str, Any]], bool],
+    is_target: Callable[[dict[str, Any]], bool],
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], str, bool] | None:
+    """The newest stored evaluation on ``dataset@version`` comparing a candidate that
+    ``is_current`` with one that ``is_target`` (either may be the baseline) on ``metric``:
+    (row, report, comparison, the non-baseline candidate's name, flip), or None."""
+    for row in uow.evaluation.list(dataset=dataset, limit=SCAN):
+        if row["dataset_version"] != version:
+            continue
+        cands = row["candidates"]
+        base, others = cands[0], cands[1:]
+        if is_current(base) and any(is_target(c) for c in others):
+            flip, other_name = False, next(c["name"] for c in others if is_target(c))
+        elif is_target(base) and any(is_current(c) for c in others):
+            flip, other_name = True, next(c["name"] for c in others if is_current(c))
+        else:
+            continue
+        report = row["report"]
+        comparison = next(
+            (
+                c
+                for c in report.get("comparisons", [])
+                if c["metric"] == metric and c["candidate"] == other_name
+            ),
+            None,
+        )
+        if comparison is not None:
+            return row, report, comparison, other_name, flip
+    return None
+
+
+def decide(
     spec: dict[str, Any],
     row: dict[str, Any],
     report: dict[str, Any],
     comparison: dict[str, Any],
     other_name: str,
     flip: bool,
-    alias: str,
-    name: str,
-    target: dict[str, Any],
+    subject: str,
+    candidate: str,
 ) -> dict[str, Any]:
+    """Pass or refuse from a stored evaluation: ``comparison`` (of ``other_name`` against the
+    baseline; ``flip`` when the target was the baseline) must be non-inferior within
+    ``spec['margin']`` on ``spec['metric']`` and no slice significantly worse after correction.
+    ``subject`` ("alias champion of model churn") and ``candidate`` ("version 4") word the
+    refusal."""
     interval = _improvement(comparison, flip)
     margin = float(spec["margin"])
     where = f"evaluation {row['id']}"
     if interval is None:
         raise PolicyViolationError(
-            f"alias {alias} of model {name} is gated: {where} has no interval for "
+            f"{subject} is gated: {where} has no interval for "
             f"{spec['metric']} ({comparison.get('verdict')})",
             hint="evaluate on more items, or override with an approver's --override-reason",
         )
     low, high = interval
     if not low > -margin:
         raise PolicyViolationError(
-            f"alias {alias} of model {name} is gated: version {target['version']} is not "
+            f"{subject} is gated: {candidate} is not "
             f"non-inferior on {spec['metric']} within {margin} ({where}: improvement CI "
             f"[{low:.4g}, {high:.4g}])",
             hint="train a better version, or an approver moves it with --override-reason TEXT",
@@ -167,7 +200,7 @@ def _decide(
             worse.append(f"{s['column']}={s['value']} (adjusted p {p:.3g})")
     if worse:
         raise PolicyViolationError(
-            f"alias {alias} of model {name} is gated: version {target['version']} is worse on "
+            f"{subject} is gated: {candidate} is worse on "
             f"{len(worse)} slice(s) after {report.get('correction', 'holm')} correction: "
             f"{', '.join(worse[:3])} ({where})",
             hint="fix the regression on that slice, or an approver uses --override-reason TEXT",

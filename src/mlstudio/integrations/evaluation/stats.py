@@ -28,8 +28,11 @@ Choices (each is what the report says it is):
 from __future__ import annotations
 
 import math
+import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -214,6 +217,8 @@ def _chunks(total: int, width: int, elements: int = _CHUNK_ELEMENTS) -> list[int
 
 
 _MASK32 = 0xFFFFFFFF
+_U32 = "<u4" if sys.byteorder == "little" else ">u4"  # native uint32
+_LITTLE = sys.byteorder == "little"
 
 
 def resample_indices(n: int, rows: int, rng: np.random.Generator) -> np.ndarray:
@@ -221,32 +226,40 @@ def resample_indices(n: int, rows: int, rng: np.random.Generator) -> np.ndarray:
     return uniform_below(n, rows * n, rng).reshape(rows, n)
 
 
-def uniform_below(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+def uniform_below(
+    n: int, size: int, rng: np.random.Generator, out: np.ndarray | None = None
+) -> np.ndarray:
     """``size`` integers drawn uniformly from ``0..n-1`` (``0 < n < 2**32``), int64.
 
     Lemire's multiply-shift on the 32-bit halves of the generator's raw 64-bit output,
     vectorised, with its rejection step (a draw whose low 32 bits fall below ``2**32 mod n`` is
     redrawn), so every value is exactly uniform: the algorithm ``Generator.integers`` runs one
     value at a time, at a fraction of its per-value cost. Reproducible for a generator state.
+    ``out`` (a uint64 or int64 buffer of at least ``size``) is filled and a view of it returned:
+    the bootstrap reuses one buffer for every chunk, so no pass allocates fresh pages.
     """
     import numpy as np
 
     if not 0 < n < 2**32:
         raise InvalidInputError(f"cannot draw below {n}", hint="pass 1 to 2**32 - 1 items")
-    mask = np.uint64(_MASK32)
     half = (size + 1) // 2
-    raw = rng.bit_generator.random_raw(half)  # uint64: two 32-bit draws each
-    scaled = np.empty(2 * half, dtype=np.uint64)
-    np.bitwise_and(raw, mask, out=scaled[:half])
-    np.right_shift(raw, np.uint64(32), out=scaled[half:])
+    raw = rng.bit_generator.random_raw(half).view(_U32)  # two 32-bit draws per 64 bits
+    if out is None or len(out) < 2 * half:
+        out = np.empty(2 * half, dtype=np.uint64)
+    scaled = out[: 2 * half].view(np.uint64)
+    # the low halves of the raw draws first, then the high halves (as uint64: the product
+    # of a 32-bit draw and n < 2**32 is exact)
+    lo, hi = (0, 1) if _LITTLE else (1, 0)
+    np.multiply(raw[lo::2], np.uint64(n), out=scaled[:half])
+    np.multiply(raw[hi::2], np.uint64(n), out=scaled[half:])
     scaled = scaled[:size]
-    scaled *= np.uint64(n)  # < 2**64: exact
-    threshold = np.uint64((1 << 32) % n)
+    threshold = (1 << 32) % n
     if threshold:
-        redo = np.flatnonzero((scaled & mask) < threshold)
+        mask = np.uint64(_MASK32)
+        redo = np.flatnonzero((scaled & mask) < np.uint64(threshold))  # contiguous: SIMD
         while len(redo):  # expected count: size * threshold / 2**32
             fresh = (rng.bit_generator.random_raw(len(redo)) >> np.uint64(32)) * np.uint64(n)
-            ok = (fresh & mask) >= threshold
+            ok = (fresh & mask) >= np.uint64(threshold)
             scaled[redo[ok]] = fresh[ok]
             redo = redo[~ok]
     scaled >>= np.uint64(32)
@@ -270,16 +283,83 @@ def bootstrap_means(
     if codes is not None:
         sums = np.bincount(codes, weights=d)
         sizes = np.bincount(codes).astype(float)
-        groups = len(sums)
-        out = [
-            np.take(sums, idx).sum(axis=1) / np.take(sizes, idx).sum(axis=1)
-            for idx in (
-                resample_indices(groups, rows, rng)
-                for rows in _chunks(resamples, groups, _INDEX_CHUNK)
-            )
-        ]
-        return np.concatenate(out)
+        total, count = _resampled_sums([sums, sizes], resamples, rng)
+        return total / count
     return bootstrap_means_many([d], resamples, rng)[0]
+
+
+def _resampled_sums(
+    arrays: Sequence[np.ndarray], resamples: int, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """For each of several equal-length arrays, the sums of ``resamples`` resamples of it, all
+    taken at the same indices (drawn once per chunk, ``_INDEX_CHUNK`` at a time).
+
+    One index buffer and one gather buffer serve every chunk and array (``np.take(...,
+    mode="clip")`` into ``out``: the indices are in range, so clipping changes nothing and the
+    gather is not buffered), so the hot loop allocates nothing."""
+    import numpy as np
+
+    n = len(arrays[0])
+    chunks = _chunks(resamples, n, _INDEX_CHUNK)
+    width = chunks[0] * n
+    indices = np.empty(width + 1, dtype=np.uint64)  # uniform_below fills whole 64-bit draws
+    gathered = np.empty(width, dtype=float)
+    out = [np.empty(resamples, dtype=float) for _ in arrays]
+    memo = _DRAWS.get()
+    key = (n, resamples, repr(rng.bit_generator.state)) if memo is not None else None
+    kept = memo.draws.get(key) if memo is not None else None
+    keep = (
+        memo is not None
+        and kept is None
+        and n <= _MEMO_MAX_N
+        and memo.size + resamples * n * 2 <= _MEMO_BYTES
+    )
+    stored: list[np.ndarray] = []
+    done = 0
+    for c, rows in enumerate(chunks):
+        if kept is not None:  # the same draws as before, from the same generator state
+            idx = indices[: rows * n].view(np.int64).reshape(rows, n)
+            np.copyto(idx, kept[0][c].reshape(rows, n), casting="safe")
+        else:
+            idx = uniform_below(n, rows * n, rng, out=indices).reshape(rows, n)
+            if keep:
+                stored.append(idx.astype(np.uint16))
+        block = gathered[: rows * n].reshape(rows, n)
+        for x, sums in zip(arrays, out, strict=True):
+            np.take(x, idx, out=block, mode="clip")
+            np.sum(block, axis=1, out=sums[done : done + rows])
+        done += rows
+    if kept is not None:
+        rng.bit_generator.state = kept[1]  # where drawing them had left it
+    elif keep and memo is not None:
+        memo.draws[key] = (stored, rng.bit_generator.state)
+        memo.size += resamples * n * 2
+    return out
+
+
+@dataclass
+class _Memo:
+    draws: dict[Any, Any]  # (items, resamples, generator state) -> (uint16 chunks, end state)
+    size: int = 0  # bytes kept
+
+
+_DRAWS: ContextVar[_Memo | None] = ContextVar("mlstudio_bootstrap_draws", default=None)
+_MEMO_MAX_N = 2**16 - 1  # memoised draws are kept as uint16
+_MEMO_BYTES = 64 * 2**20
+
+
+@contextmanager
+def shared_draws() -> Iterator[None]:
+    """Inside the block, bootstrap index draws are memoised by (items, resamples, generator
+    state): a later bootstrap from the same seed over as many items (the per-slice comparisons
+    of ``eval compare``, which all start from the same seed) reuses them instead of drawing
+    them again, and leaves its generator where drawing them would have. The draws, and so every
+    result, are exactly the same; only slices up to 65,535 items and 64 MB of draws are kept."""
+    token = _DRAWS.set(_Memo({}))
+    try:
+        yield
+    finally:
+        _DRAWS.reset(token)
 
 
 def bootstrap_means_many(
@@ -312,13 +392,9 @@ def bootstrap_means_many(
         centred = [
             np.asarray(arrays[i], dtype=float) - c for i, c in zip(members, centres, strict=True)
         ]
-        parts: list[list[np.ndarray]] = [[] for _ in members]
-        for rows in _chunks(resamples, n, _INDEX_CHUNK):
-            idx = resample_indices(n, rows, rng)
-            for j, x in enumerate(centred):
-                parts[j].append(np.take(x, idx).sum(axis=1) / n)
+        sums = _resampled_sums(centred, resamples, rng)
         for j, i in enumerate(members):
-            out[i] = centres[j] + np.concatenate(parts[j])
+            out[i] = centres[j] + sums[j] / n
     return [x for x in out if x is not None]
 
 
