@@ -27,6 +27,10 @@ def _print(m: dict[str, Any]) -> None:
     c.print(f"{m['name']}: {m['source']} (domain {m['domain']}), revision {m['revision']}",
             markup=False)  # fmt: skip
     c.print(f"  checks {', '.join(m['checks'])}", markup=False)
+    retrain = (m.get("spec") or {}).get("retrain")
+    if retrain:
+        c.print(f"  on a model alert: run {retrain['workflow']} (cooldown {retrain['cooldown']}, "
+                f"at most {retrain['max_per']})", markup=False)  # fmt: skip
 
 
 @app.command("add")
@@ -64,9 +68,32 @@ def add(
         str | None,
         typer.Option("--flag", help="KEY=VALUE: set this serving flag when a model alert opens"),
     ] = None,
+    on_alert_run: Annotated[
+        str | None,
+        typer.Option("--on-alert-run", help="Workflow NS/MODULE/WF[:TAG|@N] started (as you, "
+                     "in --domain) when a model alert opens"),
+    ] = None,
+    run_param: Annotated[
+        list[str] | None,
+        typer.Option("--run-param", help="That workflow's parameter NAME=VALUE (repeatable)"),
+    ] = None,
+    cooldown: Annotated[
+        str, typer.Option("--cooldown", help="No new triggered run until this after the last")
+    ] = "6h",
+    max_per: Annotated[
+        str, typer.Option("--max-per", help="N/DURATION: at most N triggered runs per period")
+    ] = "3/7d",
     json_output: JsonFlag = False,
 ) -> None:
     """Declare a monitor over a dataset it may read in its domain. Audited."""
+    from mlstudio.workflows.service import parse_params
+
+    if on_alert_run is None and run_param:
+        raise InvalidInputError("--run-param needs --on-alert-run", hint="add --on-alert-run WF")
+    retrain = None
+    if on_alert_run is not None:
+        retrain = {"workflow": on_alert_run, "params": parse_params(run_param or []),
+                   "cooldown": cooldown, "max_per": max_per}  # fmt: skip
     result = context.studio().monitoring.add(
         name,
         source=source,
@@ -83,6 +110,7 @@ def add(
         freshness=freshness,
         schedule=schedule,
         flag=flag,
+        retrain=retrain,
     )
     emit(result, json_output, _print)
 
@@ -165,6 +193,9 @@ def run(name: Name, now: Now = None, json_output: JsonFlag = False) -> None:
             c.print(f"  opened {alert_id}", markup=False)
         for alert_id in r["resolved"]:
             c.print(f"  resolved {alert_id}", markup=False)
+        for t in r.get("retrain", []):
+            done = f"started {t['run']}" if t.get("run") else f"skipped: {t['skipped']}"
+            c.print(f"  retrain {t['workflow']} for {t['alert']}: {done}", markup=False)
 
     emit(result, json_output, human)
 

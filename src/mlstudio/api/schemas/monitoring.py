@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from mlstudio.api.schemas.common import In
+
+
+class RetrainIn(In):
+    workflow: str = Field(..., description="NS/MODULE/WORKFLOW[:TAG|@N] to run")
+    params: dict[str, Any] = Field(default_factory=dict, description="Its parameters")
+    cooldown: str = Field("6h", description="No new run until this long after the last one")
+    max_per: str = Field("3/7d", description="N/DURATION: at most N runs in any such period")
 
 
 class MonitorIn(In):
@@ -24,6 +33,8 @@ class MonitorIn(In):
     schedule: str | None = Field(None, description="Cron expression (stored)")
     flag: str | None = Field(None, description="KEY=VALUE: set that serving flag when a model "
                              "alert opens (e.g. a kill switch to the fallback)")  # fmt: skip
+    retrain: RetrainIn | None = Field(None, description="Start this workflow run (as the "
+                                      "monitor's creator) when a model alert opens")  # fmt: skip
 
 
 class RunIn(In):

@@ -70,9 +70,11 @@ def parse_persistence(text: str) -> tuple[int, int]:
 
 
 class MonitorService:
-    def __init__(self, store: Any, cas: Any) -> None:
+    def __init__(self, store: Any, cas: Any, runs: Any = None) -> None:
+        """``runs``: the run service retraining triggers start runs with (``platform.runs``)."""
         self.store = store
         self.cas = cas
+        self.runs = runs
 
     # --- reading sources ----------------------------------------------------------------------
     def _read(self, actor: str, ref: str, domain: str) -> Any:
@@ -114,8 +116,11 @@ class MonitorService:
         schedule: str | None = None,
         flag: str | None = None,
         detector: dict[str, Any] | None = None,
+        retrain: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Declare a monitor; its source (and reference) must be readable in ``domain``."""
+        """Declare a monitor; its source (and reference) must be readable in ``domain``.
+        ``retrain`` ({workflow, params, cooldown, max_per}) starts that workflow (as ``actor``,
+        in ``domain``) when a model alert opens (see ``monitoring/retrain.py``)."""
         from mlstudio.data.catalog import parse_dataset_name, parse_dataset_ref
         from mlstudio.governance.rbac import Authorizer
 
@@ -146,11 +151,16 @@ class MonitorService:
             from mlstudio.scheduling.schedules import Cron
 
             schedule = Cron.parse(schedule).expr  # run by the server (monitoring/scheduler.py)
+        trigger = self._retrain_config(retrain, domain) if retrain else None
         resource = f"monitor:{full.full}"
         with refusals_audited(self.store, actor, "monitor.add", resource), self.store.read() as uow:
             Authorizer(uow.identity).require_namespace(actor, full.namespace, "add monitors")
             if flip is not None:
                 require_flag(uow, actor, flip["key"])
+            if trigger is not None:
+                from mlstudio.governance.domains import check_run
+
+                check_run(uow, actor, domain, None)  # checked again when it fires
             if uow.monitoring.get(full.full) is not None:
                 raise InvalidInputError(
                     f"monitor {full.full} already exists",
@@ -192,6 +202,7 @@ class MonitorService:
             "schedule": schedule,
             "flag": flip,
             "detector": det.as_dict(),
+            "retrain": trigger,
         }
 
         def work(uow: Any) -> dict[str, Any]:
@@ -211,6 +222,15 @@ class MonitorService:
             return row
 
         return self._view(self.store.retrying(work))
+
+    def _retrain_config(self, retrain: dict[str, Any], domain: str) -> dict[str, Any]:
+        from mlstudio.integrations.monitoring.retrain import check_config
+
+        if self.runs is None:
+            raise InvalidInputError(
+                "this monitor service cannot start runs", hint="open it with platform.runs"
+            )
+        return check_config(self.runs, retrain, domain)
 
     @staticmethod
     def _checks(spec: dict[str, Any]) -> list[str]:
@@ -339,7 +359,25 @@ class MonitorService:
                         anomalies=flagged.get((check, label), set()),
                     )  # fmt: skip
                     rows += [_win(check, v.t, per, label, v.status, v.as_dict()) for v in verdicts]
-        return self._commit(actor, row, rows, notes, latest_key, emit_events)
+        out = self._commit(actor, row, rows, notes, latest_key, emit_events)
+        if spec.get("retrain") and emit_events and out["opened"]:
+            out["retrain"] = self._retrain(row, out["opened"], when)
+        return out
+
+    def _retrain(
+        self, row: dict[str, Any], opened: list[str], when: datetime
+    ) -> list[dict[str, Any]]:
+        """Each opened model alert's trigger outcome (a run, or why not), recorded on it."""
+        from mlstudio.integrations.monitoring.retrain import fire
+
+        with self.store.read() as uow:
+            model = [a for a in opened if (uow.monitoring.alert(a) or {}).get("kind") == "model"]
+        if model and self.runs is None:
+            raise InvalidInputError(
+                f"monitor {row['name']} retrains, and this service cannot start runs",
+                hint="open it with platform.runs",
+            )
+        return [{"alert": a, **fire(self.store, self.runs, row, a, when)} for a in model]
 
     def _commit(
         self,
@@ -395,9 +433,10 @@ class MonitorService:
                                 if done_flip is not None:
                                     flipped.append(done_flip)
                         else:
+                            kept = {k: v for k, v in current["evidence"].items() if k == "retrain"}
                             repo.update_alert(current["id"], last_window=r["window_key"],
                                               windows=current["windows"] + 1,
-                                              evidence=evidence)  # fmt: skip
+                                              evidence={**evidence, **kept})  # fmt: skip
                     elif r["status"] == "ok" and current is not None:
                         repo.update_alert(current["id"], state="resolved", open_key=None,
                                           resolved_at=utcnow())  # fmt: skip

@@ -38,6 +38,7 @@ def alert_view(a: dict[str, Any], monitor: str, feedback: str | None) -> dict[st
         "last_window": a["last_window"], "windows": a["windows"], "evidence": a["evidence"],
         "feedback": feedback, "opened_at": _iso(a["opened_at"]),
         "resolved_at": _iso(a["resolved_at"]),
+        "retrain": (a["evidence"] or {}).get("retrain"),  # the run it started, or why not
     }  # fmt: skip
 
 

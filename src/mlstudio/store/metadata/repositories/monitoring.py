@@ -37,6 +37,12 @@ class MonitorRepository:
     def get(self, name: str) -> dict[str, Any] | None:
         return _row(self.conn.execute(select(monitors).where(monitors.c.name == name)).first())
 
+    def lock(self, monitor_id: str) -> None:
+        """Hold the monitor's row until the transaction ends (Postgres; SQLite writes serialize)."""
+        self.conn.execute(
+            select(monitors.c.id).where(monitors.c.id == monitor_id).with_for_update()
+        )
+
     def update_spec(self, monitor_id: str, spec: dict[str, Any]) -> None:
         """A config change: the new spec and the next revision (feedback records it)."""
         self.conn.execute(
