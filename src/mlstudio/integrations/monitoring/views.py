@@ -49,3 +49,8 @@ def feedback_view(f: dict[str, Any]) -> dict[str, Any]:
         "revision": f["revision"], "comment": f["comment"], "created_by": f["created_by"],
         "created_at": _iso(f["created_at"]),
     }  # fmt: skip
+
+
+def slice_dims(label: str) -> list[tuple[str, str]]:
+    """``"plan=pro,region=eu"`` as ``[("plan", "pro"), ("region", "eu")]``."""
+    return [tuple(part.split("=", 1)) for part in label.split(",") if "=" in part]  # type: ignore[misc]
