@@ -97,6 +97,8 @@ def test_an_alert_starts_the_run_and_a_second_alert_in_the_cooldown_says_why(sho
     assert shown["triggered_by"] == {"monitor": "shop/revenue", "alert": started[0]["id"]}
     assert shown["state"] == "succeeded" and shown["output_value"] == 50  # rounds=5 bound
     assert shown["domain"] == "production"
+    human = studio.cli("runs", "show", run_id)
+    assert f"triggered by monitor shop/revenue (alert {started[0]['id']})" in human.stdout
     audit = studio.ok("audit", "--action", "monitor.retrain")
     assert sorted(bool(e["details"].get("run")) for e in audit) == [False, True]
     # a later alert after the cooldown starts a new run; the open alert keeps its outcome
