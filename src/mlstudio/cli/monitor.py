@@ -83,6 +83,31 @@ def add(
     max_per: Annotated[
         str, typer.Option("--max-per", help="N/DURATION: at most N triggered runs per period")
     ] = "3/7d",
+    ground_truth: Annotated[
+        str | None,
+        typer.Option("--ground-truth", help="Labels NS/NAME (request_id + label): score the "
+                     "predictions per window and slice"),
+    ] = None,
+    model_metric: Annotated[
+        str, typer.Option("--model-metric", help="Evaluation metric, e.g. accuracy, auc, mae")
+    ] = "accuracy",
+    baseline: Annotated[
+        str | None,
+        typer.Option("--baseline", help="VALUE or tracking:RUN[:KEY] (the training run's metric)"),
+    ] = None,
+    tolerance: Annotated[
+        float, typer.Option("--tolerance", help="Alert when worse than the baseline by more")
+    ] = 0.02,
+    min_labels: Annotated[
+        int, typer.Option("--min-labels", help="Labelled rows a window needs for a verdict")
+    ] = 100,
+    label_column: Annotated[str, typer.Option("--label-column", help="Labels' column")] = "label",
+    prediction_column: Annotated[
+        str, typer.Option("--prediction-column", help="The source's prediction column")
+    ] = "prediction",
+    join_key: Annotated[
+        str, typer.Option("--join-key", help="Column joining predictions and labels")
+    ] = "request_id",
     json_output: JsonFlag = False,
 ) -> None:
     """Declare a monitor over a dataset it may read in its domain. Audited."""
@@ -90,6 +115,13 @@ def add(
 
     if on_alert_run is None and run_param:
         raise InvalidInputError("--run-param needs --on-alert-run", hint="add --on-alert-run WF")
+    if ground_truth is None and baseline is not None:
+        raise InvalidInputError("--baseline needs --ground-truth", hint="add --ground-truth LABELS")
+    truth = None
+    if ground_truth is not None:
+        truth = {"labels": ground_truth, "metric": model_metric, "baseline": baseline,
+                 "tolerance": tolerance, "min_labels": min_labels, "label_column": label_column,
+                 "prediction_column": prediction_column, "key": join_key}  # fmt: skip
     retrain = None
     if on_alert_run is not None:
         retrain = {"workflow": on_alert_run, "params": parse_params(run_param or []),
@@ -111,6 +143,7 @@ def add(
         schedule=schedule,
         flag=flag,
         retrain=retrain,
+        ground_truth=truth,
     )
     emit(result, json_output, _print)
 

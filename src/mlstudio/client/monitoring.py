@@ -32,6 +32,7 @@ class RemoteMonitoring(RemoteArea):
         schedule: str | None = None,
         flag: str | None = None,
         retrain: dict[str, Any] | None = None,
+        ground_truth: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         body = {
             "name": name,
@@ -50,6 +51,7 @@ class RemoteMonitoring(RemoteArea):
             "schedule": schedule,
             "flag": flag,
             "retrain": retrain,
+            "ground_truth": ground_truth,
         }
         return self.http.json("POST", "/monitors", json=body)
 

@@ -16,6 +16,17 @@ class RetrainIn(In):
     max_per: str = Field("3/7d", description="N/DURATION: at most N runs in any such period")
 
 
+class GroundTruthIn(In):
+    labels: str = Field(..., description="Dataset NS/NAME[@V] with the key and the label")
+    metric: str = Field("accuracy", description="Evaluation metric (accuracy, auc, mae, …)")
+    baseline: str | float | None = Field(None, description="A value, or tracking:RUN[:KEY]")
+    tolerance: float = Field(0.02, description="Alert when worse than the baseline by more")
+    min_labels: int = Field(100, description="Labelled rows a window needs for a verdict")
+    label_column: str = Field("label", description="The labels' column")
+    prediction_column: str = Field("prediction", description="The source's prediction column")
+    key: str = Field("request_id", description="Join key on both sides")
+
+
 class MonitorIn(In):
     name: str = Field(..., description="NS/NAME of the monitor")
     source: str = Field(..., description="Dataset NS/NAME[@V] it reads (governed)")
@@ -35,6 +46,8 @@ class MonitorIn(In):
                              "alert opens (e.g. a kill switch to the fallback)")  # fmt: skip
     retrain: RetrainIn | None = Field(None, description="Start this workflow run (as the "
                                       "monitor's creator) when a model alert opens")  # fmt: skip
+    ground_truth: GroundTruthIn | None = Field(None, description="Score predictions against "
+                                               "labels joined by request id")  # fmt: skip
 
 
 class RunIn(In):

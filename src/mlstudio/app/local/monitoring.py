@@ -34,6 +34,7 @@ class LocalMonitoring(Area):
         schedule: str | None = None,
         flag: str | None = None,
         retrain: dict[str, Any] | None = None,
+        ground_truth: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         return self.service.add(
             self.actor,
@@ -53,6 +54,7 @@ class LocalMonitoring(Area):
             schedule=schedule,
             flag=flag,
             retrain=retrain,
+            ground_truth=ground_truth,
         )
 
     def list(self, namespace: str | None = None) -> list[dict[str, Any]]:

@@ -38,7 +38,7 @@ from mlstudio.integrations.monitoring.windows import (
     window_key,
 )
 
-FIRING = {"drift", "anomaly", "empty", "stale", "skew"}
+FIRING = {"drift", "anomaly", "degraded", "empty", "stale", "skew"}
 READ_ROLES = ("viewer", "runner")
 
 
@@ -117,8 +117,11 @@ class MonitorService:
         flag: str | None = None,
         detector: dict[str, Any] | None = None,
         retrain: dict[str, Any] | None = None,
+        ground_truth: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Declare a monitor; its source (and reference) must be readable in ``domain``.
+        ``ground_truth`` ({labels, metric, baseline, …}: see ``monitoring/groundtruth.py``)
+        scores the predictions against labels joined by request id, per window and slice.
         ``retrain`` ({workflow, params, cooldown, max_per}) starts that workflow (as ``actor``,
         in ``domain``) when a model alert opens (see ``monitoring/retrain.py``)."""
         from mlstudio.data.catalog import parse_dataset_name, parse_dataset_ref
@@ -132,10 +135,12 @@ class MonitorService:
         k, m = parse_persistence(persistence) if isinstance(persistence, str) else persistence
         drift.persistent([], k, m)  # validates k and m
         parsed = [parse_metric(x) if isinstance(x, str) else dict(x) for x in metrics]
-        if not features and not parsed:
+        truth = self._truth_config(ground_truth) if ground_truth else None
+        if not features and not parsed and not truth:
             raise InvalidInputError(
                 "a monitor needs at least one check",
-                hint="add --feature COLUMN (drift, with --reference) or --metric NAME=AGG:COLUMN",
+                hint="add --feature COLUMN (drift, with --reference), --metric NAME=AGG:COLUMN "
+                "or --ground-truth NS/LABELS",
             )
         if features and not reference:
             raise InvalidInputError(
@@ -173,6 +178,7 @@ class MonitorService:
             *dimensions,
             *features,
             *(x["column"] for x in parsed if x["column"]),
+            *([truth["key"], truth["prediction_column"]] if truth else []),
         ]
         missing = [c for c in dict.fromkeys(wanted) if c not in names]
         if missing:
@@ -180,6 +186,14 @@ class MonitorService:
                 f"{source} has no column {', '.join(map(repr, missing))}",
                 hint=f"its columns are {', '.join(sorted(names))}",
             )
+        if truth:
+            lab_names = set(self._read(actor, truth["labels"], domain).to_arrow().column_names)
+            absent = [c for c in (truth["key"], truth["label_column"]) if c not in lab_names]
+            if absent:
+                raise InvalidInputError(
+                    f"the labels {truth['labels']} have no column {', '.join(map(repr, absent))}",
+                    hint=f"its columns are {', '.join(sorted(lab_names))}; see --label-column",
+                )
         if reference:
             ref_names = set(self._read(actor, reference, domain).to_arrow().column_names)
             absent = [c for c in features if c not in ref_names]
@@ -203,6 +217,7 @@ class MonitorService:
             "flag": flip,
             "detector": det.as_dict(),
             "retrain": trigger,
+            "ground_truth": truth,
         }
 
         def work(uow: Any) -> dict[str, Any]:
@@ -232,12 +247,22 @@ class MonitorService:
             )
         return check_config(self.runs, retrain, domain)
 
+    def _truth_config(self, ground_truth: dict[str, Any]) -> dict[str, Any]:
+        from mlstudio.integrations.monitoring.groundtruth import check_config
+        from mlstudio.integrations.tracking.service import TrackingService
+
+        return check_config(ground_truth, TrackingService(self.store, self.cas))
+
     @staticmethod
     def _checks(spec: dict[str, Any]) -> list[str]:
+        from mlstudio.integrations.monitoring.groundtruth import check_name
+
         out = ["data"]
         if spec["features"]:
             out.append("drift")
         out += [f"anomaly:{x['name']}" for x in spec["metrics"]]
+        if spec.get("ground_truth"):
+            out.append(check_name(spec["ground_truth"]))
         return out
 
     def _view(self, row: dict[str, Any]) -> dict[str, Any]:
@@ -290,7 +315,8 @@ class MonitorService:
             Authorizer(uow.identity).require_namespace(actor, row["namespace"], "run monitors")
             done = {c: uow.monitoring.window_keys(row["id"], c) for c in self._checks(row["spec"])}
             feedback = uow.monitoring.feedback(row["id"])
-            flagged = _flagged(uow.monitoring.windows(row["id"]))
+            computed = uow.monitoring.windows(row["id"])
+            flagged = _flagged(computed)
         spec = row["spec"]
         per = spec["period"]
         size = PERIODS[per]
@@ -359,9 +385,50 @@ class MonitorService:
                         anomalies=flagged.get((check, label), set()),
                     )  # fmt: skip
                     rows += [_win(check, v.t, per, label, v.status, v.as_dict()) for v in verdicts]
+            if spec.get("ground_truth"):
+                rows += self._truth_windows(actor, row, arrow, now_p, computed, notes)
         out = self._commit(actor, row, rows, notes, latest_key, emit_events)
         if spec.get("retrain") and emit_events and out["opened"]:
             out["retrain"] = self._retrain(row, out["opened"], when)
+        return out
+
+    def _truth_windows(
+        self,
+        actor: str,
+        row: dict[str, Any],
+        arrow: Any,
+        now_p: int,
+        computed: list[dict[str, Any]],
+        notes: dict[str, Any],
+    ) -> list[dict[str, Any]]:
+        """The ground-truth check's new windows, and its pending ones (no or too few labels
+        yet) again when more labels have arrived: those replace the stored verdict."""
+        from mlstudio.integrations.monitoring import groundtruth
+
+        spec, per = row["spec"], row["spec"]["period"]
+        config = spec["ground_truth"]
+        check = groundtruth.check_name(config)
+        stored = {(w["window_key"], w["slice"]): w for w in computed if w["check_name"] == check}
+
+        def todo(p: int, label: str, n_labels: int) -> bool:
+            old = stored.get((window_key(p, per), label))
+            return old is None or (
+                old["status"] in groundtruth.PENDING and old["result"].get("labels") != n_labels
+            )
+
+        labels = self._read(actor, config["labels"], row["domain"]).to_arrow()
+        found, capped = groundtruth.windows(
+            arrow, labels, config, spec["time_column"], PERIODS[per], now_p, spec["dimensions"],
+            spec["max_slices"], todo,
+        )  # fmt: skip
+        if capped:
+            notes.setdefault("capped", {})[check] = capped
+        out = []
+        for r in found:
+            w = _win(check, r["period"], per, r["slice"], r["status"], r["result"])
+            if (w["window_key"], w["slice"]) in stored:
+                w["replace"] = True  # late labels: the pending verdict is redone
+            out.append(w)
         return out
 
     def _retrain(
@@ -397,7 +464,11 @@ class MonitorService:
             checks = {r["check_name"] for r in rows}
             have = {c: repo.window_keys(row["id"], c) for c in checks}
             # the data check is recomputed for the latest window only when it was not yet
-            new = [r for r in rows if (r["window_key"], r["slice"]) not in have[r["check_name"]]]
+            new = [r for r in rows if r.get("replace")
+                   or (r["window_key"], r["slice"]) not in have[r["check_name"]]]  # fmt: skip
+            for r in new:
+                if r.pop("replace", False):  # a pending ground-truth window with new labels
+                    repo.delete_window(row["id"], r["check_name"], r["window_key"], r["slice"])
             repo.add_windows([{**r, "monitor_id": row["id"], "revision": row["revision"]}
                               for r in new])  # fmt: skip
             opened, resolved = [], []
@@ -610,6 +681,9 @@ class MonitorService:
                 if w["check_name"].startswith("anomaly:"):
                     point |= {"value": res.get("value"), "expected": res.get("expected"),
                               "scale": res.get("scale"), "z": res.get("z")}  # fmt: skip
+                elif w["check_name"].startswith("model:"):
+                    point |= {"value": res.get("value"), "baseline": res.get("baseline"),
+                              "labels": res.get("labels"), "predictions": res.get("predictions")}  # fmt: skip
                 elif w["check_name"] == "drift":
                     point |= {"n": res.get("n"), "drifted": res.get("drifted", [])}
                 else:

@@ -23,6 +23,11 @@ def evidence(monitor: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
             for f in res.get("drifted", []) for e in res["features"][f] if e["fired"]
         ]  # fmt: skip
         return {**base, "n": res.get("n"), "tests": tests}
+    if r["check_name"].startswith("model:"):
+        return {**base, "metric": res.get("metric"), "statistic": res.get("value"),
+                "value": res.get("value"), "baseline": res.get("baseline"),
+                "threshold": res.get("needed"), "worse_by": res.get("worse_by"),
+                "n": res.get("labels"), "predictions": res.get("predictions")}  # fmt: skip
     if r["check_name"].startswith("anomaly:"):
         return {**base, "metric": r["check_name"].partition(":")[2], "statistic": res.get("z"),
                 "value": res.get("value"), "expected": res.get("expected"),

@@ -87,6 +87,16 @@ class MonitorRepository:
         )
         return [dict(r._mapping) for r in self.conn.execute(q)]
 
+    def delete_window(self, monitor_id: str, check: str, window_key: str, slice: str) -> None:
+        self.conn.execute(
+            delete(monitor_windows).where(
+                monitor_windows.c.monitor_id == monitor_id,
+                monitor_windows.c.check_name == check,
+                monitor_windows.c.window_key == window_key,
+                monitor_windows.c.slice == slice,
+            )
+        )
+
     def delete_windows(self, monitor_id: str, check: str | None = None) -> int:
         q = delete(monitor_windows).where(monitor_windows.c.monitor_id == monitor_id)
         if check is not None:

@@ -1,0 +1,203 @@
+"""Model metrics against ground truth: predictions joined to labels that arrive later.
+
+``monitor add … --ground-truth NS/LABELS --model-metric accuracy --baseline 0.91`` (or
+``--baseline tracking:RUN[:KEY]``, the value recorded in tracking for a training or evaluation
+run, read once when the monitor is added). The labels dataset holds the join key (default
+``request_id``, as the serving prediction log has it; plus ``row`` when both sides have it) and
+a label column; the source holds the key and the prediction. Each window (by the source's time
+column) and slice gets the metric of its labelled rows, computed by the evaluation catalog
+(``integrations/evaluation/metrics.py``). A window is ``degraded`` when the metric is worse than
+the baseline by more than ``--tolerance`` *and* — for metrics with item scores — by more than
+1.645 standard errors of its mean (one-sided 5 %), so small windows do not fire on noise; it
+needs at least ``--min-labels`` labelled rows, else it is ``too_few``. A window whose labels
+have not arrived is ``no_data`` (never a zero); both are re-evaluated by later runs when more
+labels arrive, and replaced then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from mlstudio.errors import InvalidInputError
+
+PENDING = ("no_data", "too_few")  # re-evaluated when more labels arrive
+Z_ONE_SIDED = 1.645
+_OPTIONS = {"labels", "label_column", "prediction_column", "key", "metric", "baseline",
+            "tolerance", "min_labels"}  # fmt: skip
+
+
+def check_name(config: dict[str, Any]) -> str:
+    return f"model:{config['metric']}"
+
+
+def check_config(config: dict[str, Any], tracking: Any) -> dict[str, Any]:
+    """The ground-truth check as stored in the spec (the baseline resolved to a number)."""
+    from mlstudio.data.catalog import parse_dataset_ref
+    from mlstudio.integrations.evaluation.metrics import LABEL_FREE, get_metric
+
+    unknown = set(config) - _OPTIONS
+    if unknown:
+        raise InvalidInputError(
+            f"unknown ground-truth option {', '.join(sorted(unknown))}",
+            hint=f"use {', '.join(sorted(_OPTIONS))}",
+        )
+    labels = str(config.get("labels") or "")
+    parse_dataset_ref(labels)
+    metric = get_metric(str(config.get("metric") or "accuracy"))
+    if metric.name in LABEL_FREE or metric.task == "ranking":
+        raise InvalidInputError(
+            f"--model-metric {metric.name} does not compare predictions with labels here",
+            hint="use a classification or regression metric, e.g. accuracy, auc, mae",
+        )
+    tolerance = config.get("tolerance", 0.02)
+    min_labels = config.get("min_labels", 100)
+    if not isinstance(tolerance, int | float) or isinstance(tolerance, bool) or tolerance < 0:
+        raise InvalidInputError(f"invalid --tolerance {tolerance!r}", hint="e.g. --tolerance 0.02")
+    if not isinstance(min_labels, int) or isinstance(min_labels, bool) or min_labels < 1:
+        raise InvalidInputError(
+            f"invalid --min-labels {min_labels!r}", hint="use a whole number >= 1, e.g. 100"
+        )
+    value, source = baseline_of(config.get("baseline"), metric.name, tracking)
+    return {
+        "labels": labels, "metric": metric.name, "higher_is_better": metric.higher_is_better,
+        "label_column": str(config.get("label_column") or "label"),
+        "prediction_column": str(config.get("prediction_column") or "prediction"),
+        "key": str(config.get("key") or "request_id"),
+        "baseline": value, "baseline_source": source,
+        "tolerance": float(tolerance), "min_labels": min_labels,
+    }  # fmt: skip
+
+
+def baseline_of(spec: Any, metric: str, tracking: Any) -> tuple[float, str]:
+    """``0.91`` or ``tracking:REF[:KEY]`` (a tracked run, or a workflow run's tracked task
+    runs: the first with the metric ``KEY``, default the monitored metric's name)."""
+    import math
+
+    text = str(spec if spec is not None else "").strip()
+    if not text:
+        raise InvalidInputError(
+            "a ground-truth check needs a baseline",
+            hint="add --baseline VALUE or --baseline tracking:RUN (the training run's metric)",
+        )
+    if not text.startswith("tracking:"):
+        try:
+            value = float(text)
+        except ValueError:
+            raise InvalidInputError(
+                f"invalid --baseline {text!r}", hint="use a number or tracking:RUN[:KEY]"
+            ) from None
+        if not math.isfinite(value):
+            raise InvalidInputError(f"invalid --baseline {text!r}", hint="use a finite number")
+        return value, "value"
+    ref, _, key = text.removeprefix("tracking:").partition(":")
+    key = key or metric
+    for run in tracking.runs(tracking.resolve(ref)):
+        found = (run.get("metrics") or {}).get(key)
+        if found is not None and math.isfinite(float(found["value"])):
+            return float(found["value"]), f"tracking:{run['id']}:{key}"
+    raise InvalidInputError(
+        f"tracked run {ref} has no metric {key!r}",
+        hint="name the metric: --baseline tracking:RUN:KEY (see mlstudio runs search)",
+    )
+
+
+def windows(
+    source: Any,
+    labels: Any,
+    config: dict[str, Any],
+    time_column: str,
+    size: int,
+    now_period: int,
+    dims: Sequence[str],
+    cap: int,
+    todo: Any,
+) -> tuple[list[dict[str, Any]], int]:
+    """``[{period, slice, status, result}]`` for the (period, slice) pairs ``todo(period,
+    slice, labels_n)`` wants, over complete periods with predictions; and how many slice values
+    were capped. The join and the grouping run in DuckDB; the metric per group in numpy."""
+    import duckdb
+    import numpy as np
+
+    from mlstudio.integrations.evaluation.metrics import get_metric
+
+    metric = get_metric(config["metric"])
+    key, pred, lab = config["key"], config["prediction_column"], config["label_column"]
+    on = [key] + (["row"] if "row" in source.column_names and "row" in labels.column_names else [])
+    period = f'CAST(floor(epoch(CAST(s."{time_column}" AS TIMESTAMPTZ)) / {size}) AS BIGINT)'
+    dim_cols = "".join(f', CAST(s."{d}" AS VARCHAR) AS "{d}"' for d in dims)
+    join = " AND ".join(f's."{c}" = l."{c}"' for c in on)
+    # one label per key (the last of the dataset's rows wins)
+    label_rows = f'SELECT {", ".join(on)}, last("{lab}") AS __y FROM lab GROUP BY ALL'
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("src", source)
+        con.register("lab", labels)
+        res = con.execute(
+            f"SELECT {period} AS __p{dim_cols}, "
+            f"""COALESCE(CAST(s."{pred}" AS DOUBLE), 'NaN'::DOUBLE) AS __yhat, """
+            f"COALESCE(CAST(l.__y AS DOUBLE), 'NaN'::DOUBLE) AS __y "
+            f"FROM src s LEFT JOIN ({label_rows}) l ON {join} "
+            f"WHERE {period} < ?",
+            [now_period],
+        ).fetchnumpy()
+    except duckdb.Error as exc:
+        raise InvalidInputError(
+            f"cannot join the predictions with {config['labels']}: {str(exc).splitlines()[0]}",
+            hint=f"predictions need numeric {pred!r}, labels numeric {lab!r}, both {key!r}",
+        ) from None
+    finally:
+        con.close()
+    p = np.asarray(res["__p"], dtype=np.int64)
+    yhat = np.asarray(res["__yhat"], dtype=float)
+    y = np.asarray(res["__y"], dtype=float)
+    groups: list[tuple[str, Any]] = [("", np.ones(len(p), dtype=bool))]
+    capped = 0
+    if dims:
+        from mlstudio.integrations.monitoring.windows import codes
+
+        combos = np.array([",".join(f"{d}={v}" for d, v in zip(dims, row, strict=True))
+                           for row in zip(*(res[d] for d in dims), strict=True)])  # fmt: skip
+        c, kept, capped = codes(combos, cap)
+        groups += [(label, c == i) for i, label in enumerate(kept)]
+    out: list[dict[str, Any]] = []
+    for label, mask in groups:
+        for q in np.unique(p[mask]).tolist():
+            rows = mask & (p == q)
+            have = rows & ~np.isnan(y)
+            n_labels = int(have.sum())
+            if not todo(int(q), label, n_labels):
+                continue
+            result = _judge(metric, config, y[have], yhat[have], int(rows.sum()), n_labels)
+            out.append({"period": int(q), "slice": label, "status": result.pop("status"),
+                        "result": result})  # fmt: skip
+    return out, capped
+
+
+def _judge(
+    metric: Any, config: dict[str, Any], y: Any, yhat: Any, n_predictions: int, n_labels: int
+) -> dict[str, Any]:
+    import math
+
+    import numpy as np
+
+    base = {"metric": metric.name, "baseline": config["baseline"], "predictions": n_predictions,
+            "labels": n_labels, "coverage": n_labels / n_predictions if n_predictions else 0.0,
+            "tolerance": config["tolerance"]}  # fmt: skip
+    if n_labels == 0:
+        return {**base, "status": "no_data", "value": None}
+    if n_labels < config["min_labels"]:
+        return {**base, "status": "too_few", "value": None}
+    value = float(metric.statistic(y, yhat))
+    se = None
+    if metric.kind == "item":
+        scores = np.asarray(metric.item_scores(y, yhat), dtype=float)
+        scores = scores[~np.isnan(scores)]
+        se = float(scores.std(ddof=1) / math.sqrt(len(scores))) if len(scores) > 1 else None
+    worse = (config["baseline"] - value) if config["higher_is_better"] else (
+        value - config["baseline"])  # fmt: skip
+    needed = max(config["tolerance"], Z_ONE_SIDED * se if se is not None else 0.0)
+    status = "degraded" if math.isfinite(value) and worse > needed else "ok"
+    return {**base, "status": status, "value": value, "worse_by": worse, "needed": needed,
+            "se": se}  # fmt: skip
