@@ -27,6 +27,12 @@ def _print(m: dict[str, Any]) -> None:
     c.print(f"{m['name']}: {m['source']} (domain {m['domain']}), revision {m['revision']}",
             markup=False)  # fmt: skip
     c.print(f"  checks {', '.join(m['checks'])}", markup=False)
+    truth = (m.get("spec") or {}).get("ground_truth")
+    if truth:
+        c.print(f"  ground truth {truth['labels']} by {truth['key']}: {truth['metric']} against "
+                f"{truth['baseline']:.4g} ({truth['baseline_source']}), alerting below it by "
+                f"more than {truth['tolerance']:g} with >= {truth['min_labels']} labels",
+                markup=False)  # fmt: skip
     retrain = (m.get("spec") or {}).get("retrain")
     if retrain:
         c.print(f"  on a model alert: run {retrain['workflow']} (cooldown {retrain['cooldown']}, "
@@ -191,9 +197,12 @@ def show(
         c = console()
         _print(m)
         for check, points in m["series"].items():
-            key = "value" if check.startswith("anomaly:") else ("n" if check == "drift" else "rows")
+            key = "value" if check.startswith(("anomaly:", "model:")) else (
+                "n" if check == "drift" else "rows"
+            )
             line = sparkline([p.get(key) for p in points])
-            flags = "".join("!" if p["status"] in ("anomaly", "drift") else " " for p in points)
+            flags = "".join("!" if p["status"] in ("anomaly", "drift", "degraded") else " "
+                            for p in points)  # fmt: skip
             if points:
                 c.print(f"  {check:<22} {points[0]['window']} {line} {points[-1]['window']}",
                         markup=False)  # fmt: skip
