@@ -103,6 +103,11 @@ def fire(
         )  # fmt: skip
     except MlstudioError as exc:
         return _skip(store, monitor, alert_id, base, exc.one_line())
+    except Exception as exc:  # planning runs the workflow's code: its bug is not the monitor's
+        log.exception("monitor %s: planning its retrain failed", monitor["name"])
+        return _skip(
+            store, monitor, alert_id, base, f"planning failed: {type(exc).__name__}: {exc}"
+        )
     cause = {"monitor": monitor["name"], "alert": alert_id}
     try:
         return store.retrying(lambda uow: _start(uow, runs, monitor, alert_id, base, prepared,
