@@ -125,7 +125,8 @@ def windows(
     key, pred, lab = config["key"], config["prediction_column"], config["label_column"]
     on = [key] + (["row"] if "row" in source.column_names and "row" in labels.column_names else [])
     period = f'CAST(floor(epoch(CAST(s."{time_column}" AS TIMESTAMPTZ)) / {size}) AS BIGINT)'
-    dim_cols = "".join(f', CAST(s."{d}" AS VARCHAR) AS "{d}"' for d in dims)
+    parts = [f"""'{d}=' || COALESCE(CAST(s."{d}" AS VARCHAR), 'None')""" for d in dims]
+    label_sql = f"concat_ws(',', {', '.join(parts)})" if parts else "''"
     join = " AND ".join(f's."{c}" = l."{c}"' for c in on)
     # one label per key (the last of the dataset's rows wins)
     label_rows = f'SELECT {", ".join(on)}, last("{lab}") AS __y FROM lab GROUP BY ALL'
@@ -134,13 +135,24 @@ def windows(
         con.execute("SET TimeZone = 'UTC'")
         con.register("src", source)
         con.register("lab", labels)
-        res = con.execute(
-            f"SELECT {period} AS __p{dim_cols}, "
+        con.execute(
+            f"CREATE TEMP TABLE j AS SELECT {period} AS __p, {label_sql} AS __slice, "
             f"""COALESCE(CAST(s."{pred}" AS DOUBLE), 'NaN'::DOUBLE) AS __yhat, """
             f"COALESCE(CAST(l.__y AS DOUBLE), 'NaN'::DOUBLE) AS __y "
-            f"FROM src s LEFT JOIN ({label_rows}) l ON {join} "
-            f"WHERE {period} < ?",
+            f"FROM src s LEFT JOIN ({label_rows}) l ON {join} WHERE {period} < ?",
             [now_period],
+        )
+        # slices: the ``cap`` most frequent keep their own code, the rest are capped (-1)
+        top = con.execute(
+            "SELECT __slice FROM j GROUP BY 1 ORDER BY count(*) DESC, __slice"
+        ).fetchall()
+        kept = [t[0] for t in top[:cap]] if dims else []
+        con.execute("CREATE TEMP TABLE k (__slice VARCHAR, __code BIGINT)")
+        if kept:
+            con.executemany("INSERT INTO k VALUES (?, ?)", [[x, i] for i, x in enumerate(kept)])
+        res = con.execute(
+            "SELECT __p, __yhat, __y, COALESCE(k.__code, -1) AS __code "
+            "FROM j LEFT JOIN k USING (__slice)"
         ).fetchnumpy()
     except duckdb.Error as exc:
         raise InvalidInputError(
@@ -152,25 +164,26 @@ def windows(
     p = np.asarray(res["__p"], dtype=np.int64)
     yhat = np.asarray(res["__yhat"], dtype=float)
     y = np.asarray(res["__y"], dtype=float)
-    groups: list[tuple[str, Any]] = [("", np.ones(len(p), dtype=bool))]
-    capped = 0
-    if dims:
-        from mlstudio.integrations.monitoring.windows import codes
-
-        combos = np.array([",".join(f"{d}={v}" for d, v in zip(dims, row, strict=True))
-                           for row in zip(*(res[d] for d in dims), strict=True)])  # fmt: skip
-        c, kept, capped = codes(combos, cap)
-        groups += [(label, c == i) for i, label in enumerate(kept)]
+    code = np.asarray(res["__code"], dtype=np.int64)
+    capped = max(len(top) - cap, 0) if dims else 0
     out: list[dict[str, Any]] = []
-    for label, mask in groups:
-        for q in np.unique(p[mask]).tolist():
-            rows = mask & (p == q)
-            have = rows & ~np.isnan(y)
-            n_labels = int(have.sum())
-            if not todo(int(q), label, n_labels):
+    if not len(p):
+        return out, capped
+    span = int(p.max() - p.min()) + 1
+    for label, group in [("", np.zeros(len(p), dtype=np.int64)), *([(None, code)] if dims else [])]:
+        ok = group >= 0
+        sort_key = group[ok] * span + (p[ok] - p.min())
+        order = np.flatnonzero(ok)[np.argsort(sort_key, kind="stable")]
+        keys = sort_key[np.argsort(sort_key, kind="stable")]
+        cuts = np.flatnonzero(np.diff(keys)) + 1
+        for idx in np.split(order, cuts):
+            q, g = int(p[idx[0]]), int(group[idx[0]])
+            name = label if label is not None else kept[g]
+            have = idx[~np.isnan(y[idx])]
+            if not todo(q, name, len(have)):
                 continue
-            result = _judge(metric, config, y[have], yhat[have], int(rows.sum()), n_labels)
-            out.append({"period": int(q), "slice": label, "status": result.pop("status"),
+            result = _judge(metric, config, y[have], yhat[have], len(idx), len(have))
+            out.append({"period": q, "slice": name, "status": result.pop("status"),
                         "result": result})  # fmt: skip
     return out, capped
 
