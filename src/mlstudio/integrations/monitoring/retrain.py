@@ -96,6 +96,8 @@ def fire(
     config = monitor["spec"]["retrain"]
     actor = monitor["created_by"]
     base = {"workflow": config["workflow"], "at": iso(when)}
+    if runs is None:  # a service opened without the run service (not the Studio's, nor a server's)
+        return _skip(store, monitor, alert_id, base, "this process cannot start runs")
     try:
         prepared = runs.prepare(
             actor, config["workflow"], dict(config["params"]),

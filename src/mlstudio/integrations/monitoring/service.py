@@ -439,11 +439,6 @@ class MonitorService:
 
         with self.store.read() as uow:
             model = [a for a in opened if (uow.monitoring.alert(a) or {}).get("kind") == "model"]
-        if model and self.runs is None:
-            raise InvalidInputError(
-                f"monitor {row['name']} retrains, and this service cannot start runs",
-                hint="open it with platform.runs",
-            )
         return [{"alert": a, **fire(self.store, self.runs, row, a, when)} for a in model]
 
     def _commit(

@@ -49,9 +49,7 @@ def tune(
         current_alerts = sum(
             1 for w in windows if w["check_name"] == check and w["status"] == "anomaly"
         )
-        rows = [
-            replay(series, replace(det, threshold=z), fbs, metric["name"]) for z in candidates
-        ]
+        rows = [replay(series, replace(det, threshold=z), fbs, metric["name"]) for z in candidates]
         labelled = [r for r in rows if r["precision"] is not None or r["recall"] is not None]
         best = max(labelled, key=lambda r: (r["f1"] or 0.0, r["threshold"]), default=None)
         checks[check] = {
@@ -66,9 +64,7 @@ def tune(
 
         def work(uow: Any) -> int:
             current = svc._get(uow, name)
-            Authorizer(uow.identity).require_namespace(
-                actor, current["namespace"], "tune monitors"
-            )
+            Authorizer(uow.identity).require_namespace(actor, current["namespace"], "tune monitors")
             new_spec = dict(current["spec"])
             new_spec["detector"] = {
                 **current["spec"]["detector"],
