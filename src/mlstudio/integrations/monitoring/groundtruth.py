@@ -102,6 +102,40 @@ def baseline_of(spec: Any, metric: str, tracking: Any) -> tuple[float, str]:
     )
 
 
+def pending_and_new(
+    row: dict[str, Any],
+    source: Any,
+    labels: Any,
+    now_p: int,
+    computed: list[dict[str, Any]],
+    notes: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """The monitor ``row``'s ground-truth windows to write: the new ones, and its pending ones
+    (no or too few labels yet) again when their label count changed — those ``replace`` the
+    stored verdict. Each: {check_name, period, slice, status, result, replace}."""
+    from mlstudio.integrations.monitoring.windows import PERIODS, window_key
+
+    spec, per = row["spec"], row["spec"]["period"]
+    config = spec["ground_truth"]
+    check = check_name(config)
+    stored = {(w["window_key"], w["slice"]): w for w in computed if w["check_name"] == check}
+
+    def todo(p: int, label: str, n_labels: int) -> bool:
+        old = stored.get((window_key(p, per), label))
+        return old is None or (old["status"] in PENDING and old["result"].get("labels") != n_labels)
+
+    found, capped = windows(
+        source, labels, config, spec["time_column"], PERIODS[per], now_p, spec["dimensions"],
+        spec["max_slices"], todo,
+    )  # fmt: skip
+    if capped:
+        notes.setdefault("capped", {})[check] = capped
+    return [
+        {**r, "check_name": check, "replace": (window_key(r["period"], per), r["slice"]) in stored}
+        for r in found
+    ]
+
+
 def windows(
     source: Any,
     labels: Any,

@@ -386,49 +386,16 @@ class MonitorService:
                     )  # fmt: skip
                     rows += [_win(check, v.t, per, label, v.status, v.as_dict()) for v in verdicts]
             if spec.get("ground_truth"):
-                rows += self._truth_windows(actor, row, arrow, now_p, computed, notes)
+                from mlstudio.integrations.monitoring.groundtruth import pending_and_new
+
+                labels = self._read(actor, spec["ground_truth"]["labels"], row["domain"])
+                rows += [_win(r["check_name"], r["period"], per, r["slice"], r["status"],
+                              r["result"]) | ({"replace": True} if r["replace"] else {})
+                         for r in pending_and_new(row, arrow, labels.to_arrow(), now_p,
+                                                  computed, notes)]  # fmt: skip
         out = self._commit(actor, row, rows, notes, latest_key, emit_events)
         if spec.get("retrain") and emit_events and out["opened"]:
             out["retrain"] = self._retrain(row, out["opened"], when)
-        return out
-
-    def _truth_windows(
-        self,
-        actor: str,
-        row: dict[str, Any],
-        arrow: Any,
-        now_p: int,
-        computed: list[dict[str, Any]],
-        notes: dict[str, Any],
-    ) -> list[dict[str, Any]]:
-        """The ground-truth check's new windows, and its pending ones (no or too few labels
-        yet) again when more labels have arrived: those replace the stored verdict."""
-        from mlstudio.integrations.monitoring import groundtruth
-
-        spec, per = row["spec"], row["spec"]["period"]
-        config = spec["ground_truth"]
-        check = groundtruth.check_name(config)
-        stored = {(w["window_key"], w["slice"]): w for w in computed if w["check_name"] == check}
-
-        def todo(p: int, label: str, n_labels: int) -> bool:
-            old = stored.get((window_key(p, per), label))
-            return old is None or (
-                old["status"] in groundtruth.PENDING and old["result"].get("labels") != n_labels
-            )
-
-        labels = self._read(actor, config["labels"], row["domain"]).to_arrow()
-        found, capped = groundtruth.windows(
-            arrow, labels, config, spec["time_column"], PERIODS[per], now_p, spec["dimensions"],
-            spec["max_slices"], todo,
-        )  # fmt: skip
-        if capped:
-            notes.setdefault("capped", {})[check] = capped
-        out = []
-        for r in found:
-            w = _win(check, r["period"], per, r["slice"], r["status"], r["result"])
-            if (w["window_key"], w["slice"]) in stored:
-                w["replace"] = True  # late labels: the pending verdict is redone
-            out.append(w)
         return out
 
     def _retrain(
