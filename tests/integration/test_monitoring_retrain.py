@@ -31,13 +31,13 @@ def retrain(rounds: int = 3) -> int:
 """
 
 
-def _sales(days: int = 30, per_day: int = 300) -> dict[str, Any]:
+def _sales(days: int = 30, per_day: int = 300, spikes: tuple[int, ...] = SPIKES) -> dict[str, Any]:
     rng = np.random.default_rng(7)
     out: dict[str, list[Any]] = {"ts": [], "amount": []}
     for d in range(days):
         day = DAY0 + timedelta(days=d)
         out["ts"] += [day + timedelta(seconds=int(s)) for s in rng.integers(0, 86400, per_day)]
-        out["amount"] += (rng.gamma(2.0, 5.0, per_day) * (3.0 if d in SPIKES else 1.0)).tolist()
+        out["amount"] += (rng.gamma(2.0, 5.0, per_day) * (3.0 if d in spikes else 1.0)).tolist()
     return out
 
 
@@ -94,7 +94,9 @@ def test_an_alert_starts_the_run_and_a_second_alert_in_the_cooldown_says_why(sho
         p.runs.execute(run_id, None)  # a driver (mlstudio server) would take it: trigger monitor
     shown = studio.ok("runs", "show", run_id)
     assert shown["trigger"] == "monitor" and shown["created_by"] == "alice"
-    assert shown["triggered_by"] == {"monitor": "shop/revenue", "alert": started[0]["id"]}
+    assert shown["triggered_by"] == {
+        "monitor": "shop/revenue", "alert": started[0]["id"], "at": "2026-01-31T06:00:00Z"
+    }  # fmt: skip
     assert shown["state"] == "succeeded" and shown["output_value"] == 50  # rounds=5 bound
     assert shown["domain"] == "production"
     human = studio.cli("runs", "show", run_id)
@@ -108,6 +110,30 @@ def test_an_alert_starts_the_run_and_a_second_alert_in_the_cooldown_says_why(sho
         assert "retrain" not in again  # no new alert, no new run
         kept = {a["id"]: a["retrain"] for a in _alerts(svc)}
         assert kept[started[0]["id"]]["run"] == run_id
+
+
+def test_a_backfill_does_not_forget_the_cooldown(shop, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with shop.opened() as p:
+        svc = _service(p)
+        _add(svc, cooldown="1d", max_per="5/7d")
+        first = svc.run("alice", "shop/revenue", now=NOW)
+        assert len([t for t in first["retrain"] if t.get("run")]) == 1
+        svc.backfill("alice", "shop/revenue", now=NOW)  # alerts recomputed, no trigger fires
+    path = tmp_path / "sales31.parquet"
+    pq.write_table(pa.table(_sales(days=31, spikes=(*SPIKES, 30))), path)  # a spike on Jan 31
+    shop.ok("data", "import", path, "--name", "shop/sales", "--classify", "ts=internal",
+            "--classify", "amount=internal")  # fmt: skip
+    with shop.opened() as p:
+        svc = _service(p)
+        later = svc.run("alice", "shop/revenue", now="2026-02-01T05:00:00Z")
+        [outcome] = later["retrain"]
+        assert outcome["skipped"].startswith("cooldown 1d: the last retrain started at "
+                                             "2026-01-31T06:00:00Z")  # fmt: skip
+        again = svc.run("alice", "shop/revenue", now="2026-02-02T07:00:00Z")
+        assert "retrain" not in again  # the Jan 31 alert stays one alert: no new trigger
 
 
 def test_the_maximum_per_period_stops_triggers_without_a_cooldown(shop):

@@ -3,12 +3,14 @@
 ``monitor add … --on-alert-run WORKFLOW [--run-param K=V] [--cooldown 6h] [--max-per 3/7d]``
 stores the trigger in the monitor's spec. When a run of the monitor opens a model alert (data
 alerts never retrain), :func:`fire` plans the workflow as the creator, then in one transaction
-(the monitor's row locked, so two evaluations count the same runs) checks the cooldown since the
-last run it started, the maximum per period and the run quota of the workflow's namespace, and
-records the run (trigger ``monitor``, with ``triggered_by`` = monitor + alert in its plan), the
-alert's ``retrain`` outcome and a ``monitor.retrain`` audit event together. A refusal
-(permission, quota, cooldown, maximum, a workflow that no longer plans) is recorded on the alert
-with its reason and never raised: the monitor's windows and alerts stand.
+(the monitor's row locked, so two evaluations count the same runs) checks the cooldown since
+the last run it started and the maximum per period (both counted from the runs themselves, by
+the evaluation time their ``triggered_by`` keeps, so a backfill forgets none) and the run quota
+of the workflow's namespace, and records the run (trigger ``monitor``, with ``triggered_by`` =
+monitor + alert + time in its plan), the alert's ``retrain`` outcome and a ``monitor.retrain``
+audit event together. A refusal (permission, quota, cooldown, maximum, a workflow that no
+longer plans) is recorded on the alert with its reason and never raised: the monitor's windows
+and alerts stand.
 """
 
 from __future__ import annotations
@@ -110,7 +112,7 @@ def fire(
         return _skip(
             store, monitor, alert_id, base, f"planning failed: {type(exc).__name__}: {exc}"
         )
-    cause = {"monitor": monitor["name"], "alert": alert_id}
+    cause = {"monitor": monitor["name"], "alert": alert_id, "at": iso(when)}
     try:
         return store.retrying(lambda uow: _start(uow, runs, monitor, alert_id, base, prepared,
                                                  cause, when))  # fmt: skip
@@ -133,7 +135,7 @@ def _start(
 ) -> dict[str, Any]:
     config = monitor["spec"]["retrain"]
     uow.monitoring.lock(monitor["id"])  # concurrent evaluations count the same runs
-    started = _started(uow, monitor["id"])
+    started = _started(uow, monitor["name"])
     reason = _refusal(uow, config, started, prepared.namespace, when)
     if reason is not None:
         outcome = {**base, "skipped": reason}
@@ -166,14 +168,10 @@ def _refusal(
     return None
 
 
-def _started(uow: Any, monitor_id: str) -> list[datetime]:
-    """When this monitor's trigger started runs (from its alerts' recorded outcomes)."""
-    out = []
-    for a in uow.monitoring.alerts(monitor_id, limit=10_000):
-        retrain = (a["evidence"] or {}).get("retrain") or {}
-        if retrain.get("run"):
-            out.append(datetime.fromisoformat(retrain["at"].replace("Z", "+00:00")))
-    return out
+def _started(uow: Any, name: str) -> list[datetime]:
+    """When this monitor's trigger started runs (the evaluation times kept on the runs)."""
+    return [datetime.fromisoformat(at.replace("Z", "+00:00"))
+            for at in uow.monitoring.retrain_times(name)]  # fmt: skip
 
 
 def _record(uow: Any, monitor: dict[str, Any], alert_id: str, outcome: dict[str, Any]) -> None:

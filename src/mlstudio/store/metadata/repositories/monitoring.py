@@ -13,6 +13,7 @@ from mlstudio.store.metadata.tables import (
     monitor_feedback,
     monitor_windows,
     monitors,
+    runs,
 )
 
 
@@ -61,6 +62,15 @@ class MonitorRepository:
         for table in (monitor_feedback, monitor_alerts, monitor_windows):
             self.conn.execute(delete(table).where(table.c.monitor_id == monitor_id))
         self.conn.execute(delete(monitors).where(monitors.c.id == monitor_id))
+
+    def retrain_times(self, name: str) -> list[str]:
+        """When (the evaluation's ISO time) each run that monitor ``name`` triggered was
+        started: read from the runs themselves, so a backfill's new alerts do not forget them."""
+        q = select(runs.c.plan[("triggered_by", "at")].as_string()).where(
+            runs.c.trigger == "monitor",
+            runs.c.plan[("triggered_by", "monitor")].as_string() == name,
+        )
+        return [at for (at,) in self.conn.execute(q) if at]
 
     # --- windows ------------------------------------------------------------------------------
     def window_keys(self, monitor_id: str, check: str) -> set[tuple[str, str]]:
