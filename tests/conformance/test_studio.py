@@ -879,6 +879,45 @@ def test_monitor_add_run_alert_feedback_and_remove(app):
     fails(lambda: app.monitoring.show(name), NotFoundError, "does not exist")
 
 
+def test_monitor_ground_truth_and_retrain_options_answer_the_same_everywhere(app):
+    """A ground-truth check (predictions joined to labels by request id) and the refusal of a
+    retraining trigger naming no workflow that exists, through each implementation."""
+    log, labels = ["request_id,ts,prediction"], ["request_id,label"]
+    for day in range(1, 11):
+        for i in range(40):
+            y = (i + day) % 2
+            right = i % 10 < (5 if day >= 8 else 9)  # accuracy 0.9, then 0.5 from Jan 8
+            log.append(f"r{day}-{i},2026-01-{day:02d}T12:00:00,{0.8 if right == bool(y) else 0.2}")
+            if day < 10:  # Jan 10's labels have not arrived
+                labels.append(f"r{day}-{i},{y}")
+    for name, rows in (("preds", log), ("labels", labels)):
+        (app.tmp / f"{name}.csv").write_text("\n".join(rows) + "\n")
+    for name, cols in (("preds", ("request_id", "ts", "prediction")),
+                       ("labels", ("request_id", "label"))):  # fmt: skip
+        app.datasets.import_file(app.tmp / f"{name}.csv", f"{app.ns}/{name}", domain="production",
+                                 classify=[f"{c}=internal" for c in cols])  # fmt: skip
+    name = f"{app.ns}/quality"
+    truth = {"labels": f"{app.ns}/labels", "metric": "accuracy", "baseline": 0.9,
+             "tolerance": 0.1, "min_labels": 20}  # fmt: skip
+    made = app.monitoring.add(name, source=f"{app.ns}/preds", time_column="ts",
+                              ground_truth=truth)  # fmt: skip
+    assert made["checks"] == ["data", "model:accuracy"]
+    out = app.monitoring.run(name, now="2026-01-11T00:00:00Z")
+    assert out["computed"]["model:accuracy"] == 10
+    [alert] = [a for a in app.monitoring.alerts(name) if a["check"] == "model:accuracy"]
+    assert alert["first_window"] == "2026-01-08" and alert["evidence"]["value"] == 0.5
+    series = app.monitoring.show(name)["series"]["model:accuracy"]
+    assert series[-1]["value"] is None and series[-1]["status"] == "no_data"
+    fails(lambda: app.monitoring.add(f"{app.ns}/q2", source=f"{app.ns}/preds", time_column="ts",
+                                     ground_truth={**truth, "baseline": "x"}),
+          InvalidInputError, "invalid --baseline")  # fmt: skip
+    fails(lambda: app.monitoring.add(f"{app.ns}/q3", source=f"{app.ns}/preds", time_column="ts",
+                                     ground_truth=truth,
+                                     retrain={"workflow": f"{app.ns}/nope/train"}),
+          NotFoundError, "nope")  # fmt: skip
+    assert [m["name"] for m in app.monitoring.list(app.ns)] == [name]
+
+
 # --- deployments and batch scoring --------------------------------------------------------------
 def test_deployments_are_server_run_and_checked_before_recording(app):
     """A server records a deployment for its supervisor; the embedded studio refuses in one line

@@ -204,6 +204,7 @@ class RunShowView(RunView):
     output_value: Any
     tasks: list[TaskRunView]  # type: ignore[misc]  # a show lists them, a listing counts them
     pinned: NotRequired[Json | None]  # {reason, by, at}, or None
+    triggered_by: NotRequired[Json | None]  # what started it: {monitor, alert}, or None
 
 
 class LogView(TypedDict):

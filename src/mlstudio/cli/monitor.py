@@ -27,6 +27,16 @@ def _print(m: dict[str, Any]) -> None:
     c.print(f"{m['name']}: {m['source']} (domain {m['domain']}), revision {m['revision']}",
             markup=False)  # fmt: skip
     c.print(f"  checks {', '.join(m['checks'])}", markup=False)
+    truth = (m.get("spec") or {}).get("ground_truth")
+    if truth:
+        c.print(f"  ground truth {truth['labels']} by {truth['key']}: {truth['metric']} against "
+                f"{truth['baseline']:.4g} ({truth['baseline_source']}), alerting below it by "
+                f"more than {truth['tolerance']:g} with >= {truth['min_labels']} labels",
+                markup=False)  # fmt: skip
+    retrain = (m.get("spec") or {}).get("retrain")
+    if retrain:
+        c.print(f"  on a model alert: run {retrain['workflow']} (cooldown {retrain['cooldown']}, "
+                f"at most {retrain['max_per']})", markup=False)  # fmt: skip
 
 
 @app.command("add")
@@ -64,9 +74,64 @@ def add(
         str | None,
         typer.Option("--flag", help="KEY=VALUE: set this serving flag when a model alert opens"),
     ] = None,
+    on_alert_run: Annotated[
+        str | None,
+        typer.Option("--on-alert-run", help="Workflow NS/MODULE/WF[:TAG|@N] started (as you, "
+                     "in --domain) when a model alert opens"),
+    ] = None,
+    run_param: Annotated[
+        list[str] | None,
+        typer.Option("--run-param", help="That workflow's parameter NAME=VALUE (repeatable)"),
+    ] = None,
+    cooldown: Annotated[
+        str, typer.Option("--cooldown", help="No new triggered run until this after the last")
+    ] = "6h",
+    max_per: Annotated[
+        str, typer.Option("--max-per", help="N/DURATION: at most N triggered runs per period")
+    ] = "3/7d",
+    ground_truth: Annotated[
+        str | None,
+        typer.Option("--ground-truth", help="Labels NS/NAME (request_id + label): score the "
+                     "predictions per window and slice"),
+    ] = None,
+    model_metric: Annotated[
+        str, typer.Option("--model-metric", help="Evaluation metric, e.g. accuracy, auc, mae")
+    ] = "accuracy",
+    baseline: Annotated[
+        str | None,
+        typer.Option("--baseline", help="VALUE or tracking:RUN[:KEY] (the training run's metric)"),
+    ] = None,
+    tolerance: Annotated[
+        float, typer.Option("--tolerance", help="Alert when worse than the baseline by more")
+    ] = 0.02,
+    min_labels: Annotated[
+        int, typer.Option("--min-labels", help="Labelled rows a window needs for a verdict")
+    ] = 100,
+    label_column: Annotated[str, typer.Option("--label-column", help="Labels' column")] = "label",
+    prediction_column: Annotated[
+        str, typer.Option("--prediction-column", help="The source's prediction column")
+    ] = "prediction",
+    join_key: Annotated[
+        str, typer.Option("--join-key", help="Column joining predictions and labels")
+    ] = "request_id",
     json_output: JsonFlag = False,
 ) -> None:
     """Declare a monitor over a dataset it may read in its domain. Audited."""
+    from mlstudio.workflows.service import parse_params
+
+    if on_alert_run is None and run_param:
+        raise InvalidInputError("--run-param needs --on-alert-run", hint="add --on-alert-run WF")
+    if ground_truth is None and baseline is not None:
+        raise InvalidInputError("--baseline needs --ground-truth", hint="add --ground-truth LABELS")
+    truth = None
+    if ground_truth is not None:
+        truth = {"labels": ground_truth, "metric": model_metric, "baseline": baseline,
+                 "tolerance": tolerance, "min_labels": min_labels, "label_column": label_column,
+                 "prediction_column": prediction_column, "key": join_key}  # fmt: skip
+    retrain = None
+    if on_alert_run is not None:
+        retrain = {"workflow": on_alert_run, "params": parse_params(run_param or []),
+                   "cooldown": cooldown, "max_per": max_per}  # fmt: skip
     result = context.studio().monitoring.add(
         name,
         source=source,
@@ -83,6 +148,8 @@ def add(
         freshness=freshness,
         schedule=schedule,
         flag=flag,
+        retrain=retrain,
+        ground_truth=truth,
     )
     emit(result, json_output, _print)
 
@@ -130,9 +197,12 @@ def show(
         c = console()
         _print(m)
         for check, points in m["series"].items():
-            key = "value" if check.startswith("anomaly:") else ("n" if check == "drift" else "rows")
+            key = "value" if check.startswith(("anomaly:", "model:")) else (
+                "n" if check == "drift" else "rows"
+            )
             line = sparkline([p.get(key) for p in points])
-            flags = "".join("!" if p["status"] in ("anomaly", "drift") else " " for p in points)
+            flags = "".join("!" if p["status"] in ("anomaly", "drift", "degraded") else " "
+                            for p in points)  # fmt: skip
             if points:
                 c.print(f"  {check:<22} {points[0]['window']} {line} {points[-1]['window']}",
                         markup=False)  # fmt: skip
@@ -165,6 +235,9 @@ def run(name: Name, now: Now = None, json_output: JsonFlag = False) -> None:
             c.print(f"  opened {alert_id}", markup=False)
         for alert_id in r["resolved"]:
             c.print(f"  resolved {alert_id}", markup=False)
+        for t in r.get("retrain", []):
+            done = f"started {t['run']}" if t.get("run") else f"skipped: {t['skipped']}"
+            c.print(f"  retrain {t['workflow']} for {t['alert']}: {done}", markup=False)
 
     emit(result, json_output, human)
 

@@ -93,6 +93,10 @@ def print_run(data: dict[str, Any]) -> None:
     )
     if data.get("engine_note"):
         c.print(f"[yellow]engine gone:[/] {escape(data['engine_note'])}", highlight=False)
+    cause = data.get("triggered_by")
+    if cause and cause.get("monitor"):
+        c.print(f"triggered by monitor {cause['monitor']} (alert {cause.get('alert')})",
+                markup=False, highlight=False)  # fmt: skip
     if len(tasks) <= 40:
         rows = []
         for t in tasks:

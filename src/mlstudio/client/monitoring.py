@@ -31,6 +31,8 @@ class RemoteMonitoring(RemoteArea):
         freshness: int = 2,
         schedule: str | None = None,
         flag: str | None = None,
+        retrain: dict[str, Any] | None = None,
+        ground_truth: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         body = {
             "name": name,
@@ -48,6 +50,8 @@ class RemoteMonitoring(RemoteArea):
             "freshness": freshness,
             "schedule": schedule,
             "flag": flag,
+            "retrain": retrain,
+            "ground_truth": ground_truth,
         }
         return self.http.json("POST", "/monitors", json=body)
 

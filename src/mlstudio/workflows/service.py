@@ -190,10 +190,14 @@ class RunService:
         target = parse_workflow_ref(workflow)
         return planner.check_params(planner.root_code(target), target.workflow, params)
 
-    def record(self, uow: Any, prepared: PreparedRun) -> RunRecord:
+    def record(
+        self, uow: Any, prepared: PreparedRun, *, cause: dict[str, Any] | None = None
+    ) -> RunRecord:
         """The second half of :meth:`submit`: authorize ``prepared`` and record it as a queued
         run inside the caller's unit of work (it commits with whatever else the caller writes
-        there). Raises ``PermissionDeniedError`` when the actor may not run it."""
+        there). Raises ``PermissionDeniedError`` when the actor may not run it. ``cause``
+        (what started it, e.g. a monitor and its alert) is kept in the plan as
+        ``triggered_by`` and shown by ``runs show``."""
         plan, run_id, actor, options = prepared.plan, prepared.id, prepared.actor, prepared.options
         check_run(uow, actor, options.domain, plan)
         self._authorize_persist(uow, actor, plan)
@@ -204,7 +208,7 @@ class RunService:
                 "namespace": prepared.namespace,
                 "state": "queued",
                 "params": plan.params,
-                "plan": _with_queue(plan.to_json(), options),
+                "plan": _with_queue(plan.to_json(), options, cause),
                 "lock": plan.code,
                 "domain": options.domain,
                 "trigger": options.trigger,
@@ -476,6 +480,7 @@ class RunService:
         out["lock"] = run.lock
         out["output_value"] = self.output_value(run)
         out["pinned"] = pinned
+        out["triggered_by"] = run.plan.get("triggered_by")  # e.g. {monitor, alert}, or None
         deps = plan_dependencies(run.plan)
         out["tasks"] = [task_view(t, deps, explanations) for t in tasks]
         return out
@@ -737,8 +742,12 @@ def _cancel_undriven(uow: Any, run_id: str, events: Any) -> None:
     events.publish(uow, [RunEnded(run_id, RunState.CANCELLED)])
 
 
-def _with_queue(plan: dict[str, Any], options: RunOptions) -> dict[str, Any]:
+def _with_queue(
+    plan: dict[str, Any], options: RunOptions, cause: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """A queue run keeps where its tasks go in its plan (read by the drivers)."""
+    if cause:
+        plan["triggered_by"] = cause
     if options.executor == "queue":
         plan["queue"] = {"pool": options.pool or "default", "preemptible": options.preemptible}
     if options.experiment:

@@ -31,6 +31,8 @@ def add_monitor(body: MonitorIn, studio: StudioDep) -> dict[str, Any]:
         freshness=body.freshness,
         schedule=body.schedule,
         flag=body.flag,
+        retrain=body.retrain.model_dump() if body.retrain is not None else None,
+        ground_truth=body.ground_truth.model_dump() if body.ground_truth is not None else None,
     )
 
 

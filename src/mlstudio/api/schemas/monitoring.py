@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from mlstudio.api.schemas.common import In
+
+
+class RetrainIn(In):
+    workflow: str = Field(..., description="NS/MODULE/WORKFLOW[:TAG|@N] to run")
+    params: dict[str, Any] = Field(default_factory=dict, description="Its parameters")
+    cooldown: str = Field("6h", description="No new run until this long after the last one")
+    max_per: str = Field("3/7d", description="N/DURATION: at most N runs in any such period")
+
+
+class GroundTruthIn(In):
+    labels: str = Field(..., description="Dataset NS/NAME[@V] with the key and the label")
+    metric: str = Field("accuracy", description="Evaluation metric (accuracy, auc, mae, …)")
+    baseline: str | float | None = Field(None, description="A value, or tracking:RUN[:KEY]")
+    tolerance: float = Field(0.02, description="Alert when worse than the baseline by more")
+    min_labels: int = Field(100, description="Labelled rows a window needs for a verdict")
+    label_column: str = Field("label", description="The labels' column")
+    prediction_column: str = Field("prediction", description="The source's prediction column")
+    key: str = Field("request_id", description="Join key on both sides")
 
 
 class MonitorIn(In):
@@ -24,6 +44,10 @@ class MonitorIn(In):
     schedule: str | None = Field(None, description="Cron expression (stored)")
     flag: str | None = Field(None, description="KEY=VALUE: set that serving flag when a model "
                              "alert opens (e.g. a kill switch to the fallback)")  # fmt: skip
+    retrain: RetrainIn | None = Field(None, description="Start this workflow run (as the "
+                                      "monitor's creator) when a model alert opens")  # fmt: skip
+    ground_truth: GroundTruthIn | None = Field(None, description="Score predictions against "
+                                               "labels joined by request id")  # fmt: skip
 
 
 class RunIn(In):

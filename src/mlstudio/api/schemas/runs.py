@@ -45,6 +45,9 @@ class RunShowOut(RunOut):
     output_value: Any = None
     tasks: list[dict[str, Any]]
     pinned: dict[str, Any] | None = Field(None, description="The pin (reason, by, at), if any")
+    triggered_by: dict[str, Any] | None = Field(
+        None, description="What started it (a monitor and its alert), if not a person"
+    )
 
 
 class OutputOut(Out):

@@ -13,7 +13,7 @@ class LocalMonitoring(Area):
     def service(self) -> Any:
         from mlstudio.integrations.monitoring.service import MonitorService
 
-        return MonitorService(self.platform.store, self.platform.cas)
+        return MonitorService(self.platform.store, self.platform.cas, self.platform.runs)
 
     def add(
         self,
@@ -33,6 +33,8 @@ class LocalMonitoring(Area):
         freshness: int = 2,
         schedule: str | None = None,
         flag: str | None = None,
+        retrain: dict[str, Any] | None = None,
+        ground_truth: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         return self.service.add(
             self.actor,
@@ -51,6 +53,8 @@ class LocalMonitoring(Area):
             freshness=freshness,
             schedule=schedule,
             flag=flag,
+            retrain=retrain,
+            ground_truth=ground_truth,
         )
 
     def list(self, namespace: str | None = None) -> list[dict[str, Any]]:

@@ -28,7 +28,7 @@ class MonitorScheduler:
         from mlstudio.integrations.monitoring.service import MonitorService
 
         self.platform = platform
-        self.service = MonitorService(platform.store, platform.cas)
+        self.service = MonitorService(platform.store, platform.cas, platform.runs)
         self.clock = clock or (lambda: datetime.now(UTC))
         self.started = self.clock()
         self.next_fire: dict[tuple[str, str], datetime] = {}  # (monitor, cron) -> next instant

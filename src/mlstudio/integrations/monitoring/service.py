@@ -28,7 +28,7 @@ from mlstudio.integrations.monitoring.anomaly import DetectorConfig, detect
 from mlstudio.integrations.monitoring.feedback import Feedback, check_kind, quality
 from mlstudio.integrations.monitoring.flagflip import flip as flip_flag
 from mlstudio.integrations.monitoring.flagflip import parse_flag, require_flag
-from mlstudio.integrations.monitoring.views import alert_view, feedback_view
+from mlstudio.integrations.monitoring.views import alert_view, feedback_view, slice_dims
 from mlstudio.integrations.monitoring.views import evidence as evidence_of
 from mlstudio.integrations.monitoring.windows import (
     PERIODS,
@@ -38,7 +38,7 @@ from mlstudio.integrations.monitoring.windows import (
     window_key,
 )
 
-FIRING = {"drift", "anomaly", "empty", "stale", "skew"}
+FIRING = {"drift", "anomaly", "degraded", "empty", "stale", "skew"}
 READ_ROLES = ("viewer", "runner")
 
 
@@ -70,9 +70,11 @@ def parse_persistence(text: str) -> tuple[int, int]:
 
 
 class MonitorService:
-    def __init__(self, store: Any, cas: Any) -> None:
+    def __init__(self, store: Any, cas: Any, runs: Any = None) -> None:
+        """``runs``: the run service retraining triggers start runs with (``platform.runs``)."""
         self.store = store
         self.cas = cas
+        self.runs = runs
 
     # --- reading sources ----------------------------------------------------------------------
     def _read(self, actor: str, ref: str, domain: str) -> Any:
@@ -114,8 +116,14 @@ class MonitorService:
         schedule: str | None = None,
         flag: str | None = None,
         detector: dict[str, Any] | None = None,
+        retrain: dict[str, Any] | None = None,
+        ground_truth: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Declare a monitor; its source (and reference) must be readable in ``domain``."""
+        """Declare a monitor; its source (and reference) must be readable in ``domain``.
+        ``ground_truth`` ({labels, metric, baseline, …}: see ``monitoring/groundtruth.py``)
+        scores the predictions against labels joined by request id, per window and slice.
+        ``retrain`` ({workflow, params, cooldown, max_per}) starts that workflow (as ``actor``,
+        in ``domain``) when a model alert opens (see ``monitoring/retrain.py``)."""
         from mlstudio.data.catalog import parse_dataset_name, parse_dataset_ref
         from mlstudio.governance.rbac import Authorizer
 
@@ -127,10 +135,12 @@ class MonitorService:
         k, m = parse_persistence(persistence) if isinstance(persistence, str) else persistence
         drift.persistent([], k, m)  # validates k and m
         parsed = [parse_metric(x) if isinstance(x, str) else dict(x) for x in metrics]
-        if not features and not parsed:
+        truth = self._truth_config(ground_truth) if ground_truth else None
+        if not features and not parsed and not truth:
             raise InvalidInputError(
                 "a monitor needs at least one check",
-                hint="add --feature COLUMN (drift, with --reference) or --metric NAME=AGG:COLUMN",
+                hint="add --feature COLUMN (drift, with --reference), --metric NAME=AGG:COLUMN "
+                "or --ground-truth NS/LABELS",
             )
         if features and not reference:
             raise InvalidInputError(
@@ -146,11 +156,16 @@ class MonitorService:
             from mlstudio.scheduling.schedules import Cron
 
             schedule = Cron.parse(schedule).expr  # run by the server (monitoring/scheduler.py)
+        trigger = self._retrain_config(retrain, domain) if retrain else None
         resource = f"monitor:{full.full}"
         with refusals_audited(self.store, actor, "monitor.add", resource), self.store.read() as uow:
             Authorizer(uow.identity).require_namespace(actor, full.namespace, "add monitors")
             if flip is not None:
                 require_flag(uow, actor, flip["key"])
+            if trigger is not None:
+                from mlstudio.governance.domains import check_run
+
+                check_run(uow, actor, domain, None)  # checked again when it fires
             if uow.monitoring.get(full.full) is not None:
                 raise InvalidInputError(
                     f"monitor {full.full} already exists",
@@ -163,6 +178,7 @@ class MonitorService:
             *dimensions,
             *features,
             *(x["column"] for x in parsed if x["column"]),
+            *([truth["key"], truth["prediction_column"]] if truth else []),
         ]
         missing = [c for c in dict.fromkeys(wanted) if c not in names]
         if missing:
@@ -170,6 +186,14 @@ class MonitorService:
                 f"{source} has no column {', '.join(map(repr, missing))}",
                 hint=f"its columns are {', '.join(sorted(names))}",
             )
+        if truth:
+            lab_names = set(self._read(actor, truth["labels"], domain).to_arrow().column_names)
+            absent = [c for c in (truth["key"], truth["label_column"]) if c not in lab_names]
+            if absent:
+                raise InvalidInputError(
+                    f"the labels {truth['labels']} have no column {', '.join(map(repr, absent))}",
+                    hint=f"its columns are {', '.join(sorted(lab_names))}; see --label-column",
+                )
         if reference:
             ref_names = set(self._read(actor, reference, domain).to_arrow().column_names)
             absent = [c for c in features if c not in ref_names]
@@ -192,6 +216,8 @@ class MonitorService:
             "schedule": schedule,
             "flag": flip,
             "detector": det.as_dict(),
+            "retrain": trigger,
+            "ground_truth": truth,
         }
 
         def work(uow: Any) -> dict[str, Any]:
@@ -212,12 +238,31 @@ class MonitorService:
 
         return self._view(self.store.retrying(work))
 
+    def _retrain_config(self, retrain: dict[str, Any], domain: str) -> dict[str, Any]:
+        from mlstudio.integrations.monitoring.retrain import check_config
+
+        if self.runs is None:
+            raise InvalidInputError(
+                "this monitor service cannot start runs", hint="open it with platform.runs"
+            )
+        return check_config(self.runs, retrain, domain)
+
+    def _truth_config(self, ground_truth: dict[str, Any]) -> dict[str, Any]:
+        from mlstudio.integrations.monitoring.groundtruth import check_config
+        from mlstudio.integrations.tracking.service import TrackingService
+
+        return check_config(ground_truth, TrackingService(self.store, self.cas))
+
     @staticmethod
     def _checks(spec: dict[str, Any]) -> list[str]:
+        from mlstudio.integrations.monitoring.groundtruth import check_name
+
         out = ["data"]
         if spec["features"]:
             out.append("drift")
         out += [f"anomaly:{x['name']}" for x in spec["metrics"]]
+        if spec.get("ground_truth"):
+            out.append(check_name(spec["ground_truth"]))
         return out
 
     def _view(self, row: dict[str, Any]) -> dict[str, Any]:
@@ -270,7 +315,8 @@ class MonitorService:
             Authorizer(uow.identity).require_namespace(actor, row["namespace"], "run monitors")
             done = {c: uow.monitoring.window_keys(row["id"], c) for c in self._checks(row["spec"])}
             feedback = uow.monitoring.feedback(row["id"])
-            flagged = _flagged(uow.monitoring.windows(row["id"]))
+            computed = uow.monitoring.windows(row["id"])
+            flagged = _flagged(computed)
         spec = row["spec"]
         per = spec["period"]
         size = PERIODS[per]
@@ -339,7 +385,28 @@ class MonitorService:
                         anomalies=flagged.get((check, label), set()),
                     )  # fmt: skip
                     rows += [_win(check, v.t, per, label, v.status, v.as_dict()) for v in verdicts]
-        return self._commit(actor, row, rows, notes, latest_key, emit_events)
+            if spec.get("ground_truth"):
+                from mlstudio.integrations.monitoring.groundtruth import pending_and_new
+
+                labels = self._read(actor, spec["ground_truth"]["labels"], row["domain"])
+                rows += [_win(r["check_name"], r["period"], per, r["slice"], r["status"],
+                              r["result"]) | ({"replace": True} if r["replace"] else {})
+                         for r in pending_and_new(row, arrow, labels.to_arrow(), now_p,
+                                                  computed, notes)]  # fmt: skip
+        out = self._commit(actor, row, rows, notes, latest_key, emit_events)
+        if spec.get("retrain") and emit_events and out["opened"]:
+            out["retrain"] = self._retrain(row, out["opened"], when)
+        return out
+
+    def _retrain(
+        self, row: dict[str, Any], opened: list[str], when: datetime
+    ) -> list[dict[str, Any]]:
+        """Each opened model alert's trigger outcome (a run, or why not), recorded on it."""
+        from mlstudio.integrations.monitoring.retrain import fire
+
+        with self.store.read() as uow:
+            model = [a for a in opened if (uow.monitoring.alert(a) or {}).get("kind") == "model"]
+        return [{"alert": a, **fire(self.store, self.runs, row, a, when)} for a in model]
 
     def _commit(
         self,
@@ -359,7 +426,11 @@ class MonitorService:
             checks = {r["check_name"] for r in rows}
             have = {c: repo.window_keys(row["id"], c) for c in checks}
             # the data check is recomputed for the latest window only when it was not yet
-            new = [r for r in rows if (r["window_key"], r["slice"]) not in have[r["check_name"]]]
+            new = [r for r in rows if r.get("replace")
+                   or (r["window_key"], r["slice"]) not in have[r["check_name"]]]  # fmt: skip
+            for r in new:
+                if r.pop("replace", False):  # a pending ground-truth window with new labels
+                    repo.delete_window(row["id"], r["check_name"], r["window_key"], r["slice"])
             repo.add_windows([{**r, "monitor_id": row["id"], "revision": row["revision"]}
                               for r in new])  # fmt: skip
             opened, resolved = [], []
@@ -395,9 +466,10 @@ class MonitorService:
                                 if done_flip is not None:
                                     flipped.append(done_flip)
                         else:
+                            kept = {k: v for k, v in current["evidence"].items() if k == "retrain"}
                             repo.update_alert(current["id"], last_window=r["window_key"],
                                               windows=current["windows"] + 1,
-                                              evidence=evidence)  # fmt: skip
+                                              evidence={**evidence, **kept})  # fmt: skip
                     elif r["status"] == "ok" and current is not None:
                         repo.update_alert(current["id"], state="resolved", open_key=None,
                                           resolved_at=utcnow())  # fmt: skip
@@ -515,7 +587,7 @@ class MonitorService:
                 s = start or alert["first_window"]
                 e = end or alert["last_window"]
                 m = alert["check_name"].partition(":")[2] or None
-                d = dict(_slice_dims(alert["slice"]))
+                d = dict(slice_dims(alert["slice"]))
             else:
                 if not start:
                     raise InvalidInputError(
@@ -544,79 +616,14 @@ class MonitorService:
 
         return guarded(self.store, actor, "monitor.feedback", f"monitor:{target}", work)
 
-    # --- re-tuning ----------------------------------------------------------------------------
     def tune(
         self, actor: str, name: str, *, threshold: float | None = None, apply: bool = False
     ) -> dict[str, Any]:
-        """Replay each anomaly check's history (the stored values, with the feedback as it
-        applied) at several thresholds: alerts, and precision/recall against the feedback
-        labels (confirmed/expected/new_trend/missed = anomaly, false_alarm = not). ``apply``
-        (with ``threshold``) sets the threshold for future windows — an explicit, audited
-        change that bumps the monitor's revision; computed windows stay (backfill to redo)."""
-        from dataclasses import replace
+        """Replay each anomaly check's history at several thresholds; ``apply`` sets one
+        (audited, bumps the revision): see ``monitoring/tuning.py``."""
+        from mlstudio.integrations.monitoring.tuning import tune
 
-        from mlstudio.governance.rbac import Authorizer
-
-        if apply and threshold is None:
-            raise InvalidInputError("--apply needs a threshold", hint="add --threshold Z")
-        if threshold is not None and not 0 < threshold < 1000:
-            raise InvalidInputError(f"invalid threshold {threshold}", hint="e.g. --threshold 5")
-        with self.store.read() as uow:
-            row = self._get(uow, name)
-            windows = uow.monitoring.windows(row["id"])
-            feedback = uow.monitoring.feedback(row["id"])
-        self._require_read(actor, row, "monitor.tune")
-        spec = row["spec"]
-        det = DetectorConfig.of(spec["detector"])
-        candidates = sorted({3.0, 3.5, 4.0, 4.5, 5.0, 6.0, 8.0, det.threshold} | (
-            {float(threshold)} if threshold is not None else set()))  # fmt: skip
-        checks: dict[str, Any] = {}
-        for metric in spec["metrics"]:
-            check = f"anomaly:{metric['name']}"
-            fbs = _feedback(feedback, spec["period"], metric["name"])
-            series: dict[str, dict[int, float | None]] = {}
-            for w in windows:
-                if w["check_name"] == check:
-                    series.setdefault(w["slice"], {})[int(w["period"])] = w["result"].get("value")
-            current_alerts = sum(
-                1 for w in windows if w["check_name"] == check and w["status"] == "anomaly"
-            )
-            rows = [
-                _replay(series, replace(det, threshold=z), fbs, metric["name"]) for z in candidates
-            ]
-            labelled = [r for r in rows if r["precision"] is not None or r["recall"] is not None]
-            best = max(labelled, key=lambda r: (r["f1"] or 0.0, r["threshold"]), default=None)
-            checks[check] = {
-                "current_threshold": det.threshold,
-                "current_alerts": current_alerts, "candidates": rows,
-                "suggested": best["threshold"] if best else None,
-            }  # fmt: skip
-        out: dict[str, Any] = {"monitor": name, "checks": checks, "applied": None,
-                               "revision": row["revision"]}  # fmt: skip
-        if apply:
-            assert threshold is not None
-
-            def work(uow: Any) -> int:
-                current = self._get(uow, name)
-                Authorizer(uow.identity).require_namespace(
-                    actor, current["namespace"], "tune monitors"
-                )
-                new_spec = dict(current["spec"])
-                new_spec["detector"] = {
-                    **current["spec"]["detector"],
-                    "threshold": float(threshold),
-                }
-                uow.monitoring.update_spec(current["id"], new_spec)
-                uow.audit.record(actor, "monitor.tune", f"monitor:{name}", details={
-                    "before": det.threshold, "after": float(threshold),
-                    "alerts_on_history": {c: {"before": t["current_alerts"], "after": next(
-                        r["alerts"] for r in t["candidates"] if r["threshold"] == float(threshold))}
-                        for c, t in checks.items()}})  # fmt: skip
-                return int(current["revision"]) + 1
-
-            out["revision"] = guarded(self.store, actor, "monitor.tune", f"monitor:{name}", work)
-            out["applied"] = float(threshold)
-        return out
+        return tune(self, actor, name, threshold=threshold, apply=apply)
 
     # --- show ---------------------------------------------------------------------------------
     def show(self, actor: str, name: str, *, limit: int = 60) -> dict[str, Any]:
@@ -636,6 +643,9 @@ class MonitorService:
                 if w["check_name"].startswith("anomaly:"):
                     point |= {"value": res.get("value"), "expected": res.get("expected"),
                               "scale": res.get("scale"), "z": res.get("z")}  # fmt: skip
+                elif w["check_name"].startswith("model:"):
+                    point |= {"value": res.get("value"), "baseline": res.get("baseline"),
+                              "labels": res.get("labels"), "predictions": res.get("predictions")}  # fmt: skip
                 elif w["check_name"] == "drift":
                     point |= {"n": res.get("n"), "drifted": res.get("drifted", [])}
                 else:
@@ -713,38 +723,6 @@ def _feedback(rows: list[dict[str, Any]], per: str, metric: str) -> list[Feedbac
             dims=f["dims"] or {}, metric=f["metric"], comment=f["comment"],
             alert_id=f["alert_id"]))  # fmt: skip
     return out
-
-
-def _replay(
-    series: dict[str, dict[int, float | None]],
-    det: DetectorConfig,
-    fbs: list[Feedback],
-    metric: str,
-) -> dict[str, Any]:
-    positive_kinds = {"confirmed", "expected", "new_trend", "missed"}
-    alerts = tp = fp = fn = 0
-    for label, values in series.items():
-        dims = dict(_slice_dims(label))
-        mine = [f for f in fbs if f.matches(dims, metric)]
-        pos = {t for f in mine if f.kind in positive_kinds for t in values if f.covers(t)}
-        neg = {t for f in mine if f.kind == "false_alarm" for t in values if f.covers(t)}
-        present = {t: v for t, v in values.items() if v is not None}
-        flagged = {v.t for v in detect(present, sorted(values), det, fbs, dims=dims,
-                                       metric=metric) if v.status == "anomaly"}  # fmt: skip
-        alerts += len(flagged)
-        tp += len(flagged & pos)
-        fp += len(flagged & neg)
-        fn += len(pos - flagged)
-    precision = tp / (tp + fp) if tp + fp else None
-    recall = tp / (tp + fn) if tp + fn else None
-    f1 = 2 * precision * recall / (precision + recall) if precision and recall else None
-    return {"threshold": det.threshold, "alerts": alerts, "true_positives": tp,
-            "false_positives": fp, "missed": fn, "precision": precision, "recall": recall,
-            "f1": f1}  # fmt: skip
-
-
-def _slice_dims(label: str) -> list[tuple[str, str]]:
-    return [tuple(part.split("=", 1)) for part in label.split(",") if "=" in part]  # type: ignore[misc]
 
 
 def _latest_kinds(uow: Any, monitors: dict[str, dict[str, Any]]) -> dict[str, str]:

@@ -23,6 +23,11 @@ def evidence(monitor: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
             for f in res.get("drifted", []) for e in res["features"][f] if e["fired"]
         ]  # fmt: skip
         return {**base, "n": res.get("n"), "tests": tests}
+    if r["check_name"].startswith("model:"):
+        return {**base, "metric": res.get("metric"), "statistic": res.get("value"),
+                "value": res.get("value"), "baseline": res.get("baseline"),
+                "threshold": res.get("needed"), "worse_by": res.get("worse_by"),
+                "n": res.get("labels"), "predictions": res.get("predictions")}  # fmt: skip
     if r["check_name"].startswith("anomaly:"):
         return {**base, "metric": r["check_name"].partition(":")[2], "statistic": res.get("z"),
                 "value": res.get("value"), "expected": res.get("expected"),
@@ -38,6 +43,7 @@ def alert_view(a: dict[str, Any], monitor: str, feedback: str | None) -> dict[st
         "last_window": a["last_window"], "windows": a["windows"], "evidence": a["evidence"],
         "feedback": feedback, "opened_at": _iso(a["opened_at"]),
         "resolved_at": _iso(a["resolved_at"]),
+        "retrain": (a["evidence"] or {}).get("retrain"),  # the run it started, or why not
     }  # fmt: skip
 
 
@@ -48,3 +54,8 @@ def feedback_view(f: dict[str, Any]) -> dict[str, Any]:
         "revision": f["revision"], "comment": f["comment"], "created_by": f["created_by"],
         "created_at": _iso(f["created_at"]),
     }  # fmt: skip
+
+
+def slice_dims(label: str) -> list[tuple[str, str]]:
+    """``"plan=pro,region=eu"`` as ``[("plan", "pro"), ("region", "eu")]``."""
+    return [tuple(part.split("=", 1)) for part in label.split(",") if "=" in part]  # type: ignore[misc]

@@ -13,6 +13,7 @@ from mlstudio.store.metadata.tables import (
     monitor_feedback,
     monitor_windows,
     monitors,
+    runs,
 )
 
 
@@ -37,6 +38,12 @@ class MonitorRepository:
     def get(self, name: str) -> dict[str, Any] | None:
         return _row(self.conn.execute(select(monitors).where(monitors.c.name == name)).first())
 
+    def lock(self, monitor_id: str) -> None:
+        """Hold the monitor's row until the transaction ends (Postgres; SQLite writes serialize)."""
+        self.conn.execute(
+            select(monitors.c.id).where(monitors.c.id == monitor_id).with_for_update()
+        )
+
     def update_spec(self, monitor_id: str, spec: dict[str, Any]) -> None:
         """A config change: the new spec and the next revision (feedback records it)."""
         self.conn.execute(
@@ -55,6 +62,15 @@ class MonitorRepository:
         for table in (monitor_feedback, monitor_alerts, monitor_windows):
             self.conn.execute(delete(table).where(table.c.monitor_id == monitor_id))
         self.conn.execute(delete(monitors).where(monitors.c.id == monitor_id))
+
+    def retrain_times(self, name: str) -> list[str]:
+        """When (the evaluation's ISO time) each run that monitor ``name`` triggered was
+        started: read from the runs themselves, so a backfill's new alerts do not forget them."""
+        q = select(runs.c.plan[("triggered_by", "at")].as_string()).where(
+            runs.c.trigger == "monitor",
+            runs.c.plan[("triggered_by", "monitor")].as_string() == name,
+        )
+        return [at for (at,) in self.conn.execute(q) if at]
 
     # --- windows ------------------------------------------------------------------------------
     def window_keys(self, monitor_id: str, check: str) -> set[tuple[str, str]]:
@@ -80,6 +96,16 @@ class MonitorRepository:
             monitor_windows.c.check_name, monitor_windows.c.slice, monitor_windows.c.period
         )
         return [dict(r._mapping) for r in self.conn.execute(q)]
+
+    def delete_window(self, monitor_id: str, check: str, window_key: str, slice: str) -> None:
+        self.conn.execute(
+            delete(monitor_windows).where(
+                monitor_windows.c.monitor_id == monitor_id,
+                monitor_windows.c.check_name == check,
+                monitor_windows.c.window_key == window_key,
+                monitor_windows.c.slice == slice,
+            )
+        )
 
     def delete_windows(self, monitor_id: str, check: str | None = None) -> int:
         q = delete(monitor_windows).where(monitor_windows.c.monitor_id == monitor_id)
