@@ -76,8 +76,11 @@ def add(
     ] = None,
     on_alert_run: Annotated[
         str | None,
-        typer.Option("--on-alert-run", help="Workflow NS/MODULE/WF[:TAG|@N] started (as you, "
-                     "in --domain) when a model alert opens"),
+        typer.Option(
+            "--on-alert-run",
+            help="Workflow NS/MODULE/WF[:TAG|@N] started (as you, "
+            "in --domain) when a model alert opens",
+        ),
     ] = None,
     run_param: Annotated[
         list[str] | None,
@@ -91,8 +94,10 @@ def add(
     ] = "3/7d",
     ground_truth: Annotated[
         str | None,
-        typer.Option("--ground-truth", help="Labels NS/NAME (request_id + label): score the "
-                     "predictions per window and slice"),
+        typer.Option(
+            "--ground-truth",
+            help="Labels NS/NAME (request_id + label): score the predictions per window and slice",
+        ),
     ] = None,
     model_metric: Annotated[
         str, typer.Option("--model-metric", help="Evaluation metric, e.g. accuracy, auc, mae")
@@ -197,8 +202,10 @@ def show(
         c = console()
         _print(m)
         for check, points in m["series"].items():
-            key = "value" if check.startswith(("anomaly:", "model:")) else (
-                "n" if check == "drift" else "rows"
+            key = (
+                "value"
+                if check.startswith(("anomaly:", "model:"))
+                else ("n" if check == "drift" else "rows")
             )
             line = sparkline([p.get(key) for p in points])
             flags = "".join("!" if p["status"] in ("anomaly", "drift", "degraded") else " "
