@@ -24,12 +24,13 @@ def ensure_evaluation(platform: Any, actor: str, module: str, tag: str, version:
         find_evaluation,
         latest_run,
     )
+    from mlstudio.modules.service import MAX_COUNT
 
     name = ModuleName.parse(module)
     with platform.store.read() as uow:
         record = uow.modules.get_module(name.full)
-        if record is None or not isinstance(version, int):
-            return
+        if record is None or not isinstance(version, int) or not 1 <= version <= MAX_COUNT:
+            return  # the move refuses it (a version out of range never reaches the database)
         target = uow.modules.get_version(record, version)
         held = uow.modules.get_tag(record, tag)
         current = uow.modules.get_version(record, held.version) if held else None
