@@ -183,17 +183,19 @@ def _print_move(d: dict[str, Any]) -> None:
         )
 
 
+OverrideReason = Annotated[
+    str | None,
+    typer.Option(
+        "--override-reason", help="Move past a failed evaluation gate (an approver; audited)"
+    ),
+]
+
+
 @app.command("promote")
 def promote(
     name: Annotated[str, typer.Argument(help="NS/NAME")],
     version: Annotated[int, typer.Argument(help="Version number to promote")],
-    override_reason: Annotated[
-        str | None,
-        typer.Option(
-            "--override-reason",
-            help="Move past a failed evaluation gate (an approver; audited)",
-        ),
-    ] = None,
+    override_reason: OverrideReason = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Move the `latest` tag to VERSION (its tests must have passed; a module declaring an
@@ -209,13 +211,7 @@ def tag(
     name: Annotated[str, typer.Argument(help="NS/NAME")],
     tag_name: Annotated[str, typer.Argument(metavar="TAG", help="Tag to move, e.g. stable")],
     version: Annotated[int, typer.Argument(help="Version number")],
-    override_reason: Annotated[
-        str | None,
-        typer.Option(
-            "--override-reason",
-            help="Move past a failed evaluation gate (an approver; audited)",
-        ),
-    ] = None,
+    override_reason: OverrideReason = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Point any tag at VERSION; the move is recorded."""

@@ -560,16 +560,14 @@ def start(
 ) -> threading.Thread:
     """Run the scheduler in a daemon thread until ``stop`` is set (the server calls this)."""
     service = ScheduleService(platform.store, platform.runs, platform.modules)
+    from mlstudio.core.loops import start_every
+
     identity = scheduler_identity()
-
-    def loop() -> None:
-        while not stop.is_set():
-            try:
-                service.tick(fired_by=identity)
-            except Exception:  # the database may be restarting: keep going
-                log.exception("scheduler pass failed; retrying")
-            stop.wait(interval)
-
-    thread = threading.Thread(target=loop, name="mlstudio-scheduler", daemon=True)
-    thread.start()
-    return thread
+    return start_every(
+        "mlstudio-scheduler",
+        lambda: service.tick(fired_by=identity),
+        stop,
+        interval,
+        log,
+        "scheduler pass",
+    )

@@ -64,16 +64,9 @@ class MonitorScheduler:
 
 def start(platform: Any, stop: threading.Event, interval: float = TICK_S) -> threading.Thread:
     """Run scheduled monitors in a daemon thread until ``stop`` is set (the server calls this)."""
+    from mlstudio.core.loops import start_every
+
     scheduler = MonitorScheduler(platform)
-
-    def loop() -> None:
-        while not stop.is_set():
-            try:
-                scheduler.tick()
-            except Exception:  # the database may be restarting: keep going
-                log.exception("scheduled monitor pass failed; retrying")
-            stop.wait(interval)
-
-    thread = threading.Thread(target=loop, name="mlstudio-monitors", daemon=True)
-    thread.start()
-    return thread
+    return start_every(
+        "mlstudio-monitors", scheduler.tick, stop, interval, log, "scheduled monitor pass"
+    )
