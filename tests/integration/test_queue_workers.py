@@ -331,6 +331,36 @@ def test_drivers_take_runs_by_priority_within_quotas_and_never_the_same_one(
     assert d1.claim(5) == [made[2]]
 
 
+def test_a_driver_renews_the_runs_it_drives_even_while_their_engines_are_held_up(platform):
+    """The driver beats for its runs from a thread of its own: an engine whose loop is slow to
+    come round (a starved machine) does not lose its run to another driver."""
+    from mlstudio.scheduling.driver import DriverConfig, RunDriver
+
+    q = ("queued", None, 0, "queue", "api", False)
+    mine, theirs = _insert_runs(platform, [q, q])
+    d1 = RunDriver(platform.store, platform.runs, DriverConfig())
+    d2 = RunDriver(platform.store, platform.runs, DriverConfig())
+    d2.engine_id = "elsewhere:1"
+    assert d1.claim(1) == [mine] and d2.claim(1) == [theirs]
+    claimed = {r: platform.runs.get(r).heartbeat_at for r in (mine, theirs)}
+    # both in this driver's book, no engine beating for either (as if stuck before its loop)
+    d1.active[mine] = d1.active[theirs] = threading.Thread(target=lambda: None)
+    stop = threading.Event()
+    beats = threading.Thread(target=d1._beat_loop, args=(stop,), daemon=True)
+    beats.start()
+    try:
+        wait_until(
+            lambda: platform.runs.get(mine).heartbeat_at > claimed[mine], "a renewed heartbeat", 20
+        )
+        # a run another engine holds is never renewed by this one
+        assert platform.runs.get(theirs).heartbeat_at == claimed[theirs]
+        assert platform.runs.get(theirs).engine_id == "elsewhere:1"
+    finally:
+        stop.set()
+        beats.join(timeout=10)
+    assert not beats.is_alive()
+
+
 def _insert_runs(platform, specs: list[tuple[str, str | None, int, str, str, bool]]) -> list[str]:
     """Runs straight into the table: (state, namespace, priority, executor, trigger, taken)."""
     from datetime import UTC, datetime

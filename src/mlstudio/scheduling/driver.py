@@ -3,7 +3,8 @@
 
 It takes queued runs, runs released by a driver that stopped, and runs whose engine is gone (its
 process is dead, or its heartbeat is older than ``stale_s``): the engine resumes them from the
-database and never redoes a finished task. Taking a run is a compare-and-set on the run's engine
+database and never redoes a finished task. A driver beats for all the runs it drives from a thread
+of its own, so only a process that is gone (or cut off from the database) goes silent. Taking a run is a compare-and-set on the run's engine
 and heartbeat, so of two drivers racing for one run exactly one wins; on Postgres the choice is
 also serialized by an advisory lock so namespace quotas are counted exactly. Higher priority
 first; within a priority, the namespace with the fewest runs going first, then the oldest run.
@@ -72,6 +73,10 @@ class RunDriver:
         from mlstudio.store.metadata.repositories.queue import RUNS_CHANNEL
 
         waker = Waker(self.store, RUNS_CHANNEL)
+        beats = threading.Thread(
+            target=self._beat_loop, args=(stop,), name="mlstudio-driver-beat", daemon=True
+        )
+        beats.start()
         log.info("driver %s: up (%d runs at once)", self.engine_id, self.config.max_runs)
         while not stop.is_set():
             free = self.config.max_runs - len(self.active)
@@ -105,6 +110,24 @@ class RunDriver:
         if self.backoff.succeeded():
             log.warning("driver %s: database back", self.engine_id)
         return value
+
+    def _beat_loop(self, stop: threading.Event) -> None:
+        """Renew every run this process drives, every ``HEARTBEAT_S``, from a thread of its own.
+
+        An engine also beats from its loop, but its loop can be held up (a slow first step on a
+        starved machine, a lock wait) while the process is alive and will go on: a takeover
+        then would dispatch its tasks twice. Silence now means the process is gone or cut off
+        from the database, which is what a takeover is for."""
+        while not stop.wait(HEARTBEAT_S):
+            with self.lock:
+                run_ids = list(self.active)
+            if not run_ids:
+                continue
+            try:
+                with self.store.transaction() as uow:
+                    uow.runs.renew_runs(run_ids, self.engine_id)
+            except Exception as exc:  # the next beat retries; the engines see the outage too
+                log.debug("driver %s: heartbeat failed: %s", self.engine_id, exc)
 
     def _housekeeping(self) -> None:
         with self.store.transaction() as uow:

@@ -75,6 +75,22 @@ class RunRepository:
             where.append(runs.c.engine_id == held_by)
         return bool(self.conn.execute(update(runs).where(*where).values(**values)).rowcount)
 
+    def renew_runs(self, run_ids: Sequence[str], engine_id: str) -> int:
+        """Renew the heartbeat of those of ``run_ids`` that ``engine_id`` still holds (one
+        statement for all the runs a driver process drives); the number renewed."""
+        if not run_ids:
+            return 0
+        stmt = (
+            update(runs)
+            .where(
+                runs.c.id.in_(list(run_ids)),
+                runs.c.engine_id == engine_id,
+                runs.c.state.in_(RUN_ACTIVE),
+            )
+            .values(heartbeat_at=utcnow())
+        )
+        return int(self.conn.execute(stmt).rowcount)
+
     def list_runs(
         self,
         *,
