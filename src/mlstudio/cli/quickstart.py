@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from typing import Annotated, Any
 
@@ -10,6 +11,7 @@ import typer
 from mlstudio.cli import context
 from mlstudio.cli.output import JsonFlag, console, emit, plural
 from mlstudio.cli.progress import describe_counts, live_progress
+from mlstudio.cli.quickstart_champion import crown, serve_once
 
 app = typer.Typer(add_completion=False)
 
@@ -37,6 +39,13 @@ def _governance(p: Any, run_id: str) -> dict[str, Any]:
     return {"features": features, "models": models}
 
 
+def _artifact_digest(p: Any, run_id: str, node_id: str) -> str:
+    """The digest of what task ``node_id`` of the run returned (a model: its artifact)."""
+    with p.store.read() as uow:
+        tasks = uow.runs.task_runs_of(run_id)
+    return next(t.output["v"]["digest"] for t in tasks if t.node_id == node_id)
+
+
 def _counts(show: dict[str, Any]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for t in show["tasks"]:
@@ -50,10 +59,15 @@ def quickstart(
     customers: Annotated[
         int, typer.Option("--customers", min=100, max=200_000, help="Synthetic customers")
     ] = 4000,
+    serve: Annotated[
+        bool,
+        typer.Option("--serve/--no-serve", help="Serve the champion for one request at the end"),
+    ] = True,
     json_output: JsonFlag = False,
 ) -> None:
-    """Push churn/data, churn/features and churn/propensity, run the propensity workflow, then
-    run it again to show the cache at work."""
+    """Push churn/data, churn/features and churn/propensity, run the propensity workflow, run it
+    again to show the cache at work, then register the best model, make it champion (approved
+    by a second person) and serve it with `mlstudio serve` for one request."""
     from mlstudio.errors import RunFailedError
     from mlstudio.examples import EXAMPLES_DIR, QUICKSTART_MODULES
     from mlstudio.workflows.options import RunOptions
@@ -122,6 +136,28 @@ def quickstart(
             )
     output = show["output_value"] or {}
     governance = _governance(p, runs[0]["run"])
+    best = output["best"]
+    kinds = ["logreg", "gbm"]  # the workflow's default candidates, in fit.map's order
+    node = f"fit[{kinds.index(best['kind'])}]"
+    champion = crown(studio, runs[0]["run"], _artifact_digest(p, runs[0]["run"], node), best, kinds)
+    if not json_output:
+        what = "registered" if champion["registered"] else "already registered:"
+        out.print(
+            f"  {what} {champion['model']} version {champion['version']} ({best['kind']}), "
+            f"approved by {champion['approved_by']} (the author may not approve its own); "
+            f"{champion['alias']} → {champion['version']}"
+        )
+    served = None
+    if serve and importlib.util.find_spec("uvicorn") is not None:
+        if not json_output:
+            out.print(f"  serving {champion['model']}@{champion['alias']} with mlstudio serve …")
+        served = serve_once(studio, p.settings.home / "logs")
+        if not json_output:
+            scores = ", ".join(f"{k} {v:.3f}" for k, v in served["scores"].items())
+            out.print(
+                f"  served: version {served['version']} answered in a real HTTP request "
+                f"(ready in {served['ready_s']:.1f}s): churn risk {scores}"
+            )
     stats = studio.cache.stats()
     data = {
         "modules": pushed,
@@ -130,6 +166,8 @@ def quickstart(
         "report": output.get("report"),
         "classification": governance,
         "cache": {k: stats[k] for k in ("hits", "misses", "hit_ratio", "saved_s")},
+        "champion": champion,
+        "served": served,
         "seconds": round(time.perf_counter() - started, 2),
         "next": [
             f"mlstudio runs show {runs[0]['run']}",
@@ -141,6 +179,8 @@ def quickstart(
             "mlstudio audit --action data",
             "mlstudio module show churn/propensity",
             "mlstudio cache stats",
+            f"mlstudio model show {champion['model']}@{champion['alias']}",
+            f"mlstudio serve {champion['model']} --alias {champion['alias']}   # keep it up",
         ],
     }
 

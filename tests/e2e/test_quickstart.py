@@ -1,0 +1,83 @@
+"""``mlstudio quickstart`` as a user runs it: the workflow, then its champion registered,
+approved by a second person, aliased and served by a real ``mlstudio serve`` process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from mlstudio.testing.flows import mlstudio_executable
+
+pytest.importorskip("uvicorn")  # the server extra is part of the README's first command
+
+
+@pytest.fixture
+def run(tmp_path):
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("MLSTUDIO_") and not k.startswith("PYTEST_")
+    }
+    env.update(MLSTUDIO_HOME=str(tmp_path / "home"), MLSTUDIO_USER="alice")
+
+    def _run(*args: str, expect: int = 0, user: str = "alice") -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [mlstudio_executable(), *map(str, args)],
+            cwd=tmp_path,
+            env={**env, "MLSTUDIO_USER": user},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == expect, proc.stderr
+        return proc
+
+    return _run
+
+
+def test_quickstart_crowns_and_serves_its_champion_once(run):
+    first = json.loads(run("quickstart", "--customers", "1000", "--json").stdout)
+    champion, served = first["champion"], first["served"]
+    best = first["best"]["kind"]
+    assert champion["model"] == "churn-propensity" and champion["kind"] == best
+    assert (champion["version"], champion["registered"], champion["alias_moved"]) == (1, True, True)
+    # the registry agrees: approved by someone other than the author, champion on it
+    shown = json.loads(run("model", "show", "churn-propensity@champion", "--json").stdout)
+    selected = shown["selected"]
+    assert selected["version"] == 1 and selected["aliases"] == ["champion"]
+    assert selected["approval"]["state"] == "approved"
+    assert selected["approval"]["by"] == "reviewer" != selected["created_by"] == "alice"
+    assert selected["lineage"]["run_id"] == first["runs"][0]["run"]
+    assert selected["node"] == champion["task"]
+    # a real HTTP answer from the served version, and a sensible one
+    assert served["version"] == 1 and served["request_id"]
+    scores = served["scores"]
+    assert set(scores) == {"healthy account", "at-risk account"}
+    assert all(0.0 <= s <= 1.0 for s in scores.values())
+    assert scores["at-risk account"] > scores["healthy account"]
+    # the token made for the request is revoked, and the process is gone
+    tokens = json.loads(run("token", "list", "--json").stdout)
+    assert [t["state"] for t in tokens if "quickstart" in t["description"]] == ["revoked"]
+
+    again = json.loads(run("quickstart", "--customers", "1000", "--json").stdout)
+    # the cached re-run trained nothing new: same version, not registered twice, no alias move
+    assert again["champion"]["version"] == 1
+    assert (again["champion"]["registered"], again["champion"]["alias_moved"]) == (False, False)
+    assert again["served"]["version"] == 1
+    versions = json.loads(run("model", "show", "churn-propensity", "--json").stdout)["versions"]
+    assert [v["version"] for v in versions] == [1]
+    approvals = json.loads(run("audit", "--action", "model.approve", "--json").stdout)
+    assert [(a["actor"], a["resource"]) for a in approvals] == [
+        ("reviewer", "model:churn-propensity/1")
+    ]
+
+
+def test_quickstart_without_serving_still_crowns_the_champion(run):
+    out = json.loads(run("quickstart", "--customers", "500", "--no-serve", "--json").stdout)
+    assert out["served"] is None
+    assert out["champion"]["version"] == 1
+    shown = json.loads(run("model", "show", "churn-propensity@champion", "--json").stdout)
+    assert shown["selected"]["version"] == 1
