@@ -15,7 +15,9 @@ Prepares a throwaway home (SQLite) with two versions of a logistic regression, s
 * the time from an alias move (committed) to the first response from the new version,
   target < 2 s; and the same from the start of a ``mlstudio model alias`` command.
 
-Prints ``os.getloadavg()`` with the figures (the machine is shared).
+Then the same open and closed loops against ``mlflow models serve`` (``--env-manager local``)
+on the same estimator, with the ratios (``--no-peer`` skips it). Prints ``os.getloadavg()``
+with the figures (the machine is shared).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -44,7 +47,22 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-def open_loop(url: str, token: str, rate: float, seconds: float, clients: int = 8) -> dict:
+def mlstudio_request(n: int) -> tuple[str, dict]:
+    return "/v1/models/churn:predict", {"rows": [{"a": n % 10, "b": 2}]}
+
+
+def mlflow_request(n: int) -> tuple[str, dict]:
+    return "/invocations", {"dataframe_records": [{"a": n % 10, "b": 2}]}
+
+
+def open_loop(
+    url: str,
+    token: str | None,
+    rate: float,
+    seconds: float,
+    clients: int = 8,
+    request: Callable[[int], tuple[str, dict]] = mlstudio_request,
+) -> dict:
     """``rate`` requests/s spread over ``clients`` threads, each on its own schedule."""
     latencies: list[float] = []
     errors = [0]
@@ -53,7 +71,7 @@ def open_loop(url: str, token: str, rate: float, seconds: float, clients: int = 
     start = time.perf_counter() + 0.2
 
     def client(k: int) -> None:
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as http:
+        with httpx.Client(base_url=url, headers=auth(token)) as http:
             n = 0
             while True:
                 due = start + (k / clients) * interval + n * interval
@@ -63,7 +81,8 @@ def open_loop(url: str, token: str, rate: float, seconds: float, clients: int = 
                 if delay > 0:
                     time.sleep(delay)
                 t0 = time.perf_counter()
-                r = http.post("/v1/models/churn:predict", json={"rows": [{"a": n % 10, "b": 2}]})
+                path, body = request(n)
+                r = http.post(path, json=body)
                 took = (time.perf_counter() - t0) * 1000
                 with lock:
                     latencies.append(took)
@@ -94,15 +113,27 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def closed_loop(url: str, token: str, seconds: float, clients: int = 8, pid: int = 0) -> dict:
+def auth(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def closed_loop(
+    url: str,
+    token: str | None,
+    seconds: float,
+    clients: int = 8,
+    pid: int = 0,
+    request: Callable[[int], tuple[str, dict]] = mlstudio_request,
+) -> dict:
     done = [0]
     lock = threading.Lock()
     end = time.perf_counter() + seconds
 
     def client() -> None:
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as http:
+        with httpx.Client(base_url=url, headers=auth(token)) as http:
+            path, body = request(1)
             while time.perf_counter() < end:
-                http.post("/v1/models/churn:predict", json={"rows": [{"a": 1, "b": 2}]})
+                http.post(path, json=body)
                 with lock:
                     done[0] += 1
 
@@ -201,6 +232,96 @@ def alias_to_serving(served, platform, versions: dict[str, int], moves: int, cli
     }
 
 
+def train_frame(n: int = 200):
+    """The same data and estimator as the served model (mlstudio.testing.serving's ``train``),
+    fitted on a frame so that MLflow's pyfunc gets named columns."""
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    a = [((i * 37) % 100) / 10.0 for i in range(n)]
+    b = [((i * 53) % 100) / 10.0 for i in range(n)]
+    frame = pd.DataFrame({"a": a, "b": b})
+    y = [int(x + 0.5 * z > 7.0) for x, z in zip(a, b, strict=True)]
+    return LogisticRegression(C=1.0).fit(frame, y)
+
+
+def peer_mlflow(root: Path, args: argparse.Namespace) -> dict:
+    """``mlflow models serve`` (``--env-manager local``: this venv, one uvicorn worker) on the
+    same logistic regression, measured with the same clients. It does no auth, flags, fallback
+    or prediction log: the bare model server."""
+    import signal
+    import socket
+
+    try:
+        import mlflow.sklearn
+    except ImportError:
+        return {"skipped": "mlflow is not installed (pip install -e '.[dev]')"}
+    bindir = Path(sys.executable).parent
+    model_dir = root / "mlflow-model"
+    mlflow.sklearn.save_model(train_frame(), str(model_dir), pyfunc_predict_fn="predict_proba")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = (root / "mlflow-serve.log").open("wb")
+    env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
+    cmd = [str(bindir / "mlflow"), "models", "serve", "-m", str(model_dir)]
+    cmd += ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1"]
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                return {"skipped": f"mlflow models serve exited {proc.returncode} (see its log)"}
+            try:
+                if httpx.get(f"{url}/ping", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                return {"skipped": "mlflow models serve did not answer /ping within 60 s"}
+            time.sleep(0.2)
+        server_pid = _listener_pid(proc.pid)
+        for n in range(50):  # warm up like the mlstudio side
+            httpx.post(f"{url}{mlflow_request(n)[0]}", json=mlflow_request(n)[1])
+        runs = [
+            open_loop(url, None, args.rate, args.seconds, request=mlflow_request)
+            for _ in range(max(1, args.repeat))
+        ]
+        p99s = [r["p99_ms"] for r in runs]
+        return {
+            "version": mlflow.__version__,
+            "errors": sum(r["errors"] for r in runs),
+            "p99_min_ms": min(p99s),
+            "p99_median_ms": statistics.median(p99s),
+            "p50_median_ms": statistics.median(r["p50_ms"] for r in runs),
+            "closed_loop": closed_loop(
+                url, None, min(args.seconds, 5.0), pid=server_pid, request=mlflow_request
+            ),
+        }
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def _listener_pid(pid: int) -> int:
+    """The deepest descendant of ``pid`` (mlflow's CLI runs uvicorn in a child): the process
+    whose CPU is the server's."""
+    while True:
+        children = Path(f"/proc/{pid}/task/{pid}/children")
+        found = children.read_text().split() if children.exists() else []
+        if not found:
+            return pid
+        pid = int(found[0])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=200.0)
@@ -211,6 +332,9 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="open-loop runs (min/median)")
     parser.add_argument(
         "--serve-arg", action="append", default=[], help="extra mlstudio serve option (repeat)"
+    )
+    parser.add_argument(
+        "--no-peer", action="store_true", help="skip `mlflow models serve` on the same model"
     )
     args = parser.parse_args()
     if args.quick:
@@ -282,6 +406,7 @@ def main() -> int:
         finally:
             platform.close()
             served.stop()
+        out["peer_mlflow"] = {"skipped": "--no-peer"} if args.no_peer else peer_mlflow(root, args)
     out["loadavg_after"] = os.getloadavg()
     ol, added, swap = out["open_loop"], out["added"], out["alias_to_serving"]
     out["targets"] = {
@@ -322,6 +447,23 @@ def main() -> int:
         f"{swap['max_s']:.2f} s over {swap['moves']} moves (target < {TARGET_SWAP_S} s); from the "
         f"start of `mlstudio model alias`: {swap['from_cli_start_s']:.2f} s"
     )
+    peer = out["peer_mlflow"]
+    if "skipped" in peer:
+        print(f"peer mlflow models serve: skipped ({peer['skipped']})")
+    else:
+        pcl = peer["closed_loop"]
+        print(
+            f"peer mlflow models serve {peer['version']} (--env-manager local, 1 worker; no auth, "
+            f"flags, fallback or log), same model and clients: p99 min {peer['p99_min_ms']:.2f} "
+            f"ms, median {peer['p99_median_ms']:.2f} ms; p50 median {peer['p50_median_ms']:.2f} "
+            f"ms; {peer['errors']} errors; closed loop {pcl['rps']:.0f} req/s, "
+            f"{pcl['server_cpu_ms_per_request']:.2f} ms CPU per request"
+        )
+        print(
+            f"ratios mlstudio / mlflow: p99 median {ol['p99_median_ms'] / peer['p99_median_ms']:.2f}x, "
+            f"p50 median {ol['p50_median_ms'] / peer['p50_median_ms']:.2f}x, "
+            f"closed-loop throughput {cl['rps'] / pcl['rps']:.2f}x"
+        )
     print(f"targets: {out['targets']}")
     return 0
 
