@@ -19,7 +19,7 @@ from mlstudio.integrations.serving.predlog import PredictionLog
 from mlstudio.integrations.serving.runtime import ServeConfig, Serving
 from mlstudio.testing.serving import write_module
 
-RULES = '''
+RULES = """
 import numpy as np
 
 from mlstudio import task, workflow
@@ -53,7 +53,7 @@ def raising(rows: list[dict]) -> list[float]:
 @workflow
 def flow():
     return rule([])
-'''
+"""
 
 TRIGGER_ROW = {"a": 60.0, "b": 1.0}  # makes the raising model raise (its sample check passes)
 
