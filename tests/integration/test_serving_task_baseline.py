@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from mlstudio.errors import NotFoundError, PermissionDeniedError, PolicyViolationError
+from mlstudio.errors import (
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+    PolicyViolationError,
+)
 from mlstudio.integrations.serving.app import create_app
 from mlstudio.integrations.serving.auth import TokenCache
 from mlstudio.integrations.serving.fallback import NoAnswerError
@@ -48,6 +53,11 @@ def words(rows: list[dict]) -> list[float]:
 @task
 def raising(rows: list[dict]) -> list[float]:
     raise ValueError("no rule for these rows")
+
+
+@task
+def pair(rows: list[dict], other: list[dict]) -> list[float]:
+    return [0.0 for _ in rows]
 
 
 @workflow
@@ -181,6 +191,7 @@ def test_a_baseline_that_answers_wrongly_or_raises_fails_its_step_with_a_503(
 def test_a_baseline_that_cannot_be_used_stops_the_start_with_one_line(studio, tmp_path: Path):
     studio.ok("namespace", "create", "shop")
     studio.ok("user", "add", "bob")
+    studio.ok("user", "grant", "bob", "viewer", "--domain", "production")  # may load models
     push_rules(studio, tmp_path / "rules")
     unpromoted = push_rules(studio, tmp_path / "rules", RULES + "\nNOTE = 2\n", promote=False)
 
@@ -191,10 +202,16 @@ def test_a_baseline_that_cannot_be_used_stops_the_start_with_one_line(studio, tm
             "alice",
             "shop/rules/nope",
             NotFoundError,
-            "shop/rules@1 has no task nope: its tasks are as_array, one_value, raising, rule, "
-            "words",
+            "shop/rules@1 has no task nope: its tasks are as_array, one_value, pair, raising, "
+            "rule, words",
         ),
         ("alice", "shop/rules/flow", NotFoundError, "shop/rules@1 flow is a workflow"),
+        (
+            "alice",
+            "shop/rules/pair",
+            InvalidInputError,
+            "shop/rules@1/pair cannot be called with one argument (the rows)",
+        ),
         ("bob", "shop/rules/rule", PermissionDeniedError, "bob may not run workflows in domain"),
         (
             "alice",

@@ -3,8 +3,10 @@ and the answers it accepts."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
+import threading
 
 import numpy as np
 import pandas as pd
@@ -12,6 +14,7 @@ import pyarrow as pa
 import pytest
 
 from mlstudio.errors import InvalidInputError
+from mlstudio.integrations.serving.fallback import FallbackChain, NoAnswerError
 from mlstudio.integrations.serving.task_baseline import (
     TaskBaseline,
     as_numbers,
@@ -83,3 +86,30 @@ def test_the_rows_take_the_defaults_where_missing_or_null_and_the_callers_are_un
     baseline = TaskBaseline("shop/rules@1/rule", lambda r: seen.append(r) or [0.0] * len(r), {})
     assert baseline.predict(rows) == [0.0, 0.0, 0.0]
     assert seen == [rows] and seen[0][0] is not rows[0]  # a copy: the task cannot edit the log
+
+
+def test_a_baseline_that_hangs_or_raises_is_a_failed_step_and_a_503_listing_the_attempts():
+    release = threading.Event()
+    hanging = TaskBaseline("shop/rules@1/slow", lambda rows: release.wait(5) and [0.0], {})
+    chain = FallbackChain(baseline=hanging, timeout_s=0.05)
+    try:
+        with pytest.raises(NoAnswerError) as caught:
+            asyncio.run(chain.run([{"a": 1.0}], None, forced="kill_switch"))
+    finally:
+        release.set()
+        chain.pool.shutdown(wait=True)
+    assert caught.value.details["attempts"] == [
+        {
+            "target": "baseline:shop/rules@1/slow",
+            "outcome": "timeout",
+            "detail": "no answer in 0.05s",
+        }
+    ]
+
+    def raising(rows):
+        raise KeyError("a")
+
+    chain = FallbackChain(baseline=TaskBaseline("shop/rules@1/r", raising, {}))
+    with pytest.raises(NoAnswerError, match=re.escape("baseline:shop/rules@1/r error")) as caught:
+        asyncio.run(chain.run([{"a": 1.0}], None))
+    assert caught.value.details["attempts"][0]["detail"] == "KeyError: 'a'"
