@@ -383,3 +383,45 @@ def test_a_route_split_is_sticky_per_subject_and_shadow_answers_are_logged_not_r
     copy = next(r for r in shadows if r["variant"] == "shadow:challenger")
     assert copy["version"] == v["other"] and copy["answered_by"] == "shadow"
     assert len(copy["outputs"]) == 1
+
+
+RULE_TASKS = """
+from mlstudio import task
+
+
+@task
+def rule(rows: list[dict]) -> list[float]:
+    return [row["a"] / 100.0 + row["b"] / 1000.0 for row in rows]
+"""
+
+
+def test_the_kill_switch_sends_traffic_to_a_module_task_baseline(serve, studio, tmp_path):
+    home, url = studio
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "module.toml").write_text('[module]\nname = "shop/rules"\nrequirements = []\n')
+    (rules / "tasks.py").write_text(RULE_TASKS)
+    run_cli(home, url, "module", "push", rules)
+    run_cli(home, url, "module", "promote", "shop/rules", "1")
+
+    refused = start_serve(home, url, "churn", "--alias", "live", "--fallback", "shop/rules/nope")
+    assert refused.proc.wait(timeout=60) == 3  # exits at start: nothing served
+    assert "error: --fallback shop/rules/nope: shop/rules@1 has no task nope" in (
+        refused.log_text()
+    )
+
+    served = serve("--fallback", "previous,shop/rules/rule")
+    assert served.show()["baseline"] == "shop/rules@1/rule"
+    assert served.predict([ROW]).json()["answered_by"] == "model"
+    run_cli(*studio, "flag", "set", "serve.churn.kill", "--value", "true")
+    killed = served.wait_for(
+        lambda: (
+            (a := served.predict([ROW, {"a": 40.0, "b": 5.0}]).json())["answered_by"] == "baseline"
+            and a
+        ),
+        what="kill switch",
+    )
+    assert killed["fallback_reason"] == "kill_switch" and killed["version"] is None
+    assert killed["predictions"] == pytest.approx([0.012, 0.405])
+    counted = 'mlstudio_serve_fallbacks_total{reason="kill_switch",target="baseline"}'
+    assert metric(served, counted) >= 1

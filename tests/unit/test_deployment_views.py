@@ -6,6 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+from mlstudio.errors import InvalidInputError
 from mlstudio.integrations.serving.deployments import _check_fallback, deployment_view
 from mlstudio.integrations.serving.supervisor import last_error
 
@@ -43,6 +46,10 @@ def test_a_removed_deployment_is_removing():
 def test_fallback_chains_are_checked():
     assert _check_fallback(" previous,constant:0.5 ") == "previous,constant:0.5"
     assert _check_fallback("") is None
+    for task in ("shop/rules/rule", "shop/rules@2/rule", "shop/rules@stable/rule"):
+        assert _check_fallback(f"previous,{task}") == f"previous,{task}"
+    with pytest.raises(InvalidInputError, match="invalid module version"):
+        _check_fallback("previous,shop/rules@0/rule")
     try:
         _check_fallback("previous,magic")
     except Exception as exc:

@@ -61,7 +61,10 @@ def create(
     ] = None,
     fallback: Annotated[
         str | None,
-        typer.Option("--fallback", help="previous, column:NAME, constant:X (comma-separated)"),
+        typer.Option(
+            "--fallback",
+            help="previous, column:NAME, constant:X, NS/MODULE/TASK (comma-separated)",
+        ),
     ] = None,
     domain: Annotated[
         str, typer.Option("--domain", help="Domain the model is loaded under")

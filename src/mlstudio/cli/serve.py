@@ -46,7 +46,8 @@ def serve(
         str | None,
         typer.Option(
             "--fallback",
-            help="Chain after the retry: previous, column:NAME, constant:X (comma-separated)",
+            help="Chain after the retry: previous, column:NAME, constant:X, NS/MODULE/TASK "
+            "(comma-separated)",
         ),
     ] = None,
     sample: Annotated[

@@ -69,9 +69,15 @@ def _check_fallback(text: str | None) -> str | None:
         part = part.strip()
         if part == "previous" or part.startswith(("column:", "constant:")):
             continue
+        if part.count("/") == 2:  # a module task: resolved and authorized by the serving process
+            from mlstudio.integrations.serving.task_baseline import workflow_form
+            from mlstudio.workflows.planner import parse_workflow_ref
+
+            if parse_workflow_ref(workflow_form(part)).module_ref is not None:
+                continue
         raise InvalidInputError(
             f"invalid fallback {part!r}",
-            hint="previous, column:NAME or constant:X, comma-separated",
+            hint="previous, column:NAME, constant:X or NS/MODULE/TASK, comma-separated",
         )
     return text.strip()
 

@@ -262,8 +262,12 @@ class FallbackChain:
             name = self.baseline.name
             try:
                 out = await self._call(lambda: self.baseline.predict(rows))
-            except Exception as exc:
-                attempts.append(Attempt(f"baseline:{name}", "error", str(exc)[:200]))
+            except TimeoutError:
+                detail = f"no answer in {self.timeout_s:g}s"
+                attempts.append(Attempt(f"baseline:{name}", "timeout", detail))
+            except Exception as exc:  # the baseline's own failure, whatever it is
+                detail = f"{type(exc).__name__}: {exc}"[:200]
+                attempts.append(Attempt(f"baseline:{name}", "error", detail))
             else:
                 attempts.append(Attempt(f"baseline:{name}", "ok"))
                 return Outcome(out, None, "baseline", reason or "no_model", attempts, missing)
@@ -271,4 +275,5 @@ class FallbackChain:
             f"no model or fallback could answer ({reason or 'no model loaded'}): "
             + "; ".join(f"{a.target} {a.outcome}" for a in attempts),
             hint="declare a baseline: mlstudio serve NAME --fallback previous,column:NAME",
+            details={"attempts": [vars(a) for a in attempts]},
         )

@@ -22,6 +22,7 @@ from mlstudio.integrations.serving.fallback import FallbackChain, parse_fallback
 from mlstudio.integrations.serving.host import ModelHost
 from mlstudio.integrations.serving.metrics import Metrics
 from mlstudio.integrations.serving.predlog import PredictionLog, rows_of
+from mlstudio.integrations.serving.task_baseline import resolve_task_baseline
 from mlstudio.integrations.serving.watch import AliasWatcher
 
 log = logging.getLogger("mlstudio.serve")
@@ -83,11 +84,10 @@ class Serving:
         self._shadows: set[Any] = set()
         self._digests: dict[str, bool] = {}
         use_previous, baseline = parse_fallback(config.fallback)
-        if isinstance(baseline, str):
-            baseline = _task_baseline(platform, actor, baseline)
+        self._task_ref = baseline if isinstance(baseline, str) else None  # resolved by start()
         self.chain = FallbackChain(
             use_previous=use_previous,
-            baseline=baseline,
+            baseline=None if self._task_ref else baseline,
             timeout_s=config.timeout_s,
             retries=config.retries,
             failures=config.breaker_failures,
@@ -104,11 +104,15 @@ class Serving:
 
     # --- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
+        cfg = self.config
+        if self._task_ref:  # pinned once: the baseline does not change under a running server
+            self.chain.baseline = resolve_task_baseline(
+                self.platform, self.actor, self._task_ref, domain=cfg.domain, defaults=cfg.defaults
+            )
         loaded = self.host.start()
         for alias, host in self.hosts.items():
             if alias != self.config.alias:
                 host.start()
-        cfg = self.config
         if cfg.log:
             root = cfg.log_dir or (
                 Path(self.platform.settings.home) / "serving" / cfg.name / "predictions"
@@ -393,6 +397,7 @@ class Serving:
             "metadata_db": "reachable" if self.watcher.db_ok else "unreachable",
             "breakers": self.chain.breaker_states(),
             "fallback": self.config.fallback,
+            "baseline": self.chain.baseline.name if self.chain.baseline else None,
             "flags": flags,
             "prediction_log": None
             if self.predlog is None
@@ -445,12 +450,3 @@ def _forbids_inputs(spec: str) -> bool:
 
     cls = Classification.parse(spec)
     return bool(cls.labels) or cls.effective_level >= Level.RESTRICTED
-
-
-def _task_baseline(platform: Any, actor: str, ref: str) -> Any:
-    from mlstudio.errors import InvalidInputError as Invalid
-
-    raise Invalid(
-        f"--fallback {ref}: module-task baselines are not supported by this serving process yet",
-        hint="use --fallback previous, column:NAME or constant:X",
-    )
