@@ -12,12 +12,18 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from mlstudio.errors import NotFoundError, StoreUnavailableError
+from mlstudio.errors import (
+    ConfigurationError,
+    MlstudioError,
+    NotFoundError,
+    StoreUnavailableError,
+)
 
 REFRESH_AFTER = timedelta(minutes=5)
 """An object store without a cheap "touch" rewrites an object found again only when its
@@ -152,42 +158,104 @@ class LocalObjectStore:
         return True
 
 
+LISTINGLESS = frozenset({"s3", "s3a", "gs", "gcs", "abfs", "az"})
+"""Object stores whose fsspec driver caches listings: the cache is off, since other processes
+(workers, servers) write the same store and a stale listing would hide their objects."""
+MULTIPART_BYTES = 8 * 1024 * 1024  # larger blobs go up as multipart uploads (S3's part >= 5 MiB)
+
+
 class FsspecObjectStore:
-    """Any fsspec filesystem; used for remote URLs (s3://, gs://, memory://, …)."""
+    """Any fsspec filesystem; used for remote URLs (s3://, gs://, memory://, …).
+
+    Endpoint, credentials and region come from the driver's usual settings (for S3:
+    ``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` or ``AWS_PROFILE``,
+    ``AWS_DEFAULT_REGION``; throttled requests are retried by botocore). A driver's failure
+    becomes one line naming the store: ``StoreUnavailableError`` when it cannot be reached (a
+    caller may retry), ``ConfigurationError`` when it refuses the credentials."""
 
     def __init__(self, url: str) -> None:
         import fsspec
 
         self.url = url.rstrip("/")
+        protocol = self.url.split("://", 1)[0]
+        options: dict[str, Any] = {}
+        if protocol in LISTINGLESS:
+            options = {"use_listings_cache": False, "skip_instance_cache": True}
         try:
-            self.fs, self.base = fsspec.core.url_to_fs(self.url)
+            self.fs, self.base = fsspec.core.url_to_fs(self.url, **options)
         except (ImportError, ValueError) as exc:
             raise StoreUnavailableError(
                 f"cannot open artifact store {url!r}: {exc}",
-                hint="install the fsspec driver for this URL (e.g. s3fs) or fix MLSTUDIO_ARTIFACT_URL",
+                hint="install the fsspec driver for this URL (pip install 'mlstudio[s3]' for "
+                "s3://) or fix MLSTUDIO_ARTIFACT_URL",
             ) from exc
 
     def _path(self, key: str) -> str:
         return f"{self.base}/{key}"
 
+    @contextmanager
+    def _calling(self, what: str) -> Iterator[None]:
+        """Translate the driver's errors (FileNotFoundError is the caller's to handle)."""
+        try:
+            yield
+        except (FileNotFoundError, MlstudioError):
+            raise
+        except PermissionError as exc:
+            raise ConfigurationError(
+                f"artifact store {self.url} refused to {what}: {_first_line(exc)}",
+                hint="check the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or "
+                "AWS_PROFILE for s3://) and the bucket's policy",
+            ) from exc
+        except Exception as exc:
+            if not _is_driver_error(exc):
+                raise
+            raise StoreUnavailableError(
+                f"artifact store {self.url} is unavailable ({what}): {_first_line(exc)}",
+                hint="check the endpoint (AWS_ENDPOINT_URL for s3://), the network and that "
+                "the bucket exists; nothing was half-written",
+            ) from exc
+
     def exists(self, key: str) -> bool:
-        return bool(self.fs.exists(self._path(key)))
+        with self._calling("look up an object"):
+            return bool(self.fs.exists(self._path(key)))
 
     def get(self, key: str) -> bytes:
         try:
-            return self.fs.cat_file(self._path(key))
+            with self._calling("read an object"):
+                return self.fs.cat_file(self._path(key))
         except FileNotFoundError as exc:
             raise NotFoundError(f"artifact object {key} is missing from {self.url}") from exc
 
     def put(self, key: str, data: bytes) -> None:
-        self.fs.pipe_file(self._path(key), data)
+        with self._writing():
+            if len(data) > MULTIPART_BYTES and "chunksize" in _parameters(self.fs.pipe_file):
+                self.fs.pipe_file(self._path(key), data, chunksize=MULTIPART_BYTES)
+            else:
+                self.fs.pipe_file(self._path(key), data)
 
     def put_file(self, key: str, path: Path) -> None:
-        self.fs.put_file(str(path), self._path(key))
+        with self._writing():
+            if "chunksize" in _parameters(self.fs.put_file):
+                self.fs.put_file(str(path), self._path(key), chunksize=MULTIPART_BYTES)
+            else:
+                self.fs.put_file(str(path), self._path(key))
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A write that finds no bucket (or container) to write into is a configuration error."""
+        try:
+            with self._calling("write an object"):
+                yield
+        except FileNotFoundError as exc:
+            raise ConfigurationError(
+                f"artifact store {self.url} cannot be written: {_first_line(exc)}",
+                hint="create the bucket, or fix MLSTUDIO_ARTIFACT_URL",
+            ) from exc
 
     def delete(self, key: str) -> None:
-        if self.fs.exists(self._path(key)):
-            self.fs.rm_file(self._path(key))
+        with self._calling("delete an object"):
+            if self.fs.exists(self._path(key)):
+                self.fs.rm_file(self._path(key))
 
     def local_path(self, key: str) -> Path | None:
         return None
@@ -195,7 +263,8 @@ class FsspecObjectStore:
     def list(self, prefix: str) -> Iterator[StoredObject]:
         base = self._path(prefix).rstrip("/")
         try:
-            found = self.fs.find(base, detail=True)
+            with self._calling("list objects"):
+                found = self.fs.find(base, detail=True)
         except FileNotFoundError:
             return
         root = self.base.rstrip("/").lstrip("/") + "/"
@@ -211,7 +280,8 @@ class FsspecObjectStore:
     def refresh(self, key: str) -> bool:
         path = self._path(key)
         try:
-            info = self.fs.info(path)
+            with self._calling("look up an object"):
+                info = self.fs.info(path)
         except FileNotFoundError:
             return False
         if _utcnow() - self._modified(path, info) < REFRESH_AFTER:
@@ -225,9 +295,10 @@ class FsspecObjectStore:
     def delete_if_unmodified(self, key: str, cutoff: datetime) -> bool:
         path = self._path(key)
         try:
-            if self._modified(path, self.fs.info(path)) >= cutoff:
-                return False
-            self.fs.rm_file(path)
+            with self._calling("delete an object"):
+                if self._modified(path, self.fs.info(path)) >= cutoff:
+                    return False
+                self.fs.rm_file(path)
         except FileNotFoundError:
             return False
         return True
@@ -244,6 +315,29 @@ class FsspecObjectStore:
             return _as_datetime(self.fs.modified(path)) or _utcnow()
         except (NotImplementedError, FileNotFoundError, OSError):
             return _utcnow()
+
+
+def _is_driver_error(exc: BaseException) -> bool:
+    """An error of the storage driver or its transport (botocore, aiohttp, google, azure), or an
+    OS-level connection failure: the store could not be used, the request was not at fault."""
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return True
+    module = type(exc).__module__.split(".", 1)[0]
+    return module in {"botocore", "aiobotocore", "aiohttp", "google", "azure", "s3fs", "gcsfs"}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
+
+
+def _parameters(fn: Any) -> set[str]:
+    import inspect
+
+    try:
+        return set(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return set()
 
 
 def _utcnow() -> datetime:
