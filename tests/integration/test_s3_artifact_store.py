@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from mlstudio.core.hashing import sha256_bytes
 from mlstudio.errors import ConfigurationError, CorruptArtifactError, StoreUnavailableError
 from mlstudio.store.artifacts.cas import ArtifactMissingError, ContentStore
 from mlstudio.store.artifacts.objectstore import MULTIPART_BYTES, FsspecObjectStore
@@ -197,3 +198,40 @@ def test_the_store_errors_name_the_cause(s3, monkeypatch):
     with pytest.raises(ConfigurationError) as missing:
         FsspecObjectStore("s3://no-such-bucket/p").put("k", b"v")
     assert "create the bucket" in missing.value.hint
+
+
+@pytest.fixture
+def faulty(s3, monkeypatch):
+    """The S3 server behind a fault-injecting proxy, and the AWS settings pointing at it."""
+    from mlstudio.testing.s3 import FaultyProxy
+
+    proxy = FaultyProxy(s3.endpoint)
+    for key, value in s3.env(AWS_ENDPOINT_URL=proxy.endpoint).items():
+        monkeypatch.setenv(key, value)
+    yield proxy
+    proxy.stop()
+
+
+def test_a_throttled_write_is_retried_and_lands_whole(faulty, s3):
+    cas = ContentStore(FsspecObjectStore(f"s3://{s3.new_bucket()}/p"))
+    faulty.throttle_writes = 2  # the next two writes answer 503 SlowDown
+    before = faulty.seen.get("PUT", 0)
+    digest = cas.put(b"written after two refusals")
+    assert faulty.throttle_writes == 0 and faulty.seen["PUT"] - before == 3  # 2 refused + 1
+    assert cas.get(digest) == b"written after two refusals"
+
+
+def test_an_upload_cut_off_midway_leaves_no_blob_visible(faulty, s3, monkeypatch, tmp_path):
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    url = f"s3://{s3.new_bucket()}/p"
+    big = bytes(range(256)) * (3 * MULTIPART_BYTES // 256 + 1000)  # four parts
+    digest_of_big = ContentStore.key(sha256_bytes(big))
+    faulty.cut_from_part = 2  # the endpoint goes away after the first part
+    with pytest.raises(StoreUnavailableError, match="is unavailable"):
+        ContentStore(FsspecObjectStore(url)).put(big)
+    assert not FsspecObjectStore(url).exists(digest_of_big)
+    assert list(ContentStore(FsspecObjectStore(url)).blobs()) == []
+    faulty.cut_from_part = None  # back: the same write completes, whole
+    cas = ContentStore(FsspecObjectStore(url))
+    digest = cas.put(big)
+    assert cas.get(digest) == big

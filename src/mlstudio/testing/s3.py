@@ -11,6 +11,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 START_DEADLINE_S = 30.0
 
@@ -113,3 +114,87 @@ def start_s3_server(workdir: Path, *, auth: bool = False) -> S3Server:
             server.stop()
             raise RuntimeError(f"moto_server did not answer within {START_DEADLINE_S:.0f}s")
         time.sleep(0.1)
+
+
+class FaultyProxy:
+    """An HTTP proxy in front of an S3 server that injects faults a real S3 can show: a
+    throttled answer (503 ``SlowDown``) for the next ``n`` writes, or a connection cut off in
+    the middle of a multipart upload (from part ``k`` on). ``seen`` counts the requests by
+    method, so a test can tell a retry happened."""
+
+    def __init__(self, upstream: str) -> None:
+        import http.server
+        import threading
+
+        self.upstream = upstream
+        self.throttle_writes = 0
+        self.cut_from_part: int | None = None
+        self.seen: dict[str, int] = {}
+        self.lock = threading.Lock()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _forward(self) -> None:
+                proxy._handle(self)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def _handle(self, handler: Any) -> None:
+        import re
+
+        import httpx
+
+        length = int(handler.headers.get("Content-Length") or 0)
+        body = handler.rfile.read(length) if length else b""
+        with self.lock:
+            self.seen[handler.command] = self.seen.get(handler.command, 0) + 1
+            throttle = handler.command in ("PUT", "POST") and self.throttle_writes > 0
+            if throttle:
+                self.throttle_writes -= 1
+        part = re.search(r"[?&]partNumber=(\d+)", handler.path)
+        if part and self.cut_from_part is not None and int(part.group(1)) >= self.cut_from_part:
+            handler.close_connection = True  # the endpoint goes away mid-upload
+            handler.connection.shutdown(2)
+            return
+        if throttle:
+            payload = (
+                b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
+                b"<Message>Please reduce your request rate.</Message></Error>"
+            )
+            handler.send_response(503)
+            handler.send_header("Content-Type", "application/xml")
+            handler.send_header("Content-Length", str(len(payload)))
+            handler.end_headers()
+            handler.wfile.write(payload)
+            return
+        headers = {k: v for k, v in handler.headers.items() if k.lower() != "host"}
+        answer = httpx.request(
+            handler.command, self.upstream + handler.path, headers=headers, content=body
+        )
+        handler.send_response(answer.status_code)
+        for key, value in answer.headers.items():
+            if key.lower() not in ("content-length", "transfer-encoding", "connection"):
+                handler.send_header(key, value)
+        content = answer.content
+        handler.send_header("Content-Length", str(len(content)))
+        handler.end_headers()
+        if handler.command != "HEAD":
+            handler.wfile.write(content)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
