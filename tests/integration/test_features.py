@@ -329,3 +329,47 @@ def test_backfill_reaches_the_online_store_without_a_knowledge_time(studio, chur
     got = studio.ok("features", "get", ref, "--key", '["x", "y"]')
     assert got["results"][0]["values"]["orders"] == 8
     assert studio.ok("features", "check", ref)["consistent"] is True
+
+
+TRAINER = """
+import pyarrow as pa
+
+from mlstudio import Model, dataset, task, workflow
+
+
+@task(columns={"table": ["orders"]})
+def fit(table: pa.Table) -> Model:
+    orders = [v or 0 for v in table.column("orders").to_pylist()]
+    return Model({"mean_orders": sum(orders) / len(orders)}, features=["orders"])
+
+
+@workflow
+def train() -> Model:
+    return fit(dataset("churn/train"))
+"""
+
+
+def test_a_model_records_the_feature_views_it_was_trained_with(studio, churn, tmp_path):
+    from mlstudio.testing.flows import write_flow
+
+    push(studio, churn, '{"orders": "int64"}')
+    training(studio, view="churn/customer_stats@1")
+    flow = write_flow(tmp_path, TRAINER)
+    run = studio.ok("run", f"{flow}:train")
+    assert run["state"] == "succeeded", run
+    studio.ok("model", "register", "propensity", "--run", run["id"], "--namespace", "churn")
+    version = studio.ok("model", "show", "propensity/1")["selected"]
+    assert version["lineage"]["features"] == [
+        {"view": "churn/customer_stats@1", "columns": ["orders"], "via": "churn/train@1"}
+    ]
+    consumers = studio.ok("features", "show", "churn/customer_stats@1")["consumers"]
+    assert [(c["consumer"], c["version"], c["features"]) for c in consumers] == [
+        ("dataset:churn/train@1", 1, ["orders"]),
+        ("model:propensity/1", 1, ["orders"]),
+    ]
+    # a model trained on a plain dataset records no features
+    (tmp_path / "plain").mkdir()
+    plain = write_flow(tmp_path / "plain", TRAINER.replace("churn/train", "churn/events"))
+    run = studio.ok("run", f"{plain}:train")
+    studio.ok("model", "register", "propensity", "--run", run["id"], "--namespace", "churn")
+    assert "features" not in studio.ok("model", "show", "propensity/2")["selected"]["lineage"]

@@ -419,6 +419,10 @@ class RegistryService:
         """Register the ``Model`` a task of ``run_id`` returned as the model's next version
         (creating the model on first use); needs view rights on the run's domain."""
         from mlstudio.governance.domains import check_view
+        from mlstudio.integrations.registry.feature_lineage import (
+            record_model_usage,
+            training_features,
+        )
         from mlstudio.integrations.registry.lineage import run_lineage, select_model_task
 
         validate_model_name(name)
@@ -428,6 +432,9 @@ class RegistryService:
             check_view(uow, actor, run.domain)
             task_run = select_model_task(uow, run, task)
             lineage, classification = run_lineage(run, task_run)
+            features = training_features(uow, lineage["datasets"])
+            if features:
+                lineage["features"] = features
             artifact = task_run.output["v"]
             model = self._model_for_version(uow, actor, name, namespace, description)
             values = {
@@ -442,7 +449,9 @@ class RegistryService:
                 "classification": classification.to_dict(),
                 "description": description,
             }
-            return self._add_version(uow, actor, model, values)
+            view = self._add_version(uow, actor, model, values)
+            record_model_usage(uow, features, model["name"], view["version"], actor)
+            return view
 
         return guarded(self.store, actor, "model.register", f"model:{name}", work, {"run": run_id})
 
