@@ -64,9 +64,14 @@ class Platform:
     def events(self) -> EventBus:
         """The run events' bus: the audit log and webhooks subscribe; add a subscriber with
         ``platform.events.subscribe(handler, EventType)`` (it runs in the change's transaction)."""
+        from mlstudio.core.events import TaskTracked
         from mlstudio.workflows.subscribers import default_bus
 
-        return default_bus()
+        bus = default_bus()
+        bus.subscribe_batch(
+            lambda uow, events: self.registry.register_tracked(uow, events), TaskTracked
+        )
+        return bus
 
     @cached_property
     def cas(self) -> ContentStore:

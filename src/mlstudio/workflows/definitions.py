@@ -77,6 +77,7 @@ class TaskOptions:
     persist: str | None = None  # NS/NAME: store the output table as a version of this dataset
     inline: bool = False  # run in the engine's process (tiny pure tasks: no process round trip)
     cache_policy: CachePolicy | None = None  # key function, expiry, read checks
+    register: str | None = None  # register the returned Model as a version of this model
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -92,6 +93,7 @@ class TaskOptions:
             "persist": self.persist,
             "inline": self.inline,
             "cache_policy": self.cache_policy.to_dict() if self.cache_policy else None,
+            **({"register": self.register} if self.register else {}),
         }
 
 

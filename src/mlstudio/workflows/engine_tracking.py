@@ -40,5 +40,6 @@ def tracked(
         "finished_at": result.finished_at if result is not None else None,
         "logged": (result.extra.get("tracking") if result is not None else None),
         "error": (result.error if result is not None and not result.ok else None),
+        "register": s.node.options.get("register"),
     }
     return TaskTracked(run.id, s.id, s.node.id, s.node.task, state, facts)

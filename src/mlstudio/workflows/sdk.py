@@ -119,6 +119,7 @@ def task(
     classify: dict[str, str] | None = None,
     persist: str | None = None,
     inline: bool = False,
+    register: str | None = None,
 ) -> Callable[[F], TaskDef]: ...
 
 
@@ -132,7 +133,11 @@ def task(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
 
     ``inline=True`` runs a tiny pure task in the engine's process (local executor) instead of a
     worker process: same durability, governance checks, caching and results, no process round
-    trip; no isolation either, so it takes no ``timeout``."""
+    trip; no isolation either, so it takes no ``timeout``.
+
+    ``register="NAME"`` registers the ``Model`` the task returns as the next version of model
+    NAME when the task succeeds (as the run's user, like ``mlstudio model register``; the same
+    artifact is registered once, so a cache hit adds no version)."""
     name = options.pop("name", None)
     if isinstance(options.get("cache"), CachePolicy):
         options["cache_policy"], options["cache"] = options["cache"], "default"
@@ -152,6 +157,14 @@ def task(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
         from mlstudio.core.ids import ModuleName
 
         ModuleName.parse(options["persist"])  # same NS/NAME rules as modules
+    if options.get("register") is not None:
+        from mlstudio.integrations.registry.names import validate_model_name
+
+        if not isinstance(options["register"], str):
+            raise InvalidInputError(
+                f"register={options['register']!r} is not a model name", hint='register="churn"'
+            )
+        validate_model_name(options["register"])
     if options.get("classify"):
         from mlstudio.governance.classification import Classification
 

@@ -20,10 +20,11 @@ _OK_STATES = ("succeeded", "cached")
 
 def model_outputs(uow: Any, run: Any) -> list[Any]:
     """The task runs of ``run`` whose output is a stored ``Model``."""
-    return [t for t in uow.runs.task_runs_of(run.id) if _is_model(t.output)]
+    return [t for t in uow.runs.task_runs_of(run.id) if is_model_output(t.output)]
 
 
-def _is_model(spec: Any) -> bool:
+def is_model_output(spec: Any) -> bool:
+    """Is a task run's output a ``Model`` (a pickled value, not a part of one)?"""
     return (
         isinstance(spec, dict)
         and isinstance(spec.get("v"), dict)
@@ -52,7 +53,7 @@ def select_model_task(uow: Any, run: Any, task: str | None) -> Any:
             )
         chosen = named[0]
     else:
-        models = [t for t in rows if _is_model(t.output)]
+        models = [t for t in rows if is_model_output(t.output)]
         if not models:
             raise InvalidInputError(
                 f"run {run.id} has no task that returned a Model",
@@ -70,7 +71,7 @@ def select_model_task(uow: Any, run: Any, task: str | None) -> Any:
             f"task {chosen.node_id} of run {run.id} has no output ({chosen.state})",
             hint=f"see: mlstudio runs logs {run.id} --task {chosen.node_id}",
         )
-    if not _is_model(chosen.output):
+    if not is_model_output(chosen.output):
         shown = (chosen.output.get("v") or {}).get("type") if "v" in chosen.output else "JSON"
         raise InvalidInputError(
             f"task {chosen.node_id} of run {run.id} returned {shown or 'a value'}, not a Model",

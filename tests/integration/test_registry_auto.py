@@ -1,0 +1,112 @@
+"""``@task(register="NAME")``: the Model a task returns becomes the next version of NAME when the
+task ends, as the run's user, in the engine step's transaction (SQLite and Postgres)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlstudio.errors import InvalidNameError
+
+TASKS = """
+from mlstudio import Model, task, workflow
+
+
+class Mean:
+    def __init__(self, value):
+        self.value = value
+
+    def predict(self, rows):
+        return [self.value for _ in rows]
+
+
+@task(register="auto-mean")
+def train(n: int) -> Model:
+    return Model(Mean(float(n)), n=n)
+
+
+@task(register="auto-mean")
+def not_a_model() -> int:
+    return 1
+
+
+@workflow
+def flow(n: int = 3):
+    return train(n)
+
+
+@workflow
+def wrong():
+    return not_a_model()
+"""
+
+
+@pytest.fixture
+def module(studio, tmp_path: Path) -> str:
+    root = tmp_path / "auto-models"
+    root.mkdir()
+    (root / "module.toml").write_text(
+        '[module]\nname = "auto/models"\ndescription = "auto registration"\nrequirements = []\n'
+    )
+    (root / "tasks.py").write_text(TASKS)
+    studio.ok("namespace", "create", "auto")
+    studio.ok("module", "push", root, "--no-tests")
+    return "auto/models"
+
+
+def registrations(studio, decision: str | None = None) -> list[dict[str, Any]]:
+    rows = studio.ok("audit", "--action", "model.register", "--limit", "100")
+    return [r for r in rows if decision is None or r["decision"] == decision]
+
+
+def test_a_task_registers_its_model_once_per_artifact(studio, module):
+    run = studio.ok("run", f"{module}/flow:latestAlpha", "-p", "n=3")
+    assert run["state"] == "succeeded"
+    shown = studio.ok("model", "show", "auto-mean/1")
+    version = shown["selected"]
+    assert version["source"] == f"run:{run['id']}/train"
+    assert (version["created_by"], version["module"]) == ("alice", "auto/models@1")
+    assert shown["model"]["namespace"] == "auto"  # the module's namespace
+    # the cached re-run reuses the artifact: no second version
+    again = studio.ok("run", f"{module}/flow:latestAlpha", "-p", "n=3")
+    assert {t["state"] for t in studio.ok("runs", "show", again["id"])["tasks"]} == {"cached"}
+    assert [v["version"] for v in studio.ok("model", "show", "auto-mean")["versions"]] == [1]
+    # new parameters, a new model: the next version
+    studio.ok("run", f"{module}/flow:latestAlpha", "-p", "n=5")
+    versions = studio.ok("model", "show", "auto-mean")["versions"]
+    assert [v["version"] for v in versions] == [2, 1]
+    assert [(r["actor"], r["decision"]) for r in registrations(studio)] == [
+        ("alice", "allow"),
+        ("alice", "allow"),
+    ]
+
+
+def test_a_registration_the_user_may_not_make_is_audited_and_the_run_goes_on(studio, module):
+    studio.ok("run", f"{module}/flow:latestAlpha", "-p", "n=3")  # alice owns auto-mean
+    studio.ok("user", "add", "bob")
+    studio.ok("user", "grant", "bob", "runner", "--domain", "experimentation")
+    studio.ok("namespace", "grant", "auto", "bob", "reader")
+    run = studio.ok("run", f"{module}/flow:latestAlpha", "-p", "n=7", user="bob")
+    assert run["state"] == "succeeded"
+    assert [v["version"] for v in studio.ok("model", "show", "auto-mean")["versions"]] == [1]
+    (denied,) = registrations(studio, "deny")
+    assert denied["actor"] == "bob" and denied["resource"] == "model:auto-mean"
+    assert "owner alice" in denied["details"]["reason"]
+    assert denied["details"]["run"] == run["id"]
+
+
+def test_register_on_a_task_without_a_model_is_refused_in_the_audit(studio, module):
+    run = studio.ok("run", f"{module}/wrong:latestAlpha")
+    assert run["state"] == "succeeded" and run["output_value"] == 1
+    (denied,) = registrations(studio, "deny")
+    assert "did not return a Model" in denied["details"]["reason"]
+    assert studio.fails("model", "show", "auto-mean").code != 0
+
+
+def test_register_takes_a_model_name():
+    from mlstudio import task
+
+    with pytest.raises(InvalidNameError, match="invalid model name"):
+        task(register="not a name")(lambda: None)
