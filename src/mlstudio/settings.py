@@ -34,6 +34,7 @@ class Settings:
     test_timeout_s: float  # time limit of a module's own tests
     uv_path: str | None  # uv binary; default the one installed with mlstudio
     run_as: str | None  # OS user the local executor's tasks run as (workflows.runas); None: ours
+    portal_key: str | None  # secret the portal signs sessions with (the same on every server)
 
     _DEFAULTS = {
         "database_url": None,
@@ -46,6 +47,7 @@ class Settings:
         "test_timeout_s": 600.0,
         "uv_path": None,
         "run_as": None,
+        "portal_key": None,
     }
 
     def __init__(self, **overrides: Any) -> None:

@@ -140,3 +140,24 @@ def test_open_paths_cover_the_portal_only():
     paths = OpenPaths({"/health"})
     assert "/health" in paths and "/" in paths and "/ui/runs" in paths
     assert "/api/v1/runs" not in paths and "/uix" not in paths and "/metrics" not in paths
+
+
+def test_the_session_key_outlives_the_process_and_can_be_shared(tmp_path):
+    import stat
+
+    from mlstudio.api.portal.session import KEY_FILE, signing_key
+
+    home = tmp_path / "home"
+    first = signing_key(home)
+    assert len(first) == 32 and signing_key(home) == first  # a restarted server: same key
+    assert stat.S_IMODE((home / KEY_FILE).stat().st_mode) == 0o600
+    cookie, _ = Sessions(key=first).issue("alice", now=1000.0)
+    assert Sessions(key=signing_key(home)).read(cookie, now=1001.0).user == "alice"
+    # a damaged key file is replaced (sessions signed with it are gone with it)
+    (home / KEY_FILE).write_bytes(b"short")
+    replaced = signing_key(home)
+    assert len(replaced) == 32 and replaced != first
+    # servers behind one address share MLSTUDIO_PORTAL_KEY: their homes do not matter
+    a, b = signing_key(tmp_path / "a", "s3cret"), signing_key(tmp_path / "b", "s3cret")
+    assert a == b != signing_key(tmp_path / "c", "other")
+    assert not (tmp_path / "a" / KEY_FILE).exists()

@@ -18,7 +18,7 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from mlstudio.api.portal.session import COOKIE, Session, Sessions
+from mlstudio.api.portal.session import COOKIE, Session, Sessions, signing_key
 from mlstudio.errors import MlstudioError
 
 PREFIX = "/ui"
@@ -44,10 +44,11 @@ def environment() -> Any:
 
 
 def sessions(request: Request) -> Sessions:
-    """The app's session issuer (one key per server process)."""
+    """The app's session issuer (its key outlives the process: see ``signing_key``)."""
     state = request.app.state
     if getattr(state, "portal_sessions", None) is None:
-        state.portal_sessions = Sessions()
+        settings = state.platform.settings
+        state.portal_sessions = Sessions(signing_key(settings.home, settings.portal_key))
     return state.portal_sessions
 
 

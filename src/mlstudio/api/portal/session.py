@@ -14,9 +14,13 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import time
 from dataclasses import dataclass
+from pathlib import Path
+
+from mlstudio.errors import ConfigurationError
 
 COOKIE = "mlstudio_session"
 PRE_COOKIE = "mlstudio_signin"  # binds the sign-in form's CSRF token before a session exists
@@ -39,8 +43,43 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+KEY_FILE = "portal.key"
+
+
+def signing_key(home: Path, secret: str | None = None) -> bytes:
+    """The key sessions are signed with: derived from ``secret`` (``MLSTUDIO_PORTAL_KEY``: set
+    the same value on every server behind one address), else a random key kept in
+    ``HOME/portal.key`` (mode 0600, made once), so a restarted server keeps its users signed in.
+    """
+    if secret:
+        return hashlib.sha256(b"mlstudio-portal-session:" + secret.encode()).digest()
+    path = home / KEY_FILE
+    for _ in range(3):
+        try:
+            key = path.read_bytes()
+        except FileNotFoundError:
+            key = b""
+        if len(key) == 32:
+            return key
+        home.mkdir(parents=True, exist_ok=True)
+        new = secrets.token_bytes(32)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another server made it first (or it is damaged): read again
+            if len(key) not in (0, 32):
+                path.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "wb") as out:
+            out.write(new)
+        return new
+    raise ConfigurationError(
+        f"cannot read or create the portal's key {path}",
+        hint="set MLSTUDIO_PORTAL_KEY, or make the home writable",
+    )
+
+
 class Sessions:
-    """Issues and checks session cookies and CSRF tokens with one per-process key."""
+    """Issues and checks session cookies and CSRF tokens with one key (see :func:`signing_key`)."""
 
     def __init__(self, key: bytes | None = None, ttl_s: float = SESSION_TTL_S) -> None:
         self.key = key or secrets.token_bytes(32)
