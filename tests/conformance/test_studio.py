@@ -304,6 +304,12 @@ def test_runs_start_wait_show_logs_clone(app):
     [task] = done["tasks"]
     assert conforms(task, views.TaskRunView)["task"] == "double"
     assert app.runs.show(started["id"][:-3])["id"] == started["id"]  # a unique prefix works
+    states = conforms(app.runs.states(started["id"]), views.RunStatesView)
+    assert states == {
+        "id": started["id"],
+        "state": "succeeded",
+        "tasks": [{"node": "double", "state": "succeeded", "cache_hit": False}],
+    }
 
     logs = app.runs.logs(started["id"], task="double")
     assert "doubling 4" in "".join(conforms(e, views.LogView)["text"] for e in logs)
@@ -364,6 +370,7 @@ def test_bad_runs_are_refused_before_anything_runs(app):
     fails(lambda: app.runs.start(f"{name}/nosuch:latestAlpha", {}), MlstudioError, "nosuch")
     fails(lambda: app.runs.start(f"{name}/flow:latestAlpha", {"y": 1}), MlstudioError, "y")
     fails(lambda: app.runs.show("run_nosuchrun"), NotFoundError, "run_nosuchrun")
+    fails(lambda: app.runs.states("run_nosuchrun"), NotFoundError, "run_nosuchrun")
     assert app.runs.list(workflow=name) == []
 
 

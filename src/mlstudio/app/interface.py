@@ -55,6 +55,7 @@ from mlstudio.app.views import (
     PushView,
     QuotaView,
     RunShowView,
+    RunStatesView,
     RunView,
     ScheduleView,
     TagMoveView,
@@ -195,6 +196,10 @@ class RunsApi(Protocol):
         offset: int = 0,
     ) -> list[RunView]: ...
     def show(self, run_id: str, *, explain: bool = False) -> RunShowView: ...
+    def states(self, run_id: str) -> RunStatesView:
+        """The run's state and each task's, without outputs or logs (for live views)."""
+        ...
+
     def logs(self, run_id: str, *, task: str | None = None) -> list[LogView]: ...
     def log_tail(
         self, run_id: str, *, task: str | None = None, cursor: str | None = None

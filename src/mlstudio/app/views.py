@@ -207,6 +207,20 @@ class RunShowView(RunView):
     triggered_by: NotRequired[Json | None]  # what started it: {monitor, alert}, or None
 
 
+class TaskStateView(TypedDict):
+    node: str
+    state: str
+    cache_hit: bool
+
+
+class RunStatesView(TypedDict):
+    """A run's state and each task's: what a live view polls (``runs.states``)."""
+
+    id: str
+    state: str
+    tasks: list[TaskStateView]
+
+
 class LogView(TypedDict):
     node: str
     attempt: int

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
         PushView,
         QuotaView,
         RunShowView,
+        RunStatesView,
         RunView,
         ScheduleView,
         TagMoveView,
@@ -355,6 +356,9 @@ class RemoteRuns(RemoteArea):
 
     def show(self, run_id: str, *, explain: bool = False) -> RunShowView:
         return self.http.json("GET", f"/runs/{seg(run_id)}", params={"explain": explain})
+
+    def states(self, run_id: str) -> RunStatesView:
+        return self.http.json("GET", f"/runs/{seg(run_id)}/states")
 
     def logs(self, run_id: str, *, task: str | None = None) -> list[LogView]:
         return self.http.list(f"/runs/{seg(run_id)}/logs", {"task": task}, None)

@@ -485,6 +485,18 @@ class RunService:
         out["tasks"] = [task_view(t, deps, explanations) for t in tasks]
         return out
 
+    def states(self, run_id: str, *, actor: str) -> dict[str, Any]:
+        """The run's state and each task's, in one narrow read (what a live view polls; the
+        same view rights as ``show``)."""
+        run = self._viewable(actor, run_id, "run.show")
+        with self.store.read() as uow:
+            rows = uow.runs.task_states_of(run.id)
+        return {
+            "id": run.id,
+            "state": run.state,
+            "tasks": [{"node": n, "state": s, "cache_hit": hit} for n, s, hit in rows],
+        }
+
     def output_value(self, run: RunRecord) -> Any:
         """The workflow's return value when it is small and inline (else a description)."""
         if not run.output:

@@ -23,6 +23,7 @@ from mlstudio.api.schemas.runs import (
     RunListItem,
     RunOut,
     RunShowOut,
+    RunStatesOut,
 )
 from mlstudio.api.uploads import safe_filename
 
@@ -62,6 +63,13 @@ def show_run(
 ) -> Any:
     """A run's state, lock, tasks and output (a unique id prefix of 6+ characters works)."""
     return studio.runs.show(run_id, explain=explain)
+
+
+@router.get("/{run_id}/states", response_model=RunStatesOut)
+def run_states(run_id: str, studio: StudioDep) -> Any:
+    """The run's state and each task's (node, state, cache hit): what a live view polls, without
+    the outputs and logs of ``GET /runs/{id}``."""
+    return studio.runs.states(run_id)
 
 
 @router.get("/{run_id}/logs", response_model=Page[LogEntry])

@@ -89,6 +89,20 @@ class LogEntry(Out):
     state: str = Field(description='The attempt\'s state ("retried": a later one followed)')
 
 
+class TaskStateOut(Out):
+    node: str
+    state: str
+    cache_hit: bool
+
+
+class RunStatesOut(Out):
+    """A run's state and each task's (``runs.states``)."""
+
+    id: str
+    state: str
+    tasks: list[TaskStateOut]
+
+
 class LogTailOut(Out):
     """What the run's attempts printed since ``cursor``; poll again with the returned
     ``cursor`` until ``done``."""

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         OutputView,
         PinView,
         RunShowView,
+        RunStatesView,
         RunView,
     )
 
@@ -76,6 +77,9 @@ class LocalRuns(Area):
         return self.platform.runs.show(  # type: ignore[return-value]
             run_id, actor=self.actor, explain=explain, served=self.served
         )
+
+    def states(self, run_id: str) -> RunStatesView:
+        return self.platform.runs.states(run_id, actor=self.actor)  # type: ignore[return-value]
 
     def logs(self, run_id: str, *, task: str | None = None) -> list[LogView]:
         return self.platform.runs.logs(run_id, actor=self.actor, task=task)  # type: ignore[return-value]

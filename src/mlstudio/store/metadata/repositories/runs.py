@@ -75,6 +75,16 @@ class RunRepository:
             where.append(runs.c.engine_id == held_by)
         return bool(self.conn.execute(update(runs).where(*where).values(**values)).rowcount)
 
+    def task_states_of(self, run_id: str) -> list[tuple[str, str, bool]]:
+        """(node id, state, cache hit) of every task run of a run, in creation order: what a
+        live view polls, without the outputs, logs and cache components a full read carries."""
+        q = (
+            select(task_runs.c.node_id, task_runs.c.state, task_runs.c.cache_hit)
+            .where(task_runs.c.run_id == run_id)
+            .order_by(task_runs.c.id)
+        )
+        return [(r.node_id, r.state, bool(r.cache_hit)) for r in self.conn.execute(q)]
+
     def renew_runs(self, run_ids: Sequence[str], engine_id: str) -> int:
         """Renew the heartbeat of those of ``run_ids`` that ``engine_id`` still holds (one
         statement for all the runs a driver process drives); the number renewed."""
