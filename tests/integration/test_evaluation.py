@@ -337,3 +337,40 @@ def test_lift_of_an_online_experiment(studio, tmp_path):
     missing = studio.fails(*base[:-1], "nope")
     assert "nope" in missing.stderr
     assert [e["action"] for e in studio.ok("audit", "--action", "eval.lift")] == ["eval.lift"] * 2
+
+
+def test_a_lift_names_the_model_versions_each_variant_was_served_by(studio, tmp_path):
+    """Outcomes joined to a serving prediction log carry ``model`` and ``version``: the report
+    lists them per variant, and says when a variant mixed versions or fell back."""
+    studio.ok("namespace", "create", "ab")
+    rows = []
+    for unit in range(400):
+        treated = unit % 2 == 0
+        version = ("2" if unit % 10 else "3") if treated else "1"
+        if treated and unit % 50 == 0:
+            version = ""  # a fallback answered (no model version)
+        rows.append({"account": f"a{unit}", "variant": "treatment" if treated else "control",
+                     "model": "churn", "version": version,
+                     "revenue": 10.0 + (1.0 if treated else 0.0) + (unit % 7) * 0.1})  # fmt: skip
+    path = _csv(tmp_path / "ab.csv", rows)
+    studio.ok("data", "import", path, "--name", "ab/served",
+              *[f"--classify={c}=internal" for c in rows[0]])  # fmt: skip
+    args = ["eval", "lift", "--experiment", "ab/served", "--metric", "revenue",
+            "--variant-column", "variant", "--unit-column", "account"]  # fmt: skip
+    out = studio.ok(*args)
+    assert out["served"]["control"] == [{"model": "churn", "version": 1, "rows": 200}]
+    treatment = {(e["version"], e["rows"]) for e in out["served"]["treatment"]}
+    assert treatment == {(2, 160), (3, 32), (None, 8)}
+    [result] = out["results"]
+    assert result["served"]["control"] == out["served"]["control"]
+    assert "variant treatment was answered by 2 model versions" in " ".join(out["notes"])
+    assert "8 rows were answered by a fallback" in " ".join(out["notes"])
+    shown = studio.cli(*args)
+    assert "served treatment: churn/2 (160 rows), churn/3 (32 rows), fallback (8 rows)" in (
+        shown.stdout.replace("\n", " ")
+    )
+    # outcomes without model columns: no served section
+    plain = [{k: v for k, v in r.items() if k not in ("model", "version")} for r in rows]
+    studio.ok("data", "import", _csv(tmp_path / "plain.csv", plain), "--name", "ab/plain",
+              *[f"--classify={c}=internal" for c in plain[0]])  # fmt: skip
+    assert "served" not in studio.ok(*args[:3], "ab/plain", *args[4:])

@@ -275,6 +275,16 @@ def print_lift(r: dict[str, Any]) -> None:
         for note in x["notes"]:
             if not note.startswith("control variant"):
                 c.print(f"note ({x['treatment']}): {note}", markup=False)
+    for variant, entries in (r.get("served") or {}).items():
+        versions = ", ".join(
+            f"{e['model']}/{e['version']} ({e['rows']} rows)"
+            if e["version"] is not None
+            else f"fallback ({e['rows']} rows)"
+            for e in entries
+        )
+        c.print(f"served {variant}: {versions}", markup=False)
+    for note in r.get("notes") or []:
+        c.print(f"note: {note}", markup=False)
 
 
 @app.command("lift")

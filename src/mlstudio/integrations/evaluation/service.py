@@ -293,6 +293,7 @@ class EvaluationService:
         with a pre-period column, the sample-ratio-mismatch check. Audited as ``eval.lift``."""
         from mlstudio.data.catalog import DatasetService
         from mlstudio.integrations.evaluation.lift import analyse_lift
+        from mlstudio.integrations.evaluation.served import served_versions
 
         dataset = DatasetService(self.store, self.cas).read(actor, experiment, domain=domain)
         table = dataset.to_arrow()
@@ -308,6 +309,7 @@ class EvaluationService:
             denominator_column=denominator_column,
             confidence=confidence,
         )
+        served, notes = served_versions(rows, variant_column)
         out = {
             "dataset": dataset.name,
             "domain": domain,
@@ -316,6 +318,14 @@ class EvaluationService:
             "variant": variant_column,
             "results": [r.to_dict() for r in results],
         }
+        if served:  # a prediction log (or outcomes joined to one): the versions behind a lift
+            out["served"] = served
+            out["notes"] = notes
+            for result in out["results"]:
+                result["served"] = {
+                    "control": served.get(str(result["control"]), []),
+                    "treatment": served.get(str(result["treatment"]), []),
+                }
 
         def work(uow: Any) -> None:
             uow.audit.record(
