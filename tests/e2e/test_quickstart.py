@@ -74,10 +74,3 @@ def test_quickstart_crowns_and_serves_its_champion_once(run):
         ("reviewer", "model:churn-propensity/1")
     ]
 
-
-def test_quickstart_without_serving_still_crowns_the_champion(run):
-    out = json.loads(run("quickstart", "--customers", "500", "--no-serve", "--json").stdout)
-    assert out["served"] is None
-    assert out["champion"]["version"] == 1
-    shown = json.loads(run("model", "show", "churn-propensity@champion", "--json").stdout)
-    assert shown["selected"]["version"] == 1
