@@ -44,6 +44,7 @@ def test_quickstart_crowns_and_serves_its_champion_once(run):
     best = first["best"]["kind"]
     assert champion["model"] == "churn-propensity" and champion["kind"] == best
     assert (champion["version"], champion["registered"], champion["alias_moved"]) == (1, True, True)
+    assert champion["champion"] == 1
     # the registry agrees: approved by someone other than the author, champion on it
     shown = json.loads(run("model", "show", "churn-propensity@champion", "--json").stdout)
     selected = shown["selected"]
@@ -73,4 +74,13 @@ def test_quickstart_crowns_and_serves_its_champion_once(run):
     assert [(a["actor"], a["resource"]) for a in approvals] == [
         ("reviewer", "model:churn-propensity/1")
     ]
-
+    # someone promotes the other candidate: a re-run that trained nothing new leaves it there,
+    # and the served answer comes from it
+    other = "fit[1]" if champion["task"] == "fit[0]" else "fit[0]"
+    first_run = first["runs"][0]["run"]
+    run("model", "register", "churn-propensity", "--run", first_run, "--task", other)
+    run("model", "approve", "churn-propensity", "2", "--reason", "try it", user="reviewer")
+    run("model", "alias", "churn-propensity", "champion", "2")
+    third = json.loads(run("quickstart", "--customers", "1000", "--json").stdout)
+    assert (third["champion"]["alias_moved"], third["champion"]["champion"]) == (False, 2)
+    assert third["served"]["version"] == 2

@@ -145,7 +145,7 @@ def quickstart(
         out.print(
             f"  {what} {champion['model']} version {champion['version']} ({best['kind']}), "
             f"approved by {champion['approved_by']} (the author may not approve its own); "
-            f"{champion['alias']} → {champion['version']}"
+            f"{champion['alias']} → {champion['champion']}"
         )
     served = None
     if serve and importlib.util.find_spec("uvicorn") is not None:

@@ -82,12 +82,15 @@ def crown(
             f"quickstart: {best['kind']} has the best test AUC ({best['auc']:.3f}) and beats "
             "the heuristic (see the run's report)",
         )
-    moved = shown["model"]["aliases"].get(ALIAS) != version
+    current = shown["model"]["aliases"].get(ALIAS)
+    # a new version, or no champion yet; a champion someone moved since is left where it is
+    moved = current != version and (registered or current is None)
     if moved:
         studio.models.alias(MODEL, ALIAS, version)
     return {
         "model": MODEL,
         "version": version,
+        "champion": version if moved or current is None else current,
         "registered": registered,
         "task": task,
         "kind": best["kind"],
