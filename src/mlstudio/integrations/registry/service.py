@@ -44,6 +44,7 @@ from mlstudio.integrations.registry.permissions import (
     require_approver,
     require_manage,
 )
+from mlstudio.integrations.registry.registration import RunRegistration
 from mlstudio.integrations.registry.views import (
     APPROVED,
     REJECTED,
@@ -58,7 +59,7 @@ from mlstudio.integrations.registry.views import (
 DEFAULT_LOAD_DOMAIN = "experimentation"
 
 
-class RegistryService:
+class RegistryService(RunRegistration):
     def __init__(self, store: Any, cas: Any) -> None:
         self.store = store
         self.cas = cas
@@ -406,116 +407,6 @@ class RegistryService:
             model = self._model(uow, name, for_update=True)
         return model
 
-    def register_run(
-        self,
-        actor: str,
-        name: str,
-        run_id: str,
-        *,
-        task: str | None = None,
-        namespace: str | None = None,
-        description: str = "",
-    ) -> dict[str, Any]:
-        """Register the ``Model`` a task of ``run_id`` returned as the model's next version
-        (creating the model on first use); needs view rights on the run's domain."""
-        from mlstudio.governance.domains import check_view
-        from mlstudio.integrations.registry.lineage import select_model_task
-
-        validate_model_name(name)
-
-        def work(uow: Any) -> dict[str, Any]:
-            run = _find_run(uow, run_id)
-            check_view(uow, actor, run.domain)
-            task_run = select_model_task(uow, run, task)
-            return self._register_task_run(uow, actor, name, run, task_run, namespace, description)
-
-        return guarded(self.store, actor, "model.register", f"model:{name}", work, {"run": run_id})
-
-    def _register_task_run(
-        self,
-        uow: Any,
-        actor: str,
-        name: str,
-        run: Any,
-        task_run: Any,
-        namespace: str | None,
-        description: str,
-    ) -> dict[str, Any]:
-        """The next version of ``name`` from ``task_run``'s Model output (in ``uow``)."""
-        from mlstudio.integrations.registry.feature_lineage import (
-            record_model_usage,
-            training_features,
-        )
-        from mlstudio.integrations.registry.lineage import run_lineage
-
-        lineage, classification = run_lineage(run, task_run)
-        features = training_features(uow, lineage["datasets"])
-        if features:
-            lineage["features"] = features
-        artifact = task_run.output["v"]
-        model = self._model_for_version(uow, actor, name, namespace, description)
-        values = {
-            "digest": artifact["digest"],
-            "source": f"run:{run.id}/{task_run.node_id}",
-            "artifact": artifact,
-            "run_id": run.id,
-            "node_id": task_run.node_id,
-            "task": task_run.task,
-            "module": lineage["module"],
-            "lineage": lineage,
-            "classification": classification.to_dict(),
-            "description": description,
-        }
-        view = self._add_version(uow, actor, model, values)
-        record_model_usage(uow, features, model["name"], view["version"], actor)
-        return view
-
-    def register_tracked(self, uow: Any, events: list[Any]) -> None:
-        """``@task(register="NAME")``: each such task that ended with a Model output becomes the
-        next version of NAME, as the run's user, in the engine step's transaction. An artifact
-        already registered under NAME adds nothing (a cache hit, a re-run); a registration the
-        user may not make is audited as refused and the run goes on."""
-        from mlstudio.errors import MlstudioError
-        from mlstudio.governance.audit import denial_details
-        from mlstudio.integrations.registry.lineage import is_model_output
-
-        for event in events:
-            name = (event.facts or {}).get("register")
-            if not name or str(event.state) not in ("succeeded", "cached"):
-                continue
-            run = uow.runs.get_run(event.run_id)
-            task_run = next(
-                (t for t in uow.runs.task_runs_of(event.run_id) if t.id == event.task_run_id),
-                None,
-            )
-            if run is None or task_run is None:
-                continue
-            actor = run.created_by
-            resource = f"model:{name}"
-            try:
-                if not is_model_output(task_run.output):
-                    raise InvalidInputError(
-                        f"task {task_run.node_id} has register={name!r} but did not return a Model",
-                        hint="return mlstudio.Model(estimator) from it",
-                    )
-                existing = uow.registry.get_model(name)
-                digest = task_run.output["v"]["digest"]
-                if existing is not None and any(
-                    v["digest"] == digest for v in uow.registry.versions(existing["id"], limit=1000)
-                ):
-                    continue
-                module = (event.facts or {}).get("module") or ""
-                namespace = module.split("/", 1)[0] if "/" in module else None
-                self._register_task_run(uow, actor, name, run, task_run, namespace, "")
-            except MlstudioError as exc:
-                uow.audit.record(
-                    actor,
-                    "model.register",
-                    resource,
-                    decision="deny",
-                    details=denial_details(exc, {"run": run.id, "node": task_run.node_id}),
-                )
-
     def create_version(
         self,
         actor: str,
@@ -816,18 +707,3 @@ class RegistryService:
             return self._version_view(uow, model, version)
 
         return self.store.retrying(record), blob
-
-
-def _find_run(uow: Any, run_id: str) -> Any:
-    run = uow.runs.get_run(run_id)
-    if run is None and isinstance(run_id, str) and len(run_id) >= 6:
-        matches = uow.runs.find_runs(run_id)
-        if len(matches) == 1:
-            run = uow.runs.get_run(matches[0])
-        elif len(matches) > 1:
-            raise InvalidInputError(
-                f"{run_id!r} matches {len(matches)} runs", hint="give more of the id"
-            )
-    if run is None:
-        raise NotFoundError(f"run {run_id} does not exist", hint="see: mlstudio runs list")
-    return run
