@@ -189,4 +189,12 @@ class SerializationError(ExecutionError):
     code = "serialization_failed"
 
 
+class ProviderError(ExecutionError):
+    """A model provider (a local packaged model or an HTTP endpoint) failed to answer after its
+    retries; the message names the endpoint, the attempts and the last cause."""
+
+    http_status = 502
+    code = "provider_failed"
+
+
 __all__ = [name for name in dir() if name.endswith("Error")]
