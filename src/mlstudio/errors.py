@@ -76,6 +76,12 @@ class ParameterError(InvalidInputError):
     code = "invalid_parameter"
 
 
+class UnsupportedOperationError(InvalidInputError):
+    """A provider's model does not do what was asked (an embedding model asked to generate)."""
+
+    code = "unsupported_operation"
+
+
 class PayloadTooLargeError(InvalidInputError):
     http_status = 413
     code = "payload_too_large"

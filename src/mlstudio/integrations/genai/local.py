@@ -108,7 +108,10 @@ class LocalProvider:
         self, messages: list[dict[str, Any]], *, max_tokens: int = 256, temperature: float = 0.0
     ) -> Generation:
         raise cannot(
-            "local", self.model, "generate text (it is an embedding model)", "use it to embed"
+            "local",
+            self.model,
+            "is an embedding model and cannot generate text",
+            "use it to embed, or give a generative model",
         )
 
     def count_tokens(self, text: str) -> int:

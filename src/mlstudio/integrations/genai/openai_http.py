@@ -21,7 +21,12 @@ from typing import Any
 
 import httpx
 
-from mlstudio.errors import ConfigurationError, InvalidInputError, ProviderError
+from mlstudio.errors import (
+    ConfigurationError,
+    InvalidInputError,
+    ProviderError,
+    UnsupportedOperationError,
+)
 from mlstudio.integrations.genai.providers import (
     Embeddings,
     Generation,
@@ -138,9 +143,7 @@ class OpenAIHTTPProvider:
         for attempt in range(1, attempts + 1):
             wait: float | None = None
             try:
-                response = self._client.request(
-                    method, url, json=payload, headers=self._headers()
-                )
+                response = self._client.request(method, url, json=payload, headers=self._headers())
             except httpx.TimeoutException:
                 cause = f"timed out after {self.timeout_s:g}s"
             except httpx.TransportError as exc:
@@ -186,6 +189,10 @@ class OpenAIHTTPProvider:
         if status in (401, 403):
             where = f"${self.api_key_env}" if self.api_key_env else "no key was sent"
             return ProviderError(text, hint=f"check the API key ({where})", details=details)
+        if _code(response) == "unsupported_operation":
+            return UnsupportedOperationError(
+                text, hint=f"model {self.model} there does not do this", details=details
+            )
         return InvalidInputError(text, hint="the endpoint refused the request", details=details)
 
 
@@ -228,6 +235,14 @@ def _message(response: httpx.Response) -> str:
     except ValueError:
         pass
     return response.text.strip().replace("\n", " ")[:200] or response.reason_phrase
+
+
+def _code(response: httpx.Response) -> str | None:
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return None
+    return str(error.get("code")) if isinstance(error, dict) else None
 
 
 def _retry_after(response: httpx.Response) -> float | None:

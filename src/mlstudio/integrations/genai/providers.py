@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from mlstudio.errors import InvalidInputError
+from mlstudio.errors import InvalidInputError, UnsupportedOperationError
 
 
 @dataclass(frozen=True)
@@ -114,9 +114,10 @@ class Provider(Protocol):
     def count_tokens(self, text: str) -> int: ...
 
 
-def cannot(provider: str, model: str, operation: str, hint: str) -> InvalidInputError:
-    """The one-line refusal of an operation a provider's model does not do."""
-    return InvalidInputError(f"{provider} model {model} cannot {operation}", hint=hint)
+def cannot(provider: str, model: str, what: str, hint: str) -> UnsupportedOperationError:
+    """The one-line refusal of an operation a provider's model does not do (``what``: e.g.
+    "is an embedding model and cannot generate text")."""
+    return UnsupportedOperationError(f"{provider} model {model} {what}", hint=hint)
 
 
 def check_texts(texts: Any) -> list[str]:
@@ -128,7 +129,7 @@ def check_texts(texts: Any) -> list[str]:
     bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
     if bad:
         raise InvalidInputError(
-            f"input {bad[0]} is a {type(texts[bad[0]]).__name__}, not a string",
+            f"input {bad[0]} is not a string but {type(texts[bad[0]]).__name__}",
             hint="give strings (token ids are not accepted)",
         )
     return texts

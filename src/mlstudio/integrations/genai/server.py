@@ -101,9 +101,7 @@ def create_app(providers: dict[str, Provider], tokens: TokenCache) -> FastAPI:
             texts = body.get("input")
             encoding = body.get("encoding_format") or "float"
             if encoding not in ("float", "base64"):
-                raise InvalidInputError(
-                    f"encoding_format {encoding!r}", hint="float or base64"
-                )
+                raise InvalidInputError(f"encoding_format {encoding!r}", hint="float or base64")
             result = await run_in_threadpool(chosen.embed_with_usage, texts)
         except MlstudioError as exc:
             return openai_error(exc, "input" if isinstance(exc, InvalidInputError) else None)
@@ -112,9 +110,7 @@ def create_app(providers: dict[str, Provider], tokens: TokenCache) -> FastAPI:
             for i, vector in enumerate(result.vectors)
         ]
         usage = {"prompt_tokens": result.input_tokens, "total_tokens": result.input_tokens}
-        return JSONResponse(
-            {"object": "list", "data": data, "model": chosen.model, "usage": usage}
-        )
+        return JSONResponse({"object": "list", "data": data, "model": chosen.model, "usage": usage})
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> JSONResponse:
