@@ -28,6 +28,12 @@ GOOD = {
     "usage": {"prompt_tokens": 7, "total_tokens": 7},
 }
 
+CHAT = {
+    "object": "chat.completion",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Paid late."}}],
+    "usage": {"prompt_tokens": 21, "completion_tokens": 4, "total_tokens": 25},
+}
+
 
 class Endpoint:
     """Answers each request with the next scripted behaviour (the last one repeats)."""
@@ -83,6 +89,12 @@ def endpoint() -> Iterator[tuple[Endpoint, str]]:
                 answer(self, 429, b'{"error": {"message": "slow down"}}', Retry_After="0")
             elif what == "401":
                 answer(self, 401, b'{"error": {"message": "bad key"}}')
+            elif what == "chat":
+                answer(self, 200, json.dumps(CHAT).encode())
+            elif what == "chat-no-usage":
+                answer(self, 200, json.dumps({**CHAT, "usage": None}).encode())
+            elif what == "models":
+                answer(self, 200, b'{"object": "list", "data": [{"id": "m"}, {"id": "n"}]}')
             elif what == "unsupported":
                 body = {"error": {"message": "cannot chat", "code": "unsupported_operation"}}
                 answer(self, 400, json.dumps(body).encode())
@@ -221,3 +233,26 @@ def test_an_unsupported_operation_keeps_its_meaning(endpoint):
 def test_bad_options_are_refused():
     with pytest.raises(InvalidInputError, match="retries=-1"):
         OpenAIHTTPProvider("http://127.0.0.1:9/v1", "m", retries=-1)
+
+
+def test_a_chat_answer_with_and_without_usage(endpoint):
+    from mlstudio.integrations.genai.providers import Price
+
+    state, url = endpoint
+    state.script = ["chat", "chat-no-usage"]
+    opened = provider(url, [], price=Price(per_1k_input=1.0, per_1k_output=2.0))
+    messages = [{"role": "user", "content": "Summarise: the invoice was paid late."}]
+    first = opened.generate(messages, max_tokens=16)
+    assert (first.text, first.input_tokens, first.output_tokens) == ("Paid late.", 21, 4)
+    assert opened.price.cost(first.usage) == pytest.approx(0.021 + 0.008)
+    second = opened.generate(messages)  # no usage in the answer: the documented estimate
+    assert second.input_tokens == opened.count_tokens(messages[0]["content"])
+    assert second.output_tokens == opened.count_tokens("Paid late.")
+    assert [s["path"] for s in state.seen] == ["/v1/chat/completions"] * 2
+
+
+def test_models_lists_the_endpoint_models(endpoint):
+    state, url = endpoint
+    state.script = ["models"]
+    assert provider(url, []).models() == ["m", "n"]
+    assert state.seen[0]["path"] == "/v1/models"

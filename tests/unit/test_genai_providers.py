@@ -7,7 +7,13 @@ import pytest
 
 from mlstudio.errors import InvalidInputError, MlstudioError, UnsupportedOperationError
 from mlstudio.integrations.genai.openai_http import OpenAIHTTPProvider
-from mlstudio.integrations.genai.providers import Generation, Price, Usage, check_texts
+from mlstudio.integrations.genai.providers import (
+    Generation,
+    Price,
+    Provider,
+    Usage,
+    check_texts,
+)
 from mlstudio.integrations.genai.registry import open_provider
 from mlstudio.integrations.genai.tokens import approximate_tokens
 
@@ -65,6 +71,7 @@ def test_specs_open_the_provider_they_name():
         "m",
     )
     assert (remote.retries, remote.timeout_s) == (1, 2)
+    assert isinstance(local, Provider) and isinstance(remote, Provider)
     remote.close()
 
 

@@ -70,6 +70,11 @@ def create_app(providers: dict[str, Provider], tokens: TokenCache) -> FastAPI:
     app.add_middleware(CachedTokenAuth, tokens=tokens, render=openai_error)
     created = int(time.time())
 
+    async def read(request: Request) -> tuple[dict[str, Any], Provider]:
+        """The request's JSON body and the provider of its ``model``."""
+        body = await _json_body(request)
+        return body, provider(body)
+
     def provider(body: dict[str, Any]) -> Provider:
         model = body.get("model")
         if not isinstance(model, str) or not model:
@@ -96,8 +101,7 @@ def create_app(providers: dict[str, Provider], tokens: TokenCache) -> FastAPI:
     @app.post("/v1/embeddings")
     async def embeddings(request: Request) -> JSONResponse:
         try:
-            body = await _json_body(request)
-            chosen = provider(body)
+            body, chosen = await read(request)
             texts = body.get("input")
             encoding = body.get("encoding_format") or "float"
             if encoding not in ("float", "base64"):
@@ -115,8 +119,7 @@ def create_app(providers: dict[str, Provider], tokens: TokenCache) -> FastAPI:
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> JSONResponse:
         try:
-            body = await _json_body(request)
-            chosen = provider(body)
+            body, chosen = await read(request)
             messages = body.get("messages")
             if not isinstance(messages, list) or not messages:
                 raise InvalidInputError("no messages", hint='[{"role": "user", "content": …}]')
