@@ -76,6 +76,12 @@ class ParameterError(InvalidInputError):
     code = "invalid_parameter"
 
 
+class UnsupportedOperationError(InvalidInputError):
+    """A provider's model does not do what was asked (an embedding model asked to generate)."""
+
+    code = "unsupported_operation"
+
+
 class PayloadTooLargeError(InvalidInputError):
     http_status = 413
     code = "payload_too_large"
@@ -187,6 +193,14 @@ class RunFailedError(ExecutionError):
 
 class SerializationError(ExecutionError):
     code = "serialization_failed"
+
+
+class ProviderError(ExecutionError):
+    """A model provider (a local packaged model or an HTTP endpoint) failed to answer after its
+    retries; the message names the endpoint, the attempts and the last cause."""
+
+    http_status = 502
+    code = "provider_failed"
 
 
 __all__ = [name for name in dir() if name.endswith("Error")]

@@ -72,6 +72,10 @@ ENTRIES: dict[str, tuple[str, str]] = {
         "mlstudio.cli.serve:app",
         "Serve a registered model over HTTP, following its alias (fallbacks, prediction log).",
     ),
+    "genai": (
+        "mlstudio.cli.genai:app",
+        "GenAI model providers: embed with one, serve local models over the OpenAI API.",
+    ),
     "deploy": (
         "mlstudio.cli.deploy:app",
         "Deployments the server runs and restarts: deploy NAME, list, show, remove.",

@@ -257,11 +257,24 @@ def start_serve(
     home: Path, db_url: str, name: str, *options: str, token: str | None = None
 ) -> ServeProcess:
     """``mlstudio serve NAME OPTIONS`` on a free port; returns once ``/health`` answers."""
+    return start_command(home, db_url, ["serve", name], *options, name=name, token=token)
+
+
+def start_command(
+    home: Path,
+    db_url: str,
+    command: list[str],
+    *options: str,
+    name: str = "",
+    token: str | None = None,
+) -> ServeProcess:
+    """``mlstudio COMMAND --port P OPTIONS`` (a serving command: ``serve NAME``, ``genai
+    serve``) on a free port; returns once ``/health`` answers (or the process exited)."""
     port = free_port()
     log = home.parent / f"serve-{port}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [mlstudio_executable(), "serve", name, "--port", str(port), *options],
+            [mlstudio_executable(), *command, "--port", str(port), *options],
             env=clean_env(home, db_url),
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -51,11 +52,18 @@ def _error(exc: MlstudioError, rid: str | None = None) -> JSONResponse:
 
 
 class CachedTokenAuth:
-    """ASGI middleware: a token checked within the cache's TTL costs no DB call."""
+    """ASGI middleware: a token checked within the cache's TTL costs no DB call (``render``
+    turns a refusal into the response; by default mlstudio's error body)."""
 
-    def __init__(self, app: ASGIApp, tokens: TokenCache) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        tokens: TokenCache,
+        render: Callable[[MlstudioError], JSONResponse] | None = None,
+    ) -> None:
         self.app = app
         self.tokens = tokens
+        self.render = render or _error
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("path", "") in OPEN_PATHS:
@@ -67,13 +75,13 @@ class CachedTokenAuth:
             try:
                 actor = await run_in_threadpool(self.tokens.check, header)
             except MlstudioError as exc:
-                await _error(exc)(scope, receive, send)
+                await self.render(exc)(scope, receive, send)
                 return
             except Exception as exc:  # the DB is down and the token was never seen
                 from mlstudio.errors import StoreUnavailableError
 
                 error = StoreUnavailableError(f"cannot check the token now: {exc}"[:300])
-                await _error(error)(scope, receive, send)
+                await self.render(error)(scope, receive, send)
                 return
         scope.setdefault("state", {})["actor"] = actor
         await self.app(scope, receive, send)
