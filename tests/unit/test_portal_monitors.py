@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,30 +14,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from mlstudio.api.portal.monitors import chart
+from mlstudio.testing.monitoring import CLASSIFY, NOW, SPIKE, write_sales
 
-DAY0 = datetime(2026, 1, 1, tzinfo=UTC)
-NOW = "2026-01-31T06:00:00Z"  # 30 complete days
 SQLITE = pytest.mark.parametrize("studio", ["sqlite"], indirect=True)  # one edge, one database
 
 
 def csrf_of(html: str) -> str:
     return re.search(r'name="csrf" value="([^"]*)"', html)[1]
-
-
-def _revenue(path: Path) -> Path:
-    """30 days of sales, 40 a day; the last day (Jan 30) sells at three times the amount, so its
-    alert is still open."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    rng = np.random.default_rng(3)
-    ts, amount = [], []
-    for d in range(30):
-        ts += [DAY0 + timedelta(days=d, seconds=int(s)) for s in rng.integers(0, 86400, 40)]
-        amount += (rng.gamma(2.0, 5.0, size=40) * (3.0 if d == 29 else 1.0)).tolist()
-    pq.write_table(pa.table({"ts": ts, "amount": amount}), path)
-    return path
 
 
 @pytest.fixture
@@ -49,9 +31,8 @@ def portal(studio, tmp_path: Path) -> Iterator[dict[str, Any]]:
     from mlstudio.app.local import LocalStudio
 
     studio.ok("namespace", "create", "shop")
-    data = _revenue(tmp_path / "sales.parquet")
-    studio.ok("data", "import", data, "--name", "shop/sales", "--classify", "ts=internal",
-              "--classify", "amount=internal")  # fmt: skip
+    data = write_sales(tmp_path / "sales.parquet")
+    studio.ok("data", "import", data, "--name", "shop/sales", *CLASSIFY)
     platform = studio.platform()
     try:
         platform.identity.add_user("alice", "bob", None)
@@ -80,7 +61,7 @@ def portal(studio, tmp_path: Path) -> Iterator[dict[str, Any]]:
 
 def spike(app: Any) -> dict[str, Any]:
     alerts = app.monitoring.alerts("shop/revenue")
-    return next(a for a in alerts if a["first_window"] == "2026-01-30" and a["slice"] == "")
+    return next(a for a in alerts if a["first_window"] == SPIKE and a["slice"] == "")
 
 
 @SQLITE
@@ -89,7 +70,7 @@ def test_the_list_and_the_page_show_the_alert_and_the_band(portal):
     listed = alice.get("/ui/monitors")
     assert listed.status_code == 200, listed.text[:300]
     row = re.search(r'<tr data-monitor="shop/revenue">.*?</tr>', listed.text, re.S)[0]
-    assert "shop/sales" in row and "anomaly:revenue" in row and "2026-01-30" in row
+    assert "shop/sales" in row and "anomaly:revenue" in row and SPIKE in row
     opened = sum(1 for a in portal["app"].monitoring.alerts("shop/revenue") if a["state"] == "open")
     assert re.search(rf"data-open>{opened}<", row)
     page = alice.get("/ui/monitors/shop/revenue")
@@ -98,7 +79,7 @@ def test_the_list_and_the_page_show_the_alert_and_the_band(portal):
     svg = re.search(r'<figure class="series" data-check="anomaly:revenue">.*?</figure>', page.text,
                     re.S)[0]  # fmt: skip
     assert "<svg" in svg and 'class="band"' in svg and 'class="line"' in svg
-    assert 'class="anomaly" data-window="2026-01-30"' in svg
+    assert f'class="anomaly" data-window="{SPIKE}"' in svg
     assert "band = expected ± 4.0·scale" in svg
     assert page.text.count(f'action="/ui/alerts/{alert["id"]}/feedback"') == 1  # admin: buttons
 
