@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from mlstudio.testing.flows import FINISHED, start_mlstudio, touch, wait_until, write_flow
-from mlstudio.testing.monitoring import CLASSIFY, MONITOR, NOW, SPIKE, write_sales
+from mlstudio.testing.monitoring import SPIKE, add_monitor
 from mlstudio.testing.servers import Server, start_server
 
 sync_api = pytest.importorskip("playwright.sync_api")  # a dev dependency: present in CI
@@ -373,15 +373,7 @@ def test_promote_only_for_writers_and_pii_classification(portal, open_page):
 @pytest.fixture(scope="module")
 def monitored(portal: dict[str, Any]) -> dict[str, Any]:
     """team/revenue over team/sales, evaluated: its last day's spike is an open alert."""
-    server = portal["server"]
-    sales = write_sales(portal["root"] / "sales.parquet")
-    for args in (
-        ("data", "import", str(sales), "--name", "team/sales", *CLASSIFY),
-        ("monitor", "add", "team/revenue", "--source", "team/sales", *MONITOR),
-        ("monitor", "run", "team/revenue", "--now", NOW),
-    ):
-        done = server.cli(*args)
-        assert done.code == 0, done.stderr
+    add_monitor(portal["server"], portal["root"], "team")
     return portal
 
 

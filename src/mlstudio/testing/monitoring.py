@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 DAY0 = datetime(2026, 1, 1, tzinfo=UTC)
 NOW = "2026-01-31T06:00:00Z"  # 30 complete days: Jan 1 .. Jan 30
@@ -29,3 +30,18 @@ def write_sales(path: Path, days: int = 30, per_day: int = 40, seed: int = 3) ->
         amount += (rng.gamma(2.0, 5.0, size=per_day) * factor).tolist()
     pq.write_table(pa.table({"ts": ts, "amount": amount}), path)
     return path
+
+
+def add_monitor(server: Any, root: Path, namespace: str) -> str:
+    """On ``server``'s home (embedded CLI, as alice): import NAMESPACE/sales, add the monitor
+    NAMESPACE/revenue over it and evaluate it at :data:`NOW`; returns the monitor's name."""
+    sales = write_sales(root / f"{namespace}-sales.parquet")
+    name = f"{namespace}/revenue"
+    for args in (
+        ("data", "import", str(sales), "--name", f"{namespace}/sales", *CLASSIFY),
+        ("monitor", "add", name, "--source", f"{namespace}/sales", *MONITOR),
+        ("monitor", "run", name, "--now", NOW),
+    ):
+        done = server.cli(*args)
+        assert done.code == 0, done.stderr
+    return name

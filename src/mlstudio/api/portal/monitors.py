@@ -65,12 +65,15 @@ def chart(
     def y(v: float) -> float:
         return round(PAD_Y + (hi - v) / span * (CHART_H - 2 * PAD_Y), 1)
 
-    line, bands, band, dots, marks = [], [], [], [], []
+    line, bands, band, dots, lone, marks = [], [], [], [], [], []
     for i, p in enumerate(points):
         v = p.get(key)
         if v is not None:
             line.append(f"{'L' if line and points[i - 1].get(key) is not None else 'M'}"
                         f"{x(i)},{y(float(v))}")  # fmt: skip
+            alone = all(not (0 <= j < n) or points[j].get(key) is None for j in (i - 1, i + 1))
+            if alone and p.get("status") not in FLAGGED:  # no segment to draw: a dot
+                lone.append({"x": x(i), "y": y(float(v)), "window": p["window"], "value": v})
             if p.get("status") in FLAGGED:
                 dots.append({"x": x(i), "y": y(float(v)), "window": p["window"], "value": v})
         if p.get("expected") is not None and p.get("scale") is not None:
@@ -96,6 +99,7 @@ def chart(
         "line": " ".join(line),
         "bands": polygons,
         "dots": dots,
+        "lone": lone,
         "marks": marks,
         "lo": lo,
         "hi": hi,
