@@ -172,3 +172,19 @@ def test_deployments_render_empty_and_with_a_row_and_its_kill_switch(portal, stu
     route = re.search(r'<tr data-flag="route">.*?</tr>', killed.text, re.S)[0]
     assert "live=90" in route and "canary=10" in route
     assert '<span class="killed">killed</span>' in alice.get("/ui/deployments").text
+
+
+def test_feedback_buttons_follow_the_domain_roles_of_the_monitoring_service():
+    from mlstudio.api.portal.monitors import feedback_roles
+    from mlstudio.api.portal.pages import may_hold_domain_role
+
+    def grants(*rows: tuple[str, str, str]) -> dict[str, Any]:
+        return {"grants": [{"role": r, "scope_kind": k, "scope": s} for r, k, s in rows]}
+
+    roles = feedback_roles()
+    assert may_hold_domain_role(grants(("admin", "platform", "")), "production", roles)
+    assert may_hold_domain_role(grants(("viewer", "domain", "production")), "production", roles)
+    assert may_hold_domain_role(grants(("runner", "domain", "production")), "production", roles)
+    assert not may_hold_domain_role(grants(("viewer", "domain", "adhoc")), "production", roles)
+    assert not may_hold_domain_role(grants(("owner", "namespace", "shop")), "production", roles)
+    assert not may_hold_domain_role({"grants": []}, "production", roles)
