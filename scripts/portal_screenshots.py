@@ -1,8 +1,10 @@
-"""Screenshots of the portal for the docs: docs/img/portal-{run,timeline,dataset}.png.
+"""Screenshots of the portal for the docs: docs/img/portal-{run,timeline,dataset,monitor}.png.
 
 Starts a real ``mlstudio server`` on a temporary home, runs a small workflow with a mapped
-fan-out and imports a dataset with a pii column, signs in with Chromium (Playwright, Debian's
-/usr/bin/chromium) at 1280x800 and saves the run page (tasks and timeline tabs) and the dataset page.
+fan-out, imports a dataset with a pii column and evaluates a monitor over daily sales with a
+spike (an open alert), signs in with Chromium (Playwright, Debian's
+/usr/bin/chromium) at 1280x800 and saves the run page (tasks and timeline tabs), the dataset
+page and the monitor page.
 
     .venv/bin/python scripts/portal_screenshots.py [--out docs/img]
 """
@@ -15,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from mlstudio.testing.flows import touch, wait_until, write_flow
+from mlstudio.testing.monitoring import add_monitor
 from mlstudio.testing.servers import start_server
 
 FLOW = """
@@ -101,6 +104,7 @@ def main() -> None:
             "country=internal",
         )
         assert imported.code == 0, imported.stderr
+        add_monitor(server, root, "growth")
         with sync_playwright() as driver:
             browser = driver.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 800})
@@ -116,8 +120,12 @@ def main() -> None:
             page.goto(f"{server.url}/ui/datasets/growth/customers")
             expect(page.locator("#schema")).to_be_visible()
             page.screenshot(path=str(out / "portal-dataset.png"))
+            page.goto(f"{server.url}/ui/monitors/growth/revenue")
+            expect(page.locator("figure.series svg").first).to_be_visible()
+            page.screenshot(path=str(out / "portal-monitor.png"), full_page=True)
             browser.close()
-        print(f"wrote portal-run.png, portal-timeline.png and portal-dataset.png to {out}")
+        names = "portal-run.png, portal-timeline.png, portal-dataset.png and portal-monitor.png"
+        print(f"wrote {names} to {out}")
     finally:
         server.stop()
 

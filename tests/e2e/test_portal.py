@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from mlstudio.testing.flows import FINISHED, start_mlstudio, touch, wait_until, write_flow
+from mlstudio.testing.monitoring import SPIKE, add_monitor
 from mlstudio.testing.servers import Server, start_server
 
 sync_api = pytest.importorskip("playwright.sync_api")  # a dev dependency: present in CI
@@ -367,6 +368,39 @@ def test_promote_only_for_writers_and_pii_classification(portal, open_page):
         "unclassified"
     )
     expect(admin.locator("#unclassified-backlog")).to_contain_text("score")
+
+
+@pytest.fixture(scope="module")
+def monitored(portal: dict[str, Any]) -> dict[str, Any]:
+    """team/revenue over team/sales, evaluated: its last day's spike is an open alert."""
+    add_monitor(portal["server"], portal["root"], "team")
+    return portal
+
+
+def test_false_alarm_feedback_from_a_monitor_page(monitored, open_page):
+    server = monitored["server"]
+    page = open_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+    sign_in(page, server, monitored["alice"], "/ui/monitors")
+    page.click("text=team/revenue")
+    expect(page).to_have_url(re.compile(r"/ui/monitors/team/revenue$"))
+    expect(page.locator("figure[data-check='anomaly:revenue'] svg .band")).to_have_count(1)
+    expect(page.locator(f"svg circle.anomaly[data-window='{SPIKE}']")).to_have_count(1)
+    row = page.locator("#alerts tr[data-alert]").filter(has_text=SPIKE).filter(has_text="open")
+    expect(row).to_have_count(1)
+    expect(row.locator("[data-feedback]")).to_have_text("")
+    row.locator("input[name=comment]").fill("a promotion, not a problem")
+    row.get_by_role("button", name="false alarm").click()
+    expect(page).to_have_url(re.compile(r"/ui/monitors/team/revenue#alert-al_"))
+    expect(row.locator("[data-feedback]")).to_have_text("false alarm")
+    expect(page.locator("#feedback")).to_contain_text("a promotion, not a problem")
+    expect(page.locator("#error")).to_have_count(0)
+    assert problems == [], "\n".join(problems)
+    with server.http(monitored["alice"]) as http:
+        shown = http.get("/api/v1/monitors/team/revenue").raise_for_status().json()
+    assert [f["kind"] for f in shown["feedback"]] == ["false_alarm"]
 
 
 def test_mlstudio_ui_prints_a_sign_in_url_that_works(tmp_path):

@@ -98,7 +98,8 @@ def test_a_tampered_cookie_is_no_session_and_the_api_still_wants_a_token(app):
 def test_catalog_pages_render_for_an_empty_home(app):
     client, token = app
     sign_in(client, token)
-    for path in ("modules", "datasets", "models", "evaluations", "flags", "audit", "whoami"):
+    pages = ("modules", "datasets", "models", "evaluations", "flags", "audit", "whoami")
+    for path in (*pages, "monitors", "deployments"):
         answer = client.get(f"/ui/{path}")
         assert answer.status_code == 200, (path, answer.text[:300])
     missing = client.get("/ui/runs/run_nope")

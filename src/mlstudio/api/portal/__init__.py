@@ -33,7 +33,8 @@ def open_paths(paths: Iterable[str]) -> OpenPaths:
 
 def mount(app: Any) -> None:
     """Include the portal's routers in ``app``."""
-    from mlstudio.api.portal import catalog, routes
+    from mlstudio.api.portal import catalog, monitors, routes
 
     app.include_router(routes.router)
     app.include_router(catalog.router)
+    app.include_router(monitors.router)

@@ -163,6 +163,20 @@ def may_write_namespace(whoami: dict[str, Any], namespace: str) -> bool:
     return False
 
 
+def may_hold_domain_role(whoami: dict[str, Any], domain: str, roles: tuple[str, ...]) -> bool:
+    """Whether the grants of ``whoami`` hold one of ``roles`` on ``domain`` (or admin): the
+    rule the domain-governed services apply (buttons only: the service checks again)."""
+    return any(
+        grant.get("role") == "admin"
+        or (
+            grant.get("scope_kind") == "domain"
+            and grant.get("scope") == domain
+            and grant.get("role") in roles
+        )
+        for grant in whoami.get("grants") or ()
+    )
+
+
 MAX_FORM_BYTES = 1 << 20
 
 
