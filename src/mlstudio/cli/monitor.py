@@ -195,7 +195,9 @@ def show(
                 f"{name} has no computed metric series to draw", hint="run it first"
             )
         marks = {f["start"] for f in m["feedback"]} | {f["end"] for f in m["feedback"]}
-        png.write_bytes(draw(m["series"][metric], marks=sorted(marks)))
+        detector = (m.get("spec") or {}).get("detector") or {}
+        threshold = float(detector.get("threshold") or 4.0)  # after `monitor tune --apply`
+        png.write_bytes(draw(m["series"][metric], marks=sorted(marks), threshold=threshold))
         m = {**m, "png": str(png)}
 
     def human(m: dict[str, Any]) -> None:

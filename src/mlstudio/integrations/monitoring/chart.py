@@ -35,9 +35,17 @@ def _png(width: int, height: int, pixels: list[bytearray]) -> bytes:
         chunk(b"IEND", b"")  # fmt: skip
 
 
-def png(points: Sequence[dict[str, Any]], *, marks: Sequence[str] = (), height: int = 160) -> bytes:
+def png(
+    points: Sequence[dict[str, Any]],
+    *,
+    marks: Sequence[str] = (),
+    height: int = 160,
+    threshold: float = 4.0,
+) -> bytes:
     """PNG of ``points`` ({"window", "value", "expected", "scale", "status"}): grey band =
-    expected ± 4·scale, black = the value, red = anomaly, blue columns = feedback windows."""
+    expected ± threshold·scale (the monitor's detector threshold; 4 by default), black = the
+    value, red = anomaly, blue columns = feedback windows."""
+    k = float(threshold)
     step = 6
     width = max(len(points) * step, 60)
     img = [bytearray(b"\xff\xff\xff" * width) for _ in range(height)]
@@ -47,7 +55,7 @@ def png(points: Sequence[dict[str, Any]], *, marks: Sequence[str] = (), height: 
             if p.get(key) is not None:
                 ys.append(float(p[key]))
         if p.get("expected") is not None and p.get("scale") is not None:
-            ys += [p["expected"] - 4 * p["scale"], p["expected"] + 4 * p["scale"]]
+            ys += [p["expected"] - k * p["scale"], p["expected"] + k * p["scale"]]
     lo, hi = (min(ys), max(ys)) if ys else (0.0, 1.0)
     span = (hi - lo) or 1.0
 
@@ -66,7 +74,7 @@ def png(points: Sequence[dict[str, Any]], *, marks: Sequence[str] = (), height: 
                     put(x0 + dx, yy, (210, 225, 255))
         if p.get("expected") is not None and p.get("scale") is not None:
             for yy in range(
-                y(p["expected"] + 4 * p["scale"]), y(p["expected"] - 4 * p["scale"]) + 1
+                y(p["expected"] + k * p["scale"]), y(p["expected"] - k * p["scale"]) + 1
             ):
                 for dx in range(step):
                     put(x0 + dx, yy, (220, 220, 220))
