@@ -395,19 +395,10 @@ class RunService:
 
     # --- inspection ---------------------------------------------------------------------------
     def get(self, run_id: str) -> RunRecord:
+        from mlstudio.workflows.lookup import find_run
+
         with self.store.read() as uow:
-            run = uow.runs.get_run(run_id)
-            if run is None and len(run_id) >= 6:
-                matches = uow.runs.find_runs(run_id)
-                if len(matches) == 1:
-                    run = uow.runs.get_run(matches[0])
-                elif len(matches) > 1:
-                    raise InvalidInputError(
-                        f"{run_id!r} matches {len(matches)} runs", hint="give more of the id"
-                    )
-        if run is None:
-            raise NotFoundError(f"run {run_id} does not exist", hint="see: mlstudio runs list")
-        return run
+            return find_run(uow, run_id)
 
     def list(self, actor: str, served: bool = False, **filters: Any) -> list[dict[str, Any]]:
         """Runs the actor may view (viewer or runner on their domain; admins see all); an

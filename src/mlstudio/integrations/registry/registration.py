@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlstudio.errors import InvalidInputError, NotFoundError
+from mlstudio.errors import InvalidInputError
 from mlstudio.governance.audit import guarded
 from mlstudio.integrations.registry.names import validate_model_name
+from mlstudio.workflows.lookup import find_run
 
 
 class RunRegistration:
@@ -35,7 +36,7 @@ class RunRegistration:
         validate_model_name(name)
 
         def work(uow: Any) -> dict[str, Any]:
-            run = _find_run(uow, run_id)
+            run = find_run(uow, run_id)
             check_view(uow, actor, run.domain)
             task_run = select_model_task(uow, run, task)
             return self._register_task_run(uow, actor, name, run, task_run, namespace, description)
@@ -96,7 +97,11 @@ class RunRegistration:
                 continue
             run = uow.runs.get_run(event.run_id)
             task_run = next(
-                (t for t in uow.runs.task_runs_of(event.run_id) if t.id == event.task_run_id),
+                (
+                    t
+                    for t in uow.runs.task_runs_of(event.run_id, [event.node_id])
+                    if t.id == event.task_run_id
+                ),
                 None,
             )
             if run is None or task_run is None:
@@ -126,18 +131,3 @@ class RunRegistration:
                     decision="deny",
                     details=denial_details(exc, {"run": run.id, "node": task_run.node_id}),
                 )
-
-
-def _find_run(uow: Any, run_id: str) -> Any:
-    run = uow.runs.get_run(run_id)
-    if run is None and isinstance(run_id, str) and len(run_id) >= 6:
-        matches = uow.runs.find_runs(run_id)
-        if len(matches) == 1:
-            run = uow.runs.get_run(matches[0])
-        elif len(matches) > 1:
-            raise InvalidInputError(
-                f"{run_id!r} matches {len(matches)} runs", hint="give more of the id"
-            )
-    if run is None:
-        raise NotFoundError(f"run {run_id} does not exist", hint="see: mlstudio runs list")
-    return run
