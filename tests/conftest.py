@@ -99,7 +99,7 @@ def studio(
     monkeypatch.setenv(
         "UV_CACHE_DIR", os.environ.get("UV_CACHE_DIR", str(Path.home() / ".cache" / "uv"))
     )
-    with database_url(request.param, home) as url:
+    with database_url(request.param, home, migrated=True) as url:
         yield Studio(home, url, request.param, monkeypatch, capsys)
 
 

@@ -86,7 +86,7 @@ def app(
     else:
         home = tmp_path / "home"
         home.mkdir()
-        with database_url(request.param.split("-")[1], home) as url:
+        with database_url(request.param.split("-")[1], home, migrated=True) as url:
 
             def as_user(user: str) -> Any:
                 studio = _local(request.param, home, url, user)

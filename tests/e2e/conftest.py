@@ -30,7 +30,7 @@ def server_factory(tmp_path: Path) -> Iterator[Any]:
             return server
         home = tmp_path / f"home-{len(started)}"
         home.mkdir()
-        context = database_url(backend, home)
+        context = database_url(backend, home, migrated=True)
         url = context.__enter__()
         stack.append(context)
         server = start_server(home, url, *options)
