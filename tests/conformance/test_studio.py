@@ -809,6 +809,17 @@ def test_evaluation_judge_and_rank(app):
     )
     assert (out["a_wins"], out["b_wins"], out["ties"], out["inconsistent"]) == (0, 10, 20, 0)
     assert out["human_n"] == 30 and out["human_agreement"] == 1.0 and out["cohen_kappa"] == 1.0
+    assert app.evaluation.show(out["id"])["verdicts"] == out["verdicts"] == f"{name}-judge@1"
+    from mlstudio.testing.chat import chat_standin
+
+    with chat_standin() as llm:  # the judge runs where the studio runs: here, or the server
+        asked = app.evaluation.judge(
+            "a", "b", on=name, judge=f"llm:openai:{llm.url}", judge_model="judge-1",
+            label="answer", save=f"{name}-llm",
+        )  # fmt: skip
+    assert (asked["a_wins"], asked["b_wins"], asked["ties"]) == (0, 10, 20)
+    assert len(llm.requests) == 60 and asked["judge_usage"]["calls"] == 60
+    assert asked["verdicts"] == f"{name}-llm@1"
     fails(
         lambda: app.evaluation.judge("a", "b", on=name, judge="oracle"),
         InvalidInputError,

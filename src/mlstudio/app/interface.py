@@ -503,9 +503,15 @@ class EvaluationApi(Protocol):
         human_column: str = "preference",
         domain: str = "experimentation",
         tie_delta: float = 0.0,
+        question: str | None = None,
+        judge_model: str | None = None,
+        judge_key_env: str | None = None,
+        save: str | None = None,
     ) -> dict[str, Any]:
-        """Judge answer columns A and B of ``on`` in both orders (``judge``: metric:NAME or
-        human:NS/NAME); with ``human``, agreement and Cohen's kappa on the labelled items."""
+        """Judge answer columns A and B of ``on`` in both orders (``judge``: metric:NAME,
+        human:NS/NAME or llm:SPEC with ``judge_model``); with ``human``, agreement and Cohen's
+        kappa on the labelled items. The report is stored (``show``) and the per-item verdicts
+        saved as the governed dataset ``save`` (default ``NS/NAME-judge``)."""
         ...
 
     def rank(

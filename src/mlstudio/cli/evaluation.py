@@ -204,7 +204,8 @@ def show(
     json_output: JsonFlag = False,
 ) -> None:
     """A stored evaluation's report."""
-    emit(context.studio().evaluation.show(evaluation), json_output, print_report)
+    report = context.studio().evaluation.show(evaluation)
+    emit(report, json_output, print_judge if report.get("kind") == "judge" else print_report)
 
 
 @app.command("list")
@@ -351,8 +352,17 @@ def print_judge(r: dict[str, Any]) -> None:
             f"{_fmt(r['human_agreement'], 3)}, Cohen's kappa {_fmt(r['cohen_kappa'], 3)}",
             markup=False,
         )
+    usage = r.get("judge_usage")
+    if usage:
+        c.print(
+            f"judge calls: {usage['calls']}, tokens in/out {usage['input_tokens']}/"
+            f"{usage['output_tokens']}, {usage['seconds']:.1f} s, ${usage['cost_usd']:.4f}",
+            markup=False,
+        )
     for note in r.get("notes") or []:
         c.print(f"note: {note}", markup=False)
+    if r.get("id"):
+        c.print(f"stored as evaluation {r['id']}; verdicts: {r['verdicts']}", markup=False)
 
 
 @app.command("judge")
@@ -362,7 +372,11 @@ def judge(
     on: Annotated[str, typer.Option("--on", help="Evaluation set NS/NAME[@V]")],
     judge_ref: Annotated[
         str,
-        typer.Option("--judge", help="metric:token_f1 (a rule) or human:NS/NAME (human labels)"),
+        typer.Option(
+            "--judge",
+            help="metric:token_f1 (a rule), human:NS/NAME (human labels) or llm:openai:URL "
+            "(a model, with --judge-model)",
+        ),
     ],
     label: Annotated[
         str | None, typer.Option("--label", help="Reference answers (metric judges)")
@@ -379,6 +393,19 @@ def judge(
     tie_delta: Annotated[
         float, typer.Option("--tie-delta", min=0.0, help="Score difference counted as a tie")
     ] = 0.0,
+    question: Annotated[
+        str | None, typer.Option("--question", help="Question column shown to an llm: judge")
+    ] = None,
+    judge_model: Annotated[
+        str | None, typer.Option("--judge-model", help="Model an llm: judge asks for")
+    ] = None,
+    judge_key_env: Annotated[
+        str | None,
+        typer.Option("--judge-key-env", help="Variable holding the llm: judge's API key"),
+    ] = None,
+    save: Annotated[
+        str | None, typer.Option("--save", help="Verdicts dataset NS/NAME (default NAME-judge)")
+    ] = None,
     domain: Annotated[str, typer.Option("--domain", help="Domain the reads pass")] = (
         "experimentation"
     ),
@@ -397,6 +424,10 @@ def judge(
         human_column=human_column,
         domain=domain,
         tie_delta=tie_delta,
+        question=question,
+        judge_model=judge_model,
+        judge_key_env=judge_key_env,
+        save=save,
     )
     emit(result, json_output, print_judge)
 

@@ -84,6 +84,10 @@ class RemoteEvaluation(RemoteArea):
         human_column: str = "preference",
         domain: str = "experimentation",
         tie_delta: float = 0.0,
+        question: str | None = None,
+        judge_model: str | None = None,
+        judge_key_env: str | None = None,
+        save: str | None = None,
     ) -> dict[str, Any]:
         body = {
             "a": a,
@@ -96,6 +100,10 @@ class RemoteEvaluation(RemoteArea):
             "human_column": human_column,
             "domain": domain,
             "tie_delta": tie_delta,
+            "question": question,
+            "judge_model": judge_model,
+            "judge_key_env": judge_key_env,
+            "save": save,
         }
         return self.http.json("POST", "/evaluations/judge", json=body, timeout=LONG)
 

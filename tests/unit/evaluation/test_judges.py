@@ -163,3 +163,16 @@ def test_bad_arguments_are_refused():
         judge_pairwise(ITEMS, A, B, longer, human={0: "x"})
     with pytest.raises(InvalidInputError, match="not a, b or tie"):
         labels_judge({0: "left"}, key=lambda item: item["id"])
+
+
+def test_llm_verdicts_are_read_from_the_first_word_only():
+    from mlstudio.integrations.evaluation.llm_judge import parse_verdict
+
+    assert [parse_verdict(t) for t in ("X", " y.", "TIE\n", "**X** because", "x: shorter")] == [
+        "x",
+        "y",
+        "tie",
+        "x",
+        "x",
+    ]
+    assert [parse_verdict(t) for t in ("", "Answer X", "xylophone", "Both", "T")] == [None] * 5

@@ -63,6 +63,10 @@ def judge(body: JudgeIn, studio: StudioDep) -> dict[str, Any]:
         human_column=body.human_column,
         domain=body.domain,
         tie_delta=body.tie_delta,
+        question=body.question,
+        judge_model=body.judge_model,
+        judge_key_env=body.judge_key_env,
+        save=body.save,
     )
 
 

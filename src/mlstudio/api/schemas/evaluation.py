@@ -43,13 +43,21 @@ class JudgeIn(In):
     a: str = Field(description="Column of answer A (column:NAME or NAME)")
     b: str = Field(description="Column of answer B")
     on: str = Field(description="Evaluation set NS/NAME[@V]")
-    judge: str = Field(description="metric:NAME (a rule) or human:NS/NAME[@V] (human labels)")
+    judge: str = Field(
+        description="metric:NAME (a rule), human:NS/NAME[@V] (human labels) or llm:SPEC"
+    )
     label: str | None = Field(None, description="Reference column (metric judges)")
     human: str | None = Field(None, description="Human labels NS/NAME[@V] for agreement")
     id_column: str = Field("id", description="Item id column joining human labels")
     human_column: str = Field("preference", description="Human labels' a/b/tie column")
     domain: str = Field("experimentation", description="Domain whose policy the reads pass")
     tie_delta: float = Field(0.0, ge=0, description="Score difference counted as a tie")
+    question: str | None = Field(None, description="Question column shown to an llm: judge")
+    judge_model: str | None = Field(None, description="Model an llm: judge asks for")
+    judge_key_env: str | None = Field(
+        None, description="Server environment variable holding the llm: judge's API key"
+    )
+    save: str | None = Field(None, description="Verdicts dataset NS/NAME (default NAME-judge)")
 
 
 class RankIn(In):

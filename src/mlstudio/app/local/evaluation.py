@@ -94,6 +94,10 @@ class LocalEvaluation(Area):
         human_column: str = "preference",
         domain: str = "experimentation",
         tie_delta: float = 0.0,
+        question: str | None = None,
+        judge_model: str | None = None,
+        judge_key_env: str | None = None,
+        save: str | None = None,
     ) -> dict[str, Any]:
         return self.service.judge(
             self.actor,
@@ -107,6 +111,10 @@ class LocalEvaluation(Area):
             human_column=human_column,
             domain=domain,
             tie_delta=tie_delta,
+            question=question,
+            judge_model=judge_model,
+            judge_key_env=judge_key_env,
+            save=save,
         )
 
     def rank(

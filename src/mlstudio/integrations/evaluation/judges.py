@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mlstudio.errors import InvalidInputError
@@ -36,6 +36,8 @@ class JudgeReport:
     human_n: int | None = None
     cohen_kappa: float | None = None
     notes: tuple[str, ...] = ()
+    # per item, the verdict of the (A, B) call and of the (B, A) call mapped back: "a"|"b"|"tie"
+    orders: list[tuple[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -138,6 +140,7 @@ def judge_pairwise(
         raise InvalidInputError(f"tie_delta is {tie_delta}", hint="use tie_delta >= 0")
     order_aware = bool(getattr(judge, "order_aware", False))
     outcomes: list[str] = []
+    orders: list[tuple[str, str]] = []
     for i, (item, a, b) in enumerate(zip(items, preds_a, preds_b, strict=True)):
         kw1: dict[str, Any] = {"x_is_a": True} if order_aware else {}
         kw2: dict[str, Any] = {"x_is_a": False} if order_aware else {}
@@ -146,6 +149,7 @@ def judge_pairwise(
         v1 = {"x": "a", "y": "b", "tie": "tie"}[first]
         v2 = {"x": "b", "y": "a", "tie": "tie"}[second]
         outcomes.append(v1 if v1 == v2 else "inconsistent")
+        orders.append((v1, v2))
     counts = {o: outcomes.count(o) for o in OUTCOMES}
     notes: list[str] = []
     note_for = getattr(judge, "note_for", None)
@@ -176,6 +180,7 @@ def judge_pairwise(
         human_n=human_n,
         cohen_kappa=kappa,
         notes=tuple(notes),
+        orders=orders,
     )
 
 

@@ -19,18 +19,30 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from mlstudio.core.ids import new_id
 from mlstudio.errors import InvalidInputError
+from mlstudio.integrations.evaluation.judges import labels_judge
 
 PREFERENCES = ("a", "b", "tie")
 MAX_RANK_RESAMPLES = 2000
 
 
-def _columns(service: Any, actor: str, ref: str, domain: str) -> tuple[str, dict[str, list]]:
+def _read(
+    service: Any, actor: str, ref: str, domain: str
+) -> tuple[str, dict[str, list], dict[str, Any]]:
+    """A governed read of ``ref``: its ``NS/NAME@V``, its columns and their classifications."""
     from mlstudio.data.catalog import DatasetService
+    from mlstudio.data.io import field_classifications
 
     dataset = DatasetService(service.store, service.cas).read(actor, ref, domain=domain)
     table = dataset.to_arrow()
-    return dataset.name, {n: table.column(n).to_pylist() for n in table.column_names}
+    columns = {n: table.column(n).to_pylist() for n in table.column_names}
+    return dataset.name, columns, field_classifications(table)
+
+
+def _columns(service: Any, actor: str, ref: str, domain: str) -> tuple[str, dict[str, list]]:
+    name, columns, _ = _read(service, actor, ref, domain)
+    return name, columns
 
 
 def _need(columns: dict[str, list], name: str, ref: str, option: str) -> list:
@@ -97,50 +109,79 @@ def judge(
     human_column: str = "preference",
     domain: str = "experimentation",
     tie_delta: float = 0.0,
+    question: str | None = None,
+    judge_model: str | None = None,
+    judge_key_env: str | None = None,
+    save: str | None = None,
 ) -> dict[str, Any]:
     """Judge answer columns ``a`` and ``b`` of ``on`` with the named ``judge`` in both orders;
-    with ``human``, agreement (rate, Cohen's kappa) on the human-labelled items."""
-    from mlstudio.integrations.evaluation.judges import (
-        judge_pairwise,
-        labels_judge,
-        win_rate_summary,
-    )
+    with ``human``, agreement (rate, Cohen's kappa) on the human-labelled items. The report is
+    stored (``eval show ID``) with the per-item verdicts as a governed dataset (``save``, by
+    default ``NS/NAME-judge``)."""
+    from mlstudio.data.catalog import parse_dataset_name, parse_dataset_ref
+    from mlstudio.governance.rbac import Authorizer
+    from mlstudio.integrations.evaluation.judges import judge_pairwise, win_rate_summary
 
-    if a.removeprefix("column:") == b.removeprefix("column:"):
+    a, b = a.removeprefix("column:"), b.removeprefix("column:")
+    if a == b:
         raise InvalidInputError("A and B are the same column", hint="judge two different answers")
     kind, _, target = judge.partition(":")
-    if kind not in ("metric", "human") or not target:
-        raise InvalidInputError(
-            f"unknown judge {judge!r}",
-            hint="--judge metric:token_f1 (a rule) or --judge human:NS/NAME (human labels)",
-        )
+    if kind not in JUDGE_KINDS or not target:
+        raise InvalidInputError(f"unknown judge {judge!r}", hint=JUDGE_HINT)
     if kind == "metric" and not label:
         raise InvalidInputError(
             f"judge {judge} compares each answer with a reference", hint="add --label COLUMN"
         )
+    if kind != "llm" and (judge_model or judge_key_env or question):
+        raise InvalidInputError(
+            "--judge-model, --judge-key-env and --question are for llm: judges",
+            hint="use --judge llm:openai:URL, or leave those options out",
+        )
     if not tie_delta >= 0:
         raise InvalidInputError(f"tie delta is {tie_delta}", hint="--tie-delta 0 or more")
-    ref, columns = _columns(service, actor, on, domain)
-    answers = [_need(columns, c.removeprefix("column:"), ref, "A and B as") for c in (a, b)]
+    name, _ = parse_dataset_ref(on)
+    target_name = parse_dataset_name(save).full if save else f"{name.full}-judge"
+    with service.store.read() as uow:  # the verdicts must be storable before anyone is asked
+        Authorizer(uow.identity).require_namespace(
+            actor, target_name.partition("/")[0], "write datasets"
+        )
+    llm = _llm_judge(target, judge_model, judge_key_env) if kind == "llm" else None
+    ref, columns, classes = _read(service, actor, on, domain)
+    answers = [_need(columns, c, ref, "A and B as") for c in (a, b)]
+    used = [a, b]
     items = [{"index": i} for i in range(len(answers[0]))]
     ids: list | None = None
     if kind == "human" or human:
         ids = _need(columns, id_column, ref, "--id-column")
+        used.append(id_column)
     judged_by: Callable[..., Any]
     judge_ref = judge
+    extra_classes: list[Any] = []
     if kind == "metric":
         judged_by = _rule_judge(target, _need(columns, label or "", ref, "--label"))
+        used.append(label or "")
+    elif kind == "llm":
+        assert llm is not None
+        if question:
+            llm.questions = _need(columns, question, ref, "--question")
+            used.append(question)
+        if label:
+            llm.references = _need(columns, label, ref, "--label")
+            used.append(label)
+        judged_by = llm
     else:
-        judge_ref, labels_columns = _columns(service, actor, target, domain)
+        judge_ref, labels_columns, labels_classes = _read(service, actor, target, domain)
         prefs = _preferences(labels_columns, judge_ref, id_column, human_column)
         keys = ids or []
         judged_by = labels_judge(prefs, key=lambda item: keys[item["index"]])
         judge_ref = f"human:{judge_ref}"
+        extra_classes.append(labels_classes.get(human_column))
     human_by_index: dict[int, str] | None = None
     human_ref = None
     notes: list[str] = []
     if human:
-        human_ref, human_columns = _columns(service, actor, human, domain)
+        human_ref, human_columns, human_classes = _read(service, actor, human, domain)
+        extra_classes.append(human_classes.get(human_column))
         prefs = _preferences(human_columns, human_ref, id_column, human_column)
         position = {key: i for i, key in enumerate(ids or [])}
         human_by_index = {position[k]: v for k, v in prefs.items() if k in position}
@@ -156,9 +197,12 @@ def judge(
         items, answers[0], answers[1], judged_by, tie_delta=tie_delta, human=human_by_index
     )
     body = report.to_dict()
-    body.pop("outcomes")
+    for key in ("outcomes", "orders"):
+        body.pop(key)
     body["notes"] = [*body["notes"], *notes]
     out = {
+        "id": new_id("ev"),
+        "kind": "judge",
         "dataset": ref,
         "domain": domain,
         "a": a,
@@ -168,25 +212,38 @@ def judge(
         **body,
         "win_rate": win_rate_summary(report),
     }
+    if llm is not None:
+        out["judge_usage"] = llm.describe()
+    from mlstudio.integrations.evaluation.judge_store import record_judgement
 
-    def work(uow: Any) -> None:
-        uow.audit.record(
-            actor,
-            "eval.judge",
-            f"dataset:{ref}",
-            details={
-                "domain": domain,
-                "judge": judge_ref,
-                "human": human_ref,
-                "a_wins": report.a_wins,
-                "b_wins": report.b_wins,
-                "inconsistent": report.inconsistent,
-                "cohen_kappa": body["cohen_kappa"],
-            },
-        )
+    return record_judgement(
+        service,
+        actor,
+        out,
+        report,
+        target_name,
+        ids=ids,
+        id_column=id_column,
+        human=human_by_index,
+        classification=[classes.get(c) for c in used] + extra_classes,
+        id_class=classes.get(id_column) if ids is not None else None,
+    )
 
-    service.store.retrying(work)
-    return out
+
+JUDGE_KINDS = ("metric", "human", "llm")
+JUDGE_HINT = (
+    "--judge metric:token_f1 (a rule), human:NS/NAME (human labels) or llm:openai:URL "
+    "(a model; with --judge-model NAME)"
+)
+
+
+def _llm_judge(spec: str, model: str | None, key_env: str | None) -> Any:
+    from mlstudio.integrations.evaluation.llm_judge import LLMJudge, check_key_env
+    from mlstudio.integrations.genai.registry import open_provider
+
+    if key_env:
+        check_key_env(key_env, spec)
+    return LLMJudge(open_provider(spec, model=model, api_key_env=key_env))
 
 
 def rank(

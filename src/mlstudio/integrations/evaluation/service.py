@@ -375,10 +375,8 @@ class EvaluationService:
                 "domain": r["domain"],
                 "candidates": [c["name"] for c in r["candidates"]],
                 "metrics": r["metrics"],
-                "verdicts": {
-                    f"{c['metric']}/{c['candidate']}": c["verdict"]
-                    for c in r["report"].get("comparisons", [])
-                },
+                "kind": r["report"].get("kind", "compare"),
+                "verdicts": _verdicts(r["report"]),
                 "scores": r["scores"],
                 "created_by": r["created_by"],
                 "created_at": _iso(r["created_at"]),
@@ -388,6 +386,17 @@ class EvaluationService:
 
 
 # --- helpers ----------------------------------------------------------------------------------
+def _verdicts(report: dict[str, Any]) -> dict[str, str]:
+    """A stored report's verdicts in a line each: per metric and candidate for a comparison,
+    the tally for a judgement."""
+    if report.get("kind") == "judge":
+        return {
+            report["judge"]: f"A {report['a_wins']}, B {report['b_wins']}, tie {report['ties']}, "
+            f"inconsistent {report['inconsistent']}"
+        }
+    return {f"{c['metric']}/{c['candidate']}": c["verdict"] for c in report.get("comparisons", [])}
+
+
 def _iso(value: Any) -> str | None:
     from mlstudio.core.clock import iso
 
