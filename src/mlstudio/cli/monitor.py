@@ -42,7 +42,10 @@ def _print(m: dict[str, Any]) -> None:
 @app.command("add")
 def add(
     name: Name,
-    source: Annotated[str, typer.Option("--source", help="Dataset NS/NAME it reads")],
+    source: Annotated[
+        str,
+        typer.Option("--source", help='Dataset NS/NAME it reads, or sql:SELECT … FROM "NS/NAME" …'),
+    ],
     time_column: Annotated[str, typer.Option("--time-column", help="Column with each row's time")],
     period: Annotated[str, typer.Option("--period", help="hour, day or week")] = "day",
     domain: Annotated[str, typer.Option("--domain", help="Domain it reads as")] = "production",

@@ -29,7 +29,9 @@ class GroundTruthIn(In):
 
 class MonitorIn(In):
     name: str = Field(..., description="NS/NAME of the monitor")
-    source: str = Field(..., description="Dataset NS/NAME[@V] it reads (governed)")
+    source: str = Field(
+        ..., description='Dataset NS/NAME[@V] it reads, or sql:QUERY over "NS/NAME" tables'
+    )
     time_column: str = Field(..., description="Column holding each row's time")
     period: str = Field("day", description="Window size: hour, day or week")
     domain: str = Field("production", description="Domain the source is read as")

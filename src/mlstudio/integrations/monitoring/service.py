@@ -82,6 +82,18 @@ class MonitorService:
 
         return DatasetService(self.store, self.cas).read(actor, ref, domain=domain)
 
+    def _read_source(self, actor: str, row: dict[str, Any]) -> Any:
+        """The monitor's source as an Arrow table: its dataset, or its SQL query run over the
+        datasets it names (each read, governed and audited, in the monitor's domain)."""
+        query = row["spec"].get("sql")
+        if not query:
+            return self._read(actor, row["source"], row["domain"]).to_arrow()
+        from mlstudio.data.sql import run_sql
+        from mlstudio.integrations.monitoring.sql_source import tables_of
+
+        tables = {ref: self._read(actor, ref, row["domain"]) for ref in tables_of(query)}
+        return run_sql(query, tables).to_arrow()
+
     def _get(self, uow: Any, name: str) -> dict[str, Any]:
         row = uow.monitoring.get(name)
         if row is None:
@@ -128,7 +140,14 @@ class MonitorService:
         from mlstudio.governance.rbac import Authorizer
 
         full = parse_dataset_name(name)
-        parse_dataset_ref(source)
+        query = None
+        if source.startswith("sql:"):
+            from mlstudio.integrations.monitoring.sql_source import label, tables_of
+
+            query = source.removeprefix("sql:").strip()
+            source = label(tables_of(query))
+        else:
+            parse_dataset_ref(source)
         check_period(period)
         if not 0 < alpha < 1:
             raise InvalidInputError(f"alpha must be between 0 and 1, got {alpha}", hint="e.g. 0.05")
@@ -171,8 +190,9 @@ class MonitorService:
                     f"monitor {full.full} already exists",
                     hint=f"remove it first: mlstudio monitor remove {full.full}",
                 )
-        table = self._read(actor, source, domain)  # refused (and audited) like any read
-        names = set(table.to_arrow().column_names)
+        # refused (and audited) like any read
+        source_row = {"source": source, "domain": domain, "spec": {"sql": query}}
+        names = set(self._read_source(actor, source_row).column_names)
         wanted = [
             time_column,
             *dimensions,
@@ -203,6 +223,7 @@ class MonitorService:
                     hint="pick a reference with the monitored features",
                 )
         spec = {
+            **({"sql": query} if query else {}),
             "time_column": time_column,
             "period": period,
             "dimensions": list(dimensions),
@@ -320,7 +341,7 @@ class MonitorService:
         spec = row["spec"]
         per = spec["period"]
         size = PERIODS[per]
-        arrow = self._read(actor, row["source"], row["domain"]).to_arrow()
+        arrow = self._read_source(actor, row)
         now_p = int(when.timestamp() // size)
         rows: list[dict[str, Any]] = []
         notes: dict[str, Any] = {}
