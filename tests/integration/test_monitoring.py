@@ -111,13 +111,41 @@ def test_drift_and_anomaly_alert_once_through_the_outbox_and_rerun_is_idempotent
         again = svc.run("alice", "shop/churn", now=NOW)  # a re-run computes nothing twice
         assert again["computed"] == {} and again["opened"] == []
         later = svc.run("alice", "shop/churn", now="2026-02-01T06:00:00Z")
-        assert later["computed"]["data"] == 1  # Jan 31 has no rows: stale is not yet
+        # Jan 31 has no rows yet: not stale yet (freshness 2), and its windows wait for data
+        assert later["computed"] == {"data": 1}
+        assert later["waiting"] == {"from": "2026-01-31", "reason": "no rows yet"}
         deliveries = p.webhooks.deliveries("alice", hook["id"])
         events = sorted(d["event"] if isinstance(d, dict) else d.event for d in deliveries)
         assert events.count("monitor.alert") == len(first["opened"])
         assert events.count("monitor.resolved") == len(first["resolved"]) + len(later["resolved"])
     audit = studio.ok("audit", "--action", "monitor")
     assert {"monitor.add", "monitor.run"} <= {e["action"] for e in audit}
+
+
+def test_late_data_is_judged_when_it_arrives_not_as_no_data(studio, shop, tmp_path):
+    """The source stops at Jan 25 (a load is late): Jan 26..30 wait behind a stale data alert,
+    and when the late rows arrive they are judged on them (the drift of Jan 26 is caught)."""
+    late = _write(tmp_path / "preds25.parquet", _predictions(days=25))
+    studio.ok("data", "import", late, "--name", "shop/preds", *CLASSIFY)
+    with studio.opened() as p:
+        svc = _service(p)
+        _add(svc)
+        first = svc.run("alice", "shop/churn", now=NOW)
+        assert first["computed"] == {"data": 1, "drift": 75, "anomaly:revenue": 75}
+        assert first["waiting"] == {"from": "2026-01-26", "reason": "no rows yet"}
+        [data] = [a for a in svc.alerts("alice", "shop/churn") if a["check"] == "data"]
+        assert data["kind"] == "data" and data["state"] == "open"
+        assert not [a for a in svc.alerts("alice", "shop/churn") if a["check"] == "drift"]
+        full = _write(tmp_path / "preds30.parquet", _predictions())
+        studio.ok("data", "import", full, "--name", "shop/preds", *CLASSIFY)
+        second = svc.run("alice", "shop/churn", now=NOW)
+        assert second["computed"] == {"data": 1, "drift": 15, "anomaly:revenue": 15}
+        assert "waiting" not in second
+        drift = [a for a in svc.alerts("alice", "shop/churn") if a["check"] == "drift"]
+        pro = next(a for a in drift if a["slice"] == "plan=pro")
+        assert pro["first_window"] == "2026-01-27"  # as if the data had never been late
+        data_alerts = [a for a in svc.alerts("alice", "shop/churn") if a["check"] == "data"]
+        assert [a["state"] for a in data_alerts] == ["resolved"]
 
 
 def test_feedback_changes_future_windows_only_and_counts_in_quality(studio, shop):
@@ -344,7 +372,7 @@ def test_a_model_alert_flips_the_configured_serving_flag(studio, shop):
     assert flipped["details"]["by"]["alert"] == out["flags"][0]["alert"]
 
 
-def test_a_scheduled_monitor_runs_when_its_cron_fires_and_only_then(studio, shop):
+def test_a_scheduled_monitor_runs_when_its_cron_fires_and_only_then(studio, shop, tmp_path):
     """The server's monitor loop (integrations/monitoring/scheduler.py) runs a monitor as its
     creator at each fire time after the loop started, once; an unscheduled monitor never."""
     from mlstudio.integrations.monitoring.scheduler import MonitorScheduler
@@ -365,6 +393,9 @@ def test_a_scheduled_monitor_runs_when_its_cron_fires_and_only_then(studio, shop
         assert fired["computed"]["drift"] == 90  # Jan 1 .. Jan 30 x (all, free, pro)
         clock["now"] = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
         assert scheduler.tick() == []  # the next fire is tomorrow at 06:00
+        # the daily load brings Jan 31 (the same stream, one more day) before the next fire
+        path = _write(tmp_path / "preds31.parquet", _predictions(days=31))
+        studio.ok("data", "import", path, "--name", "shop/preds", *CLASSIFY)
         clock["now"] = datetime(2026, 2, 1, 6, 0, 1, tzinfo=UTC)
         [again] = scheduler.tick()
         assert again["monitor"] == "shop/churn"

@@ -363,10 +363,19 @@ class MonitorService:
             rows.append(_win("data", now_p - 1, per, "", status, {
                 "rows": fr.rows, "future_rows": fr.future_rows, "latest": _key(fr.latest_period, per),
                 "problems": problems}))  # fmt: skip
+            judged = next((w["status"] for w in computed if w["check_name"] == "data"
+                           and w["window_key"] == latest_key), None)  # fmt: skip
+            if judged is not None and judged != status:  # the late load came in since
+                rows[-1]["replace"] = True
             first = int(fr.period.min()) if len(fr.period) else now_p
+            # The watermark: a window is judged once the source has rows in it or after it.
+            # Later windows wait (a late load is a data alert, never "no data" judged for good).
+            upto = min(now_p, fr.latest_period + 1) if fr.latest_period is not None else first
+            if upto < now_p:
+                notes["waiting"] = {"from": window_key(upto, per), "reason": "no rows yet"}
             if spec["features"]:
                 todo = [
-                    p for p in range(first, now_p)
+                    p for p in range(first, upto)
                     if window_key(p, per) not in {w for w, _ in done.get("drift", set())}
                 ]  # fmt: skip
                 if todo:
@@ -390,7 +399,7 @@ class MonitorService:
             for metric in spec["metrics"]:
                 check = f"anomaly:{metric['name']}"
                 series, capped_n = metric_series(
-                    arrow, spec["time_column"], size, now_p, spec["dimensions"],
+                    arrow, spec["time_column"], size, upto, spec["dimensions"],
                     metric["agg"], metric["column"], spec["max_slices"],
                 )  # fmt: skip
                 if capped_n:
@@ -400,7 +409,7 @@ class MonitorService:
                     if not values:
                         continue
                     have = {w for w, s in done.get(check, set()) if s == label}
-                    todo = [p for p in range(min(values), now_p) if window_key(p, per) not in have]
+                    todo = [p for p in range(min(values), upto) if window_key(p, per) not in have]
                     verdicts = detect(
                         values, todo, det, fbs, dims=dims, metric=metric["name"],
                         anomalies=flagged.get((check, label), set()),
