@@ -148,6 +148,43 @@ def test_late_data_is_judged_when_it_arrives_not_as_no_data(studio, shop, tmp_pa
         assert [a["state"] for a in data_alerts] == ["resolved"]
 
 
+def test_a_downstream_monitor_waits_for_its_upstream_data(studio, shop, tmp_path):
+    """shop/features is built from shop/raw; its monitor waits while shop/raw is late, then
+    judges every window it held back once the upstream data check is ok again."""
+    raw = _write(tmp_path / "raw25.parquet", _predictions(days=25))
+    studio.ok("data", "import", raw, "--name", "shop/raw", *CLASSIFY)
+    with studio.opened() as p:
+        svc = _service(p)
+        svc.add("alice", "shop/raw-load", source="shop/raw", time_column="ts",
+                metrics=["rows=count"], freshness=1)  # fmt: skip
+        _add(svc, after=["shop/raw-load"])  # over shop/preds, complete up to Jan 30
+        before = svc.run("alice", "shop/churn", now=NOW)
+        assert before["computed"] == {"data": 1}
+        assert before["waiting"] == {
+            "upstream": "shop/raw-load",
+            "reason": "shop/raw-load has not checked its data for 2026-01-30",
+        }
+        svc.run("alice", "shop/raw-load", now=NOW)  # raw is stale: Jan 25 is its last day
+        stale = svc.run("alice", "shop/churn", now=NOW)
+        assert stale["computed"] == {}
+        assert stale["waiting"]["reason"] == "shop/raw-load's data is stale (2026-01-30)"
+        assert not [a for a in svc.alerts("alice", "shop/churn") if a["check"] != "data"]
+        full = _write(tmp_path / "raw30.parquet", _predictions())
+        studio.ok("data", "import", full, "--name", "shop/raw", *CLASSIFY)
+        svc.run("alice", "shop/raw-load", now=NOW)
+        after = svc.run("alice", "shop/churn", now=NOW)
+        assert after["computed"] == {"drift": 90, "anomaly:revenue": 90}
+        assert "waiting" not in after
+        assert svc.show("alice", "shop/churn")["spec"]["after"] == ["shop/raw-load"]
+        with pytest.raises(InvalidInputError, match="wait for itself"):
+            svc.add("alice", "shop/self", source="shop/preds", time_column="ts",
+                    metrics=["rows=count"], after=["shop/self"])  # fmt: skip
+    missing = studio.fails("monitor", "add", "shop/m2", "--source", "shop/preds", "--time-column",
+                           "ts", "--metric", "rows=count", "--after", "shop/nope")  # fmt: skip
+    assert "shop/nope" in missing.stderr
+    assert [m["name"] for m in studio.ok("monitor", "list")] == ["shop/churn", "shop/raw-load"]
+
+
 def test_feedback_changes_future_windows_only_and_counts_in_quality(studio, shop):
     with studio.opened() as p:
         svc = _service(p)

@@ -659,12 +659,14 @@ class MonitoringApi(Protocol):
         flag: str | None = None,
         retrain: dict[str, Any] | None = None,
         ground_truth: dict[str, Any] | None = None,
+        after: list[str] | None = None,
     ) -> dict[str, Any]:
         """Declare a monitor (``metrics``: NAME=AGG:COLUMN or NAME=count; ``persistence``: K/M;
         ``flag``: KEY=VALUE set when a model alert opens; ``retrain``: {workflow, params,
         cooldown, max_per}, a run started when a model alert opens; ``ground_truth``: {labels,
         metric, baseline, tolerance, min_labels, label_column, prediction_column, key}, a model
-        metric per window against labels joined by request id)."""
+        metric per window against labels joined by request id; ``after``: upstream monitors
+        whose data must be ok for the latest window before this one judges any)."""
         ...
 
     def list(self, namespace: str | None = None) -> list[dict[str, Any]]: ...

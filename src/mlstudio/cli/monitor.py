@@ -122,6 +122,10 @@ def add(
     join_key: Annotated[
         str, typer.Option("--join-key", help="Column joining predictions and labels")
     ] = "request_id",
+    after: Annotated[
+        list[str] | None,
+        typer.Option("--after", help="Upstream monitor whose data must be ok first (repeatable)"),
+    ] = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Declare a monitor over a dataset it may read in its domain. Audited."""
@@ -158,6 +162,7 @@ def add(
         flag=flag,
         retrain=retrain,
         ground_truth=truth,
+        after=after or [],
     )
     emit(result, json_output, _print)
 

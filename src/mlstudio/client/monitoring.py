@@ -33,6 +33,7 @@ class RemoteMonitoring(RemoteArea):
         flag: str | None = None,
         retrain: dict[str, Any] | None = None,
         ground_truth: dict[str, Any] | None = None,
+        after: list[str] | None = None,
     ) -> dict[str, Any]:
         body = {
             "name": name,
@@ -52,6 +53,7 @@ class RemoteMonitoring(RemoteArea):
             "flag": flag,
             "retrain": retrain,
             "ground_truth": ground_truth,
+            "after": list(after or []),
         }
         return self.http.json("POST", "/monitors", json=body)
 

@@ -33,6 +33,7 @@ def add_monitor(body: MonitorIn, studio: StudioDep) -> dict[str, Any]:
         flag=body.flag,
         retrain=body.retrain.model_dump() if body.retrain is not None else None,
         ground_truth=body.ground_truth.model_dump() if body.ground_truth is not None else None,
+        after=body.after,
     )
 
 

@@ -50,6 +50,8 @@ class MonitorIn(In):
                                       "monitor's creator) when a model alert opens")  # fmt: skip
     ground_truth: GroundTruthIn | None = Field(None, description="Score predictions against "
                                                "labels joined by request id")  # fmt: skip
+    after: list[str] = Field(default_factory=list, max_length=20, description="Upstream "
+                             "monitors whose data must be ok first")  # fmt: skip
 
 
 class RunIn(In):

@@ -35,6 +35,7 @@ class LocalMonitoring(Area):
         flag: str | None = None,
         retrain: dict[str, Any] | None = None,
         ground_truth: dict[str, Any] | None = None,
+        after: list[str] | None = None,
     ) -> dict[str, Any]:
         return self.service.add(
             self.actor,
@@ -55,6 +56,7 @@ class LocalMonitoring(Area):
             flag=flag,
             retrain=retrain,
             ground_truth=ground_truth,
+            after=list(after or []),
         )
 
     def list(self, namespace: str | None = None) -> list[dict[str, Any]]:

@@ -130,10 +130,13 @@ class MonitorService:
         detector: dict[str, Any] | None = None,
         retrain: dict[str, Any] | None = None,
         ground_truth: dict[str, Any] | None = None,
+        after: Sequence[str] = (),
     ) -> dict[str, Any]:
         """Declare a monitor; its source (and reference) must be readable in ``domain``.
         ``ground_truth`` ({labels, metric, baseline, …}: see ``monitoring/groundtruth.py``)
         scores the predictions against labels joined by request id, per window and slice.
+        ``after``: upstream monitors whose data check must be ok for the latest window before
+        this one judges any window (it waits instead of firing on partial data).
         ``retrain`` ({workflow, params, cooldown, max_per}) starts that workflow (as ``actor``,
         in ``domain``) when a model alert opens (see ``monitoring/retrain.py``)."""
         from mlstudio.data.catalog import parse_dataset_name, parse_dataset_ref
@@ -176,6 +179,11 @@ class MonitorService:
 
             schedule = Cron.parse(schedule).expr  # run by the server (monitoring/scheduler.py)
         trigger = self._retrain_config(retrain, domain) if retrain else None
+        after = list(dict.fromkeys(after))
+        if full.full in after:
+            raise InvalidInputError(
+                f"monitor {full.full} cannot wait for itself", hint="name another monitor"
+            )
         resource = f"monitor:{full.full}"
         with refusals_audited(self.store, actor, "monitor.add", resource), self.store.read() as uow:
             Authorizer(uow.identity).require_namespace(actor, full.namespace, "add monitors")
@@ -190,6 +198,9 @@ class MonitorService:
                     f"monitor {full.full} already exists",
                     hint=f"remove it first: mlstudio monitor remove {full.full}",
                 )
+            upstreams = [self._get(uow, upstream) for upstream in after]
+        for upstream in upstreams:  # the creator must be allowed to see what it waits for
+            self._require_read(actor, upstream, "monitor.add")
         # refused (and audited) like any read
         source_row = {"source": source, "domain": domain, "spec": {"sql": query}}
         names = set(self._read_source(actor, source_row).column_names)
@@ -239,6 +250,7 @@ class MonitorService:
             "detector": det.as_dict(),
             "retrain": trigger,
             "ground_truth": truth,
+            **({"after": after} if after else {}),
         }
 
         def work(uow: Any) -> dict[str, Any]:
@@ -338,6 +350,7 @@ class MonitorService:
             feedback = uow.monitoring.feedback(row["id"])
             computed = uow.monitoring.windows(row["id"])
             flagged = _flagged(computed)
+            upstream_wait = _upstream_wait(uow, row["spec"].get("after", ()), when)
         spec = row["spec"]
         per = spec["period"]
         size = PERIODS[per]
@@ -371,7 +384,9 @@ class MonitorService:
             # The watermark: a window is judged once the source has rows in it or after it.
             # Later windows wait (a late load is a data alert, never "no data" judged for good).
             upto = min(now_p, fr.latest_period + 1) if fr.latest_period is not None else first
-            if upto < now_p:
+            if upstream_wait:
+                upto, notes["waiting"] = first, upstream_wait
+            elif upto < now_p:
                 notes["waiting"] = {"from": window_key(upto, per), "reason": "no rows yet"}
             if spec["features"]:
                 todo = [
@@ -716,6 +731,24 @@ def _now(now: datetime | str | None) -> datetime:
 
 def _key(p: int | None, per: str) -> str | None:
     return window_key(p, per) if p is not None else None
+
+
+def _upstream_wait(uow: Any, after: Sequence[str], when: datetime) -> dict[str, Any] | None:
+    """Why this run must wait for an upstream monitor (its data check for the last complete
+    window missing or not ok), or None."""
+    for name in after:
+        up = uow.monitoring.get(name)
+        if up is None:
+            return {"upstream": name, "reason": f"upstream monitor {name} no longer exists"}
+        per = up["spec"]["period"]
+        latest = window_key(int(when.timestamp() // PERIODS[per]) - 1, per)
+        data = [w for w in uow.monitoring.windows(up["id"], check="data") if w["slice"] == ""]
+        last = data[-1] if data else None
+        if last is None or last["window_key"] < latest:
+            return {"upstream": name, "reason": f"{name} has not checked its data for {latest}"}
+        if last["status"] != "ok":
+            return {"upstream": name, "reason": f"{name}'s data is {last['status']} ({latest})"}
+    return None
 
 
 def _win(check: str, p: int, per: str, label: str, status: str, result: Any) -> dict[str, Any]:
