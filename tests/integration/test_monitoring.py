@@ -185,6 +185,39 @@ def test_a_downstream_monitor_waits_for_its_upstream_data(studio, shop, tmp_path
     assert [m["name"] for m in studio.ok("monitor", "list")] == ["shop/churn", "shop/raw-load"]
 
 
+def test_alerts_of_one_check_opening_together_are_one_incident(studio, shop):
+    hook = studio.ok("webhook", "add", "http://127.0.0.1:9/hook", "-e", "monitor.alert")
+    with studio.opened() as p:
+        svc = _service(p)
+        _add(svc, dimensions=["plan", "account"], features=["x1"], metrics=[], max_slices=60)
+        svc.run("alice", "shop/churn", now=NOW)
+        alerts = svc.alerts("alice", "shop/churn")
+        deliveries = p.webhooks.deliveries("alice", hook["id"])
+    from mlstudio.integrations.monitoring.views import group_alerts
+
+    groups = group_alerts(alerts)
+    assert sum(len(g["alerts"]) for g in groups) == len(alerts)
+    for g in groups:  # every alert of a group: the same check, opened in the same window
+        members = [a for a in alerts if a["id"] in g["alerts"]]
+        assert {(a["check"], a["first_window"]) for a in members} == {
+            (g["check"], g["first_window"])
+        }
+        assert g["slices"] == [a["slice"] or "all" for a in members]
+    assert any(len(g["alerts"]) > 1 for g in groups)  # the pro shift shows in several slices
+    payloads = [d["payload"]["data"] for d in deliveries]
+    assert {x["group"] for x in payloads} == {g["group"] for g in groups if g["check"] != "data"}
+    shown = studio.ok("monitor", "alerts", "shop/churn", "--grouped")
+    assert shown == json_roundtrip(groups)
+    text = studio.cli("monitor", "alerts", "shop/churn", "--grouped")
+    assert text.code == 0 and "plan=pro" in text.stdout
+
+
+def json_roundtrip(value: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(value))
+
+
 def test_feedback_changes_future_windows_only_and_counts_in_quality(studio, shop):
     with studio.opened() as p:
         svc = _service(p)

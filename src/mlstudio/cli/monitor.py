@@ -271,10 +271,32 @@ def backfill(name: Name, now: Now = None, json_output: JsonFlag = False) -> None
 def alerts(
     name: Annotated[str | None, typer.Argument(help="Monitor NS/NAME (default: all)")] = None,
     state: Annotated[str | None, typer.Option("--state", help="open or resolved")] = None,
+    grouped: Annotated[
+        bool,
+        typer.Option(
+            "--grouped", help="One row per incident: a check's slices that opened together"
+        ),
+    ] = False,
     json_output: JsonFlag = False,
 ) -> None:
-    """Alerts, newest first, with their evidence and feedback."""
+    """Alerts, newest first, with their evidence and feedback (--grouped: by incident)."""
     rows = context.studio().monitoring.alerts(name, state=state)
+    if grouped:
+        from mlstudio.integrations.monitoring.views import group_alerts
+
+        groups = group_alerts(rows)
+
+        def by_group(groups: list[dict[str, Any]]) -> None:
+            if not groups:
+                console().print("no alerts")
+                return
+            table(None, [Col("monitor", key=True), Col("check"), Col("state"), Col("windows"),
+                         Col("slices"), Col("alerts", drop=1)],
+                  [[g["monitor"], g["check"], g["state"], f"{g['first_window']}..{g['last_window']}",
+                    ", ".join(g["slices"]), str(len(g["alerts"]))] for g in groups])  # fmt: skip
+
+        emit(groups, json_output, by_group)
+        return
 
     def human(rows: list[dict[str, Any]]) -> None:
         if not rows:

@@ -28,7 +28,12 @@ from mlstudio.integrations.monitoring.anomaly import DetectorConfig, detect
 from mlstudio.integrations.monitoring.feedback import Feedback, check_kind, quality
 from mlstudio.integrations.monitoring.flagflip import flip as flip_flag
 from mlstudio.integrations.monitoring.flagflip import parse_flag, require_flag
-from mlstudio.integrations.monitoring.views import alert_view, feedback_view, slice_dims
+from mlstudio.integrations.monitoring.views import (
+    alert_group,
+    alert_view,
+    feedback_view,
+    slice_dims,
+)
 from mlstudio.integrations.monitoring.views import evidence as evidence_of
 from mlstudio.integrations.monitoring.windows import (
     PERIODS,
@@ -504,7 +509,8 @@ class MonitorService:
                                 "windows": 1, "evidence": evidence})  # fmt: skip
                             opened.append(alert_id)
                             if emit_events:
-                                emit(uow, "monitor.alert", {"alert": alert_id, **evidence})
+                                emit(uow, "monitor.alert", {"alert": alert_id, **evidence,
+                                     "group": alert_group(row["name"], check, r["window_key"])})  # fmt: skip
                             flip = row["spec"].get("flag")
                             if flip and check != "data" and emit_events:
                                 done_flip = flip_flag(uow, actor, flip, row["name"], alert_id)

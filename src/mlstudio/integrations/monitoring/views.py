@@ -36,9 +36,34 @@ def evidence(monitor: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
             [res.get("problem")]}  # fmt: skip
 
 
+def alert_group(monitor: str, check: str, first_window: str) -> str:
+    """Alerts of one check that opened in the same window, across slices, are one incident:
+    ``MONITOR|CHECK|WINDOW`` (in each ``monitor.alert`` event and alert view)."""
+    return f"{monitor}|{check}|{first_window}"
+
+
+def group_alerts(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Alert views grouped by :func:`alert_group`, newest group first: one row per incident
+    with its slices, its alerts and whether any of them is still open."""
+    groups: dict[str, dict[str, Any]] = {}
+    for a in alerts:
+        key = alert_group(a["monitor"], a["check"], a["first_window"])
+        g = groups.setdefault(key, {"group": key, "monitor": a["monitor"], "check": a["check"],
+                                    "kind": a["kind"], "first_window": a["first_window"],
+                                    "last_window": a["last_window"], "state": "resolved",
+                                    "slices": [], "alerts": []})  # fmt: skip
+        g["slices"].append(a["slice"] or "all")
+        g["alerts"].append(a["id"])
+        g["last_window"] = max(g["last_window"], a["last_window"])
+        if a["state"] == "open":
+            g["state"] = "open"
+    return sorted(groups.values(), key=lambda g: (g["first_window"], g["group"]), reverse=True)
+
+
 def alert_view(a: dict[str, Any], monitor: str, feedback: str | None) -> dict[str, Any]:
     return {
         "id": a["id"], "monitor": monitor, "check": a["check_name"], "slice": a["slice"],
+        "group": alert_group(monitor, a["check_name"], a["first_window"]),
         "kind": a["kind"], "state": a["state"], "first_window": a["first_window"],
         "last_window": a["last_window"], "windows": a["windows"], "evidence": a["evidence"],
         "feedback": feedback, "opened_at": _iso(a["opened_at"]),
