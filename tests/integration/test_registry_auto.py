@@ -11,7 +11,7 @@ import pytest
 from mlstudio.errors import InvalidNameError
 
 TASKS = """
-from mlstudio import Model, task, workflow
+from mlstudio import Model, current, task, workflow
 
 
 class Mean:
@@ -24,6 +24,9 @@ class Mean:
 
 @task(register="auto-mean")
 def train(n: int) -> Model:
+    for step in range(3):
+        current().log_metric("loss", 1.0 / (step + n), step=step)
+    current().log_metric("mae", n / 10)
     return Model(Mean(float(n)), n=n)
 
 
@@ -69,6 +72,11 @@ def test_a_task_registers_its_model_once_per_artifact(studio, module):
     assert version["source"] == f"run:{run['id']}/train"
     assert (version["created_by"], version["module"]) == ("alice", "auto/models@1")
     assert shown["model"]["namespace"] == "auto"  # the module's namespace
+    # the lineage carries what the task logged: each metric's latest value, and its tracked run
+    assert version["lineage"]["metrics"] == {"loss": pytest.approx(1 / 5), "mae": 0.3}
+    with studio.opened() as p:
+        tracked = p.tracking.get_run(version["lineage"]["tracking_run"])
+    assert tracked["tags"]["mlstudio.workflow_run"] == run["id"]
     # the cached re-run reuses the artifact: no second version
     again = studio.ok("run", f"{module}/flow:latestAlpha", "-p", "n=3")
     assert {t["state"] for t in studio.ok("runs", "show", again["id"])["tasks"]} == {"cached"}

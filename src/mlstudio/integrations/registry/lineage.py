@@ -80,6 +80,20 @@ def select_model_task(uow: Any, run: Any, task: str | None) -> Any:
     return chosen
 
 
+def tracked_metrics(uow: Any, task_run_id: int) -> tuple[str | None, dict[str, Any]]:
+    """The tracked run that computed a task run's value (through a cache hit's
+    ``mlstudio.produced_by``) and the latest value of each metric it logged."""
+    tracked = uow.tracking.run_of_task_run(task_run_id)
+    if tracked is None:
+        return None, {}
+    run_id = tracked["id"]
+    producer = uow.tracking.tags_of([run_id]).get(run_id, {}).get("mlstudio.produced_by")
+    if producer:
+        run_id = producer
+    latest = uow.tracking.latest_of([run_id]).get(run_id, {})
+    return run_id, {key: point["value"] for key, point in sorted(latest.items())}
+
+
 def run_lineage(run: Any, task_run: Any) -> tuple[dict[str, Any], Classification]:
     """(lineage, classification) of the Model output of ``task_run`` in ``run``."""
     plan = run.plan if isinstance(run.plan, dict) else {}

@@ -58,9 +58,10 @@ class RunRegistration:
             record_model_usage,
             training_features,
         )
-        from mlstudio.integrations.registry.lineage import run_lineage
+        from mlstudio.integrations.registry.lineage import run_lineage, tracked_metrics
 
         lineage, classification = run_lineage(run, task_run)
+        lineage["tracking_run"], lineage["metrics"] = tracked_metrics(uow, task_run.id)
         features = training_features(uow, lineage["datasets"])
         if features:
             lineage["features"] = features

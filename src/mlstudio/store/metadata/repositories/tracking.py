@@ -128,6 +128,12 @@ class TrackingRepository:
         )
         return [dict(r._mapping) for r in self.conn.execute(q)]
 
+    def run_of_task_run(self, task_run_id: int) -> dict[str, Any] | None:
+        """The tracked run of one engine task run, if it was tracked."""
+        q = select(tracking_runs).where(tracking_runs.c.task_run_id == task_run_id)
+        row = self.conn.execute(q).first()
+        return dict(row._mapping) if row is not None else None
+
     def task_run_ids_tracked(self, task_run_ids: Sequence[int]) -> set[int]:
         if not task_run_ids:
             return set()
