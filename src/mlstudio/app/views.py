@@ -156,6 +156,7 @@ class TagMoveView(TypedDict):
     to: int
     warning: NotRequired[str]
     gate: NotRequired[dict[str, Any]]  # a gated tag: the evaluation gate's verdict
+    monitors: NotRequired[list[dict[str, Any]]]  # latest: the [monitors] it declares, synced
 
 
 # --- runs -------------------------------------------------------------------------------------

@@ -181,6 +181,10 @@ def _print_move(d: dict[str, Any]) -> None:
             f"CI [{low:.4g}, {high:.4g}])",
             markup=False,
         )
+    for m in d.get("monitors") or []:
+        note = {"created": "created", "refused": f"refused: {m.get('reason')}",
+                "exists": "exists (left as it is)"}[m["action"]]  # fmt: skip
+        console().print(f"  monitor {m['monitor']}: {note}", markup=False)
 
 
 OverrideReason = Annotated[

@@ -24,9 +24,12 @@ class ModuleManifest:
     exclude: tuple[str, ...] = ()  # extra glob patterns left out of the build
     tests: str = "tests"  # folder of the module's own tests
     evaluation: dict[str, Any] | None = None  # [evaluation]: the promotion gate it declares
+    monitors: dict[str, dict[str, Any]] | None = None  # [monitors.NAME]: created on promotion
 
     def to_dict(self) -> dict[str, Any]:
-        extra = {"evaluation": self.evaluation} if self.evaluation is not None else {}
+        extra: dict[str, Any] = {"evaluation": self.evaluation} if self.evaluation else {}
+        if self.monitors:
+            extra["monitors"] = self.monitors
         return {
             "name": self.name.full,
             "description": self.description,
@@ -116,6 +119,11 @@ def load_manifest(module_dir: Path) -> ModuleManifest:
         from mlstudio.modules.evaluation_gate import parse_evaluation
 
         evaluation = parse_evaluation(document["evaluation"], path)
+    monitors = None
+    if "monitors" in document:
+        from mlstudio.modules.monitor_declarations import parse_monitors
+
+        monitors = parse_monitors(document["monitors"], path, name.namespace)
     return ModuleManifest(
         name=name,
         description=reader.string("description"),
@@ -125,6 +133,7 @@ def load_manifest(module_dir: Path) -> ModuleManifest:
         exclude=reader.strings("exclude"),
         tests=reader.string("tests", "tests"),
         evaluation=evaluation,
+        monitors=monitors,
     )
 
 

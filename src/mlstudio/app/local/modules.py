@@ -82,9 +82,16 @@ class LocalModules(Area):
         except MlstudioError:
             if override_reason is None:
                 raise
-        return self.platform.modules.move_tag(  # type: ignore[return-value]
+        moved = self.platform.modules.move_tag(
             self.actor, module, tag, version, action, override_reason=override_reason
         )
+        if tag == "latest":
+            from mlstudio.app.local.module_monitors import sync_declared_monitors
+
+            monitors = sync_declared_monitors(self.platform, self.actor, module, version)
+            if monitors:
+                moved["monitors"] = monitors
+        return moved  # type: ignore[no-any-return]
 
     def rollback(self, module: str, tag: str = "latest") -> TagMoveView:
         return self.platform.modules.rollback(self.actor, module, tag)  # type: ignore[return-value]

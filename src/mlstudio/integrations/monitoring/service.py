@@ -136,6 +136,7 @@ class MonitorService:
         retrain: dict[str, Any] | None = None,
         ground_truth: dict[str, Any] | None = None,
         after: Sequence[str] = (),
+        declared_by: str | None = None,
     ) -> dict[str, Any]:
         """Declare a monitor; its source (and reference) must be readable in ``domain``.
         ``ground_truth`` ({labels, metric, baseline, …}: see ``monitoring/groundtruth.py``)
@@ -256,6 +257,7 @@ class MonitorService:
             "retrain": trigger,
             "ground_truth": truth,
             **({"after": after} if after else {}),
+            **({"declared_by": declared_by} if declared_by else {}),
         }
 
         def work(uow: Any) -> dict[str, Any]:
