@@ -137,3 +137,17 @@ def test_similarity_scores_refuses_bad_embeddings_and_lengths():
 
     with pytest.raises(InvalidInputError, match="RuntimeError: model not loaded"):
         text.similarity_scores(["a"], ["b"], broken)
+
+
+def test_embedding_similarity_uses_the_packaged_model_and_ranks_meaning_over_letters():
+    from mlstudio.integrations.evaluation.metrics import get_metric
+
+    metric = get_metric("embedding_similarity")
+    refs = ["The cat sits on the mat.", "The cat sits on the mat.", "It is raining today."]
+    preds = ["A kitten is resting on the rug.", "The car sits on the map.", ""]
+    scores = metric.item_scores(refs, preds)
+    assert scores[0] > scores[1]  # same meaning beats same letters (the lexical proxy's opposite)
+    lexical = get_metric("similarity").item_scores(refs, preds)
+    assert lexical[1] > lexical[0]
+    assert scores[2] == 0.0  # an empty answer is a real, bad answer
+    assert "e5" in metric.description.lower() or "embeddings" in metric.description

@@ -82,7 +82,8 @@ def _rule_judge(metric_name: str, references: list) -> Callable[..., float]:
     if metric.task != "text" or metric.kind != "item":
         raise InvalidInputError(
             f"judge metric:{metric_name} is not a text metric",
-            hint="use metric:exact_match, metric:token_f1, metric:rouge_l or metric:similarity",
+            hint="use metric:exact_match, metric:token_f1, metric:rouge_l, metric:similarity or "
+            "metric:embedding_similarity",
         )
 
     def judge(item: dict, x: Any, y: Any) -> float:

