@@ -43,6 +43,26 @@ def flow(n: int = 3):
 @workflow
 def wrong():
     return not_a_model()
+
+
+@task(register="auto-ranked", alias="challenger")
+def challenger(n: int) -> Model:
+    return Model(Mean(float(n)), n=n)
+
+
+@task(register="auto-ranked", alias="champion")
+def champion(n: int) -> Model:
+    return Model(Mean(float(n)), n=n)
+
+
+@workflow
+def retrain(n: int = 3):
+    return challenger(n)
+
+
+@workflow
+def crown(n: int = 3):
+    return champion(n)
 """
 
 
@@ -118,3 +138,49 @@ def test_register_takes_a_model_name():
 
     with pytest.raises(InvalidNameError, match="invalid model name"):
         task(register="not a name")(lambda: None)
+
+
+def alias_moves(studio, decision: str) -> list[dict[str, Any]]:
+    rows = studio.ok("audit", "--action", "model.alias", "--limit", "100")
+    return [r for r in rows if r["decision"] == decision]
+
+
+def test_a_registering_task_moves_its_alias_to_each_new_version(studio, module):
+    first = studio.ok("run", f"{module}/retrain:latestAlpha", "-p", "n=3")
+    assert first["state"] == "succeeded"
+    assert studio.ok("model", "show", "auto-ranked")["model"]["aliases"] == {"challenger": 1}
+    # a cached re-run registers nothing, so the alias stays where it is (here: moved by hand)
+    studio.ok("run", f"{module}/retrain:latestAlpha", "-p", "n=4")
+    studio.ok("model", "alias", "auto-ranked", "challenger", "1")
+    studio.ok("run", f"{module}/retrain:latestAlpha", "-p", "n=4")
+    assert studio.ok("model", "show", "auto-ranked")["model"]["aliases"] == {"challenger": 1}
+    studio.ok("run", f"{module}/retrain:latestAlpha", "-p", "n=5")
+    shown = studio.ok("model", "show", "auto-ranked")
+    assert shown["model"]["aliases"] == {"challenger": 3}
+    history = [(e["from_version"], e["to_version"]) for e in shown["alias_history"]]
+    assert history[0] == (1, 3)
+    allowed = alias_moves(studio, "allow")
+    assert [r["actor"] for r in allowed] == ["alice"] * 4
+    assert not alias_moves(studio, "deny")
+
+
+def test_a_protected_alias_is_not_moved_by_a_run_and_the_refusal_is_audited(studio, module):
+    run = studio.ok("run", f"{module}/crown:latestAlpha", "-p", "n=3")
+    assert run["state"] == "succeeded"
+    shown = studio.ok("model", "show", "auto-ranked")
+    assert [v["version"] for v in shown["versions"]] == [1]  # registered…
+    assert shown["model"]["aliases"] == {}  # …but champion needs an approved version
+    (denied,) = alias_moves(studio, "deny")
+    assert denied["resource"] == "model:auto-ranked@champion"
+    assert "protected" in denied["details"]["reason"]
+    assert (denied["details"]["run"], denied["details"]["to"]) == (run["id"], 1)
+
+
+def test_alias_needs_register_and_a_valid_name():
+    from mlstudio import task
+    from mlstudio.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="needs register="):
+        task(alias="challenger")(lambda: None)
+    with pytest.raises(InvalidNameError, match="reserved"):
+        task(register="m", alias="v2")(lambda: None)

@@ -78,6 +78,7 @@ class TaskOptions:
     inline: bool = False  # run in the engine's process (tiny pure tasks: no process round trip)
     cache_policy: CachePolicy | None = None  # key function, expiry, read checks
     register: str | None = None  # register the returned Model as a version of this model
+    register_alias: str | None = None  # then point this alias of the model at the new version
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -94,6 +95,7 @@ class TaskOptions:
             "inline": self.inline,
             "cache_policy": self.cache_policy.to_dict() if self.cache_policy else None,
             **({"register": self.register} if self.register else {}),
+            **({"register_alias": self.register_alias} if self.register_alias else {}),
         }
 
 

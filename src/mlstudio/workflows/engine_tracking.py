@@ -41,5 +41,6 @@ def tracked(
         "logged": (result.extra.get("tracking") if result is not None else None),
         "error": (result.error if result is not None and not result.ok else None),
         "register": s.node.options.get("register"),
+        "register_alias": s.node.options.get("register_alias"),
     }
     return TaskTracked(run.id, s.id, s.node.id, s.node.task, state, facts)

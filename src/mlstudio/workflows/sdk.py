@@ -120,6 +120,7 @@ def task(
     persist: str | None = None,
     inline: bool = False,
     register: str | None = None,
+    alias: str | None = None,
 ) -> Callable[[F], TaskDef]: ...
 
 
@@ -137,7 +138,10 @@ def task(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
 
     ``register="NAME"`` registers the ``Model`` the task returns as the next version of model
     NAME when the task succeeds (as the run's user, like ``mlstudio model register``; the same
-    artifact is registered once, so a cache hit adds no version)."""
+    artifact is registered once, so a cache hit adds no version). With ``alias="challenger"``
+    the alias then moves to the new version, by the same rules as ``mlstudio model alias`` (a
+    protected or gated alias refuses an unapproved or ungated version: audited, the run goes
+    on)."""
     name = options.pop("name", None)
     if isinstance(options.get("cache"), CachePolicy):
         options["cache_policy"], options["cache"] = options["cache"], "default"
@@ -165,6 +169,17 @@ def task(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
                 f"register={options['register']!r} is not a model name", hint='register="churn"'
             )
         validate_model_name(options["register"])
+    if options.get("alias") is not None:
+        from mlstudio.integrations.registry.names import validate_alias
+
+        if options.get("register") is None:
+            raise InvalidInputError(
+                f"alias={options['alias']!r} needs register=: it moves an alias of the model "
+                "the task registers",
+                hint='@task(register="churn", alias="challenger")',
+            )
+        options["register_alias"] = validate_alias(options["alias"])
+    options.pop("alias", None)
     if options.get("classify"):
         from mlstudio.governance.classification import Classification
 

@@ -14,9 +14,11 @@ from mlstudio.workflows.lookup import find_run
 
 
 class RunRegistration:
-    """Needs ``store``, ``_model_for_version`` and ``_add_version`` from the service."""
+    """Needs ``store``, ``_model_for_version``, ``_add_version`` and ``_move_alias`` from the
+    service."""
 
     store: Any
+    _move_alias: Any
 
     def register_run(
         self,
@@ -123,7 +125,7 @@ class RunRegistration:
                     continue
                 module = (event.facts or {}).get("module") or ""
                 namespace = module.split("/", 1)[0] if "/" in module else None
-                self._register_task_run(uow, actor, name, run, task_run, namespace, "")
+                view = self._register_task_run(uow, actor, name, run, task_run, namespace, "")
             except MlstudioError as exc:
                 uow.audit.record(
                     actor,
@@ -132,3 +134,29 @@ class RunRegistration:
                     decision="deny",
                     details=denial_details(exc, {"run": run.id, "node": task_run.node_id}),
                 )
+                continue
+            alias = (event.facts or {}).get("register_alias")
+            if alias:
+                self._move_registered_alias(uow, actor, name, alias, view["version"], run, task_run)
+
+    def _move_registered_alias(
+        self, uow: Any, actor: str, name: str, alias: str, version: int, run: Any, task_run: Any
+    ) -> None:
+        """``@task(register=, alias=)``: point ``alias`` at the version just registered, by the
+        rules of ``mlstudio model alias``; a refusal (a protected alias and an unapproved
+        version, a failed evaluation gate) is audited and the run goes on."""
+        from mlstudio.errors import MlstudioError
+        from mlstudio.governance.audit import denial_details
+
+        try:
+            self._move_alias(uow, actor, name, alias, version, None)
+        except MlstudioError as exc:
+            uow.audit.record(
+                actor,
+                "model.alias",
+                f"model:{name}@{alias}",
+                decision="deny",
+                details=denial_details(
+                    exc, {"to": version, "run": run.id, "node": task_run.node_id}
+                ),
+            )

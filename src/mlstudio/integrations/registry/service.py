@@ -498,43 +498,56 @@ class RegistryService(RunRegistration):
             )
 
         def work(uow: Any) -> dict[str, Any]:
-            model = self._model(uow, name, for_update=True)
-            require_manage(Authorizer(uow.identity), actor, model, "move aliases")
-            target = self._version(uow, model, version)
-            if alias in model["protected_aliases"]:
-                approval = approval_of(target, uow.registry.decisions(model["id"], version))
-                if approval["state"] != APPROVED:
-                    raise PolicyViolationError(
-                        f"alias {alias} of model {name} is protected: version {version} is "
-                        f"{approval['state']}, not approved",
-                        hint=f"have someone other than its author run: mlstudio model approve "
-                        f"{name} {version} --reason TEXT",
-                    )
-            current = uow.registry.get_alias(model["id"], alias)
-            if current is not None and current["version"] == version:
-                return {
-                    "model": name,
-                    "alias": alias,
-                    "from_version": version,
-                    "to_version": version,
-                    "moved": False,
-                }
-            held = self._version(uow, model, current["version"]) if current else None
-            gate = self._gate(uow, actor, model, alias, target, held, override_reason)
-            event = uow.registry.set_alias(model["id"], alias, version, actor)
-            uow.audit.record(
-                actor,
-                "model.alias",
-                resource,
-                details={"from": event["from_version"], "to": version},
-            )
-            view = event_view(name, event)
-            from mlstudio.integrations.webhooks import emit
-
-            emit(uow, "model.alias.moved", view)
-            return {**view, "moved": True, **({"gate": gate} if gate else {})}
+            return self._move_alias(uow, actor, name, alias, version, override_reason)
 
         return guarded(self.store, actor, "model.alias", resource, work, {"to": version})
+
+    def _move_alias(
+        self,
+        uow: Any,
+        actor: str,
+        name: str,
+        alias: str,
+        version: int,
+        override_reason: str | None,
+    ) -> dict[str, Any]:
+        """``set_alias`` inside ``uow`` (also used by ``@task(register=, alias=)``)."""
+        resource = f"model:{name}@{alias}"
+        model = self._model(uow, name, for_update=True)
+        require_manage(Authorizer(uow.identity), actor, model, "move aliases")
+        target = self._version(uow, model, version)
+        if alias in model["protected_aliases"]:
+            approval = approval_of(target, uow.registry.decisions(model["id"], version))
+            if approval["state"] != APPROVED:
+                raise PolicyViolationError(
+                    f"alias {alias} of model {name} is protected: version {version} is "
+                    f"{approval['state']}, not approved",
+                    hint=f"have someone other than its author run: mlstudio model approve "
+                    f"{name} {version} --reason TEXT",
+                )
+        current = uow.registry.get_alias(model["id"], alias)
+        if current is not None and current["version"] == version:
+            return {
+                "model": name,
+                "alias": alias,
+                "from_version": version,
+                "to_version": version,
+                "moved": False,
+            }
+        held = self._version(uow, model, current["version"]) if current else None
+        gate = self._gate(uow, actor, model, alias, target, held, override_reason)
+        event = uow.registry.set_alias(model["id"], alias, version, actor)
+        uow.audit.record(
+            actor,
+            "model.alias",
+            resource,
+            details={"from": event["from_version"], "to": version},
+        )
+        view = event_view(name, event)
+        from mlstudio.integrations.webhooks import emit
+
+        emit(uow, "model.alias.moved", view)
+        return {**view, "moved": True, **({"gate": gate} if gate else {})}
 
     def _gate(
         self,
