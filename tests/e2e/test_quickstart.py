@@ -84,3 +84,47 @@ def test_quickstart_crowns_and_serves_its_champion_once(run):
     third = json.loads(run("quickstart", "--customers", "1000", "--json").stdout)
     assert (third["champion"]["alias_moved"], third["champion"]["champion"]) == (False, 2)
     assert third["served"]["version"] == 2
+
+
+def test_the_monitoring_walkthrough_on_the_quickstart_model(run):
+    """docs/monitoring.md's walkthrough, checked: the shift of March 2 opens one alert, whose
+    retrain registers version 2 as challenger (champion stays), and ``new_trend`` on it makes
+    the new level normal, so the alert resolves and nothing else opens."""
+
+    def ok(*args: str) -> object:
+        return json.loads(run(*args, "--json").stdout)
+
+    run("quickstart", "--customers", "1000", "--no-serve")
+    scored = ["churn-propensity@champion", "--input", "churn/scoring-requests"]
+    scored += ["--output", "churn/scored-requests"]
+    run("run", "churn/propensity/traffic", "--domain", "production", "-p", "days=59")
+    assert ok("predict", *scored)["rows"] == 59 * 200
+    run(
+        "monitor", "add", "churn/propensity-live", "--source", "churn/scored-requests",
+        "--time-column", "at", "--metric", "churn_score=mean:prediction",
+        "--on-alert-run", "churn/propensity/retrain", "--run-param", "seed=8",
+        "--cooldown", "7d", "--max-per", "2/30d",
+    )  # fmt: skip
+    first = ok("monitor", "run", "churn/propensity-live", "--now", "2026-03-05T00:00:00Z")
+    (alert,) = ok("monitor", "alerts", "churn/propensity-live")
+    assert (alert["check"], alert["state"]) == ("anomaly:churn_score", "open")
+    assert alert["first_window"].startswith("2026-03-02")
+    assert first["opened"] == [alert["id"]]
+    (retrain,) = first["retrain"]
+    assert (retrain["alert"], retrain["workflow"]) == (alert["id"], "churn/propensity/retrain")
+    shown = ok("runs", "show", retrain["run"])
+    assert (shown["trigger"], shown["state"]) == ("monitor", "queued")
+    assert shown["triggered_by"]["alert"] == alert["id"]
+    # what the server's run driver does with it (the docs run it through a server)
+    assert ok("runs", "resume", retrain["run"])["state"] == "succeeded"
+    model = ok("model", "show", "churn-propensity")
+    assert model["model"]["aliases"] == {"champion": 1, "challenger": 2}
+    assert (model["selected"]["version"], model["selected"]["node"]) == (2, "challenger")
+    assert model["selected"]["run_id"] == retrain["run"]
+
+    run("monitor", "feedback", alert["id"], "new_trend", "--comment", "new pricing")
+    run("run", "churn/propensity/traffic", "--domain", "production")
+    assert ok("predict", *scored)["rows"] == 70 * 200
+    later = ok("monitor", "run", "churn/propensity-live", "--now", "2026-03-16T00:00:00Z")
+    assert later["opened"] == [] and later["resolved"] == [alert["id"]]
+    assert [a["state"] for a in ok("monitor", "alerts", "churn/propensity-live")] == ["resolved"]

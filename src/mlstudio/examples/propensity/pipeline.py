@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from modeling import compare, evaluate, fit, pick_best, split
+from traffic import scoring_requests
 
-from mlstudio import dataset, task, use, workflow
+from mlstudio import Model, dataset, task, use, workflow
 
 
 def _ci(ci: dict[str, float] | None) -> str:
@@ -72,6 +73,28 @@ def train(seed: int = 7, kinds: list[str] | None = None) -> dict[str, Any]:
     Reads churn/customers, churn/usage and churn/outcomes (written by churn/data/generate);
     the execution layer checks every column a task is handed against the run's domain.
     """
+    summary, _ = _candidates(seed, kinds)
+    return summary
+
+
+@workflow
+def retrain(seed: int = 7, kinds: list[str] | None = None) -> dict[str, Any]:
+    """``train``, then the chosen model becomes the next version of churn-propensity and its
+    ``challenger`` (a monitor's retrain; ``champion`` moves only with an approval by someone
+    else)."""
+    summary, models = _candidates(seed, kinds)
+    summary["challenger"] = challenger(models, summary["best"])
+    return summary
+
+
+@workflow
+def traffic(days: int = 70, per_day: int = 200, change_day: int = 56, seed: int = 7) -> Any:
+    """Simulated scoring requests (churn/scoring-requests) for the monitoring walkthrough."""
+    table = use("churn/features:latest").build(dataset("churn/customers"), dataset("churn/usage"))
+    return scoring_requests(table, days=days, per_day=per_day, change_day=change_day, seed=seed)
+
+
+def _candidates(seed: int, kinds: list[str] | None) -> tuple[dict[str, Any], list[Any]]:
     feats = use("churn/features:latest")
     customers = dataset("churn/customers")
     table = feats.build(customers, dataset("churn/usage"))
@@ -81,7 +104,13 @@ def train(seed: int = 7, kinds: list[str] | None = None) -> dict[str, Any]:
     best = pick_best(evaluations)
     tests = compare(models, sets, seed=seed)
     summary = report(best, evaluations, count_rows(customers), tests)
-    return {"best": best, "tests": tests, "report": summary}
+    return {"best": best, "tests": tests, "report": summary}, models
+
+
+@task(register="churn-propensity", alias="challenger")
+def challenger(models: list[Model], best: dict[str, Any]) -> Model:
+    """The chosen candidate, registered (the next version of churn-propensity) as challenger."""
+    return next(m for m in models if m.metadata.get("kind") == best["kind"])
 
 
 @task(columns={"customers": ["customer_id"]})
