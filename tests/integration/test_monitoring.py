@@ -122,6 +122,40 @@ def test_drift_and_anomaly_alert_once_through_the_outbox_and_rerun_is_idempotent
     assert {"monitor.add", "monitor.run"} <= {e["action"] for e in audit}
 
 
+def test_a_window_of_the_source_itself_is_a_drift_reference(studio, shop):
+    reference = "window:2026-01-01..2026-01-15"
+    with studio.opened() as p:
+        svc = _service(p)
+        _add(svc, reference=reference, metrics=[])
+        early = svc.run("alice", "shop/churn", now="2026-01-10T00:00:00Z")
+        # the reference window is not over yet: drift waits, nothing is judged against it
+        assert "drift" not in early["computed"]
+        assert early["reference"] == {
+            "until": "2026-01-15",
+            "reason": "the reference window is not complete",
+        }
+        first = svc.run("alice", "shop/churn", now=NOW)
+        # Jan 15..30 (16 days) x (all, free, pro); the windows of the reference are not judged
+        assert first["computed"]["drift"] == 16 * 3
+        drift = [a for a in svc.alerts("alice", "shop/churn") if a["check"] == "drift"]
+        pro = next(a for a in drift if a["slice"] == "plan=pro")
+        assert pro["first_window"] == "2026-01-27"  # the shift of Jan 26, persistence 2 of 3
+        assert not [a for a in drift if a["first_window"] < "2026-01-26"]
+        test = next(t for t in pro["evidence"]["tests"] if t["feature"] == "x1")
+        assert test["statistic"] > test["threshold"]
+        windows = {w["window"] for w in svc.show("alice", "shop/churn")["series"]["drift"]}
+        assert min(windows) == "2026-01-15"
+        for bad, message in (
+            ("window:2026-01-15..2026-01-01", "ends before it starts"),
+            ("window:2026-01-01", "invalid reference window"),
+            ("window:soon..later", "not a date"),
+        ):
+            with pytest.raises(InvalidInputError, match=message):
+                svc.add("alice", "shop/other", source="shop/preds", time_column="ts",
+                        features=["x1"], reference=bad)  # fmt: skip
+        assert [m["name"] for m in svc.list("alice")] == ["shop/churn"]
+
+
 def test_late_data_is_judged_when_it_arrives_not_as_no_data(studio, shop, tmp_path):
     """The source stops at Jan 25 (a load is late): Jan 26..30 wait behind a stale data alert,
     and when the late rows arrive they are judged on them (the drift of Jan 26 is caught)."""

@@ -56,7 +56,11 @@ def add(
         list[str] | None, typer.Option("--feature", help="Column checked for drift (repeatable)")
     ] = None,
     reference: Annotated[
-        str | None, typer.Option("--reference", help="Drift reference NS/NAME[@V]")
+        str | None,
+        typer.Option(
+            "--reference",
+            help="Drift reference NS/NAME[@V], or window:FROM..TO (the source's own rows)",
+        ),
     ] = None,
     metrics: Annotated[
         list[str] | None,

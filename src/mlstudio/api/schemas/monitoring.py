@@ -37,7 +37,11 @@ class MonitorIn(In):
     domain: str = Field("production", description="Domain the source is read as")
     dimensions: list[str] = Field(default_factory=list, description="Columns to slice by")
     features: list[str] = Field(default_factory=list, description="Columns checked for drift")
-    reference: str | None = Field(None, description="Drift reference dataset NS/NAME[@V]")
+    reference: str | None = Field(
+        None,
+        description="Drift reference: a dataset NS/NAME[@V], or window:FROM..TO (TO excluded) "
+        "of the source's own rows",
+    )
     metrics: list[str] = Field(default_factory=list, description="NAME=AGG:COLUMN or NAME=count")
     alpha: float = Field(0.05, description="Significance level (BH per window)")
     persistence: str = Field("1/1", description="K/M: drift alerts when K of the last M fire")

@@ -106,3 +106,29 @@ def quality(alert_kinds: Sequence[str | None], missed: int) -> Quality:
     precision = tp / (tp + fp) if tp + fp else None
     recall = tp / (tp + missed) if tp + missed else None
     return Quality(tp, fp, missed, precision, recall)
+
+
+def detector_feedback(rows: list[dict[str, Any]], per: str, metric: str) -> list[Feedback]:
+    """The stored feedback rows that concern ``metric``, as the detector reads them."""
+    from mlstudio.integrations.monitoring.windows import parse_window
+
+    out = []
+    for f in rows:
+        if f["kind"] == "comment" or (f["metric"] not in (None, metric)):
+            continue
+        out.append(Feedback(
+            f["kind"], start=parse_window(f["start_window"], per),
+            end=parse_window(f["end_window"], per), given_at=int(f["given_at"]),
+            dims=f["dims"] or {}, metric=f["metric"], comment=f["comment"],
+            alert_id=f["alert_id"]))  # fmt: skip
+    return out
+
+
+def latest_feedback_kinds(uow: Any, monitors: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Each alert's latest feedback kind (comments aside)."""
+    out: dict[str, str] = {}
+    for mid in monitors:
+        for f in uow.monitoring.feedback(mid):
+            if f["alert_id"] and f["kind"] != "comment":
+                out[f["alert_id"]] = f["kind"]  # the last word wins
+    return out

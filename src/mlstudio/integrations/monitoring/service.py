@@ -25,9 +25,15 @@ from mlstudio.errors import InvalidInputError, NotFoundError
 from mlstudio.governance.audit import guarded, refusals_audited
 from mlstudio.integrations.monitoring import drift
 from mlstudio.integrations.monitoring.anomaly import DetectorConfig, detect
-from mlstudio.integrations.monitoring.feedback import Feedback, check_kind, quality
+from mlstudio.integrations.monitoring.feedback import (
+    check_kind,
+    detector_feedback,
+    latest_feedback_kinds,
+    quality,
+)
 from mlstudio.integrations.monitoring.flagflip import flip as flip_flag
 from mlstudio.integrations.monitoring.flagflip import parse_flag, require_flag
+from mlstudio.integrations.monitoring.upstream import upstream_wait as waiting_on_upstream
 from mlstudio.integrations.monitoring.views import (
     alert_group,
     alert_view,
@@ -147,6 +153,7 @@ class MonitorService:
         in ``domain``) when a model alert opens (see ``monitoring/retrain.py``)."""
         from mlstudio.data.catalog import parse_dataset_name, parse_dataset_ref
         from mlstudio.governance.rbac import Authorizer
+        from mlstudio.integrations.monitoring.reference import parse_reference
 
         full = parse_dataset_name(name)
         query = None
@@ -172,8 +179,12 @@ class MonitorService:
             )
         if features and not reference:
             raise InvalidInputError(
-                "drift needs a reference", hint="add --reference NS/NAME@V (e.g. the training set)"
+                "drift needs a reference",
+                hint="add --reference NS/NAME@V (e.g. the training set) or --reference "
+                "window:FROM..TO (the source's own rows then)",
             )
+        if reference:
+            parse_reference(reference)
         if max_slices < 1 or freshness < 1:
             raise InvalidInputError(
                 "max-slices and freshness must be at least 1", hint="e.g. --max-slices 50"
@@ -231,7 +242,7 @@ class MonitorService:
                     f"the labels {truth['labels']} have no column {', '.join(map(repr, absent))}",
                     hint=f"its columns are {', '.join(sorted(lab_names))}; see --label-column",
                 )
-        if reference:
+        if reference and parse_reference(reference) is None:  # a window is of the source
             ref_names = set(self._read(actor, reference, domain).to_arrow().column_names)
             absent = [c for c in features if c not in ref_names]
             if absent:
@@ -346,6 +357,7 @@ class MonitorService:
         """Compute every complete window not computed yet; open/resolve alerts; audited."""
         from mlstudio.governance.rbac import Authorizer
         from mlstudio.integrations.monitoring.checks import drift_windows, metric_series
+        from mlstudio.integrations.monitoring.reference import reference_columns
         from mlstudio.integrations.monitoring.windows import frame
 
         when = _now(now)
@@ -357,7 +369,7 @@ class MonitorService:
             feedback = uow.monitoring.feedback(row["id"])
             computed = uow.monitoring.windows(row["id"])
             flagged = _flagged(computed)
-            upstream_wait = _upstream_wait(uow, row["spec"].get("after", ()), when)
+            upstream_wait = waiting_on_upstream(uow, row["spec"].get("after", ()), when)
         spec = row["spec"]
         per = spec["period"]
         size = PERIODS[per]
@@ -400,13 +412,13 @@ class MonitorService:
                     p for p in range(first, upto)
                     if window_key(p, per) not in {w for w, _ in done.get("drift", set())}
                 ]  # fmt: skip
+                ref_cols, todo, waiting = reference_columns(
+                    spec["reference"], fr, per, [*spec["features"], *spec["dimensions"]], todo,
+                    lambda ref: self._read(actor, ref, row["domain"]).to_arrow(),
+                ) if todo else ({}, [], None)  # fmt: skip
+                if waiting:
+                    notes["reference"] = waiting
                 if todo:
-                    ref = self._read(actor, spec["reference"], row["domain"]).to_arrow()
-                    ref_cols = {
-                        c: ref.column(c).to_numpy(zero_copy_only=False)
-                        for c in [*spec["features"], *spec["dimensions"]]
-                        if c in ref.column_names
-                    }
                     found, capped = drift_windows(
                         fr, ref_cols, spec["features"], spec["dimensions"], todo,
                         alpha=spec["alpha"], max_slices=spec["max_slices"],
@@ -426,7 +438,7 @@ class MonitorService:
                 )  # fmt: skip
                 if capped_n:
                     notes.setdefault("capped", {})[check] = capped_n
-                fbs = _feedback(feedback, per, metric["name"])
+                fbs = detector_feedback(feedback, per, metric["name"])
                 for label, (dims, values) in series.items():
                     if not values:
                         continue
@@ -592,7 +604,7 @@ class MonitorService:
             found = uow.monitoring.alerts(
                 next(iter(monitors)) if name is not None else None, state=state, limit=limit
             )
-            kinds = _latest_kinds(uow, monitors)
+            kinds = latest_feedback_kinds(uow, monitors)
             readable = {
                 mid
                 for mid, r in monitors.items()
@@ -686,7 +698,7 @@ class MonitorService:
             windows = uow.monitoring.windows(row["id"])
             alerts = uow.monitoring.alerts(row["id"], limit=1000)
             feedback = uow.monitoring.feedback(row["id"])
-            kinds = _latest_kinds(uow, {row["id"]: row})
+            kinds = latest_feedback_kinds(uow, {row["id"]: row})
         self._require_read(actor, row, "monitor.show")
         series: dict[str, list[dict[str, Any]]] = {}
         for w in windows:
@@ -741,24 +753,6 @@ def _key(p: int | None, per: str) -> str | None:
     return window_key(p, per) if p is not None else None
 
 
-def _upstream_wait(uow: Any, after: Sequence[str], when: datetime) -> dict[str, Any] | None:
-    """Why this run must wait for an upstream monitor (its data check for the last complete
-    window missing or not ok), or None."""
-    for name in after:
-        up = uow.monitoring.get(name)
-        if up is None:
-            return {"upstream": name, "reason": f"upstream monitor {name} no longer exists"}
-        per = up["spec"]["period"]
-        latest = window_key(int(when.timestamp() // PERIODS[per]) - 1, per)
-        data = [w for w in uow.monitoring.windows(up["id"], check="data") if w["slice"] == ""]
-        last = data[-1] if data else None
-        if last is None or last["window_key"] < latest:
-            return {"upstream": name, "reason": f"{name} has not checked its data for {latest}"}
-        if last["status"] != "ok":
-            return {"upstream": name, "reason": f"{name}'s data is {last['status']} ({latest})"}
-    return None
-
-
 def _win(check: str, p: int, per: str, label: str, status: str, result: Any) -> dict[str, Any]:
     import json
 
@@ -780,26 +774,4 @@ def _flagged(windows: list[dict[str, Any]]) -> dict[tuple[str, str], set[int]]:
     for w in windows:
         if w["status"] == "anomaly":
             out.setdefault((w["check_name"], w["slice"]), set()).add(int(w["period"]))
-    return out
-
-
-def _feedback(rows: list[dict[str, Any]], per: str, metric: str) -> list[Feedback]:
-    out = []
-    for f in rows:
-        if f["kind"] == "comment" or (f["metric"] not in (None, metric)):
-            continue
-        out.append(Feedback(
-            f["kind"], start=parse_window(f["start_window"], per),
-            end=parse_window(f["end_window"], per), given_at=int(f["given_at"]),
-            dims=f["dims"] or {}, metric=f["metric"], comment=f["comment"],
-            alert_id=f["alert_id"]))  # fmt: skip
-    return out
-
-
-def _latest_kinds(uow: Any, monitors: dict[str, dict[str, Any]]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for mid in monitors:
-        for f in uow.monitoring.feedback(mid):
-            if f["alert_id"] and f["kind"] != "comment":
-                out[f["alert_id"]] = f["kind"]  # the last word wins
     return out

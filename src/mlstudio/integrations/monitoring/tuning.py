@@ -23,7 +23,7 @@ def tune(
     from dataclasses import replace
 
     from mlstudio.governance.rbac import Authorizer
-    from mlstudio.integrations.monitoring.service import _feedback
+    from mlstudio.integrations.monitoring.feedback import detector_feedback
 
     if apply and threshold is None:
         raise InvalidInputError("--apply needs a threshold", hint="add --threshold Z")
@@ -41,7 +41,7 @@ def tune(
     checks: dict[str, Any] = {}
     for metric in spec["metrics"]:
         check = f"anomaly:{metric['name']}"
-        fbs = _feedback(feedback, spec["period"], metric["name"])
+        fbs = detector_feedback(feedback, spec["period"], metric["name"])
         series: dict[str, dict[int, float | None]] = {}
         for w in windows:
             if w["check_name"] == check:
