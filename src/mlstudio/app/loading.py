@@ -59,7 +59,14 @@ def remember_read(context: Any, uri: str, view: dict[str, Any]) -> None:
         reads = context._model_reads = {}
     reads.setdefault(
         uri,
-        {"uri": uri, "name": view["model"], "version": view["version"], "digest": view["digest"]},
+        {
+            "uri": uri,
+            "name": view["model"],
+            "version": view["version"],
+            "digest": view["digest"],
+            # what the task's outputs inherit from it (runtime._encode_output)
+            "classification": view.get("classification"),
+        },
     )
 
 

@@ -341,7 +341,9 @@ def _run_user_code(
         ):
             value = definition.fn(**kwargs)
             # pickling finds the classes of the value by importing their module
-            ref, data = _encode_output(d, definition, value, handed)
+            ref, data = _encode_output(
+                d, definition, value, handed, _models_classification(context)
+            )
         output = ref.to_json()
     except _Denied as exc:
         status, error = "denied", str(exc)
@@ -483,13 +485,34 @@ def _handed(kwargs: dict[str, Any]) -> dict[str, Any]:
     return handed_tables(kwargs)
 
 
+def _models_classification(context: Any) -> Any:
+    """The join of the classifications of the models the task loaded (``load_model``), or None:
+    a model trained on pii makes everything computed with it pii too."""
+    reads = getattr(context, "_model_reads", None)
+    if not reads:
+        return None
+    from mlstudio.governance.classification import UNCLASSIFIED, Classification
+
+    # a read without a recorded classification is the most restricted (fail closed)
+    return Classification.join_all(
+        Classification.parse(r["classification"]) if r.get("classification") else UNCLASSIFIED
+        for r in reads.values()
+    )
+
+
 def _encode_output(
-    d: TaskDispatch, definition: Any, value: Any, handed: dict[str, Any] | None = None
+    d: TaskDispatch,
+    definition: Any,
+    value: Any,
+    handed: dict[str, Any] | None = None,
+    models: Any = None,
 ) -> tuple[Any, bytes | None]:
     """Serialize a task's output; tables are classified and checked against the domain first.
 
     ``handed`` (input name -> the Arrow table the task got) lets a Python task's same-named
-    output columns be proven copies of input columns instead of trusted by name."""
+    output columns be proven copies of input columns instead of trusted by name. ``models``:
+    the classification of the models the task loaded, joined into every output column (what
+    a model computes carries its training data's classification)."""
     what = f"output of {d.task}"
     gov = d.governance
     if not gov:
@@ -517,6 +540,8 @@ def _encode_output(
             proven=proven,
         )
         columns = {c.name: c.classification for c in propagated}
+        if models is not None:
+            columns = {name: cls.join(models) for name, cls in columns.items()}
         applied: list[str] = []
         if gov.get("declassifiers"):
             from mlstudio.data.records import DeclassifierRecord
@@ -550,9 +575,12 @@ def _encode_output(
         return io.with_field_metadata(table, schema), schema
 
     derived = None
-    if inputs:
+    if inputs or models is not None:
         derived = Classification.join_all(
-            c for cols in inputs.values() for c in cols.values()
+            [
+                *(c for cols in inputs.values() for c in cols.values()),
+                *([models] if models is not None else []),
+            ]
         ).to_dict()
     return encode(value, what, table_hook=classify, classification=derived)
 
