@@ -2,7 +2,8 @@
 
 The public SDK is imported lazily so that ``import mlstudio`` stays fast:
 ``from mlstudio import task, workflow, use, Dataset, Model, File, CachePolicy, current, errors``
-(and ``load_model("models:/NAME@ALIAS")``, ``evaluate(y, {"a": pa, "b": pb})``).
+(and ``load_model("models:/NAME@ALIAS")``, ``predict("models:/NAME@ALIAS", table)``,
+``evaluate(y, {"a": pa, "b": pb})``).
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ _LAZY = {
     "Dataset": "mlstudio.data.dataset",
     "Model": "mlstudio.data.model",
     "load_model": "mlstudio.app.loading",
+    "predict": "mlstudio.app.batch_predict",
     "evaluate": "mlstudio.integrations.evaluation.compare",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlstudio import errors
+    from mlstudio.app.batch_predict import predict
     from mlstudio.app.loading import load_model
     from mlstudio.data.dataset import Dataset
     from mlstudio.data.files import File
@@ -61,6 +64,7 @@ __all__ = [
     "errors",
     "evaluate",
     "load_model",
+    "predict",
     "sql_task",
     "task",
     "use",

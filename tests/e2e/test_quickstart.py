@@ -95,10 +95,12 @@ def test_the_monitoring_walkthrough_on_the_quickstart_model(run):
         return json.loads(run(*args, "--json").stdout)
 
     run("quickstart", "--customers", "1000", "--no-serve")
-    scored = ["churn-propensity@champion", "--input", "churn/scoring-requests"]
-    scored += ["--output", "churn/scored-requests"]
     run("run", "churn/propensity/traffic", "--domain", "production", "-p", "days=59")
-    assert ok("predict", *scored)["rows"] == 59 * 200
+    scored = ok("data", "show", "churn/scored-requests")
+    assert scored["rows"] == 59 * 200
+    # scored in the workflow with the champion; the scores inherit the model's pii
+    prediction = next(c for c in scored["columns"] if c["name"] == "prediction")
+    assert "pii" in prediction["labels"]
     run(
         "monitor", "add", "churn/propensity-live", "--source", "churn/scored-requests",
         "--time-column", "at", "--metric", "churn_score=mean:prediction",
@@ -124,7 +126,7 @@ def test_the_monitoring_walkthrough_on_the_quickstart_model(run):
 
     run("monitor", "feedback", alert["id"], "new_trend", "--comment", "new pricing")
     run("run", "churn/propensity/traffic", "--domain", "production")
-    assert ok("predict", *scored)["rows"] == 70 * 200
+    assert ok("data", "show", "churn/scored-requests")["rows"] == 70 * 200
     later = ok("monitor", "run", "churn/propensity-live", "--now", "2026-03-16T00:00:00Z")
     assert later["opened"] == [] and later["resolved"] == [alert["id"]]
     assert [a["state"] for a in ok("monitor", "alerts", "churn/propensity-live")] == ["resolved"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from modeling import compare, evaluate, fit, pick_best, split
-from traffic import scoring_requests
+from traffic import score, scoring_requests
 
 from mlstudio import Model, dataset, task, use, workflow
 
@@ -89,9 +89,11 @@ def retrain(seed: int = 7, kinds: list[str] | None = None) -> dict[str, Any]:
 
 @workflow
 def traffic(days: int = 70, per_day: int = 200, change_day: int = 56, seed: int = 7) -> Any:
-    """Simulated scoring requests (churn/scoring-requests) for the monitoring walkthrough."""
+    """Simulated scoring requests (churn/scoring-requests), batch-scored by the champion
+    (churn/scored-requests), for the monitoring walkthrough."""
     table = use("churn/features:latest").build(dataset("churn/customers"), dataset("churn/usage"))
-    return scoring_requests(table, days=days, per_day=per_day, change_day=change_day, seed=seed)
+    requests = scoring_requests(table, days=days, per_day=per_day, change_day=change_day, seed=seed)
+    return score(requests)
 
 
 def _candidates(seed: int, kinds: list[str] | None) -> tuple[dict[str, Any], list[Any]]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
-from mlstudio import task
+from mlstudio import predict, task
 
 START = "2026-01-05T00:00:00Z"  # a Monday
 
@@ -34,3 +36,11 @@ def scoring_requests(
             rows["seat_utilization"] = rows["seat_utilization"] * 0.5
         days_out.append(rows)
     return pd.concat(days_out, ignore_index=True)
+
+
+@task(persist="churn/scored-requests")
+def score(requests: pd.DataFrame, model: str = "models:/churn-propensity@champion") -> Any:
+    """Batch-score the requests with the champion, as a nightly job would: the input's columns,
+    ``prediction`` and ``model_version``. A cached result is reused only while the alias names
+    the version it was scored with."""
+    return predict(model, requests)

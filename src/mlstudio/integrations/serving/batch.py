@@ -30,14 +30,11 @@ class BatchScoring:
     def predict(
         self, actor: str, ref: str, *, input: str, output: str, domain: str = "production"
     ) -> dict[str, Any]:
-        import pyarrow as pa
-
         from mlstudio.data.catalog import parse_dataset_name
         from mlstudio.data.io import field_classifications
         from mlstudio.governance.classification import Classification
         from mlstudio.governance.rbac import Authorizer
         from mlstudio.integrations.registry.names import ModelRef
-        from mlstudio.integrations.serving.fallback import MissingInputError
         from mlstudio.integrations.serving.host import unpickle
 
         parsed = ModelRef.parse(ref)
@@ -48,38 +45,10 @@ class BatchScoring:
         table = dataset.to_arrow()
         view, blob = self.registry.load(actor, str(parsed), domain=domain)
         loaded = unpickle(view, blob, {})
-        taken = [c for c in OUTPUT_COLUMNS if c in table.column_names]
-        if taken:
-            raise InvalidInputError(
-                f"{dataset.name} already has column(s) {', '.join(taken)}",
-                hint="drop or rename them in the input; predict adds them",
-            )
-        missing = [c for c in loaded.features if c not in table.column_names]
-        if missing:
-            raise InvalidInputError(
-                f"{dataset.name} lacks column(s) {', '.join(missing)} that {view['ref']} reads",
-                hint=f"the model reads {', '.join(loaded.features)}; "
-                f"{dataset.name} has {', '.join(table.column_names)}",
-            )
-        predictions: list[float] = []
-        features = table.select(loaded.features)
-        for start in range(0, table.num_rows, CHUNK_ROWS):
-            rows = features.slice(start, CHUNK_ROWS).to_pylist()
-            try:
-                prepared, _ = loaded.prepare(rows)
-            except MissingInputError as exc:
-                where = f" (in the chunk from row {start})" if start else ""
-                raise InvalidInputError(
-                    f"{dataset.name}: {exc.message}{where}", hint=exc.hint
-                ) from exc
-            predictions += loaded.predict(prepared)
+        out = score_table(loaded, table, dataset.name, view["ref"])
         classes = field_classifications(table)
         derived = Classification.join_all(
             [Classification.parse(view["classification"]), *(classes[c] for c in loaded.features)]
-        )
-        out = table.append_column("prediction", pa.array(predictions, type=pa.float64()))
-        out = out.append_column(
-            "model_version", pa.array([loaded.version] * table.num_rows, type=pa.int64())
         )
         columns = []
         for field in out.schema:
@@ -120,3 +89,41 @@ class BatchScoring:
             "rows": table.num_rows,
             "classification": derived.spec(),
         }
+
+
+def score_table(loaded: Any, table: Any, label: str, ref: str) -> Any:
+    """``table`` (Arrow) with ``prediction`` and ``model_version`` appended, scored by a
+    ``LoadedVersion`` in chunks of ``CHUNK_ROWS`` (the serving process's input preparation:
+    declared defaults, refusals of missing columns and nulls). ``label`` names the table and
+    ``ref`` the model in errors."""
+    import pyarrow as pa
+
+    from mlstudio.integrations.serving.fallback import MissingInputError
+
+    taken = [c for c in OUTPUT_COLUMNS if c in table.column_names]
+    if taken:
+        raise InvalidInputError(
+            f"{label} already has column(s) {', '.join(taken)}",
+            hint="drop or rename them in the input; predict adds them",
+        )
+    missing = [c for c in loaded.features if c not in table.column_names]
+    if missing:
+        raise InvalidInputError(
+            f"{label} lacks column(s) {', '.join(missing)} that {ref} reads",
+            hint=f"the model reads {', '.join(loaded.features)}; "
+            f"{label} has {', '.join(table.column_names)}",
+        )
+    predictions: list[float] = []
+    features = table.select(loaded.features)
+    for start in range(0, table.num_rows, CHUNK_ROWS):
+        rows = features.slice(start, CHUNK_ROWS).to_pylist()
+        try:
+            prepared, _ = loaded.prepare(rows)
+        except MissingInputError as exc:
+            where = f" (in the chunk from row {start})" if start else ""
+            raise InvalidInputError(f"{label}: {exc.message}{where}", hint=exc.hint) from exc
+        predictions += loaded.predict(prepared)
+    out = table.append_column("prediction", pa.array(predictions, type=pa.float64()))
+    return out.append_column(
+        "model_version", pa.array([loaded.version] * table.num_rows, type=pa.int64())
+    )
