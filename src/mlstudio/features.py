@@ -10,7 +10,7 @@ from typing import Any
 
 from mlstudio.integrations.features.definitions import Entity, FeatureView
 
-__all__ = ["Entity", "FeatureView", "training_set"]
+__all__ = ["Entity", "FeatureView", "materialize", "training_set"]
 
 
 def training_set(
@@ -23,18 +23,65 @@ def training_set(
     known_by: bool = True,
 ) -> Any:
     """The point-in-time training set as a governed :class:`~mlstudio.Dataset`: per-column
-    classification and feature provenance ride in its schema (embedded home)."""
-    from mlstudio.app.embedded import embedded_studio
+    classification and feature provenance ride in its schema.
+
+    Inside a task it is built as the run's user under the run's domain (``domain`` is then
+    ignored, like ``load_model``'s), and the task's result is not cached: the views' sources
+    are read at their newest versions, which its cache key cannot name. Outside a run it
+    uses the embedded home."""
+    from mlstudio.app.in_run import current_run, not_cached, run_access
     from mlstudio.data.dataset import Dataset
 
-    with embedded_studio() as studio:
-        table, summary = studio.features.service.training_table(
-            studio.actor,
+    def build(service: Any, actor: str, reading: str) -> Any:
+        table, summary = service.training_table(
+            actor,
             entities,
             list(features),
             as_of=as_of,
-            domain=domain,
+            domain=reading,
             inclusive=inclusive,
             known_by=known_by,
         )
-    return Dataset(table, name=f"training-set:{summary['entities']}")
+        return Dataset(table, name=f"training-set:{summary['entities']}")
+
+    where = current_run()
+    if where is not None:
+        with run_access(*where) as access:
+            result = build(_service(access.platform), access.actor, access.domain or domain)
+        not_cached("it built a training set from the feature store")
+        return result
+    from mlstudio.app.embedded import embedded_studio
+
+    with embedded_studio() as studio:
+        return build(studio.features.service, studio.actor, domain)
+
+
+def materialize(
+    view: str, *, store: str = "sqlite", full: bool = False, domain: str = "production"
+) -> dict[str, Any]:
+    """Write the newest value per key of feature view ``view`` (``NS/VIEW[@V]``) to the online
+    store (``sqlite`` or ``redis``), incrementally (``full``: everything): ``mlstudio features
+    materialize`` as a call, so a scheduled workflow can run it (cached never, retried and
+    audited like any task). Inside a task: as the run's user, under the run's domain."""
+    from mlstudio.app.in_run import current_run, not_cached, run_access
+
+    where = current_run()
+    if where is not None:
+        with run_access(*where) as access:
+            result = _service(access.platform).materialize(
+                access.actor, view, store=store, domain=access.domain or domain, full=full
+            )
+        not_cached("it wrote to the online feature store")
+        return result
+    from mlstudio.app.embedded import embedded_studio
+
+    with embedded_studio() as studio:
+        return studio.features.service.materialize(
+            studio.actor, view, store=store, domain=domain, full=full
+        )
+
+
+def _service(platform: Any) -> Any:
+    from mlstudio.integrations.features.service import FeatureService
+
+    return FeatureService(platform.store, platform.cas, platform.settings.home)

@@ -74,16 +74,7 @@ def _in_run(uri: str, run_id: str, node_id: str | None) -> tuple[dict[str, Any],
     """As the run's user, under the run's domain, in the store the run belongs to (which the
     worker was handed: :func:`mlstudio.workflows.executors.store.run_settings`); the worker's
     own store access."""
-    from mlstudio.platform import Platform
-    from mlstudio.workflows.executors.store import run_settings
-    from mlstudio.workflows.sandbox import trusted
+    from mlstudio.app.in_run import run_access
 
-    with trusted():
-        platform = Platform.open(run_settings(), bootstrap=False)
-        try:
-            with platform.store.read() as uow:
-                run = uow.runs.get_run(run_id)
-            actor = run.created_by if run is not None else platform.actor
-            return platform.registry.load(actor, uri, run_id=run_id, node_id=node_id)
-        finally:
-            platform.close()
+    with run_access(run_id, node_id) as access:
+        return access.platform.registry.load(access.actor, uri, run_id=run_id, node_id=node_id)

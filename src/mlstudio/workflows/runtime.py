@@ -369,6 +369,8 @@ def _run_user_code(
         scope.absorb(prepared)
     models = getattr(context, "_model_reads", None)  # load_model's registry reads
     read_set = readset.finish(scope, models) if status == "ok" else None
+    if read_set is not None and getattr(context, "_uncacheable", None):
+        read_set["uncacheable"] = context._uncacheable  # app.in_run.not_cached
     if tb:
         log.write(tb)
     log.close()

@@ -80,8 +80,11 @@ def finish(scope: Any, models: dict[str, dict[str, Any]] | None = None) -> dict[
 
 
 def cacheable(read_set: dict[str, Any] | None) -> bool:
-    """A result whose inputs changed while it was computed is not stored in the cache."""
-    return not (read_set or {}).get("changed_during_task")
+    """A result whose inputs changed while it was computed is not stored in the cache, nor one
+    whose task read data through the platform (``uncacheable``: e.g. a training set, whose
+    sources' newest versions its cache key cannot name) or wrote through it."""
+    found = read_set or {}
+    return not (found.get("changed_during_task") or found.get("uncacheable"))
 
 
 def validate(read_set: dict[str, Any] | None) -> list[str]:

@@ -1,0 +1,59 @@
+"""Platform calls from inside a task: as the user who started the run, under the run's domain,
+in the store the run belongs to (which the worker was handed:
+:func:`mlstudio.workflows.executors.store.run_settings`). ``load_model``, ``training_set`` and
+``materialize`` go through it, so what they may do is exactly what that user may do from the
+CLI in that domain, checked and audited by the services themselves."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RunAccess:
+    platform: Any
+    actor: str
+    domain: str | None  # None: the run is gone (the platform's own actor then)
+    run_id: str
+    node_id: str | None
+
+
+def current_run() -> tuple[str, str | None] | None:
+    """``(run_id, node_id)`` of the task this code runs in, or None outside a run."""
+    from mlstudio.workflows.sdk import current
+
+    context = current()
+    return (context.run_id, context.node_id) if context.run_id is not None else None
+
+
+@contextmanager
+def run_access(run_id: str, node_id: str | None) -> Iterator[RunAccess]:
+    """The run's platform, opened with the worker's own store access (the task sandbox lets it
+    through), closed on exit."""
+    from mlstudio.platform import Platform
+    from mlstudio.workflows.executors.store import run_settings
+    from mlstudio.workflows.sandbox import trusted
+
+    with trusted():
+        platform = Platform.open(run_settings(), bootstrap=False)
+        try:
+            with platform.store.read() as uow:
+                run = uow.runs.get_run(run_id)
+            actor = run.created_by if run is not None else platform.actor
+            domain = run.domain if run is not None else None
+            yield RunAccess(platform, actor, domain, run_id, node_id)
+        finally:
+            platform.close()
+
+
+def not_cached(reason: str) -> None:
+    """Keep the running task's result out of the cache (it read data through the platform whose
+    newest versions a cache key cannot name, or it had an effect): see ``readset.cacheable``."""
+    from mlstudio.workflows.sdk import current
+
+    context = current()
+    if context.run_id is not None:
+        context._uncacheable = reason
