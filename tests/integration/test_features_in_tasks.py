@@ -95,3 +95,19 @@ def test_a_task_materializes_a_view_incrementally(studio, churn):  # noqa: F811
     got = studio.ok("features", "get", "churn/customer_stats@1", "--key", '["12", "3"]')
     # written (not "missing"), and from January 2026: older than max_age now, so expired
     assert [r["status"] for r in got["results"]] == ["expired"]
+
+
+def test_what_a_task_builds_from_a_pii_feature_is_pii(studio, churn):  # noqa: F811
+    """The training set reaches the task's output without being one of its inputs: the output
+    inherits the features' classification, so a domain without pii clearance cannot read it
+    (through ``runs output``) or persist it unlabelled."""
+    push(studio, churn, '{"orders": "int64", "email": "string"}')  # email is pii
+    studio.ok("module", "promote", "churn/feats", "1")
+    run = studio.ok("run", "churn/feats/train_set", "--domain", "production")
+    assert run["state"] == "succeeded", run
+    denied = studio.cli(
+        "runs", "output", run["id"], "--task", "build", "--domain", "experimentation"
+    )
+    assert denied.code != 0 and "pii" in denied.stderr
+    allowed = studio.cli("runs", "output", run["id"], "--task", "build", "--domain", "production")
+    assert allowed.code == 0 and "a@x" in allowed.stdout

@@ -57,3 +57,17 @@ def not_cached(reason: str) -> None:
     context = current()
     if context.run_id is not None:
         context._uncacheable = reason
+
+
+def inherit_classification(classification: Any) -> None:
+    """Every output of the running task inherits ``classification`` (a ``Classification``):
+    data the task read through the platform (a training set's feature columns) reaches its
+    outputs without being one of its inputs, so the engine's propagation cannot see it."""
+    from mlstudio.workflows.sdk import current
+
+    context = current()
+    if context.run_id is not None:
+        found = getattr(context, "_read_classes", None)
+        if found is None:
+            found = context._read_classes = []
+        found.append(classification)

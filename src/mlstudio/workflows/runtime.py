@@ -488,17 +488,26 @@ def _handed(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _models_classification(context: Any) -> Any:
-    """The join of the classifications of the models the task loaded (``load_model``), or None:
-    a model trained on pii makes everything computed with it pii too."""
-    reads = getattr(context, "_model_reads", None)
-    if not reads:
+    """The join of the classifications of the models the task loaded (``load_model``) and of
+    the data it read through the platform (``app.in_run.inherit_classification``: a training
+    set), or None: a model trained on pii makes everything computed with it pii too."""
+    reads = getattr(context, "_model_reads", None) or {}
+    read_classes = getattr(context, "_read_classes", None) or []
+    if not reads and not read_classes:
         return None
     from mlstudio.governance.classification import UNCLASSIFIED, Classification
 
     # a read without a recorded classification is the most restricted (fail closed)
     return Classification.join_all(
-        Classification.parse(r["classification"]) if r.get("classification") else UNCLASSIFIED
-        for r in reads.values()
+        [
+            *(
+                Classification.parse(r["classification"])
+                if r.get("classification")
+                else UNCLASSIFIED
+                for r in reads.values()
+            ),
+            *read_classes,
+        ]
     )
 
 
