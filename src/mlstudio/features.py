@@ -29,7 +29,7 @@ def training_set(
     ignored, like ``load_model``'s), and the task's result is not cached: the views' sources
     are read at their newest versions, which its cache key cannot name. Outside a run it
     uses the embedded home."""
-    from mlstudio.app.in_run import current_run, inherit_classification, not_cached, run_access
+    from mlstudio.app.in_run import current_run, not_cached, platform_input, run_access
     from mlstudio.data.dataset import Dataset
 
     def build(service: Any, actor: str, reading: str) -> Any:
@@ -49,7 +49,7 @@ def training_set(
         with run_access(*where) as access:
             result = build(_service(access.platform), access.actor, access.domain or domain)
         not_cached("it built a training set from the feature store")
-        inherit_classification(_features_classification(result, entities))
+        platform_input("training-set", result.to_arrow())
         return result
     from mlstudio.app.embedded import embedded_studio
 
@@ -80,20 +80,6 @@ def materialize(
         return studio.features.service.materialize(
             studio.actor, view, store=store, domain=domain, full=full
         )
-
-
-def _features_classification(dataset: Any, entities: Any) -> Any:
-    """The join of the classifications of a training set's feature columns (the columns the
-    entity table did not have), from its field metadata; one without is unclassified."""
-    from mlstudio.data.io import field_classifications
-    from mlstudio.governance.classification import UNCLASSIFIED, Classification
-
-    table = dataset.to_arrow()
-    given = set(entities.to_arrow().column_names) if hasattr(entities, "to_arrow") else set()
-    classes = field_classifications(table)
-    return Classification.join_all(
-        [classes.get(c, UNCLASSIFIED) for c in table.column_names if c not in given]
-    )
 
 
 def _service(platform: Any) -> Any:

@@ -373,3 +373,56 @@ def test_a_model_records_the_feature_views_it_was_trained_with(studio, churn, tm
     run = studio.ok("run", f"{plain}:train")
     studio.ok("model", "register", "propensity", "--run", run["id"], "--namespace", "churn")
     assert "features" not in studio.ok("model", "show", "propensity/2")["selected"]["lineage"]
+
+
+SQL_VIEW = """
+import mlstudio
+from mlstudio.features import Entity, FeatureView
+
+customer = Entity("customer", join_keys={"region": "string", "cid": "string"})
+
+doubled = FeatureView(
+    "customer_doubled",
+    entity=customer,
+    sql="SELECT region, cid, ts, known_at, orders * 2 AS orders2, length(email) AS email_len "
+    "FROM events",
+    inputs={"events": "churn/events"},
+    event_time="ts",
+    knowledge_time="known_at",
+    features={"orders2": "int64", "email_len": "int64"},
+)
+
+
+@mlstudio.task
+def noop() -> int:
+    return 1
+"""
+
+
+def test_an_sql_view_classifies_each_feature_by_its_own_sources(studio, churn, tmp_path):
+    """A feature computed by a view's query carries the tags of the columns it is computed
+    from (not of everything the query reads), in ``features show`` and online (offline, the
+    domain must read every column the query reads, as for an SQL task)."""
+    (churn / "tasks.py").write_text(SQL_VIEW)
+    studio.ok("module", "push", churn, "--no-tests")
+    shown = studio.ok("features", "show", "churn/customer_doubled")
+    tags = shown["classification"]
+    assert tags["orders2"] == "internal" and "pii" in tags["email_len"]
+    out = tmp_path / "doubled.parquet"
+    studio.ok(
+        "features", "training-set", "churn/labels", "-f", "churn/customer_doubled@1:orders2",
+        "--as-of", "label_time", "--domain", "production", "-o", str(out),
+    )  # fmt: skip
+    assert [r["orders2"] for r in pq.read_table(out).to_pylist()] == [2, 198, None, None, 198]
+    studio.ok("features", "materialize", "churn/customer_doubled@1")
+    # experimentation may read the internal feature online, not the one made from the email
+    got = studio.ok(
+        "features", "get", "churn/customer_doubled@1", "--key", '["1", "23"]',
+        "--feature", "orders2", "--domain", "experimentation",
+    )  # fmt: skip
+    assert got["results"][0]["status"] in ("present", "expired")
+    denied = studio.fails(
+        "features", "get", "churn/customer_doubled@1", "--key", '["1", "23"]',
+        "--feature", "email_len", "--domain", "experimentation",
+    )  # fmt: skip
+    assert "pii" in denied.stderr

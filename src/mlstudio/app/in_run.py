@@ -59,15 +59,17 @@ def not_cached(reason: str) -> None:
         context._uncacheable = reason
 
 
-def inherit_classification(classification: Any) -> None:
-    """Every output of the running task inherits ``classification`` (a ``Classification``):
-    data the task read through the platform (a training set's feature columns) reaches its
-    outputs without being one of its inputs, so the engine's propagation cannot see it."""
+def platform_input(label: str, table: Any) -> None:
+    """Count ``table`` (Arrow, classified in its field metadata) as an input of the running
+    task for classification: data read through the platform (a training set) reaches its
+    outputs without being one of its inputs, so the engine could not otherwise see it. A
+    proven copy of one of its columns keeps that column's tags; any other output column gets
+    the union with all of them (``runtime._encode_output``)."""
     from mlstudio.workflows.sdk import current
 
     context = current()
     if context.run_id is not None:
-        found = getattr(context, "_read_classes", None)
+        found = getattr(context, "_platform_inputs", None)
         if found is None:
-            found = context._read_classes = []
-        found.append(classification)
+            found = context._platform_inputs = {}
+        found[f"{label}#{len(found) + 1}"] = table

@@ -342,7 +342,12 @@ def _run_user_code(
             value = definition.fn(**kwargs)
             # pickling finds the classes of the value by importing their module
             ref, data = _encode_output(
-                d, definition, value, handed, _models_classification(context)
+                d,
+                definition,
+                value,
+                handed,
+                _models_classification(context),
+                getattr(context, "_platform_inputs", None),
             )
         output = ref.to_json()
     except _Denied as exc:
@@ -488,26 +493,17 @@ def _handed(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _models_classification(context: Any) -> Any:
-    """The join of the classifications of the models the task loaded (``load_model``) and of
-    the data it read through the platform (``app.in_run.inherit_classification``: a training
-    set), or None: a model trained on pii makes everything computed with it pii too."""
-    reads = getattr(context, "_model_reads", None) or {}
-    read_classes = getattr(context, "_read_classes", None) or []
-    if not reads and not read_classes:
+    """The join of the classifications of the models the task loaded (``load_model``), or None:
+    a model trained on pii makes everything computed with it pii too."""
+    reads = getattr(context, "_model_reads", None)
+    if not reads:
         return None
     from mlstudio.governance.classification import UNCLASSIFIED, Classification
 
     # a read without a recorded classification is the most restricted (fail closed)
     return Classification.join_all(
-        [
-            *(
-                Classification.parse(r["classification"])
-                if r.get("classification")
-                else UNCLASSIFIED
-                for r in reads.values()
-            ),
-            *read_classes,
-        ]
+        Classification.parse(r["classification"]) if r.get("classification") else UNCLASSIFIED
+        for r in reads.values()
     )
 
 
@@ -517,13 +513,17 @@ def _encode_output(
     value: Any,
     handed: dict[str, Any] | None = None,
     models: Any = None,
+    platform_inputs: dict[str, Any] | None = None,
 ) -> tuple[Any, bytes | None]:
     """Serialize a task's output; tables are classified and checked against the domain first.
 
     ``handed`` (input name -> the Arrow table the task got) lets a Python task's same-named
     output columns be proven copies of input columns instead of trusted by name. ``models``:
     the classification of the models the task loaded, joined into every output column (what
-    a model computes carries its training data's classification)."""
+    a model computes carries its training data's classification). ``platform_inputs``: tables
+    the task read through the platform (a training set: ``app.in_run.platform_input``), name ->
+    classified Arrow table, propagated like inputs (a proven copy of a feature column keeps
+    the feature's tags, a computed column gets the union with them)."""
     what = f"output of {d.task}"
     gov = d.governance
     if not gov:
@@ -533,6 +533,9 @@ def _encode_output(
     from mlstudio.governance.policy import DomainPolicy
 
     inputs = {arg: io.schema_columns(schema) for arg, schema in gov.get("inputs", {}).items()}
+    if platform_inputs:
+        inputs.update({n: io.field_classifications(t) for n, t in platform_inputs.items()})
+        handed = {**(handed or {}), **platform_inputs}
     options = definition.options.to_dict() if hasattr(definition, "options") else {}
     placeholders = None
     if getattr(definition, "query", None) is not None:

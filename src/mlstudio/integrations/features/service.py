@@ -96,7 +96,7 @@ class FeatureService:
                     used = {c: tags[c] for c in [*keys, *names] if c in tags}
                     violations += evaluate_read(policy, record.full_name, record.domain, used)
                 return {f: tags.get(f, UNCLASSIFIED) for f in names}, violations
-            from mlstudio.data.io import classify_output
+            from mlstudio.governance.propagation import propagate_sql
 
             inputs = {}
             for alias, ref in source["inputs"].items():
@@ -105,11 +105,11 @@ class FeatureService:
                 inputs[alias] = classifications(record.columns)
                 if policy is not None and not policy.domain_readable(record.domain):
                     violations += evaluate_read(policy, record.full_name, record.domain, {})
+            # the query's output names as the analysis reads them (its other columns, keys and
+            # times, are not ``names``: passing only these would misalign them and fail closed);
+            # a feature the analysis cannot name stays unclassified
             propagated = {
-                c.name: c.classification
-                for c in classify_output(
-                    sql=source["sql"], inputs=inputs, output_columns=names, options={}
-                )
+                c.name: c.classification for c in propagate_sql(source["sql"], inputs)
             }
             classes = {f: propagated.get(f, UNCLASSIFIED) for f in names}
             if policy is not None:
