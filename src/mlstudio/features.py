@@ -29,7 +29,13 @@ def training_set(
     ignored, like ``load_model``'s), and the task's result is not cached: the views' sources
     are read at their newest versions, which its cache key cannot name. Outside a run it
     uses the embedded home."""
-    from mlstudio.app.in_run import current_run, not_cached, platform_input, run_access
+    from mlstudio.app.in_run import (
+        current_run,
+        not_cached,
+        platform_input,
+        remember_features,
+        run_access,
+    )
     from mlstudio.data.dataset import Dataset
 
     def build(service: Any, actor: str, reading: str) -> Any:
@@ -42,19 +48,22 @@ def training_set(
             inclusive=inclusive,
             known_by=known_by,
         )
-        return Dataset(table, name=f"training-set:{summary['entities']}")
+        return Dataset(table, name=f"training-set:{summary['entities']}"), summary
 
     where = current_run()
     if where is not None:
         with run_access(*where) as access:
-            result = build(_service(access.platform), access.actor, access.domain or domain)
+            result, summary = build(
+                _service(access.platform), access.actor, access.domain or domain
+            )
         not_cached("it built a training set from the feature store")
         platform_input("training-set", result.to_arrow())
+        remember_features(summary)
         return result
     from mlstudio.app.embedded import embedded_studio
 
     with embedded_studio() as studio:
-        return build(studio.features.service, studio.actor, domain)
+        return build(studio.features.service, studio.actor, domain)[0]
 
 
 def materialize(

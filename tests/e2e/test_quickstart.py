@@ -53,6 +53,14 @@ def test_quickstart_crowns_and_serves_its_champion_once(run):
     assert selected["approval"]["by"] == "reviewer" != selected["created_by"] == "alice"
     assert selected["lineage"]["run_id"] == first["runs"][0]["run"]
     assert selected["node"] == champion["task"]
+    # trained on the point-in-time join of the churn/customer_usage feature view, which lists
+    # the model among its consumers
+    (used,) = selected["lineage"]["features"]
+    assert used["view"] == "churn/customer_usage@1" and "seat_utilization" in used["columns"]
+    assert sorted(used["sources"]) == ["churn/customers@1", "churn/usage@1"]
+    view = json.loads(run("features", "show", "churn/customer_usage", "--json").stdout)
+    assert [c["consumer"] for c in view["consumers"]] == ["model:churn-propensity/1"]
+    assert view["classification"]["seat_utilization"] == "internal"
     # a real HTTP answer from the served version, and a sensible one
     assert served["version"] == 1 and served["request_id"]
     scores = served["scores"]

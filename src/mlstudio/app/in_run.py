@@ -73,3 +73,30 @@ def platform_input(label: str, table: Any) -> None:
         if found is None:
             found = context._platform_inputs = {}
         found[f"{label}#{len(found) + 1}"] = table
+
+
+def remember_features(summary: dict[str, Any]) -> None:
+    """Keep what a training set built in the running task joined (view versions, the columns
+    each gave, the source dataset versions) in its read set (``features``): a model registered
+    from the run records them in its lineage (``registry.feature_lineage``)."""
+    from mlstudio.workflows.sdk import current
+
+    context = current()
+    if context.run_id is None:
+        return
+    columns: dict[str, list[str]] = {}
+    for column in summary.get("columns") or []:
+        view = (column.get("provenance") or {}).get("view")
+        if view:
+            columns.setdefault(view, []).append(column["name"])
+    found = getattr(context, "_feature_reads", None)
+    if found is None:
+        found = context._feature_reads = []
+    found.append(
+        {
+            "views": [{"view": v, "columns": columns.get(v, [])} for v in summary["views"]],
+            "sources": list(summary.get("sources") or []),
+            "entities": summary.get("entities"),
+            "as_of": summary.get("as_of"),
+        }
+    )

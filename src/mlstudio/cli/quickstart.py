@@ -20,7 +20,8 @@ GENERATE = "churn/data/generate"
 
 
 def _governance(p: Any, run_id: str) -> dict[str, Any]:
-    """The classification of the feature table and of the models, from the run's records."""
+    """The classification of the training table (labels, point-in-time usage features and
+    account features) and of the models, from the run's records."""
     with p.store.read() as uow:
         tasks = uow.runs.task_runs_of(run_id)
     features: dict[str, str] = {}
@@ -174,6 +175,7 @@ def quickstart(
             f"mlstudio runs logs {runs[0]['run']} --task fit[0]",
             f"mlstudio runs clone {runs[0]['run']} -p seed=11",
             f"mlstudio run {WORKFLOW} --domain adhoc        # refused: adhoc may not read confidential data",
+            "mlstudio features show churn/customer_usage   # the feature view it trained on",
             "mlstudio data show churn/customers",
             "mlstudio data lineage churn/customers --column contact_email",
             "mlstudio audit --action data",
@@ -192,10 +194,11 @@ def quickstart(
         gov = d["classification"]
         if gov["features"]:
             c.print(
-                "[bold]Classification[/] (propagated by the execution layer; unclassified = restricted)"
+                "[bold]Classification[/] of the training table and the models (propagated by the "
+                "execution layer; unclassified = restricted)"
             )
             for column, spec in gov["features"].items():
-                c.print(f"  feature {column:<24} {spec}")
+                c.print(f"  column  {column:<24} {spec}")
             for node, spec in gov["models"].items():
                 c.print(f"  model   {node:<24} {spec}")
             c.print()

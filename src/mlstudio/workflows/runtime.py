@@ -376,6 +376,8 @@ def _run_user_code(
     read_set = readset.finish(scope, models) if status == "ok" else None
     if read_set is not None and getattr(context, "_uncacheable", None):
         read_set["uncacheable"] = context._uncacheable  # app.in_run.not_cached
+    if read_set is not None and getattr(context, "_feature_reads", None):
+        read_set["features"] = context._feature_reads  # app.in_run.remember_features
     if tb:
         log.write(tb)
     log.close()

@@ -15,6 +15,11 @@ from mlstudio import Dataset, task, workflow
 PLANS = np.array(["starter", "growth", "enterprise"])
 INDUSTRIES = np.array(["software", "retail", "finance", "health", "manufacturing", "media"])
 REGIONS = np.array(["emea", "na", "apac", "latam"])
+#: when the observation ends and the churn score is taken: the Monday the last week of usage
+#: closes (00:00 UTC), after the nightly load of that week (02:00); traffic.py scores from here
+SCORED_AT = np.datetime64("2026-01-05T06:00:00", "us")
+WEEK_CLOSES = np.datetime64("2026-01-05T00:00:00", "us")
+LOAD_DELAY = np.timedelta64(2, "h")
 
 
 def _latent(n: int, seed: int) -> dict[str, np.ndarray]:
@@ -64,13 +69,16 @@ def customers(n_customers: int = 4000, seed: int = 7) -> Dataset:
     classify={"*": "internal"},
 )
 def usage(customers: Dataset, weeks: int = 12, seed: int = 7) -> Dataset:
-    """Weekly active seats, feature events and support tickets per customer."""
+    """Weekly active seats, feature events and support tickets per customer: ``week_end`` is
+    when the week closed (the last one closes on 2026-01-05), ``loaded_at`` when its row
+    reached the warehouse (the nightly load, two hours later)."""
     c = customers.to_arrow()
     n = c.num_rows
     latent = _latent(n, seed)
     rng = np.random.default_rng(seed + 1)
     seats = c["seats"].to_numpy()
     rows_customer, rows_week, rows_active, rows_events, rows_tickets = [], [], [], [], []
+    rows_end = []
     for week in range(weeks):
         level = np.clip(
             latent["engagement"] + latent["trend"] * (week - weeks / 2) / weeks * 2, 0.02, 1.0
@@ -83,10 +91,15 @@ def usage(customers: Dataset, weeks: int = 12, seed: int = 7) -> Dataset:
         rows_active.append(active)
         rows_events.append(events)
         rows_tickets.append(tickets)
+        rows_end.append(np.full(n, WEEK_CLOSES - np.timedelta64(7 * (weeks - 1 - week), "D")))
     table = pa.table(
         {
             "customer_id": np.concatenate(rows_customer),
             "week": np.concatenate(rows_week),
+            "week_end": pa.array(np.concatenate(rows_end), pa.timestamp("us", tz="UTC")),
+            "loaded_at": pa.array(
+                np.concatenate(rows_end) + LOAD_DELAY, pa.timestamp("us", tz="UTC")
+            ),
             "active_users": np.concatenate(rows_active),
             "feature_events": np.concatenate(rows_events),
             "support_tickets": np.concatenate(rows_tickets),
@@ -101,7 +114,8 @@ def usage(customers: Dataset, weeks: int = 12, seed: int = 7) -> Dataset:
     classify={"*": "confidential"},
 )
 def outcomes(customers: Dataset, seed: int = 7) -> Dataset:
-    """Whether each customer churned or upgraded in the following quarter."""
+    """Whether each customer churned or upgraded in the quarter after ``label_time`` (when the
+    score is taken: the point in time its features are joined at)."""
     c = customers.to_arrow()
     n = c.num_rows
     latent = _latent(n, seed)
@@ -123,6 +137,7 @@ def outcomes(customers: Dataset, seed: int = 7) -> Dataset:
                 "customer_id": c["customer_id"],
                 "churned": churned.astype("int8"),
                 "upgraded": upgraded.astype("int8"),
+                "label_time": pa.array(np.full(n, SCORED_AT), pa.timestamp("us", tz="UTC")),
             }
         ),
         name="outcomes",

@@ -9,7 +9,7 @@ import pandas as pd
 
 from mlstudio import Model, task
 
-NON_FEATURES = ("customer_id", "churned", "upgraded")
+NON_FEATURES = ("customer_id", "churned", "upgraded", "label_time")
 
 
 def feature_columns(frame: pd.DataFrame) -> list[str]:
@@ -18,12 +18,18 @@ def feature_columns(frame: pd.DataFrame) -> list[str]:
 
 @task
 def split(
-    features: pd.DataFrame, outcomes: pd.DataFrame, test_fraction: float = 0.25, seed: int = 7
+    features: pd.DataFrame,
+    outcomes: pd.DataFrame | None = None,
+    test_fraction: float = 0.25,
+    seed: int = 7,
 ) -> dict[str, Any]:
-    """Join labels and split customers into train and test sets (stratified by churn)."""
+    """Split labelled customers into train and test sets (stratified by churn): ``features``
+    with the labels (a training set), or joined with ``outcomes`` here. A feature missing at
+    the label time (no usage within the view's max age) counts as 0."""
     from sklearn.model_selection import train_test_split
 
-    data = features.merge(outcomes, on="customer_id").fillna(0.0)
+    data = features if outcomes is None else features.merge(outcomes, on="customer_id")
+    data = data.drop(columns=[c for c in ("label_time",) if c in data.columns]).fillna(0.0)
     train, test = train_test_split(
         data, test_size=test_fraction, random_state=seed, stratify=data["churned"]
     )

@@ -68,7 +68,8 @@ def report(
 
 @workflow
 def train(seed: int = 7, kinds: list[str] | None = None) -> dict[str, Any]:
-    """Classified datasets → features (SQL + Python) → candidate models → evaluation → report.
+    """Classified datasets → features (a feature view joined point-in-time at each label's
+    time, and Python) → candidate models → evaluation → report.
 
     Reads churn/customers, churn/usage and churn/outcomes (written by churn/data/generate);
     the execution layer checks every column a task is handed against the run's domain.
@@ -99,8 +100,8 @@ def traffic(days: int = 70, per_day: int = 200, change_day: int = 56, seed: int 
 def _candidates(seed: int, kinds: list[str] | None) -> tuple[dict[str, Any], list[Any]]:
     feats = use("churn/features:latest")
     customers = dataset("churn/customers")
-    table = feats.build(customers, dataset("churn/usage"))
-    sets = split(table, dataset("churn/outcomes"), seed=seed)
+    table = feats.training(dataset("churn/outcomes"), customers)  # point-in-time
+    sets = split(table, seed=seed)
     models = fit.map(kind=kinds or ["logreg", "gbm"], data=sets, seed=seed)
     evaluations = [evaluate(m, sets) for m in models]
     best = pick_best(evaluations)

@@ -108,9 +108,7 @@ class FeatureService:
             # the query's output names as the analysis reads them (its other columns, keys and
             # times, are not ``names``: passing only these would misalign them and fail closed);
             # a feature the analysis cannot name stays unclassified
-            propagated = {
-                c.name: c.classification for c in propagate_sql(source["sql"], inputs)
-            }
+            propagated = {c.name: c.classification for c in propagate_sql(source["sql"], inputs)}
             classes = {f: propagated.get(f, UNCLASSIFIED) for f in names}
             if policy is not None:
                 violations += evaluate_read(

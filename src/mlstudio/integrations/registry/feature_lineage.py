@@ -1,5 +1,8 @@
 """Which feature view versions a model version was trained with.
 
+A task that builds a training set with ``mlstudio.features.training_set`` keeps the views it
+joined in its read set: :func:`built_features` reads them from the run's tasks.
+
 A run that trains on a point-in-time training set reads a dataset whose source is ``features``
 (``mlstudio features training-set … --save NS/NAME``): its version records the view versions it
 joined and, per column, the view it came from. Registering a model from that run records those
@@ -37,6 +40,26 @@ def training_features(uow: Any, datasets: list[dict[str, Any]]) -> list[dict[str
                 c["name"] for c in record.columns if (c.get("provenance") or {}).get("view") == view
             ]
             found.append({"view": view, "columns": columns, "via": record.ref})
+    return found
+
+
+def built_features(uow: Any, run_id: str) -> list[dict[str, Any]]:
+    """``[{"view": "NS/VIEW@V", "columns": [...], "via": "run:RUN/NODE", "sources": [...]}]``
+    for the training sets the tasks of run ``run_id`` built (``training_set`` in a task: its
+    read set's ``features``). Every such task of the run counts, not only the model's
+    ancestors: a run that builds two training sets for two models lists both."""
+    found: list[dict[str, Any]] = []
+    for task_run in uow.runs.task_runs_of(run_id):
+        for built in (task_run.read_set or {}).get("features") or []:
+            for view in built.get("views") or []:
+                found.append(
+                    {
+                        "view": view["view"],
+                        "columns": list(view.get("columns") or []),
+                        "via": f"run:{run_id}/{task_run.node_id}",
+                        "sources": list(built.get("sources") or []),
+                    }
+                )
     return found
 
 

@@ -57,6 +57,7 @@ class RunRegistration:
     ) -> dict[str, Any]:
         """The next version of ``name`` from ``task_run``'s Model output (in ``uow``)."""
         from mlstudio.integrations.registry.feature_lineage import (
+            built_features,
             record_model_usage,
             training_features,
         )
@@ -64,7 +65,7 @@ class RunRegistration:
 
         lineage, classification = run_lineage(run, task_run)
         lineage["tracking_run"], lineage["metrics"] = tracked_metrics(uow, task_run.id)
-        features = training_features(uow, lineage["datasets"])
+        features = training_features(uow, lineage["datasets"]) + built_features(uow, run.id)
         if features:
             lineage["features"] = features
         artifact = task_run.output["v"]
