@@ -26,9 +26,11 @@ def training_set(
     classification and feature provenance ride in its schema.
 
     Inside a task it is built as the run's user under the run's domain (``domain`` is then
-    ignored, like ``load_model``'s), and the task's result is not cached: the views' sources
-    are read at their newest versions, which its cache key cannot name. Outside a run it
-    uses the embedded home."""
+    ignored, like ``load_model``'s). The task's result is cached when ``entities`` is one of
+    its inputs (a ``Dataset``): a hit is used only while the references resolve to the same
+    view versions and those read the same dataset versions, and the new run's domain may read
+    them (``integrations.features.cached_reads``); with ``entities`` as a name it is not cached.
+    Outside a run it uses the embedded home."""
     from mlstudio.app.in_run import (
         current_run,
         not_cached,
@@ -56,9 +58,10 @@ def training_set(
             result, summary = build(
                 _service(access.platform), access.actor, access.domain or domain
             )
-        not_cached("it built a training set from the feature store")
+        if isinstance(entities, str):  # read through the platform: not in the cache key
+            not_cached(f"it built a training set on dataset {entities} (pass it as an input)")
         platform_input("training-set", result.to_arrow())
-        remember_features(summary)
+        remember_features(list(features), summary)
         return result
     from mlstudio.app.embedded import embedded_studio
 

@@ -1,13 +1,15 @@
 """The feature store from inside a workflow (SQLite and Postgres): ``training_set`` in a task
 builds the point-in-time set as the run's user under the run's domain, and ``materialize`` in
-a task is the online refresh a schedule runs. Neither is cached (what they read or write is
-not in their cache key); a domain that may not read a feature's classification is refused."""
+a task is the online refresh a schedule runs. A training set is cached while its views and
+their data hold (a refresh never is: it is an effect); a domain that may not read a feature's
+classification is refused, also on a cache hit."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from tests.integration.test_features import churn  # noqa: F401  (the fixture)
+import pyarrow as pa
+from tests.integration.test_features import churn, day, write  # noqa: F401  (the fixture)
 
 from mlstudio.testing.flows import task_of
 
@@ -62,15 +64,45 @@ def orders(studio, run_id: str) -> list[str]:
     return [line.split(",")[at] for line in text[1:]]
 
 
-def test_a_task_builds_a_point_in_time_training_set_and_is_not_cached(studio, churn):  # noqa: F811
+def test_a_task_builds_a_point_in_time_training_set_cached_while_its_data_holds(
+    studio,
+    churn,  # noqa: F811
+    tmp_path,
+):
     push(studio, churn, '{"orders": "int64"}')
     first = studio.ok("run", "churn/feats/train_set:latestAlpha")
     assert first["state"] == "succeeded", first
     # the backfilled 99 is not used before it was known; exact label time and max_age: missing
     assert orders(studio, first["id"]) == ["1", "99", "", "", ""]
+    # nothing changed: the same views on the same data, so the set is reused (and audited)
     again = studio.ok("run", "churn/feats/train_set:latestAlpha")
     build = task_of(studio.ok("runs", "show", again["id"]), "build")
+    assert build["cache_hit"] is True
+    reused = studio.ok("audit", "--action", "features.read", "--limit", "100")
+    assert any((e.get("details") or {}).get("cached_from") == first["id"] for e in reused)
+    # a new version of the view's source: the cached set would hide it, so it is rebuilt
+    late = write(
+        tmp_path / "events2.parquet",
+        {
+            "region": ["1"],
+            "cid": ["23"],
+            "ts": pa.array([day(3)], pa.timestamp("us")),
+            "known_at": pa.array([day(4)], pa.timestamp("us")),
+            "orders": pa.array([42], pa.int64()),
+            "email": ["a@x"],
+        },
+    )
+    studio.ok(
+        "data", "import", late, "--name", "churn/events",
+        *[f"--classify={c}=internal" for c in ("region", "cid", "ts", "known_at", "orders")],
+        "--classify", "email=confidential+pii",
+    )  # fmt: skip
+    third = studio.ok("run", "churn/feats/train_set:latestAlpha")
+    shown = studio.ok("runs", "show", third["id"], "--explain")
+    build = task_of(shown, "build")
     assert build["cache_hit"] is False and build["state"] == "succeeded"
+    assert any("churn/events@2" in r for r in build["explain"]["reasons"]), build["explain"]
+    assert orders(studio, third["id"]) == ["42", "42", "", "", ""]  # the new version's rows
 
 
 def test_a_domain_that_may_not_read_a_feature_is_refused_in_the_task(studio, churn):  # noqa: F811
@@ -111,3 +143,11 @@ def test_what_a_task_builds_from_a_pii_feature_is_pii(studio, churn):  # noqa: F
     assert denied.code != 0 and "pii" in denied.stderr
     allowed = studio.cli("runs", "output", run["id"], "--task", "build", "--domain", "production")
     assert allowed.code == 0 and "a@x" in allowed.stdout
+    # the cached set is not served to a domain that may not read the feature: the task runs,
+    # and the feature store refuses it
+    other = studio.cli("run", "churn/feats/train_set", "--domain", "experimentation", "--json")
+    assert other.code == 1 and other.json["state"] == "failed"
+    shown = studio.ok("runs", "show", other.json["id"], "--explain")
+    build = task_of(shown, "build")
+    assert build["cache_hit"] is False and "pii" in build["error"]
+    assert any("domain experimentation" in r for r in build["explain"]["reasons"])

@@ -75,10 +75,11 @@ def platform_input(label: str, table: Any) -> None:
         found[f"{label}#{len(found) + 1}"] = table
 
 
-def remember_features(summary: dict[str, Any]) -> None:
-    """Keep what a training set built in the running task joined (view versions, the columns
-    each gave, the source dataset versions) in its read set (``features``): a model registered
-    from the run records them in its lineage (``registry.feature_lineage``)."""
+def remember_features(refs: list[str], summary: dict[str, Any]) -> None:
+    """Keep what a training set built in the running task joined (the references as written,
+    the view versions, the columns each gave, the source dataset versions) in its read set
+    (``features``): a cache hit checks they still hold (``features.cached_reads``), and a model
+    registered from the run records them in its lineage (``registry.feature_lineage``)."""
     from mlstudio.workflows.sdk import current
 
     context = current()
@@ -94,6 +95,7 @@ def remember_features(summary: dict[str, Any]) -> None:
         found = context._feature_reads = []
     found.append(
         {
+            "refs": list(refs),
             "views": [{"view": v, "columns": columns.get(v, [])} for v in summary["views"]],
             "sources": list(summary.get("sources") or []),
             "entities": summary.get("entities"),

@@ -42,6 +42,7 @@ from mlstudio.workflows.engine_cache import (
     cache_entry,
     cacheable,
     hit_problems,
+    record_feature_reads,
     record_model_reads,
 )
 from mlstudio.workflows.engine_governance import GovernanceGate
@@ -85,6 +86,7 @@ class EngineConfig:
     env_python: Callable[[dict[str, Any]], str | None] = lambda code: None
     sandbox: dict[str, Any] | None = None  # protected roots for the task sandbox (None: off)
     model_reads: Any = None  # a ModelReads (engine_cache); None: no cached model read reused
+    feature_reads: Any = None  # a FeatureReads (engine_cache); None: no cached training set
 
 
 class Engine:
@@ -542,7 +544,9 @@ class Engine:
             self._pending.stale.append(entry.key)
             return False
         # the files it read, its expiry, the registered models it read (same, readable here)
-        problems, models = hit_problems(self.config.model_reads, step.uow, run, entry, s, memo)
+        problems, models = hit_problems(
+            self.config.model_reads, step.uow, run, entry, s, memo, self.config.feature_reads
+        )
         if problems:
             self._stale_notes[s.id] = readset.stale_note(entry, problems)
             self._pending.stale.append(entry.key)
@@ -553,6 +557,7 @@ class Engine:
             self._terminal(s.node.id)
             return True
         record_model_reads(self.config.model_reads, step.uow, run, s, entry, models)
+        record_feature_reads(self.config.feature_reads, step.uow, run, s, entry)
         self._persist_later(run, s, entry.output)
         s.output = entry.output
         self._pending.hits.append(entry.key)

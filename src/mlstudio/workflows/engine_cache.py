@@ -63,7 +63,24 @@ class ModelReads(Protocol):
     def record(self, uow: Any, actor: str, model: Any, version: Any, **where: Any) -> None: ...
 
 
+class FeatureReads(Protocol):
+    """The feature store's side of training sets on a cache hit
+    (``integrations.features.cached_reads``, handed over like :class:`ModelReads`)."""
+
+    def check_cached(
+        self,
+        uow: Any,
+        actor: str,
+        domain: str,
+        reads: list[dict[str, Any]],
+        memo: dict[Any, Any] | None = None,
+    ) -> tuple[list[str], list[Any]]: ...
+
+    def record(self, uow: Any, actor: str, reads: list[Any], **where: Any) -> None: ...
+
+
 NO_REGISTRY = "it read registered models, and this engine has no registry to check them against"
+NO_FEATURES = "it built a training set, and this engine has no feature store to check it against"
 
 
 def hit_problems(
@@ -73,21 +90,48 @@ def hit_problems(
     entry: Any,
     s: _State,
     memo: dict[Any, Any],
+    features: FeatureReads | None = None,
 ) -> tuple[list[str], list[Any]]:
     """(why ``entry`` may not serve ``s`` of ``run``, the model reads to record when it may):
     the files it read and its expiry (``readset.check_entry``), then the registered models it
     read: each uri is resolved again (a moved alias: stale) and the registry's check runs for
     the run's domain and user (refused: not served; the task then runs and the registry
-    refuses it, audited). ``memo``: one step's, so one query per distinct uri."""
+    refuses it, audited), then the training sets it built (``features``: the same views on
+    the same data, readable here). ``memo``: one step's, so one query per distinct uri."""
     problems = readset.check_entry(entry, s.node.options)
     if problems:
         return problems, []
+    built = readset.feature_reads(entry.read_set)
+    if built:
+        if features is None:  # fail closed
+            return [NO_FEATURES], []
+        problems, _ = features.check_cached(uow, run.created_by, run.domain, built, memo)
+        if problems:
+            return problems, []
     reads = readset.model_reads(entry.read_set)
     if not reads:
         return [], []
     if checker is None:  # fail closed
         return [NO_REGISTRY], []
     return checker.check_cached(uow, run.created_by, run.domain, reads, memo)
+
+
+def record_feature_reads(
+    features: FeatureReads | None, uow: Any, run: Any, s: _State, entry: Any
+) -> None:
+    """Audit the training sets a cache hit reuses as reads by ``run``."""
+    built = readset.feature_reads(entry.read_set)
+    if features is None or not built:
+        return
+    features.record(
+        uow,
+        run.created_by,
+        built,
+        domain=run.domain,
+        run_id=run.id,
+        node_id=s.node.id,
+        cached_from=entry.run_id,
+    )
 
 
 def record_model_reads(

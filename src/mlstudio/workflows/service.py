@@ -290,6 +290,7 @@ class RunService:
             env = envs.ensure(tuple(code["requirements"]))
             return env.python if env else None
 
+        from mlstudio.integrations.features import cached_reads as feature_reads
         from mlstudio.integrations.registry import reads as model_reads
         from mlstudio.workflows.cache.environment import TaskEnvironments
 
@@ -301,6 +302,7 @@ class RunService:
             env_python=env_python,
             sandbox=sandbox_policy_for(settings),
             model_reads=model_reads,  # a cache hit's model reads: checked by the registry
+            feature_reads=feature_reads,  # its training sets: checked by the feature store
         )
         from mlstudio.workflows.recorder import RunRecorder
 

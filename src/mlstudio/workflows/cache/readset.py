@@ -141,6 +141,11 @@ def current_format(read_set: dict[str, Any] | None) -> bool:
     return isinstance(version, int) and version >= READ_SET_VERSION
 
 
+def feature_reads(read_set: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The training sets a cached task built (``app.in_run.remember_features``)."""
+    return [dict(f) for f in (read_set or {}).get("features") or []]
+
+
 def model_reads(read_set: dict[str, Any] | None) -> list[dict[str, Any]]:
     """The registered model versions a task read (``uri``, ``name``, ``version``, ``digest``)."""
     return [dict(m) for m in (read_set or {}).get("models") or []]
@@ -167,13 +172,14 @@ def explain(read_set: dict[str, Any] | None) -> tuple[str | None, list[str]]:
 
 
 def summary(read_set: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A short view for ``runs show``: counts, the models read (``uri → name/version``), and
-    what the sandbox could not follow."""
+    """A short view for ``runs show``: counts, the models read (``uri → name/version``), the
+    training sets built (``refs → views on datasets``), and what the sandbox could not follow."""
     if not read_set or not (
         read_set.get("files")
         or read_set.get("dirs")
         or read_set.get("effects")
         or read_set.get("models")
+        or read_set.get("features")
     ):
         return None
     out: dict[str, Any] = {
@@ -182,6 +188,12 @@ def summary(read_set: dict[str, Any] | None) -> dict[str, Any] | None:
     }
     if read_set.get("models"):
         out["models"] = [f"{m['uri']} → {m['name']}/{m['version']}" for m in read_set["models"]]
+    if read_set.get("features"):
+        out["features"] = [
+            f"{', '.join(f['refs'])} → {', '.join(v['view'] for v in f['views'])} "
+            f"on {', '.join(f['sources'])}"
+            for f in read_set["features"]
+        ]
     if read_set.get("effects"):
         out["untracked"] = [f"{e['kind']}: {e['what']}" for e in read_set["effects"][:_MAX_SHOWN]]
         out["untracked_total"] = read_set.get("effects_total", len(read_set["effects"]))
