@@ -33,7 +33,10 @@ with engine.connect() as conn:
 
 
 def portable(code: str) -> str:
-    code = code.replace("mlstudio.store.metadata.tables._base.UtcDateTime(timezone=True)", "sa.DateTime(timezone=True)")
+    code = code.replace(
+        "mlstudio.store.metadata.tables._base.UtcDateTime(timezone=True)",
+        "sa.DateTime(timezone=True)",
+    )
     code = code.replace(
         "sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql')", "JSON_TYPE"
     )
