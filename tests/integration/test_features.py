@@ -367,6 +367,15 @@ def test_a_model_records_the_feature_views_it_was_trained_with(studio, churn, tm
         ("dataset:churn/train@1", 1, ["orders"]),
         ("model:propensity/1", 1, ["orders"]),
     ]
+    # the catalog finds the view by a feature's name, with the model that uses it
+    (found,) = studio.ok("features", "list", "--search", "ORDERS")
+    assert (found["ref"], found["models"], found["consumers"]) == (
+        "churn/customer_stats@1",
+        ["propensity/1"],
+        2,
+    )
+    assert found["classification"] == "internal" and found["materialized_at"] is None
+    assert studio.ok("features", "list", "--search", "no-such-feature") == []
     # a model trained on a plain dataset records no features
     (tmp_path / "plain").mkdir()
     plain = write_flow(tmp_path / "plain", TRAINER.replace("churn/train", "churn/events"))
@@ -415,6 +424,8 @@ def test_an_sql_view_classifies_each_feature_by_its_own_sources(studio, churn, t
     )  # fmt: skip
     assert [r["orders2"] for r in pq.read_table(out).to_pylist()] == [2, 198, None, None, 198]
     studio.ok("features", "materialize", "churn/customer_doubled@1")
+    (listed,) = studio.ok("features", "list", "--search", "doubled")
+    assert "pii" in listed["classification"] and listed["materialized_at"]
     # experimentation may read the internal feature online, not the one made from the email
     got = studio.ok(
         "features", "get", "churn/customer_doubled@1", "--key", '["1", "23"]',

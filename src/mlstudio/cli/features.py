@@ -10,7 +10,7 @@ from rich.markup import escape
 
 from mlstudio.cli import context
 from mlstudio.cli.output import JsonFlag, console, emit, table
-from mlstudio.cli.tables import Col
+from mlstudio.cli.tables import Col, WideFlag
 from mlstudio.errors import InvalidInputError
 
 app = typer.Typer(
@@ -27,25 +27,41 @@ Store = Annotated[str, typer.Option("--store", help="Online store: sqlite (embed
 def list_views(
     namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
     search: Annotated[str | None, typer.Option("--search")] = None,
+    wide: WideFlag = False,
     json_output: JsonFlag = False,
 ) -> None:
-    """Every feature view at its newest version."""
+    """Every feature view at its newest version: owner, classification, the models that use
+    it, when it was last materialized. --search matches names, descriptions, owners and
+    feature names."""
     rows = context.studio().features.list(namespace=namespace, search=search)
 
     def human(rows: list[dict[str, Any]]) -> None:
         table(
             None,
-            [Col("view", key=True), Col("entity"), Col("features"), Col("max age"), Col("module")],
+            [
+                Col("view", key=True),
+                Col("entity", drop=5),
+                Col("features", drop=4),
+                Col("max age", drop=3),
+                Col("owner", drop=2),
+                Col("classification"),
+                Col("models"),
+                Col("materialized", drop=1),
+            ],
             [
                 [
                     r["ref"],
                     r["entity"],
                     str(len(r["features"])),
-                    str(r["max_age_s"] or "-"),
-                    r["module"],
+                    _age(r["max_age_s"]),
+                    r.get("owner") or "-",
+                    r.get("classification") or "-",
+                    ", ".join(r.get("models") or []) or "-",
+                    r.get("materialized_at") or "never",
                 ]
                 for r in rows
             ],
+            wide=wide,
         )
 
     emit(rows, json_output, human)
@@ -62,7 +78,7 @@ def show(ref: View, json_output: JsonFlag = False) -> None:
             f"[bold]{escape(d['ref'])}[/]  "
             + escape(
                 f"entity {d['entity']} ({keys})  event time {d['event_time']}  "
-                f"knowledge time {d['knowledge_time'] or '-'}  max age {d['max_age_s'] or '-'}s  "
+                f"knowledge time {d['knowledge_time'] or '-'}  max age {_age(d['max_age_s'])}  "
                 f"versions {d['versions']}"
             )
         )
@@ -214,3 +230,13 @@ def check(
     )
     if not data["consistent"]:
         raise typer.Exit(1)
+
+
+def _age(seconds: int | None) -> str:
+    """``1209600`` -> ``14d`` (the largest unit that divides it), ``-`` for no bound."""
+    if not seconds:
+        return "-"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

@@ -24,14 +24,35 @@ class FeatureService:
 
     # --- catalog ------------------------------------------------------------------------------
     def list(self, namespace: str | None = None, search: str | None = None) -> list[dict[str, Any]]:
+        """Every view at its newest version, for the catalog: owner, the join of its features'
+        classifications, the models that use it and when it was last materialized. ``search``
+        matches the name, description, owner or a feature's name (case-insensitive)."""
         with self.store.read() as uow:
             rows = uow.features.list_latest(namespace)
             out = []
             for row in rows:
-                if search and search.lower() not in row["full_name"].lower():
+                if search and not _matches(row, search):
                     continue
                 view = registry.describe(row)
-                view["consumers"] = len(uow.features.usages(row["full_name"]))
+                usages = uow.features.usages(row["full_name"])
+                view["consumers"] = len(usages)
+                view["models"] = sorted(
+                    {
+                        u["consumer"].removeprefix("model:")
+                        for u in usages
+                        if u["consumer"].startswith("model:")
+                    }
+                )
+                names = [f for f, _ in row["spec"]["features"]]
+                view["classification"] = Classification.join_all(
+                    self._classes(uow, row, names).values()
+                ).spec()
+                done = [
+                    uow.features.last_materialization(row["full_name"], row["version"], store)
+                    for store in ("sqlite", "redis")
+                ]
+                times = [d["finished_at"] for d in done if d and d.get("finished_at")]
+                view["materialized_at"] = iso(max(times)) if times else None
                 out.append(view)
         return out
 
@@ -530,6 +551,19 @@ class OnlineReader:
                 }
             )
         return out
+
+
+def _matches(row: dict[str, Any], search: str) -> bool:
+    spec = row["spec"]
+    text = " ".join(
+        [
+            row["full_name"],
+            spec.get("description") or "",
+            spec.get("owner") or "",
+            *(f for f, _ in spec["features"]),
+        ]
+    )
+    return search.lower() in text.lower()
 
 
 def _mat(row: dict[str, Any] | None) -> dict[str, Any]:
