@@ -403,6 +403,64 @@ def test_false_alarm_feedback_from_a_monitor_page(monitored, open_page):
     assert [f["kind"] for f in shown["feedback"]] == ["false_alarm"]
 
 
+VIEWS = """
+from mlstudio.features import Entity, FeatureView
+
+person = Entity("person", join_keys={"id": "int64"})
+
+contact = FeatureView(
+    "contact",
+    entity=person,
+    sql="SELECT id, seen, score * 2 AS score2, length(email) AS email_len FROM people",
+    inputs={"people": "team/visits"},
+    event_time="seen",
+    max_age="7d",
+    features={"score2": "float64", "email_len": "int64"},
+    owner="growth",
+    description="Scores and contact details per person",
+)
+"""
+
+
+def test_feature_views_with_classification_and_search(portal, open_page):
+    """The catalog's feature views: the list with the join of the features' classifications,
+    search by a feature's name, and a view page with each feature's own tags and its SQL."""
+    server, root = portal["server"], portal["root"]
+    (root / "visits.csv").write_text(
+        "id,seen,score,email\n1,2026-01-01T00:00:00,0.5,a@example.com\n"
+    )
+    imported = server.cli(
+        "data", "import", str(root / "visits.csv"), "--name", "team/visits",
+        "--classify", "email=confidential+pii",
+        *[f"--classify={c}=internal" for c in ("id", "seen", "score")],
+    )  # fmt: skip
+    assert imported.code == 0, imported.stderr
+    module = root / "views"
+    (module / "tests").mkdir(parents=True)
+    (module / "module.toml").write_text('[module]\nname = "team/views"\nrequirements = []\n')
+    (module / "views.py").write_text(VIEWS)
+    pushed = server.cli("module", "push", str(module), "--no-tests")
+    assert pushed.code == 0, pushed.stderr
+    page = open_page()
+    sign_in(page, server, portal["alice"], "/ui/runs")
+    page.get_by_role("link", name="Features").click()
+    row = page.locator("#views tr[data-view='team/contact']")
+    expect(row.locator("[data-classification]")).to_contain_text("pii")
+    expect(row).to_contain_text("growth")
+    page.fill("input[name=search]", "no-such-feature")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("#views")).to_contain_text("No feature views.")
+    page.fill("input[name=search]", "email_len")
+    page.get_by_role("button", name="Search").click()
+    page.click("text=team/contact@1")
+    expect(page.locator("tr[data-feature='score2'] [data-classification]")).to_have_text("internal")
+    expect(page.locator("tr[data-feature='email_len'] [data-classification]")).to_contain_text(
+        "pii"
+    )
+    expect(page.locator("#sql")).to_contain_text("length(email)")
+    expect(page.locator("#consumers")).to_contain_text("No consumer")
+
+
 def test_mlstudio_ui_prints_a_sign_in_url_that_works(tmp_path):
     """``mlstudio ui`` on an embedded home: the printed token signs in at the printed URL."""
     from mlstudio.testing.flows import kill_group

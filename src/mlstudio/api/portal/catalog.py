@@ -1,5 +1,6 @@
-"""Catalog pages: modules (with promote for those who may), datasets, models, evaluations,
-flags and the audit log. Read-only but for promote; every call goes to the interface."""
+"""Catalog pages: modules (with promote for those who may), datasets, feature views, models,
+evaluations, flags and the audit log. Read-only but for promote; every call goes to the
+interface."""
 
 from __future__ import annotations
 
@@ -65,6 +66,27 @@ def datasets(request: Request, search: str | None = None) -> Response:
 def dataset(request: Request, ref: str) -> Response:
     return guarded(
         request, lambda s, studio: render(request, "dataset.html", s, d=studio.datasets.show(ref))
+    )
+
+
+@router.get(f"{PREFIX}/features")
+def features(request: Request, search: str | None = None) -> Response:
+    return guarded(
+        request,
+        lambda s, studio: render(
+            request,
+            "features.html",
+            s,
+            views=studio.features.list(search=search or None),
+            search=search,
+        ),
+    )
+
+
+@router.get(f"{PREFIX}/features/{{ref:path}}")
+def feature_view(request: Request, ref: str) -> Response:
+    return guarded(
+        request, lambda s, studio: render(request, "feature.html", s, v=studio.features.show(ref))
     )
 
 
