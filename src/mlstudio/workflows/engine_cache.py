@@ -47,9 +47,9 @@ def cache_entry(run: Any, plan: Plan, s: _State, duration: float | None) -> dict
     }
 
 
-class ModelReads(Protocol):
-    """The registry's side of model reads on a cache hit (``integrations.registry.reads``,
-    handed to the engine in its ``EngineConfig``: the engine imports no registry code)."""
+class CachedReads(Protocol):
+    """Reads a cached result made through the platform, checked again for the run it would
+    serve: ``(why not, the reads to record)``."""
 
     def check_cached(
         self,
@@ -59,22 +59,18 @@ class ModelReads(Protocol):
         reads: list[dict[str, Any]],
         memo: dict[Any, Any] | None = None,
     ) -> tuple[list[str], list[Any]]: ...
+
+
+class ModelReads(CachedReads, Protocol):
+    """The registry's side of model reads on a cache hit (``integrations.registry.reads``,
+    handed to the engine in its ``EngineConfig``: the engine imports no registry code)."""
 
     def record(self, uow: Any, actor: str, model: Any, version: Any, **where: Any) -> None: ...
 
 
-class FeatureReads(Protocol):
+class FeatureReads(CachedReads, Protocol):
     """The feature store's side of training sets on a cache hit
     (``integrations.features.cached_reads``, handed over like :class:`ModelReads`)."""
-
-    def check_cached(
-        self,
-        uow: Any,
-        actor: str,
-        domain: str,
-        reads: list[dict[str, Any]],
-        memo: dict[Any, Any] | None = None,
-    ) -> tuple[list[str], list[Any]]: ...
 
     def record(self, uow: Any, actor: str, reads: list[Any], **where: Any) -> None: ...
 

@@ -128,9 +128,9 @@ def _metadata_check(
 
 def _view_reads(uow: Any, policy: Any, sel: Any) -> tuple[list[str], list[Any]]:
     from mlstudio.data.catalog import classifications, get_dataset, parse_dataset_ref
-    from mlstudio.data.io import sql_columns_used
     from mlstudio.governance.policy import evaluate_read
     from mlstudio.governance.propagation import propagate_sql
+    from mlstudio.integrations.features.offline import sql_source_reads, view_columns
 
     spec = sel.spec
     names = [f for f, _ in sel.features]
@@ -143,25 +143,11 @@ def _view_reads(uow: Any, policy: Any, sel: Any) -> tuple[list[str], list[Any]]:
     if "dataset" in source:
         record = record_of(source["dataset"])
         tags = classifications(record.columns)
-        keys = [k for k, _ in spec["entity"]["join_keys"]]
-        times = [
-            spec["event_time"],
-            *([spec["knowledge_time"]] if spec.get("knowledge_time") else []),
-        ]
-        used = {c: tags.get(c, UNCLASSIFIED) for c in [*keys, *times, *names] if c in tags}
+        used = {c: tags.get(c, UNCLASSIFIED) for c in view_columns(spec, names) if c in tags}
         return [record.ref], evaluate_read(policy, record.full_name, record.domain, used)
     records = {alias: record_of(ref) for alias, ref in source["inputs"].items()}
     inputs = {alias: classifications(r.columns) for alias, r in records.items()}
-    used_by = sql_columns_used(source["sql"], {a: list(c) for a, c in inputs.items()})
-    violations: list[Any] = []
-    for alias, record in records.items():
-        columns = inputs[alias]
-        read = (
-            columns
-            if used_by is None
-            else {c: columns[c] for c in used_by.get(alias, ()) if c in columns}
-        )
-        violations += evaluate_read(policy, record.full_name, record.domain, read)
+    violations, _ = sql_source_reads(source["sql"], records, inputs, policy)
     propagated = {c.name: c.classification for c in propagate_sql(source["sql"], inputs)}
     classes: dict[str, Classification] = {f: propagated.get(f, UNCLASSIFIED) for f in names}
     violations += evaluate_read(policy, f"{sel.ref} (sql)", None, classes)

@@ -139,15 +139,13 @@ def _load(
     uow: Any, cas: Any, sel: Selection, policy: DomainPolicy, violations: list[Violation]
 ) -> tuple[ViewData, list[tuple[str, dict[str, Classification], int]]]:
     spec = sel.spec
-    keys = [k for k, _ in spec["entity"]["join_keys"]]
-    times = [spec["event_time"], *([spec["knowledge_time"]] if spec.get("knowledge_time") else [])]
     names = [f for f, _ in sel.features]
     source = spec["source"]
     checked = []
     if "dataset" in source:
         record, table = _dataset(uow, cas, source["dataset"])
         tags = _classes(record)
-        used = {c: tags.get(c, UNCLASSIFIED) for c in [*keys, *times, *names] if c in tags}
+        used = {c: tags.get(c, UNCLASSIFIED) for c in view_columns(spec, names) if c in tags}
         violations.extend(evaluate_read(policy, record.full_name, record.domain, used))
         checked.append((record.ref, used, table.num_rows))
         classes = {f: tags.get(f, UNCLASSIFIED) for f in names}
@@ -164,7 +162,7 @@ def _load_sql(
     violations: list[Violation],
     names: list[str],
 ) -> tuple[ViewData, list[tuple[str, dict[str, Classification], int]]]:
-    from mlstudio.data.io import classify_output, sql_columns_used
+    from mlstudio.data.io import classify_output
     from mlstudio.data.sql import run_sql
 
     source = sel.spec["source"]
@@ -180,17 +178,9 @@ def _load_sql(
             record.ref,
             record,
         )
-    used = sql_columns_used(source["sql"], {a: list(t.column_names) for a, t in tables.items()})
-    checked = []
-    for alias, record in records.items():
-        columns = inputs[alias]
-        read = (
-            columns
-            if used is None
-            else {c: columns[c] for c in used.get(alias, ()) if c in columns}
-        )
-        violations.extend(evaluate_read(policy, record.full_name, record.domain, read))
-        checked.append((record.ref, read, tables[alias].num_rows))
+    refused, reads = sql_source_reads(source["sql"], records, inputs, policy)
+    violations.extend(refused)
+    checked = [(records[a].ref, read, tables[a].num_rows) for a, read in reads.items()]
     result = run_sql(source["sql"], tables).to_arrow()
     propagated = {
         c.name: c
@@ -208,6 +198,38 @@ def _load_sql(
             f"{refs.get(s.split('.')[0], s.split('.')[0])}.{s.split('.', 1)[-1]}" for s in prov
         ]
     return ViewData(sel, result, classes, sources, sorted(refs.values())), checked
+
+
+def view_columns(spec: dict[str, Any], features: list[str]) -> list[str]:
+    """The columns a dataset view takes from its source: keys, times and ``features``."""
+    keys = [k for k, _ in spec["entity"]["join_keys"]]
+    times = [spec["event_time"], *([spec["knowledge_time"]] if spec.get("knowledge_time") else [])]
+    return [*keys, *times, *features]
+
+
+def sql_source_reads(
+    sql: str,
+    records: dict[str, Any],
+    inputs: dict[str, dict[str, Classification]],
+    policy: DomainPolicy,
+) -> tuple[list[Violation], dict[str, dict[str, Classification]]]:
+    """(the domain's refusals, the columns read per input) for an SQL view's query: every
+    column it names of each input dataset (all of them when the query cannot be analysed)."""
+    from mlstudio.data.io import sql_columns_used
+
+    used = sql_columns_used(sql, {alias: list(columns) for alias, columns in inputs.items()})
+    violations: list[Violation] = []
+    reads: dict[str, dict[str, Classification]] = {}
+    for alias, record in records.items():
+        columns = inputs[alias]
+        read = (
+            columns
+            if used is None
+            else {c: columns[c] for c in used.get(alias, ()) if c in columns}
+        )
+        violations.extend(evaluate_read(policy, record.full_name, record.domain, read))
+        reads[alias] = read
+    return violations, reads
 
 
 def view_inputs(data: list[ViewData]) -> list[Any]:
