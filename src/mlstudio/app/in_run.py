@@ -98,7 +98,5 @@ def remember_features(refs: list[str], summary: dict[str, Any]) -> None:
             "refs": list(refs),
             "views": [{"view": v, "columns": columns.get(v, [])} for v in summary["views"]],
             "sources": list(summary.get("sources") or []),
-            "entities": summary.get("entities"),
-            "as_of": summary.get("as_of"),
         }
     )

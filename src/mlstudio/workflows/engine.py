@@ -19,9 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from mlstudio.core.clock import utcnow
@@ -42,9 +40,9 @@ from mlstudio.workflows.engine_cache import (
     cache_entry,
     cacheable,
     hit_problems,
-    record_feature_reads,
-    record_model_reads,
+    record_reads,
 )
+from mlstudio.workflows.engine_config import EngineConfig  # the Engine takes one; re-exported
 from mlstudio.workflows.engine_governance import GovernanceGate
 from mlstudio.workflows.engine_state import (  # noqa: F401  (initial_rows is re-exported)
     StepTransaction,
@@ -74,19 +72,6 @@ CANCEL_CHECK_S = 0.3
 
 def engine_identity() -> str:
     return process_identity()
-
-
-@dataclass
-class EngineConfig:
-    artifact_url: str
-    cache_dir: Path
-    logs_dir: Path
-    # (code ref, task code identity) -> the env component of its cache key
-    task_environment: Callable[[dict[str, Any], dict[str, Any] | None], dict[str, Any]]
-    env_python: Callable[[dict[str, Any]], str | None] = lambda code: None
-    sandbox: dict[str, Any] | None = None  # protected roots for the task sandbox (None: off)
-    model_reads: Any = None  # a ModelReads (engine_cache); None: no cached model read reused
-    feature_reads: Any = None  # a FeatureReads (engine_cache); None: no cached training set
 
 
 class Engine:
@@ -544,9 +529,7 @@ class Engine:
             self._pending.stale.append(entry.key)
             return False
         # the files it read, its expiry, the registered models it read (same, readable here)
-        problems, models = hit_problems(
-            self.config.model_reads, step.uow, run, entry, s, memo, self.config.feature_reads
-        )
+        problems, models = hit_problems(self.config, step.uow, run, entry, s, memo)
         if problems:
             self._stale_notes[s.id] = readset.stale_note(entry, problems)
             self._pending.stale.append(entry.key)
@@ -556,8 +539,7 @@ class Engine:
             self._set(run, s, TaskState.FAILED, error=problem, finished_at=utcnow())
             self._terminal(s.node.id)
             return True
-        record_model_reads(self.config.model_reads, step.uow, run, s, entry, models)
-        record_feature_reads(self.config.feature_reads, step.uow, run, s, entry)
+        record_reads(self.config, step.uow, run, s, entry, models)
         self._persist_later(run, s, entry.output)
         s.output = entry.output
         self._pending.hits.append(entry.key)

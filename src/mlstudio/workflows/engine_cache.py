@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from mlstudio.core.clock import utcnow
 from mlstudio.workflows.cache import readset
+from mlstudio.workflows.engine_config import EngineConfig
 from mlstudio.workflows.engine_state import _State
 from mlstudio.workflows.plan import Plan
 
@@ -80,20 +81,22 @@ NO_FEATURES = "it built a training set, and this engine has no feature store to 
 
 
 def hit_problems(
-    checker: ModelReads | None,
+    config: EngineConfig,
     uow: Any,
     run: Any,
     entry: Any,
     s: _State,
     memo: dict[Any, Any],
-    features: FeatureReads | None = None,
 ) -> tuple[list[str], list[Any]]:
-    """(why ``entry`` may not serve ``s`` of ``run``, the model reads to record when it may):
+    """(why ``entry`` may not serve ``s`` of ``run``, the model reads to record when it may),
+    with ``config``'s checkers (an ``EngineConfig``: ``model_reads``, ``feature_reads``):
     the files it read and its expiry (``readset.check_entry``), then the registered models it
     read: each uri is resolved again (a moved alias: stale) and the registry's check runs for
     the run's domain and user (refused: not served; the task then runs and the registry
     refuses it, audited), then the training sets it built (``features``: the same views on
     the same data, readable here). ``memo``: one step's, so one query per distinct uri."""
+    checker: ModelReads | None = config.model_reads
+    features: FeatureReads | None = config.feature_reads
     problems = readset.check_entry(entry, s.node.options)
     if problems:
         return problems, []
@@ -112,40 +115,20 @@ def hit_problems(
     return checker.check_cached(uow, run.created_by, run.domain, reads, memo)
 
 
-def record_feature_reads(
-    features: FeatureReads | None, uow: Any, run: Any, s: _State, entry: Any
+def record_reads(
+    config: EngineConfig, uow: Any, run: Any, s: _State, entry: Any, allowed: list[Any]
 ) -> None:
-    """Audit the training sets a cache hit reuses as reads by ``run``."""
+    """Record the platform reads of a cache hit as reads by ``run``, naming the run whose
+    result it reuses: the model reads ``allowed`` (lineage and audit, as ``registry.load``
+    records them) and the training sets it built (audited as feature reads)."""
+    models: ModelReads | None = config.model_reads
+    features: FeatureReads | None = config.feature_reads
+    where = {"domain": run.domain, "run_id": run.id, "node_id": s.node.id}
+    if models is not None:
+        for model, version, ref in allowed:
+            models.record(
+                uow, run.created_by, model, version, ref=ref, **where, cached_from=entry.run_id
+            )
     built = readset.feature_reads(entry.read_set)
-    if features is None or not built:
-        return
-    features.record(
-        uow,
-        run.created_by,
-        built,
-        domain=run.domain,
-        run_id=run.id,
-        node_id=s.node.id,
-        cached_from=entry.run_id,
-    )
-
-
-def record_model_reads(
-    checker: ModelReads | None, uow: Any, run: Any, s: _State, entry: Any, allowed: list[Any]
-) -> None:
-    """Record the model reads of a cache hit as reads by ``run`` (lineage and audit, as
-    ``registry.load`` records them), naming the run whose result it reuses."""
-    if checker is None:
-        return
-    for model, version, ref in allowed:
-        checker.record(
-            uow,
-            run.created_by,
-            model,
-            version,
-            ref=ref,
-            domain=run.domain,
-            run_id=run.id,
-            node_id=s.node.id,
-            cached_from=entry.run_id,
-        )
+    if features is not None and built:
+        features.record(uow, run.created_by, built, **where, cached_from=entry.run_id)
