@@ -106,6 +106,14 @@ class StateError(ConflictError):
     code = "invalid_state"
 
 
+class BudgetExceededError(ConflictError):
+    """Work was refused because its estimated cost does not fit in what is left of a money
+    budget; the message gives the numbers. Nothing was spent on it."""
+
+    http_status = 402
+    code = "budget_exceeded"
+
+
 class InUseError(ConflictError):
     """A deletion was refused: something still needs what it would delete (``details`` says
     what)."""

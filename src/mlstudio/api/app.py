@@ -73,6 +73,7 @@ def create_app(
         evaluation,
         features,
         flags,
+        genai,
         health,
         metrics,
         models,
@@ -162,6 +163,7 @@ def create_app(
         flags,
         monitoring,
         deployments,
+        genai,
     )
     for module in by_domain:
         api.include_router(module.router)

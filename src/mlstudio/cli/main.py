@@ -35,7 +35,10 @@ ENTRIES: dict[str, tuple[str, str]] = {
         "mlstudio.cli.model:app",
         "Register, show, alias, approve and protect models (the model registry).",
     ),
-    "namespace": ("mlstudio.cli.namespace:app", "Create team namespaces and grant their roles."),
+    "namespace": (
+        "mlstudio.cli.namespace:app",
+        "Create team namespaces, grant their roles, set their quotas and money budgets.",
+    ),
     "data": (
         "mlstudio.cli.data:app",
         "Import, classify, trace and export datasets; declassifiers.",
@@ -75,6 +78,10 @@ ENTRIES: dict[str, tuple[str, str]] = {
     "genai": (
         "mlstudio.cli.genai:app",
         "GenAI model providers: embed with one, serve local models over the OpenAI API.",
+    ),
+    "prompt": (
+        "mlstudio.cli.prompt:app",
+        "Prompts, versioned with the module that defines them: list, show.",
     ),
     "deploy": (
         "mlstudio.cli.deploy:app",

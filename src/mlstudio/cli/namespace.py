@@ -134,3 +134,52 @@ def _parse_limit(text: str | None, option: str) -> int | EllipsisType | None:
             f"{option} takes a whole number or none, got {text!r}",
             hint=f"e.g. {option} 4, or {option} none for unlimited",
         ) from None
+
+
+@app.command("budget")
+def budget(
+    name: Annotated[str, typer.Argument(help="Namespace")],
+    usd: Annotated[
+        str | None,
+        typer.Option("--usd", metavar="USD|none", help="USD per period (none: remove it)"),
+    ] = None,
+    period: Annotated[
+        str, typer.Option("--period", help="Rolling period: hours, days or weeks, e.g. 30d")
+    ] = "30d",
+    json_output: JsonFlag = False,
+) -> None:
+    """Show a namespace's money budget, or set it (admins): GenAI work reserves its estimated
+    cost before it starts and is refused, with the numbers, when it does not fit."""
+    genai = context.studio().genai
+    if usd is None:
+        data = genai.budget(name)
+    else:
+        amount: float | None
+        if usd.strip().lower() in ("none", "unlimited"):
+            amount = None
+        else:
+            try:
+                amount = float(usd)
+            except ValueError:
+                from mlstudio.errors import InvalidInputError
+
+                raise InvalidInputError(
+                    f"--usd takes an amount or none, got {usd!r}", hint="e.g. --usd 200"
+                ) from None
+        data = genai.set_budget(name, amount, period)
+
+    def human(d: dict[str, Any]) -> None:
+        mark = "[green]✓[/] " if usd is not None else ""
+        if d["usd"] is None:
+            console().print(
+                f"{mark}namespace {d['namespace']}: no budget; spent ${d['spent_usd']:.4f} in "
+                f"the last 30d, ${d['reserved_usd']:.4f} reserved"
+            )
+            return
+        console().print(
+            f"{mark}namespace {d['namespace']}: ${d['usd']:.2f} per {d['period']}; spent "
+            f"${d['spent_usd']:.4f}, reserved ${d['reserved_usd']:.4f}, "
+            f"${d['remaining_usd']:.4f} left"
+        )
+
+    emit(data, json_output, human)

@@ -70,6 +70,12 @@ class Client:
         return RemoteFlags(self.http)
 
     @cached_property
+    def genai(self) -> Any:
+        from mlstudio.client.genai import RemoteGenAI
+
+        return RemoteGenAI(self.http)
+
+    @cached_property
     def features(self) -> areas.RemoteFeatures:
         return areas.RemoteFeatures(self.http)
 

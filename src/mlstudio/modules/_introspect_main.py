@@ -41,6 +41,18 @@ def _feature_views(module: object, entry: str) -> list[dict]:
     return out
 
 
+def _prompts(module: object, entry: str) -> list[dict]:
+    """The prompts a module defines at top level (only if it imported the prompt SDK)."""
+    prompts = sys.modules.get("mlstudio.integrations.genai.prompts")
+    if prompts is None:
+        return []
+    return [
+        {**obj.describe(), "file": entry, "attr": attr}
+        for attr, obj in vars(module).items()
+        if isinstance(obj, prompts.Prompt) and not attr.startswith("_")
+    ]
+
+
 def main(argv: list[str]) -> int:
     root = Path(argv[0]).resolve()
     entries = argv[1:]
@@ -49,6 +61,7 @@ def main(argv: list[str]) -> int:
 
     found: list[dict] = []
     views: list[dict] = []  # feature views (mlstudio.features.FeatureView), registered on push
+    prompts: list[dict] = []  # prompts (mlstudio.genai.Prompt), recorded on push
     seen: dict[str, str] = {}
     for entry in entries:
         module_name = entry[:-3].replace("/", ".")
@@ -58,6 +71,7 @@ def main(argv: list[str]) -> int:
             print(json.dumps({"ok": False, "error": _locate(exc, root)}))
             return 0
         views.extend(_feature_views(module, entry))
+        prompts.extend(_prompts(module, entry))
         for attr, obj in vars(module).items():
             if not isinstance(obj, Definition) or attr.startswith("_"):
                 continue
@@ -82,7 +96,13 @@ def main(argv: list[str]) -> int:
         message = f"feature view {twice[0]!r} is defined twice; names must be unique in a module"
         print(json.dumps({"ok": False, "error": message}))
         return 0
-    print(json.dumps({"ok": True, "definitions": found, "feature_views": views}))
+    names = [p["name"] for p in prompts]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        message = f"prompt {twice[0]!r} is defined twice; names must be unique in a module"
+        print(json.dumps({"ok": False, "error": message}))
+        return 0
+    print(json.dumps({"ok": True, "definitions": found, "feature_views": views, "prompts": prompts}))
     return 0
 
 

@@ -38,10 +38,12 @@ def introspect(
     manifest: ModuleManifest,
     python: str | None = None,
     feature_views: list[dict[str, Any]] | None = None,
+    prompts: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Return the descriptions of every task and workflow; raise with ``file:line`` on failure.
 
-    ``feature_views``, when given, receives the specs of the module's feature views."""
+    ``feature_views`` and ``prompts``, when given, receive the specs of the module's feature
+    views and prompts."""
     entries = manifest.entrypoints or default_entrypoints(module_dir)
     if not entries:
         raise ModuleImportError(
@@ -80,7 +82,10 @@ def introspect(
     views = result.get("feature_views") or []
     if feature_views is not None:
         feature_views.extend(views)
-    if not views and not any(d["kind"] in ("task", "workflow") for d in definitions):
+    found_prompts = result.get("prompts") or []
+    if prompts is not None:
+        prompts.extend(found_prompts)
+    if not views and not found_prompts and not any(d["kind"] in ("task", "workflow") for d in definitions):
         raise ModuleImportError(
             f"{module_dir.name} defines no @task or @workflow in {', '.join(entries)}",
             hint="decorate at least one function with @mlstudio.task",

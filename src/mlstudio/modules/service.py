@@ -227,7 +227,10 @@ class ModuleService:
                 (staged / entry.path).write_bytes(entry.data)
             progress("importing tasks and workflows")
             feature_views: list[dict[str, Any]] = []
-            definitions = introspect(staged, manifest, python=python, feature_views=feature_views)
+            prompts: list[dict[str, Any]] = []
+            definitions = introspect(
+                staged, manifest, python=python, feature_views=feature_views, prompts=prompts
+            )
         _attach_code_identities(definitions, build)
         report = TestReport()
         if run_tests:
@@ -254,6 +257,7 @@ class ModuleService:
                 git_dirty,
                 tests,
                 feature_views,
+                prompts,
             ),
         )
         changes = None
@@ -398,6 +402,7 @@ class ModuleService:
         git_dirty: bool | None,
         tests: dict[str, Any],
         feature_views: list[dict[str, Any]] | None = None,
+        prompts: list[dict[str, Any]] | None = None,
     ) -> tuple[ModuleVersionRecord, bool]:
         Authorizer(uow.identity).require_namespace(actor, name.namespace, "push modules")
         module = uow.modules.get_module(name.full, for_update=True)
@@ -439,6 +444,8 @@ class ModuleService:
             from mlstudio.integrations.features.registry import register_views
 
             register_views(uow, actor, record, feature_views)
+        if prompts:
+            uow.genai.add_prompts(record.module, record.version, prompts)
         moved = uow.modules.move_tag(module, LATEST_ALPHA, record.version, actor, "push")
         from mlstudio.integrations.webhooks import emit_tag_moved
 

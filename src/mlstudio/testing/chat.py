@@ -11,6 +11,12 @@ the real request and response shapes. It reads the prompt of
 - a question containing ``garble`` gets a reply that is no verdict at all.
 
 Every request body (and its ``Authorization`` header) is kept for the test to inspect.
+
+``chat_standin(reply=summary_for)`` answers as a deterministic *generator* instead (batch
+inference tests): the first words of the prompt's last line. Either way, a prompt containing
+``FAIL-500`` gets a 500 and one containing ``GARBLE-JSON`` a body that is not JSON (every
+time, so a client's retries end in failure), and one containing ``HOLD`` is answered only
+when the test sets :attr:`ChatStandIn.release` (a process can then be killed mid-call).
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -44,15 +50,30 @@ def verdict_for(prompt: str) -> str:
     return "X"
 
 
+def summary_for(prompt: str) -> str:
+    """The generator stand-in's answer: ``Summary:`` and the first six words of the last
+    line of the prompt."""
+    lines = [line for line in prompt.strip().splitlines() if line.strip()] or [""]
+    return "Summary: " + " ".join(lines[-1].split()[:6])
+
+
 @dataclass
 class ChatStandIn:
     url: str  # the OpenAI base URL, ending in /v1
     requests: list[dict[str, Any]] = field(default_factory=list)
     authorizations: list[str | None] = field(default_factory=list)  # each request's header
+    release: threading.Event = field(default_factory=threading.Event)
+    holding: threading.Event = field(default_factory=threading.Event)  # a HOLD call arrived
+
+    def prompts(self) -> list[str]:
+        """The last message of every chat request, in arrival order."""
+        return [r["messages"][-1]["content"] for r in self.requests if "messages" in r]
 
 
 @contextmanager
-def chat_standin(model: str = "judge-1") -> Iterator[ChatStandIn]:
+def chat_standin(
+    model: str = "judge-1", reply: Callable[[str], str] = verdict_for
+) -> Iterator[ChatStandIn]:
     """Serve the stand-in on a free local port for the duration of the block."""
     state: ChatStandIn
 
@@ -79,7 +100,21 @@ def chat_standin(model: str = "judge-1") -> Iterator[ChatStandIn]:
                 self._send(404, {"error": {"message": f"no model {body.get('model')!r}"}})
                 return
             prompt = body["messages"][-1]["content"]
-            reply = verdict_for(prompt)
+            if "HOLD" in prompt:
+                state.holding.set()
+                state.release.wait(60)
+            if "FAIL-500" in prompt:
+                self._send(500, {"error": {"message": "the stand-in failed on purpose"}})
+                return
+            if "GARBLE-JSON" in prompt:
+                data = b"{not json"
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return
+            answer = reply(prompt)
             self._send(
                 200,
                 {
@@ -89,14 +124,14 @@ def chat_standin(model: str = "judge-1") -> Iterator[ChatStandIn]:
                     "choices": [
                         {
                             "index": 0,
-                            "message": {"role": "assistant", "content": reply},
+                            "message": {"role": "assistant", "content": answer},
                             "finish_reason": "stop",
                         }
                     ],
                     "usage": {
                         "prompt_tokens": len(prompt.split()),
-                        "completion_tokens": len(reply.split()),
-                        "total_tokens": len(prompt.split()) + len(reply.split()),
+                        "completion_tokens": len(answer.split()),
+                        "total_tokens": len(prompt.split()) + len(answer.split()),
                     },
                 },
             )
@@ -108,5 +143,6 @@ def chat_standin(model: str = "judge-1") -> Iterator[ChatStandIn]:
     try:
         yield state
     finally:
+        state.release.set()
         server.shutdown()
         server.server_close()

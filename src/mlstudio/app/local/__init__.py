@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from mlstudio.app.local.evaluation import LocalEvaluation
     from mlstudio.app.local.features import LocalFeatures
     from mlstudio.app.local.flags import LocalFlags
+    from mlstudio.app.local.genai import LocalGenAI
     from mlstudio.app.local.governance import LocalDomains, LocalNamespaces
     from mlstudio.app.local.identity import LocalAudit, LocalTokens, LocalUsers
     from mlstudio.app.local.models import LocalModels
@@ -126,6 +127,12 @@ class LocalStudio:
         from mlstudio.app.local.monitoring import LocalMonitoring
 
         return LocalMonitoring(self.platform, self.actor, self.served)
+
+    @cached_property
+    def genai(self) -> LocalGenAI:
+        from mlstudio.app.local.genai import LocalGenAI
+
+        return LocalGenAI(self.platform, self.actor, self.served)
 
     @cached_property
     def features(self) -> LocalFeatures:

@@ -9,7 +9,7 @@ from sqlalchemy import Engine, text
 from mlstudio.errors import ConfigurationError, StoreUnavailableError
 
 # The newest revision in migrations/versions; a test checks that it matches Alembic's head.
-SCHEMA_HEAD = "0015"
+SCHEMA_HEAD = "0016"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _UPGRADE_LOCK = 0x6D6C7374  # "mlst": the advisory lock key of schema upgrades
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from mlstudio.store.metadata.repositories.evaluation import EvaluationRepository
     from mlstudio.store.metadata.repositories.features import FeatureRepository
     from mlstudio.store.metadata.repositories.flags import FlagRepository
+    from mlstudio.store.metadata.repositories.genai import GenAIRepository
     from mlstudio.store.metadata.repositories.governance import (
         DatasetRepository,
         DeclassifierRepository,
@@ -147,6 +148,12 @@ class UnitOfWork:
         from mlstudio.store.metadata.repositories.features import FeatureRepository
 
         return FeatureRepository(self.conn)
+
+    @cached_property
+    def genai(self) -> GenAIRepository:
+        from mlstudio.store.metadata.repositories.genai import GenAIRepository
+
+        return GenAIRepository(self.conn)
 
     @cached_property
     def maintenance(self) -> MaintenanceRepository:

@@ -10,6 +10,12 @@ from mlstudio.store.metadata.tables.features import (
     feature_views,
 )
 from mlstudio.store.metadata.tables.flags import feature_flags
+from mlstudio.store.metadata.tables.genai import (
+    genai_budgets,
+    genai_items,
+    genai_ledger,
+    prompt_versions,
+)
 from mlstudio.store.metadata.tables.governance import api_tokens, datasets, declassifiers, domains
 from mlstudio.store.metadata.tables.identity import role_grants, users
 from mlstudio.store.metadata.tables.maintenance import deleted_versions, installation, run_pins
@@ -70,6 +76,10 @@ __all__ = [
     "domains",
     "evaluations",
     "feature_flags",
+    "genai_budgets",
+    "genai_items",
+    "genai_ledger",
+    "prompt_versions",
     "deployments",
     "feature_materializations",
     "feature_usages",

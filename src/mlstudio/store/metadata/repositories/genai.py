@@ -1,0 +1,166 @@
+"""Rows of the GenAI workloads (plain dicts): prompts, batch item results, budgets, ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from mlstudio.core.clock import utcnow
+from mlstudio.store.metadata.tables import (
+    genai_budgets,
+    genai_items,
+    genai_ledger,
+    prompt_versions,
+)
+
+_KEYS_PER_QUERY = 500
+
+
+def _upsert(conn: Connection) -> Any:
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as upsert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as upsert
+    return upsert
+
+
+class GenAIRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    # --- prompts -------------------------------------------------------------------------
+    def add_prompts(self, module: str, version: int, specs: list[dict[str, Any]]) -> None:
+        now = utcnow()
+        rows = [
+            {
+                "module": module,
+                "module_version": version,
+                "name": spec["name"],
+                "digest": spec["digest"],
+                "spec": spec,
+                "created_at": now,
+            }
+            for spec in specs
+        ]
+        if rows:
+            self.conn.execute(insert(prompt_versions), rows)
+
+    def prompts(self, module: str | None = None, version: int | None = None) -> list[dict]:
+        q = select(prompt_versions)
+        if module is not None:
+            q = q.where(prompt_versions.c.module == module)
+        if version is not None:
+            q = q.where(prompt_versions.c.module_version == version)
+        q = q.order_by(
+            prompt_versions.c.module, prompt_versions.c.name, prompt_versions.c.module_version
+        )
+        return [dict(r._mapping) for r in self.conn.execute(q)]
+
+    # --- batch inference items -----------------------------------------------------------
+    def items(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), _KEYS_PER_QUERY):
+            chunk = unique[start : start + _KEYS_PER_QUERY]
+            q = select(genai_items).where(genai_items.c.key.in_(chunk))
+            found.update({r.key: dict(r._mapping) for r in self.conn.execute(q)})
+        return found
+
+    def put_items(self, rows: list[dict[str, Any]]) -> None:
+        """Keep computed items; an item already kept stays (two runs may compute it at once)."""
+        if rows:
+            unique = list({r["key"]: r for r in rows}.values())
+            self.conn.execute(_upsert(self.conn)(genai_items).on_conflict_do_nothing(), unique)
+
+    # --- budgets and their ledger --------------------------------------------------------
+    def budget(self, namespace: str, *, for_update: bool = False) -> dict[str, Any] | None:
+        q = select(genai_budgets).where(genai_budgets.c.namespace == namespace)
+        if for_update and self.conn.dialect.name == "postgresql":
+            q = q.with_for_update()  # SQLite: write transactions are serialized (BEGIN IMMEDIATE)
+        r = self.conn.execute(q).first()
+        return dict(r._mapping) if r is not None else None
+
+    def put_budget(self, namespace: str, usd: float, period_s: int, actor: str) -> None:
+        values = {"usd": usd, "period_s": period_s, "updated_by": actor, "updated_at": utcnow()}
+        if self.budget(namespace, for_update=True) is None:
+            self.conn.execute(insert(genai_budgets).values(namespace=namespace, **values))
+        else:
+            self.conn.execute(
+                update(genai_budgets).where(genai_budgets.c.namespace == namespace).values(**values)
+            )
+
+    def remove_budget(self, namespace: str) -> bool:
+        q = delete(genai_budgets).where(genai_budgets.c.namespace == namespace)
+        return bool(self.conn.execute(q).rowcount)
+
+    def ledger_totals(
+        self, namespace: str, spent_since: datetime, reserved_since: datetime
+    ) -> dict[str, float]:
+        """USD spent since ``spent_since``, and reserved (not yet settled) since
+        ``reserved_since``."""
+        c = genai_ledger.c
+        q = (
+            select(c.kind, func.coalesce(func.sum(c.usd), 0.0))
+            .where(c.namespace == namespace)
+            .where(
+                ((c.kind == "spent") & (c.created_at >= spent_since))
+                | ((c.kind == "reserved") & (c.created_at >= reserved_since))
+            )
+            .group_by(c.kind)
+        )
+        totals = {"spent": 0.0, "reserved": 0.0}
+        for kind, usd in self.conn.execute(q):
+            totals[kind] = float(usd)
+        return totals
+
+    def add_entry(
+        self,
+        namespace: str,
+        kind: str,
+        usd: float,
+        run_id: str | None,
+        node_id: str | None,
+        note: str = "",
+    ) -> int:
+        row = {
+            "namespace": namespace,
+            "kind": kind,
+            "usd": usd,
+            "run_id": run_id,
+            "node_id": node_id,
+            "note": note,
+            "created_at": utcnow(),
+        }
+        return int(self.conn.execute(insert(genai_ledger).values(**row)).inserted_primary_key[0])
+
+    def remove_entry(self, entry_id: int) -> bool:
+        q = delete(genai_ledger).where(genai_ledger.c.id == entry_id)
+        return bool(self.conn.execute(q).rowcount)
+
+    def remove_reservations(self, run_id: str, node_id: str) -> int:
+        c = genai_ledger.c
+        q = delete(genai_ledger).where(
+            (c.run_id == run_id) & (c.node_id == node_id) & (c.kind == "reserved")
+        )
+        return int(self.conn.execute(q).rowcount or 0)
+
+    def run_spend(self, run_ids: Sequence[str]) -> dict[str, dict[str, float]]:
+        """Per run: USD spent and reserved now."""
+        out: dict[str, dict[str, float]] = {}
+        ids = list(dict.fromkeys(run_ids))
+        for start in range(0, len(ids), _KEYS_PER_QUERY):
+            q = (
+                select(
+                    genai_ledger.c.run_id,
+                    genai_ledger.c.kind,
+                    func.sum(genai_ledger.c.usd),
+                )
+                .where(genai_ledger.c.run_id.in_(ids[start : start + _KEYS_PER_QUERY]))
+                .group_by(genai_ledger.c.run_id, genai_ledger.c.kind)
+            )
+            for run_id, kind, usd in self.conn.execute(q):
+                out.setdefault(run_id, {"spent": 0.0, "reserved": 0.0})[kind] = float(usd)
+        return out
