@@ -71,13 +71,13 @@ def llm_batch(
     re-run batch computes and pays only for what is new. Inside a task the run's namespace
     budget applies (``namespace`` is then ignored), per-item tokens, cost and latency are
     logged to tracking, and the outputs inherit the input's classification."""
-    from mlstudio.app.batch_predict import _arrow
     from mlstudio.app.in_run import current_run, run_access
+    from mlstudio.data.dataset import as_table
     from mlstudio.integrations.genai.batch import BatchSpec, Ledger, run_batch
     from mlstudio.integrations.genai.providers import Price
     from mlstudio.integrations.genai.registry import open_provider
 
-    table = _arrow(data)
+    table = as_table(data, "llm_batch reads")
     options: dict[str, Any] = {}
     if timeout_s is not None:
         options["timeout_s"] = timeout_s

@@ -711,7 +711,7 @@ def test_every_area_of_the_interface_is_implemented(app):
     from mlstudio.app import interface
 
     areas = {n: p for n, p in vars(interface.Studio).items() if isinstance(p, property)}
-    assert len(areas) == 20  # ... features, evaluation, flags, monitoring, deployments
+    assert len(areas) == 21  # ... features, evaluation, flags, monitoring, deployments, genai
     for area_name, prop in areas.items():
         protocol = typing.get_type_hints(prop.fget)["return"]
         area = getattr(app.studio, area_name)

@@ -30,21 +30,6 @@ def predict(uri: str, data: Any, *, domain: str | None = None) -> Any:
 
 
 def _arrow(data: Any) -> Any:
-    import pyarrow as pa
+    from mlstudio.data.dataset import as_table
 
-    from mlstudio.errors import InvalidInputError
-
-    if isinstance(data, pa.Table):
-        return data
-    if hasattr(data, "to_arrow"):
-        return data.to_arrow()
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover - pandas comes with the ml extra
-        pd = None
-    if pd is not None and isinstance(data, pd.DataFrame):
-        return pa.Table.from_pandas(data, preserve_index=False)
-    raise InvalidInputError(
-        f"predict scores a table, not {type(data).__name__}",
-        hint="pass an Arrow table, a pandas DataFrame or a Dataset",
-    )
+    return as_table(data, "predict scores")

@@ -75,3 +75,26 @@ class Dataset:
         shape = f"{self._table.num_rows}x{self._table.num_columns}" if loaded else "not loaded"
         label = self.name or (self.digest[:12] if self.digest else "in-memory")
         return f"Dataset({label}, {shape})"
+
+
+def as_table(data: Any, what: str) -> pa.Table:
+    """``data`` (an Arrow table, a pandas DataFrame or a ``Dataset``) as an Arrow table, or a
+    one-line refusal starting with ``what`` (e.g. "predict scores")."""
+    import pyarrow as pa
+
+    if isinstance(data, pa.Table):
+        return data
+    if hasattr(data, "to_arrow"):
+        return data.to_arrow()
+    try:
+        import pandas
+    except ImportError:  # pragma: no cover - pandas comes with the ml extra
+        pandas = None
+    if pandas is not None and isinstance(data, pandas.DataFrame):
+        return pa.Table.from_pandas(data, preserve_index=False)
+    from mlstudio.errors import InvalidInputError
+
+    raise InvalidInputError(
+        f"{what} a table, not {type(data).__name__}",
+        hint="pass an Arrow table, a pandas DataFrame or a Dataset",
+    )
