@@ -168,6 +168,11 @@ def test_a_batch_runs_once_then_is_kept_and_outputs_are_classified_like_the_inpu
     assert {r["cached"] for r in kept} == {"true"}
     assert len(ticket_prompts(endpoint)) == 10  # nothing was asked again
     assert studio.ok("namespace", "budget", "support")["spent_usd"] == pytest.approx(total)
+    assert studio.ok("runs", "show", again["id"])["cost"] is None  # every item kept: no calls
+    listed = {r["id"]: r for r in studio.ok("runs", "list")}
+    assert listed[first["id"]]["cost"]["spent_usd"] == pytest.approx(total)
+    assert listed[first["id"]]["cost"]["estimate_to_finish_usd"] == 0
+    assert "cost" not in listed[again["id"]]
 
 
 def test_a_changed_prompt_recomputes_only_its_own_items(studio, module, endpoint):
@@ -204,6 +209,11 @@ def test_a_budget_stops_a_batch_between_batches_and_a_resume_pays_only_for_the_r
     assert len(ticket_prompts(endpoint)) == 8
     budget = studio.ok("namespace", "budget", "support")
     assert budget["reserved_usd"] == 0 and budget["spent_usd"] == pytest.approx(1.12)
+    # the stopped run's cost so far, and what the 2 items left would cost at $0.14 each
+    cost = studio.ok("runs", "show", failed["id"])["cost"]
+    assert cost["spent_usd"] == pytest.approx(1.12)
+    assert cost["estimate_to_finish_usd"] == pytest.approx(0.28)
+    assert "about $0.2800 to finish" in studio.cli("runs", "show", failed["id"]).stdout
 
     studio.ok("namespace", "budget", "support", "--usd", "5")
     resumed = studio.ok("runs", "clone", failed["id"])  # the same run again

@@ -181,6 +181,8 @@ class RunView(TypedDict):
     # running/cancelling: is its engine alive (process or heartbeat)? None otherwise
     engine_alive: NotRequired[bool | None]
     engine_note: NotRequired[str | None]  # a dead engine: what happened and the fix
+    # its model calls (GenAI): USD spent, reserved now and the estimate to finish
+    cost: NotRequired[dict[str, float] | None]
 
 
 class TaskRunView(TypedDict):

@@ -93,6 +93,15 @@ def print_run(data: dict[str, Any]) -> None:
     )
     if data.get("engine_note"):
         c.print(f"[yellow]engine gone:[/] {escape(data['engine_note'])}", highlight=False)
+    cost = data.get("cost")
+    if cost:
+        ahead = cost["estimate_to_finish_usd"] + cost["reserved_usd"]
+        c.print(
+            f"cost: ${cost['spent_usd']:.4f} spent"
+            + (f", about ${ahead:.4f} to finish" if ahead > 0 else ""),
+            markup=False,
+            highlight=False,
+        )
     cause = data.get("triggered_by")
     if cause and cause.get("monitor"):
         c.print(f"triggered by monitor {cause['monitor']} (alert {cause.get('alert')})",

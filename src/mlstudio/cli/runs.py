@@ -53,6 +53,7 @@ def list_runs(
                 Col("by", drop=3),
                 Col("created", drop=4),
                 Col("time", drop=2),
+                *([Col("cost", drop=2)] if any(r.get("cost") for r in data) else []),
             ],
             [
                 [
@@ -63,6 +64,7 @@ def list_runs(
                     r["created_by"],
                     r["created_at"],
                     f"{r['duration_s']:.2f}s" if r.get("duration_s") is not None else "",
+                    *([_cost(r.get("cost"))] if any(r.get("cost") for r in data) else []),
                 ]
                 for r in data
             ],
@@ -75,6 +77,15 @@ def list_runs(
                 )
 
     emit(rows, json_output, human)
+
+
+def _cost(cost: dict[str, float] | None) -> str:
+    """``$0.42`` spent, with ``+ ~$1.10`` to finish while items remain."""
+    if not cost:
+        return ""
+    text = f"${cost['spent_usd']:.4f}"
+    ahead = cost["estimate_to_finish_usd"] + cost["reserved_usd"]
+    return f"{text} + ~${ahead:.4f}" if ahead > 0 else text
 
 
 def _state(run: dict[str, Any]) -> str:

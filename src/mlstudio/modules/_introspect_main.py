@@ -102,7 +102,9 @@ def main(argv: list[str]) -> int:
         message = f"prompt {twice[0]!r} is defined twice; names must be unique in a module"
         print(json.dumps({"ok": False, "error": message}))
         return 0
-    print(json.dumps({"ok": True, "definitions": found, "feature_views": views, "prompts": prompts}))
+    print(
+        json.dumps({"ok": True, "definitions": found, "feature_views": views, "prompts": prompts})
+    )
     return 0
 
 

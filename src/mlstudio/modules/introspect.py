@@ -85,7 +85,11 @@ def introspect(
     found_prompts = result.get("prompts") or []
     if prompts is not None:
         prompts.extend(found_prompts)
-    if not views and not found_prompts and not any(d["kind"] in ("task", "workflow") for d in definitions):
+    if (
+        not views
+        and not found_prompts
+        and not any(d["kind"] in ("task", "workflow") for d in definitions)
+    ):
         raise ModuleImportError(
             f"{module_dir.name} defines no @task or @workflow in {', '.join(entries)}",
             hint="decorate at least one function with @mlstudio.task",

@@ -421,11 +421,14 @@ class RunService:
             from mlstudio.scheduling.queue import waiting_reasons
 
             waiting = waiting_reasons(uow, runs)
+            costs = uow.genai.run_costs([r.id for r in runs])
         out = []
         for r in runs:
             item = {**r.summary(), "tasks": counts.get(r.id, {}), **self.engine_check(r, served)}
             if r.id in waiting:
                 item["waiting"] = waiting[r.id]
+            if r.id in costs:
+                item["cost"] = costs[r.id]
             out.append(item)
         return out
 
@@ -452,6 +455,7 @@ class RunService:
         with self.store.read() as uow:
             tasks = uow.runs.task_runs_of(run.id)
             pinned = pin_view(uow, run.id)
+            cost = uow.genai.run_costs([run.id]).get(run.id)
             explanations: dict[str, Any] = {}
             if explain:
                 for t in tasks:
@@ -474,6 +478,7 @@ class RunService:
         out["output_value"] = self.output_value(run)
         out["pinned"] = pinned
         out["triggered_by"] = run.plan.get("triggered_by")  # e.g. {monitor, alert}, or None
+        out["cost"] = cost  # what its model calls spent (USD), or None
         deps = plan_dependencies(run.plan)
         out["tasks"] = [task_view(t, deps, explanations) for t in tasks]
         return out

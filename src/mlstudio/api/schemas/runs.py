@@ -28,7 +28,16 @@ class RunOut(Out):
     duration_s: float | int | None  # int | float: a number passes through as it came
 
 
+class RunCostOut(Out):
+    spent_usd: float = Field(description="USD its model calls spent so far")
+    reserved_usd: float = Field(description="USD reserved by batches now running")
+    estimate_to_finish_usd: float = Field(
+        description="Items still to compute at each task's average cost per item so far"
+    )
+
+
 class RunListItem(RunOut):
+    cost: RunCostOut | None = Field(None, description="What its model calls cost, if any")
     engine_alive: bool | None = Field(
         None, description="A running run: is its engine alive (process or heartbeat)?"
     )
@@ -48,6 +57,7 @@ class RunShowOut(RunOut):
     triggered_by: dict[str, Any] | None = Field(
         None, description="What started it (a monitor and its alert), if not a person"
     )
+    cost: RunCostOut | None = Field(None, description="What its model calls cost, if any")
 
 
 class OutputOut(Out):

@@ -117,13 +117,21 @@ class Ledger:
         with self.store.read() as uow:
             return uow.genai.items(keys)
 
-    def reserve(self, usd: float, what: str) -> budgets.Reservation:
+    def reserve(self, usd: float, what: str, items: int = 0) -> budgets.Reservation:
         with self.store.transaction() as uow:
             return budgets.reserve(
-                uow, self.namespace, usd, run_id=self.run_id, node_id=self.node_id, what=what
+                uow,
+                self.namespace,
+                usd,
+                run_id=self.run_id,
+                node_id=self.node_id,
+                what=what,
+                items=items,
             )
 
-    def commit(self, items: list[Item], reservation: budgets.Reservation, what: str) -> None:
+    def commit(
+        self, items: list[Item], reservation: budgets.Reservation, what: str, remaining: int
+    ) -> None:
         from mlstudio.core.clock import utcnow
 
         now = utcnow()
@@ -146,7 +154,14 @@ class Ledger:
         with self.store.transaction() as uow:
             uow.genai.put_items(rows)
             budgets.settle(
-                uow, reservation, spent, run_id=self.run_id, node_id=self.node_id, what=what
+                uow,
+                reservation,
+                spent,
+                run_id=self.run_id,
+                node_id=self.node_id,
+                what=what,
+                items=sum(1 for item in items if not item.cached),
+                remaining=remaining,
             )
 
 
@@ -316,9 +331,9 @@ def run_batch(
     for number, start in enumerate(range(0, len(todo), spec.batch_size), 1):
         batch = todo[start : start + spec.batch_size]
         what = f"batch {number}/{total_batches} ({len(batch)} items)"
-        reservation = ledger.reserve(_estimate(provider, spec, batch), what)
+        reservation = ledger.reserve(_estimate(provider, spec, batch), what, len(batch))
         _compute(provider, spec, batch)
-        ledger.commit(batch, reservation, what)
+        ledger.commit(batch, reservation, what, len(todo) - start - len(batch))
         report.batches += 1
         report.computed += sum(1 for item in batch if item.status == "ok")
         report.failed += sum(1 for item in batch if item.status == "failed")

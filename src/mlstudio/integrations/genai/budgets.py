@@ -97,6 +97,7 @@ def reserve(
     run_id: str | None,
     node_id: str | None,
     what: str,
+    items: int = 0,
 ) -> Reservation:
     """Reserve ``usd`` against ``namespace``'s budget, or refuse with the numbers. Without a
     budget (or a namespace) nothing is reserved and nothing is refused."""
@@ -114,7 +115,7 @@ def reserve(
             hint=f"raise the budget (mlstudio namespace budget {namespace} --usd N) and resume "
             "the run, or wait for the period to roll on",
         )
-    entry = uow.genai.add_entry(namespace, "reserved", usd, run_id, node_id, what)
+    entry = uow.genai.add_entry(namespace, "reserved", usd, run_id, node_id, what, items=items)
     return Reservation(entry, namespace, usd)
 
 
@@ -126,13 +127,25 @@ def settle(
     run_id: str | None,
     node_id: str | None,
     what: str,
+    items: int = 0,
+    remaining: int | None = None,
 ) -> None:
-    """Replace ``reservation`` by the ``usd`` actually spent (kept even without a budget, so a
-    run's cost is known)."""
+    """Replace ``reservation`` by the ``usd`` actually spent on ``items`` (kept even without
+    a budget, so a run's cost and its estimate to finish are known; ``remaining``: the items
+    of the task still to compute)."""
     if reservation.id is not None:
         uow.genai.remove_entry(reservation.id)
-    if reservation.namespace is not None and usd > 0:
-        uow.genai.add_entry(reservation.namespace, "spent", usd, run_id, node_id, what)
+    if reservation.namespace is not None:
+        uow.genai.add_entry(
+            reservation.namespace,
+            "spent",
+            usd,
+            run_id,
+            node_id,
+            what,
+            items=items,
+            remaining=remaining,
+        )
 
 
 def release_task(uow: Any, run_id: str, node_id: str) -> int:

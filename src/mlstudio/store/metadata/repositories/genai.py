@@ -124,6 +124,9 @@ class GenAIRepository:
         run_id: str | None,
         node_id: str | None,
         note: str = "",
+        *,
+        items: int = 0,
+        remaining: int | None = None,
     ) -> int:
         row = {
             "namespace": namespace,
@@ -132,6 +135,8 @@ class GenAIRepository:
             "run_id": run_id,
             "node_id": node_id,
             "note": note,
+            "item_count": items,
+            "remaining": remaining,
             "created_at": utcnow(),
         }
         return int(self.conn.execute(insert(genai_ledger).values(**row)).inserted_primary_key[0])
@@ -147,20 +152,39 @@ class GenAIRepository:
         )
         return int(self.conn.execute(q).rowcount or 0)
 
-    def run_spend(self, run_ids: Sequence[str]) -> dict[str, dict[str, float]]:
-        """Per run: USD spent and reserved now."""
-        out: dict[str, dict[str, float]] = {}
+    def run_costs(self, run_ids: Sequence[str]) -> dict[str, dict[str, float]]:
+        """Per run: USD spent, reserved now, and the estimate to finish (each task's items
+        still to compute at its last spend, at that task's average cost per item so far)."""
+        c = genai_ledger.c
+        per_task: dict[tuple[str, str], dict[str, float]] = {}
         ids = list(dict.fromkeys(run_ids))
         for start in range(0, len(ids), _KEYS_PER_QUERY):
             q = (
                 select(
-                    genai_ledger.c.run_id,
-                    genai_ledger.c.kind,
-                    func.sum(genai_ledger.c.usd),
+                    c.run_id,
+                    c.node_id,
+                    c.kind,
+                    func.sum(c.usd),
+                    func.sum(c.item_count),
+                    func.min(c.remaining),
                 )
-                .where(genai_ledger.c.run_id.in_(ids[start : start + _KEYS_PER_QUERY]))
-                .group_by(genai_ledger.c.run_id, genai_ledger.c.kind)
+                .where(c.run_id.in_(ids[start : start + _KEYS_PER_QUERY]))
+                .group_by(c.run_id, c.node_id, c.kind)
             )
-            for run_id, kind, usd in self.conn.execute(q):
-                out.setdefault(run_id, {"spent": 0.0, "reserved": 0.0})[kind] = float(usd)
+            for run_id, node_id, kind, usd, items, remaining in self.conn.execute(q):
+                task = per_task.setdefault((run_id, node_id or ""), {})
+                task[f"{kind}_usd"] = float(usd or 0)
+                if kind == "spent":
+                    task["items"] = float(items or 0)
+                    task["remaining"] = float(remaining or 0)
+        out: dict[str, dict[str, float]] = {}
+        for (run_id, _), task in per_task.items():
+            run = out.setdefault(
+                run_id, {"spent_usd": 0.0, "reserved_usd": 0.0, "estimate_to_finish_usd": 0.0}
+            )
+            run["spent_usd"] += task.get("spent_usd", 0.0)
+            run["reserved_usd"] += task.get("reserved_usd", 0.0)
+            if task.get("items"):
+                per_item = task["spent_usd"] / task["items"]
+                run["estimate_to_finish_usd"] += per_item * task["remaining"]
         return out

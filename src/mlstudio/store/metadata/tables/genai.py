@@ -58,6 +58,8 @@ genai_ledger = Table(
     Column("usd", Float, nullable=False),
     Column("run_id", String(64), nullable=True),
     Column("node_id", String(256), nullable=True),
+    Column("item_count", Integer, nullable=False, default=0),  # items it pays (reserves) for
+    Column("remaining", Integer, nullable=True),  # items of its task still to compute after it
     Column("note", Text, nullable=False, default=""),
     Column("created_at", UtcDateTime, nullable=False),
     Index("ix_genai_ledger_namespace", "namespace", "created_at"),

@@ -47,6 +47,8 @@ def upgrade() -> None:
         sa.Column("usd", sa.Float(), nullable=False),
         sa.Column("run_id", sa.String(length=64), nullable=True),
         sa.Column("node_id", sa.String(length=256), nullable=True),
+        sa.Column("item_count", sa.Integer(), nullable=False),
+        sa.Column("remaining", sa.Integer(), nullable=True),
         sa.Column("note", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_genai_ledger")),
