@@ -11,9 +11,10 @@ import threading
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from mlstudio.testing.chat import chat_standin, summary_for
-from mlstudio.testing.flows import task_of
+from mlstudio.testing.flows import kill_group, start_mlstudio, task_of, wait_until
 
 TASKS = """
 import pandas as pd
@@ -225,6 +226,39 @@ def test_a_budget_stops_a_batch_between_batches_and_a_resume_pays_only_for_the_r
     assert studio.ok("namespace", "budget", "support")["spent_usd"] == pytest.approx(
         sum(float(r["cost_usd"]) for r in rows)
     )
+
+
+def test_kill_9_mid_batch_then_resume_asks_only_for_what_was_not_answered(studio, module, endpoint):
+    """Item 5 is held by the endpoint while the rest of its batch is answered; the run's whole
+    process group is killed; ``runs resume`` asks again only for item 5 (its answer never
+    came) and the items after it."""
+    proc = start_mlstudio(
+        "run", "support/tickets/summaries:latest", "--domain", "production", "--no-cache",
+        "-p", f"url={endpoint.url}", "-p", "marker=HOLD", env=studio.env(),
+    )  # fmt: skip
+    try:
+        assert endpoint.holding.wait(60), "the held call never arrived"
+        with studio.opened() as platform:
+
+            def kept() -> int:
+                with platform.store.read() as uow:
+                    return uow.conn.execute(text("SELECT count(*) FROM genai_items")).scalar()
+
+            wait_until(lambda: kept() == 7, "items 0-4, 6 and 7 kept", 60)
+    finally:
+        kill_group(proc)
+    endpoint.release.set()  # from now on, the endpoint answers a HOLD item at once
+    run_id = studio.ok("runs", "list")[0]["id"]
+    resumed = studio.ok("runs", "resume", run_id)
+    assert resumed["state"] == "succeeded", resumed
+    asked = ticket_prompts(endpoint)
+    held = [p for p in asked if "HOLD" in p]
+    assert len(held) == 2  # the call in flight when killed, and its one retry
+    others = [p for p in asked if "HOLD" not in p]
+    assert len(others) == 9 and len(set(others)) == 9  # every other item asked once
+    rows = rows_of(studio, run_id, "summarize")
+    assert [r["status"] for r in rows] == ["ok"] * 10
+    assert sum(r["cached"] == "true" for r in rows) == 7
 
 
 def test_an_item_the_provider_fails_is_marked_failed_and_retried_next_time(

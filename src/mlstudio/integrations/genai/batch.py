@@ -7,9 +7,10 @@ preemption, a budget stop) or a re-run with one changed prompt computes only wha
 never pays for an item twice.
 
 Per batch, in this order: reserve the batch's estimated cost against the namespace budget
-(one transaction: refused with the numbers when it does not fit), call the model, then keep the
-batch's items and replace the reservation by the real cost (one transaction). A batch is the
-unit of loss: a kill mid-batch loses at most that batch's calls.
+(one transaction: refused with the numbers when it does not fit), call the model, keeping each
+generated answer as it arrives (an embedding batch, one call, when it returns), then end the
+reservation: what was spent is what the kept items cost. A kill mid-batch loses only the calls
+in flight; a resumed run never asks again for an answer it kept.
 
 An item the provider fails to answer (after the provider's own retries: timeouts, malformed
 JSON, 5xx) is marked ``failed`` with its error and is not kept, so the next run retries it; the
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,9 +130,8 @@ class Ledger:
                 items=items,
             )
 
-    def commit(
-        self, items: list[Item], reservation: budgets.Reservation, what: str, remaining: int
-    ) -> None:
+    def keep(self, items: list[Item]) -> None:
+        """Keep computed items (their answers and what they cost) in one transaction."""
         from mlstudio.core.clock import utcnow
 
         now = utcnow()
@@ -145,23 +145,20 @@ class Ledger:
                 "latency_s": item.usage.compute_s,
                 "namespace": self.namespace,
                 "run_id": self.run_id,
+                "node_id": self.node_id,
                 "created_at": now,
             }
             for item in items
             if item.status == "ok" and not item.cached
         ]
-        spent = sum(item.cost_usd for item in items if not item.cached)
+        if rows:
+            with self.store.transaction() as uow:
+                uow.genai.put_items(rows)
+
+    def settle(self, reservation: budgets.Reservation, remaining: int) -> None:
         with self.store.transaction() as uow:
-            uow.genai.put_items(rows)
             budgets.settle(
-                uow,
-                reservation,
-                spent,
-                run_id=self.run_id,
-                node_id=self.node_id,
-                what=what,
-                items=sum(1 for item in items if not item.cached),
-                remaining=remaining,
+                uow, reservation, run_id=self.run_id, node_id=self.node_id, remaining=remaining
             )
 
 
@@ -232,8 +229,6 @@ def _estimate(provider: Provider, spec: BatchSpec, items: list[Item]) -> float:
     """The most a batch can cost: its input tokens counted here, ``max_tokens`` per answer,
     and (for a compute-priced model) an assumed second per item."""
     price: Price = provider.price
-    if not (price.per_1k_input or price.per_1k_output or price.per_compute_s):
-        return 0.0
     tokens = 0
     for item in items:
         text = (
@@ -243,11 +238,17 @@ def _estimate(provider: Provider, spec: BatchSpec, items: list[Item]) -> float:
         )
         item.estimate_tokens = provider.count_tokens(text)
         tokens += item.estimate_tokens
+    if not (price.per_1k_input or price.per_1k_output or price.per_compute_s):
+        return 0.0
     out = spec.max_tokens * len(items) if spec.operation == "generate" else 0
     return price.cost(Usage(tokens, out, float(len(items))))
 
 
-def _compute(provider: Provider, spec: BatchSpec, batch: list[Item]) -> None:
+def _compute(
+    provider: Provider, spec: BatchSpec, batch: list[Item], keep: Callable[[list[Item]], None]
+) -> None:
+    """Compute ``batch``, keeping what is computed: an embedding batch (one call) when it
+    returns, each generated answer as soon as it arrives (a kill loses no answer)."""
     if spec.operation == "embed":
         try:
             answer = provider.embed_with_usage([item.request for item in batch])
@@ -255,33 +256,35 @@ def _compute(provider: Provider, spec: BatchSpec, batch: list[Item]) -> None:
             for item in batch:
                 item.status, item.error = "failed", exc.one_line()
             return
-        total = answer.input_tokens or 1
+        total = sum(item.estimate_tokens for item in batch)
         for item, vector in zip(batch, answer.vectors, strict=True):
-            share = (item.estimate_tokens or provider.count_tokens(item.request)) / total
-            tokens = round(answer.input_tokens * share) if answer.input_tokens else 0
+            share = item.estimate_tokens / total if total else 1 / len(batch)
             item.output = [float(x) for x in vector]
-            item.usage = Usage(tokens, 0, answer.latency_s / len(batch))
+            item.usage = Usage(round(answer.input_tokens * share), 0, answer.latency_s * share)
             item.cost_usd = provider.price.cost(item.usage)
+        keep(batch)
         return
 
-    def one(item: Item) -> None:
+    def one(item: Item) -> Item:
         try:
             answer = provider.generate(
                 item.request, max_tokens=spec.max_tokens, temperature=spec.temperature
             )
         except ProviderError as exc:
             item.status, item.error = "failed", exc.one_line()
-            return
+            return item
         item.output = answer.text
         item.usage = answer.usage
         item.cost_usd = provider.price.cost(item.usage)
+        return item
 
     if spec.concurrency == 1 or len(batch) == 1:
         for item in batch:
-            one(item)
-    else:
-        with ThreadPoolExecutor(max_workers=min(spec.concurrency, len(batch))) as pool:
-            list(pool.map(one, batch))
+            keep([one(item)])
+        return
+    with ThreadPoolExecutor(max_workers=min(spec.concurrency, len(batch))) as pool:
+        for done in as_completed([pool.submit(one, item) for item in batch]):
+            keep([done.result()])  # in this thread: one writer to the store
 
 
 @dataclass
@@ -332,8 +335,8 @@ def run_batch(
         batch = todo[start : start + spec.batch_size]
         what = f"batch {number}/{total_batches} ({len(batch)} items)"
         reservation = ledger.reserve(_estimate(provider, spec, batch), what, len(batch))
-        _compute(provider, spec, batch)
-        ledger.commit(batch, reservation, what, len(todo) - start - len(batch))
+        _compute(provider, spec, batch, ledger.keep)
+        ledger.settle(reservation, len(todo) - start - len(batch))
         report.batches += 1
         report.computed += sum(1 for item in batch if item.status == "ok")
         report.failed += sum(1 for item in batch if item.status == "failed")

@@ -9,6 +9,9 @@ the later one sees the earlier one's reservation and waits or is refused: the bu
 overshot by at most the difference between one batch's estimate and its real cost, never by
 a whole job.
 
+What was spent is what the kept items cost: a batch keeps each item (and its cost) as soon as
+it is computed, so a kill mid-batch loses no paid-for answer and the budget sees every one.
+
 A reservation whose attempt died (a killed worker, a preempted task) must not hold money
 forever: the next attempt of the same task drops its task's open reservations first
 (:func:`release_task`), and any reservation older than :data:`RESERVATION_TTL` no longer
@@ -115,37 +118,24 @@ def reserve(
             hint=f"raise the budget (mlstudio namespace budget {namespace} --usd N) and resume "
             "the run, or wait for the period to roll on",
         )
-    entry = uow.genai.add_entry(namespace, "reserved", usd, run_id, node_id, what, items=items)
+    entry = uow.genai.add_reservation(namespace, usd, run_id, node_id, what, items)
     return Reservation(entry, namespace, usd)
 
 
 def settle(
     uow: Any,
     reservation: Reservation,
-    usd: float,
     *,
     run_id: str | None,
     node_id: str | None,
-    what: str,
-    items: int = 0,
-    remaining: int | None = None,
+    remaining: int,
 ) -> None:
-    """Replace ``reservation`` by the ``usd`` actually spent on ``items`` (kept even without
-    a budget, so a run's cost and its estimate to finish are known; ``remaining``: the items
-    of the task still to compute)."""
+    """End ``reservation`` (what its batch spent is in the items it kept) and record how many
+    items of the task are still to compute (the run's estimate to finish)."""
     if reservation.id is not None:
         uow.genai.remove_entry(reservation.id)
-    if reservation.namespace is not None:
-        uow.genai.add_entry(
-            reservation.namespace,
-            "spent",
-            usd,
-            run_id,
-            node_id,
-            what,
-            items=items,
-            remaining=remaining,
-        )
+    if reservation.namespace is not None and run_id is not None and node_id is not None:
+        uow.genai.set_progress(reservation.namespace, run_id, node_id, remaining)
 
 
 def release_task(uow: Any, run_id: str, node_id: str) -> int:

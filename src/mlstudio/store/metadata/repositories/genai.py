@@ -99,44 +99,39 @@ class GenAIRepository:
     def ledger_totals(
         self, namespace: str, spent_since: datetime, reserved_since: datetime
     ) -> dict[str, float]:
-        """USD spent since ``spent_since``, and reserved (not yet settled) since
-        ``reserved_since``."""
-        c = genai_ledger.c
-        q = (
-            select(c.kind, func.coalesce(func.sum(c.usd), 0.0))
+        """USD spent since ``spent_since`` (the items computed and kept), and reserved (not yet
+        settled) since ``reserved_since``."""
+        i, c = genai_items.c, genai_ledger.c
+        spent = self.conn.execute(
+            select(func.coalesce(func.sum(i.cost_usd), 0.0))
+            .where(i.namespace == namespace)
+            .where(i.created_at >= spent_since)
+        ).scalar_one()
+        reserved = self.conn.execute(
+            select(func.coalesce(func.sum(c.usd), 0.0))
             .where(c.namespace == namespace)
-            .where(
-                ((c.kind == "spent") & (c.created_at >= spent_since))
-                | ((c.kind == "reserved") & (c.created_at >= reserved_since))
-            )
-            .group_by(c.kind)
-        )
-        totals = {"spent": 0.0, "reserved": 0.0}
-        for kind, usd in self.conn.execute(q):
-            totals[kind] = float(usd)
-        return totals
+            .where(c.kind == "reserved")
+            .where(c.created_at >= reserved_since)
+        ).scalar_one()
+        return {"spent": float(spent), "reserved": float(reserved)}
 
-    def add_entry(
+    def add_reservation(
         self,
         namespace: str,
-        kind: str,
         usd: float,
         run_id: str | None,
         node_id: str | None,
-        note: str = "",
-        *,
-        items: int = 0,
-        remaining: int | None = None,
+        note: str,
+        items: int,
     ) -> int:
         row = {
             "namespace": namespace,
-            "kind": kind,
+            "kind": "reserved",
             "usd": usd,
             "run_id": run_id,
             "node_id": node_id,
             "note": note,
             "item_count": items,
-            "remaining": remaining,
             "created_at": utcnow(),
         }
         return int(self.conn.execute(insert(genai_ledger).values(**row)).inserted_primary_key[0])
@@ -152,39 +147,64 @@ class GenAIRepository:
         )
         return int(self.conn.execute(q).rowcount or 0)
 
-    def run_costs(self, run_ids: Sequence[str]) -> dict[str, dict[str, float]]:
-        """Per run: USD spent, reserved now, and the estimate to finish (each task's items
-        still to compute at its last spend, at that task's average cost per item so far)."""
+    def set_progress(self, namespace: str, run_id: str, node_id: str, remaining: int) -> None:
+        """A batch task's items still to compute (one row per task, replaced)."""
         c = genai_ledger.c
-        per_task: dict[tuple[str, str], dict[str, float]] = {}
+        self.conn.execute(
+            delete(genai_ledger).where(
+                (c.run_id == run_id) & (c.node_id == node_id) & (c.kind == "progress")
+            )
+        )
+        self.conn.execute(
+            insert(genai_ledger).values(
+                namespace=namespace,
+                kind="progress",
+                usd=0.0,
+                run_id=run_id,
+                node_id=node_id,
+                note="",
+                item_count=0,
+                remaining=remaining,
+                created_at=utcnow(),
+            )
+        )
+
+    def run_costs(self, run_ids: Sequence[str]) -> dict[str, dict[str, float]]:
+        """Per run with model calls: USD spent (its computed items), reserved now, and the
+        estimate to finish (each task's items still to compute at its average cost so far)."""
+        i, c = genai_items.c, genai_ledger.c
         ids = list(dict.fromkeys(run_ids))
+        tasks: dict[tuple[str, str], dict[str, float]] = {}
         for start in range(0, len(ids), _KEYS_PER_QUERY):
-            q = (
-                select(
-                    c.run_id,
-                    c.node_id,
-                    c.kind,
-                    func.sum(c.usd),
-                    func.sum(c.item_count),
-                    func.min(c.remaining),
-                )
-                .where(c.run_id.in_(ids[start : start + _KEYS_PER_QUERY]))
+            chunk = ids[start : start + _KEYS_PER_QUERY]
+            spent = (
+                select(i.run_id, i.node_id, func.sum(i.cost_usd), func.count())
+                .where(i.run_id.in_(chunk))
+                .group_by(i.run_id, i.node_id)
+            )
+            for run_id, node_id, usd, count in self.conn.execute(spent):
+                task = tasks.setdefault((run_id, node_id or ""), {})
+                task.update(spent=float(usd or 0), items=float(count))
+            ledger = (
+                select(c.run_id, c.node_id, c.kind, func.sum(c.usd), func.sum(c.remaining))
+                .where(c.run_id.in_(chunk))
                 .group_by(c.run_id, c.node_id, c.kind)
             )
-            for run_id, node_id, kind, usd, items, remaining in self.conn.execute(q):
-                task = per_task.setdefault((run_id, node_id or ""), {})
-                task[f"{kind}_usd"] = float(usd or 0)
-                if kind == "spent":
-                    task["items"] = float(items or 0)
+            for run_id, node_id, kind, usd, remaining in self.conn.execute(ledger):
+                task = tasks.setdefault((run_id, node_id or ""), {})
+                if kind == "reserved":
+                    task["reserved"] = float(usd or 0)
+                else:
                     task["remaining"] = float(remaining or 0)
         out: dict[str, dict[str, float]] = {}
-        for (run_id, _), task in per_task.items():
+        for (run_id, _), task in tasks.items():
             run = out.setdefault(
                 run_id, {"spent_usd": 0.0, "reserved_usd": 0.0, "estimate_to_finish_usd": 0.0}
             )
-            run["spent_usd"] += task.get("spent_usd", 0.0)
-            run["reserved_usd"] += task.get("reserved_usd", 0.0)
+            run["spent_usd"] += task.get("spent", 0.0)
+            run["reserved_usd"] += task.get("reserved", 0.0)
             if task.get("items"):
-                per_item = task["spent_usd"] / task["items"]
-                run["estimate_to_finish_usd"] += per_item * task["remaining"]
+                run["estimate_to_finish_usd"] += (
+                    task["spent"] / task["items"] * task.get("remaining", 0.0)
+                )
         return out

@@ -22,7 +22,8 @@ prompt_versions = Table(
 
 # One row per computed item of batch inference, keyed by what determines its answer (the
 # model, the operation and its options, the prompt's digest, the item's values): a resumed or
-# re-run batch takes these instead of calling (and paying for) the model again.
+# re-run batch takes these instead of calling (and paying for) the model again. A row is also
+# what was paid for it: a namespace's spend is the sum of its rows' costs in the period.
 genai_items = Table(
     "genai_items",
     metadata,
@@ -34,7 +35,10 @@ genai_items = Table(
     Column("latency_s", Float, nullable=False),
     Column("namespace", String(64), nullable=True),
     Column("run_id", String(64), nullable=True),
+    Column("node_id", String(256), nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_genai_items_namespace", "namespace", "created_at"),
+    Index("ix_genai_items_run_id", "run_id"),
 )
 
 # A namespace's money budget per period (rolling: the last ``period_s`` seconds).
@@ -48,18 +52,19 @@ genai_budgets = Table(
     Column("updated_at", UtcDateTime, nullable=False),
 )
 
-# Reservations (``kind`` reserved, deleted when settled) and spends against a budget.
+# Reservations against a budget (``kind`` reserved: deleted when their batch settles) and
+# each batch task's progress (``kind`` progress: one row per task, its items still to compute).
 genai_ledger = Table(
     "genai_ledger",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("namespace", String(64), nullable=False),
-    Column("kind", String(16), nullable=False),  # reserved | spent
+    Column("kind", String(16), nullable=False),  # reserved | progress
     Column("usd", Float, nullable=False),
     Column("run_id", String(64), nullable=True),
     Column("node_id", String(256), nullable=True),
-    Column("item_count", Integer, nullable=False, default=0),  # items it pays (reserves) for
-    Column("remaining", Integer, nullable=True),  # items of its task still to compute after it
+    Column("item_count", Integer, nullable=False, default=0),  # items it reserves for
+    Column("remaining", Integer, nullable=True),  # progress: items of its task still to compute
     Column("note", Text, nullable=False, default=""),
     Column("created_at", UtcDateTime, nullable=False),
     Index("ix_genai_ledger_namespace", "namespace", "created_at"),

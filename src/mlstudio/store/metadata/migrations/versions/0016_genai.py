@@ -36,9 +36,14 @@ def upgrade() -> None:
         sa.Column("latency_s", sa.Float(), nullable=False),
         sa.Column("namespace", sa.String(length=64), nullable=True),
         sa.Column("run_id", sa.String(length=64), nullable=True),
+        sa.Column("node_id", sa.String(length=256), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_genai_items")),
     )
+    op.create_index(
+        "ix_genai_items_namespace", "genai_items", ["namespace", "created_at"], unique=False
+    )
+    op.create_index("ix_genai_items_run_id", "genai_items", ["run_id"], unique=False)
     op.create_table(
         "genai_ledger",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -81,5 +86,7 @@ def downgrade() -> None:
     op.drop_index("ix_genai_ledger_run_id", table_name="genai_ledger")
     op.drop_index("ix_genai_ledger_namespace", table_name="genai_ledger")
     op.drop_table("genai_ledger")
+    op.drop_index("ix_genai_items_run_id", table_name="genai_items")
+    op.drop_index("ix_genai_items_namespace", table_name="genai_items")
     op.drop_table("genai_items")
     op.drop_table("genai_budgets")
