@@ -1,4 +1,4 @@
-"""The GenAI SDK: ``from mlstudio.genai import Prompt, llm_batch, prompt``.
+"""The GenAI SDK: ``from mlstudio.genai import Prompt, llm_batch, prompt, prompt_search``.
 
 Define prompts at the top level of a module (pushing it records them with that module
 version); :func:`llm_batch` runs a table through a model in bounded, checkpointed batches
@@ -12,7 +12,7 @@ from typing import Any
 
 from mlstudio.integrations.genai.prompts import Prompt
 
-__all__ = ["Prompt", "llm_batch", "prompt"]
+__all__ = ["Prompt", "llm_batch", "prompt", "prompt_search"]
 
 
 def prompt(ref: str) -> Prompt:
@@ -26,7 +26,7 @@ def prompt(ref: str) -> Prompt:
     if where is not None:
         with run_access(*where) as access:
             found, view = find_prompt(access.platform, ref)
-        if "@" not in view["requested"]:
+        if not view["pinned"]:
             not_cached(f"it resolved prompt {ref} by tag (pin it with @VERSION to cache)")
         return found
     from mlstudio.app.embedded import embedded_studio
@@ -148,3 +148,127 @@ def llm_batch(
         found = find_prompt(studio.platform, prompt)[0] if isinstance(prompt, str) else prompt
         ledger = Ledger(studio.platform.store, namespace, None, None)
         return run_batch(table, spec_for(found), provider, ledger, progress=print)[0]
+
+
+def prompt_search(
+    candidates: Any,
+    eval: Any,
+    *,
+    model: str,
+    predict: str = "generate",
+    reference: str = "answer",
+    labels: list[str] | None = None,
+    metric: str = "exact_match",
+    chunk: int = 40,
+    max_items: int | None = None,
+    confidence: float = 0.95,
+    seed: int = 0,
+    batch_size: int = 16,
+    max_tokens: int = 64,
+    model_name: str | None = None,
+    api_key_env: str | None = None,
+    price: Mapping[str, float] | None = None,
+    register: str | None = None,
+    namespace: str | None = None,
+) -> dict[str, Any]:
+    """Which of ``candidates`` (prompts, or a name -> prompt mapping) does best on ``eval``
+    (a table with the prompts' variables and a ``reference`` column)? Compared paired, in
+    looks of ``chunk`` items, stopping early when the leader is significantly ahead
+    (:mod:`mlstudio.integrations.genai.prompt_search`). Returns the report; inside a task,
+    ``register`` (e.g. ``"challenger"``) points that prompt alias of the task's module at the
+    winner, with the report (``mlstudio prompt show NS/MODULE@challenger``)."""
+    from mlstudio.app.in_run import current_run, run_access
+    from mlstudio.data.dataset import as_table
+    from mlstudio.errors import InvalidInputError
+    from mlstudio.integrations.genai.batch import Ledger
+    from mlstudio.integrations.genai.prompt_search import SearchSpec, search
+    from mlstudio.integrations.genai.providers import Price
+    from mlstudio.integrations.genai.registry import open_provider
+
+    named = _candidates(candidates)
+    table = as_table(eval, "prompt_search evaluates")
+    spec = SearchSpec(
+        predict=predict,
+        reference=reference,
+        labels=labels,
+        metric=metric,
+        chunk=chunk,
+        max_items=max_items,
+        confidence=confidence,
+        seed=seed,
+        batch_size=batch_size,
+        max_tokens=max_tokens,
+    )
+    provider = open_provider(
+        model, model=model_name, api_key_env=api_key_env, price=Price(**dict(price or {}))
+    )
+    where = current_run()
+    if where is None:
+        if register is not None:
+            raise InvalidInputError(
+                "register= moves a prompt alias of the task's module: it works inside a task",
+                hint="run the search in a task of the module that defines the prompts",
+            )
+        from mlstudio.app.embedded import embedded_studio
+
+        with embedded_studio() as studio:
+            ledger = Ledger(studio.platform.store, namespace, None, None)
+            return search(table, named, provider, ledger, spec, progress=print)
+    from mlstudio.workflows.sdk import current
+
+    context = current()
+    with run_access(*where) as access:
+        with access.platform.store.read() as uow:
+            run = uow.runs.get_run(access.run_id)
+        ledger = Ledger(access.platform.store, run.namespace if run else None, *where)
+        report = search(table, named, provider, ledger, spec, progress=context.log)
+        if register is not None and report["winner"] is not None and run is not None:
+            from mlstudio.integrations.genai.prompt_registry import set_alias
+
+            module, version = _task_module(run, access.node_id)
+            report["registered"] = set_alias(
+                access.platform,
+                access.actor,
+                module,
+                register,
+                named[report["winner"]].name,
+                version,
+                report,
+            )
+    context.log_metrics(
+        {"prompt_search/items": report["items"], "prompt_search/cost_usd": report["cost_usd"]}
+    )
+    return report
+
+
+def _candidates(candidates: Any) -> dict[str, Prompt]:
+    from mlstudio.errors import InvalidInputError
+
+    if isinstance(candidates, Mapping):
+        named = dict(candidates)
+    else:
+        named = {getattr(p, "name", str(i)): p for i, p in enumerate(candidates or [])}
+    bad = [n for n, p in named.items() if not isinstance(p, Prompt)]
+    if bad:
+        raise InvalidInputError(
+            f"candidate {bad[0]!r} is not a Prompt", hint="pass Prompt(...) values"
+        )
+    return named
+
+
+def _task_module(run: Any, node_id: str | None) -> tuple[str, int]:
+    """The module version whose code the task ``node_id`` of ``run`` runs."""
+    import re
+
+    from mlstudio.errors import InvalidInputError
+
+    plan = run.plan
+    wanted = re.sub(r"\[\d+\]$", "[*]", node_id or "")  # a mapped child runs its map's code
+    node = next((n for n in plan.get("nodes") or [] if n.get("id") in (node_id, wanted)), {})
+    code = (plan.get("code") or {}).get(node.get("code", ""), {})
+    if not code.get("module") or code.get("version") is None:
+        raise InvalidInputError(
+            "register= needs the task to run a pushed module version, not a working copy",
+            hint="push the module, then run its workflow",
+        )
+    return str(code["module"]), int(code["version"])

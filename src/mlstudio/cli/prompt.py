@@ -26,12 +26,13 @@ def list_prompts(
     def human(rows: list[dict[str, Any]]) -> None:
         table(
             None,
-            ["prompt", "variables", "digest", "description"],
+            ["prompt", "variables", "digest", "aliases", "description"],
             [
                 [
                     r["ref"],
                     ", ".join(f"{k}: {v}" for k, v in r["variables"].items()),
                     r["digest"][:12],
+                    ", ".join(r.get("aliases") or []),
                     r["description"],
                 ]
                 for r in rows
@@ -62,5 +63,14 @@ def show(
         out.print(d["template"], markup=False, highlight=False)
         changed = ", ".join(f"@{v['module_version']}" for v in d["versions"])
         out.print(f"changed in module versions: {changed}")
+        alias = d.get("alias")
+        if alias:
+            report = alias.get("report") or {}
+            out.print(
+                f"alias {alias['name']}, set by {alias['set_by']} at {alias['set_at']}: "
+                f"{report.get('stopped', '')} ({report.get('items', '?')} items)",
+                markup=False,
+                highlight=False,
+            )
 
     emit(context.studio().genai.prompt(ref), json_output, human)

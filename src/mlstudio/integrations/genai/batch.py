@@ -88,7 +88,6 @@ class Item:
     index: int
     key: str
     request: Any  # chat messages (generate) or a text (embed)
-    estimate_tokens: int
     output: Any = None
     status: str = "ok"
     error: str | None = None
@@ -221,27 +220,27 @@ def plan_items(table: Any, spec: BatchSpec, provider: Provider) -> list[Item]:
             raise InvalidInputError(
                 f"row {index}: {exc.message}", hint=exc.hint or "fix the input"
             ) from None
-        items.append(Item(index, digest_of({**fixed, "values": row}), request, 0))
+        items.append(Item(index, digest_of({**fixed, "values": row}), request))
     return items
 
 
 def _estimate(provider: Provider, spec: BatchSpec, items: list[Item]) -> float:
     """The most a batch can cost: its input tokens counted here, ``max_tokens`` per answer,
-    and (for a compute-priced model) an assumed second per item."""
+    and (for a compute-priced model) an assumed second per item. A free model is not
+    tokenized twice: its estimate is 0."""
     price: Price = provider.price
-    tokens = 0
-    for item in items:
-        text = (
-            "\n".join(m["content"] for m in item.request)
-            if isinstance(item.request, list)
-            else item.request
-        )
-        item.estimate_tokens = provider.count_tokens(text)
-        tokens += item.estimate_tokens
     if not (price.per_1k_input or price.per_1k_output or price.per_compute_s):
         return 0.0
+    tokens = 0
+    if price.per_1k_input:
+        for item in items:
+            tokens += provider.count_tokens(_text_of(item.request))
     out = spec.max_tokens * len(items) if spec.operation == "generate" else 0
     return price.cost(Usage(tokens, out, float(len(items))))
+
+
+def _text_of(request: Any) -> str:
+    return "\n".join(m["content"] for m in request) if isinstance(request, list) else request
 
 
 def _compute(
@@ -256,9 +255,11 @@ def _compute(
             for item in batch:
                 item.status, item.error = "failed", exc.one_line()
             return
-        total = sum(item.estimate_tokens for item in batch)
-        for item, vector in zip(batch, answer.vectors, strict=True):
-            share = item.estimate_tokens / total if total else 1 / len(batch)
+        # one call for the batch: its tokens and time are shared by the items' text lengths
+        sizes = [len(item.request) + 1 for item in batch]
+        total = sum(sizes)
+        for item, vector, size in zip(batch, answer.vectors, sizes, strict=True):
+            share = size / total
             item.output = [float(x) for x in vector]
             item.usage = Usage(round(answer.input_tokens * share), 0, answer.latency_s * share)
             item.cost_usd = provider.price.cost(item.usage)

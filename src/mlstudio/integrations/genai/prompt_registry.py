@@ -28,6 +28,16 @@ def find_prompt(platform: Any, ref: str) -> tuple[Prompt, dict[str, Any]]:
     """The prompt ``ref`` names (``NS/MODULE/NAME[:TAG|@V]``) and its registry view, with the
     module version it resolved to and the versions where its digest changed."""
     parsed = PromptRef.parse(ref)
+    alias = None
+    if parsed.alias is not None:
+        with platform.store.read() as uow:
+            alias = uow.genai.alias(parsed.module, parsed.alias)
+        if alias is None:
+            raise NotFoundError(
+                f"module {parsed.module} has no prompt alias {parsed.alias!r}",
+                hint=f"see its aliases: mlstudio prompt list {parsed.module}",
+            )
+        parsed = PromptRef(parsed.module, alias["name"], f"@{alias['module_version']}")
     version = platform.modules.resolve(parsed.module_ref)
     with platform.store.read() as uow:
         rows = uow.genai.prompts(parsed.module)
@@ -41,7 +51,15 @@ def find_prompt(platform: Any, ref: str) -> tuple[Prompt, dict[str, Any]]:
             hint="check the name, or list them: mlstudio prompt list " + parsed.module,
         )
     view = _row_view(found)
-    view["requested"] = str(parsed)
+    view["requested"] = ref.strip()
+    view["pinned"] = alias is None and parsed.suffix.startswith("@")  # tags, aliases move
+    if alias is not None:
+        view["alias"] = {
+            "name": alias["alias"],
+            "set_by": alias["set_by"],
+            "set_at": alias["set_at"].isoformat(),
+            "report": alias["report"],
+        }
     history = [r for r in rows if r["name"] == parsed.name]
     changes, last = [], None
     for row in history:
@@ -52,15 +70,63 @@ def find_prompt(platform: Any, ref: str) -> tuple[Prompt, dict[str, Any]]:
     return Prompt.from_spec(found["spec"]), view
 
 
+def set_alias(
+    platform: Any, actor: str, module: str, alias: str, name: str, version: int, report: Any
+) -> dict[str, Any]:
+    """Point ``module``'s prompt alias ``alias`` at prompt ``name`` of module version
+    ``version`` (maintainers of the namespace; audited as ``prompt.alias``)."""
+    from mlstudio.core.ids import ModuleName, validate_tag
+    from mlstudio.governance.audit import guarded
+    from mlstudio.governance.rbac import Authorizer
+
+    validate_tag(alias)
+    namespace = ModuleName.parse(module).namespace
+    resource = f"prompt:{module}@{alias}"
+
+    def work(uow: Any) -> dict[str, Any]:
+        Authorizer(uow.identity).require_namespace(actor, namespace, "move prompt aliases")
+        known = {r["name"] for r in uow.genai.prompts(module, version)}
+        if name not in known:
+            raise NotFoundError(f"module {module}@{version} defines no prompt {name!r}")
+        before = uow.genai.alias(module, alias)
+        uow.genai.set_alias(module, alias, name, version, report, actor)
+        target = f"{module}/{name}@{version}"
+        uow.audit.record(
+            actor,
+            "prompt.alias",
+            resource,
+            details={
+                "to": target,
+                "from": (
+                    f"{module}/{before['name']}@{before['module_version']}" if before else None
+                ),
+            },
+        )
+        return {"alias": f"{module}@{alias}", "prompt": target}
+
+    return guarded(platform.store, actor, "prompt.alias", resource, work)
+
+
 def list_prompts(platform: Any, module: str | None = None) -> list[dict[str, Any]]:
-    """The newest version of every prompt (of ``module``, or of every module)."""
+    """The newest version of every prompt (of ``module``, or of every module), each with the
+    aliases that point at one of its versions."""
     if module is not None:
         from mlstudio.core.ids import ModuleName
 
         ModuleName.parse(module)
     with platform.store.read() as uow:
         rows = uow.genai.prompts(module)
+        aliases = uow.genai.aliases(module)
     newest: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:  # ordered by module, name, version
         newest[(row["module"], row["name"])] = row
-    return [_row_view(row) for row in newest.values()]
+    out = []
+    for row in newest.values():
+        view = _row_view(row)
+        view["aliases"] = [
+            f"{a['alias']} → @{a['module_version']}"
+            for a in aliases
+            if a["module"] == row["module"] and a["name"] == row["name"]
+        ]
+        out.append(view)
+    return out

@@ -182,32 +182,38 @@ class Prompt:
 
 @dataclass(frozen=True)
 class PromptRef:
-    """``NS/MODULE/NAME`` with ``:TAG`` or ``@V`` (of the module); default tag ``latest``."""
+    """``NS/MODULE/NAME`` with ``:TAG`` or ``@V`` (of the module; default tag ``latest``), or
+    an alias ``NS/MODULE@ALIAS`` (e.g. ``@challenger``: what a prompt search chose)."""
 
     module: str
-    name: str
-    suffix: str  # ":latest", ":prod", "@3"
+    name: str  # "" for an alias
+    suffix: str  # ":latest", ":prod", "@3"; "" for an alias
+    alias: str | None = None
 
     @property
     def module_ref(self) -> str:
         return f"{self.module}{self.suffix}"
 
     def __str__(self) -> str:
+        if self.alias is not None:
+            return f"{self.module}@{self.alias}"
         return f"{self.module}/{self.name}{self.suffix}"
 
     @classmethod
     def parse(cls, text: str) -> PromptRef:
-        from mlstudio.core.ids import ModuleRef
+        from mlstudio.core.ids import ModuleName, ModuleRef, validate_tag
 
         raw = (text or "").strip()
         cut = min((i for i in (raw.find("@"), raw.find(":")) if i >= 0), default=len(raw))
         path, suffix = raw[:cut], raw[cut:] or ":latest"
+        if path.count("/") == 1 and suffix.startswith("@") and not suffix[1:].isdigit():
+            return cls(str(ModuleName.parse(path)), "", "", validate_tag(suffix[1:]))
         module, _, name = path.rpartition("/")
         if module.count("/") != 1 or not _NAME.match(name or ""):
             raise InvalidInputError(
                 f"invalid prompt reference {text!r}",
-                hint="use NS/MODULE/PROMPT, optionally with :TAG or @VERSION, "
-                "e.g. support/tickets/summarize:latest",
+                hint="use NS/MODULE/PROMPT, optionally with :TAG or @VERSION "
+                "(e.g. support/tickets/summarize:latest), or an alias NS/MODULE@ALIAS",
             )
         ModuleRef.parse(module + suffix)  # validates the module name, tag and version
         return cls(module, name, suffix)

@@ -13,6 +13,7 @@ from mlstudio.store.metadata.tables import (
     genai_budgets,
     genai_items,
     genai_ledger,
+    prompt_aliases,
     prompt_versions,
 )
 
@@ -58,6 +59,38 @@ class GenAIRepository:
             prompt_versions.c.module, prompt_versions.c.name, prompt_versions.c.module_version
         )
         return [dict(r._mapping) for r in self.conn.execute(q)]
+
+    def alias(self, module: str, alias: str) -> dict[str, Any] | None:
+        q = select(prompt_aliases).where(
+            (prompt_aliases.c.module == module) & (prompt_aliases.c.alias == alias)
+        )
+        r = self.conn.execute(q).first()
+        return dict(r._mapping) if r is not None else None
+
+    def aliases(self, module: str | None = None) -> list[dict[str, Any]]:
+        q = select(prompt_aliases).order_by(prompt_aliases.c.module, prompt_aliases.c.alias)
+        if module is not None:
+            q = q.where(prompt_aliases.c.module == module)
+        return [dict(r._mapping) for r in self.conn.execute(q)]
+
+    def set_alias(
+        self, module: str, alias: str, name: str, version: int, report: Any, actor: str
+    ) -> None:
+        values = {
+            "name": name,
+            "module_version": version,
+            "report": report,
+            "set_by": actor,
+            "set_at": utcnow(),
+        }
+        if self.alias(module, alias) is None:
+            self.conn.execute(insert(prompt_aliases).values(module=module, alias=alias, **values))
+        else:
+            self.conn.execute(
+                update(prompt_aliases)
+                .where((prompt_aliases.c.module == module) & (prompt_aliases.c.alias == alias))
+                .values(**values)
+            )
 
     # --- batch inference items -----------------------------------------------------------
     def items(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -14,6 +14,7 @@ from mlstudio.store.metadata.tables.genai import (
     genai_budgets,
     genai_items,
     genai_ledger,
+    prompt_aliases,
     prompt_versions,
 )
 from mlstudio.store.metadata.tables.governance import api_tokens, datasets, declassifiers, domains
@@ -79,6 +80,7 @@ __all__ = [
     "genai_budgets",
     "genai_items",
     "genai_ledger",
+    "prompt_aliases",
     "prompt_versions",
     "deployments",
     "feature_materializations",

@@ -20,6 +20,20 @@ prompt_versions = Table(
     UniqueConstraint("module", "module_version", "name"),
 )
 
+# A named pointer to one prompt of one module version (e.g. ``challenger``: the winner of a
+# prompt search), with the report that chose it. Each move is audited (``prompt.alias``).
+prompt_aliases = Table(
+    "prompt_aliases",
+    metadata,
+    Column("module", String(129), primary_key=True),
+    Column("alias", String(64), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("module_version", Integer, nullable=False),
+    Column("report", Json, nullable=True),
+    Column("set_by", String(128), nullable=False),
+    Column("set_at", UtcDateTime, nullable=False),
+)
+
 # One row per computed item of batch inference, keyed by what determines its answer (the
 # model, the operation and its options, the prompt's digest, the item's values): a resumed or
 # re-run batch takes these instead of calling (and paying for) the model again. A row is also

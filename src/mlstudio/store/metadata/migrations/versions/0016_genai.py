@@ -1,4 +1,4 @@
-"""GenAI: prompts, batch inference items, budgets and their ledger
+"""GenAI: prompts and their aliases, batch inference items, budgets and their ledger
 
 Revision ID: 0016
 Revises: 0015
@@ -63,6 +63,17 @@ def upgrade() -> None:
     )
     op.create_index("ix_genai_ledger_run_id", "genai_ledger", ["run_id"], unique=False)
     op.create_table(
+        "prompt_aliases",
+        sa.Column("module", sa.String(length=129), nullable=False),
+        sa.Column("alias", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=128), nullable=False),
+        sa.Column("module_version", sa.Integer(), nullable=False),
+        sa.Column("report", JSON_TYPE, nullable=True),
+        sa.Column("set_by", sa.String(length=128), nullable=False),
+        sa.Column("set_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("module", "alias", name=op.f("pk_prompt_aliases")),
+    )
+    op.create_table(
         "prompt_versions",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("module", sa.String(length=129), nullable=False),
@@ -83,6 +94,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("prompt_versions")
+    op.drop_table("prompt_aliases")
     op.drop_index("ix_genai_ledger_run_id", table_name="genai_ledger")
     op.drop_index("ix_genai_ledger_namespace", table_name="genai_ledger")
     op.drop_table("genai_ledger")
