@@ -9,13 +9,17 @@ from typing import Annotated, Any
 
 import typer
 
+from mlstudio.cli.genai_example import example
 from mlstudio.cli.output import JsonFlag, console, emit
 
 app = typer.Typer(
-    help="GenAI model providers: embed with one, serve the local ones over the OpenAI API.",
+    help="GenAI model providers: embed with one, serve the local ones over the OpenAI API; "
+    "the offline example.",
     add_completion=False,
     no_args_is_help=True,
 )
+
+app.command("example")(example)
 
 
 @app.command("embed")

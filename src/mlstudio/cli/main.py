@@ -77,7 +77,7 @@ ENTRIES: dict[str, tuple[str, str]] = {
     ),
     "genai": (
         "mlstudio.cli.genai:app",
-        "GenAI model providers: embed with one, serve local models over the OpenAI API.",
+        "GenAI: providers (embed, serve over the OpenAI API) and the offline example.",
     ),
     "prompt": (
         "mlstudio.cli.prompt:app",
