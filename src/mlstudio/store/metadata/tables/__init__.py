@@ -12,6 +12,7 @@ from mlstudio.store.metadata.tables.features import (
 from mlstudio.store.metadata.tables.flags import feature_flags
 from mlstudio.store.metadata.tables.genai import (
     genai_budgets,
+    genai_checkpoints,
     genai_items,
     genai_ledger,
     prompt_aliases,
@@ -78,6 +79,7 @@ __all__ = [
     "evaluations",
     "feature_flags",
     "genai_budgets",
+    "genai_checkpoints",
     "genai_items",
     "genai_ledger",
     "prompt_aliases",

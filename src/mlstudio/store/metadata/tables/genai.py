@@ -84,3 +84,16 @@ genai_ledger = Table(
     Index("ix_genai_ledger_namespace", "namespace", "created_at"),
     Index("ix_genai_ledger_run_id", "run_id"),
 )
+
+# The newest checkpoint of a fine-tuning, keyed by what determines the training (the base
+# model, the items and labels, the hyperparameters); the state itself is a blob in the
+# content store.
+genai_checkpoints = Table(
+    "genai_checkpoints",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("step", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("run_id", String(64), nullable=True),
+    Column("updated_at", UtcDateTime, nullable=False),
+)

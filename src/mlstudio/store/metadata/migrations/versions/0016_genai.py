@@ -1,4 +1,4 @@
-"""GenAI: prompts and their aliases, batch inference items, budgets and their ledger
+"""GenAI: prompts and their aliases, batch inference items, budgets and their ledger, fine-tuning checkpoints
 
 Revision ID: 0016
 Revises: 0015
@@ -25,6 +25,15 @@ def upgrade() -> None:
         sa.Column("updated_by", sa.String(length=128), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("namespace", name=op.f("pk_genai_budgets")),
+    )
+    op.create_table(
+        "genai_checkpoints",
+        sa.Column("key", sa.String(length=64), nullable=False),
+        sa.Column("step", sa.Integer(), nullable=False),
+        sa.Column("digest", sa.String(length=64), nullable=False),
+        sa.Column("run_id", sa.String(length=64), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_genai_checkpoints")),
     )
     op.create_table(
         "genai_items",
@@ -101,4 +110,5 @@ def downgrade() -> None:
     op.drop_index("ix_genai_items_run_id", table_name="genai_items")
     op.drop_index("ix_genai_items_namespace", table_name="genai_items")
     op.drop_table("genai_items")
+    op.drop_table("genai_checkpoints")
     op.drop_table("genai_budgets")
