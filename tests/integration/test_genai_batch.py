@@ -173,7 +173,7 @@ def test_a_batch_runs_once_then_is_kept_and_outputs_are_classified_like_the_inpu
     listed = {r["id"]: r for r in studio.ok("runs", "list")}
     assert listed[first["id"]]["cost"]["spent_usd"] == pytest.approx(total)
     assert listed[first["id"]]["cost"]["estimate_to_finish_usd"] == 0
-    assert "cost" not in listed[again["id"]]
+    assert listed[again["id"]]["cost"] is None
 
 
 def test_a_changed_prompt_recomputes_only_its_own_items(studio, module, endpoint):

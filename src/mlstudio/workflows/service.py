@@ -427,8 +427,7 @@ class RunService:
             item = {**r.summary(), "tasks": counts.get(r.id, {}), **self.engine_check(r, served)}
             if r.id in waiting:
                 item["waiting"] = waiting[r.id]
-            if r.id in costs:
-                item["cost"] = costs[r.id]
+            item["cost"] = costs.get(r.id)  # what its model calls cost, or None
             out.append(item)
         return out
 

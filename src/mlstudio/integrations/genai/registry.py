@@ -39,6 +39,10 @@ def open_provider(
                 f"{spec} takes no API key, timeout or retry options",
                 hint="those are for openai:BASE_URL providers",
             )
+        if rest == "smollm2":  # generative, through llama-cpp-python (the opt-in tier)
+            from mlstudio.integrations.genai.local_llm import LlamaProvider
+
+            return LlamaProvider(rest, price=price)
         return LocalProvider(rest, price=price)
     if kind == "openai":
         url = urlparse(rest)
