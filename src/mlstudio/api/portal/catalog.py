@@ -1,5 +1,5 @@
-"""Catalog pages: modules (with promote for those who may), datasets, feature views, models,
-evaluations, flags and the audit log. Read-only but for promote; every call goes to the
+"""Catalog pages: modules (with promote for those who may), datasets, feature views, prompts,
+models, evaluations, flags and the audit log. Read-only but for promote; every call goes to the
 interface."""
 
 from __future__ import annotations
@@ -87,6 +87,23 @@ def features(request: Request, search: str | None = None) -> Response:
 def feature_view(request: Request, ref: str) -> Response:
     return guarded(
         request, lambda s, studio: render(request, "feature.html", s, v=studio.features.show(ref))
+    )
+
+
+@router.get(f"{PREFIX}/prompts")
+def prompts(request: Request, module: str | None = None) -> Response:
+    return guarded(
+        request,
+        lambda s, studio: render(
+            request, "prompts.html", s, prompts=studio.genai.prompts(module or None), module=module
+        ),
+    )
+
+
+@router.get(f"{PREFIX}/prompts/{{ref:path}}")
+def prompt(request: Request, ref: str) -> Response:
+    return guarded(
+        request, lambda s, studio: render(request, "prompt.html", s, p=studio.genai.prompt(ref))
     )
 
 

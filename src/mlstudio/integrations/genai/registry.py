@@ -43,6 +43,10 @@ def open_provider(
             from mlstudio.integrations.genai.local_llm import LlamaProvider
 
             return LlamaProvider(rest, price=price)
+        if rest == "minilm":  # through sentence-transformers on torch (the opt-in tier)
+            from mlstudio.integrations.genai.local_minilm import MiniLMProvider
+
+            return MiniLMProvider(rest, price=price)
         return LocalProvider(rest, price=price)
     if kind == "openai":
         url = urlparse(rest)
