@@ -170,13 +170,18 @@ def prompt_search(
     price: Mapping[str, float] | None = None,
     register: str | None = None,
     namespace: str | None = None,
+    judge: str | None = None,
+    judge_model: str | None = None,
+    judge_price: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """Which of ``candidates`` (prompts, or a name -> prompt mapping) does best on ``eval``
     (a table with the prompts' variables and a ``reference`` column)? Compared paired, in
     looks of ``chunk`` items, stopping early when the leader is significantly ahead
     (:mod:`mlstudio.integrations.genai.prompt_search`). Returns the report; inside a task,
     ``register`` (e.g. ``"challenger"``) points that prompt alias of the task's module at the
-    winner, with the report (``mlstudio prompt show NS/MODULE@challenger``)."""
+    winner, with the report (``mlstudio prompt show NS/MODULE@challenger``). With ``judge``
+    (a provider spec, ``judge_model=`` at an ``openai:`` endpoint), two candidates' answers
+    are judged pairwise by that model, in both orders, instead of by ``metric``."""
     from mlstudio.app.in_run import current_run, run_access
     from mlstudio.data.dataset import as_table
     from mlstudio.errors import InvalidInputError
@@ -202,6 +207,11 @@ def prompt_search(
     provider = open_provider(
         model, model=model_name, api_key_env=api_key_env, price=Price(**dict(price or {}))
     )
+    judged = (
+        open_provider(judge, model=judge_model, price=Price(**dict(judge_price or {})))
+        if judge is not None
+        else None
+    )
     where = current_run()
     if where is None:
         if register is not None:
@@ -213,7 +223,7 @@ def prompt_search(
 
         with embedded_studio() as studio:
             ledger = Ledger(studio.platform.store, namespace, None, None)
-            return search(table, named, provider, ledger, spec, progress=print)
+            return search(table, named, provider, ledger, spec, judge=judged, progress=print)
     from mlstudio.workflows.sdk import current
 
     context = current()
@@ -221,7 +231,7 @@ def prompt_search(
         with access.platform.store.read() as uow:
             run = uow.runs.get_run(access.run_id)
         ledger = Ledger(access.platform.store, run.namespace if run else None, *where)
-        report = search(table, named, provider, ledger, spec, progress=context.log)
+        report = search(table, named, provider, ledger, spec, judge=judged, progress=context.log)
         if register is not None and report["winner"] is not None and run is not None:
             from mlstudio.integrations.genai.prompt_registry import set_alias
 

@@ -38,9 +38,20 @@ def search(df: pd.DataFrame, url: str, chunk: int = 40, usd: float = 0.0) -> dic
                          price={"per_1k_output": usd})
 
 
+@task
+def judged_search(df: pd.DataFrame, url: str, judge_url: str) -> dict:
+    return prompt_search([VERBOSE, ONE_WORD], df, model="openai:" + url, model_name="gen-1",
+                         chunk=40, judge="openai:" + judge_url, judge_model="judge-1")
+
+
 @workflow
 def choose(url: str, n: int = 120, chunk: int = 40, usd: float = 0.0):
     return search(tickets(n), url, chunk, usd)
+
+
+@workflow
+def judged(url: str, judge_url: str, n: int = 120):
+    return judged_search(tickets(n), url, judge_url)
 """
 
 
@@ -109,6 +120,27 @@ def test_a_budget_that_refuses_a_look_stops_the_search_with_the_reason(studio, m
     assert report["cost_usd"] == pytest.approx(2.56)
     missing = studio.cli("prompt", "show", "support/search@challenger")
     assert missing.code == 3 and "has no prompt alias 'challenger'" in missing.stderr
+
+
+def test_an_llm_judge_in_both_orders_picks_the_answer_that_matches_the_reference(
+    studio, module, endpoint
+):
+    with chat_standin("judge-1") as judge:  # prefers the answer equal to the reference
+        done = studio.ok(
+            "run", "support/search/judged:latestAlpha", "-p", f"url={endpoint.url}",
+            "-p", f"judge_url={judge.url}",
+        )  # fmt: skip
+        prompts = judge.prompts()
+    report = done["output_value"]
+    assert report["winner"] == "one_word" and report["items"] == 40
+    assert report["metric"] == "pairwise LLM judge"
+    verdict = report["comparison"][0]
+    assert verdict["wins"] == {"verbose": 0, "one_word": 40} and verdict["inconsistent"] == 0
+    assert verdict["ci"][0] > 0.5
+    assert len(prompts) == 80  # every item judged twice, the answers swapped
+    assert sum("Answer X:\nabout?" in p for p in prompts) == 40  # verbose's answer first
+    assert sum("Answer Y:\nabout?" in p for p in prompts) == 40  # and second
+    assert all("Reference answer:\n" in p for p in prompts)
 
 
 def test_too_few_items_for_one_look_is_refused_before_any_call(studio, module, endpoint):

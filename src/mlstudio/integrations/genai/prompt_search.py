@@ -81,12 +81,25 @@ def search(
     ledger: Ledger,
     spec: SearchSpec,
     *,
+    judge: Provider | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run the search; returns the report (winner or none, why it stopped, per look the
-    leader and the items used, and the final paired comparison)."""
+    leader and the items used, and the final paired comparison). With ``judge`` (a
+    generative provider), two candidates' answers are judged pairwise in both orders instead
+    of scored by ``metric`` (:mod:`.prompt_judging`)."""
     from mlstudio.integrations.evaluation.compare import evaluate
 
+    tally = None
+    if judge is not None:
+        if spec.predict != "generate" or len(candidates) != 2:
+            raise InvalidInputError(
+                "an LLM judge compares the answers of two generating candidates",
+                hint="pass two candidates with predict='generate', or leave out judge=",
+            )
+        from mlstudio.integrations.genai.prompt_judging import PairwiseTally
+
+        tally = PairwiseTally(*candidates)
     if len(candidates) < 2:
         raise InvalidInputError(
             "a prompt search needs two candidates or more", hint="pass candidates=[A, B]"
@@ -109,7 +122,13 @@ def search(
         )
     looks_planned = math.ceil(len(order) / spec.chunk)
     interim = 1 - (1 - spec.confidence) / looks_planned
-    reference = [_normal(v) for v in table.column(spec.reference).to_pylist()]
+    raw_reference = [str(v) for v in table.column(spec.reference).to_pylist()]
+    reference = [_normal(v) for v in raw_reference]
+    questions = (
+        [str(v) for v in table.column("question").to_pylist()]
+        if "question" in table.column_names
+        else [""] * table.num_rows
+    )
     label_vectors = _label_vectors(provider, spec) if spec.predict == "nearest_label" else None
     predicted: dict[str, list[str | None]] = {name: [] for name in candidates}
     used: list[int] = []
@@ -120,10 +139,24 @@ def search(
         rows = order[start : start + spec.chunk]
         part = table.take(rows)
         try:
+            raw: dict[str, list[str | None]] = {}
             for name, prompt in candidates.items():
-                answers, spent = _predict(part, prompt, provider, ledger, spec, label_vectors)
+                answers, raw[name], spent = _predict(
+                    part, prompt, provider, ledger, spec, label_vectors
+                )
                 predicted[name].extend(answers)
                 cost += spent
+            if tally is not None and judge is not None:
+                a, b = candidates
+                tally.judge(
+                    judge,
+                    ledger,
+                    [questions[i] for i in rows],
+                    [raw_reference[i] for i in rows],
+                    raw[a],
+                    raw[b],
+                    spec.batch_size,
+                )
         except BudgetExceededError as exc:
             for name in candidates:  # keep the candidates paired: drop the unfinished look
                 del predicted[name][len(used) :]
@@ -132,10 +165,20 @@ def search(
         used.extend(rows)
         y = [reference[i] for i in used]
         means = {n: _mean(p, y) for n, p in predicted.items()}
-        leader = max(means, key=lambda n: (means[n], -list(candidates).index(n)))
-        ordered = {leader: predicted[leader], **{n: p for n, p in predicted.items() if n != leader}}
-        report = evaluate(y, ordered, metrics=[spec.metric], confidence=interim, seed=spec.seed)
-        ahead = all(c["verdict"] == "worse" for c in report["comparisons"])
+        if tally is not None:
+            judged = tally.summary(interim)
+            report = {"comparisons": [judged]}
+            means = {n: float(w) for n, w in judged["wins"].items()}  # consistent wins so far
+            leader = judged["ahead"] or max(means, key=lambda n: means[n])
+            ahead = judged["ahead"] is not None
+        else:
+            leader = max(means, key=lambda n: (means[n], -list(candidates).index(n)))
+            ordered = {
+                leader: predicted[leader],
+                **{n: p for n, p in predicted.items() if n != leader},
+            }
+            report = evaluate(y, ordered, metrics=[spec.metric], confidence=interim, seed=spec.seed)
+            ahead = all(c["verdict"] == "worse" for c in report["comparisons"])
         looks.append(
             {"look": look, "items": len(used), "leader": leader, "means": means, "ahead": ahead}
         )
@@ -159,7 +202,7 @@ def search(
         "items": len(used),
         "looks": looks,
         "interim_confidence": interim,
-        "metric": spec.metric,
+        "metric": "pairwise LLM judge" if tally is not None else spec.metric,
         "predict": spec.predict,
         "candidates": {n: p.digest for n, p in candidates.items()},
         "comparison": report["comparisons"],
@@ -182,8 +225,9 @@ def _predict(
     ledger: Ledger,
     spec: SearchSpec,
     label_vectors: list[list[float]] | None,
-) -> tuple[list[str | None], float]:
-    """One candidate's normalized prediction per row of ``part`` (None: the call failed)."""
+) -> tuple[list[str | None], list[str | None], float]:
+    """One candidate's normalized prediction per row of ``part`` (None: the call failed), its
+    raw answers, and what the new calls cost."""
     columns = [c for c in part.column_names if c in (prompt.variables or {})]
     inputs = part.select(columns)
     batch = BatchSpec(
@@ -204,9 +248,8 @@ def _predict(
         if not kept
     )
     if label_vectors is None:
-        return [
-            _normal(a) if s == "ok" else None for a, s in zip(answers, status, strict=True)
-        ], spent
+        raw = [a if s == "ok" else None for a, s in zip(answers, status, strict=True)]
+        return [_normal(a) for a in raw], raw, spent
     labels = [_normal(x) for x in spec.labels or []]
     chosen: list[str | None] = []
     for vector, ok in zip(answers, status, strict=True):
@@ -215,4 +258,4 @@ def _predict(
             continue
         scores = [sum(a * b for a, b in zip(vector, lv, strict=True)) for lv in label_vectors]
         chosen.append(labels[max(range(len(scores)), key=scores.__getitem__)])
-    return chosen, spent
+    return chosen, list(chosen), spent
