@@ -3,7 +3,9 @@
 Dispatches are plain data and workers read inputs from / write outputs to the artifact store,
 so a Ray worker needs only mlstudio installed and the artifact URL reachable. Connects to
 ``MLSTUDIO_RAY_ADDRESS`` (or ``RAY_ADDRESS``) when set, else starts a local Ray instance.
-Ray is an optional extra (``pip install 'mlstudio[ray]'``) imported only here.
+With ``MLSTUDIO_RAY_POOL`` the tasks run on warm detached actors that outlive the run
+(:mod:`.ray_pool`), for a long-lived cluster. Ray is an optional extra (``pip install
+'mlstudio[ray]'``) imported only here.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class RayExecutor:
         self.ray: Any = None
         self.remote: Any = None
         self.in_flight: dict[Any, _InFlight] = {}  # ObjectRef -> dispatch
+        self.pool: Any = None  # the warm actors (MLSTUDIO_RAY_POOL), or None: plain tasks
 
     def start(self) -> None:
         if self.ray is not None:
@@ -75,20 +78,35 @@ class RayExecutor:
             ray.init(**kwargs)
         self.ray = ray
         self.remote = ray.remote(max_retries=0)(_execute)
+        cpus = int(ray.cluster_resources().get("CPU", 2))
+        from mlstudio.workflows.executors.ray_pool import ActorPool, pool_settings
+
+        pool = pool_settings()
+        if pool is not None:
+            self.pool = ActorPool(ray, pool[0], pool[1] or max(1, cpus))
         if self.max_in_flight is None:
-            cpus = int(ray.cluster_resources().get("CPU", 2))
             self.max_in_flight = max(2, cpus * 2)
 
     def capacity(self) -> int:
+        if self.pool is not None:
+            return self.pool.capacity()
         return max(0, (self.max_in_flight or 2) - len(self.in_flight))
 
     def submit(self, dispatch: TaskDispatch) -> None:
         self.start()
-        resources = {}
-        if dispatch.python:  # a module environment: run it where that interpreter is
-            resources["runtime_env"] = {"py_executable": dispatch.python}
-        ref = self.remote.options(**resources).remote(dispatch.to_dict())
+        ref = self.pool.submit(dispatch) if self.pool is not None else None
+        if ref is None:  # plain tasks (or every actor of that environment busy)
+            resources = {}
+            if dispatch.python:  # a module environment: run it where that interpreter is
+                resources["runtime_env"] = {"py_executable": dispatch.python}
+            ref = self.remote.options(**resources).remote(dispatch.to_dict())
         self.in_flight[ref] = _InFlight(dispatch, ref, time.monotonic())
+
+    def _stop(self, ref: Any) -> None:
+        """Stop the task ``ref`` runs: a plain task is cancelled; an actor's method cannot be
+        interrupted, so its actor is killed (and restarted by Ray for the next task)."""
+        if self.pool is None or not self.pool.release(ref, kill=True):
+            self.ray.cancel(ref, force=True)
 
     def poll(self, timeout: float) -> list[TaskResult]:
         if not self.in_flight:
@@ -99,6 +117,8 @@ class RayExecutor:
         out: list[TaskResult] = []
         for ref in ready:
             state = self.in_flight.pop(ref)
+            if self.pool is not None:
+                self.pool.release(ref)
             try:
                 out.append(self.ray.get(ref))
             except Exception as exc:  # the Ray worker died or the task was cancelled
@@ -111,7 +131,7 @@ class RayExecutor:
         for ref, state in list(self.in_flight.items()):
             limit = state.dispatch.timeout
             if limit and now - state.submitted > limit:
-                self.ray.cancel(ref, force=True)
+                self._stop(ref)
                 del self.in_flight[ref]
                 out.append(
                     self._failed(
@@ -135,14 +155,14 @@ class RayExecutor:
         out = []
         for ref, state in list(self.in_flight.items()):
             if state.dispatch.task_run_id in task_run_ids:
-                self.ray.cancel(ref, force=True)
+                self._stop(ref)
                 del self.in_flight[ref]
                 out.append(self._failed(state, "cancelled", "cancelled"))
         return out
 
     def shutdown(self) -> None:
         for ref in list(self.in_flight):
-            self.ray.cancel(ref, force=True)
+            self._stop(ref)
         self.in_flight.clear()
 
 
