@@ -9,7 +9,9 @@ finds them by name (``get_if_exists``), so its first task starts without a new p
 without importing the module code again (each actor keeps one ``Runtime``, its code and stores
 cached).
 
-One task at a time per actor. A task that is cancelled or times out kills its actor
+One task at a time per actor. The actors reserve no CPU (``num_cpus=0``, spread over the
+nodes): the pool's size bounds what it runs at once, and idle actors do not starve other work on
+the cluster. A task that is cancelled or times out kills its actor
 (``ray.kill``: a running actor method cannot be interrupted otherwise); the actor is restarted
 by Ray (``max_restarts=-1``) for the next task. A task whose actor dies (its process killed,
 its node lost) ends ``crashed``, and the engine retries it as configured.
@@ -76,7 +78,10 @@ class ActorPool:
                 "namespace": NAMESPACE,
                 "lifetime": "detached",
                 "get_if_exists": True,
-                "num_cpus": 1,
+                # no CPU reserved: the pool's size bounds its concurrency, and other Ray work
+                # on the cluster (plain tasks, other pools) is not starved by idle actors
+                "num_cpus": 0,
+                "scheduling_strategy": "SPREAD",
             }
             if python:
                 options["runtime_env"] = {"py_executable": python}
