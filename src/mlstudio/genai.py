@@ -12,7 +12,15 @@ from typing import Any
 
 from mlstudio.integrations.genai.prompts import Prompt
 
-__all__ = ["Prompt", "fine_tune_classifier", "llm_batch", "prompt", "prompt_search"]
+__all__ = [
+    "Prompt",
+    "fine_tune_classifier",
+    "llm_batch",
+    "prompt",
+    "prompt_search",
+    "prompt_variants",
+    "propose_prompts",
+]
 
 
 def prompt(ref: str) -> Prompt:
@@ -244,6 +252,7 @@ def prompt_search(
                 named[report["winner"]].name,
                 version,
                 report,
+                named[report["winner"]].describe(),  # kept in the alias if generated here
             )
     context.log_metrics(
         {"prompt_search/items": report["items"], "prompt_search/cost_usd": report["cost_usd"]}
@@ -380,3 +389,83 @@ def fine_tune_classifier(
             lambda metrics, step: context.log_metrics(metrics, step=step),
             access.run_id,
         )
+
+
+def prompt_variants(
+    name: str,
+    *,
+    templates: list[str],
+    instructions: list[str] | tuple[str, ...] = ("",),
+    examples: Any = None,
+    shots: list[int] | tuple[int, ...] = (0,),
+    example_format: str = "Example:\n{input}\nAnswer: {answer}",
+    system: str = "",
+    seed: int = 0,
+) -> list[Prompt]:
+    """Candidates for :func:`prompt_search`: every instruction x template x few-shot count
+    (``shots`` worked examples drawn with ``seed`` from ``examples``, a table or a list of
+    dicts, written with ``example_format``), named ``NAME_1``, ``NAME_2``…"""
+    from mlstudio.integrations.genai.prompt_variants import combine
+
+    rows = examples
+    if examples is not None and not isinstance(examples, list):
+        from mlstudio.data.dataset import as_table
+
+        rows = as_table(examples, "prompt_variants takes examples from").to_pylist()
+    return combine(
+        name,
+        templates=list(templates),
+        instructions=list(instructions),
+        examples=rows,
+        shots=list(shots),
+        example_format=example_format,
+        system=system,
+        seed=seed,
+    )
+
+
+def propose_prompts(
+    base: Prompt,
+    *,
+    model: str,
+    n: int = 3,
+    model_name: str | None = None,
+    api_key_env: str | None = None,
+    price: Mapping[str, float] | None = None,
+    namespace: str | None = None,
+) -> list[Prompt]:
+    """``base`` and up to ``n`` rewrites of its template proposed by a generative ``model``
+    (one call, through batch inference: kept, priced, under the budget). A rewrite that loses
+    or invents a placeholder is dropped."""
+    import pyarrow as pa
+
+    from mlstudio.app.in_run import current_run, run_access
+    from mlstudio.integrations.genai.batch import BatchSpec, Ledger, run_batch
+    from mlstudio.integrations.genai.prompt_variants import REWRITE, proposals
+    from mlstudio.integrations.genai.providers import Price
+    from mlstudio.integrations.genai.registry import open_provider
+
+    provider = open_provider(
+        model, model=model_name, api_key_env=api_key_env, price=Price(**dict(price or {}))
+    )
+    table = pa.table({"n": [int(n)], "template": [base.template]})
+    spec = BatchSpec(operation="generate", prompt=REWRITE, output="rewrites", max_tokens=512)
+    where = current_run()
+    if where is None:
+        from mlstudio.app.embedded import embedded_studio
+
+        with embedded_studio() as studio:
+            ledger = Ledger(studio.platform.store, namespace, None, None)
+            out, _ = run_batch(table, spec, provider, ledger)
+    else:
+        with run_access(*where) as access:
+            with access.platform.store.read() as uow:
+                run = uow.runs.get_run(access.run_id)
+            ledger = Ledger(access.platform.store, run.namespace if run else None, *where)
+            out, _ = run_batch(table, spec, provider, ledger)
+    found, dropped = proposals(base, out.column("rewrites")[0].as_py() or "", n)
+    if dropped and where is not None:
+        from mlstudio.workflows.sdk import current
+
+        current().log(f"{dropped} proposed rewrites of {base.name} were dropped (placeholders)")
+    return found

@@ -24,6 +24,15 @@ def _row_view(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _alias_view(alias: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": alias["alias"],
+        "set_by": alias["set_by"],
+        "set_at": alias["set_at"].isoformat(),
+        "report": alias["report"],
+    }
+
+
 def find_prompt(platform: Any, ref: str) -> tuple[Prompt, dict[str, Any]]:
     """The prompt ``ref`` names (``NS/MODULE/NAME[:TAG|@V]``) and its registry view, with the
     module version it resolved to and the versions where its digest changed."""
@@ -37,6 +46,20 @@ def find_prompt(platform: Any, ref: str) -> tuple[Prompt, dict[str, Any]]:
                 f"module {parsed.module} has no prompt alias {parsed.alias!r}",
                 hint=f"see its aliases: mlstudio prompt list {parsed.module}",
             )
+        if alias.get("spec"):  # a prompt the search generated: kept in the alias itself
+            spec = alias["spec"]
+            view = _row_view(
+                {
+                    "module": parsed.module,
+                    "module_version": alias["module_version"],
+                    "name": alias["name"],
+                    "digest": spec["digest"],
+                    "spec": spec,
+                }
+            )
+            view.update(requested=ref.strip(), pinned=False, versions=[], generated=True)
+            view["alias"] = _alias_view(alias)
+            return Prompt.from_spec(spec), view
         parsed = PromptRef(parsed.module, alias["name"], f"@{alias['module_version']}")
     version = platform.modules.resolve(parsed.module_ref)
     with platform.store.read() as uow:
@@ -54,12 +77,7 @@ def find_prompt(platform: Any, ref: str) -> tuple[Prompt, dict[str, Any]]:
     view["requested"] = ref.strip()
     view["pinned"] = alias is None and parsed.suffix.startswith("@")  # tags, aliases move
     if alias is not None:
-        view["alias"] = {
-            "name": alias["alias"],
-            "set_by": alias["set_by"],
-            "set_at": alias["set_at"].isoformat(),
-            "report": alias["report"],
-        }
+        view["alias"] = _alias_view(alias)
     history = [r for r in rows if r["name"] == parsed.name]
     changes, last = [], None
     for row in history:
@@ -71,10 +89,18 @@ def find_prompt(platform: Any, ref: str) -> tuple[Prompt, dict[str, Any]]:
 
 
 def set_alias(
-    platform: Any, actor: str, module: str, alias: str, name: str, version: int, report: Any
+    platform: Any,
+    actor: str,
+    module: str,
+    alias: str,
+    name: str,
+    version: int,
+    report: Any,
+    spec: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Point ``module``'s prompt alias ``alias`` at prompt ``name`` of module version
-    ``version`` (maintainers of the namespace; audited as ``prompt.alias``)."""
+    ``version``, or at a generated prompt (``spec``, found in that module version's run) —
+    maintainers of the namespace; audited as ``prompt.alias``."""
     from mlstudio.core.ids import ModuleName, validate_tag
     from mlstudio.governance.audit import guarded
     from mlstudio.governance.rbac import Authorizer
@@ -85,11 +111,14 @@ def set_alias(
 
     def work(uow: Any) -> dict[str, Any]:
         Authorizer(uow.identity).require_namespace(actor, namespace, "move prompt aliases")
-        known = {r["name"] for r in uow.genai.prompts(module, version)}
-        if name not in known:
+        known = {r["name"]: r["digest"] for r in uow.genai.prompts(module, version)}
+        kept = spec
+        if kept is not None and known.get(name) == kept.get("digest"):
+            kept = None  # the module defines this very prompt: point at it
+        if kept is None and name not in known:
             raise NotFoundError(f"module {module}@{version} defines no prompt {name!r}")
         before = uow.genai.alias(module, alias)
-        uow.genai.set_alias(module, alias, name, version, report, actor)
+        uow.genai.set_alias(module, alias, name, version, report, actor, kept)
         target = f"{module}/{name}@{version}"
         uow.audit.record(
             actor,
@@ -102,7 +131,7 @@ def set_alias(
                 ),
             },
         )
-        return {"alias": f"{module}@{alias}", "prompt": target}
+        return {"alias": f"{module}@{alias}", "prompt": target, "generated": kept is not None}
 
     return guarded(platform.store, actor, "prompt.alias", resource, work)
 

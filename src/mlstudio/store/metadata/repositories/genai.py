@@ -75,12 +75,20 @@ class GenAIRepository:
         return [dict(r._mapping) for r in self.conn.execute(q)]
 
     def set_alias(
-        self, module: str, alias: str, name: str, version: int, report: Any, actor: str
+        self,
+        module: str,
+        alias: str,
+        name: str,
+        version: int,
+        report: Any,
+        actor: str,
+        spec: dict[str, Any] | None = None,
     ) -> None:
         values = {
             "name": name,
             "module_version": version,
             "report": report,
+            "spec": spec,
             "set_by": actor,
             "set_at": utcnow(),
         }

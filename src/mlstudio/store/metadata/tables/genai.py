@@ -21,7 +21,8 @@ prompt_versions = Table(
 )
 
 # A named pointer to one prompt of one module version (e.g. ``challenger``: the winner of a
-# prompt search), with the report that chose it. Each move is audited (``prompt.alias``).
+# prompt search), with the report that chose it. Each move is audited (``prompt.alias``). A
+# prompt generated in the search (a variant, not one the module defines) is kept in ``spec``.
 prompt_aliases = Table(
     "prompt_aliases",
     metadata,
@@ -30,6 +31,7 @@ prompt_aliases = Table(
     Column("name", String(128), nullable=False),
     Column("module_version", Integer, nullable=False),
     Column("report", Json, nullable=True),
+    Column("spec", Json, nullable=True),  # a generated prompt's definition (else: the module's)
     Column("set_by", String(128), nullable=False),
     Column("set_at", UtcDateTime, nullable=False),
 )

@@ -78,6 +78,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=128), nullable=False),
         sa.Column("module_version", sa.Integer(), nullable=False),
         sa.Column("report", JSON_TYPE, nullable=True),
+        sa.Column("spec", JSON_TYPE, nullable=True),
         sa.Column("set_by", sa.String(length=128), nullable=False),
         sa.Column("set_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("module", "alias", name=op.f("pk_prompt_aliases")),
