@@ -95,6 +95,7 @@ class Engine:
         self._task_events = self.recorder.bus.wants(TaskChanged)
         self._tracked = self.recorder.bus.wants(TaskTracked)
         self._plan_code: dict[str, Any] = {}
+        self._steps: Any = None  # the connection the steps' transactions use (while driving)
 
     # --- setup --------------------------------------------------------------------------------
     def _load(self, run_id: str) -> tuple[Any, Plan, dict[str, _State]]:
@@ -156,6 +157,8 @@ class Engine:
         started = time.monotonic()
         last_beat = last_cancel = last_observe = time.monotonic()
         cancelling = run.cancel_requested
+        held = getattr(self.store, "held", None)  # one connection for every step's transaction
+        self._steps = held() if held is not None else None
         try:
             self._step(run, plan, states, [])
             while True:
@@ -181,6 +184,9 @@ class Engine:
                     continue
                 self._step(run, plan, states, self._poll())
         finally:
+            if self._steps is not None:
+                steps, self._steps = self._steps, None
+                steps.close()
             if observe:
                 observe(snapshot(states, time.monotonic() - started))
 
@@ -197,7 +203,7 @@ class Engine:
     @contextmanager
     def _transaction(self) -> Iterator[StepTransaction]:
         """One step's writes: everything pending is written by the recorder at the end."""
-        step = StepTransaction(self.store)
+        step = StepTransaction(self._steps or self.store)
         try:
             yield step
             if self._pending:
