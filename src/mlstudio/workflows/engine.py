@@ -54,6 +54,7 @@ from mlstudio.workflows.engine_state import (  # noqa: F401  (initial_rows is re
     initial_rows,
     snapshot,
     state_from_row,
+    worker_code,
 )
 from mlstudio.workflows.engine_tracking import tracked
 from mlstudio.workflows.engine_values import ValueResolver
@@ -96,6 +97,7 @@ class Engine:
         self._tracked = self.recorder.bus.wants(TaskTracked)
         self._plan_code: dict[str, Any] = {}
         self._steps: Any = None  # the connection the steps' transactions use (while driving)
+        self._sent_code: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
 
     # --- setup --------------------------------------------------------------------------------
     def _load(self, run_id: str) -> tuple[Any, Plan, dict[str, _State]]:
@@ -604,7 +606,7 @@ class Engine:
             node_id=s.node.id,
             task=s.node.task,
             attempt=s.attempt,
-            code=code,
+            code=worker_code(self._sent_code, s.node.code, code),
             inputs=s.inputs or {},
             timeout=s.node.options.get("timeout"),
             artifact_url=self.config.artifact_url,
