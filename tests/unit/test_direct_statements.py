@@ -85,6 +85,7 @@ CACHE_ROW = {
     "duration_s": 0.001,
     "created_at": datetime(2024, 1, 2, tzinfo=UTC),
     "read_set": {"files": []},
+    "hits": 0,
 }
 
 
@@ -105,13 +106,16 @@ def test_the_driver_gets_what_sqlalchemy_would_send(engine, rows):
         expected = sent(engine, lambda c: c.execute(stmt, values if rows > 1 else values[0]))  # noqa: B023
         assert sent(engine, lambda c: direct.execute(c, stmt, values)) == expected  # noqa: B023
         assert len(expected) == 1 and expected[0][2] == (rows > 1)
+        plan = direct._PLANS[(id(stmt), engine.dialect.name, tuple(values[0]))][1]
+        assert plan is not direct._UNUSABLE  # compiled once, not SQLAlchemy's path
 
 
 def test_a_statement_needing_more_than_the_rows_takes_sqlalchemys_path(engine):
-    # cache_entries.hits has a Python-side default: not bound from the rows
+    # cache_entries.hits has a Python-side default: not bound from rows without it
     stmt = insert(cache_entries)
-    assert sent(engine, lambda c: direct.execute(c, stmt, [CACHE_ROW])) == sent(
-        engine, lambda c: c.execute(stmt, CACHE_ROW)
+    row = {k: v for k, v in CACHE_ROW.items() if k != "hits"}
+    assert sent(engine, lambda c: direct.execute(c, stmt, [row])) == sent(
+        engine, lambda c: c.execute(stmt, row)
     )
     # a value written into the statement itself
     fixed = update(task_runs).where(task_runs.c.id == bindparam("_id")).values(state="failed")
@@ -123,7 +127,7 @@ def test_a_statement_needing_more_than_the_rows_takes_sqlalchemys_path(engine):
 
 
 def failure(engine: Engine, run: Any) -> type[BaseException]:
-    with engine.connect() as conn, pytest.raises(sa_exc.SQLAlchemyError) as info:
+    with engine.connect() as conn, conn.begin(), pytest.raises(sa_exc.SQLAlchemyError) as info:
         run(conn)
     return info.type
 
@@ -137,7 +141,7 @@ def test_errors_are_wrapped_and_rows_of_other_columns_fail_like_before(engine):
     ):
         raised = failure(engine, lambda c: direct.execute(c, stmt, rows))  # noqa: B023
         assert raised is failure(engine, lambda c: c.execute(stmt, rows))  # noqa: B023
-    with engine.connect() as conn, pytest.raises(sa_exc.IntegrityError):
+    with engine.connect() as conn, conn.begin(), pytest.raises(sa_exc.IntegrityError):
         direct.execute(conn, stmt, [{"run_id": "r", "key": "k", "value": "v"}] * 2)
 
 
@@ -158,3 +162,27 @@ def test_a_held_connections_transactions_commit_and_roll_back(engine):
     with store.read() as uow:
         keys = sorted(r.key for r in uow.conn.execute(select(cache_entries.c.key)))
     assert keys == ["k" * 64, "y" * 64]
+
+
+def test_without_listeners_the_rows_written_are_the_same(engine, monkeypatch):
+    """On SQLite, with nothing listening, the statement goes to the driver's cursor: what it
+    stores is what SQLAlchemy's path stores."""
+    on_cursor = []
+    real = direct._on_cursor
+    monkeypatch.setattr(direct, "_on_cursor", lambda *a: on_cursor.append(1) or real(*a))
+
+    def stored(run: Any) -> list[tuple]:
+        with engine.connect() as conn:
+            conn.begin()
+            run(conn)
+            rows = [tuple(r) for r in conn.execute(select(cache_entries).order_by("key"))]
+            conn.rollback()
+        return rows
+
+    stmt = direct.statement_for(_cache_upsert, engine.dialect.name)
+    values = [{**CACHE_ROW, "key": f"{i}" * 64} for i in range(3)]
+    for rows in (values[:1], values):
+        by_sqlalchemy = stored(lambda c: c.execute(stmt, rows if len(rows) > 1 else rows[0]))  # noqa: B023
+        assert stored(lambda c: direct.execute(c, stmt, rows)) == by_sqlalchemy  # noqa: B023
+        assert len(by_sqlalchemy) == len(rows)
+    assert len(on_cursor) == (2 if engine.dialect.name == "sqlite" else 0)

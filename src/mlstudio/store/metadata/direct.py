@@ -9,7 +9,9 @@ a statement here, several times what SQLite itself takes, and most of a 100-task
 own bind processors to the values (the same JSON, datetime and JSONB conversions, so the driver
 receives what ``Connection.execute`` would have sent it) and runs the compiled SQL with
 ``Connection.exec_driver_sql``: the same connection and transaction, the same exception wrapping
-(``IntegrityError``, ``DataError``) and cursor events. A statement it cannot run that way (a
+(``IntegrityError``, ``DataError``) and cursor events. On SQLite, when no cursor listener or
+echo is on, it goes to the driver's cursor itself (the same statement and values, errors
+wrapped the same way). A statement it cannot run that way (a
 default computed in Python, an expanding ``IN``, ``RETURNING``, rows of different columns)
 goes through ``Connection.execute`` as before.
 """
@@ -73,7 +75,41 @@ def execute(conn: Connection, stmt: Any, rows: Sequence[Mapping[str, Any]]) -> N
     except KeyError:  # rows of different columns: SQLAlchemy's path says what is wrong
         conn.execute(stmt, list(rows) if len(rows) > 1 else rows[0])
         return
+    if conn.dialect.name == "sqlite" and _quiet(conn):
+        _on_cursor(conn, plan.sql, params)
+        return
     conn.exec_driver_sql(plan.sql, params[0] if len(params) == 1 else params)
+
+
+def _quiet(conn: Connection) -> bool:
+    """Whether nothing would see the difference between ``exec_driver_sql`` and the driver's
+    cursor: inside a transaction (no autobegin to do), no cursor listeners, no echo."""
+    dispatch = conn.dispatch
+    return (
+        conn.in_transaction()
+        and not dispatch.before_cursor_execute
+        and not dispatch.after_cursor_execute
+        and not conn._echo
+    )
+
+
+def _on_cursor(conn: Connection, sql: str, params: list[Any]) -> None:
+    """SQLite (an in-process library, no connection to lose): the statement on the driver's
+    cursor, ~9 µs less than ``exec_driver_sql``; a driver error is raised as SQLAlchemy's
+    wrapping of it (``IntegrityError``, ``OperationalError``...) like ``exec_driver_sql``."""
+    dbapi = conn.dialect.loaded_dbapi
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if len(params) == 1:
+            cursor.execute(sql, params[0])
+        else:
+            cursor.executemany(sql, params)
+    except dbapi.Error as err:
+        raise sa_exc.DBAPIError.instance(
+            sql, params[0] if len(params) == 1 else params, err, dbapi.Error, dialect=conn.dialect
+        ) from err
+    finally:
+        cursor.close()
 
 
 def _params(plan: _Compiled, row: Mapping[str, Any]) -> Any:
