@@ -1,7 +1,7 @@
 """Engine benchmarks (issue 12): figures that reproduce, each with the machine's load next to it.
 
     python bench/bench_engine.py [--tasks 1000] [--chain 100] [--postgres] [--peers]
-                                 [--repeats 3] [--json]
+                                 [--repeats 3] [--json] [--only chain,chain_inline,...]
     python bench/bench_engine.py --quick [--guard bench/engine_reference.json]   # CI
 
 Every figure is measured ``--repeats`` times (default 3) and printed as min / median, with the
@@ -20,6 +20,8 @@ absolute times move with the neighbours' work, so quote the ratios measured in o
   in a fresh home (it creates the database), then again in that home (median).
 - ``--peers``: the same fan-out + reduce on Dagster's ``execute_in_process`` (and Prefect,
   when its side venv exists), in the same invocation, and the ratios (bench/peers/README.md).
+- ``--only KEYS``: only these engine figures (comma-separated: fanout, cached, fanout_inline,
+  chain, chain_inline), and no process pool, `mlstudio run` or peers: to iterate on one figure.
 - ``--quick`` (CI): a 200-task fan-out and the process pool, alternately, 5 times each; with
   ``--guard FILE`` it exits 1 when the ratio of their best times (engine / pool) is more than 2x
   the committed reference.
@@ -196,6 +198,7 @@ def bench_backend(
     chain: int,
     repeats: int,
     only_fanout: bool = False,
+    only: set[str] | None = None,
 ) -> dict[str, Figure]:
     from mlstudio.workflows.executors.registry import ExecutorContext, executors
 
@@ -216,31 +219,41 @@ def bench_backend(
         executor.start()
         try:
             timed_run(p, executor, f"{flow}:one", {})  # warm the workers and the code cache
+            if only_fanout:
+                only = {"fanout"}
+            wanted = only or set(figures)
             for _ in range(repeats):
-                figures["fanout"].add(
-                    timed_run(p, executor, f"{flow}:fan", {"n": str(tasks)}, no_cache=True)
-                )
-                if only_fanout:
-                    continue
-                t0 = time.perf_counter()
-                record = p.runs.submit("bench", f"{flow}:fan", {"n": str(tasks)})
-                p.runs.execute(record.id, executor=executor)
-                figures["cached"].add(time.perf_counter() - t0)
-                hits = task_states(p, record.id).get("cached", 0)
-                assert hits == tasks + 2, f"{hits} of {tasks + 2} tasks were cache hits"
-                figures["fanout_inline"].add(
-                    timed_run(p, executor, f"{flow}:fan_inline", {"n": str(tasks)}, no_cache=True)
-                )
-                figures["chain"].add(
-                    timed_run(p, executor, f"{flow}:chain", {"m": str(chain)}, no_cache=True)
-                )
-                figures["chain_inline"].add(
-                    timed_run(p, executor, f"{flow}:chain_inline", {"m": str(chain)}, no_cache=True)
-                )
+                if "fanout" in wanted:
+                    figures["fanout"].add(
+                        timed_run(p, executor, f"{flow}:fan", {"n": str(tasks)}, no_cache=True)
+                    )
+                if "cached" in wanted:
+                    t0 = time.perf_counter()
+                    record = p.runs.submit("bench", f"{flow}:fan", {"n": str(tasks)})
+                    p.runs.execute(record.id, executor=executor)
+                    figures["cached"].add(time.perf_counter() - t0)
+                    hits = task_states(p, record.id).get("cached", 0)
+                    assert hits == tasks + 2, f"{hits} of {tasks + 2} tasks were cache hits"
+                if "fanout_inline" in wanted:
+                    figures["fanout_inline"].add(
+                        timed_run(
+                            p, executor, f"{flow}:fan_inline", {"n": str(tasks)}, no_cache=True
+                        )
+                    )
+                if "chain" in wanted:
+                    figures["chain"].add(
+                        timed_run(p, executor, f"{flow}:chain", {"m": str(chain)}, no_cache=True)
+                    )
+                if "chain_inline" in wanted:
+                    figures["chain_inline"].add(
+                        timed_run(
+                            p, executor, f"{flow}:chain_inline", {"m": str(chain)}, no_cache=True
+                        )
+                    )
         finally:
             executor.shutdown()
             p.close()
-    return figures
+    return {k: f for k, f in figures.items() if f.values}
 
 
 def _noop(x: int) -> int:
@@ -361,7 +374,11 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="CI: 200-task ratio guard")
     parser.add_argument("--guard", help="reference JSON for --quick; exit 1 on a 2x regression")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--only", help="only these engine figures: fanout,cached,fanout_inline,chain,chain_inline"
+    )
     args = parser.parse_args()
+    only = set(args.only.split(",")) if args.only else None
     print(
         f"mlstudio engine bench: {os.cpu_count()} cores, load {load():.2f} at start,"
         f" python {sys.version.split()[0]}; {bytecode_note()}"
@@ -371,7 +388,10 @@ def main() -> int:
 
     figures: dict[str, Figure] = {}
     steps: list[tuple[str, Callable[[], dict[str, Figure]]]] = [
-        ("sqlite", lambda: bench_backend("sqlite", None, args.tasks, args.chain, args.repeats))
+        (
+            "sqlite",
+            lambda: bench_backend("sqlite", None, args.tasks, args.chain, args.repeats, only=only),
+        )
     ]
     if args.postgres:
 
@@ -379,12 +399,18 @@ def main() -> int:
             from mlstudio.testing.databases import fresh_postgres_database
 
             with fresh_postgres_database() as url:
-                return bench_backend("postgres", url, args.tasks, args.chain, args.repeats)
+                return bench_backend(
+                    "postgres", url, args.tasks, args.chain, args.repeats, only=only
+                )
 
         steps.append(("postgres", postgres))
     for backend, step in steps:
         for key, figure in step().items():
             figures[f"{backend}_{key}"] = figure
+    if only is not None:
+        for figure in figures.values():
+            print(figure.line())
+        return 0
     figures["process_pool"] = bench_process_pool(args.tasks, args.repeats)
     figures["cli_first"], figures["cli_warm"], figures["cli_alone"] = bench_cli(args.repeats)
     if args.peers:

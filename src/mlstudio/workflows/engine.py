@@ -54,6 +54,7 @@ from mlstudio.workflows.engine_state import (  # noqa: F401  (initial_rows is re
     initial_rows,
     snapshot,
     state_from_row,
+    worker_code,
 )
 from mlstudio.workflows.engine_tracking import tracked
 from mlstudio.workflows.engine_values import ValueResolver
@@ -95,6 +96,8 @@ class Engine:
         self._task_events = self.recorder.bus.wants(TaskChanged)
         self._tracked = self.recorder.bus.wants(TaskTracked)
         self._plan_code: dict[str, Any] = {}
+        self._steps: Any = None  # the connection the steps' transactions use (while driving)
+        self._sent_code: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
 
     # --- setup --------------------------------------------------------------------------------
     def _load(self, run_id: str) -> tuple[Any, Plan, dict[str, _State]]:
@@ -156,6 +159,8 @@ class Engine:
         started = time.monotonic()
         last_beat = last_cancel = last_observe = time.monotonic()
         cancelling = run.cancel_requested
+        held = getattr(self.store, "held", None)  # one connection for every step's transaction
+        self._steps = held() if held is not None else None
         try:
             self._step(run, plan, states, [])
             while True:
@@ -181,6 +186,9 @@ class Engine:
                     continue
                 self._step(run, plan, states, self._poll())
         finally:
+            if self._steps is not None:
+                steps, self._steps = self._steps, None
+                steps.close()
             if observe:
                 observe(snapshot(states, time.monotonic() - started))
 
@@ -197,7 +205,7 @@ class Engine:
     @contextmanager
     def _transaction(self) -> Iterator[StepTransaction]:
         """One step's writes: everything pending is written by the recorder at the end."""
-        step = StepTransaction(self.store)
+        step = StepTransaction(self._steps or self.store)
         try:
             yield step
             if self._pending:
@@ -598,7 +606,7 @@ class Engine:
             node_id=s.node.id,
             task=s.node.task,
             attempt=s.attempt,
-            code=code,
+            code=worker_code(self._sent_code, s.node.code, code),
             inputs=s.inputs or {},
             timeout=s.node.options.get("timeout"),
             artifact_url=self.config.artifact_url,

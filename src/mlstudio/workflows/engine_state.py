@@ -82,6 +82,19 @@ def state_from_row(row: TaskRunRecord, node: Node) -> _State:
     )
 
 
+def worker_code(
+    sent: dict[str, tuple[dict[str, Any], dict[str, Any]]], ref: str, code: dict[str, Any]
+) -> dict[str, Any]:
+    """The code entry ``ref`` a worker is handed (made once per entry, kept in ``sent``):
+    without every task's code identity (``task_code``: only the cache key reads it; a worker
+    needs the digest, archive and entrypoints), so a dispatch of a task of a module of many
+    tasks does not carry all of theirs."""
+    entry = sent.get(ref)
+    if entry is None or entry[0] is not code:
+        entry = sent[ref] = (code, {k: v for k, v in code.items() if k != "task_code"})
+    return entry[1]
+
+
 def snapshot(states: dict[str, _State], elapsed: float) -> dict[str, Any]:
     """Task counts by state, for progress displays."""
     counts: dict[str, int] = {}

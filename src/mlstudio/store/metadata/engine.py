@@ -10,6 +10,8 @@ from sqlalchemy.engine import make_url
 
 from mlstudio.errors import ConfigurationError
 
+WAL_CHECKPOINT_PAGES = 10_000
+
 
 def make_engine(url: str, *, busy_timeout_ms: int = 30_000, echo: bool = False) -> Engine:
     """Create an engine for ``url``; for SQLite the parent folder is created."""
@@ -49,6 +51,12 @@ def _sqlite_engine(parsed: Any, busy_timeout_ms: int, echo: bool) -> Engine:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
+        # Checkpoint (copy the WAL back into the database, with an fsync of each) every 10,000
+        # pages instead of 1,000: a run's steps rewrite the same pages, so a checkpoint costs
+        # mostly its fsyncs, ~10 ms here, and at 1,000 pages that was ~150 µs per engine step
+        # of a chain (14 pages each). Durability is unchanged: a commit is in the WAL either
+        # way (synchronous=NORMAL); the WAL file grows to ~40 MB before it is reused.
+        cur.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
         cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()

@@ -287,9 +287,19 @@ class LocalExecutor:
                 if worker.results is not None:
                     owners[worker.results] = (pool, pid)
         if owners:
-            ready = wait(list(owners), 0 if out else timeout)
-            for pool, pid in {owners[r] for r in ready}:
-                self._drain(pool, pid, out)
+            deadline = time.monotonic() + timeout
+            waiting = list(owners)
+            ready = wait(waiting, 0 if out else timeout)
+            while True:
+                for pool, pid in {owners[r] for r in ready}:
+                    self._drain(pool, pid, out)
+                # Only "started" arrived (a worker began a task): wait on for its result within
+                # the same timeout instead of returning nothing (the engine would step for
+                # nothing and come back). Not after a death or a closed pipe: settle those.
+                left = deadline - time.monotonic()
+                if out or not ready or left <= 0 or any(not _is_pipe(r, owners) for r in ready):
+                    break
+                ready = wait(waiting, left)
         elif self.running:
             time.sleep(min(timeout, 0.05))
         out.extend(self._check_health())
@@ -449,6 +459,13 @@ class LocalExecutor:
             pool.stop(wait)
         self.pools.clear()
         self.started = False
+
+
+def _is_pipe(ready: Any, owners: dict[Any, tuple[_Pool, int]]) -> bool:
+    """Whether ``ready`` (from ``wait``) is a worker's result pipe still open (not a sentinel)."""
+    pool, pid = owners[ready]
+    worker = pool.workers.get(pid)
+    return worker is not None and worker.results is ready
 
 
 def _worker_main(store: dict[str, Any] | None, *args: Any) -> None:

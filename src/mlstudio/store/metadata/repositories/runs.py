@@ -8,6 +8,7 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, upda
 
 from mlstudio.core.clock import utcnow
 from mlstudio.core.states import RUN_ACTIVE, RunState, TaskState
+from mlstudio.store.metadata import direct
 from mlstudio.store.metadata.tables import cache_entries, runs, task_runs
 from mlstudio.workflows.records import RunRecord, TaskRunRecord
 
@@ -33,6 +34,15 @@ def _update_for(keys: tuple[str, ...]) -> Any:
             .values({k: bindparam(f"_{k}") for k in keys})
         )
     return stmt
+
+
+def _cache_upsert(dialect: str) -> Any:
+    """INSERT of cache entries that leaves an existing one (the first engine to write wins)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as upsert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as upsert
+    return upsert(cache_entries).on_conflict_do_nothing()
 
 
 def _run(r) -> RunRecord:
@@ -177,7 +187,8 @@ class RunRepository:
             by_shape.setdefault(keys, []).append(change)
         for keys, rows in by_shape.items():
             names = [(k, f"_{k}") for k in keys]
-            self.conn.execute(
+            direct.execute(
+                self.conn,
                 _update_for(keys),
                 [{"_id": r["id"], **{name: r[k] for k, name in names}} for r in rows],
             )
@@ -224,12 +235,9 @@ class RunRepository:
             return
         # an existing entry stays (two engines may compute the same key at once: the first
         # one wins); one statement, no lookup first
-        if self.conn.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as upsert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as upsert
         unique = list({r["key"]: r for r in rows}.values())
-        self.conn.execute(upsert(cache_entries).on_conflict_do_nothing(), unique)
+        stmt = direct.statement_for(_cache_upsert, self.conn.dialect.name)
+        direct.execute(self.conn, stmt, unique)
 
     def cache_hits(self, keys: Sequence[str]) -> None:
         if keys:
