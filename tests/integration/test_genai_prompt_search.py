@@ -17,7 +17,7 @@ TASKS = """
 import pandas as pd
 
 from mlstudio import task, workflow
-from mlstudio.genai import Prompt, prompt_search
+from mlstudio.genai import Prompt, prompt_search, propose_prompts
 
 TOPICS = ["billing", "shipping", "login"]
 ONE_WORD = Prompt("one_word", "Answer with the topic in one word. The ticket:\\n{body}")
@@ -44,9 +44,21 @@ def judged_search(df: pd.DataFrame, url: str, judge_url: str) -> dict:
                          chunk=40, judge="openai:" + judge_url, judge_model="judge-1")
 
 
+@task
+def proposed(df: pd.DataFrame, url: str) -> dict:
+    candidates = propose_prompts(VERBOSE, model="openai:" + url, model_name="gen-1", n=3)
+    return prompt_search(candidates, df, model="openai:" + url, model_name="gen-1", chunk=40,
+                         register="challenger")
+
+
 @workflow
 def choose(url: str, n: int = 120, chunk: int = 40, usd: float = 0.0):
     return search(tickets(n), url, chunk, usd)
+
+
+@workflow
+def rewritten(url: str, n: int = 120):
+    return proposed(tickets(n), url)
 
 
 @workflow
@@ -141,6 +153,22 @@ def test_an_llm_judge_in_both_orders_picks_the_answer_that_matches_the_reference
     assert sum("Answer X:\nabout?" in p for p in prompts) == 40  # verbose's answer first
     assert sum("Answer Y:\nabout?" in p for p in prompts) == 40  # and second
     assert all("Reference answer:\n" in p for p in prompts)
+
+
+def test_rewrites_proposed_by_a_model_compete_and_the_generated_winner_is_kept(studio, module):
+    def reply(prompt: str) -> str:
+        if prompt.startswith("Rewrite the prompt template"):
+            return "1. The topic, in one word, of: {body}\n2. {body} (which topic?)\n3. {ticket}"
+        return last_word(prompt)
+
+    with chat_standin("gen-1", reply=reply) as endpoint:
+        done = studio.ok("run", "support/search/rewritten:latestAlpha", "-p", f"url={endpoint.url}")
+    report = done["output_value"]
+    assert set(report["candidates"]) == {"verbose", "verbose_1", "verbose_2"}  # {ticket} dropped
+    assert report["winner"] == "verbose_1" and report["registered"]["generated"] is True
+    shown = studio.ok("prompt", "show", "support/search@challenger")
+    assert shown["template"] == "The topic, in one word, of: {body}"
+    assert shown["generated"] is True and shown["alias"]["report"]["winner"] == "verbose_1"
 
 
 def test_too_few_items_for_one_look_is_refused_before_any_call(studio, module, endpoint):

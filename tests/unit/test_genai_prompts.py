@@ -85,3 +85,45 @@ def test_prompt_references():
             PromptRef.parse(bad)
     with pytest.raises(InvalidNameError):
         PromptRef.parse("support/tickets/summarize@0")
+
+
+def test_combine_crosses_instructions_templates_and_few_shot_selections():
+    from mlstudio.integrations.genai.prompt_variants import combine
+
+    examples = [{"input": f"ticket {i} {{x}}", "answer": f"t{i}"} for i in range(5)]
+    found = combine(
+        "topic",
+        templates=["Ticket: {body}\nTopic:"],
+        instructions=["Answer in one word.", "Name the topic."],
+        examples=examples,
+        shots=[0, 2],
+        seed=1,
+    )
+    assert [p.name for p in found] == ["topic_1", "topic_2", "topic_3", "topic_4"]
+    assert all(list(p.variables or {}) == ["body"] for p in found)
+    zero, two = found[0], found[1]
+    assert zero.template == "Answer in one word.\n\nTicket: {body}\nTopic:"
+    assert two.template.count("Example:") == 2 and "{{x}}" in two.template  # braces escaped
+    assert two.render({"body": "b"})[-1]["content"].count("{x}") == 2
+    assert found[1].template == combine(
+        "topic", templates=["Ticket: {body}\nTopic:"], instructions=["Answer in one word.",
+        "Name the topic."], examples=examples, shots=[0, 2], seed=1)[1].template  # fmt: skip
+    with pytest.raises(InvalidInputError, match="need up to 9 examples, 5 given"):
+        combine("t", templates=["{a}"], examples=examples, shots=[9])
+    with pytest.raises(InvalidInputError, match="no field 'question'"):
+        combine("t", templates=["{a}"], examples=examples, shots=[1],
+                example_format="{question}")  # fmt: skip
+
+
+def test_proposals_keep_the_rewrites_that_keep_the_placeholders():
+    from mlstudio.integrations.genai.prompt_variants import proposals
+
+    base = Prompt("ask", "Q: {question}")
+    answer = "1. Answer briefly: {question}\n- {question} Think first.\nbad {nope}\n\nQ: {question}"
+    found, dropped = proposals(base, answer, n=3)
+    assert [p.template for p in found] == [
+        "Q: {question}",
+        "Answer briefly: {question}",
+        "{question} Think first.",
+    ]
+    assert [p.name for p in found] == ["ask", "ask_1", "ask_2"] and dropped == 1
