@@ -48,6 +48,11 @@ def summarize(df: pd.DataFrame, url: str, batch_size: int = 4, max_tokens: int =
                      retries=1).to_pandas()
 
 
+@task(persist="support/summaries")
+def keep(df: pd.DataFrame) -> pd.DataFrame:
+    return df[["ticket_id", "output"]]
+
+
 @task
 def label(df: pd.DataFrame, url: str) -> pd.DataFrame:
     return llm_batch(df, model="openai:" + url, model_name="gen-1", prompt=LABEL,
@@ -69,6 +74,11 @@ def embed(df: pd.DataFrame) -> pd.DataFrame:
 def summaries(url: str, n: int = 10, batch_size: int = 4, marker: str = "",
               max_tokens: int = 256):
     return summarize(tickets(n, marker), url, batch_size, max_tokens)
+
+
+@workflow
+def persisted(url: str, n: int = 4):
+    return keep(summarize(tickets(n), url))
 
 
 @workflow
@@ -174,6 +184,20 @@ def test_a_batch_runs_once_then_is_kept_and_outputs_are_classified_like_the_inpu
     assert listed[first["id"]]["cost"]["spent_usd"] == pytest.approx(total)
     assert listed[first["id"]]["cost"]["estimate_to_finish_usd"] == 0
     assert listed[again["id"]]["cost"] is None
+
+
+def test_the_summaries_persist_as_a_governed_dataset_classified_like_the_tickets(
+    studio, module, endpoint, tmp_path
+):
+    done = run(studio, "persisted", f"url={endpoint.url}")
+    assert done["state"] == "succeeded", done
+    shown = studio.ok("data", "show", "support/summaries")
+    columns = {c["name"]: c["classification"] for c in shown["columns"]}
+    assert columns["ticket_id"] == "internal"  # passed through: keeps its own tags
+    assert columns["output"] == "confidential+pii"  # written from the pii bodies
+    out = tmp_path / "summaries.csv"
+    denied = studio.cli("data", "export", "support/summaries", str(out))  # experimentation
+    assert denied.code == 4 and "pii" in denied.stderr and not out.exists()
 
 
 def test_a_changed_prompt_recomputes_only_its_own_items(studio, module, endpoint):
