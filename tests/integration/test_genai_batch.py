@@ -337,6 +337,19 @@ def test_embeddings_with_the_packaged_model(studio, module):
     assert sum(a * b for a, b in zip(first, second, strict=True)) < 0.999
 
 
+def test_priced_work_outside_any_namespace_is_refused_once_budgets_exist(studio, platform):
+    from mlstudio.errors import BudgetExceededError
+    from mlstudio.integrations.genai.batch import Ledger
+
+    outside = Ledger(platform.store, None, "run-x", "t")  # a workflow file's run: no namespace
+    assert outside.reserve(0.5, "batch 1/1").id is None  # no budget anywhere: nothing to pay
+    studio.ok("namespace", "create", "paid")
+    studio.ok("namespace", "budget", "paid", "--usd", "10")
+    with pytest.raises(BudgetExceededError, match="outside any namespace"):
+        outside.reserve(0.5, "batch 1/1")
+    assert outside.reserve(0.0, "batch 1/1").id is None  # a free model is still fine
+
+
 def test_concurrent_reservations_never_overshoot_the_budget(studio, platform):
     from mlstudio.errors import BudgetExceededError
     from mlstudio.integrations.genai.batch import Ledger

@@ -103,8 +103,17 @@ def reserve(
     items: int = 0,
 ) -> Reservation:
     """Reserve ``usd`` against ``namespace``'s budget, or refuse with the numbers. Without a
-    budget (or a namespace) nothing is reserved and nothing is refused."""
+    budget nothing is reserved and nothing is refused. Work with no namespace (a workflow
+    file's run, a script) may not spend money once any namespace has a budget: no budget could
+    pay for it, so it would be a way around all of them."""
     if namespace is None:
+        if usd > 0 and uow.genai.any_budget():
+            raise BudgetExceededError(
+                f"{what} would spend up to ${usd:.4f} outside any namespace, and money is "
+                "budgeted per namespace here",
+                hint="run it from a pushed module (its namespace's budget pays), or use a free "
+                "model",
+            )
         return Reservation(None, None, 0.0)
     budget = uow.genai.budget(namespace, for_update=True)  # serializes reservations
     if budget is None:

@@ -144,6 +144,9 @@ class GenAIRepository:
         r = self.conn.execute(q).first()
         return dict(r._mapping) if r is not None else None
 
+    def any_budget(self) -> bool:
+        return self.conn.execute(select(genai_budgets.c.namespace).limit(1)).first() is not None
+
     def put_budget(self, namespace: str, usd: float, period_s: int, actor: str) -> None:
         values = {"usd": usd, "period_s": period_s, "updated_by": actor, "updated_at": utcnow()}
         if self.budget(namespace, for_update=True) is None:
