@@ -118,6 +118,8 @@ class Ledger:
             return uow.genai.items(keys)
 
     def reserve(self, usd: float, what: str, items: int = 0) -> budgets.Reservation:
+        if usd <= 0:  # nothing to reserve, nothing a budget could refuse: no transaction
+            return budgets.Reservation(None, self.namespace, 0.0)
         with self.store.transaction() as uow:
             return budgets.reserve(
                 uow,
@@ -155,6 +157,8 @@ class Ledger:
                 uow.genai.put_items(rows)
 
     def settle(self, reservation: budgets.Reservation, remaining: int) -> None:
+        if reservation.id is None and (self.run_id is None or self.node_id is None):
+            return  # no reservation to end and no run whose progress to record
         with self.store.transaction() as uow:
             budgets.settle(
                 uow, reservation, run_id=self.run_id, node_id=self.node_id, remaining=remaining
