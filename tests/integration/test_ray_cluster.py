@@ -5,14 +5,16 @@ actor killed mid-task is restarted by Ray and the task is retried to success."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from mlstudio.testing.flows import wait_until
+from mlstudio.testing.flows import mlstudio_executable, wait_until
 from mlstudio.testing.ray_cluster import ray_cluster, wait_for_cpus
 
 FLOW = textwrap.dedent(
@@ -64,19 +66,34 @@ FLOW = textwrap.dedent(
 
 
 @pytest.fixture
-def cluster(studio, monkeypatch):
-    import ray
-
+def cluster(studio):
+    """The cluster, and the environment of a driver that joins it. Every driver here is an
+    ``mlstudio run`` subprocess: a driver's Ray settings stay in its process (see
+    ``mlstudio.testing.ray_cluster``)."""
     with ray_cluster(studio.env(), workers=1, cpus=1) as found:
-        monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
-        monkeypatch.setenv("MLSTUDIO_RAY_ADDRESS", found.address)
-        monkeypatch.setenv("MLSTUDIO_RAY_POOL", "warm")
-        ray.init(address=found.address, log_to_driver=False, namespace="mlstudio")
         wait_for_cpus(found.address, 2)
-        try:
-            yield found
-        finally:
-            ray.shutdown()
+        env = {
+            **os.environ,
+            **studio.env(),
+            "RAY_AUTH_MODE": "disabled",
+            "MLSTUDIO_RAY_ADDRESS": found.address,
+            "MLSTUDIO_RAY_POOL": "warm",
+        }
+        env.pop("MLSTUDIO_URL", None)
+        yield env
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [mlstudio_executable(), "run", *args, "--executor", "ray", "--no-cache", "--json"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def finished(proc: subprocess.Popen[bytes]) -> dict:
+    stdout, stderr = proc.communicate(timeout=180)
+    assert proc.returncode == 0, stderr.decode()[-2000:]
+    return json.loads(stdout)
 
 
 @pytest.mark.parametrize("studio", ["sqlite"], indirect=True)
@@ -84,35 +101,21 @@ def test_warm_actors_outlive_the_run_and_a_killed_actor_is_retried(studio, clust
     flow = tmp_path / "wf" / "flow.py"
     flow.parent.mkdir()
     flow.write_text(FLOW)
-    first = studio.ok("run", f"{flow}:fan", "-p", "n=6", "--executor", "ray", "--no-cache")
+    first = finished(run(cluster, f"{flow}:fan", "-p", "n=6"))
     assert first["state"] == "succeeded", first
     out = first["output_value"]
     assert out["sum"] == sum(i * i for i in range(6))
     assert len(out["pids"]) == 2  # the two actors of the pool (one CPU on each node)
     assert os.getpid() not in out["pids"]
-    second = studio.ok("run", f"{flow}:fan", "-p", "n=6", "--executor", "ray", "--no-cache")
-    again = second["output_value"]
+    again = finished(run(cluster, f"{flow}:fan", "-p", "n=6"))["output_value"]
     assert again["pids"] == out["pids"]  # the same warm processes
     assert again["imported"] == out["imported"]  # and the module was not imported again
 
     marker = tmp_path / "held"
-    import subprocess
-
-    from mlstudio.testing.flows import mlstudio_executable
-
-    env = {**os.environ, **studio.env()}
-    proc = subprocess.Popen(
-        [mlstudio_executable(), "run", f"{flow}:killed", "-p", f"marker={marker}",
-         "--executor", "ray", "--no-cache", "--json"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    proc = run(cluster, f"{flow}:killed", "-p", f"marker={marker}")
     pid = int(wait_until(lambda: marker.exists() and marker.read_text(), "the held task", 120))
     os.kill(pid, signal.SIGKILL)  # the actor's process dies mid-task
-    stdout, stderr = proc.communicate(timeout=180)
-    assert proc.returncode == 0, stderr.decode()[-2000:]
-    import json
-
-    done = json.loads(stdout)
+    done = finished(proc)
     hold = next(t for t in done["tasks"] if t["node"] == "hold")
     assert hold["state"] == "succeeded" and hold["attempt"] == 2
     assert done["output_value"] != pid  # the retry ran in the restarted actor

@@ -3,7 +3,10 @@ and worker-node processes, each in a process group of its own, killed by group a
 (never ``ray stop``, which would stop every Ray on the machine).
 
 Ray 2.60's ``ray start`` expects token authentication unless ``RAY_AUTH_MODE=disabled``; the
-cluster, and any driver joining it, get that setting (a loopback-only cluster in a test). The
+cluster, and any driver joining it, get that setting (a loopback-only cluster in a test).
+Drivers joining it should be other processes (``mlstudio run`` subprocesses): Ray keeps a
+driver's settings in its process, and a test process that joined this cluster could not start
+a local Ray with token authentication later. The
 nodes inherit ``env`` (an installation's ``MLSTUDIO_*`` settings): their workers open the store
 it names, as ``mlstudio worker`` processes do.
 """
@@ -95,12 +98,29 @@ def ray_cluster(
         shutil.rmtree(temp, ignore_errors=True)
 
 
-def wait_for_cpus(address: str, cpus: int, deadline_s: float = 90) -> None:
-    """Block until the cluster at ``address`` (joined by this process) reports ``cpus``."""
-    import ray
+_COUNT_CPUS = (
+    "import ray, sys; ray.init(address=sys.argv[1], log_to_driver=False); "
+    "print(int(ray.cluster_resources().get('CPU', 0)))"
+)
 
+
+def wait_for_cpus(address: str, cpus: int, deadline_s: float = 90) -> None:
+    """Block until the cluster at ``address`` reports ``cpus``. Asked from a subprocess: a
+    driver's Ray state (its authentication mode among it) stays in the process that joined,
+    and would leak into a later in-process Ray of the same test process."""
+    environ = {**os.environ, "RAY_AUTH_MODE": "disabled"}
     started = time.monotonic()
-    while ray.cluster_resources().get("CPU", 0) < cpus:
+    while True:
+        found = subprocess.run(
+            [sys.executable, "-c", _COUNT_CPUS, address],
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=deadline_s,
+        )
+        lines = found.stdout.strip().splitlines()
+        if found.returncode == 0 and lines and lines[-1].isdigit() and int(lines[-1]) >= cpus:
+            return
         if time.monotonic() - started > deadline_s:
             raise RuntimeError(f"the Ray cluster at {address} never reached {cpus} CPUs")
-        time.sleep(0.2)
+        time.sleep(0.5)
